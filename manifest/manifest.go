@@ -1,0 +1,317 @@
+// Package manifest is Shoal's content model: chunking arithmetic, Merkle
+// roots and proofs over chunk hashes, hash layers, and the signed manifest
+// whose hash is a content ID. It does no I/O beyond byte slices and key
+// files, so every role (publisher, origin, peer, simulator) may import it.
+//
+// Encoding. A manifest travels as compact JSON in exactly the form Go's
+// encoding/json writes for the Manifest struct (fields in declaration order,
+// no whitespace). Decode accepts only that canonical form, so one manifest
+// has one byte string and one content ID. The Ed25519 signature covers
+// SigningDomain followed by the same encoding with the signature omitted.
+package manifest
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// Version is the manifest format version this package reads and writes.
+const Version = 1
+
+// HashSHA256 is the only hash algorithm of format version 1.
+const HashSHA256 = "sha256"
+
+// SigningDomain prefixes the signed bytes so a manifest signature can never be
+// replayed as a signature over anything else.
+const SigningDomain = "shoal manifest v1\x00"
+
+// Limits on what Decode accepts.
+const (
+	MaxManifestSize = 64 << 20
+	MaxFiles        = 1 << 20
+	MaxPathLen      = 4096
+	MaxNameLen      = 1024
+	MaxMediaTypeLen = 255
+	MaxFileSize     = 1 << 50
+)
+
+// Decode errors; each is wrapped with detail.
+var (
+	ErrTooLarge     = errors.New("manifest too large")
+	ErrMalformed    = errors.New("malformed manifest")
+	ErrVersion      = errors.New("unknown manifest version")
+	ErrNonCanonical = errors.New("manifest not in canonical encoding")
+	ErrBadPath      = errors.New("bad file path")
+	ErrDuplicate    = errors.New("duplicate file path")
+	ErrBadSize      = errors.New("file size disagrees with chunk count")
+	ErrBadSignature = errors.New("bad manifest signature")
+	ErrUntrusted    = errors.New("manifest not signed by the trusted publisher")
+	ErrContentID    = errors.New("manifest does not match content ID")
+)
+
+// Manifest describes one immutable content: a set of files cut into chunks.
+type Manifest struct {
+	Version   int       `json:"version"`
+	Name      string    `json:"name"`
+	Created   time.Time `json:"created"`
+	Publisher PublicKey `json:"publisher"`
+	ChunkSize int64     `json:"chunk_size"`
+	Hash      string    `json:"hash"`
+	Files     []File    `json:"files"`
+	Policy    *Policy   `json:"policy,omitempty"`
+	Signature []byte    `json:"signature,omitempty"`
+}
+
+// File is one file of a content.
+type File struct {
+	Path      string    `json:"path"` // slash-separated, relative, clean
+	Size      int64     `json:"size"`
+	Chunks    int64     `json:"chunks"` // ceil(Size / ChunkSize)
+	MediaType string    `json:"type,omitempty"`
+	Root      core.Hash `json:"root"` // Merkle root of the chunk hashes
+}
+
+// Policy is the publisher's delivery policy for a content.
+type Policy struct {
+	TTLSeconds int64  `json:"ttl_s,omitempty"` // how long receivers may keep seeding it; 0 = no limit
+	Scope      string `json:"scope,omitempty"` // tenant scope the content belongs to
+}
+
+// Sign sets Publisher and Signature from priv.
+func (m *Manifest) Sign(priv ed25519.PrivateKey) error {
+	m.Publisher = PublicOf(priv)
+	m.Signature = nil
+	msg, err := m.signedBytes()
+	if err != nil {
+		return err
+	}
+	m.Signature = ed25519.Sign(priv, msg)
+	return nil
+}
+
+func (m *Manifest) signedBytes() ([]byte, error) {
+	u := *m
+	u.Signature = nil
+	b, err := json.Marshal(&u)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(SigningDomain), b...), nil
+}
+
+// Encode returns the canonical encoding of a signed manifest.
+func (m *Manifest) Encode() ([]byte, error) {
+	if len(m.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: manifest is not signed", ErrBadSignature)
+	}
+	return json.Marshal(m)
+}
+
+// ID returns the content ID of a signed manifest.
+func (m *Manifest) ID() (core.ContentID, error) {
+	b, err := m.Encode()
+	if err != nil {
+		return core.ContentID{}, err
+	}
+	return core.ContentID(core.SumSHA256(b)), nil
+}
+
+// Decode parses and checks a signed manifest: size limits, version,
+// structure, canonical form, every file entry, and the signature against
+// the publisher key it carries. Use DecodeTrusted to also pin the publisher.
+func Decode(b []byte) (*Manifest, error) {
+	if len(b) > MaxManifestSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxManifestSize)
+	}
+	var v struct {
+		Version *int `json:"version"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if v.Version == nil {
+		return nil, fmt.Errorf("%w: no version field", ErrMalformed)
+	}
+	if *v.Version != Version {
+		return nil, fmt.Errorf("%w: %d (this Shoal reads version %d)", ErrVersion, *v.Version, Version)
+	}
+	m := new(Manifest)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: trailing data after the manifest", ErrMalformed)
+	}
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	if len(m.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: %d signature bytes, want %d", ErrBadSignature, len(m.Signature), ed25519.SignatureSize)
+	}
+	enc, err := m.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !bytes.Equal(enc, b) {
+		return nil, fmt.Errorf("%w: re-encoding differs (whitespace, field order, escapes or number form)", ErrNonCanonical)
+	}
+	msg, err := m.signedBytes()
+	if err != nil {
+		return nil, err
+	}
+	if !ed25519.Verify(m.Publisher[:], msg, m.Signature) {
+		return nil, fmt.Errorf("%w: signature does not verify under publisher %s", ErrBadSignature, m.Publisher)
+	}
+	return m, nil
+}
+
+// DecodeTrusted decodes b, then checks that it hashes to id and was signed by
+// trust.
+func DecodeTrusted(b []byte, id core.ContentID, trust PublicKey) (*Manifest, error) {
+	if got := core.ContentID(core.SumSHA256(b)); got != id {
+		return nil, fmt.Errorf("%w: bytes hash to %s, want %s", ErrContentID, got, id)
+	}
+	m, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	if m.Publisher != trust {
+		return nil, fmt.Errorf("%w: signed by %s, trusted key is %s", ErrUntrusted, m.Publisher, trust)
+	}
+	return m, nil
+}
+
+func (m *Manifest) validate() error {
+	if len(m.Name) > MaxNameLen || !utf8.ValidString(m.Name) || strings.ContainsRune(m.Name, 0) {
+		return fmt.Errorf("%w: name is not valid UTF-8 of at most %d bytes", ErrMalformed, MaxNameLen)
+	}
+	if err := core.CheckChunkSize(m.ChunkSize); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if m.Hash != HashSHA256 {
+		return fmt.Errorf("%w: hash algorithm %q, want %q", ErrMalformed, m.Hash, HashSHA256)
+	}
+	if len(m.Files) > MaxFiles {
+		return fmt.Errorf("%w: %d files, at most %d", ErrTooLarge, len(m.Files), MaxFiles)
+	}
+	seen := make(map[string]bool, len(m.Files))
+	for i, f := range m.Files {
+		if err := CheckPath(f.Path); err != nil {
+			return fmt.Errorf("file %d: %w", i, err)
+		}
+		if seen[f.Path] {
+			return fmt.Errorf("%w: %q", ErrDuplicate, f.Path)
+		}
+		seen[f.Path] = true
+		if f.Size < 0 || f.Size > MaxFileSize {
+			return fmt.Errorf("%w: %s: size %d out of range", ErrBadSize, f.Path, f.Size)
+		}
+		if want := core.ChunkCount(f.Size, m.ChunkSize); f.Chunks != want {
+			return fmt.Errorf("%w: %s: %d bytes in %d-byte chunks is %d chunks, manifest says %d", ErrBadSize, f.Path, f.Size, m.ChunkSize, want, f.Chunks)
+		}
+		if f.Chunks == 0 && f.Root != emptyRoot {
+			return fmt.Errorf("%w: %s: empty file with a non-empty root", ErrMalformed, f.Path)
+		}
+		if len(f.MediaType) > MaxMediaTypeLen || !printableASCII(f.MediaType) {
+			return fmt.Errorf("%w: %s: media type is not printable ASCII of at most %d bytes", ErrMalformed, f.Path, MaxMediaTypeLen)
+		}
+	}
+	// A path may not be both a file and a directory of another file.
+	for p := range seen {
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if seen[d] {
+				return fmt.Errorf("%w: %q is a file and also the directory of %q", ErrDuplicate, d, p)
+			}
+		}
+	}
+	if m.Policy != nil && m.Policy.TTLSeconds < 0 {
+		return fmt.Errorf("%w: negative TTL", ErrMalformed)
+	}
+	return nil
+}
+
+// CheckPath reports whether p is an acceptable file path: relative,
+// slash-separated, clean, without NUL, backslash or "." and ".." elements,
+// valid UTF-8 and within the length limits. Such a path can never escape the
+// directory a receiver writes into.
+func CheckPath(p string) error {
+	bad := func(why string) error { return fmt.Errorf("%w: %q: %s", ErrBadPath, p, why) }
+	switch {
+	case p == "":
+		return bad("empty")
+	case len(p) > MaxPathLen:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxPathLen))
+	case !utf8.ValidString(p):
+		return bad("not valid UTF-8")
+	case strings.ContainsRune(p, 0):
+		return bad("contains NUL")
+	case strings.ContainsRune(p, '\\'):
+		return bad("contains a backslash")
+	case strings.HasPrefix(p, "/"):
+		return bad("absolute")
+	}
+	for _, el := range strings.Split(p, "/") {
+		switch {
+		case el == "":
+			return bad("empty element")
+		case el == "." || el == "..":
+			return bad("escapes the content root")
+		case len(el) > 255:
+			return bad("element longer than 255 bytes")
+		}
+	}
+	if path.Clean(p) != p {
+		return bad("not clean")
+	}
+	return nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// File returns the file with the given path.
+func (m *Manifest) File(p string) (File, bool) {
+	for _, f := range m.Files {
+		if f.Path == p {
+			return f, true
+		}
+	}
+	return File{}, false
+}
+
+// TotalSize is the sum of the file sizes.
+func (m *Manifest) TotalSize() int64 {
+	var n int64
+	for _, f := range m.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// TotalChunks is the sum of the files' chunk counts: the size of the
+// content's global chunk index space (file by file, in manifest order).
+func (m *Manifest) TotalChunks() int64 {
+	var n int64
+	for _, f := range m.Files {
+		n += f.Chunks
+	}
+	return n
+}

@@ -1,0 +1,202 @@
+package manifest
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// testKey is deterministic so failures reproduce.
+func testKey(seed byte) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+}
+
+func sampleManifest(t testing.TB) *Manifest {
+	t.Helper()
+	leaves := []core.Hash{core.SumSHA256([]byte("a")), core.SumSHA256([]byte("b"))}
+	m := &Manifest{
+		Version:   Version,
+		Name:      "sample",
+		Created:   time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC),
+		ChunkSize: core.DefaultChunkSize,
+		Hash:      HashSHA256,
+		Files: []File{
+			{Path: "dir/a.bin", Size: core.DefaultChunkSize + 1, Chunks: 2, Root: Root(leaves), MediaType: "application/octet-stream"},
+			{Path: "empty", Size: 0, Chunks: 0, Root: Root(nil)},
+		},
+	}
+	if err := m.Sign(testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func encode(t testing.TB, m *Manifest) []byte {
+	t.Helper()
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestManifestRoundTrip(t *testing.T) {
+	m := sampleManifest(t)
+	b := encode(t, m)
+	id, _ := m.ID()
+	got, err := DecodeTrusted(b, id, PublicOf(testKey(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(encode(t, got), b) {
+		t.Fatal("re-encoding differs")
+	}
+	if got.TotalChunks() != 2 || got.TotalSize() != core.DefaultChunkSize+1 {
+		t.Fatalf("totals: %d chunks %d bytes", got.TotalChunks(), got.TotalSize())
+	}
+}
+
+// resign re-signs a manifest after a change, so the test reaches the check
+// under test instead of failing on the signature.
+func resign(t *testing.T, change func(m *Manifest)) []byte {
+	m := sampleManifest(t)
+	change(m)
+	if err := m.Sign(testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good := encode(t, sampleManifest(t))
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"bad signature", bytes.Replace(good, []byte(`"name":"sample"`), []byte(`"name":"sampl3"`), 1), ErrBadSignature},
+		{"signature by another key", func() []byte {
+			m := sampleManifest(t)
+			m.Signature = ed25519.Sign(testKey(2), []byte("x"))
+			return encode(t, m)
+		}(), ErrBadSignature},
+		{"unknown version", bytes.Replace(good, []byte(`"version":1`), []byte(`"version":2`), 1), ErrVersion},
+		{"no version", []byte(`{"name":"x"}`), ErrMalformed},
+		{"not json", []byte("hello"), ErrMalformed},
+		{"trailing data", append(append([]byte{}, good...), []byte(" {}")...), ErrMalformed},
+		{"unknown field", bytes.Replace(good, []byte(`"name":`), []byte(`"extra":1,"name":`), 1), ErrMalformed},
+		{"whitespace", bytes.Replace(good, []byte(`"name":`), []byte(`"name": `), 1), ErrNonCanonical},
+		{"dotdot path", resign(t, func(m *Manifest) { m.Files[0].Path = "../etc/passwd" }), ErrBadPath},
+		{"inner dotdot", resign(t, func(m *Manifest) { m.Files[0].Path = "a/../../b" }), ErrBadPath},
+		{"absolute path", resign(t, func(m *Manifest) { m.Files[0].Path = "/etc/passwd" }), ErrBadPath},
+		{"NUL in path", resign(t, func(m *Manifest) { m.Files[0].Path = "a\x00b" }), ErrBadPath},
+		{"backslash", resign(t, func(m *Manifest) { m.Files[0].Path = `..\x` }), ErrBadPath},
+		{"empty element", resign(t, func(m *Manifest) { m.Files[0].Path = "a//b" }), ErrBadPath},
+		{"dot element", resign(t, func(m *Manifest) { m.Files[0].Path = "./a" }), ErrBadPath},
+		{"empty path", resign(t, func(m *Manifest) { m.Files[0].Path = "" }), ErrBadPath},
+		{"duplicate path", resign(t, func(m *Manifest) { m.Files[1].Path = m.Files[0].Path }), ErrDuplicate},
+		{"file is a dir", resign(t, func(m *Manifest) { m.Files[1].Path = "dir" }), ErrDuplicate},
+		{"size vs chunks", resign(t, func(m *Manifest) { m.Files[0].Size = 10 }), ErrBadSize},
+		{"negative size", resign(t, func(m *Manifest) { m.Files[0].Size = -1 }), ErrBadSize},
+		{"too many chunks", resign(t, func(m *Manifest) { m.Files[0].Chunks = 3 }), ErrBadSize},
+		{"bad chunk size", resign(t, func(m *Manifest) { m.ChunkSize = 1000 }), ErrMalformed},
+		{"bad hash alg", resign(t, func(m *Manifest) { m.Hash = "md5" }), ErrMalformed},
+		{"empty file root", resign(t, func(m *Manifest) { m.Files[1].Root = core.SumSHA256(nil) }), ErrMalformed},
+		{"oversize", make([]byte, MaxManifestSize+1), ErrTooLarge},
+		{"long name", resign(t, func(m *Manifest) { m.Name = strings.Repeat("n", MaxNameLen+1) }), ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode(tc.in)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Decode: got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeTrustedRejects(t *testing.T) {
+	m := sampleManifest(t)
+	b := encode(t, m)
+	id, _ := m.ID()
+	if _, err := DecodeTrusted(b, id, PublicOf(testKey(9))); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("other publisher: got %v", err)
+	}
+	var other core.ContentID
+	if _, err := DecodeTrusted(b, other, PublicOf(testKey(1))); !errors.Is(err, ErrContentID) {
+		t.Fatalf("other ID: got %v", err)
+	}
+}
+
+func TestCheckPathAccepts(t *testing.T) {
+	for _, p := range []string{"a", "a/b/c.txt", "dir with space/ü.bin", ".hidden", "a..b"} {
+		if err := CheckPath(p); err != nil {
+			t.Errorf("CheckPath(%q) = %v", p, err)
+		}
+	}
+}
+
+func TestKeyFile(t *testing.T) {
+	p := t.TempDir() + "/k.pem"
+	priv, pub, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeyFile(p, priv); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeyFile(p, priv); err == nil {
+		t.Fatal("overwrote an existing key file")
+	}
+	got, err := ReadKeyFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if PublicOf(got) != pub {
+		t.Fatal("key changed on the way through the file")
+	}
+	parsed, err := ParsePublicKey(pub.String())
+	if err != nil || parsed != pub {
+		t.Fatalf("ParsePublicKey: %v", err)
+	}
+	if _, err := ParsePublicKey("short"); !errors.Is(err, ErrBadKey) {
+		t.Fatalf("short key: %v", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	good := encode(f, sampleManifest(f))
+	f.Add(good)
+	f.Add([]byte(`{"version":1}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add(bytes.Replace(good, []byte("dir/a.bin"), []byte("../a.bin"), 1))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			return
+		}
+		enc, err := m.Encode()
+		if err != nil {
+			t.Fatalf("decoded manifest does not encode: %v", err)
+		}
+		if !bytes.Equal(enc, b) {
+			t.Fatalf("encode(decode(b)) != b")
+		}
+		m2, err := Decode(enc)
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if fmt.Sprint(m2) != fmt.Sprint(m) {
+			t.Fatal("decode → encode → decode changed the manifest")
+		}
+	})
+}
