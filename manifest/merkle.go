@@ -120,10 +120,16 @@ func BuildProof(leaves []core.Hash, i int) (Proof, error) {
 	return p, nil
 }
 
-// Verify reports whether leaf is leaf p.Index of a tree of p.Count leaves with
-// the given root. It returns ErrBadProof when the proof is malformed and
-// ErrRootMismatch when it is well-formed but does not lead to root.
-func (p Proof) Verify(root, leaf core.Hash) error {
+// Verify reports whether leaf is leaf p.Index of a tree of count leaves with
+// the given root. Root and count must come from the signed manifest: a proof
+// for one leaf count can hash to the same root as a proof for another, so the
+// count the proof carries is only checked against the trusted one. It
+// returns ErrBadProof when the proof is malformed and ErrRootMismatch when it
+// is well-formed but does not lead to root.
+func (p Proof) Verify(root core.Hash, count uint64, leaf core.Hash) error {
+	if p.Count != count {
+		return fmt.Errorf("%w: proof is for %d leaves, the file has %d", ErrBadProof, p.Count, count)
+	}
 	if p.Count == 0 || p.Index >= p.Count {
 		return fmt.Errorf("%w: leaf %d of %d", ErrBadProof, p.Index, p.Count)
 	}
