@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/shoal-cdn/shoal/cdn"
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/layout"
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/store"
+)
+
+// cache is a receiver's cache directory: verified chunks in a store, plus the
+// manifests and hash layers they belong to, kept in the origin's own layout
+// so a cache can be served as an origin.
+type cache struct {
+	dir    string
+	chunks *store.Store
+}
+
+// DefaultCacheDir is $XDG_CACHE_HOME/shoal (usually ~/.cache/shoal).
+func DefaultCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "shoal-cache")
+	}
+	return filepath.Join(d, "shoal")
+}
+
+func openCache(dir string) (*cache, error) {
+	if dir == "" {
+		dir = DefaultCacheDir()
+	}
+	for _, d := range []string{layout.ManifestDir, layout.HashLayerDir} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+	}
+	s, err := store.Open(store.Config{Dir: filepath.Join(dir, layout.ChunkDir)})
+	if err != nil {
+		return nil, fmt.Errorf("cache %s: %w", dir, err)
+	}
+	return &cache{dir: dir, chunks: s}, nil
+}
+
+func (c *cache) Close() error { return c.chunks.Close() }
+
+func (c *cache) file(p string) string { return filepath.Join(c.dir, filepath.FromSlash(p)) }
+
+// manifest returns the verified manifest of id, from the cache or the origin.
+// A cached copy is verified again: the cache is not trusted either.
+func (c *cache) manifest(ctx context.Context, origin *cdn.Client, id core.ContentID, trust manifest.PublicKey) (*manifest.Manifest, error) {
+	p := c.file(layout.ManifestPath(id))
+	if b, err := os.ReadFile(p); err == nil {
+		if m, err := manifest.DecodeTrusted(b, id, trust); err == nil {
+			return m, nil
+		}
+		os.Remove(p)
+	}
+	b, err := origin.Manifest(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", id, err)
+	}
+	m, err := manifest.DecodeTrusted(b, id, trust)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s from %s: %w", id, origin.BaseURL(), err)
+	}
+	if err := writeFileAtomic(p, b); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// hashLayer returns the verified hash layer of f, from the cache or the origin.
+func (c *cache) hashLayer(ctx context.Context, origin *cdn.Client, f manifest.File) (manifest.HashLayer, error) {
+	size := f.Chunks * core.HashSize
+	p := c.file(layout.HashLayerPath(f.Root))
+	if b, err := os.ReadFile(p); err == nil {
+		if l, err := manifest.ParseHashLayer(f, b); err == nil {
+			return l, nil
+		}
+		os.Remove(p)
+	}
+	if f.Chunks == 0 {
+		return manifest.HashLayer{}, nil
+	}
+	b, err := origin.HashLayer(ctx, f.Root, size)
+	if err != nil && !errors.Is(err, cdn.ErrBadResponse) {
+		return nil, fmt.Errorf("hash layer of %s: %w", f.Path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: hash layer of %s: %v", ErrVerify, f.Path, err)
+	}
+	l, err := manifest.ParseHashLayer(f, b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: hash layer of %s from %s: %v", ErrVerify, f.Path, origin.BaseURL(), err)
+	}
+	if err := writeFileAtomic(p, b); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// writeFileAtomic writes b to p through a synced temporary file and rename.
+func writeFileAtomic(p string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err != nil {
+		return fmt.Errorf("cache: write %s: %w", p, err)
+	}
+	return nil
+}

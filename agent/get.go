@@ -1,0 +1,303 @@
+// Package agent is the receiver role: the one-shot fetch behind `shoal get`
+// and (with the swarm) the peer daemon with its local HTTP gateway. It
+// verifies every byte against the publisher's signed manifest before it is
+// written, kept or served.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shoal-cdn/shoal/cdn"
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/layout"
+	"github.com/shoal-cdn/shoal/manifest"
+)
+
+// Errors of a fetch.
+var (
+	ErrVerify   = errors.New("verification failed")
+	ErrNoSuch   = errors.New("no such file in the content")
+	ErrBadInput = errors.New("bad get input")
+)
+
+// ChunkSource is where missing chunks come from: the origin's HTTP client,
+// and with the swarm, the session that asks peers first. Errors name the
+// source so a failure says where the bad bytes came from.
+type ChunkSource interface {
+	Chunk(ctx context.Context, h core.Hash, size int64) ([]byte, error)
+}
+
+// GetConfig is what one `shoal get` needs.
+type GetConfig struct {
+	Origin   string             // origin or CDN URL of the layout root
+	Trust    manifest.PublicKey // the publisher key the manifest must be signed by
+	Target   string             // CONTENT_ID or CONTENT_ID/PATH (a file or a directory)
+	Out      string             // output file or directory; default: the file's base name or the content name
+	CacheDir string             // receiver cache; verified chunks stay here so a rerun resumes
+	Parallel int                // chunk requests in flight; default 8
+	HTTP     *http.Client       // optional
+	Progress io.Writer          // optional: progress bar (terminal) or lines (pipe)
+	Logger   *slog.Logger
+	// Source overrides where chunks come from (default: the origin).
+	Source ChunkSource
+}
+
+// GetResult reports a finished fetch.
+type GetResult struct {
+	ID         core.ContentID
+	Out        string
+	Files      int
+	Bytes      int64
+	FromCache  int64 // bytes found verified in the cache
+	FromSource int64 // bytes fetched
+}
+
+// Target names what to fetch: a content and optionally a path inside it.
+type Target struct {
+	ID   core.ContentID
+	Path string // "" for the whole content
+}
+
+// ParseTarget parses CONTENT_ID[/PATH].
+func ParseTarget(s string) (Target, error) {
+	idStr, p, _ := strings.Cut(s, "/")
+	id, err := core.ParseContentID(idStr)
+	if err != nil {
+		return Target{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	p = strings.TrimSuffix(p, "/")
+	if p != "" {
+		if err := manifest.CheckPath(p); err != nil {
+			return Target{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+	}
+	return Target{ID: id, Path: p}, nil
+}
+
+// selectFiles returns the files under t.Path (the file itself, or everything
+// in that directory) and whether t.Path named a single file.
+func selectFiles(m *manifest.Manifest, p string) ([]manifest.File, bool, error) {
+	if p == "" {
+		// A content of one file is fetched as that file, not a directory.
+		return m.Files, len(m.Files) == 1, nil
+	}
+	if f, ok := m.File(p); ok {
+		return []manifest.File{f}, true, nil
+	}
+	var out []manifest.File
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.Path, p+"/") {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, false, fmt.Errorf("%w: %q in %q", ErrNoSuch, p, m.Name)
+	}
+	return out, false, nil
+}
+
+// Get fetches a content (or one file or directory of it), verifying every
+// chunk against the signed manifest before writing it. The output appears
+// atomically: on any failure nothing is left at Out.
+func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	t, err := ParseTarget(cfg.Target)
+	if err != nil {
+		return GetResult{}, err
+	}
+	origin, err := cdn.New(cdn.Config{BaseURL: cfg.Origin, HTTP: cfg.HTTP})
+	if err != nil {
+		return GetResult{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	c, err := openCache(cfg.CacheDir)
+	if err != nil {
+		return GetResult{}, err
+	}
+	defer c.Close()
+	m, err := c.manifest(ctx, origin, t.ID, cfg.Trust)
+	if err != nil {
+		return GetResult{}, err
+	}
+	files, single, err := selectFiles(m, t.Path)
+	if err != nil {
+		return GetResult{}, err
+	}
+	layers := make([]manifest.HashLayer, len(files))
+	for i, f := range files {
+		if layers[i], err = c.hashLayer(ctx, origin, f); err != nil {
+			return GetResult{}, err
+		}
+	}
+	res := GetResult{ID: t.ID, Files: len(files)}
+	for _, f := range files {
+		res.Bytes += f.Size
+	}
+	out := cfg.Out
+	switch {
+	case out == "" && single:
+		out = path.Base(files[0].Path)
+	case out == "" && t.Path != "":
+		out = path.Base(t.Path)
+	case out == "":
+		out = m.Name
+		if manifest.CheckPath(out) != nil || strings.Contains(out, "/") {
+			out = t.ID.String()
+		}
+	}
+	res.Out = out
+	w, err := newOutput(out, single)
+	if err != nil {
+		return GetResult{}, err
+	}
+	defer w.abort() // no-op after commit
+
+	src := cfg.Source
+	if src == nil {
+		src = origin
+	}
+	prog := newProgress(cfg.Progress, res.Bytes)
+	defer prog.stop()
+	f := &fetcher{cache: c, src: src, out: w, prog: prog, chunkSize: m.ChunkSize, base: t.Path}
+	if err := f.run(ctx, files, layers, single, cfg.Parallel); err != nil {
+		return GetResult{}, err
+	}
+	if err := w.commit(); err != nil {
+		return GetResult{}, err
+	}
+	prog.finish()
+	res.FromCache, res.FromSource = f.fromCache.Load(), f.fromSource.Load()
+	cfg.Logger.Info("fetched", "id", t.ID, "out", out, "bytes", res.Bytes, "from_cache", res.FromCache, "from_source", res.FromSource)
+	return res, nil
+}
+
+// fetcher moves verified chunks from cache or source into the output.
+type fetcher struct {
+	cache     *cache
+	src       ChunkSource
+	out       *output
+	prog      *progress
+	chunkSize int64
+	base      string // the requested directory, stripped from output paths
+
+	fromCache, fromSource atomic.Int64
+}
+
+type chunkJob struct {
+	file  manifest.File
+	index int64
+	hash  core.Hash
+	dst   string
+}
+
+func (f *fetcher) run(ctx context.Context, files []manifest.File, layers []manifest.HashLayer, single bool, parallel int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, file := range files {
+		rel := ""
+		if !single {
+			rel = file.Path
+			if f.base != "" {
+				rel = strings.TrimPrefix(file.Path, f.base+"/")
+			}
+		}
+		if err := f.out.create(rel, file.Size); err != nil {
+			return err
+		}
+	}
+	jobs := make(chan chunkJob)
+	var (
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	var wg sync.WaitGroup
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := f.one(ctx, j); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+feed:
+	for i, file := range files {
+		rel := ""
+		if !single {
+			rel = file.Path
+			if f.base != "" {
+				rel = strings.TrimPrefix(file.Path, f.base+"/")
+			}
+		}
+		for idx, h := range layers[i] {
+			select {
+			case jobs <- chunkJob{file: file, index: int64(idx), hash: h, dst: rel}:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// one gets a single chunk into the output: from the cache if it is there and
+// still hashes right, otherwise from the source, verified before use.
+func (f *fetcher) one(ctx context.Context, j chunkJob) error {
+	size := core.ChunkLen(j.file.Size, f.chunkSize, j.index)
+	off := j.index * f.chunkSize
+	if data, err := f.cache.chunks.Get(j.hash); err == nil && int64(len(data)) == size && sha256.Sum256(data) == j.hash {
+		f.fromCache.Add(size)
+		f.prog.add(size)
+		return f.out.writeAt(j.dst, data, off)
+	}
+	data, err := f.src.Chunk(ctx, j.hash, size)
+	if err != nil {
+		return fmt.Errorf("chunk %d of %s: %w", j.index, j.file.Path, err)
+	}
+	if got := core.Hash(sha256.Sum256(data)); got != j.hash {
+		return fmt.Errorf("%w: chunk %d of %s from %s: hash %s, want %s", ErrVerify, j.index, j.file.Path, sourceName(f.src, j.hash), got.Short(), j.hash.Short())
+	}
+	if err := f.cache.chunks.Put(j.hash, data); err != nil {
+		return fmt.Errorf("cache chunk %d of %s: %w", j.index, j.file.Path, err)
+	}
+	f.fromSource.Add(size)
+	f.prog.add(size)
+	return f.out.writeAt(j.dst, data, off)
+}
+
+// sourceName says where a chunk came from, for error messages.
+func sourceName(src ChunkSource, h core.Hash) string {
+	if c, ok := src.(*cdn.Client); ok {
+		return strings.TrimSuffix(c.BaseURL(), "/") + "/" + layout.ChunkPath(h)
+	}
+	if s, ok := src.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", src)
+}
+
+var _ ChunkSource = (*cdn.Client)(nil)

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// TestCrashLeftoversRemovedOnOpen plants what an interrupted write or a torn
+// disk write can leave behind, and checks that reopening keeps exactly the good
+// chunks and never serves bytes that do not hash to their name.
+func TestCrashLeftoversRemovedOnOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Config{Dir: dir})
+	const n = 12
+	good := map[core.Hash][]byte{}
+	for i := range n {
+		data, h := gen(fmt.Sprint("good ", i), 20_000+i)
+		mustPut(t, s, data, h)
+		good[h] = data
+	}
+	s.Close()
+
+	write := func(rel string, b []byte) {
+		t.Helper()
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := func(h core.Hash) string { return filepath.Join(h.String()[:2], h.String()) }
+	var bad []core.Hash
+
+	// A Put interrupted before its rename: partial data in a temp file.
+	partial, ph := gen("interrupted", 30_000)
+	write(tempPrefix+"123456", partial[:1000])
+	write(tempPrefix+"789", nil)
+
+	// A chunk cut short under its valid name (torn write that got renamed).
+	trunc, th := gen("truncated", 30_000)
+	write(name(th), trunc[:17_000])
+	bad = append(bad, th)
+
+	// A chunk with flipped bytes under its valid name.
+	flip, fh := gen("flipped", 30_000)
+	flip[12_345] ^= 0x40
+	write(name(fh), flip)
+	bad = append(bad, fh)
+
+	// A good chunk's file damaged in place, and one emptied.
+	var victim, emptied core.Hash
+	for h := range good {
+		if victim.IsZero() {
+			victim = h
+		} else if emptied.IsZero() {
+			emptied = h
+		}
+	}
+	damaged := bytes.Clone(good[victim])
+	damaged[0] ^= 0xff
+	write(name(victim), damaged)
+	write(name(emptied), nil)
+	delete(good, victim)
+	delete(good, emptied)
+	bad = append(bad, victim, emptied)
+
+	// Files whose names are not chunk names, or sit in the wrong shard.
+	ok, oh := gen("wrong shard", 500)
+	wrongShard := "00"
+	if oh.String()[:2] == "00" {
+		wrongShard = "01"
+	}
+	write(filepath.Join(wrongShard, oh.String()), ok)
+	write(filepath.Join("ab", "not-a-hash"), []byte("junk"))
+	write(filepath.Join("ab", "AB"+oh.String()[2:]), ok) // upper case is not our name
+
+	s2 := open(t, Config{Dir: dir})
+	st := s2.Stats()
+	if st.TempRemoved != 2 {
+		t.Errorf("TempRemoved = %d, want 2", st.TempRemoved)
+	}
+	if want := int64(len(bad) + 3); st.CorruptAtScan != want {
+		t.Errorf("CorruptAtScan = %d, want %d", st.CorruptAtScan, want)
+	}
+	for h, data := range good {
+		got, err := s2.Get(h)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("good chunk %s: %d bytes, %v", h.Short(), len(got), err)
+		}
+	}
+	for _, h := range append(bad, ph, oh) {
+		if s2.Has(h) {
+			t.Errorf("bad chunk %s still indexed", h.Short())
+		}
+		if got, err := s2.Get(h); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get bad chunk %s = %d bytes, %v; want ErrNotFound", h.Short(), len(got), err)
+		}
+	}
+	files := onDisk(t, dir)
+	if len(files) != len(good) {
+		t.Errorf("%d files on disk, want the %d good chunks: %v", len(files), len(good), files)
+	}
+	checkDiskMatchesIndex(t, s2)
+}
+
+// TestOpenOrdersLRUByMtime checks that after a restart the chunk written longest
+// ago is evicted first.
+func TestOpenOrdersLRUByMtime(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Config{Dir: dir})
+	const size = 1000
+	var hs []core.Hash
+	for i := range 5 {
+		data, h := gen(fmt.Sprint("aged ", i), size)
+		mustPut(t, s, data, h)
+		hs = append(hs, h)
+	}
+	s.Close()
+	// Chunk i gets age 5-i hours, except chunk 4, made the oldest.
+	base, _ := os.Stat(dir)
+	for i, h := range hs {
+		age := 5 - i
+		if i == 4 {
+			age = 10
+		}
+		mt := base.ModTime().Add(-time.Duration(age) * time.Hour)
+		if err := os.Chtimes(filepath.Join(dir, h.String()[:2], h.String()), mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Quota of 5 chunks: one more Put evicts down to 4.25 chunks, so two go.
+	s2 := open(t, Config{Dir: dir, Quota: 5 * size})
+	data, h := gen("newcomer", size)
+	mustPut(t, s2, data, h)
+	want := map[core.Hash]bool{hs[4]: false, hs[0]: false, hs[1]: true, hs[2]: true, hs[3]: true, h: true}
+	for h, w := range want {
+		if s2.Has(h) != w {
+			t.Errorf("Has(%s) = %v, want %v", h.Short(), !w, w)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// Get returns chunk h (ErrNotFound if absent) and marks it recently used.
+func (s *Store) Get(h core.Hash) ([]byte, error) {
+	var buf []byte
+	n, err := s.read(h, func(size int64) ([]byte, error) {
+		buf = make([]byte, size)
+		return buf, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// ReadInto is Get without allocating: it copies chunk h into buf and returns its
+// length, or ErrShortBuffer if buf cannot hold it (core.MaxChunkSize always can).
+func (s *Store) ReadInto(h core.Hash, buf []byte) (int, error) {
+	return s.read(h, func(size int64) ([]byte, error) {
+		if int64(len(buf)) < size {
+			return nil, fmt.Errorf("chunk %s: %d bytes, buffer %d: %w", h.Short(), size, len(buf), ErrShortBuffer)
+		}
+		return buf[:size], nil
+	})
+}
+
+// read finds h under mu, then reads its file without it. Files are immutable
+// and only appear by rename, so whatever file the open finds is complete; an
+// eviction that unlinks it afterwards does not disturb the read.
+func (s *Store) read(h core.Hash, alloc func(size int64) ([]byte, error)) (int, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, ErrClosed
+	}
+	e := s.entries[h]
+	if e == nil || e.state != present {
+		s.mu.Unlock()
+		s.n.misses.Add(1)
+		return 0, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
+	}
+	s.touchLocked(e)
+	size := e.size
+	s.mu.Unlock()
+
+	f, err := os.Open(s.path(h))
+	if errors.Is(err, fs.ErrNotExist) {
+		// Evicted or deleted since the lookup, or removed behind our back.
+		s.dropIfPresent(e)
+		s.n.misses.Add(1)
+		return 0, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("chunk %s: %w", h.Short(), err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("chunk %s: %w", h.Short(), err)
+	}
+	if fi.Size() != size {
+		return 0, s.corrupt(e, fmt.Sprintf("size %d, indexed %d", fi.Size(), size))
+	}
+	buf, err := alloc(size)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := io.ReadFull(f, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return 0, s.corrupt(e, "shrank while read")
+		}
+		return 0, fmt.Errorf("chunk %s: %w", h.Short(), err)
+	}
+	if s.cfg.VerifyOnRead {
+		if got := core.SumSHA256(buf); got != h {
+			return 0, s.corrupt(e, "content hashes to "+got.Short())
+		}
+	}
+	s.n.hits.Add(1)
+	return len(buf), nil
+}
+
+// corrupt deletes a chunk found damaged on disk and returns the ErrCorrupt to
+// report.
+func (s *Store) corrupt(e *entry, why string) error {
+	if s.dropIfPresent(e) {
+		s.n.corruptOnRead.Add(1)
+		s.log.Warn("chunk store: dropped corrupt chunk", "chunk", e.hash.String(), "why", why)
+	}
+	return fmt.Errorf("chunk %s: %w: %s", e.hash.Short(), ErrCorrupt, why)
+}
+
+// dropIfPresent removes e's file if e is still the present entry for its hash,
+// so that a fresh Put of the same hash in the meantime is left alone.
+func (s *Store) dropIfPresent(e *entry) bool {
+	s.mu.Lock()
+	if s.entries[e.hash] != e || e.state != present {
+		s.mu.Unlock()
+		return false
+	}
+	s.markRemovingLocked(e)
+	s.mu.Unlock()
+	if err := s.unlink(e); err != nil {
+		s.log.Error("chunk store: removing chunk", "chunk", e.hash.String(), "err", err)
+	}
+	s.forget(e)
+	return true
+}

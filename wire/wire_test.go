@@ -1,0 +1,301 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// frame builds a raw frame from a type and body parts, for malformed cases.
+func frame(t Type, parts ...[]byte) []byte {
+	body := bytes.Join(parts, nil)
+	b := binary.BigEndian.AppendUint32(nil, uint32(1+len(body)))
+	b = append(b, byte(t))
+	return append(b, body...)
+}
+
+func u32(v ...uint32) []byte {
+	var b []byte
+	for _, x := range v {
+		b = binary.BigEndian.AppendUint32(b, x)
+	}
+	return b
+}
+
+// payload returns n deterministic bytes derived from seed, so a failure reproduces.
+func payload(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 0))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func bitsOf(n int, set ...int) *Bitfield {
+	f := NewBitfield(n)
+	for _, i := range set {
+		f.Set(i)
+	}
+	return f
+}
+
+func testContent() core.ContentID { return core.ContentID(core.SumSHA256([]byte("content"))) }
+
+func roundTripCases() []struct {
+	name string
+	m    Message
+} {
+	return []struct {
+		name string
+		m    Message
+	}{
+		{"handshake", &Handshake{Content: testContent(), Flags: FlagSeeder, Client: "shoal/0.1", Bits: bitsOf(13, 0, 5, 12)}},
+		{"handshake empty bitfield", &Handshake{Content: testContent(), Bits: NewBitfield(0)}},
+		{"handshake unknown flags kept", &Handshake{Flags: 0xfe, Client: strings.Repeat("é", 32), Bits: bitsOf(8, 7)}},
+		{"keep-alive", &KeepAlive{}},
+		{"choke", &Choke{}},
+		{"unchoke", &Unchoke{}},
+		{"interested", &Interested{}},
+		{"not-interested", &NotInterested{}},
+		{"have", &Have{Index: 41}},
+		{"have max index", &Have{Index: 1<<32 - 1}},
+		{"bitfield", &BitfieldUpdate{Bits: bitsOf(1000, 0, 999, 512)}},
+		{"bitfield full", &BitfieldUpdate{Bits: func() *Bitfield { f := NewBitfield(17); f.SetAll(); return f }()}},
+		{"request", &Request{Index: 3, Offset: 0, Length: core.DefaultChunkSize}},
+		{"request max", &Request{Index: 1<<32 - 1, Offset: MaxPayload - 1, Length: 1}},
+		{"cancel", &Cancel{Index: 9, Offset: 16 << 10, Length: 16 << 10}},
+		{"reject", &Reject{Index: 9, Offset: 0, Length: 100, Reason: ReasonChoked}},
+		{"reject unknown reason kept", &Reject{Index: 1, Length: 1, Reason: 200}},
+		{"data small", &Data{Index: 2, Offset: 10, Payload: []byte("hello")}},
+		{"data chunk", &Data{Index: 7, Payload: payload(1, core.DefaultChunkSize)}},
+		{"data ends at max", &Data{Index: 7, Offset: MaxPayload - 3, Payload: []byte{1, 2, 3}}},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range roundTripCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := Marshal(tc.m)
+			if err != nil {
+				t.Fatalf("Marshal: %v", err)
+			}
+			got, err := Unmarshal(b)
+			if err != nil {
+				t.Fatalf("Unmarshal: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.m) {
+				t.Fatalf("Unmarshal = %#v, want %#v", got, tc.m)
+			}
+
+			var buf bytes.Buffer
+			if err := WriteMessage(&buf, tc.m); err != nil {
+				t.Fatalf("WriteMessage: %v", err)
+			}
+			if !bytes.Equal(buf.Bytes(), b) {
+				t.Fatalf("WriteMessage wrote %d bytes differing from Marshal's %d", buf.Len(), len(b))
+			}
+			r := NewReader(&buf, 0)
+			got, err = r.Next()
+			if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.m) {
+				t.Fatalf("Next = %#v, want %#v", got, tc.m)
+			}
+			if _, err := r.Next(); err != io.EOF {
+				t.Fatalf("Next after last frame = %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+// TestGoldenEncoding pins the byte layout the package comment specifies.
+func TestGoldenEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		m    Message
+		want string
+	}{
+		{&KeepAlive{}, "00000001 02"},
+		{&Choke{}, "00000001 03"},
+		{&Have{Index: 0x01020304}, "00000005 07 01020304"},
+		{&Request{Index: 1, Offset: 2, Length: 3}, "0000000d 09 00000001 00000002 00000003"},
+		{&Cancel{Index: 1, Offset: 2, Length: 3}, "0000000d 0a 00000001 00000002 00000003"},
+		{&Reject{Index: 1, Offset: 2, Length: 3, Reason: ReasonBusy}, "0000000e 0b 00000001 00000002 00000003 03"},
+		{&Data{Index: 5, Offset: 6, Payload: []byte{0xaa, 0xbb}}, "0000000b 0c 00000005 00000006 aabb"},
+		{&BitfieldUpdate{Bits: bitsOf(10, 0, 9)}, "00000007 08 0000000a 8040"},
+		{&Handshake{Flags: FlagSeeder, Client: "x", Bits: bitsOf(3, 1)},
+			"0000002f 01 53484f4c 0001 01" + strings.Repeat("00", 32) + " 01 78 00000003 40"},
+	} {
+		b, err := Marshal(tc.m)
+		if err != nil {
+			t.Fatalf("Marshal(%T): %v", tc.m, err)
+		}
+		if got, want := hex.EncodeToString(b), strings.ReplaceAll(tc.want, " ", ""); got != want {
+			t.Errorf("Marshal(%T) = %s, want %s", tc.m, got, want)
+		}
+	}
+}
+
+func TestNilBitfieldEncodesEmpty(t *testing.T) {
+	b, err := Marshal(&BitfieldUpdate{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.(*BitfieldUpdate).Bits; got == nil || got.Len() != 0 {
+		t.Fatalf("decoded bits = %v, want empty non-nil", got)
+	}
+}
+
+var hsFixed = func() []byte {
+	c := testContent()
+	return bytes.Join([][]byte{[]byte(Magic), {0, Version, 0}, c[:]}, nil)
+}()
+
+// malformedCases are frames every decoder must reject, with the sentinel they
+// must match. readErr, when set, is what a Reader reports instead (a
+// truncation reads as an unexpected end of stream).
+var malformedCases = []struct {
+	name    string
+	frame   []byte
+	want    error
+	readErr error
+}{
+	{"truncated header", []byte{0, 0, 0}, ErrMalformed, io.ErrUnexpectedEOF},
+	{"header without type", []byte{0, 0, 0, 1}, ErrMalformed, io.ErrUnexpectedEOF},
+	{"truncated body", frame(TypeHave, []byte{0, 0, 0, 1})[:7], ErrMalformed, io.ErrUnexpectedEOF},
+	{"truncated data payload", frame(TypeData, u32(1, 0), payload(2, 100))[:60], ErrMalformed, io.ErrUnexpectedEOF},
+	{"zero length", []byte{0, 0, 0, 0}, ErrMalformed, nil},
+	{"length beyond max", u32(MaxFrame + 1), ErrFrameTooLarge, nil},
+	{"length 4 GiB", u32(0xffffffff), ErrFrameTooLarge, nil},
+	{"unknown type 0", frame(0), ErrUnknownType, nil},
+	{"unknown type 13", frame(13, []byte{1, 2}), ErrUnknownType, nil},
+	{"unknown type 255", frame(255), ErrUnknownType, nil},
+	{"choke with body", frame(TypeChoke, []byte{0}), ErrMalformed, nil},
+	{"have short", frame(TypeHave, []byte{0, 0, 1}), ErrMalformed, nil},
+	{"have trailing byte", frame(TypeHave, u32(1), []byte{0}), ErrMalformed, nil},
+	{"request short", frame(TypeRequest, u32(1, 2), []byte{0, 0, 0}), ErrMalformed, nil},
+	{"request zero length", frame(TypeRequest, u32(1, 0, 0)), ErrMalformed, nil},
+	{"request past chunk", frame(TypeRequest, u32(1, MaxPayload, 1)), ErrMalformed, nil},
+	{"request offset overflow", frame(TypeRequest, u32(1, 0xffffffff, 2)), ErrMalformed, nil},
+	{"cancel too long", frame(TypeCancel, u32(1, 0, MaxPayload+1)), ErrMalformed, nil},
+	{"reject without reason", frame(TypeReject, u32(1, 0, 5)), ErrMalformed, nil},
+	{"reject zero length", frame(TypeReject, u32(1, 0, 0), []byte{1}), ErrMalformed, nil},
+	{"data without payload", frame(TypeData, u32(1, 0)), ErrMalformed, nil},
+	{"data past chunk", frame(TypeData, u32(1, MaxPayload-1), []byte{1, 2}), ErrMalformed, nil},
+	{"bitfield without count", frame(TypeBitfield, []byte{0, 0}), ErrMalformed, nil},
+	{"bitfield oversize count", frame(TypeBitfield, u32(MaxBitfield+1), make([]byte, 8)), ErrMalformed, nil},
+	{"bitfield too few bytes", frame(TypeBitfield, u32(17), []byte{0, 0}), ErrMalformed, nil},
+	{"bitfield trailing byte", frame(TypeBitfield, u32(16), []byte{0, 0, 0}), ErrMalformed, nil},
+	{"bitfield spare bit set", frame(TypeBitfield, u32(10), []byte{0xff, 0x20}), ErrMalformed, nil},
+	{"bitfield body over max", frame(TypeBitfield, u32(MaxBitfield), make([]byte, MaxBitfield/8+1)), ErrMalformed, nil},
+	{"handshake bad magic", frame(TypeHandshake, []byte("XHOL"), hsFixed[4:], []byte{0}, u32(0)), ErrVersion, nil},
+	{"handshake version 2", frame(TypeHandshake, []byte(Magic), []byte{0, 2}, hsFixed[6:], []byte{0}, u32(0)), ErrVersion, nil},
+	{"handshake version 0", frame(TypeHandshake, []byte(Magic), []byte{0, 0}, hsFixed[6:], []byte{0}, u32(0)), ErrVersion, nil},
+	{"handshake short", frame(TypeHandshake, hsFixed, []byte{0}), ErrMalformed, nil},
+	{"handshake client too long", frame(TypeHandshake, hsFixed, []byte{65}, make([]byte, 65), u32(0)), ErrMalformed, nil},
+	{"handshake client past end", frame(TypeHandshake, hsFixed, []byte{9}, []byte("ab"), u32(0)), ErrMalformed, nil},
+	{"handshake client not utf-8", frame(TypeHandshake, hsFixed, []byte{2, 0xff, 0xfe}, u32(0)), ErrMalformed, nil},
+	{"handshake bitfield trailing", frame(TypeHandshake, hsFixed, []byte{0}, u32(8), []byte{1, 2}), ErrMalformed, nil},
+	{"handshake bitfield spare bits", frame(TypeHandshake, hsFixed, []byte{0}, u32(1), []byte{0x40}), ErrMalformed, nil},
+}
+
+func TestUnmarshalRejects(t *testing.T) {
+	for _, tc := range malformedCases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Unmarshal(tc.frame)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Unmarshal = %v, %v; want %v", m, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReaderRejects(t *testing.T) {
+	for _, tc := range malformedCases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.want
+			if tc.readErr != nil {
+				want = tc.readErr
+			}
+			m, err := NewReader(bytes.NewReader(tc.frame), 0).Next()
+			if !errors.Is(err, want) {
+				t.Fatalf("Next = %v, %v; want %v", m, err, want)
+			}
+		})
+	}
+}
+
+func TestUnmarshalLengthMismatch(t *testing.T) {
+	good := frame(TypeHave, u32(1))
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"trailing bytes after frame", append(bytes.Clone(good), 0)},
+		{"length says more than follows", good[:len(good)-1]},
+		{"two frames", append(bytes.Clone(good), good...)},
+	} {
+		if _, err := Unmarshal(tc.b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", tc.name, err)
+		}
+	}
+}
+
+func TestMarshalRefusesInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    Message
+	}{
+		{"nil", nil},
+		{"client too long", &Handshake{Client: strings.Repeat("a", MaxClient+1)}},
+		{"client not utf-8", &Handshake{Client: "\xff"}},
+		{"request zero length", &Request{Index: 1}},
+		{"cancel past chunk", &Cancel{Offset: MaxPayload, Length: 1}},
+		{"reject overflow", &Reject{Offset: 0xffffffff, Length: 0xffffffff}},
+		{"data empty", &Data{}},
+		{"data past chunk", &Data{Offset: 1, Payload: make([]byte, MaxPayload)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Marshal(tc.m); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Marshal err = %v, want ErrMalformed", err)
+			}
+			var buf bytes.Buffer
+			if err := WriteMessage(&buf, tc.m); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("WriteMessage err = %v, want ErrMalformed", err)
+			}
+			if buf.Len() != 0 {
+				t.Fatalf("WriteMessage wrote %d bytes of an invalid message", buf.Len())
+			}
+		})
+	}
+}
+
+func TestTypeAndReasonStrings(t *testing.T) {
+	for ty := TypeHandshake; ty < typeEnd; ty++ {
+		if s := ty.String(); strings.HasPrefix(s, "type(") || s == "" {
+			t.Errorf("Type %d has no name", ty)
+		}
+	}
+	if got := Type(99).String(); got != "type(99)" {
+		t.Errorf("Type(99) = %q", got)
+	}
+	if got := ReasonNotHave.String(); got != "not-have" {
+		t.Errorf("ReasonNotHave = %q", got)
+	}
+	if got := Reason(77).String(); got != "reason(77)" {
+		t.Errorf("Reason(77) = %q", got)
+	}
+}
