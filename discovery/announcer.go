@@ -1,0 +1,263 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// AnnounceClient is what the Announcer needs of a tracker. *TrackerClient
+// implements it; tests and multi-tracker setups may supply their own.
+type AnnounceClient interface {
+	Announce(ctx context.Context, req AnnounceRequest) (AnnounceResponse, error)
+}
+
+var _ AnnounceClient = (*TrackerClient)(nil)
+
+// Stats are the transfer counters a peer reports in each announce.
+type Stats struct {
+	Uploaded, Downloaded, Left int64
+}
+
+// AnnouncerConfig configures an Announcer. Zero durations take the defaults
+// given per field; tests shrink them so nothing waits long.
+type AnnouncerConfig struct {
+	Tracker AnnounceClient // required
+	Content core.ContentID // required
+	Peer    string         // required: this peer's libp2p ID
+	Addrs   []string       // this peer's listen multiaddrs
+	Region  string
+	NumWant int // 0: the tracker's default
+
+	// Stats returns the current counters; called before every announce.
+	// Nil reports zeros.
+	Stats func() Stats
+	// OnPeers receives the peers of each successful response that were not in
+	// the previous one. It runs on the Announcer's goroutine, so it should hand
+	// the peers off rather than dial them inline.
+	OnPeers func([]PeerInfo)
+
+	// DefaultInterval is used when a response carries no interval (30 s).
+	DefaultInterval time.Duration
+	// MinInterval and MaxInterval clamp the tracker's interval, so a broken
+	// tracker can neither make the peer hammer it nor fall silent (1 s, 1 h).
+	MinInterval, MaxInterval time.Duration
+	// RetryMin and RetryMax bound the exponential backoff after a failed
+	// announce (1 s, 2 min).
+	RetryMin, RetryMax time.Duration
+	// StopTimeout bounds the final "stopped" announce (5 s).
+	StopTimeout time.Duration
+
+	Logger *slog.Logger // nil: slog.Default()
+	// Rand jitters the backoff; nil uses the global source. Used only from
+	// Run's goroutine.
+	Rand *rand.Rand
+}
+
+// Announcer keeps one peer registered with a tracker for one content: it
+// announces on start, then at the interval the tracker asks for, backs off on
+// failure and says "stopped" on the way out. Tracker failures are logged and
+// retried, never fatal, so it rides out tracker restarts.
+type Announcer struct {
+	cfg  AnnouncerConfig
+	log  *slog.Logger
+	kick chan struct{} // buffered(1): a pending AnnounceNow
+}
+
+// ErrBadAnnouncerConfig is returned by NewAnnouncer for a missing or invalid field.
+var ErrBadAnnouncerConfig = errors.New("bad announcer config")
+
+// NewAnnouncer checks cfg, fills defaults and returns an Announcer; call Run.
+func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
+	if cfg.Tracker == nil {
+		return nil, fmt.Errorf("%w: no tracker", ErrBadAnnouncerConfig)
+	}
+	// Validate the static part once here, so Run never loops on a request
+	// that can only be refused.
+	probe := AnnounceRequest{Content: cfg.Content, Peer: cfg.Peer, Addrs: cfg.Addrs, Region: cfg.Region, NumWant: cfg.NumWant}
+	if err := probe.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadAnnouncerConfig, err)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.DefaultInterval, 30*time.Second)
+	def(&cfg.MinInterval, time.Second)
+	def(&cfg.MaxInterval, time.Hour)
+	def(&cfg.RetryMin, time.Second)
+	def(&cfg.RetryMax, 2*time.Minute)
+	def(&cfg.StopTimeout, 5*time.Second)
+	if cfg.MaxInterval < cfg.MinInterval {
+		cfg.MaxInterval = cfg.MinInterval
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = cfg.RetryMin
+	}
+	if cfg.Stats == nil {
+		cfg.Stats = func() Stats { return Stats{} }
+	}
+	if cfg.OnPeers == nil {
+		cfg.OnPeers = func([]PeerInfo) {}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("tracker", trackerName(cfg.Tracker), "content", cfg.Content.Short())
+	return &Announcer{cfg: cfg, log: log, kick: make(chan struct{}, 1)}, nil
+}
+
+func trackerName(t AnnounceClient) string {
+	if c, ok := t.(interface{ URL() string }); ok {
+		return c.URL()
+	}
+	return fmt.Sprintf("%T", t)
+}
+
+// AnnounceNow asks Run to announce at once (say, right after the download
+// completed) instead of waiting for the interval. It never blocks.
+func (a *Announcer) AnnounceNow() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run announces until ctx ends, then sends a final "stopped" announce bounded
+// by StopTimeout (only if the tracker ever accepted one). It returns nil: the
+// tracker being down is not an error of the peer.
+func (a *Announcer) Run(ctx context.Context) error {
+	var (
+		event      = EventStarted
+		registered bool  // an announce succeeded: the tracker may list us
+		prevLeft   int64 = -1
+		failures   int
+		prev       map[string]string // peer → joined addrs of the last response
+	)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if registered {
+				a.stop()
+			}
+			return nil
+		case <-timer.C:
+		case <-a.kick:
+		}
+		st := a.cfg.Stats()
+		ev := event
+		if ev == EventNone && prevLeft > 0 && st.Left == 0 {
+			ev = EventCompleted
+		}
+		resp, err := a.cfg.Tracker.Announce(ctx, a.request(st, ev))
+		if err != nil {
+			if ctx.Err() != nil {
+				continue // the select above sends "stopped" and returns
+			}
+			failures++
+			wait := a.backoff(failures)
+			a.log.Warn("announce failed; will retry", "err", err, "failures", failures, "retry_in", wait)
+			timer.Reset(wait)
+			continue
+		}
+		if failures > 0 {
+			a.log.Info("announce succeeded again", "after_failures", failures)
+		}
+		failures, registered, event, prevLeft = 0, true, EventNone, st.Left
+
+		fresh, cur := newPeers(prev, resp.Peers, a.cfg.Peer)
+		prev = cur
+		if len(fresh) > 0 {
+			a.cfg.OnPeers(fresh)
+		}
+		timer.Reset(a.interval(resp))
+	}
+}
+
+func (a *Announcer) request(st Stats, ev Event) AnnounceRequest {
+	return AnnounceRequest{
+		Content: a.cfg.Content, Peer: a.cfg.Peer, Addrs: a.cfg.Addrs, Region: a.cfg.Region,
+		Uploaded: st.Uploaded, Downloaded: st.Downloaded, Left: max(st.Left, 0),
+		Event: ev, NumWant: a.cfg.NumWant,
+	}
+}
+
+// stop tells the tracker we leave, so it stops handing out our address; on a
+// context of its own because Run's has already ended.
+func (a *Announcer) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+	defer cancel()
+	req := a.request(a.cfg.Stats(), EventStopped)
+	req.NumWant = 0
+	if _, err := a.cfg.Tracker.Announce(ctx, req); err != nil {
+		a.log.Warn("stopped announce failed", "err", err)
+	}
+}
+
+// interval is the tracker's requested interval (never below its minimum),
+// clamped to our own bounds.
+func (a *Announcer) interval(resp AnnounceResponse) time.Duration {
+	d := resp.Interval()
+	if d == 0 {
+		d = a.cfg.DefaultInterval
+	}
+	d = max(d, resp.MinInterval())
+	return min(max(d, a.cfg.MinInterval), a.cfg.MaxInterval)
+}
+
+// backoff doubles from RetryMin per consecutive failure up to RetryMax, then
+// picks uniformly in [d/2, d] so peers cut off by one tracker outage do not
+// all come back in the same instant.
+func (a *Announcer) backoff(failures int) time.Duration {
+	d := a.cfg.RetryMin
+	for i := 1; i < failures && d < a.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, a.cfg.RetryMax)
+	half := int64(d / 2)
+	var r int64
+	if a.cfg.Rand != nil {
+		r = a.cfg.Rand.Int64N(half + 1)
+	} else {
+		r = rand.Int64N(half + 1)
+	}
+	return time.Duration(half + r)
+}
+
+// newPeers returns the peers of resp not present (with the same addresses) in
+// prev, and the map describing resp for the next call.
+func newPeers(prev map[string]string, peers []PeerInfo, self string) ([]PeerInfo, map[string]string) {
+	cur := make(map[string]string, len(peers))
+	var fresh []PeerInfo
+	for _, p := range peers {
+		if p.Peer == self {
+			continue
+		}
+		key := joinAddrs(p.Addrs)
+		if _, dup := cur[p.Peer]; dup {
+			continue
+		}
+		cur[p.Peer] = key
+		if old, ok := prev[p.Peer]; !ok || old != key {
+			fresh = append(fresh, p)
+		}
+	}
+	return fresh, cur
+}
+
+func joinAddrs(addrs []string) string {
+	s := slices.Clone(addrs)
+	slices.Sort(s)
+	return strings.Join(s, "\x00")
+}

@@ -1,0 +1,91 @@
+package discovery
+
+import (
+	"time"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// AnnouncePath is the tracker's announce endpoint, relative to its base URL.
+const AnnouncePath = "/announce"
+
+// Limits on an announce request. They bound what one request can make the
+// tracker store and hand to other peers, so a single client cannot bloat every
+// response of a swarm.
+const (
+	MaxBodyBytes  = 64 << 10 // request body
+	MaxPeerIDLen  = 128      // libp2p IDs are ~52 characters
+	MaxAddrs      = 16       // listen addresses per peer
+	MaxAddrLen    = 256      // bytes of one multiaddr string
+	MaxRegionLen  = 64       // bytes of the region label
+	MaxNumWant    = 1000     // hard ceiling; the tracker applies its own, lower cap
+	MaxRespBytes  = 4 << 20  // response body the client will read
+	maxErrorBytes = 4 << 10  // error body the client will quote
+)
+
+// Event says why a peer announces. The zero value is a regular re-announce.
+type Event string
+
+// The announce events, as in BitTorrent.
+const (
+	EventNone      Event = ""
+	EventStarted   Event = "started"   // first announce of a session
+	EventCompleted Event = "completed" // the peer just finished the content
+	EventStopped   Event = "stopped"   // the peer leaves; the tracker forgets it
+)
+
+// AnnounceRequest is the JSON body of POST /announce. Unknown fields are
+// ignored so that newer peers can add fields (telemetry) without breaking
+// older trackers; the known ones are validated by Validate.
+type AnnounceRequest struct {
+	Content    core.ContentID `json:"content"`
+	Peer       string         `json:"peer"`            // libp2p peer ID
+	Addrs      []string       `json:"addrs,omitempty"` // multiaddrs the peer listens on
+	Uploaded   int64          `json:"uploaded"`        // bytes, cumulative this session
+	Downloaded int64          `json:"downloaded"`      // bytes, cumulative this session
+	Left       int64          `json:"left"`            // bytes still missing; 0 = seed
+	Region     string         `json:"region,omitempty"`
+	Event      Event          `json:"event,omitempty"`
+	// NumWant asks for at most this many peers; 0 means the tracker's default.
+	NumWant int `json:"numwant,omitempty"`
+}
+
+// AnnounceResponse is the tracker's answer to a valid announce.
+type AnnounceResponse struct {
+	// IntervalS is when to announce next, in seconds (jittered per response so
+	// a flash crowd does not re-announce in lock-step). Fractions are allowed.
+	IntervalS float64 `json:"interval_s"`
+	// MinIntervalS is the shortest re-announce interval the tracker accepts
+	// without treating the peer as abusive, in seconds.
+	MinIntervalS float64 `json:"min_interval_s,omitempty"`
+	// Peers are other peers of the swarm, same region first; never the asker.
+	Peers []PeerInfo `json:"peers"`
+}
+
+// Interval returns IntervalS as a duration (0 if unset or invalid).
+func (r AnnounceResponse) Interval() time.Duration { return secondsToDuration(r.IntervalS) }
+
+// MinInterval returns MinIntervalS as a duration (0 if unset or invalid).
+func (r AnnounceResponse) MinInterval() time.Duration { return secondsToDuration(r.MinIntervalS) }
+
+// PeerInfo is one peer of a swarm as the tracker hands it out.
+type PeerInfo struct {
+	Peer   string   `json:"peer"`
+	Addrs  []string `json:"addrs"`
+	Region string   `json:"region,omitempty"`
+	Seed   bool     `json:"seed,omitempty"`
+}
+
+// Seconds converts d to the float seconds used on the wire, rounded to the
+// millisecond so responses stay short.
+func Seconds(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond)) / float64(time.Second)
+}
+
+func secondsToDuration(s float64) time.Duration {
+	// Guard against NaN, negatives and absurd values from a broken tracker.
+	if !(s > 0) || s > 7*24*3600 {
+		return 0
+	}
+	return time.Duration(s * float64(time.Second))
+}

@@ -1,0 +1,69 @@
+package tracker
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// Defaults of Config.
+const (
+	DefaultListen   = "127.0.0.1:7070"
+	DefaultInterval = 30 * time.Second
+	DefaultMaxPeers = 50
+)
+
+// Config configures a tracker Server. Zero fields take the defaults given.
+type Config struct {
+	// Listen is the TCP address Run listens on (127.0.0.1:7070).
+	Listen string
+	// Interval is the re-announce interval handed to peers, before the ±10%
+	// jitter applied per response (30 s).
+	Interval time.Duration
+	// MinInterval is the shortest interval peers are told to keep (Interval/2).
+	MinInterval time.Duration
+	// PeerTTL is how long a silent peer stays listed (3 × Interval): long
+	// enough to survive two lost announces.
+	PeerTTL time.Duration
+	// MaxPeers caps the peers returned per announce, and is the default when
+	// a request does not ask for a number (50).
+	MaxPeers int
+	// Clock drives expiry (core.RealClock).
+	Clock core.Clock
+	// Rand picks peer subsets and jitter. Nil seeds one randomly; tests pass
+	// a seeded source so subsets are reproducible. The Server serialises its
+	// use.
+	Rand *rand.Rand
+	// Logger receives the tracker's logs (slog.Default()).
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Interval <= 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.MinInterval <= 0 || c.MinInterval > c.Interval {
+		c.MinInterval = c.Interval / 2
+	}
+	if c.PeerTTL <= 0 {
+		c.PeerTTL = 3 * c.Interval
+	}
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = DefaultMaxPeers
+	}
+	if c.Clock == nil {
+		c.Clock = core.RealClock{}
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
