@@ -124,6 +124,7 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	if err != nil {
 		return GetResult{}, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
+	defer origin.Close()
 	c, err := openCache(cfg.CacheDir)
 	if err != nil {
 		return GetResult{}, err

@@ -69,6 +69,10 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// Close drops idle connections, so an origin shutting down does not wait
+// for connections this client dialled but never used.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
 // BaseURL is the layout root the client reads.
 func (c *Client) BaseURL() string { return c.base.String() }
 

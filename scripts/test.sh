@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, vet, every test with the race detector,
+# then each fuzz target briefly. README and .ci/run both call exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime="${SHOAL_FUZZTIME:-5s}"
+
+unformatted="$(gofmt -l .)"
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed on:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+go test -race -timeout 20m ./...
+
+# Every Fuzz* target, run briefly on top of its seed corpus.
+for pkg in $(go list ./...); do
+	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+		echo "fuzz $pkg $target ($fuzztime)"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+	done
+done
+echo "all tests passed"
