@@ -1,0 +1,189 @@
+package policy
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+const (
+	fast = 100 << 20 // bytes/s: a chunk in 2.5 ms
+	slow = 1000      // bytes/s: a chunk in ~4 min
+)
+
+func TestDeadlineLaneEDFBeatsRarity(t *testing.T) {
+	const n = 10
+	p := newTestPicker(n, 1)
+	counts := slices.Repeat([]int{3}, n)
+	counts[5] = 1
+	withCounts(p, counts)
+	p.SetDeadline(8, at(10*time.Second))
+	p.SetDeadline(3, at(5*time.Second))
+	got := p.Next(t0, Source{Key: "a", Has: allBits(n), Rate: fast}, 3)
+	if want := []int{3, 8, 5}; !slices.Equal(got, want) {
+		t.Fatalf("Next = %v, want %v (EDF, then rarest)", got, want)
+	}
+	// Moving a deadline reorders the lane; clearing one returns the chunk to
+	// rarest-first, where it is common and loses to chunk 5.
+	p.SetDeadline(8, at(time.Second))
+	p.ClearDeadline(3)
+	got = p.Next(t0, Source{Key: "a", Has: allBits(n), Rate: fast}, 2)
+	if want := []int{8, 5}; !slices.Equal(got, want) {
+		t.Fatalf("after moving deadlines Next = %v, want %v", got, want)
+	}
+}
+
+func TestSlowPeerSkippedForDeadline(t *testing.T) {
+	const n = 4
+	p := newTestPicker(n, 1)
+	withCounts(p, []int{2, 2, 2, 2})
+	p.SetDeadline(2, at(time.Second))
+
+	got := p.Next(t0, Source{Key: "slow", Has: allBits(n), Rate: slow}, 1)
+	if len(got) != 1 || got[0] == 2 {
+		t.Fatalf("slow peer got %v; it cannot deliver chunk 2 in 1 s", got)
+	}
+	if fb := p.OriginFallback(t0, 0); !slices.Equal(fb, []int{2}) {
+		t.Fatalf("OriginFallback = %v, want [2]", fb)
+	}
+	if got := p.Next(t0, Source{Key: "fast", Has: allBits(n), Rate: fast}, 1); !slices.Equal(got, []int{2}) {
+		t.Fatalf("fast peer got %v, want [2]", got)
+	}
+}
+
+func TestOriginFallbackForDeadlines(t *testing.T) {
+	const n = 4
+	tests := []struct {
+		name  string
+		setup func(p *Picker)
+		now   time.Duration
+		want  []int
+	}{
+		{"in flight to a peer that became slow", func(p *Picker) {
+			p.Requested(2, "x", t0)
+			p.SetRate("x", slow)
+		}, 0, []int{2}},
+		{"in flight to a fast peer", func(p *Picker) {
+			p.Requested(2, "x", t0)
+			p.SetRate("x", fast)
+		}, 0, nil},
+		// Past the grace period, so chunk 0 (no peer has it) goes too.
+		{"slow but not urgent yet", func(p *Picker) {
+			p.SetDeadline(2, at(10*time.Second))
+			p.Requested(2, "x", t0)
+			p.SetRate("x", slow)
+		}, 7 * time.Second, []int{0}},
+		{"slow and now urgent", func(p *Picker) {
+			p.SetDeadline(2, at(10*time.Second))
+			p.Requested(2, "x", t0)
+			p.SetRate("x", slow)
+		}, 8 * time.Second, []int{2, 0}},
+		{"already fetched from origin", func(p *Picker) {
+			p.Requested(2, Origin, t0)
+		}, 0, nil},
+		{"no peer has it, urgent, grace not over", func(p *Picker) {
+			p.SetDeadline(0, at(time.Second))
+		}, 0, []int{0, 2}},
+		{"no peer has it, far deadline, grace not over", func(p *Picker) {
+			p.SetDeadline(2, at(time.Hour))
+			p.SetDeadline(0, at(time.Minute))
+		}, time.Second, nil},
+		{"no peer has it, far deadline, grace over", func(p *Picker) {
+			p.SetDeadline(2, at(time.Hour))
+			p.SetDeadline(0, at(time.Minute))
+		}, DefaultGrace, []int{0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestPicker(n, 1)
+			withCounts(p, []int{0, 1, 1, 1})
+			p.SetDeadline(2, at(time.Second))
+			tc.setup(p)
+			if got := p.OriginFallback(at(tc.now), 0); !slices.Equal(got, tc.want) {
+				t.Fatalf("OriginFallback = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDeadlineDuplicatedOnlyWhenInFlightSourceIsLate(t *testing.T) {
+	const n = 3
+	p := newTestPicker(n, 1)
+	withCounts(p, []int{2, 2, 2})
+	p.SetDeadline(1, at(time.Second))
+	p.Requested(1, "x", t0)
+	p.SetRate("x", fast)
+	if got := p.Next(t0, Source{Key: "y", Has: allBits(n), Rate: fast}, 1); slices.Contains(got, 1) {
+		t.Fatalf("duplicated an on-track deadline chunk: %v", got)
+	}
+	p.SetRate("x", slow)
+	if got := p.Next(t0, Source{Key: "y", Has: allBits(n), Rate: fast}, 1); !slices.Equal(got, []int{1}) {
+		t.Fatalf("Next = %v, want the late chunk [1]", got)
+	}
+	p.Requested(1, "y", t0)
+	if c := p.Received(1, "y", at(10*time.Millisecond)); !slices.Equal(c, []PeerKey{"x"}) {
+		t.Fatalf("cancel %v, want [x]", c)
+	}
+	if _, ok := p.Deadline(1); ok {
+		t.Fatal("received chunk still in the deadline lane")
+	}
+}
+
+func TestUnavailableChunkGoesToOriginAfterGrace(t *testing.T) {
+	const n = 5
+	p := newTestPicker(n, 1)
+	withCounts(p, []int{1, 0, 1, 0, 0})
+	if got := p.OriginFallback(at(time.Second), 0); got != nil {
+		t.Fatalf("before grace: %v", got)
+	}
+	if got := p.OriginFallback(at(DefaultGrace), 2); !slices.Equal(got, []int{1, 3}) {
+		t.Fatalf("after grace, max 2: %v, want [1 3]", got)
+	}
+	p.Requested(1, Origin, at(DefaultGrace))
+	if err := p.Availability().AddHave(4); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.OriginFallback(at(DefaultGrace), 0); !slices.Equal(got, []int{3}) {
+		t.Fatalf("after origin request and a HAVE: %v, want [3]", got)
+	}
+	if got := p.Next(at(DefaultGrace), Source{Key: "a", Has: allBits(n)}, n); slices.Contains(got, 1) {
+		t.Fatalf("Next offered chunk 1 that is being fetched from the origin: %v", got)
+	}
+	p.Failed(1, Origin)
+	if got := p.OriginFallback(at(DefaultGrace), 0); !slices.Equal(got, []int{1, 3}) {
+		t.Fatalf("after origin failure: %v, want [1 3]", got)
+	}
+}
+
+func TestExpectedArrival(t *testing.T) {
+	const rate = 1 << 20 // a 256 KiB chunk every 250 ms
+	ms := func(d int) time.Time { return at(time.Duration(d) * time.Millisecond) }
+	p := newTestPicker(4, 1)
+	p.SetRate("x", rate)
+	for i := range 3 {
+		p.Requested(i, "x", t0)
+	}
+	tests := []struct {
+		name  string
+		step  func()
+		now   int
+		chunk int
+		want  int // ms after t0
+	}{
+		{"head", func() {}, 0, 0, 250},
+		{"third in queue", func() {}, 0, 2, 750},
+		{"after a delivery the queue restarts from it", func() { p.Received(0, "x", ms(300)) }, 300, 1, 550},
+		{"overdue head needs another chunk time", func() {}, 2000, 1, 2250},
+		{"and the rest queue behind it", func() {}, 2000, 2, 2500},
+	}
+	for _, tc := range tests {
+		tc.step()
+		got, ok := p.ExpectedArrival(tc.chunk, ms(tc.now))
+		if !ok || !got.Equal(ms(tc.want)) {
+			t.Errorf("%s: ExpectedArrival(%d) = %v %v, want +%dms", tc.name, tc.chunk, got.Sub(t0), ok, tc.want)
+		}
+	}
+	if _, ok := p.ExpectedArrival(3, t0); ok {
+		t.Error("ExpectedArrival of a chunk not in flight")
+	}
+}

@@ -1,0 +1,191 @@
+package policy
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Source is the peer Next picks requests for.
+type Source struct {
+	Key PeerKey
+	// Has is the peer's bitfield (plus HAVEs).
+	Has Haver
+	// Rate is the measured rate at which we receive from this peer, in
+	// bytes/s; <= 0 if not measured yet (PickerConfig.AssumedRate is used).
+	Rate float64
+}
+
+// Next returns up to max chunks to request from src now, in the order to
+// request them. It does not record them: call Requested for each one sent.
+// It picks from three lanes, in this order:
+//
+//  1. Deadline lane: chunks with a deadline, earliest deadline first, that
+//     src has and that are not already in flight to a source expected to
+//     deliver them by their deadline (a request to Origin always counts as
+//     on time). A chunk is taken only if src is expected to deliver it by its
+//     deadline: the request would queue behind src's outstanding requests,
+//     each taking ChunkSize/rate (see ExpectedArrival). Chunks src is too
+//     slow for are left for a faster peer or OriginFallback.
+//  2. Background lane: the rarest chunks src has that are missing, not in
+//     flight and not in the deadline lane; ties broken randomly.
+//  3. End-game: only when every missing chunk is in flight, duplicate
+//     requests for in-flight chunks src has and was not asked for (and not
+//     already fetched from the origin), fewest outstanding requests first,
+//     then oldest. Received then reports the duplicates to cancel.
+//
+// Cost: O(deadline chunks) + O(chunks inspected by the rarest-first walk,
+// which stops at max) + O(in-flight chunks) in end-game only.
+func (p *Picker) Next(now time.Time, src Source, max int) []int {
+	if max <= 0 || src.Has == nil || p.missing == 0 {
+		return nil
+	}
+	if src.Rate > 0 && src.Key != Origin {
+		p.peer(src.Key).rate = src.Rate
+	}
+	out := make([]int, 0, max)
+
+	ps := p.peers[src.Key]
+	queued := 0
+	if ps != nil {
+		queued = len(ps.chunks)
+	}
+	for _, d := range p.due {
+		if len(out) == max {
+			return out
+		}
+		i := d.chunk
+		if !src.Has.Has(i) {
+			continue
+		}
+		if f := p.flights[i]; f != nil && (f.requestedFrom(src.Key) || p.onTime(i, f, d.at, now)) {
+			continue
+		}
+		if p.eta(ps, queued, now).After(d.at) {
+			continue
+		}
+		out = append(out, i)
+		queued++
+	}
+
+	if len(out) < max {
+		out = p.avail.Rarest(src.Has, max-len(out), p.rnd, out)
+	}
+	if len(out) < max && p.EndGame() {
+		out = p.endGame(src, max, out)
+	}
+	return out
+}
+
+func (p *Picker) endGame(src Source, max int, out []int) []int {
+	type cand struct {
+		chunk, reqs int
+		first       time.Time
+	}
+	var cands []cand
+	for _, i := range p.flightList {
+		f := p.flights[i]
+		if !src.Has.Has(i) || f.requestedFrom(src.Key) || f.requestedFrom(Origin) || slices.Contains(out, i) {
+			continue
+		}
+		cands = append(cands, cand{chunk: i, reqs: len(f.reqs), first: f.reqs[0].at})
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		if c := cmp.Compare(a.reqs, b.reqs); c != 0 {
+			return c
+		}
+		if c := a.first.Compare(b.first); c != 0 {
+			return c
+		}
+		return a.chunk - b.chunk
+	})
+	for _, c := range cands {
+		if len(out) == max {
+			break
+		}
+		out = append(out, c.chunk)
+	}
+	return out
+}
+
+// maxChunkTime caps a per-chunk transfer time so a near-zero rate can't
+// overflow time.Duration; anything this slow misses every deadline anyway.
+const maxChunkTime = 24 * time.Hour
+
+// chunkTime is how long one chunk takes from ps at its measured rate.
+func (p *Picker) chunkTime(ps *peerState) time.Duration {
+	rate := p.cfg.AssumedRate
+	if ps != nil && ps.rate > 0 {
+		rate = ps.rate
+	}
+	secs := float64(p.cfg.ChunkSize) / rate
+	if secs >= maxChunkTime.Seconds() {
+		return maxChunkTime
+	}
+	return time.Duration(secs * float64(time.Second))
+}
+
+// eta is the expected arrival of the request at position k (0 = head) of
+// ps's queue, k == len(queue) being a request not yet sent. The model: the
+// peer serves its queue in order at its measured rate, one ChunkSize per
+// chunk time; the head started being served when it was requested or when
+// the previous chunk arrived, whichever is later. A head that is already
+// overdue is assumed to need one more full chunk time: being late is
+// evidence the measured rate is stale, and erring late sends a deadline
+// chunk to a faster source rather than letting it miss.
+func (p *Picker) eta(ps *peerState, k int, now time.Time) time.Time {
+	per := p.chunkTime(ps)
+	if ps == nil || len(ps.chunks) == 0 {
+		return now.Add(time.Duration(k+1) * per)
+	}
+	begin := ps.at[0]
+	if ps.lastDone.After(begin) {
+		begin = ps.lastDone
+	}
+	head := begin.Add(per)
+	if head.Before(now) {
+		head = now.Add(per)
+	}
+	return head.Add(time.Duration(k) * per)
+}
+
+// onTime reports whether some outstanding request for chunk i is expected
+// by deadline. The origin is trusted to be on time.
+func (p *Picker) onTime(i int, f *flight, deadline, now time.Time) bool {
+	for _, r := range f.reqs {
+		if r.peer == Origin {
+			return true
+		}
+		ps := p.peers[r.peer]
+		if ps == nil {
+			continue
+		}
+		if k := slices.Index(ps.chunks, i); k >= 0 && !p.eta(ps, k, now).After(deadline) {
+			return true
+		}
+	}
+	return false
+}
+
+// ExpectedArrival is the earliest time chunk i is expected from the peers
+// it is requested from, by the model described at Picker.Next. ok is false
+// if no peer has a request for i outstanding (requests to Origin are not
+// modelled).
+func (p *Picker) ExpectedArrival(i int, now time.Time) (t time.Time, ok bool) {
+	f := p.flights[i]
+	if f == nil {
+		return time.Time{}, false
+	}
+	for _, r := range f.reqs {
+		ps := p.peers[r.peer]
+		if r.peer == Origin || ps == nil {
+			continue
+		}
+		if k := slices.Index(ps.chunks, i); k >= 0 {
+			if e := p.eta(ps, k, now); !ok || e.Before(t) {
+				t, ok = e, true
+			}
+		}
+	}
+	return t, ok
+}
