@@ -1,0 +1,182 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-cdn/shoal/cdn"
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/origin"
+	"github.com/shoal-cdn/shoal/publish"
+	"github.com/shoal-cdn/shoal/store"
+)
+
+// harness runs many peers of one content in one process: an in-memory
+// network, a real HTTP origin on loopback and a store per peer.
+type harness struct {
+	t       *testing.T
+	net     *netx.MemNetwork
+	content *Content
+	data    map[string][]byte // file path → published bytes
+	origin  *origin.Server
+	url     string
+	ctx     context.Context
+	peers   []*hpeer
+	mu      sync.Mutex
+}
+
+type hpeer struct {
+	node    *Node
+	sess    *Session
+	store   *store.Store
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+// newHarness publishes files of the given sizes, generated from (name, seed).
+func newHarness(t *testing.T, name string, seed uint64, chunkSize int64, sizes ...int) *harness {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), name)
+	os.MkdirAll(src, 0o755)
+	r := rand.New(rand.NewPCG(seed, 1))
+	h := &harness{t: t, net: netx.NewMemNetwork(), data: map[string][]byte{}}
+	for k, n := range sizes {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		p := fmt.Sprintf("f%d.bin", k)
+		h.data[p] = b
+		if err := os.WriteFile(filepath.Join(src, p), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{byte(seed)}, 32))
+	dir := t.TempDir()
+	res, err := publish.Publish(context.Background(), publish.Config{Key: key, Out: dir, ChunkSize: chunkSize, Paths: []string{src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layers []manifest.HashLayer
+	for _, f := range res.Manifest.Files {
+		b, err := os.ReadFile(filepath.Join(dir, "hashes", f.Root.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := manifest.ParseHashLayer(f, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, l)
+	}
+	h.content, err = NewContent(res.ID, res.Manifest, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.origin, err = origin.New(origin.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(h.origin.Handler())
+	t.Cleanup(hs.Close)
+	h.url = hs.URL
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h.ctx = ctx
+	return h
+}
+
+// addPeer starts a peer and connects it to every running peer (as a tracker
+// that returns the whole swarm would).
+func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
+	h.t.Helper()
+	host, err := h.net.NewHost(netx.PeerID(id))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	st, err := store.Open(store.Config{Dir: h.t.TempDir()})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var oc *cdn.Client
+	if withOrigin {
+		oc, _ = cdn.New(cdn.Config{BaseURL: h.url, BaseBackoff: 10 * time.Millisecond, Attempts: 2})
+	}
+	node := NewNode(host, nil)
+	sess := NewSession(host.ID(), Config{Content: h.content, Store: st, Origin: oc, Rand: rand.New(rand.NewPCG(uint64(len(h.peers)), 9))})
+	node.Add(sess)
+	ctx, cancel := context.WithCancel(h.ctx)
+	p := &hpeer{node: node, sess: sess, store: st, cancel: cancel, stopped: make(chan struct{})}
+	go func() {
+		sess.Run(ctx)
+		host.Close()
+		st.Close()
+		close(p.stopped)
+	}()
+	for !sess.running() {
+		time.Sleep(time.Millisecond)
+	}
+	h.mu.Lock()
+	others := append([]*hpeer(nil), h.peers...)
+	h.peers = append(h.peers, p)
+	h.mu.Unlock()
+	for _, o := range others {
+		select {
+		case <-o.stopped:
+			continue
+		default:
+		}
+		node.Connect(ctx, sess, o.node.ID(), nil)
+	}
+	return p
+}
+
+func (p *hpeer) stop() {
+	p.cancel()
+	<-p.stopped
+}
+
+// waitAll waits until every given peer has the whole content.
+func (h *harness) waitAll(peers []*hpeer, limit time.Duration) {
+	h.t.Helper()
+	deadline := time.After(limit)
+	for i, p := range peers {
+		select {
+		case <-p.sess.Done():
+		case <-deadline:
+			h.t.Fatalf("peer %d of %d incomplete after %v: %+v", i, len(peers), limit, p.sess.Stats())
+		}
+	}
+}
+
+// checkBytes reassembles every file from a peer's store and compares.
+func (h *harness) checkBytes(p *hpeer) {
+	h.t.Helper()
+	m := h.content.Manifest
+	for fi, f := range m.Files {
+		var got []byte
+		for k := range f.Chunks {
+			b, err := p.store.Get(h.content.Hash(h.content.FileChunk(fi, int(k))))
+			if err != nil {
+				h.t.Fatalf("%s chunk %d: %v", f.Path, k, err)
+			}
+			got = append(got, b...)
+		}
+		if !bytes.Equal(got, h.data[f.Path]) {
+			h.t.Fatalf("%s differs after the swarm", f.Path)
+		}
+	}
+}
+
+var _ = core.MinChunkSize

@@ -1,0 +1,249 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/wire"
+)
+
+// handshakeTimeout bounds how long a new stream may take to say which
+// content it wants.
+const handshakeTimeout = 10 * time.Second
+
+// Node routes a host's wire streams to the sessions it runs, one per content.
+type Node struct {
+	host netx.Host
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[core.ContentID]*Session // guarded by mu
+}
+
+// NewNode starts accepting wire-protocol streams on h.
+func NewNode(h netx.Host, log *slog.Logger) *Node {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{host: h, log: log, sessions: map[core.ContentID]*Session{}}
+	h.SetStreamHandler(wire.ProtocolID, n.accept)
+	return n
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() netx.PeerID { return n.host.ID() }
+
+// Host is the node's network endpoint.
+func (n *Node) Host() netx.Host { return n.host }
+
+// Add makes s reachable by peers asking for its content.
+func (n *Node) Add(s *Session) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sessions[s.c.ID] = s
+}
+
+// Remove stops routing streams to the session of id.
+func (n *Node) Remove(id core.ContentID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.sessions, id)
+}
+
+// Session returns the session of id, if any.
+func (n *Node) Session(id core.ContentID) *Session {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sessions[id]
+}
+
+// Sessions lists the running sessions.
+func (n *Node) Sessions() []*Session {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*Session, 0, len(n.sessions))
+	for _, s := range n.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// accept handles an inbound stream: read the handshake, find the session,
+// answer with ours.
+func (n *Node) accept(st netx.Stream) {
+	r := wire.NewReader(st, wire.MaxFrame)
+	hs, err := readHandshake(st, r)
+	if err != nil {
+		n.log.Debug("inbound handshake", "peer", st.RemotePeer().Short(), "err", err)
+		st.Reset()
+		return
+	}
+	s := n.Session(hs.Content)
+	if s == nil {
+		n.log.Debug("inbound stream for unknown content", "peer", st.RemotePeer().Short(), "content", hs.Content.Short())
+		st.Reset()
+		return
+	}
+	if err := s.handshakeAndAttach(st, hs, st.RemotePeer(), r); err != nil {
+		s.log.Debug("inbound peer refused", "peer", st.RemotePeer().Short(), "err", err)
+	}
+}
+
+// Connect opens a connection to a peer in s's swarm (no-op if connected,
+// banned or ourselves).
+func (n *Node) Connect(ctx context.Context, s *Session, id netx.PeerID, addrs []string) error {
+	if id == n.host.ID() || !s.wants(id) {
+		return nil
+	}
+	st, err := n.host.NewStream(ctx, id, addrs, wire.ProtocolID)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", id.Short(), err)
+	}
+	bits := s.snapshot()
+	if err := wire.WriteMessage(st, s.handshake(bits)); err != nil {
+		st.Reset()
+		return fmt.Errorf("handshake with %s: %w", id.Short(), err)
+	}
+	r := wire.NewReader(st, wire.MaxFrame)
+	hs, err := readHandshake(st, r)
+	if err != nil {
+		st.Reset()
+		return fmt.Errorf("handshake with %s: %w", id.Short(), err)
+	}
+	if hs.Content != s.c.ID {
+		st.Reset()
+		return fmt.Errorf("%w: %s answered for content %s", ErrProtocol, id.Short(), hs.Content.Short())
+	}
+	return s.attach(st, hs, n.host.ID(), r, bits)
+}
+
+// readHandshake reads the first frame, giving up after handshakeTimeout.
+func readHandshake(st netx.Stream, r *wire.Reader) (*wire.Handshake, error) {
+	t := time.AfterFunc(handshakeTimeout, func() { st.Reset() })
+	defer t.Stop()
+	m, err := r.Next()
+	if err != nil {
+		return nil, err
+	}
+	hs, ok := m.(*wire.Handshake)
+	if !ok {
+		return nil, fmt.Errorf("%w: first message is %v, not a handshake", ErrProtocol, m.Type())
+	}
+	return hs, nil
+}
+
+// wants reports whether a connection to id would be accepted.
+func (s *Session) wants(id netx.PeerID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, banned := s.banned[id]
+	_, connected := s.peers[id]
+	return !banned && !connected && len(s.peers) < s.cfg.MaxPeers && s.ctx != nil && s.ctx.Err() == nil
+}
+
+// snapshot returns our current bitfield.
+func (s *Session) snapshot() *wire.Bitfield {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := wire.NewBitfield(s.c.Len())
+	for i := range s.c.Len() {
+		if s.picker.Has(i) {
+			b.Set(i)
+		}
+	}
+	return b
+}
+
+func (s *Session) handshake(bits *wire.Bitfield) *wire.Handshake {
+	hs := &wire.Handshake{Content: s.c.ID, Client: "shoal/1", Bits: bits}
+	if bits.Complete() {
+		hs.Flags |= wire.FlagSeeder
+	}
+	return hs
+}
+
+// handshakeAndAttach answers an inbound handshake and attaches the peer.
+func (s *Session) handshakeAndAttach(st netx.Stream, hs *wire.Handshake, dialer netx.PeerID, r *wire.Reader) error {
+	if !s.wants(st.RemotePeer()) {
+		// Still let a duplicate through attach's resolution when it is
+		// the preferred direction; refuse banned and over-cap peers here.
+		s.mu.Lock()
+		_, banned := s.banned[st.RemotePeer()]
+		full := len(s.peers) >= s.cfg.MaxPeers
+		s.mu.Unlock()
+		if banned || full || s.context().Err() != nil {
+			st.Reset()
+			return fmt.Errorf("refused (banned %v, full %v)", banned, full)
+		}
+	}
+	bits := s.snapshot()
+	if err := wire.WriteMessage(st, s.handshake(bits)); err != nil {
+		st.Reset()
+		return err
+	}
+	return s.attach(st, hs, dialer, r, bits)
+}
+
+// attach registers a handshaken stream as a peer and starts its loops. sent
+// is the bitfield our handshake carried: chunks gained since are sent as HAVE.
+func (s *Session) attach(st netx.Stream, hs *wire.Handshake, dialer netx.PeerID, r *wire.Reader, sent *wire.Bitfield) error {
+	id := st.RemotePeer()
+	if hs.Bits.Len() != s.c.Len() {
+		st.Reset()
+		return fmt.Errorf("%w: %s sent a bitfield of %d bits for %d chunks", ErrProtocol, id.Short(), hs.Bits.Len(), s.c.Len())
+	}
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, banned := s.banned[id]; banned || s.ctx == nil || s.ctx.Err() != nil {
+		st.Reset()
+		return ErrBanned
+	}
+	if old := s.peers[id]; old != nil {
+		// Both sides dialled: keep the stream opened by the lower peer ID,
+		// which both ends agree on.
+		preferred := min(s.self, id)
+		if dialer != preferred || old.dialer == preferred {
+			st.Reset()
+			return nil
+		}
+		delete(s.peers, id)
+		s.picker.Availability().RemoveBitfield(old.bits)
+		s.picker.PeerGone(old.key)
+		go old.close(nil)
+	}
+	p := newPeer(s, st, dialer, hs.Bits, now)
+	s.peers[id] = p
+	s.picker.Availability().AddBitfield(p.bits)
+	p.useful = s.usefulLocked(p.bits)
+	for i := range s.c.Len() {
+		if s.picker.Has(i) && !sent.Has(i) {
+			p.send(&wire.Have{Index: uint32(i)})
+		}
+	}
+	s.updateInterestLocked(p)
+	s.wg.Add(2)
+	go p.writeLoop()
+	go func() {
+		// The handshake reader may hold buffered bytes: keep using it.
+		p.readLoopWith(r)
+	}()
+	s.rechokeLocked(now)
+	return nil
+}
+
+// Peers lists the connected peers' IDs.
+func (s *Session) Peers() []netx.PeerID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]netx.PeerID, 0, len(s.peers))
+	for id := range s.peers {
+		out = append(out, id)
+	}
+	return out
+}

@@ -1,0 +1,442 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-cdn/shoal/cdn"
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/store"
+	"github.com/shoal-cdn/shoal/swarm/policy"
+	"github.com/shoal-cdn/shoal/wire"
+)
+
+// Errors of a session.
+var (
+	ErrBadChunk = errors.New("bad chunk")
+	ErrProtocol = errors.New("protocol violation")
+	ErrBanned   = errors.New("peer banned from the swarm")
+	ErrClosed   = errors.New("session closed")
+)
+
+// Config tunes a Session. Zero values take the defaults.
+type Config struct {
+	Content *Content
+	Store   *store.Store
+	Origin  *cdn.Client // nil: peers only
+	Clock   core.Clock
+	Rand    *rand.Rand
+	Logger  *slog.Logger
+
+	// Upload caps what this session sends to peers (shared across sessions
+	// when the same bucket is passed to several). Nil: unlimited.
+	Upload *Bucket
+	// Grace is how long the swarm gets before chunks no connected peer has
+	// go to the origin (default 1s: enough for handshakes to arrive).
+	Grace time.Duration
+	// OriginParallel bounds origin requests in flight (default 4).
+	OriginParallel int
+	// MaxPeers caps connections in this swarm (default 50).
+	MaxPeers int
+	// Tick is the period of the control loop: choking, origin fallback,
+	// timeouts (default 100ms).
+	Tick time.Duration
+	// RequestTimeout fails a peer request not answered in time (default 15s).
+	RequestTimeout time.Duration
+}
+
+// Stats is a snapshot of what a session has done.
+type Stats struct {
+	Chunks, Have    int
+	BytesFromPeers  int64
+	BytesFromOrigin int64
+	BytesUploaded   int64
+	Peers           int
+	BadChunks       int64
+	Bans            int64
+	MinAvailability int // fewest connected peers holding any chunk we lack (rare-chunk scarcity)
+	RareChunks      int // chunks we lack that no connected peer has
+	OriginRequests  int64
+	OriginErrors    int64
+	Complete        bool
+}
+
+// Session is one content's swarm on one peer.
+type Session struct {
+	cfg     Config
+	c       *Content
+	self    netx.PeerID
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when every chunk is held
+	closed  chan struct{}
+	selfMix uint64
+
+	mu         sync.Mutex
+	picker     *policy.Picker          // guarded by mu
+	choker     *policy.Choker          // guarded by mu
+	peers      map[netx.PeerID]*peer   // guarded by mu
+	banned     map[netx.PeerID]string  // guarded by mu: peer → reason
+	waiters    map[int][]chan struct{} // guarded by mu: chunk → WaitChunk callers
+	origin     int                     // guarded by mu: origin requests in flight
+	originWait map[int]time.Time       // guarded by mu: no origin retry before
+	complete   bool                    // guarded by mu
+
+	fromPeers, fromOrigin, uploaded atomic.Int64
+	badChunks, bans                 atomic.Int64
+	originReqs, originErrs          atomic.Int64
+	wg                              sync.WaitGroup
+}
+
+// NewSession builds a session whose have-set comes from the store.
+func NewSession(self netx.PeerID, cfg Config) *Session {
+	if cfg.Clock == nil {
+		cfg.Clock = core.RealClock{}
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = time.Second
+	}
+	if cfg.OriginParallel <= 0 {
+		cfg.OriginParallel = 4
+	}
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = 50
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 15 * time.Second
+	}
+	c := cfg.Content
+	have := policy.NewBitset(c.Len())
+	for i := range c.Len() {
+		if cfg.Store.Has(c.Hash(i)) {
+			have.Set(i)
+		}
+	}
+	s := &Session{
+		cfg: cfg, c: c, self: self,
+		log:        cfg.Logger.With("content", c.ID.Short()),
+		done:       make(chan struct{}),
+		closed:     make(chan struct{}),
+		selfMix:    mix64(uint64(hashString(string(self)))),
+		peers:      map[netx.PeerID]*peer{},
+		banned:     map[netx.PeerID]string{},
+		waiters:    map[int][]chan struct{}{},
+		originWait: map[int]time.Time{},
+	}
+	s.picker = policy.NewPicker(policy.PickerConfig{
+		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,
+		Rand: cfg.Rand, Grace: cfg.Grace, AssumedRate: 1 << 20,
+	})
+	s.choker = policy.NewChoker(policy.ChokerConfig{Rand: cfg.Rand})
+	if s.picker.Done() {
+		s.complete = true
+		close(s.done)
+	}
+	return s
+}
+
+// running reports whether Run has started and not ended.
+func (s *Session) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ctx != nil && s.ctx.Err() == nil
+}
+
+// Content is what the session shares.
+func (s *Session) Content() *Content { return s.c }
+
+// Done is closed once every chunk is held (verified and stored).
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Run drives the control loop until ctx ends, then disconnects every peer.
+func (s *Session) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.mu.Unlock()
+	defer s.shutdown()
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		s.tick()
+		select {
+		case <-s.ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Session) context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		return context.Background()
+	}
+	return s.ctx
+}
+
+func (s *Session) shutdown() {
+	s.mu.Lock()
+	peers := make([]*peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		peers = append(peers, p)
+	}
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.close(nil)
+	}
+	s.wg.Wait()
+	close(s.closed)
+}
+
+// Stats returns a snapshot.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{
+		Chunks: s.c.Len(), Have: s.c.Len() - s.picker.Missing(),
+		BytesFromPeers: s.fromPeers.Load(), BytesFromOrigin: s.fromOrigin.Load(),
+		BytesUploaded: s.uploaded.Load(), Peers: len(s.peers),
+		BadChunks: s.badChunks.Load(), Bans: s.bans.Load(),
+		OriginRequests: s.originReqs.Load(), OriginErrors: s.originErrs.Load(),
+		Complete: s.complete, MinAvailability: -1,
+	}
+	av := s.picker.Availability()
+	for i := range s.c.Len() {
+		if s.picker.Has(i) {
+			continue
+		}
+		n := av.Count(i)
+		if n == 0 {
+			st.RareChunks++
+		}
+		if st.MinAvailability < 0 || n < st.MinAvailability {
+			st.MinAvailability = n
+		}
+	}
+	if st.MinAvailability < 0 {
+		st.MinAvailability = 0
+	}
+	return st
+}
+
+// Has reports whether chunk i is held.
+func (s *Session) Has(i int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.picker.Has(i)
+}
+
+// WaitChunk blocks until chunk i is held or ctx ends. With a deadline set
+// (Prioritize), the deadline lane and the origin make sure it comes in time.
+func (s *Session) WaitChunk(ctx context.Context, i int) error {
+	s.mu.Lock()
+	if s.picker.Has(i) {
+		s.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	s.waiters[i] = append(s.waiters[i], ch)
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return ErrClosed
+	}
+}
+
+// Prioritize gives chunks [from, to) a due time: chunk from is due at
+// first, the others one spacing apart. The deadline lane fetches them
+// earliest first, from the origin when no peer can make it.
+func (s *Session) Prioritize(from, to int, first time.Time, spacing time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := from; i < to && i < s.c.Len(); i++ {
+		if !s.picker.Has(i) {
+			if d, ok := s.picker.Deadline(i); !ok || first.Before(d) {
+				s.picker.SetDeadline(i, first)
+			}
+		}
+		first = first.Add(spacing)
+	}
+}
+
+// tick runs the periodic policy: choking, request timeouts, top-ups and the
+// origin lane.
+func (s *Session) tick() {
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rechokeLocked(now)
+	for _, p := range s.peers {
+		for i, at := range p.requested {
+			if now.Sub(at) > s.cfg.RequestTimeout {
+				delete(p.requested, i)
+				s.picker.Failed(i, p.key)
+				p.send(&wire.Cancel{Index: uint32(i), Length: uint32(s.c.Size(i))})
+			}
+		}
+		s.topUpLocked(p, now)
+	}
+	s.originLaneLocked(now)
+}
+
+// rechokeLocked asks the choker whom to unchoke and tells the peers.
+func (s *Session) rechokeLocked(now time.Time) {
+	states := make([]policy.PeerState, 0, len(s.peers))
+	for _, p := range s.peers {
+		states = append(states, policy.PeerState{
+			Key: p.key, Interested: p.peerInterested,
+			DownRate: p.down.At(now), UpRate: p.up.At(now),
+		})
+	}
+	unchoke := map[policy.PeerKey]bool{}
+	for _, k := range s.choker.Tick(now, s.complete, states) {
+		unchoke[k] = true
+	}
+	for _, p := range s.peers {
+		switch {
+		case unchoke[p.key] && p.amChoking:
+			p.amChoking = false
+			p.send(&wire.Unchoke{})
+		case !unchoke[p.key] && !p.amChoking:
+			p.amChoking = true
+			p.dropServes()
+			p.send(&wire.Choke{})
+		}
+	}
+}
+
+// topUpLocked keeps requests in flight to p sized to its measured rate.
+func (s *Session) topUpLocked(p *peer, now time.Time) {
+	if p.peerChoking || !p.amInterested || s.picker.Done() {
+		return
+	}
+	rate := p.down.At(now)
+	s.picker.SetRate(p.key, rate)
+	depth := policy.PipelineDepth(rate, s.c.Manifest.ChunkSize, 500*time.Millisecond, 4, 64)
+	n := depth - len(p.requested)
+	if n <= 0 {
+		return
+	}
+	for _, i := range s.picker.Next(now, policy.Source{Key: p.key, Has: p.bits, Rate: rate}, n) {
+		s.picker.Requested(i, p.key, now)
+		p.requested[i] = now
+		p.send(&wire.Request{Index: uint32(i), Length: uint32(s.c.Size(i))})
+	}
+}
+
+// updateInterestLocked sends INTERESTED/NOT_INTERESTED when p.useful crosses zero.
+func (s *Session) updateInterestLocked(p *peer) {
+	want := p.useful > 0
+	if want != p.amInterested {
+		p.amInterested = want
+		if want {
+			p.send(&wire.Interested{})
+		} else {
+			p.send(&wire.NotInterested{})
+		}
+	}
+}
+
+// received records a verified, stored chunk i from src (a peer key or
+// policy.Origin): cancels duplicates, tells every peer, wakes waiters, and
+// marks chunks with the same hash as held too.
+func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
+	for _, j := range s.c.byHash[s.c.Hash(i)] {
+		if s.picker.Has(j) {
+			continue
+		}
+		for _, k := range s.picker.Received(j, src, now) {
+			if k == policy.Origin {
+				continue // an origin fetch in flight just finishes
+			}
+			if p := s.peers[netx.PeerID(k)]; p != nil {
+				if _, ok := p.requested[j]; ok {
+					delete(p.requested, j)
+					p.send(&wire.Cancel{Index: uint32(j), Length: uint32(s.c.Size(j))})
+				}
+			}
+		}
+		if p := s.peers[netx.PeerID(src)]; p != nil {
+			delete(p.requested, j)
+		}
+		for _, ch := range s.waiters[j] {
+			close(ch)
+		}
+		delete(s.waiters, j)
+		for _, p := range s.peers {
+			if p.bits.Has(j) {
+				p.useful--
+				s.updateInterestLocked(p)
+			}
+			p.send(&wire.Have{Index: uint32(j)})
+		}
+	}
+	if s.picker.Done() && !s.complete {
+		s.complete = true
+		close(s.done)
+		s.log.Info("complete", "from_peers", s.fromPeers.Load(), "from_origin", s.fromOrigin.Load())
+		s.rechokeLocked(now)
+	}
+}
+
+// banLocked disconnects p and bars it from this swarm.
+func (s *Session) banLocked(id netx.PeerID, why string) {
+	if _, ok := s.banned[id]; ok {
+		return
+	}
+	s.banned[id] = why
+	s.bans.Add(1)
+	s.log.Warn("peer banned", "peer", id.Short(), "reason", why)
+	if p := s.peers[id]; p != nil {
+		go p.close(fmt.Errorf("%w: %s", ErrBanned, why))
+	}
+}
+
+// Banned reports whether a peer is banned from this swarm.
+func (s *Session) Banned(id netx.PeerID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.banned[id]
+	return ok
+}
+
+// hashString is FNV-1a, for the origin-lane designation below.
+func hashString(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// mix64 is SplitMix64's finaliser.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
