@@ -31,7 +31,11 @@ func DefaultCacheDir() string {
 	return filepath.Join(d, "shoal")
 }
 
-func openCache(dir string) (*cache, error) {
+func openCache(dir string) (*cache, error) { return openCacheWith(dir, 0, false) }
+
+// openCacheWith opens the cache with a chunk quota (0: none) and, for a peer
+// that serves what it holds, verify-on-read.
+func openCacheWith(dir string, quota int64, verify bool) (*cache, error) {
 	if dir == "" {
 		dir = DefaultCacheDir()
 	}
@@ -40,7 +44,7 @@ func openCache(dir string) (*cache, error) {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 	}
-	s, err := store.Open(store.Config{Dir: filepath.Join(dir, layout.ChunkDir)})
+	s, err := store.Open(store.Config{Dir: filepath.Join(dir, layout.ChunkDir), Quota: quota, VerifyOnRead: verify})
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", dir, err)
 	}

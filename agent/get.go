@@ -16,11 +16,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/layout"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/swarm"
 )
 
 // Errors of a fetch.
@@ -48,8 +50,16 @@ type GetConfig struct {
 	HTTP     *http.Client       // optional
 	Progress io.Writer          // optional: progress bar (terminal) or lines (pipe)
 	Logger   *slog.Logger
-	// Source overrides where chunks come from (default: the origin).
+	// Source overrides where chunks come from (default: the origin, or the
+	// swarm when Tracker is set).
 	Source ChunkSource
+
+	// Tracker, when set, makes the get a swarm member: chunks come from
+	// peers first (the origin fills what they cannot), and it serves peers
+	// while it downloads and for SeedFor after.
+	Tracker string
+	SeedFor time.Duration
+	Swarm   PeerConfig // network settings for swarm mode (Listen, UploadLimit, Region, Host)
 }
 
 // GetResult reports a finished fetch.
@@ -60,7 +70,29 @@ type GetResult struct {
 	Bytes      int64
 	FromCache  int64 // bytes found verified in the cache
 	FromSource int64 // bytes fetched
+	// Swarm mode only:
+	FromPeers, FromOrigin, Uploaded int64
 }
+
+// sessionSource waits for the swarm to deliver a chunk (verified and stored
+// by the session) and reads it from the cache.
+type sessionSource struct {
+	sess *swarm.Session
+	c    *cache
+}
+
+func (s sessionSource) Chunk(ctx context.Context, h core.Hash, size int64) ([]byte, error) {
+	idx := s.sess.Content().Indexes(h)
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("chunk %s is not in the content", h.Short())
+	}
+	if err := s.sess.WaitChunk(ctx, idx[0]); err != nil {
+		return nil, err
+	}
+	return s.c.chunks.Get(h)
+}
+
+func (s sessionSource) String() string { return "the swarm" }
 
 // Target names what to fetch: a content and optionally a path inside it.
 type Target struct {
@@ -120,16 +152,44 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	if err != nil {
 		return GetResult{}, err
 	}
-	origin, err := cdn.New(cdn.Config{BaseURL: cfg.Origin, HTTP: cfg.HTTP})
-	if err != nil {
-		return GetResult{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+	var (
+		origin *cdn.Client
+		c      *cache
+		src    = cfg.Source
+		sess   *swarm.Session
+	)
+	if cfg.Tracker != "" {
+		pc := cfg.Swarm
+		pc.CacheDir, pc.Tracker, pc.Origin, pc.Trust = cfg.CacheDir, cfg.Tracker, cfg.Origin, cfg.Trust
+		if pc.Logger == nil {
+			pc.Logger = cfg.Logger
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		p, err := NewPeer(pctx, pc)
+		if err != nil {
+			return GetResult{}, err
+		}
+		defer p.Close()
+		defer cancel() // runs before p.Close: stop the swarm first
+		if sess, err = p.Join(ctx, t.ID); err != nil {
+			return GetResult{}, err
+		}
+		origin, c = p.origin, p.cache
+		if src == nil {
+			src = sessionSource{sess, c}
+		}
+	} else {
+		var err error
+		if origin, err = cdn.New(cdn.Config{BaseURL: cfg.Origin, HTTP: cfg.HTTP}); err != nil {
+			return GetResult{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		defer origin.Close()
+		if c, err = openCache(cfg.CacheDir); err != nil {
+			return GetResult{}, err
+		}
+		defer c.Close()
 	}
-	defer origin.Close()
-	c, err := openCache(cfg.CacheDir)
-	if err != nil {
-		return GetResult{}, err
-	}
-	defer c.Close()
 	m, err := c.manifest(ctx, origin, t.ID, cfg.Trust)
 	if err != nil {
 		return GetResult{}, err
@@ -167,7 +227,6 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	}
 	defer w.abort() // no-op after commit
 
-	src := cfg.Source
 	if src == nil {
 		src = origin
 	}
@@ -182,6 +241,20 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	}
 	prog.finish()
 	res.FromCache, res.FromSource = f.fromCache.Load(), f.fromSource.Load()
+	if sess != nil {
+		st := sess.Stats()
+		res.FromPeers, res.FromOrigin, res.Uploaded = st.BytesFromPeers, st.BytesFromOrigin, st.BytesUploaded
+		if cfg.SeedFor > 0 {
+			cfg.Logger.Info("seeding", "for", cfg.SeedFor)
+			t := time.NewTimer(cfg.SeedFor)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			res.Uploaded = sess.Stats().BytesUploaded
+		}
+	}
 	cfg.Logger.Info("fetched", "id", t.ID, "out", out, "bytes", res.Bytes, "from_cache", res.FromCache, "from_source", res.FromSource)
 	return res, nil
 }

@@ -66,3 +66,7 @@ func (c *Content) Describe(i int) string {
 	r := c.chunks[i]
 	return fmt.Sprintf("chunk %d of %s", i-c.fileBase[r.file], c.Manifest.Files[r.file].Path)
 }
+
+// Indexes lists the chunk indexes whose hash is h (several when the content
+// repeats a chunk).
+func (c *Content) Indexes(h core.Hash) []int { return c.byHash[h] }

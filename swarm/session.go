@@ -55,8 +55,8 @@ type Config struct {
 // Stats is a snapshot of what a session has done.
 type Stats struct {
 	Chunks, Have    int
-	BytesFromPeers  int64
-	BytesFromOrigin int64
+	BytesFromPeers  int64 // bytes of chunks a peer delivered first (duplicates not counted)
+	BytesFromOrigin int64 // bytes of chunks the origin delivered first
 	BytesUploaded   int64
 	Peers           int
 	BadChunks       int64
@@ -167,9 +167,7 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Run drives the control loop until ctx ends, then disconnects every peer.
 func (s *Session) Run(ctx context.Context) error {
-	s.mu.Lock()
-	s.ctx, s.cancel = context.WithCancel(ctx)
-	s.mu.Unlock()
+	s.Begin(ctx)
 	defer s.shutdown()
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()
@@ -180,6 +178,16 @@ func (s *Session) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// Begin makes the session accept peers under ctx before Run's goroutine is
+// scheduled; Run calls it too. Only the first call counts.
+func (s *Session) Begin(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(ctx)
 	}
 }
 
@@ -235,6 +243,19 @@ func (s *Session) Stats() Stats {
 		st.MinAvailability = 0
 	}
 	return st
+}
+
+// BytesHeld is the number of content bytes held (verified and stored).
+func (s *Session) BytesHeld() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for i := range s.c.Len() {
+		if s.picker.Has(i) {
+			n += int64(s.c.Size(i))
+		}
+	}
+	return n
 }
 
 // Has reports whether chunk i is held.
@@ -342,6 +363,7 @@ func (s *Session) topUpLocked(p *peer, now time.Time) {
 	for _, i := range s.picker.Next(now, policy.Source{Key: p.key, Has: p.bits, Rate: rate}, n) {
 		s.picker.Requested(i, p.key, now)
 		p.requested[i] = now
+		p.asked.Set(i)
 		p.send(&wire.Request{Index: uint32(i), Length: uint32(s.c.Size(i))})
 	}
 }

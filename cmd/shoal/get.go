@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"strings"
 
 	"github.com/shoal-cdn/shoal/agent"
+	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
 )
 
@@ -21,6 +24,11 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cacheDir := fs.String("cache", agent.DefaultCacheDir(), "cache directory; verified chunks stay here so a rerun resumes")
 	parallel := fs.Int("parallel", 8, "chunk requests in flight")
 	quiet := fs.Bool("quiet", false, "no progress output")
+	tracker := fs.String("tracker", "", "tracker URL: fetch from the swarm (the origin fills gaps) and seed while downloading")
+	seedFor := fs.Duration("seed-for", 0, "with --tracker: keep seeding this long after the download (e.g. 10m)")
+	listen := fs.String("listen", "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", "with --tracker: comma-separated libp2p listen multiaddrs")
+	upload := fs.String("upload-limit", "0", "with --tracker: upload cap to peers, e.g. 20Mbit (0: unlimited)")
+	region := fs.String("region", "", "with --tracker: region label for the tracker")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -32,6 +40,10 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usagef("--trust: %v", err)
 	}
+	up, err := core.ParseRate(*upload)
+	if err != nil {
+		return usagef("--upload-limit: %v", err)
+	}
 	var prog io.Writer = stderr
 	if *quiet {
 		prog = nil
@@ -39,10 +51,16 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	res, err := agent.Get(ctx, agent.GetConfig{
 		Origin: *origin, Trust: key, Target: fs.Arg(0), Out: *out,
 		CacheDir: *cacheDir, Parallel: *parallel, Progress: prog,
+		Tracker: *tracker, SeedFor: *seedFor,
+		Swarm:  agent.PeerConfig{Listen: strings.Split(*listen, ","), UploadLimit: up, Region: *region},
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %d files, %s verified (%s from cache)\n", res.Out, res.Files, agent.HumanBytes(res.Bytes), agent.HumanBytes(res.FromCache))
+	if *tracker != "" {
+		fmt.Fprintf(stdout, "swarm: %s from peers, %s from origin, %s uploaded\n", agent.HumanBytes(res.FromPeers), agent.HumanBytes(res.FromOrigin), agent.HumanBytes(res.Uploaded))
+	}
 	return nil
 }

@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/manifest"
+)
+
+// lookahead is how many chunks past the one being sent the gateway asks the
+// swarm to fetch early, so bytes keep flowing.
+const lookahead = 8
+
+// Gateway is the peer's local HTTP interface: content under /c/, status
+// under /api/status, and Prometheus metrics under /metrics.
+func (p *Peer) Gateway() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /c/{id}/{path...}", p.serveContent)
+	mux.HandleFunc("HEAD /c/{id}/{path...}", p.serveContent)
+	mux.HandleFunc("GET /api/status", p.serveStatus)
+	mux.Handle("GET /metrics", p.metricsHandler())
+	return mux
+}
+
+// serveContent streams a file (or a byte range of it) in order, each chunk
+// as soon as it is verified, from the swarm, the cache or the origin.
+func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
+	id, err := core.ParseContentID(r.PathValue("id"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	sess, err := p.Join(r.Context(), id)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, manifest.ErrUntrusted) || errors.Is(err, manifest.ErrBadSignature) {
+			code = http.StatusForbidden
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	c := sess.Content()
+	fi := -1
+	for k, f := range c.Manifest.Files {
+		if f.Path == r.PathValue("path") {
+			fi = k
+		}
+	}
+	if fi < 0 {
+		http.Error(w, fmt.Sprintf("no file %q in content %s", r.PathValue("path"), id), http.StatusNotFound)
+		return
+	}
+	f := c.Manifest.Files[fi]
+	start, end, partial, ok := parseRange(r.Header.Get("Range"), f.Size)
+	if !ok {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", f.Size))
+		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", f.MediaType)
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("ETag", `"`+f.Root.String()+`"`)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
+	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, f.Root.String()) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if partial {
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, f.Size))
+		w.WriteHeader(http.StatusPartialContent)
+	}
+	if r.Method == http.MethodHead || end == start {
+		return
+	}
+	cs := c.Manifest.ChunkSize
+	first, last := int(start/cs), int((end-1)/cs)
+	for k := first; k <= last; k++ {
+		i := c.FileChunk(fi, k)
+		// The chunk being sent is due now; the next few shortly after.
+		sess.Prioritize(i, min(c.FileChunk(fi, last)+1, i+lookahead), time.Now(), 200*time.Millisecond)
+		if err := sess.WaitChunk(r.Context(), i); err != nil {
+			return
+		}
+		data, err := p.cache.chunks.Get(c.Hash(i))
+		if err != nil {
+			p.log.Warn("gateway: chunk vanished from the cache", "chunk", c.Describe(i), "err", err)
+			return
+		}
+		off := int64(k) * cs
+		lo, hi := max(start-off, 0), min(end-off, int64(len(data)))
+		if _, err := w.Write(data[lo:hi]); err != nil {
+			return
+		}
+	}
+}
+
+// parseRange handles one "bytes=" range (the form players and download
+// tools send). Multiple ranges are answered with the whole file.
+func parseRange(hdr string, size int64) (start, end int64, partial, ok bool) {
+	if hdr == "" || !strings.HasPrefix(hdr, "bytes=") || strings.Contains(hdr, ",") {
+		return 0, size, false, true
+	}
+	a, b, found := strings.Cut(strings.TrimPrefix(hdr, "bytes="), "-")
+	if !found {
+		return 0, size, false, true
+	}
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	switch {
+	case a == "":
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 {
+			return 0, 0, false, false
+		}
+		return max(size-n, 0), size, true, size > 0
+	default:
+		s, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || s < 0 || s >= size {
+			return 0, 0, false, false
+		}
+		e := size - 1
+		if b != "" {
+			if e, err = strconv.ParseInt(b, 10, 64); err != nil || e < s {
+				return 0, 0, false, false
+			}
+			e = min(e, size-1)
+		}
+		return s, e + 1, true, true
+	}
+}
+
+// SwarmStatus is one swarm in /api/status.
+type SwarmStatus struct {
+	Content         string  `json:"content"`
+	Name            string  `json:"name"`
+	Chunks          int     `json:"chunks"`
+	Have            int     `json:"have"`
+	Complete        bool    `json:"complete"`
+	Peers           int     `json:"peers"`
+	BytesFromPeers  int64   `json:"bytes_from_peers"`
+	BytesFromOrigin int64   `json:"bytes_from_origin"`
+	BytesUploaded   int64   `json:"bytes_uploaded"`
+	OffloadRatio    float64 `json:"offload_ratio"`
+	BadChunks       int64   `json:"bad_chunks"`
+	Bans            int64   `json:"bans"`
+	MinAvailability int     `json:"min_availability"`
+	RareChunks      int     `json:"rare_chunks"`
+}
+
+// Status is the body of /api/status.
+type Status struct {
+	Peer            string        `json:"peer"`
+	Addrs           []string      `json:"addrs"`
+	Swarms          []SwarmStatus `json:"swarms"`
+	BytesFromPeers  int64         `json:"bytes_from_peers"`
+	BytesFromOrigin int64         `json:"bytes_from_origin"`
+	BytesUploaded   int64         `json:"bytes_uploaded"`
+	OffloadRatio    float64       `json:"offload_ratio"`
+}
+
+// Status reports every swarm.
+func (p *Peer) Status() Status {
+	st := Status{Peer: string(p.ID()), Addrs: p.Addrs(), Swarms: []SwarmStatus{}}
+	for _, s := range p.Sessions() {
+		x := s.Stats()
+		c := s.Content()
+		st.Swarms = append(st.Swarms, SwarmStatus{
+			Content: c.ID.String(), Name: c.Manifest.Name, Chunks: x.Chunks, Have: x.Have, Complete: x.Complete,
+			Peers: x.Peers, BytesFromPeers: x.BytesFromPeers, BytesFromOrigin: x.BytesFromOrigin,
+			BytesUploaded: x.BytesUploaded, OffloadRatio: offload(x.BytesFromPeers, x.BytesFromOrigin),
+			BadChunks: x.BadChunks, Bans: x.Bans, MinAvailability: x.MinAvailability, RareChunks: x.RareChunks,
+		})
+		st.BytesFromPeers += x.BytesFromPeers
+		st.BytesFromOrigin += x.BytesFromOrigin
+		st.BytesUploaded += x.BytesUploaded
+	}
+	st.OffloadRatio = offload(st.BytesFromPeers, st.BytesFromOrigin)
+	return st
+}
+
+// offload is the share of downloaded bytes that came from peers.
+func offload(peers, origin int64) float64 {
+	if peers+origin == 0 {
+		return 0
+	}
+	return float64(peers) / float64(peers+origin)
+}
+
+func (p *Peer) serveStatus(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(p.Status())
+}
+

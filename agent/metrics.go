@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// peerCollector turns the sessions' counters into Prometheus metrics at
+// scrape time, so the swarm engine needs no metrics dependency.
+type peerCollector struct{ p *Peer }
+
+var (
+	descFromPeers  = prometheus.NewDesc("shoal_peer_bytes_from_peers_total", "Verified content bytes received from other peers.", []string{"content"}, nil)
+	descFromOrigin = prometheus.NewDesc("shoal_peer_bytes_from_origin_total", "Verified content bytes fetched from the origin/CDN.", []string{"content"}, nil)
+	descUploaded   = prometheus.NewDesc("shoal_peer_bytes_uploaded_total", "Content bytes sent to other peers.", []string{"content"}, nil)
+	descOffload    = prometheus.NewDesc("shoal_peer_offload_ratio", "Share of downloaded bytes that came from peers (0–1).", []string{"content"}, nil)
+	descPeers      = prometheus.NewDesc("shoal_peer_swarm_peers", "Connected peers in the swarm.", []string{"content"}, nil)
+	descHave       = prometheus.NewDesc("shoal_peer_chunks_held", "Chunks of the content held, verified.", []string{"content"}, nil)
+	descChunks     = prometheus.NewDesc("shoal_peer_chunks", "Chunks in the content.", []string{"content"}, nil)
+	descMinAvail   = prometheus.NewDesc("shoal_peer_min_availability", "Fewest connected peers holding any chunk still missing here (rare-chunk scarcity; 0 means some chunk only the origin has).", []string{"content"}, nil)
+	descRare       = prometheus.NewDesc("shoal_peer_rare_chunks", "Missing chunks that no connected peer holds.", []string{"content"}, nil)
+	descBad        = prometheus.NewDesc("shoal_peer_bad_chunks_total", "Chunks received from peers that failed verification.", []string{"content"}, nil)
+	descBans       = prometheus.NewDesc("shoal_peer_bans_total", "Peers banned from the swarm for sending bad chunks.", []string{"content"}, nil)
+)
+
+func (c peerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans} {
+		ch <- d
+	}
+}
+
+func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.p.Sessions() {
+		x := s.Stats()
+		id := s.Content().ID.String()
+		ch <- prometheus.MustNewConstMetric(descFromPeers, prometheus.CounterValue, float64(x.BytesFromPeers), id)
+		ch <- prometheus.MustNewConstMetric(descFromOrigin, prometheus.CounterValue, float64(x.BytesFromOrigin), id)
+		ch <- prometheus.MustNewConstMetric(descUploaded, prometheus.CounterValue, float64(x.BytesUploaded), id)
+		ch <- prometheus.MustNewConstMetric(descOffload, prometheus.GaugeValue, offload(x.BytesFromPeers, x.BytesFromOrigin), id)
+		ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, float64(x.Peers), id)
+		ch <- prometheus.MustNewConstMetric(descHave, prometheus.GaugeValue, float64(x.Have), id)
+		ch <- prometheus.MustNewConstMetric(descChunks, prometheus.GaugeValue, float64(x.Chunks), id)
+		ch <- prometheus.MustNewConstMetric(descMinAvail, prometheus.GaugeValue, float64(x.MinAvailability), id)
+		ch <- prometheus.MustNewConstMetric(descRare, prometheus.GaugeValue, float64(x.RareChunks), id)
+		ch <- prometheus.MustNewConstMetric(descBad, prometheus.CounterValue, float64(x.BadChunks), id)
+		ch <- prometheus.MustNewConstMetric(descBans, prometheus.CounterValue, float64(x.Bans), id)
+	}
+}
+
+func (p *Peer) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(peerCollector{p}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}

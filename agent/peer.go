@@ -1,0 +1,248 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shoal-cdn/shoal/cdn"
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/discovery"
+	"github.com/shoal-cdn/shoal/layout"
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/swarm"
+)
+
+// PeerConfig configures a receiver that takes part in swarms: the daemon of
+// `shoal peer`, and `shoal get --tracker`.
+type PeerConfig struct {
+	CacheDir    string             // cache and identity key; default DefaultCacheDir()
+	Tracker     string             // tracker URL; empty: no tracker (peers must be added by hand)
+	Origin      string             // origin or CDN URL of the layout root
+	Trust       manifest.PublicKey // publisher key manifests must be signed by
+	Listen      []string           // libp2p listen multiaddrs; default loopback TCP and QUIC on random ports
+	UploadLimit float64            // bytes/s to peers, across swarms; 0: unlimited
+	CacheSize   int64              // chunk cache quota in bytes; 0: unlimited
+	Region      string             // region label sent to the tracker
+	Logger      *slog.Logger
+
+	// Host replaces the libp2p host (tests and benchmarks pass an in-memory one).
+	Host netx.Host
+	// AnnounceInterval overrides the tracker's default announce interval (tests).
+	AnnounceInterval time.Duration
+}
+
+// Peer runs swarms for the contents it is asked for and keeps seeding what
+// it holds.
+type Peer struct {
+	cfg     PeerConfig
+	log     *slog.Logger
+	cache   *cache
+	origin  *cdn.Client
+	tracker *discovery.TrackerClient
+	host    netx.Host
+	node    *swarm.Node
+	upload  *swarm.Bucket
+	ctx     context.Context
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	joined map[core.ContentID]*joined // guarded by mu
+}
+
+type joined struct {
+	sess      *swarm.Session
+	ann       *discovery.Announcer
+	cancel    context.CancelFunc
+	ready     chan struct{} // closed once sess is set (or err)
+	err       error
+	startedAt time.Time
+}
+
+// NewPeer opens the cache and the network host. Run it with Run.
+func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = DefaultCacheDir()
+	}
+	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx}
+	var err error
+	if p.origin, err = cdn.New(cdn.Config{BaseURL: cfg.Origin}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	if cfg.Tracker != "" {
+		if p.tracker, err = discovery.NewTrackerClient(cfg.Tracker, nil); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+	}
+	if p.cache, err = openCacheWith(cfg.CacheDir, cfg.CacheSize, true); err != nil {
+		return nil, err
+	}
+	p.host = cfg.Host
+	if p.host == nil {
+		p.host, err = netx.NewLibp2pHost(ctx, netx.Libp2pConfig{ListenAddrs: cfg.Listen, StateDir: cfg.CacheDir})
+		if err != nil {
+			p.cache.Close()
+			return nil, err
+		}
+	}
+	if cfg.UploadLimit > 0 {
+		p.upload = swarm.NewBucket(cfg.UploadLimit, nil)
+	}
+	p.node = swarm.NewNode(p.host, p.log)
+	return p, nil
+}
+
+// ID is the peer's network identity.
+func (p *Peer) ID() netx.PeerID { return p.host.ID() }
+
+// Addrs are the addresses other peers dial.
+func (p *Peer) Addrs() []string { return p.host.Addrs() }
+
+// Close stops every swarm and frees the host and cache. Cancel the context
+// given to NewPeer first.
+func (p *Peer) Close() error {
+	p.mu.Lock()
+	for _, j := range p.joined {
+		if j.cancel != nil {
+			j.cancel()
+		}
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	p.origin.Close()
+	err := p.host.Close()
+	if cerr := p.cache.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// SeedCached joins the swarm of every content in the cache whose manifest is
+// signed by the trusted key, so a restarted peer keeps seeding.
+func (p *Peer) SeedCached(ctx context.Context) int {
+	ents, _ := os.ReadDir(p.cache.file(layout.ManifestDir))
+	n := 0
+	for _, e := range ents {
+		id, err := core.ParseContentID(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, err := p.Join(ctx, id); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Join returns the swarm session of id, starting it (manifest and hash
+// layers from the cache or origin, verified) on first use.
+func (p *Peer) Join(ctx context.Context, id core.ContentID) (*swarm.Session, error) {
+	p.mu.Lock()
+	j := p.joined[id]
+	if j == nil {
+		j = &joined{ready: make(chan struct{}), startedAt: time.Now()}
+		p.joined[id] = j
+		p.mu.Unlock()
+		j.sess, j.err = p.start(id, j)
+		if j.err != nil {
+			p.mu.Lock()
+			delete(p.joined, id)
+			p.mu.Unlock()
+		}
+		close(j.ready)
+	} else {
+		p.mu.Unlock()
+	}
+	select {
+	case <-j.ready:
+		return j.sess, j.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *Peer) start(id core.ContentID, j *joined) (*swarm.Session, error) {
+	ctx := p.ctx
+	m, err := p.cache.manifest(ctx, p.origin, id, p.cfg.Trust)
+	if err != nil {
+		return nil, err
+	}
+	layers := make([]manifest.HashLayer, len(m.Files))
+	for i, f := range m.Files {
+		if layers[i], err = p.cache.hashLayer(ctx, p.origin, f); err != nil {
+			return nil, err
+		}
+	}
+	c, err := swarm.NewContent(id, m, layers)
+	if err != nil {
+		return nil, err
+	}
+	sess := swarm.NewSession(p.host.ID(), swarm.Config{
+		Content: c, Store: p.cache.chunks, Origin: p.origin, Upload: p.upload, Logger: p.log,
+	})
+	sctx, cancel := context.WithCancel(ctx)
+	j.cancel = cancel
+	sess.Begin(sctx)
+	p.node.Add(sess)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		sess.Run(sctx)
+		p.node.Remove(id)
+	}()
+	if p.tracker != nil {
+		ann, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
+			Tracker: p.tracker, Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region,
+			Stats: func() discovery.Stats {
+				st := sess.Stats()
+				return discovery.Stats{Uploaded: st.BytesUploaded, Downloaded: st.BytesFromPeers + st.BytesFromOrigin, Left: c.Manifest.TotalSize() - sess.BytesHeld()}
+			},
+			OnPeers: func(peers []discovery.PeerInfo) {
+				for _, pi := range peers {
+					go func() {
+						if err := p.node.Connect(sctx, sess, netx.PeerID(pi.Peer), pi.Addrs); err != nil {
+							p.log.Debug("connect", "peer", pi.Peer, "err", err)
+						}
+					}()
+				}
+			},
+			DefaultInterval: p.cfg.AnnounceInterval,
+			MinInterval:     min(time.Second, max(p.cfg.AnnounceInterval, 100*time.Millisecond)),
+			RetryMin:        min(time.Second, max(p.cfg.AnnounceInterval, 100*time.Millisecond)),
+			Logger:          p.log,
+		})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		j.ann = ann
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			ann.Run(sctx)
+		}()
+		// Announce again at completion so the tracker lists us as a seed.
+		go func() {
+			select {
+			case <-sess.Done():
+				ann.AnnounceNow()
+			case <-sctx.Done():
+			}
+		}()
+	}
+	p.log.Info("joined swarm", "content", id, "name", m.Name, "chunks", c.Len())
+	return sess, nil
+}
+
+// Sessions lists the running swarms.
+func (p *Peer) Sessions() []*swarm.Session { return p.node.Sessions() }
+
+// Node is the peer's swarm node (to connect peers by hand).
+func (p *Peer) Node() *swarm.Node { return p.node }
