@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"sync"
 )
@@ -101,7 +102,14 @@ var _ Host = (*memHost)(nil)
 func (h *memHost) ID() PeerID { return h.id }
 
 // Addrs returns a pseudo-address; a MemNetwork routes by ID alone.
-func (h *memHost) Addrs() []string { return []string{"/memory/" + string(h.id)} }
+// Addrs returns a valid multiaddr (libp2p's /memory/<uint64>) derived from the
+// ID, so trackers accept announces from in-memory peers; dialing in a
+// MemNetwork goes by ID and ignores it.
+func (h *memHost) Addrs() []string {
+	sum := fnv.New64a()
+	sum.Write([]byte(h.id))
+	return []string{"/memory/" + strconv.FormatUint(sum.Sum64(), 10)}
+}
 
 func (h *memHost) SetStreamHandler(proto string, fn func(Stream)) {
 	h.mu.Lock()

@@ -13,10 +13,11 @@ func init() {
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "[--size SIZE] [--dir DIR] [--linger]", stderr)
+	fs := newFlagSet("demo", "[--size SIZE] [--peers N] [--dir DIR] [--linger=false]", stderr)
 	size := fs.String("size", "32MiB", "size of the generated sample")
 	dir := fs.String("dir", "", "working directory (default: a temporary directory, removed afterwards)")
-	linger := fs.Bool("linger", false, "keep the servers up until Ctrl-C")
+	linger := fs.Bool("linger", true, "afterwards keep the swarm and peer 0's gateway up until Ctrl-C")
+	peers := fs.Int("peers", 20, "number of peers in the swarm")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -24,5 +25,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usagef("--size: %v", err)
 	}
-	return demo.Run(ctx, demo.Config{Dir: *dir, Size: n, Out: stdout, Linger: *linger})
+	if *peers < 1 {
+		return usagef("--peers: want at least 1")
+	}
+	return demo.Run(ctx, demo.Config{Dir: *dir, Size: n, Peers: *peers, Out: stdout, Linger: *linger})
 }

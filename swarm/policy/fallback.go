@@ -40,7 +40,7 @@ func (p *Picker) OriginFallback(now time.Time, max int) []int {
 			return out
 		}
 		i, f := d.chunk, p.flights[d.chunk]
-		if f != nil && f.requestedFrom(Origin) {
+		if i >= p.edge || f != nil && f.requestedFrom(Origin) {
 			continue
 		}
 		urgent := !now.Before(d.at.Add(-p.cfg.Margin))

@@ -28,11 +28,13 @@ type Source struct {
 //     each taking ChunkSize/rate (see ExpectedArrival). Chunks src is too
 //     slow for are left for a faster peer or OriginFallback.
 //  2. Background lane: the rarest chunks src has that are missing, not in
-//     flight and not in the deadline lane; ties broken randomly.
+//     flight and not in the deadline lane; ties broken randomly. (With
+//     PickerConfig.Order = Sequential: the lowest-index such chunks.)
 //  3. End-game: only when every missing chunk is in flight, duplicate
 //     requests for in-flight chunks src has and was not asked for (and not
-//     already fetched from the origin), fewest outstanding requests first,
-//     then oldest. Received then reports the duplicates to cancel.
+//     already fetched from the origin) that are overdue (see late) and have
+//     fewer than EndGameMaxRequests requests out, fewest outstanding
+//     requests first, then oldest. Received then reports the duplicates to cancel.
 //
 // Cost: O(deadline chunks) + O(chunks inspected by the rarest-first walk,
 // which stops at max) + O(in-flight chunks) in end-game only.
@@ -55,7 +57,7 @@ func (p *Picker) Next(now time.Time, src Source, max int) []int {
 			return out
 		}
 		i := d.chunk
-		if !src.Has.Has(i) {
+		if i >= p.edge || !src.Has.Has(i) {
 			continue
 		}
 		if f := p.flights[i]; f != nil && (f.requestedFrom(src.Key) || p.onTime(i, f, d.at, now)) {
@@ -69,15 +71,33 @@ func (p *Picker) Next(now time.Time, src Source, max int) []int {
 	}
 
 	if len(out) < max {
-		out = p.avail.Rarest(src.Has, max-len(out), p.rnd, out)
+		if p.cfg.Order == Sequential {
+			out = p.sequential(src.Has, max, out)
+		} else {
+			out = p.avail.Rarest(src.Has, max-len(out), p.rnd, out)
+		}
 	}
 	if len(out) < max && p.EndGame() {
-		out = p.endGame(src, max, out)
+		out = p.endGame(now, src, max, out)
 	}
 	return out
 }
 
-func (p *Picker) endGame(src Source, max int, out []int) []int {
+// sequential appends the lowest-index pickable chunks h has, up to max in
+// out. O(chunks from the first missing one).
+func (p *Picker) sequential(h Haver, max int, out []int) []int {
+	for p.seqFrom < p.cfg.Chunks && p.have.Has(p.seqFrom) {
+		p.seqFrom++
+	}
+	for i := p.seqFrom; i < p.edge && len(out) < max; i++ {
+		if !p.avail.out.Has(i) && p.avail.count[i] > 0 && h.Has(i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (p *Picker) endGame(now time.Time, src Source, max int, out []int) []int {
 	type cand struct {
 		chunk, reqs int
 		first       time.Time
@@ -86,6 +106,12 @@ func (p *Picker) endGame(src Source, max int, out []int) []int {
 	for _, i := range p.flightList {
 		f := p.flights[i]
 		if !src.Has.Has(i) || f.requestedFrom(src.Key) || f.requestedFrom(Origin) || slices.Contains(out, i) {
+			continue
+		}
+		// Duplicate only what is overdue, and at most EndGameMaxRequests
+		// ways: with deep pipelines every missing chunk is in flight early,
+		// and duplicating all of them would waste upload on copies.
+		if len(f.reqs) >= p.cfg.EndGameMaxRequests || !p.late(i, f, now) {
 			continue
 		}
 		cands = append(cands, cand{chunk: i, reqs: len(f.reqs), first: f.reqs[0].at})
@@ -147,6 +173,31 @@ func (p *Picker) eta(ps *peerState, k int, now time.Time) time.Time {
 		head = now.Add(per)
 	}
 	return head.Add(time.Duration(k) * per)
+}
+
+// late reports whether every outstanding peer request of a flight is past
+// its expected arrival by more than one chunk time: the peer serves its queue
+// in order at its measured rate from when its current head started.
+func (p *Picker) late(i int, f *flight, now time.Time) bool {
+	for _, r := range f.reqs {
+		ps := p.peers[r.peer]
+		if r.peer == Origin || ps == nil {
+			return false
+		}
+		k := slices.Index(ps.chunks, i)
+		if k < 0 {
+			continue
+		}
+		per := p.chunkTime(ps)
+		begin := ps.at[0]
+		if ps.lastDone.After(begin) {
+			begin = ps.lastDone
+		}
+		if !now.After(begin.Add(time.Duration(k+2) * per)) {
+			return false
+		}
+	}
+	return true
 }
 
 // onTime reports whether some outstanding request for chunk i is expected

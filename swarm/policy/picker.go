@@ -38,7 +38,27 @@ type PickerConfig struct {
 	// AssumedRate (bytes/s) stands in for a peer's rate until it has been
 	// measured. Default DefaultAssumedRate.
 	AssumedRate float64
+	// EndGameMaxRequests caps how many sources one chunk is requested from
+	// at once in end-game. Default 2.
+	EndGameMaxRequests int
+	// Order is the background lane's order. Default RarestFirst.
+	Order Order
 }
+
+// Order is how the background lane orders the chunks it picks.
+type Order int
+
+const (
+	// RarestFirst picks the chunks fewest connected peers have first,
+	// random among equals: it keeps every chunk replicated, so the swarm
+	// survives any peer leaving (BitTorrent's choice, and the default).
+	RarestFirst Order = iota
+	// Sequential picks the lowest-index missing chunk first. It exists to
+	// compare against rarest-first (in the simulator and in swarm tests):
+	// it suits a single streaming viewer but leaves a swarm's chunks
+	// unevenly replicated.
+	Sequential
+)
 
 // Picker decides which chunks to request from which source. It owns the
 // content's Availability, our have-set, the deadline lane and every request
@@ -58,6 +78,9 @@ type Picker struct {
 
 	due   []dueEntry // deadline lane, sorted by (at, chunk)
 	dueAt map[int]time.Time
+
+	edge    int // chunks >= edge are not published yet (live); Chunks by default
+	seqFrom int // Sequential: no missing chunk below this index
 }
 
 type request struct {
@@ -98,6 +121,9 @@ func NewPicker(cfg PickerConfig) *Picker {
 	if cfg.AssumedRate <= 0 {
 		cfg.AssumedRate = DefaultAssumedRate
 	}
+	if cfg.EndGameMaxRequests <= 0 {
+		cfg.EndGameMaxRequests = 2
+	}
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = 256 << 10
 	}
@@ -111,6 +137,7 @@ func NewPicker(cfg PickerConfig) *Picker {
 		flights: make(map[int]*flight),
 		peers:   make(map[PeerKey]*peerState),
 		dueAt:   make(map[int]time.Time),
+		edge:    cfg.Chunks,
 	}
 	if p.rnd == nil {
 		p.rnd = rand.New(rand.NewPCG(1, 1))
@@ -336,11 +363,27 @@ func (p *Picker) removeRequest(i int, peer PeerKey) {
 	}
 }
 
+// SetEdge declares chunks at or past edge not published yet, as at a live
+// window's edge: they are neither picked nor sent to the origin (not even
+// with a deadline) until a later SetEdge moves past them. The default edge
+// is Chunks: everything published. Moving the edge back is allowed.
+func (p *Picker) SetEdge(edge int) {
+	edge = max(0, min(edge, p.cfg.Chunks))
+	old := p.edge
+	p.edge = edge
+	for i := min(old, edge); i < max(old, edge); i++ {
+		p.refresh(i)
+	}
+}
+
+// Edge is the first chunk not published yet (Chunks when all are).
+func (p *Picker) Edge() int { return p.edge }
+
 // refresh keeps i in the rarest-first order exactly when the background lane
-// may pick it: missing, not in flight, not in the deadline lane.
+// may pick it: published, missing, not in flight, not in the deadline lane.
 func (p *Picker) refresh(i int) {
 	_, due := p.dueAt[i]
-	if p.have.Has(i) || p.flights[i] != nil || due {
+	if p.have.Has(i) || p.flights[i] != nil || due || i >= p.edge {
 		p.avail.exclude(i)
 	} else {
 		p.avail.include(i)

@@ -133,15 +133,22 @@ func TestEndGameDuplicatesOnlyWhenAllInFlight(t *testing.T) {
 	if !p.EndGame() {
 		t.Fatal("every missing chunk in flight but not end-game")
 	}
-	dups := p.Next(t0, b, 4)
+	if early := p.Next(t0, b, 4); len(early) != 0 {
+		t.Fatalf("end-game Next(b) = %v before any request is overdue, want none", early)
+	}
+	late := at(time.Minute) // far past every expected arrival
+	dups := p.Next(late, b, 4)
 	if !slices.Equal(sortedCopy(dups), sortedCopy(first)) {
 		t.Fatalf("end-game Next(b) = %v, want duplicates of %v", dups, first)
 	}
-	if again := p.Next(t0, a, 4); !slices.Equal(again, []int{last}) {
+	if again := p.Next(late, a, 4); !slices.Equal(again, []int{last}) {
 		t.Fatalf("end-game Next(a) = %v, want [%d] (never a chunk a already has requested)", again, last)
 	}
 	for _, i := range dups {
 		p.Requested(i, "b", t0)
+	}
+	if capped := p.Next(late, Source{Key: "c", Has: all}, 4); !slices.Equal(capped, []int{last}) {
+		t.Fatalf("end-game Next(c) = %v, want only [%d]: the others already have EndGameMaxRequests requests", capped, last)
 	}
 	cancel := p.Received(first[0], "b", at(time.Second))
 	if !slices.Equal(cancel, []PeerKey{"a"}) {
