@@ -17,6 +17,9 @@ import (
 // swarm to fetch early, so bytes keep flowing.
 const lookahead = 8
 
+// readAhead is how many verified chunks the gateway keeps ready to write.
+const readAhead = 4
+
 // Gateway is the peer's local HTTP interface: content under /c/, status
 // under /api/status, and Prometheus metrics under /metrics.
 func (p *Peer) Gateway() http.Handler {
@@ -82,23 +85,61 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 	}
 	cs := c.Manifest.ChunkSize
 	first, last := int(start/cs), int((end-1)/cs)
-	for k := first; k <= last; k++ {
-		i := c.FileChunk(fi, k)
-		// The chunk being sent is due now; the next few shortly after.
-		sess.Prioritize(i, min(c.FileChunk(fi, last)+1, i+lookahead), time.Now(), 200*time.Millisecond)
-		if err := sess.WaitChunk(r.Context(), i); err != nil {
-			return
+	// A reader goroutine waits for, reads and verifies chunks a few ahead
+	// of the one being written, so disk, hashing and the socket overlap.
+	type piece struct {
+		buf *[]byte
+		n   int
+	}
+	ctx := r.Context()
+	pieces := make(chan piece, readAhead)
+	bufs := make(chan *[]byte, readAhead+2)
+	for range readAhead + 2 {
+		b := make([]byte, cs)
+		bufs <- &b
+	}
+	go func() {
+		defer close(pieces)
+		for k := first; k <= last; k++ {
+			i := c.FileChunk(fi, k)
+			if !sess.Has(i) {
+				// Due now, the next few shortly after.
+				sess.Prioritize(i, min(c.FileChunk(fi, last)+1, i+lookahead), time.Now(), 200*time.Millisecond)
+				if err := sess.WaitChunk(ctx, i); err != nil {
+					return
+				}
+			}
+			var buf *[]byte
+			select {
+			case buf = <-bufs:
+			case <-ctx.Done():
+				return
+			}
+			n, err := p.cache.chunks.ReadInto(c.Hash(i), *buf)
+			if err != nil {
+				p.log.Warn("gateway: chunk unreadable from the cache", "chunk", c.Describe(i), "err", err)
+				return
+			}
+			select {
+			case pieces <- piece{buf, n}:
+			case <-ctx.Done():
+				return
+			}
 		}
-		data, err := p.cache.chunks.Get(c.Hash(i))
-		if err != nil {
-			p.log.Warn("gateway: chunk vanished from the cache", "chunk", c.Describe(i), "err", err)
-			return
-		}
-		off := int64(k) * cs
+	}()
+	off := int64(first) * cs
+	for pc := range pieces {
+		data := (*pc.buf)[:pc.n]
 		lo, hi := max(start-off, 0), min(end-off, int64(len(data)))
-		if _, err := w.Write(data[lo:hi]); err != nil {
-			return
+		_, err := w.Write(data[lo:hi])
+		bufs <- pc.buf
+		off += cs
+		if err != nil {
+			break
 		}
+	}
+	for pc := range pieces { // let the reader finish if the client went away
+		bufs <- pc.buf
 	}
 }
 
