@@ -69,6 +69,7 @@ type Manifest struct {
 	Hash      string    `json:"hash"`
 	Files     []File    `json:"files"`
 	Policy    *Policy   `json:"policy,omitempty"`
+	Media     *Media    `json:"media,omitempty"` // set when the content is an HLS or DASH output
 	Signature []byte    `json:"signature,omitempty"`
 }
 
@@ -238,6 +239,11 @@ func (m *Manifest) validate() error {
 	}
 	if m.Policy != nil && m.Policy.TTLSeconds < 0 {
 		return fmt.Errorf("%w: negative TTL", ErrMalformed)
+	}
+	if m.Media != nil {
+		if err := m.Media.validate(seen); err != nil {
+			return err
+		}
 	}
 	return nil
 }

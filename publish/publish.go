@@ -77,6 +77,10 @@ func Publish(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Name == "" {
 		cfg.Name = filepath.Base(filepath.Clean(cfg.Paths[0]))
 	}
+	md, err := detectMedia(inputs)
+	if err != nil {
+		return Result{}, err
+	}
 	if cfg.Created.IsZero() {
 		cfg.Created = time.Now()
 	}
@@ -92,6 +96,7 @@ func Publish(ctx context.Context, cfg Config) (Result, error) {
 		Created:   cfg.Created.UTC().Truncate(time.Second),
 		ChunkSize: cfg.ChunkSize,
 		Hash:      manifest.HashSHA256,
+		Media:     md,
 	}
 	res := Result{}
 	for _, in := range inputs {
