@@ -240,4 +240,3 @@ func (p *Peer) serveStatus(w http.ResponseWriter, r *http.Request) {
 	enc.SetIndent("", "  ")
 	enc.Encode(p.Status())
 }
-
