@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/swarm"
 )
 
 // lookahead is how many chunks past the one being sent the gateway asks the
@@ -59,6 +62,9 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("no file %q in content %s", r.PathValue("path"), id), http.StatusNotFound)
 		return
 	}
+	if p.serveMedia(w, r, sess, fi) {
+		return
+	}
 	f := c.Manifest.Files[fi]
 	start, end, partial, ok := parseRange(r.Header.Get("Range"), f.Size)
 	if !ok {
@@ -66,23 +72,37 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
+	if !writeHeaders(w, r, f, f.MediaType, start, end, partial) {
+		return
+	}
+	p.stream(r.Context(), w, sess, fi, start, end)
+}
+
+// writeHeaders answers the headers of a GET or HEAD for [start, end) of f
+// and says whether a body should follow.
+func writeHeaders(w http.ResponseWriter, r *http.Request, f manifest.File, ctype string, start, end int64, partial bool) bool {
 	h := w.Header()
-	h.Set("Content-Type", f.MediaType)
+	h.Set("Content-Type", ctype)
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("ETag", `"`+f.Root.String()+`"`)
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
 	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, f.Root.String()) {
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return false
 	}
 	if partial {
 		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, f.Size))
 		w.WriteHeader(http.StatusPartialContent)
 	}
-	if r.Method == http.MethodHead || end == start {
-		return
-	}
+	return r.Method != http.MethodHead && end > start
+}
+
+// stream writes bytes [start, end) of file fi in order, each chunk as soon
+// as it is verified, from the swarm, the cache or the origin. It returns
+// nil once every byte is written.
+func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi int, start, end int64) error {
+	c := sess.Content()
 	cs := c.Manifest.ChunkSize
 	first, last := int(start/cs), int((end-1)/cs)
 	// A reader goroutine waits for, reads and verifies chunks a few ahead
@@ -91,13 +111,15 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		buf *[]byte
 		n   int
 	}
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	pieces := make(chan piece, readAhead)
 	bufs := make(chan *[]byte, readAhead+2)
 	for range readAhead + 2 {
 		b := make([]byte, cs)
 		bufs <- &b
 	}
+	var readErr error // set before pieces is closed
 	go func() {
 		defer close(pieces)
 		for k := first; k <= last; k++ {
@@ -105,7 +127,7 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 			if !sess.Has(i) {
 				// Due now, the next few shortly after.
 				sess.Prioritize(i, min(c.FileChunk(fi, last)+1, i+lookahead), time.Now(), 200*time.Millisecond)
-				if err := sess.WaitChunk(ctx, i); err != nil {
+				if readErr = sess.WaitChunk(ctx, i); readErr != nil {
 					return
 				}
 			}
@@ -113,34 +135,41 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 			select {
 			case buf = <-bufs:
 			case <-ctx.Done():
+				readErr = ctx.Err()
 				return
 			}
 			n, err := p.cache.chunks.ReadInto(c.Hash(i), *buf)
 			if err != nil {
 				p.log.Warn("gateway: chunk unreadable from the cache", "chunk", c.Describe(i), "err", err)
+				readErr = fmt.Errorf("%s: %w", c.Describe(i), err)
 				return
 			}
 			select {
 			case pieces <- piece{buf, n}:
 			case <-ctx.Done():
+				readErr = ctx.Err()
 				return
 			}
 		}
 	}()
+	var writeErr error
 	off := int64(first) * cs
 	for pc := range pieces {
 		data := (*pc.buf)[:pc.n]
 		lo, hi := max(start-off, 0), min(end-off, int64(len(data)))
-		_, err := w.Write(data[lo:hi])
+		if writeErr == nil {
+			_, writeErr = w.Write(data[lo:hi])
+			if writeErr != nil {
+				cancel() // the client went away: let the reader finish
+			}
+		}
 		bufs <- pc.buf
 		off += cs
-		if err != nil {
-			break
-		}
 	}
-	for pc := range pieces { // let the reader finish if the client went away
-		bufs <- pc.buf
+	if writeErr != nil {
+		return writeErr
 	}
+	return readErr
 }
 
 // parseRange handles one "bytes=" range (the form players and download
@@ -204,6 +233,8 @@ type Status struct {
 	BytesFromOrigin int64         `json:"bytes_from_origin"`
 	BytesUploaded   int64         `json:"bytes_uploaded"`
 	OffloadRatio    float64       `json:"offload_ratio"`
+	// Playbacks are the gateway's playback sessions (media contents only).
+	Playbacks []PlaybackStatus `json:"playbacks"`
 }
 
 // Status reports every swarm.
@@ -223,6 +254,7 @@ func (p *Peer) Status() Status {
 		st.BytesUploaded += x.BytesUploaded
 	}
 	st.OffloadRatio = offload(st.BytesFromPeers, st.BytesFromOrigin)
+	st.Playbacks = p.plays.status()
 	return st
 }
 

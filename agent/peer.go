@@ -49,6 +49,7 @@ type Peer struct {
 	upload  *swarm.Bucket
 	ctx     context.Context
 	wg      sync.WaitGroup
+	plays   *playbacks // the gateway's playback sessions (playback.go)
 
 	mu     sync.Mutex
 	joined map[core.ContentID]*joined // guarded by mu
@@ -71,7 +72,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = DefaultCacheDir()
 	}
-	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx}
+	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{})}
 	var err error
 	if p.origin, err = cdn.New(cdn.Config{BaseURL: cfg.Origin}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)

@@ -32,8 +32,9 @@ type harness struct {
 	origin  *origin.Server
 	url     string
 	ctx     context.Context
-	peers   []*hpeer
 	mu      sync.Mutex
+	peers   []*hpeer      // guarded by mu
+	extra   []netx.PeerID // guarded by mu: hosts outside the harness every new peer dials too
 }
 
 type hpeer struct {
@@ -118,19 +119,21 @@ func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
 	node.Add(sess)
 	ctx, cancel := context.WithCancel(h.ctx)
 	p := &hpeer{node: node, sess: sess, store: st, cancel: cancel, stopped: make(chan struct{})}
+	sess.Begin(ctx)
 	go func() {
 		sess.Run(ctx)
 		host.Close()
 		st.Close()
 		close(p.stopped)
 	}()
-	for !sess.running() {
-		time.Sleep(time.Millisecond)
-	}
 	h.mu.Lock()
 	others := append([]*hpeer(nil), h.peers...)
+	extra := append([]netx.PeerID(nil), h.extra...)
 	h.peers = append(h.peers, p)
 	h.mu.Unlock()
+	for _, id := range extra {
+		node.Connect(ctx, sess, id, nil)
+	}
 	for _, o := range others {
 		select {
 		case <-o.stopped:
@@ -140,6 +143,14 @@ func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
 		node.Connect(ctx, sess, o.node.ID(), nil)
 	}
 	return p
+}
+
+// alsoDial makes every peer added from now on connect to id as well: a host
+// on h.net that is not a harness peer (a misbehaving one, say).
+func (h *harness) alsoDial(id netx.PeerID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.extra = append(h.extra, id)
 }
 
 func (p *hpeer) stop() {

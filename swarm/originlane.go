@@ -9,6 +9,13 @@ import (
 // originRetry is how long a chunk waits after a failed origin fetch.
 const originRetry = 2 * time.Second
 
+// takeoverWait is how long each peer ranked ahead of us for a chunk gets to
+// fetch it from the origin before we do. Long enough for a designated fetch
+// to land and be announced; short enough that a designated peer without
+// origin access (which nobody can tell from outside) stalls the chunk for
+// seconds, not forever.
+const takeoverWait = 5 * time.Second
+
 // originLaneLocked starts origin fetches for what the swarm cannot deliver,
 // as policy.Picker.OriginFallback decides, with one refinement so that a
 // flash crowd costs the origin about one copy: a chunk that nobody has and
@@ -16,7 +23,10 @@ const originRetry = 2 * time.Second
 // the lowest rank(peer, chunk) among us and the connected peers (who all
 // lack it, or it would not be a fallback candidate). Every peer computes the
 // same ranks, so in a well-connected swarm each such chunk leaves the origin
-// once and spreads from there. Deadline chunks skip the designation.
+// once and spreads from there. A designated peer may have no origin access,
+// so once our own share is fetched (slots left over), the peer ranked k-th
+// takes over a chunk that has waited k × takeoverWait since. Deadline chunks
+// skip the designation.
 func (s *Session) originLaneLocked(now time.Time) {
 	if s.cfg.Origin == nil || s.complete || s.ctx == nil {
 		return
@@ -25,16 +35,8 @@ func (s *Session) originLaneLocked(now time.Time) {
 	if free <= 0 {
 		return
 	}
-	for _, i := range s.picker.OriginFallback(now, 0) {
-		if free == 0 {
-			break
-		}
-		if t, ok := s.originWait[i]; ok && now.Before(t) {
-			continue
-		}
-		if _, due := s.picker.Deadline(i); !due && !s.designatedLocked(i) {
-			continue
-		}
+	start := func(i int) {
+		delete(s.originSince, i)
 		s.picker.Requested(i, policy.Origin, now)
 		s.origin++
 		free--
@@ -42,19 +44,58 @@ func (s *Session) originLaneLocked(now time.Time) {
 		s.wg.Add(1)
 		go s.fetchOrigin(i)
 	}
-}
-
-// rank orders peers for chunk i's origin designation.
-func rank(peerMix uint64, i int) uint64 { return mix64(peerMix ^ uint64(i)*0x9e3779b97f4a7c15) }
-
-func (s *Session) designatedLocked(i int) bool {
-	mine := rank(s.selfMix, i)
-	for _, p := range s.peers {
-		if !p.bits.Has(i) && rank(p.mix, i) < mine {
-			return false
+	var others []int // designated to a peer ranked before us
+	for _, i := range s.picker.OriginFallback(now, 0) {
+		if free == 0 {
+			break
+		}
+		if t, ok := s.originWait[i]; ok && now.Before(t) {
+			continue
+		}
+		if _, due := s.picker.Deadline(i); !due && s.aheadLocked(i) > 0 {
+			others = append(others, i)
+			continue
+		}
+		start(i)
+	}
+	// The takeover clock starts only when we have slots to spare: while we
+	// are busy with our own share, the designated peer likely is too, and
+	// taking over would only fetch its chunks twice.
+	for _, i := range others {
+		if free == 0 {
+			break
+		}
+		since, ok := s.originSince[i]
+		if !ok {
+			s.originSince[i] = now
+			continue
+		}
+		// A loaded origin (or host) slows the designated peer as much as
+		// us: give it several of our own fetch times, at least takeoverWait.
+		wait := max(takeoverWait, 8*s.originLatency)
+		if now.Sub(since) >= time.Duration(s.aheadLocked(i))*wait {
+			start(i)
 		}
 	}
-	return true
+	if s.cfg.OriginAssist {
+		s.originAssistLocked(now, free)
+	}
+}
+
+// rank orders peers for chunk i's origin designation (policy.OriginRank, so
+// the simulator ranks exactly as the peers do).
+func rank(peerMix uint64, i int) uint64 { return policy.OriginRank(peerMix, i) }
+
+// aheadLocked counts the connected peers lacking chunk i that rank before
+// us for its origin fetch: 0 means we are its designated fetcher.
+func (s *Session) aheadLocked(i int) int {
+	return policy.Ahead(s.selfMix, i, func(yield func(uint64) bool) {
+		for _, p := range s.peers {
+			if !p.bits.Has(i) && !yield(p.mix) {
+				return
+			}
+		}
+	})
 }
 
 // fetchOrigin fetches chunk i from the origin; the store verifies it.
@@ -62,6 +103,7 @@ func (s *Session) fetchOrigin(i int) {
 	defer s.wg.Done()
 	ctx := s.context()
 	h, size := s.c.Hash(i), s.c.Size(i)
+	began := s.cfg.Clock.Now()
 	data, err := s.cfg.Origin.Chunk(ctx, h, int64(size))
 	if err == nil {
 		err = s.cfg.Store.Put(h, data)
@@ -70,6 +112,9 @@ func (s *Session) fetchOrigin(i int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.origin--
+	if err == nil {
+		s.originLatency = (3*s.originLatency + now.Sub(began)) / 4
+	}
 	if err != nil {
 		s.originErrs.Add(1)
 		s.picker.Failed(i, policy.Origin)
@@ -80,7 +125,9 @@ func (s *Session) fetchOrigin(i int) {
 		return
 	}
 	delete(s.originWait, i)
-	s.fromOrigin.Add(int64(size))
-	s.receivedLocked(i, policy.Origin, now)
+	if !s.picker.Has(i) { // a peer may have been faster: count first copies only
+		s.fromOrigin.Add(int64(size))
+		s.receivedLocked(i, policy.Origin, now)
+	}
 	s.originLaneLocked(now)
 }

@@ -36,8 +36,11 @@ type peer struct {
 	peerInterested bool
 	useful         int               // chunks they have that we lack
 	requested      map[int]time.Time // our requests to them
+	asked          *policy.Bitset    // chunks ever requested from them: DATA outside it is unsolicited
 	down, up       policy.Rate
 	lastRecv       time.Time
+
+	lastIngest chan struct{} // owned by the read loop: closed once the last chunk it passed on is recorded
 
 	qmu    sync.Mutex
 	ctrl   []wire.Message // guarded by qmu
@@ -54,6 +57,7 @@ func newPeer(s *Session, st netx.Stream, dialer netx.PeerID, bits *wire.Bitfield
 		mix:       mix64(uint64(hashString(string(id)))),
 		amChoking: true, peerChoking: true,
 		requested: map[int]time.Time{},
+		asked:     policy.NewBitset(bits.Len()),
 		down:      policy.Rate{Tau: 5 * time.Second},
 		up:        policy.Rate{Tau: 5 * time.Second},
 		lastRecv:  now,
@@ -314,14 +318,62 @@ func (p *peer) data(d *wire.Data, now time.Time) error {
 	}
 	s.mu.Lock()
 	p.lastRecv = now
-	_, asked := p.requested[i]
+	_, pending := p.requested[i]
+	everAsked := p.asked.Has(i)
 	s.mu.Unlock()
-	if !asked {
+	if !pending {
+		if !everAsked {
+			// Unsolicited chunks would cost us a read and a hash each:
+			// a peer that pushes them is misbehaving, not late.
+			return p.violation("DATA for chunk %d never requested", i)
+		}
 		return nil // late answer to a request we cancelled or timed out
 	}
-	err := s.cfg.Store.Put(s.c.Hash(i), d.Payload)
+	// Verify and store off the read loop, a few chunks at a time per
+	// session: the store fsyncs every chunk, and waiting for that inline
+	// would leave the stream idle for most of each chunk's time. A full
+	// pool blocks the read loop, which is the backpressure we want.
+	select {
+	case s.ingest <- struct{}{}:
+	case <-p.quit:
+		return nil
+	}
+	// Chunks are recorded in the order they arrived (prev → done), so
+	// whoever watches Has sees the order the picker chose.
+	prev, done := p.lastIngest, make(chan struct{})
+	p.lastIngest = done
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(done)
+		// The slot is held until recorded, so at most ingestParallel
+		// chunks are held in memory; prev already holds one of its own.
+		defer func() { <-s.ingest }()
+		err := s.cfg.Store.Put(s.c.Hash(i), d.Payload)
+		if prev != nil {
+			<-prev
+		}
+		if err := p.stored(i, len(d.Payload), err, now); err != nil {
+			p.close(err)
+		}
+	}()
+	return nil
+}
+
+// stored records the outcome of verifying and storing chunk i from the
+// peer; a chunk that does not hash right bans the peer.
+func (p *peer) stored(i, size int, err error, now time.Time) error {
+	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err == nil && s.picker.Has(i) {
+		// Another source (end-game duplicate, the origin) delivered it while
+		// we verified this copy: not new bytes, so not counted as such.
+		delete(p.requested, i)
+		p.down.Add(now, int64(size))
+		s.topUpLocked(p, now)
+		return nil
+	}
 	if err != nil {
 		delete(p.requested, i)
 		s.picker.Failed(i, p.key)
@@ -334,8 +386,8 @@ func (p *peer) data(d *wire.Data, now time.Time) error {
 		s.log.Warn("store chunk", "chunk", i, "err", err)
 		return nil
 	}
-	p.down.Add(now, int64(len(d.Payload)))
-	s.fromPeers.Add(int64(len(d.Payload)))
+	p.down.Add(now, int64(size))
+	s.fromPeers.Add(int64(size))
 	s.receivedLocked(i, p.key, now)
 	s.topUpLocked(p, now)
 	return nil

@@ -50,7 +50,22 @@ type Config struct {
 	Tick time.Duration
 	// RequestTimeout fails a peer request not answered in time (default 15s).
 	RequestTimeout time.Duration
+	// OriginAssist makes the origin a seeder with spare capacity rather
+	// than a last resort: origin slots the fallback lane leaves free fetch
+	// chunks we lack that no source is fetching for us, rarest first. A
+	// swarm then finishes sooner but the origin serves several copies
+	// (benchmarks measure both regimes). Off by default: a flash crowd
+	// costs the origin about one copy.
+	OriginAssist bool
+	// PickOrder is the picker's background order (policy.RarestFirst by
+	// default); the simulator takes the same knob.
+	PickOrder policy.Order
 }
+
+// ingestParallel bounds the peer chunks a session verifies and stores at
+// once: enough to overlap one chunk's fsync with the next ones' hashing and
+// reading, few enough to bound the memory held by chunks in flight.
+const ingestParallel = 4
 
 // Stats is a snapshot of what a session has done.
 type Stats struct {
@@ -80,15 +95,19 @@ type Session struct {
 	closed  chan struct{}
 	selfMix uint64
 
-	mu         sync.Mutex
-	picker     *policy.Picker          // guarded by mu
-	choker     *policy.Choker          // guarded by mu
-	peers      map[netx.PeerID]*peer   // guarded by mu
-	banned     map[netx.PeerID]string  // guarded by mu: peer → reason
-	waiters    map[int][]chan struct{} // guarded by mu: chunk → WaitChunk callers
-	origin     int                     // guarded by mu: origin requests in flight
-	originWait map[int]time.Time       // guarded by mu: no origin retry before
-	complete   bool                    // guarded by mu
+	mu            sync.Mutex
+	picker        *policy.Picker          // guarded by mu
+	choker        *policy.Choker          // guarded by mu
+	peers         map[netx.PeerID]*peer   // guarded by mu
+	banned        map[netx.PeerID]string  // guarded by mu: peer → reason
+	waiters       map[int][]chan struct{} // guarded by mu: chunk → WaitChunk callers
+	origin        int                     // guarded by mu: origin requests in flight
+	originWait    map[int]time.Time       // guarded by mu: no origin retry before
+	originSince   map[int]time.Time       // guarded by mu: first seen as an origin candidate designated to another peer
+	originLatency time.Duration           // guarded by mu: moving average of an origin fetch's duration
+	complete      bool                    // guarded by mu
+
+	ingest chan struct{} // semaphore: peer chunks being verified and stored
 
 	fromPeers, fromOrigin, uploaded atomic.Int64
 	badChunks, bans                 atomic.Int64
@@ -131,18 +150,20 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 	}
 	s := &Session{
 		cfg: cfg, c: c, self: self,
-		log:        cfg.Logger.With("content", c.ID.Short()),
-		done:       make(chan struct{}),
-		closed:     make(chan struct{}),
-		selfMix:    mix64(uint64(hashString(string(self)))),
-		peers:      map[netx.PeerID]*peer{},
-		banned:     map[netx.PeerID]string{},
-		waiters:    map[int][]chan struct{}{},
-		originWait: map[int]time.Time{},
+		log:         cfg.Logger.With("content", c.ID.Short()),
+		done:        make(chan struct{}),
+		closed:      make(chan struct{}),
+		selfMix:     mix64(uint64(hashString(string(self)))),
+		peers:       map[netx.PeerID]*peer{},
+		banned:      map[netx.PeerID]string{},
+		waiters:     map[int][]chan struct{}{},
+		originWait:  map[int]time.Time{},
+		originSince: map[int]time.Time{},
+		ingest:      make(chan struct{}, ingestParallel),
 	}
 	s.picker = policy.NewPicker(policy.PickerConfig{
 		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,
-		Rand: cfg.Rand, Grace: cfg.Grace, AssumedRate: 1 << 20,
+		Rand: cfg.Rand, Grace: cfg.Grace, AssumedRate: 1 << 20, Order: cfg.PickOrder,
 	})
 	s.choker = policy.NewChoker(policy.ChokerConfig{Rand: cfg.Rand})
 	if s.picker.Done() {
@@ -350,6 +371,9 @@ func (s *Session) rechokeLocked(now time.Time) {
 
 // topUpLocked keeps requests in flight to p sized to its measured rate.
 func (s *Session) topUpLocked(p *peer, now time.Time) {
+	if s.peers[p.id] != p {
+		return // closed while its reader finished a message
+	}
 	if p.peerChoking || !p.amInterested || s.picker.Done() {
 		return
 	}

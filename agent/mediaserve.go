@@ -1,0 +1,311 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/media"
+	"github.com/shoal-cdn/shoal/swarm"
+)
+
+// errBadPlaylist means a published playlist cannot be served as is.
+var errBadPlaylist = errors.New("playlist not servable through the gateway")
+
+// mediaContentType is the type players expect for a media file; "" leaves
+// the manifest's.
+func mediaContentType(p string) string {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".m3u8", ".m3u":
+		return "application/vnd.apple.mpegurl"
+	case ".mpd":
+		return "application/dash+xml"
+	case ".ts":
+		return "video/mp2t"
+	case ".m4s", ".mp4", ".cmfv":
+		return "video/mp4"
+	case ".m4a", ".cmfa":
+		return "audio/mp4"
+	case ".aac":
+		return "audio/aac"
+	case ".vtt":
+		return "text/vtt"
+	}
+	return ""
+}
+
+// serveMedia answers a request for file fi of a media content (a playlist,
+// MPD, init or media segment) and reports whether it did; plain files are
+// left to the generic path.
+func (p *Peer) serveMedia(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int) bool {
+	c := sess.Content()
+	ix := p.plays.mediaIndex(c)
+	if ix == nil {
+		return false
+	}
+	f := c.Manifest.Files[fi]
+	ref, ok := ix.lookup(f.Path)
+	if !ok {
+		return false
+	}
+	if ref.rend < 0 {
+		p.servePlaylist(w, r, sess, fi)
+	} else {
+		p.serveSegment(w, r, sess, fi, ix, ref)
+	}
+	return true
+}
+
+// servePlaylist sends a playlist or MPD whole. It is fetched straight from
+// the origin when not held: it is the first thing a player asks for, and
+// start-up never waits on the swarm. It is served byte for byte: publish
+// accepts only relative URIs (media.Resolve), so every URI in it resolves
+// back to this gateway; the check below refuses, once per playlist, one
+// that would send the player elsewhere.
+func (p *Peer) servePlaylist(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int) {
+	c := sess.Content()
+	f := c.Manifest.Files[fi]
+	a, b := c.FileChunk(fi, 0), c.FileChunk(fi, int(f.Chunks))
+	if err := sess.FetchFromOrigin(r.Context(), a, b); err != nil {
+		if r.Context().Err() == nil {
+			http.Error(w, fmt.Sprintf("playlist %s of %s: %v", f.Path, c.ID, err), http.StatusBadGateway)
+		}
+		return
+	}
+	var body bytes.Buffer
+	for i := a; i < b; i++ {
+		data, err := p.cache.chunks.Get(c.Hash(i))
+		if err != nil {
+			http.Error(w, fmt.Sprintf("playlist %s of %s: %s: %v", f.Path, c.ID, c.Describe(i), err), http.StatusBadGateway)
+			return
+		}
+		body.Write(data)
+	}
+	k := playlistKey{c.ID, f.Path}
+	err, ok := p.plays.playlistVerdict(k)
+	if !ok {
+		err = vetPlaylist(c.Manifest.Media.Kind, f.Path, body.Bytes())
+		p.plays.setPlaylistVerdict(k, err)
+	}
+	if err != nil {
+		http.Error(w, fmt.Sprintf("content %s: %v", c.ID, err), http.StatusBadGateway)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", mediaContentType(f.Path))
+	h.Set("ETag", `"`+f.Root.String()+`"`)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable") // VOD: the content never changes
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body.Bytes()))
+}
+
+// vetPlaylist parses a playlist or MPD and checks that every URI in it is
+// relative and stays inside the content.
+func vetPlaylist(kind, name string, b []byte) error {
+	var uris []string
+	switch {
+	case kind == manifest.MediaDASH || strings.HasSuffix(strings.ToLower(name), ".mpd"):
+		m, err := media.ParseMPD(name, bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("%w: %w", errBadPlaylist, err)
+		}
+		for _, as := range m.AdaptationSets {
+			for _, rep := range as.Representations {
+				uris = append(uris, rep.Init)
+				for _, s := range rep.Segments {
+					uris = append(uris, s.URI, s.Init)
+				}
+			}
+		}
+	case media.IsMaster(b):
+		m, err := media.ParseMaster(name, bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("%w: %w", errBadPlaylist, err)
+		}
+		for _, v := range m.Variants {
+			uris = append(uris, v.URI)
+		}
+		for _, r := range m.Renditions {
+			uris = append(uris, r.URI)
+		}
+	default:
+		m, err := media.ParseMediaPlaylist(name, bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("%w: %w", errBadPlaylist, err)
+		}
+		for _, s := range m.Segments {
+			uris = append(uris, s.URI, s.Init)
+		}
+	}
+	for _, u := range uris {
+		if u == "" {
+			continue
+		}
+		if _, err := media.Resolve(name, u); err != nil {
+			return fmt.Errorf("%w: %s: %w", errBadPlaylist, name, err)
+		}
+	}
+	return nil
+}
+
+// serveSegment sends an init or media segment of a playback. The segment
+// asked for is due now: fetched straight from the origin during start-up,
+// otherwise through the deadline lane, with a direct origin fetch for any
+// chunk that is lateAfter overdue. The rendition's next lookaheadSegments
+// are prefetched, each due when the player will need it. The whole
+// requested range is held before the first byte goes out, so a chunk that
+// nobody has becomes a 502 naming the segment, never a truncated body.
+func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int, ix *mediaIndex, ref mediaRef) {
+	c := sess.Content()
+	f := c.Manifest.Files[fi]
+	rend := ix.m.Renditions[ref.rend]
+	start, end, partial, ok := parseRange(r.Header.Get("Range"), f.Size)
+	if !ok {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", f.Size))
+		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
+	pb, direct := p.plays.begin(playKey{clientOf(r), c.ID, rend.ID}, ref.seg >= 0)
+	now := p.plays.clock.Now()
+	if ref.seg >= 0 {
+		p.prefetch(sess, ix, rend, ref.seg, now)
+	}
+	var got chunkSources
+	if end > start && r.Method != http.MethodHead {
+		cs := c.Manifest.ChunkSize
+		a, b := c.FileChunk(fi, int(start/cs)), c.FileChunk(fi, int((end-1)/cs))+1
+		var err error
+		if got, err = p.ensure(r.Context(), sess, a, b, direct, now); err != nil {
+			if r.Context().Err() == nil {
+				what := "init segment"
+				if ref.seg >= 0 {
+					what = fmt.Sprintf("segment %d", ref.seg)
+				}
+				http.Error(w, fmt.Sprintf("%s %s of rendition %s of content %s: %v", what, f.Path, rend.ID, c.ID, err), http.StatusBadGateway)
+			}
+			return
+		}
+	}
+	ctype := mediaContentType(f.Path)
+	if ctype == "" {
+		ctype = f.MediaType
+	}
+	if !writeHeaders(w, r, f, ctype, start, end, partial) {
+		return
+	}
+	if p.stream(r.Context(), w, sess, fi, start, end) != nil {
+		return
+	}
+	dur := time.Duration(0)
+	seg := ref.seg
+	if seg >= 0 {
+		dur = time.Duration(rend.Segments[seg].DurationMs) * time.Millisecond
+		if partial && end < f.Size {
+			seg = -1 // part of a segment: bytes, but not a delivery
+		}
+	}
+	d, h, wt := got.split(c.Manifest.ChunkSize, start, end, c.FileChunk(fi, 0))
+	p.plays.sent(pb, seg, dur, d, h, wt)
+}
+
+// prefetch gives the rendition's segments after seg deadlines: each is due
+// when the player, having just asked for seg, will reach it.
+func (p *Peer) prefetch(sess *swarm.Session, ix *mediaIndex, rend manifest.Rendition, seg int, now time.Time) {
+	c := sess.Content()
+	due := now
+	for j := seg + 1; j <= seg+lookaheadSegments && j < len(rend.Segments); j++ {
+		due = due.Add(time.Duration(rend.Segments[j-1].DurationMs) * time.Millisecond)
+		fi, ok := ix.fileIdx[rend.Segments[j].Path]
+		if !ok {
+			continue
+		}
+		n := int(c.Manifest.Files[fi].Chunks)
+		sess.Prioritize(c.FileChunk(fi, 0), c.FileChunk(fi, n), due, 0)
+	}
+}
+
+// chunkSources records how each chunk of a request was obtained.
+type chunkSources struct {
+	from  int
+	kinds []byte // per chunk from from: srcHeld, srcDirect or srcWaited
+}
+
+const (
+	srcHeld = iota
+	srcDirect
+	srcWaited
+)
+
+// split counts the bytes of [start, end) of a file (whose first chunk is
+// base) by source.
+func (cs chunkSources) split(chunkSize, start, end int64, base int) (direct, held, waited int64) {
+	for k, kind := range cs.kinds {
+		lo := int64(cs.from+k-base) * chunkSize
+		n := min(end, lo+chunkSize) - max(start, lo)
+		if n <= 0 {
+			continue
+		}
+		switch kind {
+		case srcDirect:
+			direct += n
+		case srcWaited:
+			waited += n
+		default:
+			held += n
+		}
+	}
+	return direct, held, waited
+}
+
+// ensure makes chunks [a, b) held, straight from the origin if direct,
+// else through the deadline lane (due at now), falling back to the origin
+// for a chunk lateAfter overdue. It reports how each chunk came.
+func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, direct bool, now time.Time) (chunkSources, error) {
+	src := chunkSources{from: a, kinds: make([]byte, b-a)}
+	missing := func(from int) {
+		for i := from; i < b; i++ {
+			if !sess.Has(i) {
+				src.kinds[i-a] = srcDirect
+			}
+		}
+	}
+	if direct {
+		missing(a)
+		return src, sess.FetchFromOrigin(ctx, a, b)
+	}
+	for i := a; i < b; i++ {
+		if !sess.Has(i) {
+			src.kinds[i-a] = srcWaited
+		}
+	}
+	sess.Prioritize(a, b, now, 0)
+	late := time.NewTimer(p.plays.lateAfter)
+	defer late.Stop()
+	for i := a; i < b; i++ {
+		if sess.Has(i) {
+			continue
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		arrived := make(chan error, 1)
+		go func() { arrived <- sess.WaitChunk(wctx, i) }()
+		select {
+		case err := <-arrived:
+			cancel()
+			if err != nil {
+				return src, err
+			}
+			continue
+		case <-late.C:
+		}
+		cancel()
+		// Overdue: the rest of the range comes straight from the origin.
+		missing(i)
+		return src, sess.FetchFromOrigin(ctx, i, b)
+	}
+	return src, nil
+}

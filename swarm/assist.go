@@ -1,0 +1,40 @@
+package swarm
+
+import (
+	"time"
+
+	"github.com/shoal-cdn/shoal/swarm/policy"
+)
+
+// originAssistLocked (Config.OriginAssist) fills the free origin slots with
+// chunks we lack that no source is fetching for us. Rarest among the
+// connected peers first, so that what the origin sends is what the swarm can
+// least supply and most wants passed on; ties go by rank(us, chunk), so
+// peers that start together ask the origin for different chunks rather than
+// the same first ones. Cost: O(chunks) per slot filled.
+func (s *Session) originAssistLocked(now time.Time, free int) {
+	av := s.picker.Availability()
+	for ; free > 0; free-- {
+		best, bestCount, bestRank := -1, 0, uint64(0)
+		for i := range s.c.Len() {
+			if s.picker.Has(i) || s.picker.InFlightTo(i) > 0 {
+				continue
+			}
+			if t, ok := s.originWait[i]; ok && now.Before(t) {
+				continue
+			}
+			n, r := av.Count(i), rank(s.selfMix, i)
+			if best < 0 || n < bestCount || n == bestCount && r < bestRank {
+				best, bestCount, bestRank = i, n, r
+			}
+		}
+		if best < 0 {
+			return
+		}
+		s.picker.Requested(best, policy.Origin, now)
+		s.origin++
+		s.originReqs.Add(1)
+		s.wg.Add(1)
+		go s.fetchOrigin(best)
+	}
+}

@@ -1,0 +1,81 @@
+package swarm
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/shoal-cdn/shoal/cdn"
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/store"
+)
+
+// TestOriginAssistUsesSpareOrigin guards Config.OriginAssist: with a
+// connected seeder holding every chunk, nothing is an origin fallback
+// candidate, yet an assisted leecher still fills its free origin slots.
+// The seeder uploads slowly, so most chunks are not in flight to it when
+// the leecher's control loop runs.
+func TestOriginAssistUsesSpareOrigin(t *testing.T) {
+	const chunk = 64 << 10
+	h := newHarness(t, "assist", 41, chunk, 32*chunk)
+	start := func(id string, seed bool, cfg Config) (*Session, *Node) {
+		host, err := h.net.NewHost(netx.PeerID(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(store.Config{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seed {
+			b := h.data["f0.bin"]
+			for i := range h.content.Len() {
+				if err := st.Put(h.content.Hash(i), b[i*chunk:i*chunk+h.content.Size(i)]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		cfg.Content, cfg.Store = h.content, st
+		cfg.Rand = rand.New(rand.NewPCG(41, uint64(len(id))))
+		s := NewSession(host.ID(), cfg)
+		n := NewNode(host, nil)
+		n.Add(s)
+		ctx, cancel := context.WithCancel(h.ctx)
+		s.Begin(ctx)
+		stopped := make(chan struct{})
+		go func() {
+			s.Run(ctx)
+			host.Close()
+			st.Close()
+			close(stopped)
+		}()
+		t.Cleanup(func() { cancel(); <-stopped })
+		return s, n
+	}
+	seeder, seedNode := start("seeder", true, Config{Upload: NewBucket(64<<10, core.RealClock{})})
+	oc, err := cdn.New(cdn.Config{BaseURL: h.url, BaseBackoff: 10 * time.Millisecond, Attempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leech, node := start("leech", false, Config{Origin: oc, OriginAssist: true})
+	if err := node.Connect(h.ctx, leech, seedNode.ID(), nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-leech.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("leecher incomplete: %+v", leech.Stats())
+	}
+	st := leech.Stats()
+	if st.BytesFromOrigin == 0 {
+		t.Fatalf("assisted leecher took nothing from the origin: %+v", st)
+	}
+	if got := st.BytesFromOrigin + st.BytesFromPeers; got != int64(32*chunk) {
+		t.Fatalf("first copies from origin and peers: %d bytes, want %d", got, 32*chunk)
+	}
+	if !seeder.Stats().Complete {
+		t.Fatal("seeder lost its chunks")
+	}
+}

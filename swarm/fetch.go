@@ -1,0 +1,105 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/shoal-cdn/shoal/swarm/policy"
+)
+
+// ErrNoOrigin means a direct origin fetch was asked of a session that has
+// no origin.
+var ErrNoOrigin = errors.New("no origin configured")
+
+// fetchParallel bounds the origin requests one FetchFromOrigin call keeps in
+// flight: enough to fill a loopback or CDN link for a media segment, few
+// enough that one caller cannot flood the origin.
+const fetchParallel = 4
+
+// FetchFromOrigin fetches the chunks of [from, to) not yet held straight
+// from the origin, now, and returns once all of them are held, or with the
+// first failure, which names the chunk. It bypasses the picker's decision,
+// the origin lane's slot limit and the flash-crowd designation: it is for
+// the few chunks that must not wait on the swarm at all, such as a media
+// player's first segments, where any wait is start-up delay the viewer
+// sees. Chunks are verified before they are stored and counted as origin
+// bytes only when they are first copies, as every other fetch is.
+func (s *Session) FetchFromOrigin(ctx context.Context, from, to int) error {
+	if s.cfg.Origin == nil {
+		return ErrNoOrigin
+	}
+	from, to = max(from, 0), min(to, s.c.Len())
+	if from >= to {
+		return nil
+	}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	slots := make(chan struct{}, fetchParallel)
+loop:
+	for i := from; i < to; i++ {
+		if s.Has(i) {
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done(): // the caller gave up, or a chunk failed
+			break loop
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := s.fetchDirect(ctx, i); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if err := parent.Err(); err != nil {
+		return err
+	}
+	return first
+}
+
+// fetchDirect fetches chunk i from the origin for FetchFromOrigin. The
+// picker is told, so the lanes do not ask anyone else for it meanwhile
+// (a request already in flight to a peer simply races it).
+func (s *Session) fetchDirect(ctx context.Context, i int) error {
+	s.mu.Lock()
+	if s.picker.Has(i) {
+		s.mu.Unlock()
+		return nil
+	}
+	s.picker.Requested(i, policy.Origin, s.cfg.Clock.Now())
+	s.mu.Unlock()
+	s.originReqs.Add(1)
+	h, size := s.c.Hash(i), s.c.Size(i)
+	data, err := s.cfg.Origin.Chunk(ctx, h, int64(size))
+	if err == nil {
+		err = s.cfg.Store.Put(h, data)
+	}
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.picker.Failed(i, policy.Origin)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.originErrs.Add(1)
+		return fmt.Errorf("%s from the origin: %w", s.c.Describe(i), err)
+	}
+	if !s.picker.Has(i) { // a peer or the lane may have been faster
+		s.fromOrigin.Add(int64(size))
+		s.receivedLocked(i, policy.Origin, now)
+	}
+	return nil
+}
