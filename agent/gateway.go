@@ -27,6 +27,7 @@ const readAhead = 4
 // under /api/status, and Prometheus metrics under /metrics.
 func (p *Peer) Gateway() http.Handler {
 	mux := http.NewServeMux()
+	p.liveRoutes(mux)
 	mux.HandleFunc("GET /c/{id}/{path...}", p.serveContent)
 	mux.HandleFunc("HEAD /c/{id}/{path...}", p.serveContent)
 	mux.HandleFunc("GET /api/status", p.serveStatus)

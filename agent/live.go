@@ -1,0 +1,274 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shoal-cdn/shoal/cdn"
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/live"
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/netx"
+)
+
+// Live channels on the gateway:
+//
+//	/live/<channel ID>/index.m3u8   live media playlist of the newest update (no-cache)
+//	/live/<channel ID>/<segment>    a segment of the window, verified
+//
+// Each segment is a content of its own, so its bytes come from the swarm of
+// that segment (peers first, the origin filling in) like any other content.
+// A followed channel prefetches every segment of its window as soon as an
+// update lists it, and leaves the swarms of segments that fall out of the
+// window. Updates come from polling the origin and, on libp2p hosts, from
+// GossipSub; on an in-memory network there is no gossip and polling alone
+// keeps the channel current.
+
+// liveSegmentWait bounds how long a segment request waits for its bytes
+// (at least; long segments get four target durations).
+const liveSegmentWait = 10 * time.Second
+
+// liveChannels is the gateway's set of followed channels.
+type liveChannels struct {
+	p *Peer
+
+	mu          sync.Mutex
+	chans       map[manifest.ChannelID]*liveChannel // guarded by mu
+	gossip      *live.Gossip                        // guarded by mu; nil without libp2p
+	gossipTried bool                                // guarded by mu
+}
+
+// liveChannel is one followed channel.
+type liveChannel struct {
+	f *live.Follower
+
+	mu   sync.Mutex
+	seq  uint64                  // guarded by mu: newest update applied to held
+	held map[core.ContentID]bool // guarded by mu: segment swarms joined for the window
+}
+
+// liveRoutes adds the /live/ routes to mux.
+func (p *Peer) liveRoutes(mux *http.ServeMux) {
+	lc := &liveChannels{p: p, chans: map[manifest.ChannelID]*liveChannel{}}
+	mux.HandleFunc("GET /live/{channel}/index.m3u8", lc.servePlaylist)
+	mux.HandleFunc("GET /live/{channel}/{segment}", lc.serveSegment)
+}
+
+// Leave stops the swarm of id, if one runs: the peer stops fetching and
+// serving it (its verified chunks stay in the cache until evicted). It
+// reports whether there was a swarm to leave.
+func (p *Peer) Leave(id core.ContentID) bool {
+	p.mu.Lock()
+	j := p.joined[id]
+	delete(p.joined, id)
+	p.mu.Unlock()
+	if j == nil {
+		return false
+	}
+	stop := func() {
+		<-j.ready // j.cancel is set before ready closes
+		if j.cancel != nil {
+			j.cancel()
+		}
+	}
+	select {
+	case <-j.ready:
+		stop()
+	default:
+		go stop() // still starting: stop it once started
+	}
+	return true
+}
+
+// channel returns the followed channel named by the printed ID s, starting
+// to follow it on first use, and waits for its first update.
+func (lc *liveChannels) channel(ctx context.Context, s string) (*liveChannel, *manifest.ChannelUpdate, int, error) {
+	id, err := manifest.ParseChannelID(s)
+	if err != nil {
+		return nil, nil, http.StatusBadRequest, err
+	}
+	p := lc.p
+	lc.mu.Lock()
+	ch := lc.chans[id]
+	if ch == nil {
+		ch = &liveChannel{held: map[core.ContentID]bool{}}
+		ch.f = live.NewFollower(live.FollowerConfig{Channel: id, Trust: p.cfg.Trust, Origin: p.origin, Logger: p.log})
+		ch.f.OnUpdate(func(u *manifest.ChannelUpdate, _ []byte) { lc.apply(ch, u) })
+		lc.chans[id] = ch
+		if g := lc.gossipLocked(); g != nil {
+			if err := g.Follow(p.ctx, ch.f); err != nil {
+				p.log.Warn("live: no gossip for channel", "channel", id.Short(), "err", err)
+			}
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			ch.f.Run(p.ctx)
+		}()
+	}
+	lc.mu.Unlock()
+	u, _ := ch.f.Latest()
+	if u == nil {
+		err := ch.f.Poll(ctx)
+		if u, _ = ch.f.Latest(); u == nil {
+			code := http.StatusBadGateway
+			switch {
+			case errors.Is(err, cdn.ErrNotFound):
+				code = http.StatusNotFound
+			case errors.Is(err, manifest.ErrUntrusted), errors.Is(err, manifest.ErrBadSignature):
+				code = http.StatusForbidden
+			}
+			return nil, nil, code, fmt.Errorf("live channel %s: %w", id, err)
+		}
+	}
+	return ch, u, 0, nil
+}
+
+// gossipLocked starts GossipSub on first use when the host is libp2p.
+func (lc *liveChannels) gossipLocked() *live.Gossip {
+	if !lc.gossipTried {
+		lc.gossipTried = true
+		if h, ok := netx.Libp2p(lc.p.host); ok {
+			g, err := live.NewGossip(lc.p.ctx, h, lc.p.log)
+			if err != nil {
+				lc.p.log.Warn("live: gossip unavailable, following channels by origin polling only", "err", err)
+			}
+			lc.gossip = g
+		}
+	}
+	return lc.gossip
+}
+
+// apply brings the held segment swarms in line with u's window: new
+// segments are joined and fetched at once, departed ones left.
+func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if u.Seq <= ch.seq {
+		return
+	}
+	ch.seq = u.Seq
+	in := make(map[core.ContentID]bool, len(u.Segments))
+	for _, s := range u.Segments {
+		in[s.Content] = true
+		if !ch.held[s.Content] {
+			ch.held[s.Content] = true
+			go lc.prefetch(ch, s)
+		}
+	}
+	for id := range ch.held {
+		if !in[id] {
+			delete(ch.held, id)
+			lc.p.Leave(id)
+		}
+	}
+}
+
+// prefetch joins a segment's swarm and asks for all of it now: at the live
+// edge every segment is due within a few seconds.
+func (lc *liveChannels) prefetch(ch *liveChannel, s manifest.ChannelSegment) {
+	p := lc.p
+	sess, err := p.Join(p.ctx, s.Content)
+	if err != nil {
+		p.log.Debug("live: segment unavailable", "segment", s.Name, "content", s.Content, "err", err)
+		return
+	}
+	ch.mu.Lock()
+	still := ch.held[s.Content]
+	ch.mu.Unlock()
+	if !still { // left the window while we were joining
+		p.Leave(s.Content)
+		return
+	}
+	sess.Prioritize(0, sess.Content().Len(), time.Now(), 20*time.Millisecond)
+}
+
+func (lc *liveChannels) servePlaylist(w http.ResponseWriter, r *http.Request) {
+	_, u, code, err := lc.channel(r.Context(), r.PathValue("channel"))
+	if err != nil {
+		http.Error(w, err.Error(), code)
+		return
+	}
+	// Segment URIs are relative: they resolve to /live/<id>/<name>.
+	b, err := live.Playlist(u, "")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
+}
+
+func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
+	ch, u, code, err := lc.channel(r.Context(), r.PathValue("channel"))
+	if err != nil {
+		http.Error(w, err.Error(), code)
+		return
+	}
+	name := r.PathValue("segment")
+	seg, ok := u.Segment(name)
+	if !ok {
+		http.Error(w, fmt.Sprintf("segment %q is not in the window of live channel %s (update %d, segments %d to %d)",
+			name, ch.f.ID(), u.Seq, u.MediaSequence, u.MediaSequence+uint64(len(u.Segments))-1), http.StatusNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), max(liveSegmentWait, 4*time.Duration(u.TargetDuration)*time.Second))
+	defer cancel()
+	b, ctype, err := lc.segmentBytes(ctx, seg)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = http.StatusGatewayTimeout
+		}
+		http.Error(w, fmt.Sprintf("live channel %s: %v", ch.f.ID(), err), code)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	// The name may be reused by a restarted encoder: cache briefly only.
+	h.Set("Cache-Control", "max-age="+strconv.FormatInt(u.TargetDuration*int64(len(u.Segments)), 10))
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
+}
+
+// segmentBytes gathers a whole segment, every chunk verified. Segments are
+// small (a few MB), and having them whole before answering lets a failure
+// be a clean HTTP error instead of a truncated body.
+func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSegment) ([]byte, string, error) {
+	p := lc.p
+	sess, err := p.Join(ctx, seg.Content)
+	if err != nil {
+		return nil, "", fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
+	}
+	c := sess.Content()
+	if len(c.Manifest.Files) != 1 || c.Manifest.Files[0].Size != seg.Size {
+		return nil, "", fmt.Errorf("%w: segment %d (%s): content %s is not one file of %d bytes", ErrVerify, seg.Seq, seg.Name, seg.Content, seg.Size)
+	}
+	f := c.Manifest.Files[0]
+	sess.Prioritize(0, c.Len(), time.Now(), 20*time.Millisecond)
+	out := make([]byte, 0, f.Size)
+	buf := make([]byte, c.Manifest.ChunkSize)
+	for i := range c.Len() {
+		if err := sess.WaitChunk(ctx, i); err != nil {
+			return nil, "", fmt.Errorf("segment %d (%s): chunk %d: %w", seg.Seq, seg.Name, i, err)
+		}
+		n, err := p.cache.chunks.ReadInto(c.Hash(i), buf)
+		if err != nil {
+			return nil, "", fmt.Errorf("segment %d (%s): %s: %w", seg.Seq, seg.Name, c.Describe(i), err)
+		}
+		out = append(out, buf[:n]...)
+	}
+	ctype := f.MediaType
+	if ctype == "" {
+		ctype = "video/mp2t"
+	}
+	return out, ctype, nil
+}

@@ -1,0 +1,158 @@
+package live
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoal-cdn/shoal/manifest"
+)
+
+// ErrFollowing means a channel is already followed on this Gossip.
+var ErrFollowing = errors.New("live: channel already followed")
+
+// Gossip spreads channel updates between peers over GossipSub, one topic
+// per channel (TopicName). It rides on the connections the host already has
+// (the swarms' peers), so it needs no discovery of its own. Only libp2p
+// hosts have it: peers on an in-memory network learn updates from the origin
+// alone.
+type Gossip struct {
+	ps  *pubsub.PubSub
+	h   host.Host
+	log *slog.Logger
+
+	mu     sync.Mutex                           // guards topics
+	topics map[manifest.ChannelID]*pubsub.Topic // joined topics
+}
+
+// NewGossip starts GossipSub on h. It stops when ctx ends.
+func NewGossip(ctx context.Context, h host.Host, log *slog.Logger) (*Gossip, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ps, err := pubsub.NewGossipSub(ctx, h,
+		// An update's ID is its hash, so the same update relayed by many
+		// peers (or published by several after polling the origin) is
+		// delivered and forwarded once.
+		pubsub.WithMessageIdFn(func(m *pb.Message) string {
+			s := sha256.Sum256(m.Data)
+			return hex.EncodeToString(s[:])
+		}),
+		// Send our own updates to every topic peer, not only the mesh: an
+		// update is small and late is useless, and a fresh mesh may still
+		// be empty.
+		pubsub.WithFloodPublish(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("live: start gossip: %w", err)
+	}
+	return &Gossip{ps: ps, h: h, log: log, topics: map[manifest.ChannelID]*pubsub.Topic{}}, nil
+}
+
+// Follow joins f's channel topic until ctx ends: updates from peers that
+// pass validation are offered to f, and every update f accepts from any
+// source is published to the topic. The validator rejects (and so never
+// forwards, and scores down the sender of) updates that are malformed,
+// badly signed, for another channel or signed by another key, and ignores
+// ones older than the one f holds.
+func (g *Gossip) Follow(ctx context.Context, f *Follower) error {
+	id := f.ID()
+	name := TopicName(id)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.topics[id] != nil {
+		return fmt.Errorf("%w: %s", ErrFollowing, id)
+	}
+	err := g.ps.RegisterTopicValidator(name, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		return g.validate(f, from, m.Data)
+	})
+	if err != nil {
+		return fmt.Errorf("live: gossip validator for %s: %w", id, err)
+	}
+	t, err := g.ps.Join(name)
+	if err != nil {
+		g.ps.UnregisterTopicValidator(name)
+		return fmt.Errorf("live: join %s: %w", name, err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		t.Close()
+		g.ps.UnregisterTopicValidator(name)
+		return fmt.Errorf("live: subscribe %s: %w", name, err)
+	}
+	g.topics[id] = t
+	f.OnUpdate(func(_ *manifest.ChannelUpdate, raw []byte) {
+		// Publishing validates inline and may block briefly; never hold up
+		// the caller of Offer.
+		go func() {
+			if err := t.Publish(ctx, raw); err != nil && ctx.Err() == nil {
+				g.log.Debug("live: gossip publish", "channel", id.Short(), "err", err)
+			}
+		}()
+	})
+	go func() {
+		defer func() {
+			sub.Cancel()
+			g.mu.Lock()
+			delete(g.topics, id)
+			g.mu.Unlock()
+			t.Close()
+			g.ps.UnregisterTopicValidator(name)
+		}()
+		for {
+			m, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			if m.ReceivedFrom == g.h.ID() {
+				continue
+			}
+			if u, err := f.Offer(m.Data); err == nil {
+				g.log.Debug("live: update by gossip", "channel", id.Short(), "seq", u.Seq, "from", m.ReceivedFrom)
+			}
+		}
+	}()
+	return nil
+}
+
+func (g *Gossip) validate(f *Follower, from peer.ID, data []byte) pubsub.ValidationResult {
+	u, err := f.Check(data)
+	if err != nil {
+		g.log.Debug("live: gossip update rejected", "channel", f.ID().Short(), "from", from, "err", err)
+		return pubsub.ValidationReject
+	}
+	cur, raw := f.Latest()
+	switch {
+	case cur == nil || u.Seq > cur.Seq:
+		return pubsub.ValidationAccept
+	case u.Seq == cur.Seq && bytes.Equal(data, raw):
+		// Our own publish of what we hold, or a copy of it: still worth
+		// passing on to peers that lack it.
+		return pubsub.ValidationAccept
+	}
+	// Older, or a second update under the number held (which only the
+	// publisher's key could sign, so the relayer is not to blame): drop it
+	// without penalty.
+	return pubsub.ValidationIgnore
+}
+
+// Peers lists the peers this host shares f's topic with.
+func (g *Gossip) Peers(id manifest.ChannelID) []peer.ID {
+	g.mu.Lock()
+	t := g.topics[id]
+	g.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	return t.ListPeers()
+}
