@@ -1,0 +1,281 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/shoal-cdn/shoal/swarm/policy"
+)
+
+// Mirrors of the swarm session's constants (unexported there): the
+// pipelining target and bounds of topUpLocked, and the origin takeover wait.
+const (
+	pipelineLatency = 500 * time.Millisecond
+	pipelineMin     = 4
+	pipelineMax     = 64
+	takeoverWait    = 2 * time.Second
+	reannounce      = 30 * time.Second
+)
+
+func (w *world) t() time.Time { return epoch.Add(w.now) }
+
+// tick is a node's control loop, as swarm.Session.tick: playback and
+// deadlines, choking, top-ups, the origin lane, and re-announcing when
+// short of neighbours.
+func (w *world) tick(n *node) {
+	if !n.alive {
+		return
+	}
+	if n.play != nil {
+		w.advancePlay(n)
+	}
+	if w.p2p {
+		// The choker only changes its mind every ChokeInterval, or to
+		// refill a slot whose peer left or lost interest: calling it at
+		// other ticks is a no-op, so the simulator skips those calls.
+		if n.chokeDirty || w.now >= n.chokeAt {
+			n.chokeDirty = false
+			n.chokeAt = w.now + policy.DefaultChokeInterval
+			w.rechoke(n)
+		}
+		for _, c := range n.conns {
+			// A connection with requests in flight tops up when they
+			// complete; the tick only restarts idle ones (new HAVEs).
+			if c.active == nil && len(c.queue) == 0 {
+				w.topUp(n, c)
+			}
+		}
+		if len(n.conns) < w.sc.Swarm.Neighbours/2 && w.now-n.lastAnnounce >= reannounce {
+			w.announce(n)
+		}
+	}
+	w.originLane(n)
+	w.q.push(event{at: w.now + w.sc.Swarm.Tick.D(), kind: evTick, n: n.id})
+}
+
+// rechoke asks n's choker whom to unchoke, as swarm.Session.rechokeLocked.
+func (w *world) rechoke(n *node) {
+	if !n.upload || n.up <= 0 {
+		return // never unchokes anyone: every peer stays choked
+	}
+	now := w.t()
+	states := w.states[:0]
+	for _, c := range n.conns {
+		o := c.other
+		interested := !o.complete() && n.have.offers(o.have)
+		states = append(states, policy.PeerState{
+			Key: o.key, Interested: interested,
+			DownRate: c.down.At(now), UpRate: c.back.down.At(now),
+		})
+	}
+	w.states = states
+	unchoke := n.choker.Tick(now, n.complete(), states)
+	n.unchoked = len(unchoke)
+	for _, c := range n.conns {
+		want := false
+		for _, k := range unchoke {
+			if k == c.other.key {
+				want = true
+				break
+			}
+		}
+		switch {
+		case want && c.amChoking:
+			c.amChoking = false
+			w.topUp(c.other, c.back)
+		case !want && !c.amChoking:
+			c.amChoking = true
+			// Drop what other asked of us and we have not started sending,
+			// as the session's dropServes; other's picker frees them.
+			b := c.back
+			if op := c.other.picker; op != nil {
+				for _, r := range b.queue {
+					op.Failed(int(r.chunk), n.key)
+				}
+			}
+			b.queue = b.queue[:0]
+		}
+	}
+}
+
+// topUp keeps n's requests to c.other sized to the measured rate, as
+// swarm.Session.topUpLocked.
+func (w *world) topUp(n *node, c *conn) {
+	if c.closed || c.back.amChoking || n.complete() || !n.alive {
+		return
+	}
+	now := w.t()
+	rate := c.down.At(now)
+	inFlight := len(c.queue)
+	if c.active != nil {
+		inFlight++
+	}
+	k := policy.PipelineDepth(rate, w.chunkSize, pipelineLatency, pipelineMin, pipelineMax) - inFlight
+	if k <= 0 {
+		return
+	}
+	ready := w.now + n.lat + c.other.lat
+	for _, i := range n.picker.Next(now, policy.Source{Key: c.other.key, Has: c.other.have, Rate: rate}, k) {
+		n.picker.Requested(i, c.other.key, now)
+		c.queue = append(c.queue, req{chunk: int32(i), ready: ready})
+	}
+	w.kick(c)
+}
+
+// kick starts c's next queued chunk when nothing is being sent on it.
+func (w *world) kick(c *conn) {
+	if c.active != nil || len(c.queue) == 0 || c.closed {
+		return
+	}
+	r := c.queue[0]
+	if r.ready > w.now {
+		if !c.startQueued || c.startAt > r.ready {
+			c.startQueued, c.startAt = true, r.ready
+			w.q.push(event{at: r.ready, kind: evConnStart, c: c, ver: c.ver})
+		}
+		return
+	}
+	c.queue = c.queue[1:]
+	f := &flow{from: c.other, to: c.self, c: c, chunk: r.chunk, size: float64(w.size(int(r.chunk)))}
+	c.active = f
+	w.startFlow(f)
+}
+
+// originLane starts origin fetches as swarm's originLaneLocked: what
+// OriginFallback returns, a chunk not due yet only by the peer policy.Ahead
+// ranks first among its neighbours (the k-th ranked one after k ×
+// takeoverWait).
+func (w *world) originLane(n *node) {
+	if w.sc.Origin.Off || n.cutOff || n.complete() {
+		return
+	}
+	free := w.sc.Origin.Parallel - n.originActive
+	if free <= 0 {
+		return
+	}
+	now := w.t()
+	for _, i := range n.picker.OriginFallback(now, 0) {
+		if free == 0 {
+			break
+		}
+		if _, due := n.picker.Deadline(i); !due && n.ahead != nil {
+			if ahead := n.ahead[i]; ahead > 0 {
+				since := n.originSince[i]
+				if since < 0 {
+					n.originSince[i] = w.now
+					continue
+				}
+				if w.now-since < time.Duration(ahead)*takeoverWait {
+					continue
+				}
+			}
+		}
+		if n.originSince != nil {
+			n.originSince[i] = -1
+		}
+		n.picker.Requested(i, policy.Origin, now)
+		n.originActive++
+		free--
+		f := &flow{to: n, chunk: int32(i), size: float64(w.size(i))}
+		w.q.push(event{at: w.now + n.lat + w.sc.Origin.Latency.D(), kind: evOriginStart, f: f})
+	}
+}
+
+// flowDone handles a finished transfer.
+func (w *world) flowDone(f *flow) {
+	w.endFlow(f)
+	d := f.to
+	size := int64(f.size)
+	if f.from == nil {
+		w.originBytes += size
+		w.credit(f, f.size)
+		d.originActive--
+		if !d.alive {
+			return
+		}
+		if !d.have.Has(int(f.chunk)) {
+			d.fromOrigin += size
+			w.deliver(d, int(f.chunk), policy.Origin)
+		}
+		w.originLane(d)
+		return
+	}
+	u, c := f.from, f.c
+	c.active = nil
+	u.uploaded += size
+	w.peerBytes += size
+	w.credit(f, f.size)
+	c.down.Add(w.t(), size)
+	if !d.have.Has(int(f.chunk)) {
+		d.fromPeers += size
+		w.deliver(d, int(f.chunk), u.key)
+	}
+	w.kick(c)
+	w.topUp(d, c)
+}
+
+// deliver records chunk i at n from src, as swarm's receivedLocked:
+// cancel duplicates, tell every neighbour (HAVE), advance playback.
+func (w *world) deliver(n *node, i int, src policy.PeerKey) {
+	if n.picker != nil {
+		for _, k := range n.picker.Received(i, src, w.t()) {
+			if k == policy.Origin {
+				continue // an origin fetch in flight just finishes
+			}
+			for _, c := range n.conns {
+				if c.other.key != k {
+					continue
+				}
+				if c.active != nil && int(c.active.chunk) == i {
+					w.endFlow(c.active)
+					c.active = nil
+					w.kick(c)
+				}
+				for q, r := range c.queue {
+					if int(r.chunk) == i {
+						c.queue = append(c.queue[:q], c.queue[q+1:]...)
+						break
+					}
+				}
+			}
+		}
+	}
+	n.have.set(i)
+	n.nHave++
+	if w.hooks != nil && w.hooks.deliver != nil {
+		w.hooks.deliver(n, i)
+	}
+	w.copies[i]++
+	for _, c := range n.conns {
+		if op := c.other.picker; op != nil && !op.Done() {
+			op.Availability().AddHave(i)
+		}
+	}
+	free := n.unchoked <= w.sc.Swarm.Slots
+	for _, c := range n.conns {
+		// The choker fills free slots at every tick: a choked neighbour
+		// lacking i may just have become interested, so give n that tick.
+		if free && c.amChoking && !c.other.have.Has(i) {
+			n.chokeDirty = true
+		}
+		// A peer that unchokes n and has nothing more for it has a slot to
+		// refill.
+		if !c.back.amChoking && !c.other.have.offers(n.have) {
+			c.other.chokeDirty = true
+		}
+	}
+	if n.play != nil {
+		w.arrived(n, i)
+	}
+	if n.picker != nil && n.picker.Done() && n.doneAt < 0 {
+		n.doneAt = w.now
+		w.completed++
+		n.chokeDirty = true // from leeching to seeding
+		if w.sc.Kind == KindFile {
+			n.picker = nil // a seed needs no picker; frees its memory
+			n.ahead, n.originSince = nil, nil
+			if a := w.sc.Leave.AfterComplete; a != nil && *a >= 0 {
+				w.q.push(event{at: w.now + a.D(), kind: evLeave, n: n.id})
+			}
+		}
+	}
+}

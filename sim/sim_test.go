@@ -1,0 +1,274 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-cdn/shoal/swarm/policy"
+)
+
+const small = `
+name: small
+seed: 11
+kind: file
+duration: 1h
+content: {size: 16MiB, chunk: 256KiB}
+origin: {capacity: 100Mbit}
+classes:
+  - {name: fiber, share: 1, up: 50Mbit, down: 200Mbit, latency: 5ms}
+  - {name: nat, share: 1, up: 10Mbit, down: 100Mbit, latency: 20ms, nat: true}
+  - {name: mobile, share: 0.5, up: 0, down: 30Mbit, latency: 40ms, no_upload: true, nat: true}
+joins: {count: 40, over: 5s}
+sample: 2s
+`
+
+func mustParse(t *testing.T, y string) *Scenario {
+	t.Helper()
+	sc, err := Parse([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// render runs sc with the A/B and returns every report file's bytes.
+func render(t *testing.T, sc *Scenario) string {
+	t.Helper()
+	rep := &Report{Scenario: sc}
+	var err error
+	if rep.On, err = Run(context.Background(), sc); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Off, err = Run(context.Background(), sc.WithP2P(false)); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, f := range []func(*bytes.Buffer) error{
+		func(w *bytes.Buffer) error { return rep.WriteSummary(w) },
+		func(w *bytes.Buffer) error { return rep.WriteSeries(w) },
+		func(w *bytes.Buffer) error { return rep.WritePeers(w) },
+		func(w *bytes.Buffer) error { return rep.WriteSVG(w) },
+	} {
+		if err := f(&b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
+}
+
+func TestSameSeedSameOutput(t *testing.T) {
+	a := render(t, mustParse(t, small))
+	b := render(t, mustParse(t, small))
+	if a != b {
+		t.Fatal("two runs with the same seed differ")
+	}
+	other := mustParse(t, small)
+	other.Seed = 12
+	if c := render(t, other); c == a {
+		t.Fatal("a different seed gave identical output: the seed is not used")
+	}
+}
+
+func TestEveryPeerCompletesAndOffloads(t *testing.T) {
+	r, err := Run(context.Background(), mustParse(t, small))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, incomplete := r.Completion()
+	if incomplete != 0 || len(done) != 40 {
+		t.Fatalf("%d complete, %d incomplete, want 40 and 0", len(done), incomplete)
+	}
+	if r.Offload() < 0.5 {
+		t.Fatalf("offload %.2f with P2P on, want > 0.5", r.Offload())
+	}
+	off, err := Run(context.Background(), mustParse(t, small).WithP2P(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.PeerBytes != 0 || off.OriginBytes != 40*16<<20 {
+		t.Fatalf("CDN only: peer bytes %d, origin bytes %d, want 0 and 40 copies", off.PeerBytes, off.OriginBytes)
+	}
+}
+
+// TestPickOrderChangesTheSim: the simulated peers run policy.Picker, so the
+// PickerConfig.Order knob — the one swarm.Config.PickOrder sets for real
+// peers (swarm's TestPickOrderReachesThePicker) — changes the order chunks
+// arrive in here too.
+func TestPickOrderChangesTheSim(t *testing.T) {
+	inversions := func(order string) int {
+		sc := mustParse(t, `
+name: order
+seed: 5
+duration: 1h
+content: {size: 8MiB, chunk: 256KiB}
+origin: {off: true}
+seeds: {count: 1}
+classes: [{name: a, share: 1, up: 20Mbit, down: 100Mbit, latency: 5ms}]
+joins: {count: 20, over: 2s}
+`)
+		sc.Swarm.Order = order
+		arrivals := map[int32][]int{}
+		_, err := run(context.Background(), sc, &hooks{deliver: func(n *node, i int) {
+			arrivals[n.id] = append(arrivals[n.id], i)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv := 0
+		for _, a := range arrivals {
+			for x := range a {
+				for y := x + 1; y < len(a); y++ {
+					if a[y] < a[x] {
+						inv++
+					}
+				}
+			}
+		}
+		return inv
+	}
+	seq, rarest := inversions("sequential"), inversions("rarest")
+	t.Logf("arrival-order inversions: sequential %d, rarest-first %d", seq, rarest)
+	if seq*4 > rarest {
+		t.Fatalf("sequential picker gave %d inversions vs rarest-first %d: want far fewer", seq, rarest)
+	}
+}
+
+// TestDesignationIsPolicyAhead checks the simulator's incremental origin
+// designation counts against policy.Ahead over each peer's neighbours.
+func TestDesignationIsPolicyAhead(t *testing.T) {
+	checked := 0
+	_, err := run(context.Background(), mustParse(t, small), &hooks{sample: func(w *world) {
+		for _, n := range w.alive {
+			if n.ahead == nil {
+				continue
+			}
+			for i := range n.ahead {
+				want := policy.Ahead(n.seed, i, func(yield func(uint64) bool) {
+					for _, c := range n.conns {
+						if !yield(c.other.seed) {
+							return
+						}
+					}
+				})
+				if int(n.ahead[i]) != want {
+					t.Fatalf("node %d chunk %d: ahead %d, policy.Ahead %d", n.id, i, n.ahead[i], want)
+				}
+				checked++
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no designation checked")
+	}
+}
+
+// TestKumarRossIdealised: no latency, unlimited downloads, everyone joins
+// at once. The simulator never beats the lower bound and gets close to it.
+func TestKumarRossIdealised(t *testing.T) {
+	for _, tc := range []struct {
+		n            int
+		originMbit   float64
+		peerUpMbit   float64
+		wantRatioMax float64
+	}{
+		{20, 100, 20, 1.6},
+		{50, 50, 10, 1.6},
+	} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			sc := mustParse(t, fmt.Sprintf(`
+name: kr
+seed: 3
+duration: 2h
+content: {size: 32MiB, chunk: 256KiB}
+origin: {capacity: %gMbit, latency: 1ns}
+classes: [{name: peer, share: 1, up: %gMbit, latency: 1ns}]
+joins: {count: %d}
+`, tc.originMbit, tc.peerUpMbit, tc.n))
+			r, err := Run(context.Background(), sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done, incomplete := r.Completion()
+			if incomplete > 0 {
+				t.Fatalf("%d incomplete", incomplete)
+			}
+			bound := KumarRoss(tc.n, 32<<20, tc.originMbit*1e6/8, tc.peerUpMbit*1e6/8, 0)
+			ratio := done[len(done)-1].Seconds() / bound.Seconds()
+			t.Logf("N=%d: last completion %v, T* %v, ratio %.3f", tc.n, done[len(done)-1], bound, ratio)
+			if ratio < 0.999 || ratio > tc.wantRatioMax {
+				t.Fatalf("ratio to Kumar–Ross bound %.3f, want in [1, %.2f]", ratio, tc.wantRatioMax)
+			}
+		})
+	}
+}
+
+func TestCDNOnlyIsOriginBound(t *testing.T) {
+	sc := mustParse(t, small).WithP2P(false)
+	r, err := Run(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, _ := r.Completion()
+	// 40 copies of 16 MiB through 100 Mbit/s, joins over 5 s.
+	want := time.Duration(40 * 16 << 20 * 8 / 100e6 * float64(time.Second))
+	last := done[len(done)-1] + 5*time.Second
+	if last < want*95/100 || last > want*115/100 {
+		t.Fatalf("last CDN-only completion ~%v, want ~%v (origin-bound)", last, want)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"no duration", "classes: [{name: a}]\ncontent: {size: 1MiB}", "duration"},
+		{"bad kind", "kind: torrent\nduration: 1m", "kind"},
+		{"bad size", "duration: 1m\ncontent: {size: lots}", "bad size"},
+		{"no classes", "duration: 1m\ncontent: {size: 1MiB}", "class"},
+		{"media without bitrate", "kind: live\nduration: 1m\nclasses: [{name: a}]", "bitrate"},
+		{"nobody has it", "duration: 1m\ncontent: {size: 1MiB}\norigin: {off: true}\nclasses: [{name: a}]", "nobody"},
+		{"bad event", "duration: 1m\ncontent: {size: 1MiB}\nclasses: [{name: a}]\nevents: [{at: 1s, action: explode}]", "event"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml))
+			if !errors.Is(err, ErrScenario) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Parse = %v, want ErrScenario mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLiveViewersPlay(t *testing.T) {
+	sc := mustParse(t, `
+name: live
+seed: 9
+kind: live
+duration: 3m
+media: {bitrate: 2Mbit, segment: 2s}
+origin: {capacity: 1Gbit}
+classes: [{name: a, share: 1, up: 20Mbit, down: 100Mbit, latency: 10ms}]
+joins: {count: 30, over: 20s}
+`)
+	r, err := Run(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p50, p95, rebuf, never := r.QoE()
+	t.Logf("start-up P50 %v P95 %v, rebuffer %v/h, never started %d, offload %.2f", p50, p95, rebuf, never, r.Offload())
+	if never != 0 || p95 <= 0 || p95 > 10*time.Second {
+		t.Fatalf("start-up P95 %v, %d never started", p95, never)
+	}
+	if r.Offload() <= 0.2 {
+		t.Fatalf("live offload %.2f, want > 0.2", r.Offload())
+	}
+	if !slices.ContainsFunc(r.Series, func(s Sample) bool { return s.PeerMbps > 0 }) {
+		t.Fatal("no peer traffic in the time series")
+	}
+}

@@ -1,0 +1,225 @@
+package sim
+
+import (
+	"math/bits"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/shoal-cdn/shoal/swarm/policy"
+)
+
+// bitset is a have-set the simulator can compare word by word; it is the
+// policy.Haver a node's neighbours' pickers read.
+type bitset []uint64
+
+func newBitset(n int) bitset    { return make(bitset, (n+63)/64) }
+func (b bitset) Has(i int) bool { return i >= 0 && i>>6 < len(b) && b[i>>6]&(1<<(uint(i)&63)) != 0 }
+func (b bitset) set(i int)      { b[i>>6] |= 1 << (uint(i) & 63) }
+func (b bitset) offers(o bitset) bool { // has something o lacks
+	for k, x := range b {
+		if x&^o[k] != 0 {
+			return true
+		}
+	}
+	return false
+}
+func (b bitset) count() int {
+	n := 0
+	for _, x := range b {
+		n += bits.OnesCount64(x)
+	}
+	return n
+}
+
+var _ policy.Haver = bitset(nil)
+
+// conn is one end of a connection, owned by node `self`: what self asks
+// of other, and whether self chokes other.
+type conn struct {
+	self, other *node
+	back        *conn // the other end
+	idx         int   // index in self.conns
+	closed      bool
+	amChoking   bool        // self chokes other
+	down        policy.Rate // what self receives from other
+	queue       []req       // self's requests to other not yet being sent
+	active      *flow       // other → self, in transfer
+	startAt     time.Duration
+	startQueued bool
+	ver         uint32
+}
+
+type req struct {
+	chunk int32
+	ready time.Duration // when the request reaches the uploader
+}
+
+// node is one simulated peer.
+type node struct {
+	id      int32
+	key     policy.PeerKey
+	seed    uint64 // policy.PeerSeed(key)
+	class   int
+	region  string
+	up      float64
+	down    float64
+	lat     time.Duration
+	upload  bool // serves peers
+	nat     bool
+	isSeed  bool
+	alive   bool
+	cutOff  bool
+	aliveAt int // index in world.alive
+
+	joinAt, doneAt, leftAt time.Duration
+	have                   bitset
+	nHave                  int
+	picker                 *policy.Picker
+	choker                 *policy.Choker
+	rnd                    *rand.Rand
+	conns                  []*conn
+	upFlows, downFlows     []*flow
+	originActive           int
+	ahead                  []uint8         // policy.Ahead for each chunk over the current neighbours
+	originSince            []time.Duration // takeover clock per chunk; -1 = not waiting
+	lastAnnounce           time.Duration
+	chokeAt                time.Duration // next choker round
+	chokeDirty             bool          // a slot may need refilling before chokeAt
+	unchoked               int           // peers unchoked at the last choker call
+
+	fromPeers, fromOrigin, uploaded int64
+	play                            *playback
+}
+
+func (w *world) keyOf(id int) policy.PeerKey { return policy.PeerKey("p" + strconv.Itoa(id)) }
+
+// complete reports whether n holds everything it wants.
+func (n *node) complete() bool { return n.picker == nil || n.picker.Done() }
+
+// conn returns n's connection to o, or nil.
+func (n *node) connTo(o *node) *conn {
+	for _, c := range n.conns {
+		if c.other == o {
+			return c
+		}
+	}
+	return nil
+}
+
+// reachable reports whether a and b may connect: not both behind NAT, not
+// separated by a cut.
+func (w *world) reachable(a, b *node) bool {
+	if a.nat && b.nat {
+		return false
+	}
+	return a.cutOff == b.cutOff && (!a.cutOff || a.region == b.region)
+}
+
+// connect links a and b (a dialled b).
+func (w *world) connect(a, b *node) {
+	ca := &conn{self: a, other: b, amChoking: true, down: policy.Rate{Tau: 5 * time.Second}}
+	cb := &conn{self: b, other: a, amChoking: true, down: policy.Rate{Tau: 5 * time.Second}}
+	ca.back, cb.back = cb, ca
+	ca.idx, cb.idx = len(a.conns), len(b.conns)
+	a.conns = append(a.conns, ca)
+	b.conns = append(b.conns, cb)
+	w.neighbourJoined(a, b)
+	w.neighbourJoined(b, a)
+}
+
+// neighbourJoined updates n's view when o connects: availability and the
+// origin designation ranks.
+func (w *world) neighbourJoined(n, o *node) {
+	if n.picker != nil && !n.picker.Done() {
+		n.picker.Availability().AddBitfield(o.have)
+	}
+	if n.ahead != nil {
+		for i := range n.ahead {
+			if policy.OriginRank(o.seed, i) < policy.OriginRank(n.seed, i) {
+				n.ahead[i]++
+			}
+		}
+	}
+}
+
+// disconnect closes the connection c (from either end).
+func (w *world) disconnect(c *conn) {
+	if c.closed {
+		return
+	}
+	for _, e := range []*conn{c, c.back} {
+		e.closed = true
+		e.ver++
+		n, o := e.self, e.other
+		last := len(n.conns) - 1
+		n.conns[e.idx] = n.conns[last]
+		n.conns[e.idx].idx = e.idx
+		n.conns[last] = nil
+		n.conns = n.conns[:last]
+		if e.active != nil {
+			w.endFlow(e.active)
+			e.active = nil
+		}
+		e.queue = nil
+		n.chokeDirty = true
+		if n.picker != nil && !n.picker.Done() {
+			n.picker.PeerGone(o.key)
+			n.picker.Availability().RemoveBitfield(o.have)
+		}
+		if n.ahead != nil {
+			for i := range n.ahead {
+				if policy.OriginRank(o.seed, i) < policy.OriginRank(n.seed, i) {
+					n.ahead[i]--
+				}
+			}
+		}
+	}
+}
+
+// announce connects n to up to Neighbours random reachable peers with room,
+// as a tracker response would.
+func (w *world) announce(n *node) {
+	n.lastAnnounce = w.now
+	want := w.sc.Swarm.Neighbours - len(n.conns)
+	for try := 0; want > 0 && try < 3*w.sc.Swarm.Neighbours && len(w.alive) > 1; try++ {
+		o := w.alive[w.rnd.IntN(len(w.alive))]
+		if o == n || len(o.conns) >= w.sc.Swarm.MaxPeers || !w.reachable(n, o) || n.connTo(o) != nil {
+			continue
+		}
+		w.connect(n, o)
+		want--
+	}
+}
+
+// leave takes n out of the swarm.
+func (w *world) leave(n *node) {
+	if !n.alive {
+		return
+	}
+	for len(n.conns) > 0 {
+		w.disconnect(n.conns[len(n.conns)-1])
+	}
+	for len(n.downFlows) > 0 {
+		f := n.downFlows[len(n.downFlows)-1]
+		w.endFlow(f)
+	}
+	n.alive = false
+	n.leftAt = w.now
+	if n.play != nil {
+		if n.picker != nil {
+			w.advancePlay(n)
+		}
+		n.play.stop(w.now)
+	}
+	for i := range w.copies {
+		if n.have.Has(i) {
+			w.copies[i]--
+		}
+	}
+	last := len(w.alive) - 1
+	w.alive[n.aliveAt] = w.alive[last]
+	w.alive[n.aliveAt].aliveAt = n.aliveAt
+	w.alive = w.alive[:last]
+	n.picker, n.choker, n.ahead, n.originSince = nil, nil, nil, nil
+}
