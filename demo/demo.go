@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	tsrv := tracker.New(tracker.Config{Interval: 2 * time.Second})
+	tsrv := tracker.New(tracker.Config{Interval: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	trackerURL, err := serve(tsrv.Handler(), tsrv.Serve)
 	if err != nil {
 		return err
