@@ -27,7 +27,7 @@ const testChunk = core.MinChunkSize
 
 // genTree writes files of the given sizes (path → size) with bytes drawn
 // from (name, seed), so a failure reproduces.
-func genTree(t *testing.T, dir, name string, seed uint64, files map[string]int) {
+func genTree(t testing.TB, dir, name string, seed uint64, files map[string]int) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, uint64(len(name))))
 	for p, n := range files {
@@ -54,7 +54,7 @@ type fixture struct {
 	srv            *origin.Server
 }
 
-func publishTree(t *testing.T, name string, seed uint64, files map[string]int) *fixture {
+func publishTree(t testing.TB, name string, seed uint64, files map[string]int) *fixture {
 	t.Helper()
 	fx := &fixture{src: filepath.Join(t.TempDir(), name), layoutDir: t.TempDir()}
 	genTree(t, fx.src, name, seed, files)
