@@ -227,6 +227,9 @@ func (s *Session) attach(st netx.Stream, hs *wire.Handshake, dialer netx.PeerID,
 		}
 	}
 	s.updateInterestLocked(p)
+	// DATA payloads come from the session's pool and go back to it once
+	// stored (see peer.data).
+	r.Alloc = s.bufs.get
 	s.wg.Add(2)
 	go p.writeLoop()
 	go func() {

@@ -188,7 +188,10 @@ func (p *peer) writeLoop() {
 func (p *peer) serve(r wire.Request) error {
 	s := p.s
 	i := int(r.Index)
-	data, err := s.cfg.Store.Get(s.c.Hash(i))
+	buf := s.bufs.get(s.c.Size(i))
+	defer s.bufs.put(buf) // WriteMessage has copied or sent it by then
+	n, err := s.cfg.Store.ReadInto(s.c.Hash(i), buf)
+	data := buf[:n]
 	if err != nil || int(r.Offset+r.Length) > len(data) {
 		return wire.WriteMessage(p.st, &wire.Reject{Index: r.Index, Offset: r.Offset, Length: r.Length, Reason: wire.ReasonNotHave})
 	}
@@ -322,6 +325,7 @@ func (p *peer) data(d *wire.Data, now time.Time) error {
 	everAsked := p.asked.Has(i)
 	s.mu.Unlock()
 	if !pending {
+		s.bufs.put(d.Payload)
 		if !everAsked {
 			// Unsolicited chunks would cost us a read and a hash each:
 			// a peer that pushes them is misbehaving, not late.
@@ -336,6 +340,7 @@ func (p *peer) data(d *wire.Data, now time.Time) error {
 	select {
 	case s.ingest <- struct{}{}:
 	case <-p.quit:
+		s.bufs.put(d.Payload)
 		return nil
 	}
 	// Chunks are recorded in the order they arrived (prev → done), so
@@ -350,10 +355,12 @@ func (p *peer) data(d *wire.Data, now time.Time) error {
 		// chunks are held in memory; prev already holds one of its own.
 		defer func() { <-s.ingest }()
 		err := s.cfg.Store.Put(s.c.Hash(i), d.Payload)
+		size := len(d.Payload)
+		s.bufs.put(d.Payload) // Put has written it out
 		if prev != nil {
 			<-prev
 		}
-		if err := p.stored(i, len(d.Payload), err, now); err != nil {
+		if err := p.stored(i, size, err, now); err != nil {
 			p.close(err)
 		}
 	}()

@@ -108,6 +108,7 @@ type Session struct {
 	complete      bool                    // guarded by mu
 
 	ingest chan struct{} // semaphore: peer chunks being verified and stored
+	bufs   *bufPool      // chunk-sized payload buffers
 
 	fromPeers, fromOrigin, uploaded atomic.Int64
 	badChunks, bans                 atomic.Int64
@@ -160,6 +161,7 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		originWait:  map[int]time.Time{},
 		originSince: map[int]time.Time{},
 		ingest:      make(chan struct{}, ingestParallel),
+		bufs:        newBufPool(int(c.Manifest.ChunkSize)),
 	}
 	s.picker = policy.NewPicker(policy.PickerConfig{
 		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,
