@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-cdn/shoal/cdn"
@@ -29,6 +30,38 @@ import (
 // GossipSub; on an in-memory network there is no gossip and polling alone
 // keeps the channel current.
 
+// Swarming the live edge. A segment at the live edge is wanted by every
+// viewer at once, but not yet: players hold a few segments (they start at
+// least three behind the edge), so the newest one is played seconds after
+// it is listed. Marking its chunks due at once would send every peer to the
+// origin for them (due chunks skip the origin designation that makes a
+// swarm cost the origin about one copy). So a segment first seen as the
+// newest of an update is left to the swarm, with the designated peers
+// fetching what nobody has, for liveEdgeSlack target durations; only then
+// does a request make its missing chunks due now. A segment that was
+// already old when first seen (a viewer joining) gets liveJoinPatience.
+
+// liveEdgeSlack is how long, in target durations, a segment listed as the
+// live edge is left to the swarm before a request for it goes to the
+// origin. A player that started three segments behind the edge with two
+// buffered needs the edge segment about two target durations after it is
+// listed; 1.5 leaves the rest for a last-moment origin fetch.
+const liveEdgeSlack = 1.5
+
+// liveJoinPatience is how long a request for a segment that is not at the
+// live edge (a viewer starting up) waits for peers, who most likely all hold
+// it, before the origin fills in what is missing: a little start-up time
+// for most of the segment's bytes not coming from the origin once per
+// joining viewer. The very first segment served does not wait (the swarm
+// connections are still being made, and it alone sets the start-up time),
+// nor does one whose swarm has no peer connected.
+const liveJoinPatience = 200 * time.Millisecond
+
+// liveJoinPrefetch is how many of the newest segments a peer prefetches
+// from the first update it sees: players start three segments behind the
+// live edge, so older ones would only compete with start-up for the link.
+const liveJoinPrefetch = 3
+
 // liveSegmentWait bounds how long a segment request waits for its bytes
 // (at least; long segments get four target durations).
 const liveSegmentWait = 10 * time.Second
@@ -48,8 +81,12 @@ type liveChannel struct {
 	f *live.Follower
 
 	mu   sync.Mutex
-	seq  uint64                  // guarded by mu: newest update applied to held
-	held map[core.ContentID]bool // guarded by mu: segment swarms joined for the window
+	seq  uint64                       // guarded by mu: newest update applied to held
+	held map[core.ContentID]bool      // guarded by mu: segment swarms joined for the window
+	due  map[core.ContentID]time.Time // guarded by mu: when requests for a live-edge segment stop waiting for the swarm
+	// started is set once a segment has been served: requests wait for
+	// the swarm only after that.
+	started atomic.Bool
 }
 
 // liveRoutes adds the /live/ routes to mux.
@@ -96,7 +133,7 @@ func (lc *liveChannels) channel(ctx context.Context, s string) (*liveChannel, *m
 	lc.mu.Lock()
 	ch := lc.chans[id]
 	if ch == nil {
-		ch = &liveChannel{held: map[core.ContentID]bool{}}
+		ch = &liveChannel{held: map[core.ContentID]bool{}, due: map[core.ContentID]time.Time{}}
 		ch.f = live.NewFollower(live.FollowerConfig{Channel: id, Trust: p.cfg.Trust, Origin: p.origin, Logger: p.log})
 		ch.f.OnUpdate(func(u *manifest.ChannelUpdate, _ []byte) { lc.apply(ch, u) })
 		lc.chans[id] = ch
@@ -152,29 +189,35 @@ func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 	if u.Seq <= ch.seq {
 		return
 	}
+	first := ch.seq == 0 // segments of the first update were listed before we looked
 	ch.seq = u.Seq
 	in := make(map[core.ContentID]bool, len(u.Segments))
-	for _, s := range u.Segments {
+	for k, s := range u.Segments {
 		in[s.Content] = true
 		if !ch.held[s.Content] {
 			ch.held[s.Content] = true
-			go lc.prefetch(ch, s)
+			if k == len(u.Segments)-1 && !first && !u.Ended {
+				ch.due[s.Content] = time.Now().Add(time.Duration(liveEdgeSlack * float64(u.TargetDuration) * float64(time.Second)))
+			}
+			if !first || k >= len(u.Segments)-liveJoinPrefetch {
+				go lc.prefetch(ch, s)
+			}
 		}
 	}
 	for id := range ch.held {
 		if !in[id] {
 			delete(ch.held, id)
+			delete(ch.due, id)
 			lc.p.Leave(id)
 		}
 	}
 }
 
-// prefetch joins a segment's swarm and asks for all of it now: at the live
-// edge every segment is due within a few seconds.
+// prefetch joins a segment's swarm, which fetches all of it in the
+// background; requests make chunks due (serveSegment).
 func (lc *liveChannels) prefetch(ch *liveChannel, s manifest.ChannelSegment) {
 	p := lc.p
-	sess, err := p.Join(p.ctx, s.Content)
-	if err != nil {
+	if _, err := p.Join(p.ctx, s.Content); err != nil {
 		p.log.Debug("live: segment unavailable", "segment", s.Name, "content", s.Content, "err", err)
 		return
 	}
@@ -183,9 +226,7 @@ func (lc *liveChannels) prefetch(ch *liveChannel, s manifest.ChannelSegment) {
 	ch.mu.Unlock()
 	if !still { // left the window while we were joining
 		p.Leave(s.Content)
-		return
 	}
-	sess.Prioritize(0, sess.Content().Len(), time.Now(), 20*time.Millisecond)
 }
 
 func (lc *liveChannels) servePlaylist(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +263,11 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), max(liveSegmentWait, 4*time.Duration(u.TargetDuration)*time.Second))
 	defer cancel()
-	b, ctype, err := lc.segmentBytes(ctx, seg)
+	ch.mu.Lock()
+	due := ch.due[seg.Content]
+	ch.mu.Unlock()
+	patient := ch.started.Load()
+	b, ctype, err := lc.segmentBytes(ctx, seg, due, patient)
 	if err != nil {
 		code := http.StatusBadGateway
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -231,6 +276,7 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("live channel %s: %v", ch.f.ID(), err), code)
 		return
 	}
+	ch.started.Store(true)
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	// The name may be reused by a restarted encoder: cache briefly only.
@@ -242,7 +288,7 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 // segmentBytes gathers a whole segment, every chunk verified. Segments are
 // small (a few MB), and having them whole before answering lets a failure
 // be a clean HTTP error instead of a truncated body.
-func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSegment) ([]byte, string, error) {
+func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSegment, due time.Time, patient bool) ([]byte, string, error) {
 	p := lc.p
 	sess, err := p.Join(ctx, seg.Content)
 	if err != nil {
@@ -253,6 +299,18 @@ func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSe
 		return nil, "", fmt.Errorf("%w: segment %d (%s): content %s is not one file of %d bytes", ErrVerify, seg.Seq, seg.Name, seg.Content, seg.Size)
 	}
 	f := c.Manifest.Files[0]
+	if patient && sess.Stats().Peers > 0 { // nobody to wait for otherwise
+		due = later(due, time.Now().Add(liveJoinPatience))
+	}
+	if wait := time.Until(due); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-sess.Done():
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
 	sess.Prioritize(0, c.Len(), time.Now(), 20*time.Millisecond)
 	out := make([]byte, 0, f.Size)
 	buf := make([]byte, c.Manifest.ChunkSize)
@@ -271,4 +329,11 @@ func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSe
 		ctype = "video/mp2t"
 	}
 	return out, ctype, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -34,6 +35,9 @@ type PeerConfig struct {
 	Host netx.Host
 	// AnnounceInterval overrides the tracker's default announce interval (tests).
 	AnnounceInterval time.Duration
+	// OriginHTTP replaces the origin client's HTTP client (benchmarks pass
+	// one whose connections are download-shaped); nil: cdn's default.
+	OriginHTTP *http.Client
 }
 
 // Peer runs swarms for the contents it is asked for and keeps seeding what
@@ -74,7 +78,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	}
 	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{})}
 	var err error
-	if p.origin, err = cdn.New(cdn.Config{BaseURL: cfg.Origin}); err != nil {
+	if p.origin, err = cdn.New(cdn.Config{BaseURL: cfg.Origin, HTTP: cfg.OriginHTTP}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	if cfg.Tracker != "" {

@@ -12,14 +12,14 @@ import (
 	"github.com/shoal-cdn/shoal/core"
 )
 
-// benchCommands are the benchmarks under `shoal bench`; "stream" will join
-// "swarm".
+// benchCommands are the benchmarks under `shoal bench`.
 var benchCommands = map[string]command{
-	"swarm": {summary: "flash crowd of N shaped peers and a capped origin, in one process", run: runBenchSwarm},
+	"swarm":  {summary: "flash crowd of N shaped peers and a capped origin, in one process", run: runBenchSwarm},
+	"stream": {summary: "N viewers of a live or VOD stream, P2P and CDN-only side by side", run: runBenchStream},
 }
 
 func init() {
-	register("bench", "benchmarks: swarm", runBench)
+	register("bench", "benchmarks: swarm, stream", runBench)
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -95,6 +95,64 @@ func runBenchSwarm(ctx context.Context, args []string, stdout, stderr io.Writer)
 		bench.Mbit(cfg.OriginUp), bench.Mbit(cfg.PeerUp), bench.Mbit(cfg.PeerDown),
 		bench.LowerBound(cfg.Peers, cfg.Size, cfg.OriginUp, cfg.PeerUp, cfg.PeerDown).Round(100*time.Millisecond))
 	res, err := bench.RunSwarm(ctx, cfg)
+	if res != nil {
+		res.WriteReport(stdout)
+	}
+	return err
+}
+
+func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench stream", "[flags]", stderr)
+	viewers := fs.Int("viewers", bench.DefaultStreamViewers, "N: viewers")
+	bitrate := fs.String("bitrate", "4Mbit", "stream bitrate")
+	segment := fs.Duration("segment", bench.DefaultStreamSegment, "segment duration")
+	duration := fs.Duration("duration", bench.DefaultStreamDuration, "media each viewer watches")
+	mode := fs.String("mode", bench.ModeLive, "live or vod")
+	peerUp := fs.String("peer-up", "8Mbit", "u_i: each viewer's peer upload cap (0: unlimited)")
+	peerDown := fs.String("peer-down", "50Mbit", "d_i: each viewer's download cap (0: unlimited)")
+	originUp := fs.String("origin-up", "0", "the origin's (CDN's) upload cap (0: unlimited)")
+	spread := fs.Duration("join-spread", bench.DefaultStreamSpread, "spread the viewers' arrivals evenly over this long")
+	churn := fs.Float64("churn", 0, "fraction of viewers that leave mid-stream and rejoin")
+	threshold := fs.Duration("start-threshold", 0, "media buffered before playback starts (default 2 segments)")
+	chunk := fs.String("chunk-size", "64KiB", "chunk size of the published segments")
+	seed := fs.Uint64("seed", 1, "seed of the media, keys and churn")
+	only := fs.String("only", "", "run only p2p or only cdn (default both)")
+	dir := fs.String("dir", "", "where temporary files go (default: the system temp dir)")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	cfg := bench.StreamConfig{
+		Viewers: *viewers, Segment: *segment, Duration: *duration, Mode: *mode, JoinSpread: *spread,
+		Churn: *churn, StartThreshold: *threshold, Seed: *seed, Dir: *dir,
+		SkipCDN: *only == "p2p", SkipP2P: *only == "cdn",
+	}
+	if *only != "" && *only != "p2p" && *only != "cdn" {
+		return usagef("--only %q: want p2p or cdn", *only)
+	}
+	var err error
+	if cfg.ChunkSize, err = core.ParseSize(*chunk); err != nil {
+		return usagef("--chunk-size: %v", err)
+	}
+	for _, r := range []struct {
+		flag string
+		in   string
+		out  *float64
+	}{{"bitrate", *bitrate, &cfg.Bitrate}, {"peer-up", *peerUp, &cfg.PeerUp}, {"peer-down", *peerDown, &cfg.PeerDown}, {"origin-up", *originUp, &cfg.OriginUp}} {
+		if *r.out, err = parseRate(r.in); err != nil {
+			return usagef("--%s: %v", r.flag, err)
+		}
+	}
+	if !*quiet {
+		cfg.Progress = func(s string) { fmt.Fprintln(stderr, s) }
+	}
+	fmt.Fprintf(stderr, "bench stream: %s, %d viewers, %s, %v segments, %v each, spread %v: P2P run, then CDN-only run\n",
+		cfg.Mode, cfg.Viewers, bench.Mbit(cfg.Bitrate), cfg.Segment, cfg.Duration, cfg.JoinSpread)
+	res, err := bench.RunStream(ctx, cfg)
 	if res != nil {
 		res.WriteReport(stdout)
 	}

@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/shoal-cdn/shoal/agent"
+	"github.com/shoal-cdn/shoal/live"
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/origin"
+	"github.com/shoal-cdn/shoal/tracker"
+)
+
+// streamAnnounce is the viewers' peers' tracker announce interval: every
+// live segment is a swarm of its own that lives a few segment durations, so
+// peers must learn each other within a second, not the default 30 s.
+const streamAnnounce = time.Second
+
+// publisherPoll is how often the live publisher reads the source playlist.
+const publisherPoll = 100 * time.Millisecond
+
+// serveLoopback serves h on a fresh loopback port until stop is called.
+func serveLoopback(h http.Handler) (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: listen: %w", err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { hs.Serve(ln); close(done) }()
+	return "http://" + ln.Addr().String(), func() { hs.Close(); <-done }, nil
+}
+
+// serveOrigin serves the layout or directory dir with the CDN's upload cap.
+func serveOrigin(cfg *StreamConfig, dir string) (*origin.Server, string, func(), error) {
+	srv, err := origin.New(origin.Config{Dir: dir, UploadLimit: cfg.OriginUp, Logger: cfg.Logger})
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("bench: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("bench: origin listen: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	return srv, "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+}
+
+// streamKey is the publisher key, from the seed.
+func streamKey(seed uint64) ed25519.PrivateKey {
+	var ks [32]byte
+	binary.LittleEndian.PutUint64(ks[:], seed)
+	copy(ks[8:], "shoal bench stream key")
+	return ed25519.NewKeyFromSeed(ks[:])
+}
+
+// runStreamP2P plays the stream through Shoal: the source's output is
+// published as a live channel into an origin layout, and every viewer plays
+// /live/<channel>/index.m3u8 from the gateway of its own peer, the peers
+// finding each other through a real tracker on loopback and exchanging
+// chunks over an in-memory network with shaped links.
+func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun, error) {
+	wall := time.Now()
+	dir = filepath.Join(dir, "p2p")
+	src, err := newStreamSource(&cfg, filepath.Join(dir, "watch"))
+	if err != nil {
+		return nil, err
+	}
+	if err := src.prime(); err != nil {
+		return nil, err
+	}
+	key := streamKey(cfg.Seed)
+	window := streamWindow
+	if cfg.Mode == ModeVOD {
+		window = cfg.segmentsWatched()
+	}
+	pub, err := live.NewPublisher(live.PublisherConfig{
+		Key: key, Channel: "bench", Watch: src.dir, Out: filepath.Join(dir, "origin"),
+		Window: window, ChunkSize: cfg.ChunkSize, Poll: publisherPoll, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	// The first update exists before anyone arrives: the stream is on air.
+	if _, err := pub.Step(ctx); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	srv, originURL, stopOrigin, err := serveOrigin(&cfg, filepath.Join(dir, "origin"))
+	if err != nil {
+		return nil, err
+	}
+	defer stopOrigin()
+	trackerURL, stopTracker, err := serveLoopback(tracker.New(tracker.Config{Interval: streamAnnounce, Logger: cfg.Logger}).Handler())
+	if err != nil {
+		return nil, err
+	}
+	defer stopTracker()
+
+	sctx, stopSource := context.WithCancel(ctx)
+	srcDone := make(chan error, 2)
+	go func() { srcDone <- src.run(sctx) }()
+	go func() { srcDone <- pub.Run(sctx) }()
+	defer func() {
+		stopSource()
+		<-srcDone
+		<-srcDone
+	}()
+
+	mem := netx.NewMemNetwork()
+	trust := manifest.PublicOf(key)
+	playlist := "/live/" + pub.ID().String() + "/index.m3u8"
+	open := func(ctx context.Context, k, gen int) (viewerEnv, error) {
+		name := fmt.Sprintf("viewer-%02d-%d", k, gen)
+		base, err := mem.NewHost(netx.PeerID(name))
+		if err != nil {
+			return viewerEnv{}, fmt.Errorf("bench: %w", err)
+		}
+		down := newDownLimiter(cfg.PeerDown)
+		pctx, cancel := context.WithCancel(ctx)
+		p, err := agent.NewPeer(pctx, agent.PeerConfig{
+			CacheDir: filepath.Join(dir, "peers", name), Tracker: trackerURL, Origin: originURL, Trust: trust,
+			Host: shapeDown(netx.Shape(base, cfg.PeerUp, 0), down), AnnounceInterval: streamAnnounce,
+			OriginHTTP: shapedHTTP(down, 2*originParallel), Logger: cfg.Logger.With("viewer", name),
+		})
+		if err != nil {
+			cancel()
+			base.Close()
+			return viewerEnv{}, fmt.Errorf("bench: %s: %w", name, err)
+		}
+		gw, stopGW, err := serveLoopback(p.Gateway())
+		if err != nil {
+			cancel()
+			p.Close()
+			return viewerEnv{}, err
+		}
+		// The player talks to its own peer on the same machine: no shaping.
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		return viewerEnv{playlist: gw + playlist, client: hc, stop: func() {
+			hc.CloseIdleConnections()
+			stopGW()
+			cancel()
+			p.Close()
+		}}, nil
+	}
+	run := &StreamRun{Name: "p2p"}
+	run.Sessions = runViewers(ctx, &cfg, "p2p", open, srv.BytesServed)
+	run.summarize(srv.BytesServed())
+	run.Wall = time.Since(wall)
+	if err := ctx.Err(); err != nil {
+		return run, fmt.Errorf("bench: p2p run interrupted: %w", err)
+	}
+	return run, nil
+}

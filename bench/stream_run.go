@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// streamProgressEvery is the interval between progress lines.
+const streamProgressEvery = 5 * time.Second
+
+// viewerPlan is when a viewer arrives and, if it churns, after how many
+// segments it leaves. Both runs use the same plans.
+type viewerPlan struct {
+	joinAt     time.Duration
+	leaveAfter int // segments; 0: stays to the end
+}
+
+// plans spreads the arrivals evenly over JoinSpread and picks the churning
+// viewers and their departure times from the seed.
+func plans(cfg *StreamConfig) []viewerPlan {
+	r := rand.New(rand.NewPCG(cfg.Seed, 0x5717ea))
+	out := make([]viewerPlan, cfg.Viewers)
+	for k := range out {
+		if cfg.Viewers > 1 {
+			out[k].joinAt = cfg.JoinSpread * time.Duration(k) / time.Duration(cfg.Viewers-1)
+		}
+	}
+	churners := int(cfg.Churn*float64(cfg.Viewers) + 0.5)
+	for _, k := range r.Perm(cfg.Viewers)[:churners] {
+		// Somewhere in the middle of the stream: after start-up, well
+		// before the end.
+		out[k].leaveAfter = max(1, int((0.3+0.4*r.Float64())*float64(cfg.segmentsWatched())))
+	}
+	return out
+}
+
+// viewerEnv is what a session plays through: a playlist URL, the player's
+// HTTP client, and how to tear the viewer's side down (its peer, for P2P).
+type viewerEnv struct {
+	playlist string
+	client   *http.Client
+	stop     func()
+}
+
+// runViewers plays every viewer's sessions, each through an environment
+// from open (called at the session's arrival, gen counting the viewer's
+// sessions), and returns the sessions in viewer order.
+func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(ctx context.Context, viewer, gen int) (viewerEnv, error), origin func() int64) []Session {
+	start := time.Now()
+	ps := plans(cfg)
+	want := cfg.segmentsWatched()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex // guards sessions
+		sessions = make([][]Session, len(ps))
+		playing  atomic.Int64
+		done     atomic.Int64
+	)
+	play := func(k, gen, want int) (int, bool) {
+		joined := time.Since(start)
+		env, err := open(ctx, k, gen)
+		if err != nil {
+			mu.Lock()
+			sessions[k] = append(sessions[k], Session{Viewer: k, Joined: joined, Err: err.Error()})
+			mu.Unlock()
+			return 0, false
+		}
+		playing.Add(1)
+		s, got, err := watch(ctx, env.client, env.playlist, want, cfg.StartThreshold)
+		playing.Add(-1)
+		env.stop()
+		s.Viewer, s.Joined = k, joined
+		mu.Lock()
+		sessions[k] = append(sessions[k], s)
+		mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			cfg.Logger.Warn("viewer session failed", "run", name, "viewer", k, "err", err)
+		}
+		return got, err == nil
+	}
+	for k, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer done.Add(1)
+			if sleepCtx(ctx, p.joinAt) != nil {
+				return
+			}
+			first := want
+			if p.leaveAfter > 0 {
+				first = min(want, p.leaveAfter)
+			}
+			got, ok := play(k, 0, first)
+			if !ok || got >= want {
+				return
+			}
+			// Away for a moment, then back with a fresh peer and player
+			// for the rest of the stream.
+			if sleepCtx(ctx, cfg.Segment) != nil {
+				return
+			}
+			play(k, 1, want-got)
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	tick := time.NewTicker(streamProgressEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-finished:
+			out := make([]Session, 0, len(ps))
+			for _, s := range sessions {
+				out = append(out, s...)
+			}
+			return out
+		case <-tick.C:
+			cfg.Progress(fmt.Sprintf("%s %6s  playing %d  done %d/%d  origin sent %s",
+				name, secs(time.Since(start)), playing.Load(), done.Load(), len(ps), MiB(origin())))
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/shoal-cdn/shoal/media"
+	"github.com/shoal-cdn/shoal/player"
+)
+
+// maxBuffer stops a viewer downloading ahead (VOD) past this much media,
+// as player.Play does.
+const maxBuffer = 30 * time.Second
+
+// watch is one viewer session: it plays an HLS media playlist like a live
+// player does (player.Play plays a fixed list and never reloads): it starts
+// liveStartBehind segments behind the live edge (at the first segment of an
+// ended playlist), downloads segments in order through player.Buffer's
+// model, reloads the playlist while the next segment is not listed yet, and
+// stops after want segments (the viewer leaves, or has seen what it came
+// for). It returns the session and how many segments it downloaded.
+func watch(ctx context.Context, hc *http.Client, playlist string, want int, threshold time.Duration) (Session, int, error) {
+	v := &viewer{hc: hc, url: playlist}
+	start := time.Now()
+	buf := player.NewBuffer(threshold, 1, start)
+	got := 0
+	finish := func(err error) (Session, int, error) {
+		now := time.Now()
+		if err == nil {
+			buf.Complete(now)
+			// What is buffered plays out without stalls: account for it
+			// without waiting in real time.
+			now = now.Add(buf.Level(now))
+		}
+		st := buf.Stats(now)
+		s := Session{Startup: st.Startup, Played: st.Played, PlayWall: st.PlayWall, StallWall: st.StallWall, Stalls: st.Stalls, Bytes: v.bytes}
+		if err != nil {
+			s.Err = err.Error()
+		}
+		return s, got, err
+	}
+	pl, err := v.playlist(ctx)
+	if err != nil {
+		return finish(err)
+	}
+	if len(pl.Segments) == 0 {
+		return finish(fmt.Errorf("bench: %s lists no segment", playlist))
+	}
+	next := pl.Segments[0].Seq
+	if !pl.Ended {
+		next = pl.Segments[max(0, len(pl.Segments)-liveStartBehind)].Seq
+	}
+	for got < want {
+		seg, ok := lookupSeq(pl, next)
+		if !ok {
+			switch {
+			case next < pl.Segments[0].Seq: // fell out of the window: jump
+				next = pl.Segments[0].Seq
+				continue
+			case pl.Ended:
+				return finish(nil)
+			}
+			// Not published yet: reload a few times per segment, as
+			// players do at the live edge.
+			if err := sleepCtx(ctx, max(100*time.Millisecond, time.Duration(pl.TargetDuration)*time.Second/4)); err != nil {
+				return finish(err)
+			}
+			if pl, err = v.playlist(ctx); err != nil {
+				return finish(err)
+			}
+			continue
+		}
+		if wait := buf.Drain(time.Now(), maxBuffer); wait > 0 {
+			if err := sleepCtx(ctx, wait); err != nil {
+				return finish(err)
+			}
+		}
+		u, err := resolveRef(playlist, seg.URI)
+		if err != nil {
+			return finish(err)
+		}
+		if _, err := v.get(ctx, u); err != nil {
+			return finish(err)
+		}
+		buf.Add(time.Now(), seg.Duration)
+		got++
+		next++
+	}
+	return finish(nil)
+}
+
+// viewer is one session's HTTP state.
+type viewer struct {
+	hc    *http.Client
+	url   string
+	bytes int64
+}
+
+func (v *viewer) playlist(ctx context.Context) (*media.MediaPlaylist, error) {
+	b, err := v.get(ctx, v.url)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := media.ParseMediaPlaylist(v.url, bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return pl, nil
+}
+
+func (v *viewer) get(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", u, err)
+	}
+	resp, err := v.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	v.bytes += int64(len(b))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("bench: %s: %s: %s", u, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", u, err)
+	}
+	return b, nil
+}
+
+func lookupSeq(pl *media.MediaPlaylist, seq int64) (media.Segment, bool) {
+	for _, s := range pl.Segments {
+		if s.Seq == seq {
+			return s, true
+		}
+	}
+	return media.Segment{}, false
+}
+
+func resolveRef(base, ref string) (string, error) {
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("bench: %w", err)
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		return "", fmt.Errorf("bench: segment URI %q: %w", ref, err)
+	}
+	return b.ResolveReference(r).String(), nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
