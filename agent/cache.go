@@ -109,7 +109,11 @@ func (c *cache) hashLayer(ctx context.Context, origin *cdn.Client, f manifest.Fi
 	return l, nil
 }
 
-// writeFileAtomic writes b to p through a synced temporary file and rename.
+// writeFileAtomic writes b to p through a temporary file and rename, so p is
+// never seen half written. It does not fsync: cached manifests and hash
+// layers are verified every time they are read (against the content ID and
+// the signed roots), so one torn by a crash is simply fetched again, and a
+// join (one per live segment) should not wait on the disk.
 func writeFileAtomic(p string, b []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
 	if err != nil {
@@ -117,9 +121,6 @@ func writeFileAtomic(p string, b []byte) error {
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

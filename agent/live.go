@@ -87,7 +87,15 @@ type liveChannel struct {
 	// started is set once a segment has been served: requests wait for
 	// the swarm only after that.
 	started atomic.Bool
+	// served counts segments served; the first liveStartFromOrigin come
+	// straight from the origin so start-up never waits on the swarm.
+	served atomic.Int64
 }
+
+// liveStartFromOrigin is how many segments of a playback's start are fetched
+// straight from the origin (in parallel, bypassing the swarm's grace and
+// designation), as the VOD gateway does for its first segments.
+const liveStartFromOrigin = 2
 
 // liveRoutes adds the /live/ routes to mux.
 func (p *Peer) liveRoutes(mux *http.ServeMux) {
@@ -267,7 +275,8 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 	due := ch.due[seg.Content]
 	ch.mu.Unlock()
 	patient := ch.started.Load()
-	b, ctype, err := lc.segmentBytes(ctx, seg, due, patient)
+	direct := ch.served.Load() < liveStartFromOrigin
+	b, ctype, err := lc.segmentBytes(ctx, seg, due, patient, direct)
 	if err != nil {
 		code := http.StatusBadGateway
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -277,6 +286,7 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch.started.Store(true)
+	ch.served.Add(1)
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	// The name may be reused by a restarted encoder: cache briefly only.
@@ -288,7 +298,7 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 // segmentBytes gathers a whole segment, every chunk verified. Segments are
 // small (a few MB), and having them whole before answering lets a failure
 // be a clean HTTP error instead of a truncated body.
-func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSegment, due time.Time, patient bool) ([]byte, string, error) {
+func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSegment, due time.Time, patient, direct bool) ([]byte, string, error) {
 	p := lc.p
 	sess, err := p.Join(ctx, seg.Content)
 	if err != nil {
@@ -299,7 +309,13 @@ func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSe
 		return nil, "", fmt.Errorf("%w: segment %d (%s): content %s is not one file of %d bytes", ErrVerify, seg.Seq, seg.Name, seg.Content, seg.Size)
 	}
 	f := c.Manifest.Files[0]
-	if patient && sess.Stats().Peers > 0 { // nobody to wait for otherwise
+	if direct {
+		// Start-up: whatever the swarm has not delivered yet comes from the
+		// origin now; chunks peers deliver meanwhile are skipped.
+		if err := sess.FetchFromOrigin(ctx, 0, c.Len()); err != nil {
+			return nil, "", fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
+		}
+	} else if patient && sess.Stats().Peers > 0 { // nobody to wait for otherwise
 		due = later(due, time.Now().Add(liveJoinPatience))
 	}
 	if wait := time.Until(due); wait > 0 {

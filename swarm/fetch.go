@@ -16,7 +16,7 @@ var ErrNoOrigin = errors.New("no origin configured")
 // fetchParallel bounds the origin requests one FetchFromOrigin call keeps in
 // flight: enough to fill a loopback or CDN link for a media segment, few
 // enough that one caller cannot flood the origin.
-const fetchParallel = 4
+const fetchParallel = 16
 
 // FetchFromOrigin fetches the chunks of [from, to) not yet held straight
 // from the origin, now, and returns once all of them are held, or with the
