@@ -207,8 +207,16 @@ func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 			if k == len(u.Segments)-1 && !first && !u.Ended {
 				ch.due[s.Content] = time.Now().Add(time.Duration(liveEdgeSlack * float64(u.TargetDuration) * float64(time.Second)))
 			}
-			if !first || k >= len(u.Segments)-liveJoinPrefetch {
+			switch {
+			case !first:
 				go lc.prefetch(ch, s)
+			case k >= len(u.Segments)-liveJoinPrefetch:
+				// Joining: the player's start-up segments come first; the
+				// newest ones would only compete with them for our link.
+				go func() {
+					lc.waitStarted(ch, liveStartHold)
+					lc.prefetch(ch, s)
+				}()
 			}
 		}
 	}
@@ -217,6 +225,23 @@ func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 			delete(ch.held, id)
 			delete(ch.due, id)
 			lc.p.Leave(id)
+		}
+	}
+}
+
+// liveStartHold bounds how long a joining peer holds its first prefetches
+// back while a player starts.
+const liveStartHold = 2 * time.Second
+
+// waitStarted returns once the channel has served its start-up segments, or
+// after limit.
+func (lc *liveChannels) waitStarted(ch *liveChannel, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for ch.served.Load() < liveStartFromOrigin && time.Now().Before(deadline) {
+		select {
+		case <-lc.p.ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
