@@ -38,7 +38,7 @@ type Config struct {
 	Name      string             // content name; default: the base name of the first path
 	Paths     []string           // files and directories to publish
 	Created   time.Time          // creation time; zero means now
-	Workers   int                // hashing goroutines; 0 means GOMAXPROCS
+	Workers   int                // hashing and writing goroutines; 0 means 4 × GOMAXPROCS
 	Logger    *slog.Logger
 }
 
@@ -66,7 +66,9 @@ func Publish(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("%w: no publisher key", ErrInput)
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = runtime.GOMAXPROCS(0)
+		// More workers than cores: each spends much of a chunk in file
+		// system calls, and those should overlap with hashing.
+		cfg.Workers = 4 * runtime.GOMAXPROCS(0)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
