@@ -29,15 +29,17 @@ func (w *world) tick(n *node) {
 		w.advancePlay(n)
 	}
 	if w.p2p {
-		// The choker only changes its mind every ChokeInterval, or to
-		// refill a slot whose peer left or lost interest: calling it at
-		// other ticks is a no-op, so the simulator skips those calls.
+		// The choker only changes its mind at its own rounds
+		// (Choker.NextRound), or to refill a slot whose peer left or lost
+		// interest: calling it at other ticks is a no-op, so the simulator
+		// skips those calls (chokeNeeded says exactly when one is not).
 		if n.chokeDirty || w.now >= n.chokeAt {
 			n.chokeDirty = false
-			n.chokeAt = w.now + policy.DefaultChokeInterval
-			w.rechoke(n)
+			if w.chokeNeeded(n) {
+				w.rechoke(n)
+			}
 		}
-		for _, c := range n.conns {
+		for _, c := range n.servers {
 			// A connection with requests in flight tops up when they
 			// complete; the tick only restarts idle ones (new HAVEs).
 			if c.active == nil && len(c.queue) == 0 {
@@ -52,28 +54,74 @@ func (w *world) tick(n *node) {
 	w.q.push(event{at: w.now + w.sc.Swarm.Tick.D(), kind: evTick, n: n.id})
 }
 
+// interested reports whether c.other wants something c.self has.
+func interested(c *conn) bool { return !c.otherDone && c.offer > 0 }
+
+// chokeNeeded reports whether n's choker could answer differently from its
+// last Tick: a round is due (Choker.NextRound), n started or stopped
+// seeding, a neighbour left, a peer it unchokes lost interest, or a slot is
+// free and a choked peer is interested. Otherwise Tick would return the same
+// peers (at most re-shuffling candidates that are all unchoked already), so
+// the call is skipped.
+func (w *world) chokeNeeded(n *node) bool {
+	if !n.upload || n.up <= 0 {
+		return false // never unchokes anyone: every peer stays choked
+	}
+	if n.chokeGone || w.now >= n.chokeAt || n.complete() != n.chokeSeeding {
+		return true
+	}
+	unchoked := 0
+	for _, c := range n.conns {
+		if !c.amChoking {
+			unchoked++
+			if !interested(c) {
+				return true
+			}
+		}
+	}
+	if unchoked > w.sc.Swarm.Slots {
+		return false // every slot, optimistic included, is held
+	}
+	for _, c := range n.conns {
+		if c.amChoking && interested(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // rechoke asks n's choker whom to unchoke, as swarm.Session.rechokeLocked.
 func (w *world) rechoke(n *node) {
 	if !n.upload || n.up <= 0 {
 		return // never unchokes anyone: every peer stays choked
 	}
 	now := w.t()
+	seeding := n.complete()
 	states := w.states[:0]
 	for _, c := range n.conns {
-		o := c.other
-		interested := !o.complete() && n.have.offers(o.have)
-		states = append(states, policy.PeerState{
-			Key: o.key, Interested: interested,
-			DownRate: c.down.At(now), UpRate: c.back.down.At(now),
-		})
+		st := policy.PeerState{Key: c.otherKey, Interested: interested(c)}
+		// The choker ranks by DownRate, and only interested peers while
+		// leeching; it never reads UpRate. Measuring just those saves two
+		// exponentials per neighbour per call.
+		if st.Interested && !seeding {
+			st.DownRate = c.down.At(now)
+		}
+		states = append(states, st)
 	}
 	w.states = states
-	unchoke := n.choker.Tick(now, n.complete(), states)
+	unchoke := n.choker.Tick(now, seeding, states)
 	n.unchoked = len(unchoke)
+	n.chokeGone, n.chokeSeeding = false, seeding
+	n.chokeAt = n.choker.NextRound().Sub(epoch)
+	picked := w.picked[:0]
+	for _, k := range unchoke {
+		picked = append(picked, w.nodeOf(k))
+	}
+	w.picked = picked
 	for _, c := range n.conns {
 		want := false
-		for _, k := range unchoke {
-			if k == c.other.key {
+		for _, o := range picked {
+			if o == c.other {
 				want = true
 				break
 			}
@@ -81,9 +129,11 @@ func (w *world) rechoke(n *node) {
 		switch {
 		case want && c.amChoking:
 			c.amChoking = false
+			c.other.addServer(c.back)
 			w.topUp(c.other, c.back)
 		case !want && !c.amChoking:
 			c.amChoking = true
+			c.other.dropServer(c.back)
 			// Drop what other asked of us and we have not started sending,
 			// as the session's dropServes; other's picker frees them.
 			b := c.back
@@ -100,7 +150,7 @@ func (w *world) rechoke(n *node) {
 // topUp keeps n's requests to c.other sized to the measured rate, as
 // swarm.Session.topUpLocked.
 func (w *world) topUp(n *node, c *conn) {
-	if c.closed || c.back.amChoking || n.complete() || !n.alive {
+	if c.closed || !c.unchokedBy || n.complete() || !n.alive || c.back.offer == 0 || !n.wantsFrom(c.other) {
 		return
 	}
 	now := w.t()
@@ -114,8 +164,8 @@ func (w *world) topUp(n *node, c *conn) {
 		return
 	}
 	ready := w.now + n.lat + c.other.lat
-	for _, i := range n.picker.Next(now, policy.Source{Key: c.other.key, Has: c.other.have, Rate: rate}, k) {
-		n.picker.Requested(i, c.other.key, now)
+	for _, i := range n.picker.Next(now, policy.Source{Key: c.otherKey, Has: c.other.have, Rate: rate}, k) {
+		n.picker.Requested(i, c.otherKey, now)
 		c.queue = append(c.queue, req{chunk: int32(i), ready: ready})
 	}
 	w.kick(c)
@@ -222,7 +272,7 @@ func (w *world) deliver(n *node, i int, src policy.PeerKey) {
 				continue // an origin fetch in flight just finishes
 			}
 			for _, c := range n.conns {
-				if c.other.key != k {
+				if c.otherKey != k {
 					continue
 				}
 				if c.active != nil && int(c.active.chunk) == i {
@@ -245,31 +295,40 @@ func (w *world) deliver(n *node, i int, src policy.PeerKey) {
 		w.hooks.deliver(n, i)
 	}
 	w.copies[i]++
-	for _, c := range n.conns {
-		if op := c.other.picker; op != nil && !op.Done() {
-			op.Availability().AddHave(i)
-		}
-	}
 	free := n.unchoked <= w.sc.Swarm.Slots
 	for _, c := range n.conns {
-		// The choker fills free slots at every tick: a choked neighbour
-		// lacking i may just have become interested, so give n that tick.
-		if free && c.amChoking && !c.other.have.Has(i) {
-			n.chokeDirty = true
+		o := c.other
+		if !c.otherDone {
+			o.picker.Availability().AddHave(i)
+		}
+		if o.have.Has(i) {
+			c.back.offer--
+		} else {
+			c.offer++
+			// The choker fills free slots at every tick: a choked
+			// neighbour lacking i may just have become interested, so
+			// give n that tick.
+			if free && c.amChoking {
+				n.chokeDirty = true
+			}
 		}
 		// A peer that unchokes n and has nothing more for it has a slot to
 		// refill.
-		if !c.back.amChoking && !c.other.have.offers(n.have) {
-			c.other.chokeDirty = true
+		if c.unchokedBy && c.back.offer == 0 {
+			o.chokeDirty = true
 		}
 	}
 	if n.play != nil {
 		w.arrived(n, i)
 	}
 	if n.picker != nil && n.picker.Done() && n.doneAt < 0 {
+		n.done = true
 		n.doneAt = w.now
 		w.completed++
 		n.chokeDirty = true // from leeching to seeding
+		for _, c := range n.conns {
+			c.back.otherDone = true
+		}
 		if w.sc.Kind == KindFile {
 			n.picker = nil // a seed needs no picker; frees its memory
 			n.ahead, n.originSince = nil, nil

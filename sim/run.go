@@ -36,6 +36,7 @@ type world struct {
 	completed, leechers       int
 	pendingJoins              int
 	states                    []policy.PeerState
+	picked                    []*node
 	series                    []Sample
 	events                    int64
 	hooks                     *hooks // tests only
@@ -258,9 +259,12 @@ func (w *world) newPicker(n *node) {
 		p.pos = p.s0
 		n.play = p
 		skip = policy.NewBitset(w.chunks)
+		n.want = newBitset(w.chunks)
 		for i := range w.chunks {
 			if i < p.s0 || i >= p.end {
 				skip.Set(i)
+			} else {
+				n.want.set(i)
 			}
 		}
 	}
@@ -269,6 +273,7 @@ func (w *world) newPicker(n *node) {
 		Start: w.t(), Grace: grace, AssumedRate: 1 << 20, Order: w.order,
 	})
 	n.picker.SetEdge(w.edge)
+	n.done = n.picker.Done()
 	if w.p2p && !w.sc.Origin.Off {
 		n.ahead = make([]uint8, w.chunks)
 		n.originSince = make([]time.Duration, w.chunks)

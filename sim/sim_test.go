@@ -73,6 +73,23 @@ func TestSameSeedSameOutput(t *testing.T) {
 	if c := render(t, other); c == a {
 		t.Fatal("a different seed gave identical output: the seed is not used")
 	}
+	// Live exercises the media paths (deadlines, watch windows, churn).
+	live := `
+name: live
+seed: 6
+kind: live
+duration: 90s
+media: {bitrate: 2Mbit, segment: 2s}
+origin: {capacity: 1Gbit}
+classes:
+  - {name: a, share: 1, up: 20Mbit, down: 100Mbit, latency: 10ms}
+  - {name: m, share: 0.3, up: 0, down: 30Mbit, latency: 40ms, no_upload: true, nat: true}
+joins: {count: 25, over: 20s}
+leave: {churn_per_hour: 30}
+`
+	if render(t, mustParse(t, live)) != render(t, mustParse(t, live)) {
+		t.Fatal("two live runs with the same seed differ")
+	}
 }
 
 func TestEveryPeerCompletesAndOffloads(t *testing.T) {
@@ -270,5 +287,61 @@ joins: {count: 30, over: 20s}
 	}
 	if !slices.ContainsFunc(r.Series, func(s Sample) bool { return s.PeerMbps > 0 }) {
 		t.Fatal("no peer traffic in the time series")
+	}
+}
+
+// TestConnCachesAreExact checks what connections cache about the other end
+// (its key, completion, and how many chunks we have that it lacks) against
+// the nodes themselves at every sample, file and live.
+func TestConnCachesAreExact(t *testing.T) {
+	live := `
+name: live
+seed: 4
+kind: live
+duration: 2m
+media: {bitrate: 2Mbit, segment: 2s, watch: 40s}
+origin: {capacity: 1Gbit}
+classes: [{name: a, share: 1, up: 20Mbit, down: 100Mbit, latency: 10ms}]
+joins: {count: 30, over: 20s}
+leave: {churn_per_hour: 60}
+sample: 1s
+`
+	for _, y := range []string{small, live} {
+		sc := mustParse(t, y)
+		checked := 0
+		_, err := run(context.Background(), sc, &hooks{sample: func(w *world) {
+			for _, n := range w.alive {
+				for _, c := range n.conns {
+					if c.otherKey != c.other.key || c.otherDone != c.other.complete() || c.offer != n.have.minusCount(c.other.have) {
+						t.Fatalf("%s: conn %d→%d caches key %s done %v offer %d, want %s %v %d", sc.Name, n.id, c.other.id,
+							c.otherKey, c.otherDone, c.offer, c.other.key, c.other.complete(), n.have.minusCount(c.other.have))
+					}
+					if c.unchokedBy == c.back.amChoking {
+						t.Fatalf("%s: conn %d→%d unchokedBy %v, other chokes %v", sc.Name, n.id, c.other.id, c.unchokedBy, c.back.amChoking)
+					}
+					checked++
+				}
+				servers := 0
+				for _, c := range n.conns {
+					if c.unchokedBy {
+						servers++
+					}
+				}
+				for k, c := range n.servers {
+					if c.self != n || c.srvIdx != k || !c.unchokedBy || c.closed {
+						t.Fatalf("%s: node %d servers[%d] is inconsistent", sc.Name, n.id, k)
+					}
+				}
+				if servers != len(n.servers) {
+					t.Fatalf("%s: node %d has %d unchoking conns, %d servers", sc.Name, n.id, servers, len(n.servers))
+				}
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if checked == 0 {
+			t.Fatalf("%s: nothing checked", sc.Name)
+		}
 	}
 }

@@ -24,6 +24,13 @@ func (b bitset) offers(o bitset) bool { // has something o lacks
 	}
 	return false
 }
+func (b bitset) minusCount(o bitset) int { // |b \ o|
+	n := 0
+	for k, x := range b {
+		n += bits.OnesCount64(x &^ o[k])
+	}
+	return n
+}
 func (b bitset) count() int {
 	n := 0
 	for _, x := range b {
@@ -41,7 +48,15 @@ type conn struct {
 	back        *conn // the other end
 	idx         int   // index in self.conns
 	closed      bool
-	amChoking   bool        // self chokes other
+	amChoking   bool // self chokes other
+	unchokedBy  bool // other unchokes self (== !back.amChoking, kept here so ticks need not touch back)
+	srvIdx      int  // index in self.servers while unchokedBy
+	// What the choker and top-ups ask about the other end, kept up to date
+	// here (connect, deliver, completion) so that a control tick reads
+	// only n's own connections, not 40 other nodes' memory.
+	otherKey    policy.PeerKey
+	otherDone   bool        // other.complete()
+	offer       int         // chunks self has that other lacks
 	down        policy.Rate // what self receives from other
 	queue       []req       // self's requests to other not yet being sent
 	active      *flow       // other → self, in transfer
@@ -76,9 +91,11 @@ type node struct {
 	have                   bitset
 	nHave                  int
 	picker                 *policy.Picker
+	done                   bool // picker.Done(), cached: every neighbour's choker round asks
 	choker                 *policy.Choker
 	rnd                    *rand.Rand
 	conns                  []*conn
+	servers                []*conn // the conns whose other end unchokes n: the only ones a top-up can use
 	upFlows, downFlows     []*flow
 	originActive           int
 	ahead                  []uint8         // policy.Ahead for each chunk over the current neighbours
@@ -87,6 +104,9 @@ type node struct {
 	chokeAt                time.Duration // next choker round
 	chokeDirty             bool          // a slot may need refilling before chokeAt
 	unchoked               int           // peers unchoked at the last choker call
+	chokeSeeding           bool          // seeding at the last choker call
+	chokeGone              bool          // a neighbour left since the last choker call
+	want                   bitset        // media: the segments watched; nil = every chunk
 
 	fromPeers, fromOrigin, uploaded int64
 	play                            *playback
@@ -95,7 +115,23 @@ type node struct {
 func (w *world) keyOf(id int) policy.PeerKey { return policy.PeerKey("p" + strconv.Itoa(id)) }
 
 // complete reports whether n holds everything it wants.
-func (n *node) complete() bool { return n.picker == nil || n.picker.Done() }
+func (n *node) complete() bool { return n.picker == nil || n.done }
+
+// wantsFrom reports whether o holds a chunk n wants and lacks. When it does
+// not, the picker's Next has nothing to return for o (every lane picks only
+// chunks the source has that we are missing), so top-ups skip the call.
+func (n *node) wantsFrom(o *node) bool {
+	for k, x := range o.have {
+		x &^= n.have[k]
+		if n.want != nil {
+			x &= n.want[k]
+		}
+		if x != 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // conn returns n's connection to o, or nil.
 func (n *node) connTo(o *node) *conn {
@@ -121,6 +157,9 @@ func (w *world) connect(a, b *node) {
 	ca := &conn{self: a, other: b, amChoking: true, down: policy.Rate{Tau: 5 * time.Second}}
 	cb := &conn{self: b, other: a, amChoking: true, down: policy.Rate{Tau: 5 * time.Second}}
 	ca.back, cb.back = cb, ca
+	ca.otherKey, cb.otherKey = b.key, a.key
+	ca.otherDone, cb.otherDone = b.complete(), a.complete()
+	ca.offer, cb.offer = a.have.minusCount(b.have), b.have.minusCount(a.have)
 	ca.idx, cb.idx = len(a.conns), len(b.conns)
 	a.conns = append(a.conns, ca)
 	b.conns = append(b.conns, cb)
@@ -162,7 +201,8 @@ func (w *world) disconnect(c *conn) {
 			e.active = nil
 		}
 		e.queue = nil
-		n.chokeDirty = true
+		n.dropServer(e)
+		n.chokeDirty, n.chokeGone = true, true
 		if n.picker != nil && !n.picker.Done() {
 			n.picker.PeerGone(o.key)
 			n.picker.Availability().RemoveBitfield(o.have)
@@ -222,4 +262,34 @@ func (w *world) leave(n *node) {
 	w.alive[n.aliveAt].aliveAt = n.aliveAt
 	w.alive = w.alive[:last]
 	n.picker, n.choker, n.ahead, n.originSince = nil, nil, nil, nil
+}
+
+// addServer records that c.other unchokes n (c is n's end).
+func (n *node) addServer(c *conn) {
+	if !c.unchokedBy {
+		c.unchokedBy, c.srvIdx = true, len(n.servers)
+		n.servers = append(n.servers, c)
+	}
+}
+
+// dropServer records that c.other no longer unchokes n (or is gone).
+func (n *node) dropServer(c *conn) {
+	if !c.unchokedBy {
+		return
+	}
+	c.unchokedBy = false
+	last := len(n.servers) - 1
+	n.servers[c.srvIdx] = n.servers[last]
+	n.servers[c.srvIdx].srvIdx = c.srvIdx
+	n.servers[last] = nil
+	n.servers = n.servers[:last]
+}
+
+// nodeOf is the node whose key is k ("p" + its number, see keyOf).
+func (w *world) nodeOf(k policy.PeerKey) *node {
+	id, err := strconv.Atoi(string(k[1:]))
+	if err != nil || id < 0 || id >= len(w.nodes) {
+		panic("sim: unknown peer key " + string(k))
+	}
+	return w.nodes[id]
 }

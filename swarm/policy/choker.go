@@ -74,8 +74,29 @@ type Choker struct {
 	nextRegular    time.Time
 	nextOptimistic time.Time
 
-	firstSeen    map[PeerKey]time.Time
-	lastUnchoked map[PeerKey]time.Time
+	// known is every peer passed to the last Tick. One map lookup per peer
+	// per Tick and no per-call allocation: the simulator calls Tick for
+	// thousands of peers.
+	known map[PeerKey]*history
+	gen   uint64 // Tick calls so far
+	// The last Tick's peers and their histories, by position: callers
+	// usually pass their peers in the same order every time, so most
+	// lookups are a string comparison instead of a hash. spare is the
+	// other buffer of the pair.
+	lastKeys, spareKeys []PeerKey
+	lastHist, spareHist []*history
+	// Scratch for ranked and drawOptimistic, reused across calls.
+	rankBuf  []*PeerState
+	candBuf  []PeerKey
+	weighBuf []int
+}
+
+// history is what the choker remembers about a connected peer.
+type history struct {
+	firstSeen    time.Time
+	lastUnchoked time.Time // zero if never
+	gen          uint64    // the last Tick that saw the peer
+	idx          int       // its (last) index in that Tick's peers
 }
 
 // NewChoker returns a choker; zero fields of cfg take their defaults.
@@ -90,10 +111,9 @@ func NewChoker(cfg ChokerConfig) *Choker {
 		cfg.OptimisticInterval = DefaultOptimisticInterval
 	}
 	c := &Choker{
-		cfg:          cfg,
-		rnd:          cfg.Rand,
-		firstSeen:    make(map[PeerKey]time.Time),
-		lastUnchoked: make(map[PeerKey]time.Time),
+		cfg:   cfg,
+		rnd:   cfg.Rand,
+		known: make(map[PeerKey]*history),
 	}
 	if c.rnd == nil {
 		c.rnd = rand.New(rand.NewPCG(2, 2))
@@ -107,27 +127,62 @@ func (c *Choker) Regular() []PeerKey { return slices.Clone(c.regular) }
 // Optimistic returns the optimistically unchoked peer, if any.
 func (c *Choker) Optimistic() (PeerKey, bool) { return c.optimistic, c.hasOptimistic }
 
+// NextRound is when Tick next recomputes on its own: the earlier of the
+// next regular round and, while leeching, the next optimistic rotation; the
+// zero time before the first Tick. Until then a Tick changes its answer only
+// if a peer it unchoked left or lost interest, a slot is free and an
+// interested peer could fill it, or seeding started or stopped, so a caller
+// that sees none of these may skip the call (the simulator does, to run
+// 10,000 peers).
+func (c *Choker) NextRound() time.Time {
+	if !c.started {
+		return time.Time{}
+	}
+	t := c.nextRegular
+	if !c.seeding && c.nextOptimistic.Before(t) {
+		t = c.nextOptimistic
+	}
+	return t
+}
+
 // Tick brings the decision up to date at now, given every connected peer and
 // whether we are seeding (have the whole content), and returns the peers to
 // keep unchoked: the regular slots, then the optimistic one. Everyone else
 // is choked. Switching between leeching and seeding recomputes at once.
 func (c *Choker) Tick(now time.Time, seeding bool, peers []PeerState) []PeerKey {
-	byKey := make(map[PeerKey]*PeerState, len(peers))
+	c.gen++
+	distinct := 0
+	keys, hist := c.spareKeys[:0], c.spareHist[:0]
 	for k := range peers {
-		ps := &peers[k]
-		byKey[ps.Key] = ps
-		if _, ok := c.firstSeen[ps.Key]; !ok {
-			c.firstSeen[ps.Key] = now
+		key := peers[k].Key
+		var h *history
+		if k < len(c.lastKeys) && c.lastKeys[k] == key {
+			h = c.lastHist[k] // seen by the last Tick, so still known
+		} else if h = c.known[key]; h == nil {
+			h = &history{firstSeen: now}
+			c.known[key] = h
+		}
+		keys, hist = append(keys, key), append(hist, h)
+		if h.gen != c.gen {
+			h.gen = c.gen
+			distinct++
+		}
+		h.idx = k // the last entry for a key wins
+	}
+	c.spareKeys, c.spareHist = c.lastKeys, c.lastHist
+	c.lastKeys, c.lastHist = keys, hist
+	// Forget departed peers so the map stays bounded by connections.
+	if len(c.known) > distinct {
+		for k, h := range c.known {
+			if h.gen != c.gen {
+				delete(c.known, k)
+			}
 		}
 	}
-	// Forget departed peers so the maps stay bounded by connections.
-	for k := range c.firstSeen {
-		if byKey[k] == nil {
-			delete(c.firstSeen, k)
-			delete(c.lastUnchoked, k)
-		}
+	eligible := func(k PeerKey) bool {
+		h := c.known[k]
+		return h != nil && h.gen == c.gen && peers[h.idx].Interested
 	}
-	eligible := func(k PeerKey) bool { ps := byKey[k]; return ps != nil && ps.Interested }
 
 	if !c.started || seeding != c.seeding {
 		c.started, c.seeding = true, seeding
@@ -174,7 +229,7 @@ func (c *Choker) Tick(now time.Time, seeding bool, peers []PeerState) []PeerKey 
 		out = append(out, c.optimistic)
 	}
 	for _, k := range out {
-		c.lastUnchoked[k] = now
+		c.known[k].lastUnchoked = now
 	}
 	return out
 }
@@ -183,7 +238,8 @@ func (c *Choker) Tick(now time.Time, seeding bool, peers []PeerState) []PeerKey 
 // rate when leeching, least recently unchoked first when seeding; random
 // among equals.
 func (c *Choker) ranked(peers []PeerState) []*PeerState {
-	var r []*PeerState
+	r := c.rankBuf[:0]
+	defer func() { c.rankBuf = r[:0] }()
 	for k := range peers {
 		if peers[k].Interested {
 			r = append(r, &peers[k])
@@ -192,7 +248,7 @@ func (c *Choker) ranked(peers []PeerState) []*PeerState {
 	c.rnd.Shuffle(len(r), func(i, j int) { r[i], r[j] = r[j], r[i] })
 	if c.seeding {
 		slices.SortStableFunc(r, func(a, b *PeerState) int {
-			return c.lastUnchoked[a.Key].Compare(c.lastUnchoked[b.Key])
+			return c.known[a.Key].lastUnchoked.Compare(c.known[b.Key].lastUnchoked)
 		})
 	} else {
 		slices.SortStableFunc(r, func(a, b *PeerState) int { return cmp.Compare(b.DownRate, a.DownRate) })
@@ -204,8 +260,8 @@ func (c *Choker) ranked(peers []PeerState) []*PeerState {
 // without a regular slot, preferring a different peer than the current one.
 func (c *Choker) drawOptimistic(now time.Time, peers []PeerState) {
 	c.nextOptimistic = now.Add(c.cfg.OptimisticInterval)
-	var cands []PeerKey
-	var weights []int
+	cands, weights := c.candBuf[:0], c.weighBuf[:0]
+	defer func() { c.candBuf, c.weighBuf = cands[:0], weights[:0] }()
 	total := 0
 	for _, ps := range peers {
 		if !ps.Interested || slices.Contains(c.regular, ps.Key) {
@@ -215,7 +271,7 @@ func (c *Choker) drawOptimistic(now time.Time, peers []PeerState) {
 			continue
 		}
 		w := 1
-		if now.Sub(c.firstSeen[ps.Key]) < c.cfg.OptimisticInterval {
+		if now.Sub(c.known[ps.Key].firstSeen) < c.cfg.OptimisticInterval {
 			w = 3
 		}
 		cands = append(cands, ps.Key)

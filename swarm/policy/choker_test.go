@@ -185,3 +185,44 @@ func TestChokerFavoursNewPeersForOptimistic(t *testing.T) {
 		t.Fatalf("newcomer drawn in %.2f of rotations, want ~0.43", f)
 	}
 }
+
+// TestChokerNextRound: before NextRound, with the same peers, Tick keeps its
+// answer; at NextRound it recomputes (the regular round, then the
+// optimistic rotation).
+func TestChokerNextRound(t *testing.T) {
+	c := NewChoker(ChokerConfig{})
+	t0 := time.Unix(1000, 0)
+	if !c.NextRound().IsZero() {
+		t.Fatalf("NextRound before the first Tick = %v, want zero", c.NextRound())
+	}
+	peers := leechers(10, 80, 30, 70, 20, 60, 50, 40)
+	first := c.Tick(t0, false, peers)
+	if got, want := c.NextRound(), t0.Add(DefaultChokeInterval); !got.Equal(want) {
+		t.Fatalf("NextRound after the first Tick = %v, want %v", got, want)
+	}
+	// Rates change, but nothing is due: same answer.
+	peers[0].DownRate = 1000
+	for dt := time.Second; dt < DefaultChokeInterval; dt += time.Second {
+		if got := c.Tick(t0.Add(dt), false, peers); !slices.Equal(got, first) {
+			t.Fatalf("Tick at +%v = %v, want unchanged %v", dt, got, first)
+		}
+	}
+	// At NextRound the regular slots are recomputed: p0 is now fastest.
+	at := c.NextRound()
+	if got := c.Tick(at, false, peers); !slices.Contains(got, "p0") {
+		t.Fatalf("Tick at NextRound = %v, want p0 (now fastest) unchoked", got)
+	}
+	if got, want := c.NextRound(), t0.Add(2*DefaultChokeInterval); !got.Equal(want) {
+		t.Fatalf("NextRound = %v, want %v", got, want)
+	}
+	c.Tick(t0.Add(2*DefaultChokeInterval), false, peers)
+	// The optimistic rotation (t0+30s) comes before the next regular
+	// round (t0+30s too); seeding has no optimistic rotation.
+	if got, want := c.NextRound(), t0.Add(DefaultOptimisticInterval); !got.Equal(want) {
+		t.Fatalf("NextRound = %v, want %v", got, want)
+	}
+	c.Tick(t0.Add(25*time.Second), true, peers)
+	if got, want := c.NextRound(), t0.Add(25*time.Second+DefaultChokeInterval); !got.Equal(want) {
+		t.Fatalf("seeding: NextRound = %v, want %v", got, want)
+	}
+}

@@ -42,12 +42,15 @@ func (p *Picker) Next(now time.Time, src Source, max int) []int {
 	if max <= 0 || src.Has == nil || p.missing == 0 {
 		return nil
 	}
+	var ps *peerState
 	if src.Rate > 0 && src.Key != Origin {
-		p.peer(src.Key).rate = src.Rate
+		ps = p.peer(src.Key)
+		ps.rate = src.Rate
+	} else {
+		ps = p.peers[src.Key]
 	}
 	out := make([]int, 0, max)
 
-	ps := p.peers[src.Key]
 	queued := 0
 	if ps != nil {
 		queued = len(ps.chunks)
