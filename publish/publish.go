@@ -171,8 +171,9 @@ func (p *publisher) file(ctx context.Context, in input) (manifest.File, error) {
 	layerW := bufio.NewWriterSize(layerTmp, 64<<10)
 
 	// Buffers bound memory: at most nbuf chunks exist at once.
-	nbuf := max(2*p.cfg.Workers+2, int(64<<20/cs))
-	nbuf = min(nbuf, max(4, int(96<<20/cs)))
+	// Two buffers per worker keep every worker busy while the reader fills
+	// the next; more would only cost allocation and page faults.
+	nbuf := min(2*p.cfg.Workers+2, max(4, int(96<<20/cs)))
 	free := make(chan *[]byte, nbuf)
 	for range nbuf {
 		b := make([]byte, cs)
