@@ -57,6 +57,11 @@ type Peer struct {
 
 	mu     sync.Mutex
 	joined map[core.ContentID]*joined // guarded by mu
+	closed bool                       // guarded by mu: Close has begun; no new joins
+	// starting counts joins still starting (including ones already left),
+	// so Close waits for them before waiting on wg; Add happens under mu
+	// only while !closed.
+	starting sync.WaitGroup
 }
 
 type joined struct {
@@ -114,12 +119,20 @@ func (p *Peer) Addrs() []string { return p.host.Addrs() }
 // given to NewPeer first.
 func (p *Peer) Close() error {
 	p.mu.Lock()
+	p.closed = true
+	js := make([]*joined, 0, len(p.joined))
 	for _, j := range p.joined {
+		js = append(js, j)
+	}
+	p.mu.Unlock()
+	// A join still starting sets j.cancel (and adds to wg) before it
+	// closes ready; with p.ctx cancelled it finishes quickly.
+	p.starting.Wait()
+	for _, j := range js {
 		if j.cancel != nil {
 			j.cancel()
 		}
 	}
-	p.mu.Unlock()
 	p.wg.Wait()
 	p.origin.Close()
 	err := p.host.Close()
@@ -150,10 +163,16 @@ func (p *Peer) SeedCached(ctx context.Context) int {
 // layers from the cache or origin, verified) on first use.
 func (p *Peer) Join(ctx context.Context, id core.ContentID) (*swarm.Session, error) {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("join %s: peer closed", id)
+	}
 	j := p.joined[id]
 	if j == nil {
 		j = &joined{ready: make(chan struct{}), startedAt: time.Now()}
 		p.joined[id] = j
+		p.starting.Add(1)
+		defer p.starting.Done()
 		p.mu.Unlock()
 		j.sess, j.err = p.start(id, j)
 		if j.err != nil {
