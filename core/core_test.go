@@ -1,0 +1,75 @@
+package core
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseRoundTrip(t *testing.T) {
+	h := SumSHA256([]byte("shoal"))
+	if got, err := ParseHash(h.String()); err != nil || got != h {
+		t.Fatalf("ParseHash: %v", err)
+	}
+	id := ContentID(h)
+	if got, err := ParseContentID(id.String()); err != nil || got != id {
+		t.Fatalf("ParseContentID: %v", err)
+	}
+	for _, bad := range []string{"", "zz", h.String()[:63], "ABCDEF" + h.String()[6:]} {
+		if _, err := ParseHash(bad); !errors.Is(err, ErrBadHash) {
+			t.Errorf("ParseHash(%q) = %v", bad, err)
+		}
+	}
+	if _, err := ParseContentID(id.String() + "A"); !errors.Is(err, ErrBadHash) {
+		t.Errorf("long content ID accepted")
+	}
+}
+
+func TestSizesAndRates(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{{"256KiB", 256 << 10}, {"1GiB", 1 << 30}, {"10MB", 10e6}, {"16k", 16 << 10}, {"0", 0}} {
+		if got, err := ParseSize(tc.in); err != nil || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	if r, err := ParseRate("20Mbit"); err != nil || r != 2.5e6 {
+		t.Errorf("ParseRate(20Mbit) = %v, %v", r, err)
+	}
+	if _, err := ParseSize("lots"); err == nil {
+		t.Error("ParseSize accepted garbage")
+	}
+	if err := CheckChunkSize(1000); !errors.Is(err, ErrBadChunkSize) {
+		t.Errorf("CheckChunkSize(1000) = %v", err)
+	}
+	if ChunkCount(0, 16) != 0 || ChunkCount(17, 16) != 2 || ChunkLen(17, 16, 1) != 1 {
+		t.Error("chunk arithmetic")
+	}
+}
+
+func FuzzParseContentID(f *testing.F) {
+	f.Add(ContentID(SumSHA256(nil)).String())
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := ParseContentID(s)
+		if err != nil {
+			return
+		}
+		if id.String() != s {
+			t.Fatalf("parse → print changed %q to %q", s, id.String())
+		}
+	})
+}
+
+func FuzzParseHash(f *testing.F) {
+	f.Add(SumSHA256(nil).String())
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := ParseHash(s)
+		if err != nil {
+			return
+		}
+		if h.String() != s {
+			t.Fatalf("parse → print changed %q to %q", s, h.String())
+		}
+	})
+}
