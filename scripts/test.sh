@@ -13,7 +13,10 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+go vet -tags e2e ./cmd/shoal
 go test -race -timeout 20m ./...
+# The binary end to end (builds shoal, starts processes): behind a build tag.
+go test -race -tags e2e -timeout 5m ./cmd/shoal
 
 # Every Fuzz* target, run briefly on top of its seed corpus.
 for pkg in $(go list ./...); do
