@@ -22,7 +22,10 @@ go test -race -tags e2e -timeout 5m ./cmd/shoal
 for pkg in $(go list ./...); do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		echo "fuzz $pkg $target ($fuzztime)"
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+		if ! out="$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1)"; then
+			echo "$out" >&2
+			exit 1
+		fi
 	done
 done
 echo "all tests passed"
