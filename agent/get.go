@@ -94,6 +94,18 @@ func (s sessionSource) Chunk(ctx context.Context, h core.Hash, size int64) ([]by
 
 func (s sessionSource) String() string { return "the swarm" }
 
+// cachingSource is a ChunkSource whose chunks are already verified and in
+// the cache when Chunk returns (the swarm session stores what it receives),
+// so the fetcher does not store them again: Put would hash each one anew.
+type cachingSource interface {
+	ChunkSource
+	cachesChunks()
+}
+
+func (sessionSource) cachesChunks() {}
+
+var _ cachingSource = sessionSource{}
+
 // Target names what to fetch: a content and optionally a path inside it.
 type Target struct {
 	ID   core.ContentID
@@ -278,18 +290,20 @@ type chunkJob struct {
 	dst   string
 }
 
+// rel is where file goes inside the output: "" for a single file, else its
+// path below the requested directory.
+func (f *fetcher) rel(file manifest.File, single bool) string {
+	if single {
+		return ""
+	}
+	return strings.TrimPrefix(file.Path, f.base+"/")
+}
+
 func (f *fetcher) run(ctx context.Context, files []manifest.File, layers []manifest.HashLayer, single bool, parallel int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, file := range files {
-		rel := ""
-		if !single {
-			rel = file.Path
-			if f.base != "" {
-				rel = strings.TrimPrefix(file.Path, f.base+"/")
-			}
-		}
-		if err := f.out.create(rel, file.Size); err != nil {
+		if err := f.out.create(f.rel(file, single), file.Size); err != nil {
 			return err
 		}
 	}
@@ -315,13 +329,7 @@ func (f *fetcher) run(ctx context.Context, files []manifest.File, layers []manif
 	}
 feed:
 	for i, file := range files {
-		rel := ""
-		if !single {
-			rel = file.Path
-			if f.base != "" {
-				rel = strings.TrimPrefix(file.Path, f.base+"/")
-			}
-		}
+		rel := f.rel(file, single)
 		for idx, h := range layers[i] {
 			select {
 			case jobs <- chunkJob{file: file, index: int64(idx), hash: h, dst: rel}:
@@ -355,8 +363,10 @@ func (f *fetcher) one(ctx context.Context, j chunkJob) error {
 	if got := core.Hash(sha256.Sum256(data)); got != j.hash {
 		return fmt.Errorf("%w: chunk %d of %s from %s: hash %s, want %s", ErrVerify, j.index, j.file.Path, sourceName(f.src, j.hash), got.Short(), j.hash.Short())
 	}
-	if err := f.cache.chunks.Put(j.hash, data); err != nil {
-		return fmt.Errorf("cache chunk %d of %s: %w", j.index, j.file.Path, err)
+	if _, stored := f.src.(cachingSource); !stored {
+		if err := f.cache.chunks.Put(j.hash, data); err != nil {
+			return fmt.Errorf("cache chunk %d of %s: %w", j.index, j.file.Path, err)
+		}
 	}
 	f.fromSource.Add(size)
 	f.prog.add(size)
