@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/shoal-cdn/shoal/core"
-	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/publish"
 )
 
@@ -17,37 +15,28 @@ func init() {
 
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("publish", "--key FILE --out DIR [--chunk-size N] [--name NAME] PATH...", stderr)
-	key := fs.String("key", "", "publisher private key file (from shoal keygen)")
-	out := fs.String("out", "", "origin layout directory to write into (created if missing)")
-	chunk := fs.String("chunk-size", "256KiB", "chunk size: a power of two from 16KiB to 16MiB")
+	pf := addPublisherFlags(fs)
 	name := fs.String("name", "", "content name (default: base name of the first PATH)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *key == "" || *out == "" || fs.NArg() == 0 {
+	if *pf.key == "" || *pf.out == "" || fs.NArg() == 0 {
 		fs.Usage()
 		return usagef("want --key, --out and at least one PATH")
 	}
-	cs, err := core.ParseSize(*chunk)
-	if err != nil {
-		return usagef("--chunk-size: %v", err)
-	}
-	if err := core.CheckChunkSize(cs); err != nil {
-		return usagef("--chunk-size: %v", err)
-	}
-	priv, err := manifest.ReadKeyFile(*key)
+	priv, cs, err := pf.load()
 	if err != nil {
 		return err
 	}
 	res, err := publish.Publish(ctx, publish.Config{
-		Key: priv, Out: *out, ChunkSize: cs, Name: *name, Paths: fs.Args(),
+		Key: priv, Out: *pf.out, ChunkSize: cs, Name: *name, Paths: fs.Args(),
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "published %q: %d files, %d bytes, %d chunks (%d new) into %s\n",
-		res.Manifest.Name, len(res.Manifest.Files), res.Bytes, res.Chunks, res.NewChunks, *out)
+		res.Manifest.Name, len(res.Manifest.Files), res.Bytes, res.Chunks, res.NewChunks, *pf.out)
 	fmt.Fprintln(stdout, res.ID)
 	return nil
 }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"flag"
+	"strings"
+
+	"github.com/shoal-cdn/shoal/agent"
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/manifest"
+)
+
+// publisherFlags are the flags of the commands that sign and write an
+// origin layout (publish, live).
+type publisherFlags struct {
+	key, out, chunk *string
+}
+
+func addPublisherFlags(fs *flag.FlagSet) publisherFlags {
+	return publisherFlags{
+		key:   fs.String("key", "", "publisher private key file (from shoal keygen)"),
+		out:   fs.String("out", "", "origin layout directory to write into (created if missing)"),
+		chunk: fs.String("chunk-size", "256KiB", "chunk size: a power of two from 16KiB to 16MiB"),
+	}
+}
+
+// load reads the key file and checks the chunk size.
+func (p publisherFlags) load() (ed25519.PrivateKey, int64, error) {
+	cs, err := core.ParseSize(*p.chunk)
+	if err != nil {
+		return nil, 0, usagef("--chunk-size: %v", err)
+	}
+	if err := core.CheckChunkSize(cs); err != nil {
+		return nil, 0, usagef("--chunk-size: %v", err)
+	}
+	priv, err := manifest.ReadKeyFile(*p.key)
+	if err != nil {
+		return nil, 0, err
+	}
+	return priv, cs, nil
+}
+
+// receiverFlags are the flags of the commands that receive content and may
+// join swarms (get, peer).
+type receiverFlags struct {
+	cache, origin, trust, tracker, listen, upload, region *string
+}
+
+func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
+	return receiverFlags{
+		cache:   fs.String("cache", agent.DefaultCacheDir(), cacheHelp),
+		origin:  fs.String("origin", "", "origin or CDN URL of the layout root (the source of truth and fallback)"),
+		trust:   fs.String("trust", "", "publisher public key (printed by shoal keygen) manifests must be signed by"),
+		tracker: fs.String("tracker", "", trackerHelp),
+		listen:  fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
+		upload:  fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
+		region:  fs.String("region", "", "region label; the tracker prefers peers of the same region"),
+	}
+}
+
+// peerConfig checks the flags and fills what they set of a PeerConfig.
+func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
+	key, err := manifest.ParsePublicKey(*r.trust)
+	if err != nil {
+		return agent.PeerConfig{}, usagef("--trust: %v", err)
+	}
+	up, err := core.ParseRate(*r.upload)
+	if err != nil {
+		return agent.PeerConfig{}, usagef("--upload-limit: %v", err)
+	}
+	return agent.PeerConfig{
+		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: key,
+		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region,
+	}, nil
+}
