@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoal-cdn/shoal/core"
 )
 
 // streamProgressEvery is the interval between progress lines.
@@ -88,7 +90,7 @@ func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(c
 		go func() {
 			defer wg.Done()
 			defer done.Add(1)
-			if sleepCtx(ctx, p.joinAt) != nil {
+			if core.Sleep(ctx, p.joinAt) != nil {
 				return
 			}
 			first := want
@@ -101,7 +103,7 @@ func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(c
 			}
 			// Away for a moment, then back with a fresh peer and player
 			// for the rest of the stream.
-			if sleepCtx(ctx, cfg.Segment) != nil {
+			if core.Sleep(ctx, cfg.Segment) != nil {
 				return
 			}
 			play(k, 1, want-got)

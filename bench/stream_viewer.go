@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/media"
 	"github.com/shoal-cdn/shoal/player"
 )
@@ -68,7 +69,7 @@ func watch(ctx context.Context, hc *http.Client, playlist string, want int, thre
 			}
 			// Not published yet: reload a few times per segment, as
 			// players do at the live edge.
-			if err := sleepCtx(ctx, max(100*time.Millisecond, time.Duration(pl.TargetDuration)*time.Second/4)); err != nil {
+			if err := core.Sleep(ctx, max(100*time.Millisecond, time.Duration(pl.TargetDuration)*time.Second/4)); err != nil {
 				return finish(err)
 			}
 			if pl, err = v.playlist(ctx); err != nil {
@@ -77,7 +78,7 @@ func watch(ctx context.Context, hc *http.Client, playlist string, want int, thre
 			continue
 		}
 		if wait := buf.Drain(time.Now(), maxBuffer); wait > 0 {
-			if err := sleepCtx(ctx, wait); err != nil {
+			if err := core.Sleep(ctx, wait); err != nil {
 				return finish(err)
 			}
 		}
@@ -154,15 +155,4 @@ func resolveRef(base, ref string) (string, error) {
 		return "", fmt.Errorf("bench: segment URI %q: %w", ref, err)
 	}
 	return b.ResolveReference(r).String(), nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -1,6 +1,9 @@
 package core
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Clock is the only way Shoal's policy code learns the time, so tests and the
 // simulator can drive it.
@@ -23,3 +26,20 @@ func (c *ManualClock) Now() time.Time { return c.T }
 
 // Advance moves the clock forward by d.
 func (c *ManualClock) Advance(d time.Duration) { c.T = c.T.Add(d) }
+
+// Sleep waits for d or until ctx ends, whichever is first, and returns
+// ctx.Err() in the second case. For I/O code (players, benchmarks, rate
+// limits); policy code takes a Clock instead.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -118,7 +118,7 @@ func Play(ctx context.Context, cfg Config) (Report, error) {
 			break
 		}
 		if wait := buf.Drain(cfg.Clock.Now(), cfg.MaxBuffer); wait > 0 {
-			if err := sleep(ctx, wait); err != nil {
+			if err := core.Sleep(ctx, wait); err != nil {
 				return Report{}, err
 			}
 		}
@@ -134,7 +134,7 @@ func Play(ctx context.Context, cfg Config) (Report, error) {
 	buf.Complete(cfg.Clock.Now())
 	// Play out what is buffered.
 	for buf.State(cfg.Clock.Now()) == Playing {
-		if err := sleep(ctx, max(buf.Drain(cfg.Clock.Now(), 0), time.Millisecond)); err != nil {
+		if err := core.Sleep(ctx, max(buf.Drain(cfg.Clock.Now(), 0), time.Millisecond)); err != nil {
 			return Report{}, err
 		}
 	}
@@ -157,17 +157,6 @@ func buffered(tracks []*track) time.Duration {
 		m = min(m, t.end)
 	}
 	return m
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // playback holds one Play's I/O state.

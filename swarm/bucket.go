@@ -3,7 +3,6 @@ package swarm
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/swarm/policy"
@@ -35,12 +34,5 @@ func (b *Bucket) Wait(ctx context.Context, n int) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return core.Sleep(ctx, d)
 }
