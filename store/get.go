@@ -101,7 +101,8 @@ func (s *Store) corrupt(e *entry, why string) error {
 }
 
 // dropIfPresent removes e's file if e is still the present entry for its hash,
-// so that a fresh Put of the same hash in the meantime is left alone.
+// so that a fresh Put of the same hash in the meantime is left alone, and tells
+// the OnRemove listeners when it did.
 func (s *Store) dropIfPresent(e *entry) bool {
 	s.mu.Lock()
 	if s.entries[e.hash] != e || e.state != present {
@@ -114,5 +115,6 @@ func (s *Store) dropIfPresent(e *entry) bool {
 		s.log.Error("chunk store: removing chunk", "chunk", e.hash.String(), "err", err)
 	}
 	s.forget(e)
+	s.notifyRemoved(e.hash)
 	return true
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
+	"sync/atomic"
 
 	"github.com/shoal-cdn/shoal/core"
 )
@@ -62,7 +64,8 @@ func (s *Store) Has(h core.Hash) bool {
 	return e != nil && e.state == present
 }
 
-// Delete removes h, pinned or not. Deleting an absent chunk is not an error.
+// Delete removes h, pinned or not, and tells the OnRemove listeners. Deleting an
+// absent chunk is not an error.
 func (s *Store) Delete(h core.Hash) error {
 	s.mu.Lock()
 	var e *entry
@@ -85,6 +88,7 @@ func (s *Store) Delete(h core.Hash) error {
 	s.mu.Unlock()
 	err := s.unlink(e)
 	s.forget(e)
+	s.notifyRemoved(e.hash)
 	return err
 }
 
@@ -185,6 +189,7 @@ func (s *Store) removeVictims(victims []*entry) {
 		s.n.evictions.Add(1)
 		s.n.evictedBytes.Add(e.size)
 		s.forget(e)
+		s.notifyRemoved(e.hash)
 	}
 }
 
@@ -194,4 +199,57 @@ func (s *Store) unlink(e *entry) error {
 		return err
 	}
 	return nil
+}
+
+// removeListener is one OnRemove registration.
+type removeListener struct {
+	fn        func(h core.Hash)
+	cancelled atomic.Bool // set by cancel, so a snapshot taken before it skips fn
+}
+
+// OnRemove registers fn to be called once for every chunk that stops being
+// present: Delete, eviction for quota, and a chunk a read found corrupt or
+// missing on disk. It lets the swarm keep the set of chunks it advertises
+// truthful (and send DONT_HAVE). Writes that fail, and so never made a chunk
+// present, are not reported, and neither is Close.
+//
+// fn runs on the goroutine doing the removal (a Put that evicts, a Get that
+// found damage, Delete, Unpin), after the file is unlinked and the chunk has
+// left the index, with no store lock held: it may call Has, Pin, Put and the
+// rest. It is called even if unlinking failed, since the store no longer
+// serves the chunk either way. It should be quick, as the caller waits for it.
+// A concurrent Put may have stored h again by the time fn runs; a listener
+// that mirrors the store's contents can check Has.
+//
+// cancel unregisters fn; fn is not called for removals after cancel returns,
+// though a call already under way on another goroutine may still finish.
+// Calling cancel more than once is harmless.
+func (s *Store) OnRemove(fn func(h core.Hash)) (cancel func()) {
+	l := &removeListener{fn: fn}
+	s.lmu.Lock()
+	s.listeners = append(slices.Clip(s.listeners), l)
+	s.lmu.Unlock()
+	return func() {
+		if l.cancelled.Swap(true) {
+			return
+		}
+		s.lmu.Lock()
+		defer s.lmu.Unlock()
+		if i := slices.Index(s.listeners, l); i >= 0 {
+			s.listeners = slices.Delete(slices.Clone(s.listeners), i, i+1)
+		}
+	}
+}
+
+// notifyRemoved tells the OnRemove listeners that h is no longer present. The
+// caller must not hold mu.
+func (s *Store) notifyRemoved(h core.Hash) {
+	s.lmu.Lock()
+	ls := s.listeners
+	s.lmu.Unlock()
+	for _, l := range ls {
+		if !l.cancelled.Load() {
+			l.fn(h)
+		}
+	}
 }

@@ -110,6 +110,15 @@ type Store struct {
 	chunks    int   // present entries
 	overQuota bool  // inside an excursion above Quota, so it is logged once
 	closed    bool
+
+	// lmu guards listeners. It is separate from mu so removals can read the
+	// listener set after releasing mu, and it is never held while a listener
+	// runs, so listeners may call back into the store, OnRemove or a cancel.
+	lmu sync.Mutex
+	// listeners are the OnRemove callbacks in registration order. The slice
+	// is copied on every change, never modified in place, so a removal can
+	// iterate a snapshot without holding lmu.
+	listeners []*removeListener
 }
 
 // Open opens (creating if needed) the cache in cfg.Dir. It removes leftover temp

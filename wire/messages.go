@@ -12,8 +12,15 @@ import (
 // are kept as received so a newer peer's handshake re-encodes unchanged.
 type Flags uint8
 
-// FlagSeeder says the sender has every chunk and will not request any.
-const FlagSeeder Flags = 1 << 0
+const (
+	// FlagSeeder says the sender has every chunk and will not request any.
+	FlagSeeder Flags = 1 << 0
+	// FlagFetchAll says the sender fetches the whole content (it wants every
+	// chunk, as `shoal get` of a whole content or a prefetch=all policy
+	// does), so it may be designated to fetch chunks nobody has from the
+	// origin; peers without it fetch only what their readers ask for.
+	FlagFetchAll Flags = 1 << 1
+)
 
 // handshakeFixedLen is magic + version + flags + content ID + client length.
 const handshakeFixedLen = len(Magic) + 2 + 1 + core.HashSize + 1
@@ -139,6 +146,18 @@ func (*Have) Type() Type                   { return TypeHave }
 func (*Have) bodyLen() int                 { return 4 }
 func (h *Have) appendBody(b []byte) []byte { return binary.BigEndian.AppendUint32(b, h.Index) }
 func (*Have) validate() error              { return nil }
+
+// DontHave withdraws an earlier Have or bitfield bit (in the spirit of
+// BitTorrent's BEP 54 lt_donthave): the sender no longer holds chunk Index
+// (evicted, found corrupt, purged), so the receiver should not request it.
+// A later Have announces it again.
+type DontHave struct{ Index uint32 }
+
+// Type implements Message.
+func (*DontHave) Type() Type                   { return TypeDontHave }
+func (*DontHave) bodyLen() int                 { return 4 }
+func (d *DontHave) appendBody(b []byte) []byte { return binary.BigEndian.AppendUint32(b, d.Index) }
+func (*DontHave) validate() error              { return nil }
 
 // BitfieldUpdate replaces everything the receiver knew of the sender's
 // chunks, for when many Haves would be longer (e.g. after a cache load).
@@ -284,4 +303,5 @@ var (
 	_ Message = (*Cancel)(nil)
 	_ Message = (*Reject)(nil)
 	_ Message = (*Data)(nil)
+	_ Message = (*DontHave)(nil)
 )

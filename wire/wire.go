@@ -28,6 +28,7 @@
 //	Cancel        (10)  index uint32 | offset uint32 | length uint32
 //	Reject        (11)  index uint32 | offset uint32 | length uint32 | reason uint8
 //	Data          (12)  index uint32 | offset uint32 | payload (the rest, >= 1 byte)
+//	DontHave      (13)  index uint32
 //
 // A bitfield is: bit count uint32 (<= MaxBitfield) | ceil(count/8) bytes, bit
 // i in byte i/8 under mask 0x80>>(i%8); the spare bits of the last byte are
@@ -112,6 +113,7 @@ const (
 	TypeCancel
 	TypeReject
 	TypeData
+	TypeDontHave
 	typeEnd // first undefined type
 )
 
@@ -128,6 +130,7 @@ var typeNames = [...]string{
 	TypeCancel:        "cancel",
 	TypeReject:        "reject",
 	TypeData:          "data",
+	TypeDontHave:      "dont-have",
 }
 
 // String names the type for logs and errors.
@@ -197,7 +200,7 @@ func bodyBounds(t Type) (lo, hi int, ok bool) {
 	switch t {
 	case TypeKeepAlive, TypeChoke, TypeUnchoke, TypeInterested, TypeNotInterested:
 		return 0, 0, true
-	case TypeHave:
+	case TypeHave, TypeDontHave:
 		return 4, 4, true
 	case TypeRequest, TypeCancel:
 		return rangeLen, rangeLen, true
@@ -246,6 +249,8 @@ func decodeBody(t Type, body []byte) (Message, error) {
 		m = &NotInterested{}
 	case TypeHave:
 		m = &Have{Index: binary.BigEndian.Uint32(body)}
+	case TypeDontHave:
+		m = &DontHave{Index: binary.BigEndian.Uint32(body)}
 	case TypeRequest:
 		r := Request(decodeRange(body))
 		m = &r

@@ -60,7 +60,8 @@ func roundTripCases() []struct {
 	}{
 		{"handshake", &Handshake{Content: testContent(), Flags: FlagSeeder, Client: "shoal/0.1", Bits: bitsOf(13, 0, 5, 12)}},
 		{"handshake empty bitfield", &Handshake{Content: testContent(), Bits: NewBitfield(0)}},
-		{"handshake unknown flags kept", &Handshake{Flags: 0xfe, Client: strings.Repeat("é", 32), Bits: bitsOf(8, 7)}},
+		{"handshake fetch-all", &Handshake{Content: testContent(), Flags: FlagFetchAll, Client: "shoal/0.1", Bits: bitsOf(9, 3)}},
+		{"handshake unknown flags kept", &Handshake{Flags: 0xfc, Client: strings.Repeat("é", 32), Bits: bitsOf(8, 7)}},
 		{"keep-alive", &KeepAlive{}},
 		{"choke", &Choke{}},
 		{"unchoke", &Unchoke{}},
@@ -68,6 +69,9 @@ func roundTripCases() []struct {
 		{"not-interested", &NotInterested{}},
 		{"have", &Have{Index: 41}},
 		{"have max index", &Have{Index: 1<<32 - 1}},
+		{"dont-have", &DontHave{Index: 41}},
+		{"dont-have zero", &DontHave{Index: 0}},
+		{"dont-have max index", &DontHave{Index: 1<<32 - 1}},
 		{"bitfield", &BitfieldUpdate{Bits: bitsOf(1000, 0, 999, 512)}},
 		{"bitfield full", &BitfieldUpdate{Bits: func() *Bitfield { f := NewBitfield(17); f.SetAll(); return f }()}},
 		{"request", &Request{Index: 3, Offset: 0, Length: core.DefaultChunkSize}},
@@ -131,9 +135,12 @@ func TestGoldenEncoding(t *testing.T) {
 		{&Cancel{Index: 1, Offset: 2, Length: 3}, "0000000d 0a 00000001 00000002 00000003"},
 		{&Reject{Index: 1, Offset: 2, Length: 3, Reason: ReasonBusy}, "0000000e 0b 00000001 00000002 00000003 03"},
 		{&Data{Index: 5, Offset: 6, Payload: []byte{0xaa, 0xbb}}, "0000000b 0c 00000005 00000006 aabb"},
+		{&DontHave{Index: 0x01020304}, "00000005 0d 01020304"},
 		{&BitfieldUpdate{Bits: bitsOf(10, 0, 9)}, "00000007 08 0000000a 8040"},
 		{&Handshake{Flags: FlagSeeder, Client: "x", Bits: bitsOf(3, 1)},
 			"0000002f 01 53484f4c 0001 01" + strings.Repeat("00", 32) + " 01 78 00000003 40"},
+		{&Handshake{Flags: FlagSeeder | FlagFetchAll, Bits: bitsOf(0)},
+			"0000002d 01 53484f4c 0001 03" + strings.Repeat("00", 32) + " 00 00000000"},
 	} {
 		b, err := Marshal(tc.m)
 		if err != nil {
@@ -181,11 +188,14 @@ var malformedCases = []struct {
 	{"length beyond max", u32(MaxFrame + 1), ErrFrameTooLarge, nil},
 	{"length 4 GiB", u32(0xffffffff), ErrFrameTooLarge, nil},
 	{"unknown type 0", frame(0), ErrUnknownType, nil},
-	{"unknown type 13", frame(13, []byte{1, 2}), ErrUnknownType, nil},
+	{"unknown type: first undefined", frame(typeEnd, []byte{1, 2}), ErrUnknownType, nil},
 	{"unknown type 255", frame(255), ErrUnknownType, nil},
 	{"choke with body", frame(TypeChoke, []byte{0}), ErrMalformed, nil},
 	{"have short", frame(TypeHave, []byte{0, 0, 1}), ErrMalformed, nil},
 	{"have trailing byte", frame(TypeHave, u32(1), []byte{0}), ErrMalformed, nil},
+	{"dont-have empty", frame(TypeDontHave), ErrMalformed, nil},
+	{"dont-have short", frame(TypeDontHave, []byte{0, 0, 1}), ErrMalformed, nil},
+	{"dont-have trailing byte", frame(TypeDontHave, u32(1), []byte{0}), ErrMalformed, nil},
 	{"request short", frame(TypeRequest, u32(1, 2), []byte{0, 0, 0}), ErrMalformed, nil},
 	{"request zero length", frame(TypeRequest, u32(1, 0, 0)), ErrMalformed, nil},
 	{"request past chunk", frame(TypeRequest, u32(1, MaxPayload, 1)), ErrMalformed, nil},
@@ -288,6 +298,12 @@ func TestTypeAndReasonStrings(t *testing.T) {
 		if s := ty.String(); strings.HasPrefix(s, "type(") || s == "" {
 			t.Errorf("Type %d has no name", ty)
 		}
+	}
+	if got := TypeDontHave.String(); got != "dont-have" {
+		t.Errorf("TypeDontHave = %q", got)
+	}
+	if got := typeEnd.String(); got != "type(14)" {
+		t.Errorf("typeEnd = %q, want type(14): existing type numbers must not move", got)
 	}
 	if got := Type(99).String(); got != "type(99)" {
 		t.Errorf("Type(99) = %q", got)
