@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,11 @@ const (
 	DefaultStreamPeerUp   = 8e6 / 8  // 8 Mbit/s
 	DefaultStreamPeerDown = 50e6 / 8 // 50 Mbit/s
 	DefaultStreamSpread   = 10 * time.Second
+	// The VOD of --mode vod: the 30-minute title, each viewer
+	// watching a window of one to five minutes of it.
+	DefaultVODLength = 30 * time.Minute
+	DefaultWatchMin  = time.Minute
+	DefaultWatchMax  = 5 * time.Minute
 	// DefaultStreamChunk is smaller than core.DefaultChunkSize: a 2 s
 	// segment at 4 Mbit/s is 1 MB, and more chunks per segment let peers
 	// relay the first chunks while the rest still arrive.
@@ -42,13 +48,19 @@ const (
 // unlimited.
 type StreamConfig struct {
 	Viewers  int
-	Bitrate  float64       // stream bytes/s
+	Bitrate  float64       // stream bytes/s (VOD: the top rendition's)
 	Segment  time.Duration // segment duration
-	Duration time.Duration // media each viewer watches
+	Duration time.Duration // media each viewer watches (live)
 	Mode     string        // ModeLive (default) or ModeVOD
-	PeerUp   float64       // u_i of each viewer's peer
-	PeerDown float64       // d_i: each viewer's download, peers and origin (P2P) or origin (CDN) together
-	OriginUp float64       // the origin's (CDN's) upload cap
+	// VODLength is the VOD's media (default DefaultVODLength). Each viewer
+	// watches a window of it: a start segment drawn uniformly, and a length
+	// drawn uniformly from [WatchMin, WatchMax] (defaults DefaultWatchMin,
+	// DefaultWatchMax), cut short at the end of the VOD.
+	VODLength          time.Duration
+	WatchMin, WatchMax time.Duration
+	PeerUp             float64 // u_i of each viewer's peer
+	PeerDown           float64 // d_i: each viewer's download, peers and origin (P2P) or origin (CDN) together
+	OriginUp           float64 // the origin's (CDN's) upload cap
 	// JoinSpread spreads the viewers' arrivals evenly over this long.
 	JoinSpread time.Duration
 	// Churn is the fraction of viewers that leave once mid-stream (after
@@ -71,8 +83,8 @@ func (c *StreamConfig) fill() error {
 	if c.Viewers < 1 {
 		return fmt.Errorf("%w: viewers %d: want at least 1", ErrConfig, c.Viewers)
 	}
-	if c.Bitrate <= 0 || c.Segment < 100*time.Millisecond || c.Duration < c.Segment {
-		return fmt.Errorf("%w: want a positive bitrate, segments of at least 100ms and a duration of at least one segment", ErrConfig)
+	if c.Bitrate <= 0 || c.Segment < 100*time.Millisecond {
+		return fmt.Errorf("%w: want a positive bitrate and segments of at least 100ms", ErrConfig)
 	}
 	if c.PeerUp < 0 || c.PeerDown < 0 || c.OriginUp < 0 || c.JoinSpread < 0 || c.StartThreshold < 0 {
 		return fmt.Errorf("%w: rates, spread and threshold must not be negative", ErrConfig)
@@ -81,9 +93,21 @@ func (c *StreamConfig) fill() error {
 		return fmt.Errorf("%w: churn %v: want a fraction in [0, 1]", ErrConfig, c.Churn)
 	}
 	switch c.Mode {
-	case "":
+	case "", ModeLive:
 		c.Mode = ModeLive
-	case ModeLive, ModeVOD:
+		if c.Duration < c.Segment {
+			return fmt.Errorf("%w: duration %v: want at least one segment (%v)", ErrConfig, c.Duration, c.Segment)
+		}
+	case ModeVOD:
+		c.VODLength = cmp.Or(c.VODLength, DefaultVODLength)
+		c.WatchMin = cmp.Or(c.WatchMin, DefaultWatchMin)
+		c.WatchMax = cmp.Or(c.WatchMax, DefaultWatchMax)
+		if c.VODLength < c.Segment {
+			return fmt.Errorf("%w: VOD length %v: want at least one segment (%v)", ErrConfig, c.VODLength, c.Segment)
+		}
+		if c.WatchMin < 0 || c.WatchMax < c.WatchMin {
+			return fmt.Errorf("%w: watch window %v–%v: want 0 < min ≤ max", ErrConfig, c.WatchMin, c.WatchMax)
+		}
 	default:
 		return fmt.Errorf("%w: mode %q: want %s or %s", ErrConfig, c.Mode, ModeLive, ModeVOD)
 	}
@@ -105,12 +129,12 @@ func (c *StreamConfig) fill() error {
 	return nil
 }
 
-// segmentBytes is the size of every synthetic segment.
+// segmentBytes is the size of every synthetic live segment.
 func (c *StreamConfig) segmentBytes() int64 {
 	return max(1, int64(c.Bitrate*c.Segment.Seconds()))
 }
 
-// segmentsWatched is the media segments each viewer session downloads.
+// segmentsWatched is the media segments each live viewer session downloads.
 func (c *StreamConfig) segmentsWatched() int {
 	return int((c.Duration + c.Segment - 1) / c.Segment)
 }
@@ -126,7 +150,16 @@ type Session struct {
 	StallWall time.Duration
 	Stalls    int
 	Bytes     int64 // media and playlist bytes the player received
-	Err       string
+	// Media is the media segment bytes the player received, all of which
+	// it plays: what the viewer watched, in bytes.
+	Media int64
+	// Downloaded (VOD) is what reached the viewer's machine to play the
+	// session: its peer's bytes from peers and from the origin (P2P:
+	// FromPeers + FromOrigin, first copies of verified chunks, as
+	// /api/status counts them), or the player's own downloads (CDN-only).
+	Downloaded            int64
+	FromPeers, FromOrigin int64
+	Err                   string
 }
 
 // StreamRun is one of the two runs (P2P or CDN-only).
@@ -136,16 +169,32 @@ type StreamRun struct {
 	Failed        int // sessions that ended in an error
 	StartupP50    time.Duration
 	StartupP95    time.Duration
-	RebufferRatio float64 // Σ stall / Σ (play + stall)
-	StallsPerHour float64 // Σ stalls / Σ hours of media played
-	PlayerBytes   int64   // what the players received
-	OriginBytes   int64   // origin egress during the run
+	RebufferRatio float64       // Σ stall / Σ (play + stall)
+	StallsPerHour float64       // Σ stalls / Σ hours of media played
+	StallWall     time.Duration // Σ time stalled
+	Stalls        int           // Σ stalls
+	PlayerBytes   int64         // what the players received
+	MediaBytes    int64         // media segment bytes the players received (and played)
+	OriginBytes   int64         // origin egress during the run
+	// OriginRequests is the HTTP requests the origin answered (playlists,
+	// segments, chunks, manifests, hash layers).
+	OriginRequests int64
+	// ViewerMinutes is the media played by all viewers, in minutes, and
+	// OriginPerViewerMinute the origin bytes per such minute.
+	ViewerMinutes         float64
+	OriginPerViewerMinute float64
 	// Offload is 1 − origin egress / bytes the players received: the share
 	// of viewers' bytes the origin did not have to send.
 	Offload float64
-	// FromPeers and FromOrigin are what the viewers' peers received (P2P).
+	// FromPeers and FromOrigin are what the viewers' peers received (P2P
+	// VOD).
 	FromPeers, FromOrigin int64
-	Wall                  time.Duration
+	// Downloaded is Σ Session.Downloaded (VOD). DownloadRatioP50 and
+	// DownloadRatioMax are the median and largest, across viewers who
+	// played something, of downloaded ÷ media bytes played.
+	Downloaded                         int64
+	DownloadRatioP50, DownloadRatioMax float64
+	Wall                               time.Duration
 }
 
 // StreamResult holds both runs of one benchmark.
@@ -153,8 +202,16 @@ type StreamResult struct {
 	Config StreamConfig
 	P2P    *StreamRun // nil when skipped
 	CDN    *StreamRun // nil when skipped
-	// StreamBytes is one viewer's media: bitrate × duration.
+	// StreamBytes is one live viewer's media: bitrate × duration (0 for VOD,
+	// where every viewer watches a window of its own).
 	StreamBytes int64
+	// VOD: LowerBound is the bytes of the distinct (rendition, segment)
+	// pairs the viewers' windows cover. Each of those bytes has to leave
+	// the origin at least once, however well peers share: no P2P run can
+	// have less origin egress. WatchedSegments of VODSegments (all
+	// renditions) are in the windows.
+	LowerBound                   int64
+	WatchedSegments, VODSegments int
 }
 
 // RunStream runs the P2P run and then the CDN-only baseline (one after the
@@ -168,6 +225,9 @@ func RunStream(ctx context.Context, cfg StreamConfig) (*StreamResult, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	if cfg.Mode == ModeVOD {
+		return runVOD(ctx, cfg, dir)
+	}
 	res := &StreamResult{Config: cfg, StreamBytes: int64(cfg.segmentsWatched()) * cfg.segmentBytes()}
 	if !cfg.SkipP2P {
 		if res.P2P, err = runStreamP2P(ctx, cfg, dir); err != nil {
@@ -182,13 +242,27 @@ func RunStream(ctx context.Context, cfg StreamConfig) (*StreamResult, error) {
 	return res, nil
 }
 
-// summarize fills a run's aggregates from its sessions.
-func (r *StreamRun) summarize(originBytes int64) {
+// summarize fills a run's aggregates from its sessions and the origin's
+// counters.
+func (r *StreamRun) summarize(originBytes, originRequests int64) {
 	var startups []time.Duration
 	var play, stall, played time.Duration
-	stalls := 0
+	type viewerBytes struct{ downloaded, media int64 }
+	perViewer := map[int]*viewerBytes{}
 	for _, s := range r.Sessions {
 		r.PlayerBytes += s.Bytes
+		r.MediaBytes += s.Media
+		r.Downloaded += s.Downloaded
+		r.FromPeers += s.FromPeers
+		r.FromOrigin += s.FromOrigin
+		played += s.Played
+		vb := perViewer[s.Viewer]
+		if vb == nil {
+			vb = &viewerBytes{}
+			perViewer[s.Viewer] = vb
+		}
+		vb.downloaded += s.Downloaded
+		vb.media += s.Media
 		if s.Err != "" {
 			r.Failed++
 			continue
@@ -196,22 +270,53 @@ func (r *StreamRun) summarize(originBytes int64) {
 		startups = append(startups, s.Startup)
 		play += s.PlayWall
 		stall += s.StallWall
-		played += s.Played
-		stalls += s.Stalls
+		r.Stalls += s.Stalls
 	}
 	slices.Sort(startups)
 	r.StartupP50 = percentile(startups, 0.50)
 	r.StartupP95 = percentile(startups, 0.95)
+	r.StallWall = stall
 	if play+stall > 0 {
 		r.RebufferRatio = float64(stall) / float64(play+stall)
 	}
 	if played > 0 {
-		r.StallsPerHour = float64(stalls) / played.Hours()
+		r.StallsPerHour = float64(r.Stalls) / played.Hours()
+		r.ViewerMinutes = played.Minutes()
+		r.OriginPerViewerMinute = float64(originBytes) / r.ViewerMinutes
 	}
-	r.OriginBytes = originBytes
+	r.OriginBytes, r.OriginRequests = originBytes, originRequests
 	if r.PlayerBytes > 0 {
 		r.Offload = min(1, max(0, 1-float64(originBytes)/float64(r.PlayerBytes)))
 	}
+	var ratios []float64
+	for _, vb := range perViewer {
+		if vb.media > 0 {
+			ratios = append(ratios, float64(vb.downloaded)/float64(vb.media))
+		}
+	}
+	if len(ratios) > 0 {
+		slices.Sort(ratios)
+		r.DownloadRatioP50 = ratios[(len(ratios)+1)/2-1] // nearest rank
+		r.DownloadRatioMax = ratios[len(ratios)-1]
+	}
+}
+
+// OriginPerViewerMinuteRatio is the P2P run's origin bytes per
+// viewer-minute over the CDN-only run's (0 unless both ran).
+func (r *StreamResult) OriginPerViewerMinuteRatio() float64 {
+	if r.P2P == nil || r.CDN == nil || r.CDN.OriginPerViewerMinute == 0 {
+		return 0
+	}
+	return r.P2P.OriginPerViewerMinute / r.CDN.OriginPerViewerMinute
+}
+
+// BoundOverCDN is LowerBound over the CDN-only run's origin bytes: the
+// smallest P2P ÷ CDN-only origin ratio these windows allow (0 unless known).
+func (r *StreamResult) BoundOverCDN() float64 {
+	if r.CDN == nil || r.CDN.OriginBytes == 0 {
+		return 0
+	}
+	return float64(r.LowerBound) / float64(r.CDN.OriginBytes)
 }
 
 // percentile is the nearest-rank percentile of sorted d (0 if empty).

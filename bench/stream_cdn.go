@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// runStreamCDN is the baseline: the same source, the same viewers and the
+// runStreamCDN is the live baseline: the same source, the same viewers and the
 // same download caps, but every player reads the source's plain HLS
 // straight from the origin (the CDN), as it would without Shoal.
 func runStreamCDN(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun, error) {
@@ -36,7 +36,7 @@ func runStreamCDN(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 	}
 	run := &StreamRun{Name: "cdn"}
 	run.Sessions = runViewers(ctx, &cfg, "cdn", open, srv.BytesServed)
-	run.summarize(srv.BytesServed())
+	run.summarize(srv.BytesServed(), srv.Requests())
 	run.Wall = time.Since(wall)
 	return run, ctx.Err()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -62,11 +63,76 @@ func streamKey(seed uint64) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(ks[:])
 }
 
-// runStreamP2P plays the stream through Shoal: the source's output is
+// viewerPeers starts each viewer session's own peer: an in-memory host with
+// the viewer's link caps, a real tracker on loopback to find the others,
+// the origin for what no peer has, and the peer's gateway on a loopback
+// port for the player.
+type viewerPeers struct {
+	cfg     *StreamConfig
+	dir     string // the peers' caches go under it
+	mem     *netx.MemNetwork
+	tracker string
+	origin  string
+	trust   manifest.PublicKey
+}
+
+// open starts viewer k's peer for its session gen and returns the player's
+// environment, playing path on the gateway.
+func (vp *viewerPeers) open(ctx context.Context, k, gen int, path string) (viewerEnv, error) {
+	cfg := vp.cfg
+	name := fmt.Sprintf("viewer-%02d-%d", k, gen)
+	base, err := vp.mem.NewHost(netx.PeerID(name))
+	if err != nil {
+		return viewerEnv{}, fmt.Errorf("bench: %w", err)
+	}
+	down := newDownLimiter(cfg.PeerDown)
+	pctx, cancel := context.WithCancel(ctx)
+	cacheDir := filepath.Join(vp.dir, name)
+	p, err := agent.NewPeer(pctx, agent.PeerConfig{
+		CacheDir: cacheDir, Tracker: vp.tracker, Origin: vp.origin, Trust: vp.trust,
+		Host: shapeDown(netx.Shape(base, cfg.PeerUp, 0), down), AnnounceInterval: streamAnnounce,
+		OriginHTTP: shapedHTTP(down, 2*originParallel), Logger: cfg.Logger.With("viewer", name),
+	})
+	if err != nil {
+		cancel()
+		base.Close()
+		return viewerEnv{}, fmt.Errorf("bench: %s: %w", name, err)
+	}
+	gw, stopGW, err := serveLoopback(p.Gateway())
+	if err != nil {
+		cancel()
+		p.Close()
+		return viewerEnv{}, err
+	}
+	// The player talks to its own peer on the same machine: no shaping.
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	return viewerEnv{
+		playlist: gw + path, client: hc,
+		downloaded: func() (int64, int64) {
+			st := p.Status()
+			return st.BytesFromPeers, st.BytesFromOrigin
+		},
+		stop: func() {
+			hc.CloseIdleConnections()
+			stopGW()
+			cancel()
+			p.Close()
+			// The peer is gone: free its cache, so the disk holds only
+			// the peers still playing.
+			os.RemoveAll(cacheDir)
+		},
+	}, nil
+}
+
+// serveTracker serves a tracker on loopback whose peers announce every
+// streamAnnounce.
+func serveTracker(cfg *StreamConfig) (string, func(), error) {
+	return serveLoopback(tracker.New(tracker.Config{Interval: streamAnnounce, Logger: cfg.Logger}).Handler())
+}
+
+// runStreamP2P plays the live stream through Shoal: the source's output is
 // published as a live channel into an origin layout, and every viewer plays
-// /live/<channel>/index.m3u8 from the gateway of its own peer, the peers
-// finding each other through a real tracker on loopback and exchanging
-// chunks over an in-memory network with shaped links.
+// /live/<channel>/index.m3u8 from the gateway of its own peer (viewerPeers).
 func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun, error) {
 	wall := time.Now()
 	dir = filepath.Join(dir, "p2p")
@@ -78,13 +144,9 @@ func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 		return nil, err
 	}
 	key := streamKey(cfg.Seed)
-	window := streamWindow
-	if cfg.Mode == ModeVOD {
-		window = cfg.segmentsWatched()
-	}
 	pub, err := live.NewPublisher(live.PublisherConfig{
 		Key: key, Channel: "bench", Watch: src.dir, Out: filepath.Join(dir, "origin"),
-		Window: window, ChunkSize: cfg.ChunkSize, Poll: publisherPoll, Logger: cfg.Logger,
+		Window: streamWindow, ChunkSize: cfg.ChunkSize, Poll: publisherPoll, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -98,7 +160,7 @@ func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 		return nil, err
 	}
 	defer stopOrigin()
-	trackerURL, stopTracker, err := serveLoopback(tracker.New(tracker.Config{Interval: streamAnnounce, Logger: cfg.Logger}).Handler())
+	trackerURL, stopTracker, err := serveTracker(&cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -114,45 +176,14 @@ func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 		<-srcDone
 	}()
 
-	mem := netx.NewMemNetwork()
-	trust := manifest.PublicOf(key)
+	vp := &viewerPeers{cfg: &cfg, dir: filepath.Join(dir, "peers"), mem: netx.NewMemNetwork(), tracker: trackerURL, origin: originURL, trust: manifest.PublicOf(key)}
 	playlist := "/live/" + pub.ID().String() + "/index.m3u8"
 	open := func(ctx context.Context, k, gen int) (viewerEnv, error) {
-		name := fmt.Sprintf("viewer-%02d-%d", k, gen)
-		base, err := mem.NewHost(netx.PeerID(name))
-		if err != nil {
-			return viewerEnv{}, fmt.Errorf("bench: %w", err)
-		}
-		down := newDownLimiter(cfg.PeerDown)
-		pctx, cancel := context.WithCancel(ctx)
-		p, err := agent.NewPeer(pctx, agent.PeerConfig{
-			CacheDir: filepath.Join(dir, "peers", name), Tracker: trackerURL, Origin: originURL, Trust: trust,
-			Host: shapeDown(netx.Shape(base, cfg.PeerUp, 0), down), AnnounceInterval: streamAnnounce,
-			OriginHTTP: shapedHTTP(down, 2*originParallel), Logger: cfg.Logger.With("viewer", name),
-		})
-		if err != nil {
-			cancel()
-			base.Close()
-			return viewerEnv{}, fmt.Errorf("bench: %s: %w", name, err)
-		}
-		gw, stopGW, err := serveLoopback(p.Gateway())
-		if err != nil {
-			cancel()
-			p.Close()
-			return viewerEnv{}, err
-		}
-		// The player talks to its own peer on the same machine: no shaping.
-		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-		return viewerEnv{playlist: gw + playlist, client: hc, stop: func() {
-			hc.CloseIdleConnections()
-			stopGW()
-			cancel()
-			p.Close()
-		}}, nil
+		return vp.open(ctx, k, gen, playlist)
 	}
 	run := &StreamRun{Name: "p2p"}
 	run.Sessions = runViewers(ctx, &cfg, "p2p", open, srv.BytesServed)
-	run.summarize(srv.BytesServed())
+	run.summarize(srv.BytesServed(), srv.Requests())
 	run.Wall = time.Since(wall)
 	if err := ctx.Err(); err != nil {
 		return run, fmt.Errorf("bench: p2p run interrupted: %w", err)

@@ -3,17 +3,31 @@ package bench
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
-// WriteReport prints the two runs side by side, then the Summary line.
+// WriteReport prints the two runs side by side, then (VOD) the lower bound
+// on origin egress, then the Summary line.
 func (r *StreamResult) WriteReport(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "stream benchmark: %s, %d viewers, %s, %v segments, %v watched each, u_i=%s d_i=%s origin=%s, join-spread=%v churn=%.2f seed=%d\n\n",
-		c.Mode, c.Viewers, Mbit(c.Bitrate), c.Segment, c.Duration, Mbit(c.PeerUp), Mbit(c.PeerDown), Mbit(c.OriginUp), c.JoinSpread, c.Churn, c.Seed)
+	vod := c.Mode == ModeVOD
+	if vod {
+		bws := vodBandwidths(&c)
+		ladder := make([]string, len(bws))
+		for i, bw := range bws {
+			ladder[i] = Mbit(float64(bw) / 8)
+		}
+		fmt.Fprintf(w, "stream benchmark: vod, %d viewers, %v VOD in %s renditions, %v segments, windows of %v–%v, playing %s, u_i=%s d_i=%s origin=%s, join-spread=%v churn=%.2f seed=%d\n\n",
+			c.Viewers, c.VODLength, strings.Join(ladder, " / "), c.Segment, c.WatchMin, c.WatchMax,
+			ladder[pickRendition(bws, c.PeerDown)], Mbit(c.PeerUp), Mbit(c.PeerDown), Mbit(c.OriginUp), c.JoinSpread, c.Churn, c.Seed)
+	} else {
+		fmt.Fprintf(w, "stream benchmark: %s, %d viewers, %s, %v segments, %v watched each, u_i=%s d_i=%s origin=%s, join-spread=%v churn=%.2f seed=%d\n\n",
+			c.Mode, c.Viewers, Mbit(c.Bitrate), c.Segment, c.Duration, Mbit(c.PeerUp), Mbit(c.PeerDown), Mbit(c.OriginUp), c.JoinSpread, c.Churn, c.Seed)
+	}
 	runs := []*StreamRun{r.P2P, r.CDN}
 	row := func(label string, f func(*StreamRun) string) {
-		fmt.Fprintf(w, "%-22s", label)
+		fmt.Fprintf(w, "%-26s", label)
 		for _, run := range runs {
 			v := "-"
 			if run != nil {
@@ -23,20 +37,62 @@ func (r *StreamResult) WriteReport(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
+	p2pOnly := func(f func(*StreamRun) string) func(*StreamRun) string {
+		return func(run *StreamRun) string {
+			if run.Name != "p2p" {
+				return "-"
+			}
+			return f(run)
+		}
+	}
 	row("", func(run *StreamRun) string {
 		return map[string]string{"p2p": "P2P (Shoal)", "cdn": "CDN only"}[run.Name]
 	})
 	row("sessions (failed)", func(run *StreamRun) string { return fmt.Sprintf("%d (%d)", len(run.Sessions), run.Failed) })
 	row("start-up P50", func(run *StreamRun) string { return ms(run.StartupP50) })
 	row("start-up P95", func(run *StreamRun) string { return ms(run.StartupP95) })
+	row("rebuffering total", func(run *StreamRun) string { return fmt.Sprintf("%s in %d", secs(run.StallWall), run.Stalls) })
 	row("rebuffer ratio", func(run *StreamRun) string { return fmt.Sprintf("%.4f", run.RebufferRatio) })
 	row("rebuffers / hour", func(run *StreamRun) string { return fmt.Sprintf("%.1f", run.StallsPerHour) })
 	row("offload", func(run *StreamRun) string { return fmt.Sprintf("%.1f%%", 100*run.Offload) })
 	row("origin egress", func(run *StreamRun) string { return MiB(run.OriginBytes) })
-	row("  × one viewer's stream", func(run *StreamRun) string { return fmt.Sprintf("%.2f", r.copies(run)) })
+	if !vod {
+		row("  × one viewer's stream", func(run *StreamRun) string { return fmt.Sprintf("%.2f", r.copies(run)) })
+	}
+	row("origin requests", func(run *StreamRun) string { return fmt.Sprint(run.OriginRequests) })
+	row("viewer-minutes played", func(run *StreamRun) string { return fmt.Sprintf("%.1f", run.ViewerMinutes) })
+	row("origin / viewer-minute", func(run *StreamRun) string { return MiB(int64(run.OriginPerViewerMinute)) })
+	row("  P2P ÷ CDN only", p2pOnly(func(*StreamRun) string { return ratio(r.OriginPerViewerMinuteRatio()) }))
 	row("players received", func(run *StreamRun) string { return MiB(run.PlayerBytes) })
+	if vod {
+		row("media played", func(run *StreamRun) string { return MiB(run.MediaBytes) })
+		row("viewers downloaded", func(run *StreamRun) string { return MiB(run.Downloaded) })
+		row("  from peers", p2pOnly(func(run *StreamRun) string { return MiB(run.FromPeers) }))
+		row("  from the origin", p2pOnly(func(run *StreamRun) string { return MiB(run.FromOrigin) }))
+		row("downloaded ÷ played P50", func(run *StreamRun) string { return fmt.Sprintf("%.2f", run.DownloadRatioP50) })
+		row("downloaded ÷ played max", func(run *StreamRun) string { return fmt.Sprintf("%.2f", run.DownloadRatioMax) })
+	}
 	row("wall time", func(run *StreamRun) string { return secs(run.Wall) })
+	if vod {
+		fmt.Fprintf(w, "\nlower bound on P2P origin egress: %s, the %d distinct (rendition, segment) pairs of %d that the windows cover\n",
+			MiB(r.LowerBound), r.WatchedSegments, r.VODSegments)
+		if r.CDN != nil {
+			fmt.Fprintf(w, "  = %s × CDN-only origin egress", ratio(r.BoundOverCDN()))
+			if r.P2P != nil && r.LowerBound > 0 {
+				fmt.Fprintf(w, "; P2P origin egress = %.2f × the bound", float64(r.P2P.OriginBytes)/float64(r.LowerBound))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	fmt.Fprintln(w, r.Summary())
+}
+
+// ratio formats a ratio that is 0 when unknown.
+func ratio(x float64) string {
+	if x == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", x)
 }
 
 // copies is a run's origin egress in units of one viewer's stream.
@@ -51,26 +107,50 @@ func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
 
 // Summary is one machine-readable line with the figures of both runs.
 func (r *StreamResult) Summary() string {
+	vod := r.Config.Mode == ModeVOD
 	s := fmt.Sprintf("result stream mode=%s viewers=%d", r.Config.Mode, r.Config.Viewers)
+	type kv struct {
+		k string
+		v any
+	}
 	for _, run := range []*StreamRun{r.P2P, r.CDN} {
 		if run == nil {
 			continue
 		}
-		for _, kv := range []struct {
-			k string
-			v any
-		}{
+		kvs := []kv{
 			{"startup_p50", fmt.Sprintf("%.3f", run.StartupP50.Seconds())},
 			{"startup_p95", fmt.Sprintf("%.3f", run.StartupP95.Seconds())},
 			{"rebuffer_ratio", fmt.Sprintf("%.4f", run.RebufferRatio)},
 			{"rebuffers_per_hour", fmt.Sprintf("%.1f", run.StallsPerHour)},
 			{"offload", fmt.Sprintf("%.4f", run.Offload)},
 			{"origin_bytes", run.OriginBytes},
-			{"origin_copies", fmt.Sprintf("%.2f", r.copies(run))},
-			{"failed", run.Failed},
-		} {
-			s += fmt.Sprintf(" %s_%s=%v", run.Name, kv.k, kv.v)
 		}
+		if !vod {
+			kvs = append(kvs, kv{"origin_copies", fmt.Sprintf("%.2f", r.copies(run))})
+		}
+		kvs = append(kvs,
+			kv{"failed", run.Failed},
+			kv{"stall_seconds", fmt.Sprintf("%.3f", run.StallWall.Seconds())},
+			kv{"stalls", run.Stalls},
+			kv{"origin_requests", run.OriginRequests},
+			kv{"viewer_minutes", fmt.Sprintf("%.2f", run.ViewerMinutes)},
+			kv{"origin_bytes_per_viewer_minute", fmt.Sprintf("%.0f", run.OriginPerViewerMinute)},
+		)
+		if vod {
+			kvs = append(kvs,
+				kv{"media_bytes", run.MediaBytes},
+				kv{"downloaded_bytes", run.Downloaded},
+				kv{"download_ratio_p50", fmt.Sprintf("%.3f", run.DownloadRatioP50)},
+				kv{"download_ratio_max", fmt.Sprintf("%.3f", run.DownloadRatioMax)},
+			)
+		}
+		for _, x := range kvs {
+			s += fmt.Sprintf(" %s_%s=%v", run.Name, x.k, x.v)
+		}
+	}
+	if vod {
+		s += fmt.Sprintf(" lower_bound_bytes=%d lower_bound_over_cdn=%.4f p2p_over_cdn_origin_per_viewer_minute=%.4f",
+			r.LowerBound, r.BoundOverCDN(), r.OriginPerViewerMinuteRatio())
 	}
 	return s
 }

@@ -15,38 +15,52 @@ import (
 // streamProgressEvery is the interval between progress lines.
 const streamProgressEvery = 5 * time.Second
 
-// viewerPlan is when a viewer arrives and, if it churns, after how many
-// segments it leaves. Both runs use the same plans.
+// viewerPlan is when a viewer arrives, what it watches and, if it churns,
+// after how many segments it leaves. Both runs use the same plans.
 type viewerPlan struct {
-	joinAt     time.Duration
-	leaveAfter int // segments; 0: stays to the end
+	joinAt time.Duration
+	// start is the first segment's sequence number (VOD), or -1: the
+	// playlist's own start (live: behind the live edge).
+	start int64
+	// segments is what the viewer watches in all; rendition (VOD) is the
+	// index of the rendition it plays, lowest bitrate first.
+	segments, rendition int
+	leaveAfter          int // segments; 0: stays to the end
 }
 
-// plans spreads the arrivals evenly over JoinSpread and picks the churning
-// viewers and their departure times from the seed.
+// plans spreads the arrivals evenly over JoinSpread, draws each VOD
+// viewer's window, and picks the churning viewers and their departure times
+// from the seed.
 func plans(cfg *StreamConfig) []viewerPlan {
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x5717ea))
 	out := make([]viewerPlan, cfg.Viewers)
 	for k := range out {
+		out[k].start, out[k].segments = -1, cfg.segmentsWatched()
 		if cfg.Viewers > 1 {
 			out[k].joinAt = cfg.JoinSpread * time.Duration(k) / time.Duration(cfg.Viewers-1)
 		}
 	}
+	if cfg.Mode == ModeVOD {
+		vodWindows(cfg, out)
+	}
 	churners := int(cfg.Churn*float64(cfg.Viewers) + 0.5)
 	for _, k := range r.Perm(cfg.Viewers)[:churners] {
-		// Somewhere in the middle of the stream: after start-up, well
-		// before the end.
-		out[k].leaveAfter = max(1, int((0.3+0.4*r.Float64())*float64(cfg.segmentsWatched())))
+		// Somewhere in the middle of what it watches: after start-up,
+		// well before the end.
+		out[k].leaveAfter = max(1, int((0.3+0.4*r.Float64())*float64(out[k].segments)))
 	}
 	return out
 }
 
-// viewerEnv is what a session plays through: a playlist URL, the player's
-// HTTP client, and how to tear the viewer's side down (its peer, for P2P).
+// viewerEnv is what a session plays through: a playlist URL (media or
+// master), the player's HTTP client, and how to tear the viewer's side down
+// (its peer, for P2P). downloaded, if set, tells what the viewer's peer
+// received from peers and from the origin; it is called before stop.
 type viewerEnv struct {
-	playlist string
-	client   *http.Client
-	stop     func()
+	playlist   string
+	client     *http.Client
+	downloaded func() (fromPeers, fromOrigin int64)
+	stop       func()
 }
 
 // runViewers plays every viewer's sessions, each through an environment
@@ -55,7 +69,6 @@ type viewerEnv struct {
 func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(ctx context.Context, viewer, gen int) (viewerEnv, error), origin func() int64) []Session {
 	start := time.Now()
 	ps := plans(cfg)
-	want := cfg.segmentsWatched()
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex // guards sessions
@@ -63,7 +76,7 @@ func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(c
 		playing  atomic.Int64
 		done     atomic.Int64
 	)
-	play := func(k, gen, want int) (int, bool) {
+	play := func(k, gen int, from int64, want int) (int, bool) {
 		joined := time.Since(start)
 		env, err := open(ctx, k, gen)
 		if err != nil {
@@ -73,8 +86,15 @@ func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(c
 			return 0, false
 		}
 		playing.Add(1)
-		s, got, err := watch(ctx, env.client, env.playlist, want, cfg.StartThreshold)
+		s, got, err := watch(ctx, cfg, env.client, env.playlist, from, want)
 		playing.Add(-1)
+		if cfg.Mode == ModeVOD {
+			s.Downloaded = s.Bytes // the player fetched everything itself
+			if env.downloaded != nil {
+				s.FromPeers, s.FromOrigin = env.downloaded()
+				s.Downloaded = s.FromPeers + s.FromOrigin
+			}
+		}
 		env.stop()
 		s.Viewer, s.Joined = k, joined
 		mu.Lock()
@@ -93,20 +113,25 @@ func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(c
 			if core.Sleep(ctx, p.joinAt) != nil {
 				return
 			}
-			first := want
+			first := p.segments
 			if p.leaveAfter > 0 {
-				first = min(want, p.leaveAfter)
+				first = min(p.segments, p.leaveAfter)
 			}
-			got, ok := play(k, 0, first)
-			if !ok || got >= want {
+			got, ok := play(k, 0, p.start, first)
+			if !ok || got >= p.segments {
 				return
 			}
 			// Away for a moment, then back with a fresh peer and player
-			// for the rest of the stream.
+			// for the rest: live from the live edge, VOD from where it
+			// left off.
 			if core.Sleep(ctx, cfg.Segment) != nil {
 				return
 			}
-			play(k, 1, want-got)
+			from := p.start
+			if from >= 0 {
+				from += int64(got)
+			}
+			play(k, 1, from, p.segments-got)
 		}()
 	}
 	finished := make(chan struct{})

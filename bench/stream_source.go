@@ -16,8 +16,7 @@ import (
 // segments of bitrate × duration pseudo-random bytes, one per segment
 // duration in real time, and a sliding-window HLS media playlist, into a
 // directory, the way `ffmpeg -f hls` does. The bytes are not decodable;
-// nothing in the benchmark decodes. In VOD mode every segment is written at
-// once with an ended playlist.
+// nothing in the benchmark decodes. (The VOD is made by makeVOD.)
 type streamSource struct {
 	cfg  *StreamConfig
 	dir  string
@@ -34,13 +33,9 @@ func newStreamSource(cfg *StreamConfig, dir string) (*streamSource, error) {
 }
 
 // prime writes what exists before the first viewer arrives: a full window
-// of a stream already running (live), or the whole stream (VOD).
+// of a stream already running.
 func (s *streamSource) prime() error {
-	n := streamWindow
-	if s.cfg.Mode == ModeVOD {
-		n = s.cfg.segmentsWatched()
-	}
-	for range n {
+	for range streamWindow {
 		if err := s.writeSegment(); err != nil {
 			return err
 		}
@@ -48,11 +43,8 @@ func (s *streamSource) prime() error {
 	return s.writePlaylist()
 }
 
-// run adds a segment every segment duration until ctx ends (live only).
+// run adds a segment every segment duration until ctx ends.
 func (s *streamSource) run(ctx context.Context) error {
-	if s.cfg.Mode == ModeVOD {
-		return nil
-	}
 	t := time.NewTicker(s.cfg.Segment)
 	defer t.Stop()
 	for {
@@ -75,12 +67,7 @@ func segmentName(seq int64) string { return fmt.Sprintf("seg-%06d.ts", seq) }
 // writeSegment writes segment s.next, its bytes drawn from (seed, number)
 // so both runs stream the same media.
 func (s *streamSource) writeSegment() error {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], s.cfg.Seed)
-	binary.LittleEndian.PutUint64(key[8:], uint64(s.next))
-	copy(key[16:], "shoal stream")
-	b := make([]byte, s.cfg.segmentBytes())
-	rand.NewChaCha8(key).Read(b)
+	b := segmentData(s.cfg.Seed, 0, s.next, s.cfg.segmentBytes())
 	if err := writeAtomic(filepath.Join(s.dir, segmentName(s.next)), b); err != nil {
 		return err
 	}
@@ -88,17 +75,26 @@ func (s *streamSource) writeSegment() error {
 	return nil
 }
 
-// writePlaylist lists the newest window (live) or every segment (VOD).
+// segmentData is n pseudo-random bytes for segment seq of rendition rend
+// (0 for the live stream), drawn from the seed.
+func segmentData(seed uint64, rend int, seq, n int64) []byte {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	binary.LittleEndian.PutUint64(key[8:], uint64(seq))
+	copy(key[16:], "shoal stream")
+	key[31] = byte(rend)
+	b := make([]byte, n)
+	rand.NewChaCha8(key).Read(b)
+	return b
+}
+
+// writePlaylist lists the newest window.
 func (s *streamSource) writePlaylist() error {
-	first := int64(0)
-	if s.cfg.Mode == ModeLive {
-		first = max(0, s.next-streamWindow)
-	}
+	first := max(0, s.next-streamWindow)
 	pl := &media.MediaPlaylist{
 		Version:        3,
-		TargetDuration: int64((s.cfg.Segment + time.Second - 1) / time.Second),
+		TargetDuration: targetDuration(s.cfg.Segment),
 		MediaSequence:  first,
-		Ended:          s.cfg.Mode == ModeVOD,
 	}
 	for q := first; q < s.next; q++ {
 		pl.Segments = append(pl.Segments, media.Segment{URI: segmentName(q), Duration: s.cfg.Segment, Seq: q})
@@ -109,6 +105,10 @@ func (s *streamSource) writePlaylist() error {
 	}
 	return writeAtomic(filepath.Join(s.dir, sourcePlaylist), b)
 }
+
+// targetDuration is EXT-X-TARGETDURATION for segments of d: whole seconds,
+// rounded up.
+func targetDuration(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
 
 // writeAtomic replaces dst with data by a rename, so readers (the
 // publisher, the CDN) never see a torn file.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,8 @@ func TestStreamConfigRejectsBadValues(t *testing.T) {
 		"unknown mode":    func(c *StreamConfig) { c.Mode = "dvr" },
 		"odd chunk size":  func(c *StreamConfig) { c.ChunkSize = 1000 },
 		"negative rate":   func(c *StreamConfig) { c.PeerUp = -1 },
+		"short VOD":       func(c *StreamConfig) { c.Mode, c.VODLength = ModeVOD, c.Segment/2 },
+		"watch max < min": func(c *StreamConfig) { c.Mode, c.WatchMin, c.WatchMax = ModeVOD, 2*time.Minute, time.Minute },
 	} {
 		c := ok
 		mod(&c)
@@ -121,5 +124,127 @@ func TestPercentileNearestRank(t *testing.T) {
 	}
 	if percentile(nil, 0.5) != 0 {
 		t.Error("percentile of nothing is not 0")
+	}
+}
+
+// TestStreamVODReportsEveryViewerWindow runs a tiny VOD through both runs
+// and checks what cannot depend on timing: every viewer plays exactly its
+// window of the rendition its download cap picks, the lower bound is at
+// most the CDN-only origin egress, and the table has both runs.
+func TestStreamVODReportsEveryViewerWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays a few seconds of VOD twice")
+	}
+	cfg := StreamConfig{
+		Mode: ModeVOD, Viewers: 3, Bitrate: 1e6 / 8, Segment: 2 * time.Second,
+		VODLength: 20 * time.Second, WatchMin: 4 * time.Second, WatchMax: 8 * time.Second,
+		// 1.2 Mbit/s fits the 625 kbit/s rendition with headroom, not the
+		// 1 Mbit/s one.
+		PeerUp: 8e6 / 8, PeerDown: 1.2e6 / 8, JoinSpread: time.Second, Seed: 7, Dir: t.TempDir(),
+	}
+	res, err := RunStream(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := plans(&res.Config)
+	for _, p := range ps {
+		if p.rendition != 1 {
+			t.Fatalf("plan picks rendition %d, want 1 (the middle one)", p.rendition)
+		}
+	}
+	for _, run := range []*StreamRun{res.P2P, res.CDN} {
+		if run == nil {
+			t.Fatal("a run is missing")
+		}
+		if len(run.Sessions) != 3 || run.Failed != 0 {
+			t.Fatalf("%s: %d sessions, %d failed; want 3, 0: %+v", run.Name, len(run.Sessions), run.Failed, run.Sessions)
+		}
+		for _, s := range run.Sessions {
+			p := ps[s.Viewer]
+			var want int64
+			for q := p.start; q < p.start+int64(p.segments); q++ {
+				want += vodSegmentBytes(vodBandwidths(&res.Config)[1], 2*time.Second)
+			}
+			if s.Media <= 0 || s.Media != want {
+				t.Errorf("%s: viewer %d played %d media bytes, want %d (segments %d–%d)", run.Name, s.Viewer, s.Media, want, p.start, p.start+int64(p.segments)-1)
+			}
+			if s.Played != time.Duration(p.segments)*cfg.Segment || s.Downloaded <= 0 {
+				t.Errorf("%s: viewer %d played %v, downloaded %d; want %v, > 0", run.Name, s.Viewer, s.Played, s.Downloaded, time.Duration(p.segments)*cfg.Segment)
+			}
+		}
+		if run.OriginRequests <= 0 || run.ViewerMinutes <= 0 || run.DownloadRatioP50 <= 0 || run.DownloadRatioP50 > run.DownloadRatioMax {
+			t.Errorf("%s: %d origin requests, %v viewer-minutes, download ratio P50 %v max %v", run.Name, run.OriginRequests, run.ViewerMinutes, run.DownloadRatioP50, run.DownloadRatioMax)
+		}
+	}
+	// The player downloads only what it plays, plus playlists.
+	if res.CDN.DownloadRatioP50 < 1 || res.CDN.Downloaded != res.CDN.PlayerBytes {
+		t.Errorf("cdn: download ratio %v, downloaded %d, players %d", res.CDN.DownloadRatioP50, res.CDN.Downloaded, res.CDN.PlayerBytes)
+	}
+	if res.LowerBound <= 0 || res.LowerBound > res.CDN.OriginBytes || res.WatchedSegments > res.VODSegments || res.VODSegments != 30 {
+		t.Errorf("lower bound %d over %d of %d segments; CDN origin egress %d", res.LowerBound, res.WatchedSegments, res.VODSegments, res.CDN.OriginBytes)
+	}
+	var out bytes.Buffer
+	res.WriteReport(&out)
+	for _, want := range []string{"P2P (Shoal)", "CDN only", "origin / viewer-minute", "downloaded ÷ played max",
+		"lower bound on P2P origin egress", "result stream mode=vod viewers=3 p2p_startup_p50=", " lower_bound_over_cdn="} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestPickRenditionHighestWithHeadroom(t *testing.T) {
+	bws := []int64{1e6, 2.5e6, 4e6}
+	for _, c := range []struct {
+		down float64 // bytes/s
+		want int
+	}{
+		{0, 2},          // unlimited
+		{50e6 / 8, 2},   // the default cap
+		{6e6 / 8, 2},    // 4 Mbit/s × 1.5 fits exactly
+		{5.9e6 / 8, 1},  // just short of it
+		{1.5e6 / 8, 0},  // only the lowest fits
+		{0.5e6 / 8, 0},  // nothing fits: the lowest
+		{3.75e6 / 8, 1}, // 2.5 Mbit/s × 1.5
+	} {
+		if got := pickRendition(bws, c.down); got != c.want {
+			t.Errorf("down %v Mbit/s: rendition %d, want %d", c.down*8/1e6, got, c.want)
+		}
+	}
+}
+
+func TestVODWindowsStayInsideAndBoundCountsDistinctPairs(t *testing.T) {
+	cfg := StreamConfig{
+		Mode: ModeVOD, Viewers: 40, Bitrate: 4e6 / 8, Segment: 2 * time.Second, VODLength: 61 * time.Second,
+		WatchMin: 4 * time.Second, WatchMax: 9 * time.Second, Seed: 5,
+	}
+	if err := cfg.fill(); err != nil {
+		t.Fatal(err)
+	}
+	segs := vodSegments(&cfg)
+	if len(segs) != 31 || segs[30] != time.Second {
+		t.Fatalf("61 s in 2 s segments: %d segments, the last %v; want 31, 1s", len(segs), segs[len(segs)-1])
+	}
+	ps := plans(&cfg)
+	covered := map[int64]bool{}
+	for k, p := range ps {
+		end := p.start + int64(p.segments)
+		if p.start < 0 || end > 31 || p.segments < 1 || p.segments > 5 || (p.segments < 2 && end != 31) || p.rendition != 2 {
+			t.Errorf("viewer %d: segments %d–%d of rendition %d", k, p.start, end-1, p.rendition)
+		}
+		for q := p.start; q < end; q++ {
+			covered[q] = true
+		}
+	}
+	if again := plans(&cfg); !slices.Equal(again, ps) {
+		t.Error("the same seed draws different windows")
+	}
+	bound, pairs := vodLowerBound(&cfg, ps)
+	var want int64
+	for q := range covered {
+		want += vodSegmentBytes(4e6, segs[q])
+	}
+	if pairs != len(covered) || bound != want {
+		t.Errorf("bound %d bytes over %d pairs, want %d over %d", bound, pairs, want, len(covered))
 	}
 }

@@ -19,42 +19,55 @@ import (
 // as player.Play does.
 const maxBuffer = 30 * time.Second
 
-// watch is one viewer session: it plays an HLS media playlist like a live
-// player does (player.Play plays a fixed list and never reloads): it starts
-// liveStartBehind segments behind the live edge (at the first segment of an
-// ended playlist), downloads segments in order through player.Buffer's
-// model, reloads the playlist while the next segment is not listed yet, and
-// stops after want segments (the viewer leaves, or has seen what it came
-// for). It returns the session and how many segments it downloaded.
-func watch(ctx context.Context, hc *http.Client, playlist string, want int, threshold time.Duration) (Session, int, error) {
+// watch is one viewer session: it plays an HLS playlist like hls.js does
+// (player.Play plays a fixed list and never reloads). Given a master
+// playlist it picks one variant by pickRendition and plays that media
+// playlist throughout. It starts at segment from, or (from < 0)
+// liveStartBehind segments behind the live edge, at the first segment of an
+// ended playlist; downloads segments in order through player.Buffer's model,
+// at most maxBuffer ahead; reloads the playlist while the next segment is
+// not listed yet; and stops after want segments (the viewer leaves, or has
+// seen what it came for) or at the end of an ended playlist. A VOD viewer
+// then stays while its buffer plays out; a live one leaves at once. It
+// returns the session and how many segments it downloaded.
+func watch(ctx context.Context, cfg *StreamConfig, hc *http.Client, playlist string, from int64, want int) (Session, int, error) {
 	v := &viewer{hc: hc, url: playlist}
 	start := time.Now()
-	buf := player.NewBuffer(threshold, 1, start)
+	buf := player.NewBuffer(cfg.StartThreshold, 1, start)
 	got := 0
 	finish := func(err error) (Session, int, error) {
 		now := time.Now()
 		if err == nil {
 			buf.Complete(now)
+			if cfg.Mode == ModeVOD && core.Sleep(ctx, buf.Level(now)) == nil {
+				// A VOD viewer stays until it has watched its window, and
+				// its peer keeps serving the others meanwhile.
+				now = time.Now()
+			}
 			// What is buffered plays out without stalls: account for it
 			// without waiting in real time.
 			now = now.Add(buf.Level(now))
 		}
 		st := buf.Stats(now)
-		s := Session{Startup: st.Startup, Played: st.Played, PlayWall: st.PlayWall, StallWall: st.StallWall, Stalls: st.Stalls, Bytes: v.bytes}
+		s := Session{Startup: st.Startup, Played: st.Played, PlayWall: st.PlayWall, StallWall: st.StallWall, Stalls: st.Stalls, Bytes: v.bytes, Media: v.media}
 		if err != nil {
 			s.Err = err.Error()
 		}
 		return s, got, err
 	}
-	pl, err := v.playlist(ctx)
+	pl, err := v.open(ctx, cfg.PeerDown)
 	if err != nil {
 		return finish(err)
 	}
 	if len(pl.Segments) == 0 {
-		return finish(fmt.Errorf("bench: %s lists no segment", playlist))
+		return finish(fmt.Errorf("bench: %s lists no segment", v.url))
 	}
-	next := pl.Segments[0].Seq
-	if !pl.Ended {
+	next := from
+	switch {
+	case from >= 0:
+	case pl.Ended:
+		next = pl.Segments[0].Seq
+	default:
 		next = pl.Segments[max(0, len(pl.Segments)-liveStartBehind)].Seq
 	}
 	for got < want {
@@ -82,13 +95,15 @@ func watch(ctx context.Context, hc *http.Client, playlist string, want int, thre
 				return finish(err)
 			}
 		}
-		u, err := resolveRef(playlist, seg.URI)
+		u, err := resolveRef(v.url, seg.URI)
 		if err != nil {
 			return finish(err)
 		}
-		if _, err := v.get(ctx, u); err != nil {
+		b, err := v.get(ctx, u)
+		if err != nil {
 			return finish(err)
 		}
+		v.media += int64(len(b))
 		buf.Add(time.Now(), seg.Duration)
 		got++
 		next++
@@ -99,8 +114,37 @@ func watch(ctx context.Context, hc *http.Client, playlist string, want int, thre
 // viewer is one session's HTTP state.
 type viewer struct {
 	hc    *http.Client
-	url   string
-	bytes int64
+	url   string // the media playlist, once chosen
+	bytes int64  // everything received
+	media int64  // media segment bytes received
+}
+
+// open loads the viewer's playlist. A master playlist is resolved to one of
+// its variants, by pickRendition for a download of down bytes/s, whose
+// media playlist is loaded and becomes the viewer's playlist.
+func (v *viewer) open(ctx context.Context, down float64) (*media.MediaPlaylist, error) {
+	b, err := v.get(ctx, v.url)
+	if err != nil {
+		return nil, err
+	}
+	if !media.IsMaster(b) {
+		return v.parse(b)
+	}
+	m, err := media.ParseMaster(v.url, bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if len(m.Variants) == 0 {
+		return nil, fmt.Errorf("bench: master playlist %s lists no variant", v.url)
+	}
+	bw := make([]int64, len(m.Variants))
+	for i, vr := range m.Variants {
+		bw[i] = vr.Bandwidth
+	}
+	if v.url, err = resolveRef(v.url, m.Variants[pickRendition(bw, down)].URI); err != nil {
+		return nil, err
+	}
+	return v.playlist(ctx)
 }
 
 func (v *viewer) playlist(ctx context.Context) (*media.MediaPlaylist, error) {
@@ -108,6 +152,10 @@ func (v *viewer) playlist(ctx context.Context) (*media.MediaPlaylist, error) {
 	if err != nil {
 		return nil, err
 	}
+	return v.parse(b)
+}
+
+func (v *viewer) parse(b []byte) (*media.MediaPlaylist, error) {
 	pl, err := media.ParseMediaPlaylist(v.url, bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)

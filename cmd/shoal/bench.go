@@ -104,10 +104,13 @@ func runBenchSwarm(ctx context.Context, args []string, stdout, stderr io.Writer)
 func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench stream", "[flags]", stderr)
 	viewers := fs.Int("viewers", bench.DefaultStreamViewers, "N: viewers")
-	bitrate := fs.String("bitrate", "4Mbit", "stream bitrate")
+	bitrate := fs.String("bitrate", "4Mbit", "stream bitrate (vod: the top rendition's; the others are 62.5% and 25% of it)")
 	segment := fs.Duration("segment", bench.DefaultStreamSegment, "segment duration")
-	duration := fs.Duration("duration", bench.DefaultStreamDuration, "media each viewer watches")
-	mode := fs.String("mode", bench.ModeLive, "live or vod")
+	duration := fs.Duration("duration", bench.DefaultStreamDuration, "media each viewer watches (live)")
+	mode := fs.String("mode", bench.ModeLive, "live, or vod: viewers watch random windows of a three-rendition VOD")
+	vodLength := fs.Duration("vod-length", bench.DefaultVODLength, "the VOD's length (vod)")
+	watchMin := fs.Duration("watch-min", bench.DefaultWatchMin, "shortest window a viewer watches (vod)")
+	watchMax := fs.Duration("watch-max", bench.DefaultWatchMax, "longest window a viewer watches (vod)")
 	peerUp := fs.String("peer-up", "8Mbit", "u_i: each viewer's peer upload cap (0: unlimited)")
 	peerDown := fs.String("peer-down", "50Mbit", "d_i: each viewer's download cap (0: unlimited)")
 	originUp := fs.String("origin-up", "0", "the origin's (CDN's) upload cap (0: unlimited)")
@@ -115,7 +118,7 @@ func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer
 	churn := fs.Float64("churn", 0, "fraction of viewers that leave mid-stream and rejoin")
 	threshold := fs.Duration("start-threshold", 0, "media buffered before playback starts (default 2 segments)")
 	chunk := fs.String("chunk-size", "64KiB", "chunk size of the published segments")
-	seed := fs.Uint64("seed", 1, "seed of the media, keys and churn")
+	seed := fs.Uint64("seed", 1, "seed of the media, keys, churn and (vod) the viewers' windows")
 	only := fs.String("only", "", "run only p2p or only cdn (default both)")
 	dir := fs.String("dir", "", "where temporary files go (default: the system temp dir)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
@@ -128,6 +131,7 @@ func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	cfg := bench.StreamConfig{
 		Viewers: *viewers, Segment: *segment, Duration: *duration, Mode: *mode, JoinSpread: *spread,
+		VODLength: *vodLength, WatchMin: *watchMin, WatchMax: *watchMax,
 		Churn: *churn, StartThreshold: *threshold, Seed: *seed, Dir: *dir,
 		SkipCDN: *only == "p2p", SkipP2P: *only == "cdn",
 	}
@@ -150,8 +154,13 @@ func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer
 	if !*quiet {
 		cfg.Progress = func(s string) { fmt.Fprintln(stderr, s) }
 	}
-	fmt.Fprintf(stderr, "bench stream: %s, %d viewers, %s, %v segments, %v each, spread %v: P2P run, then CDN-only run\n",
-		cfg.Mode, cfg.Viewers, bench.Mbit(cfg.Bitrate), cfg.Segment, cfg.Duration, cfg.JoinSpread)
+	if cfg.Mode == bench.ModeVOD {
+		fmt.Fprintf(stderr, "bench stream: vod, %d viewers, %v VOD up to %s, %v segments, windows of %v–%v, spread %v: P2P run, then CDN-only run\n",
+			cfg.Viewers, *vodLength, bench.Mbit(cfg.Bitrate), cfg.Segment, *watchMin, *watchMax, cfg.JoinSpread)
+	} else {
+		fmt.Fprintf(stderr, "bench stream: %s, %d viewers, %s, %v segments, %v each, spread %v: P2P run, then CDN-only run\n",
+			cfg.Mode, cfg.Viewers, bench.Mbit(cfg.Bitrate), cfg.Segment, cfg.Duration, cfg.JoinSpread)
+	}
 	res, err := bench.RunStream(ctx, cfg)
 	if res != nil {
 		res.WriteReport(stdout)
