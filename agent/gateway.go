@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/store"
 	"github.com/shoal-cdn/shoal/swarm"
 )
 
@@ -36,14 +37,25 @@ func (p *Peer) Gateway() http.Handler {
 }
 
 // serveContent streams a file (or a byte range of it) in order, each chunk
-// as soon as it is verified, from the swarm, the cache or the origin.
+// as soon as it is verified, from the swarm, the cache or the origin. It
+// fetches only what the request covers, plus the read-ahead window of the
+// prefetch policy; a HEAD fetches nothing but the manifest.
 func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 	id, err := core.ParseContentID(r.PathValue("id"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	sess, err := p.Join(r.Context(), id)
+	pf, err := requestPrefetch(r, p.cfg.Prefetch)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	join := p.Join
+	if pf == PrefetchAll {
+		join = p.JoinAll
+	}
+	sess, err := join(r.Context(), id)
 	if err != nil {
 		code := http.StatusBadGateway
 		if errors.Is(err, manifest.ErrUntrusted) || errors.Is(err, manifest.ErrBadSignature) {
@@ -73,11 +85,61 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
+	if r.Method != http.MethodHead && end > start {
+		// The hash layer first: a failure here is still a clean error.
+		if err := p.Layer(r.Context(), sess, fi); err != nil {
+			if r.Context().Err() == nil {
+				http.Error(w, fmt.Sprintf("%s of content %s: %v", f.Path, id, err), http.StatusBadGateway)
+			}
+			return
+		}
+	}
 	if !writeHeaders(w, r, f, f.MediaType, start, end, partial) {
 		return
 	}
-	p.stream(r.Context(), w, sess, fi, start, end)
+	if err := p.stream(r.Context(), w, sess, fi, start, end, p.readAhead(pf, c.Manifest.ChunkSize)); err != nil {
+		abortResponse(r, err)
+	}
 }
+
+// abortResponse ends a response whose headers (and Content-Length) are out
+// but whose body cannot be completed: the connection is cut, so the client
+// sees a failed transfer, never a clean, short 200.
+func abortResponse(r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client left
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// requestPrefetch is the request's prefetch policy: ?prefetch= or the
+// X-Shoal-Prefetch header, else the peer's.
+func requestPrefetch(r *http.Request, def Prefetch) (Prefetch, error) {
+	v := r.URL.Query().Get("prefetch")
+	if v == "" {
+		v = r.Header.Get(PrefetchHeader)
+	}
+	if v == "" {
+		return def, nil
+	}
+	return ParsePrefetch(v)
+}
+
+// PrefetchHeader sets a gateway request's prefetch policy (none, window,
+// all), like the ?prefetch= query parameter.
+const PrefetchHeader = "X-Shoal-Prefetch"
+
+// readAhead is the read-ahead window in chunks past the one being read.
+func (p *Peer) readAhead(pf Prefetch, chunkSize int64) int {
+	if pf == PrefetchNone {
+		return 0
+	}
+	return int(max(1, p.cfg.ReadAhead/chunkSize))
+}
+
+// maxChunkRetries bounds how often a stream fetches again a chunk that left
+// the cache (evicted, found corrupt) between arrival and reading.
+const maxChunkRetries = 3
 
 // writeHeaders answers the headers of a GET or HEAD for [start, end) of f
 // and says whether a body should follow.
@@ -101,11 +163,18 @@ func writeHeaders(w http.ResponseWriter, r *http.Request, f manifest.File, ctype
 
 // stream writes bytes [start, end) of file fi in order, each chunk as soon
 // as it is verified, from the swarm, the cache or the origin. It returns
-// nil once every byte is written.
-func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi int, start, end int64) error {
+// nil once every byte is written. What it fetches follows the reader: an
+// Interest covers the chunk being read and the next ahead chunks (never
+// past end), and moves as the client takes the bytes; chunks in that
+// window are pinned in the cache so a small quota cannot evict them before
+// they are sent. A chunk that leaves the cache anyway is fetched again.
+func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi int, start, end int64, ahead int) error {
 	c := sess.Content()
+	if err := p.Layer(ctx, sess, fi); err != nil {
+		return err
+	}
 	cs := c.Manifest.ChunkSize
-	first, last := int(start/cs), int((end-1)/cs)
+	first, last := c.FileChunk(fi, int(start/cs)), c.FileChunk(fi, int((end-1)/cs))
 	// A reader goroutine waits for, reads and verifies chunks a few ahead
 	// of the one being written, so disk, hashing and the socket overlap.
 	type piece struct {
@@ -120,18 +189,16 @@ func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi 
 		b := make([]byte, cs)
 		bufs <- &b
 	}
+	in := sess.Want()
+	pins := newPinSet(p.cache.chunks, c)
 	var readErr error // set before pieces is closed
 	go func() {
 		defer close(pieces)
-		for k := first; k <= last; k++ {
-			i := c.FileChunk(fi, k)
-			if !sess.Has(i) {
-				// Due now, the next few shortly after.
-				sess.Prioritize(i, min(c.FileChunk(fi, last)+1, i+lookahead), time.Now(), 200*time.Millisecond)
-				if readErr = sess.WaitChunk(ctx, i); readErr != nil {
-					return
-				}
-			}
+		defer in.Release()
+		for i := first; i <= last; i++ {
+			hi := min(last+1, i+1+ahead)
+			in.Set(swarm.Range{From: i, To: hi})
+			pins.hold(i, hi)
 			var buf *[]byte
 			select {
 			case buf = <-bufs:
@@ -139,10 +206,9 @@ func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi 
 				readErr = ctx.Err()
 				return
 			}
-			n, err := p.cache.chunks.ReadInto(c.Hash(i), *buf)
+			n, err := p.readChunk(ctx, sess, i, hi, *buf)
 			if err != nil {
-				p.log.Warn("gateway: chunk unreadable from the cache", "chunk", c.Describe(i), "err", err)
-				readErr = fmt.Errorf("%s: %w", c.Describe(i), err)
+				readErr = err
 				return
 			}
 			select {
@@ -154,7 +220,8 @@ func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi 
 		}
 	}()
 	var writeErr error
-	off := int64(first) * cs
+	off := int64(first-c.FileChunk(fi, 0)) * cs
+	i := first
 	for pc := range pieces {
 		data := (*pc.buf)[:pc.n]
 		lo, hi := max(start-off, 0), min(end-off, int64(len(data)))
@@ -164,13 +231,45 @@ func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi 
 				cancel() // the client went away: let the reader finish
 			}
 		}
+		pins.release(i)
+		i++
 		bufs <- pc.buf
 		off += cs
 	}
+	pins.releaseAll()
 	if writeErr != nil {
 		return writeErr
 	}
 	return readErr
+}
+
+// readChunk waits for chunk i (due now, the rest of the window shortly
+// after) and reads it from the cache into buf. A chunk that left the cache
+// between arrival and reading is fetched again, up to maxChunkRetries.
+func (p *Peer) readChunk(ctx context.Context, sess *swarm.Session, i, hi int, buf []byte) (int, error) {
+	c := sess.Content()
+	var err error
+	for range maxChunkRetries + 1 {
+		if !sess.Has(i) {
+			// Due now, the next few shortly after.
+			sess.Prioritize(i, min(hi, i+lookahead), time.Now(), 200*time.Millisecond)
+			if err := sess.WaitChunk(ctx, i); err != nil {
+				return 0, err
+			}
+		}
+		var n int
+		if n, err = p.cache.chunks.ReadInto(c.Hash(i), buf); err == nil {
+			return n, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrCorrupt) {
+			break
+		}
+		// The store's removal notice has made the session forget it: the
+		// next round fetches it again.
+		p.log.Warn("gateway: chunk left the cache before it was sent; fetching it again", "chunk", c.Describe(i), "err", err)
+		sess.Forget(i)
+	}
+	return 0, fmt.Errorf("%s: %w", c.Describe(i), err)
 }
 
 // parseRange handles one "bytes=" range (the form players and download

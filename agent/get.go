@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/layout"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/store"
 	"github.com/shoal-cdn/shoal/swarm"
 )
 
@@ -86,10 +88,25 @@ func (s sessionSource) Chunk(ctx context.Context, h core.Hash, size int64) ([]by
 	if len(idx) == 0 {
 		return nil, fmt.Errorf("chunk %s is not in the content", h.Short())
 	}
-	if err := s.sess.WaitChunk(ctx, idx[0]); err != nil {
-		return nil, err
+	// Pinned from before it arrives until read, so a cache quota smaller
+	// than the content cannot evict it in between.
+	s.c.chunks.Pin(h)
+	defer s.c.chunks.Unpin(h)
+	var err error
+	for range maxChunkRetries + 1 {
+		if err = s.sess.WaitChunk(ctx, idx[0]); err != nil {
+			return nil, err
+		}
+		var b []byte
+		if b, err = s.c.chunks.Get(h); err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrCorrupt) {
+			break
+		}
+		s.sess.Forget(idx[0]) // fetched again on the next round
 	}
-	return s.c.chunks.Get(h)
+	return nil, err
 }
 
 func (s sessionSource) String() string { return "the swarm" }
@@ -169,6 +186,8 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 		c      *cache
 		src    = cfg.Source
 		sess   *swarm.Session
+		// swarmLayers gives the hash layers the swarm session loaded.
+		swarmLayers func(manifest.File) manifest.HashLayer
 	)
 	if cfg.Tracker != "" {
 		pc := cfg.Swarm
@@ -184,10 +203,46 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 		}
 		defer p.Close()
 		defer cancel() // runs before p.Close: stop the swarm first
-		if sess, err = p.Join(ctx, t.ID); err != nil {
+		join := p.Join
+		if t.Path == "" {
+			join = p.JoinAll // the whole content: tell peers we fetch it all
+		}
+		if sess, err = join(ctx, t.ID); err != nil {
 			return GetResult{}, err
 		}
 		origin, c = p.origin, p.cache
+		// Only the files asked for: their hash layers, then their chunks.
+		cont := sess.Content()
+		files, _, err := selectFiles(cont.Manifest, t.Path)
+		if err != nil {
+			return GetResult{}, err
+		}
+		idx := make([]int, 0, len(files))
+		for fi, f := range cont.Manifest.Files {
+			if slices.ContainsFunc(files, func(g manifest.File) bool { return g.Path == f.Path }) {
+				idx = append(idx, fi)
+			}
+		}
+		ranges := make([]swarm.Range, 0, len(idx))
+		for _, fi := range idx {
+			a, b := cont.FileChunks(fi)
+			ranges = append(ranges, swarm.Range{From: a, To: b})
+		}
+		in := sess.Want(ranges...)
+		defer in.Release()
+		if j := p.joinedOf(t.ID); j != nil {
+			if err := p.layers(ctx, j, idx); err != nil {
+				return GetResult{}, err
+			}
+		}
+		swarmLayers = func(f manifest.File) manifest.HashLayer {
+			for fi, g := range cont.Manifest.Files {
+				if g.Path == f.Path {
+					return cont.Layer(fi)
+				}
+			}
+			return nil
+		}
 		if src == nil {
 			src = sessionSource{sess, c}
 		}
@@ -202,8 +257,10 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 		}
 		defer c.Close()
 	}
-	m, err := c.manifest(ctx, origin, t.ID, cfg.Trust)
-	if err != nil {
+	var m *manifest.Manifest
+	if sess != nil {
+		m = sess.Content().Manifest // perhaps from peers: the origin may be down
+	} else if m, err = c.manifest(ctx, origin, t.ID, cfg.Trust); err != nil {
 		return GetResult{}, err
 	}
 	files, single, err := selectFiles(m, t.Path)
@@ -212,6 +269,10 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	}
 	layers := make([]manifest.HashLayer, len(files))
 	for i, f := range files {
+		if swarmLayers != nil {
+			layers[i] = swarmLayers(f)
+			continue
+		}
 		if layers[i], err = c.hashLayer(ctx, origin, f); err != nil {
 			return GetResult{}, err
 		}

@@ -250,7 +250,7 @@ func (lc *liveChannels) waitStarted(ch *liveChannel, limit time.Duration) {
 // background; requests make chunks due (serveSegment).
 func (lc *liveChannels) prefetch(ch *liveChannel, s manifest.ChannelSegment) {
 	p := lc.p
-	if _, err := p.Join(p.ctx, s.Content); err != nil {
+	if _, err := p.JoinAll(p.ctx, s.Content); err != nil {
 		p.log.Debug("live: segment unavailable", "segment", s.Name, "content", s.Content, "err", err)
 		return
 	}
@@ -325,13 +325,16 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 // be a clean HTTP error instead of a truncated body.
 func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSegment, due time.Time, patient, direct bool) ([]byte, string, error) {
 	p := lc.p
-	sess, err := p.Join(ctx, seg.Content)
+	sess, err := p.JoinAll(ctx, seg.Content) // a live segment is watched whole
 	if err != nil {
 		return nil, "", fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
 	}
 	c := sess.Content()
 	if len(c.Manifest.Files) != 1 || c.Manifest.Files[0].Size != seg.Size {
 		return nil, "", fmt.Errorf("%w: segment %d (%s): content %s is not one file of %d bytes", ErrVerify, seg.Seq, seg.Name, seg.Content, seg.Size)
+	}
+	if err := p.Layer(ctx, sess, 0); err != nil {
+		return nil, "", fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
 	}
 	f := c.Manifest.Files[0]
 	if direct {

@@ -72,7 +72,11 @@ func (p *Peer) servePlaylist(w http.ResponseWriter, r *http.Request, sess *swarm
 	c := sess.Content()
 	f := c.Manifest.Files[fi]
 	a, b := c.FileChunk(fi, 0), c.FileChunk(fi, int(f.Chunks))
-	if err := sess.FetchFromOrigin(r.Context(), a, b); err != nil {
+	err := p.Layer(r.Context(), sess, fi)
+	if err == nil {
+		err = sess.FetchFromOrigin(r.Context(), a, b)
+	}
+	if err != nil {
 		if r.Context().Err() == nil {
 			http.Error(w, fmt.Sprintf("playlist %s of %s: %v", f.Path, c.ID, err), http.StatusBadGateway)
 		}
@@ -170,17 +174,27 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
+	if r.Method == http.MethodHead || end <= start {
+		// Headers only: nothing is fetched, and it is not a playback step.
+		writeHeaders(w, r, f, segmentType(f), start, end, partial)
+		return
+	}
 	pb, direct := p.plays.begin(playKey{clientOf(r), c.ID, rend.ID}, ref.seg >= 0)
 	now := p.plays.clock.Now()
 	if ref.seg >= 0 {
-		p.prefetch(sess, ix, rend, ref.seg, now)
+		p.prefetch(pb, sess, ix, rend, ref.seg, now)
 	}
 	var got chunkSources
-	if end > start && r.Method != http.MethodHead {
+	{
 		cs := c.Manifest.ChunkSize
 		a, b := c.FileChunk(fi, int(start/cs)), c.FileChunk(fi, int((end-1)/cs))+1
-		var err error
-		if got, err = p.ensure(r.Context(), sess, a, b, direct, now); err != nil {
+		in := sess.Want(swarm.Range{From: a, To: b})
+		defer in.Release()
+		err := p.Layer(r.Context(), sess, fi)
+		if err == nil {
+			got, err = p.ensure(r.Context(), sess, a, b, direct, now)
+		}
+		if err != nil {
 			if r.Context().Err() == nil {
 				what := "init segment"
 				if ref.seg >= 0 {
@@ -191,14 +205,11 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 			return
 		}
 	}
-	ctype := mediaContentType(f.Path)
-	if ctype == "" {
-		ctype = f.MediaType
-	}
-	if !writeHeaders(w, r, f, ctype, start, end, partial) {
+	if !writeHeaders(w, r, f, segmentType(f), start, end, partial) {
 		return
 	}
-	if p.stream(r.Context(), w, sess, fi, start, end) != nil {
+	if err := p.stream(r.Context(), w, sess, fi, start, end, 0); err != nil {
+		abortResponse(r, err)
 		return
 	}
 	dur := time.Duration(0)
@@ -213,10 +224,27 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 	p.plays.sent(pb, seg, dur, d, h, wt)
 }
 
-// prefetch gives the rendition's segments after seg deadlines: each is due
-// when the player, having just asked for seg, will reach it.
-func (p *Peer) prefetch(sess *swarm.Session, ix *mediaIndex, rend manifest.Rendition, seg int, now time.Time) {
+// segmentType is the Content-Type of a media segment.
+func segmentType(f manifest.File) string {
+	if t := mediaContentType(f.Path); t != "" {
+		return t
+	}
+	return f.MediaType
+}
+
+// prefetch moves the playback's look-ahead to the rendition's segments
+// after seg, each due when the player, having just asked for seg, will
+// reach it. Only this rendition, from this position: a seek or a rendition
+// switch moves the look-ahead, it never adds to it. Hash layers of those
+// segments are loaded first, off the request's path.
+func (p *Peer) prefetch(pb *playback, sess *swarm.Session, ix *mediaIndex, rend manifest.Rendition, seg int, now time.Time) {
 	c := sess.Content()
+	type next struct {
+		fi  int
+		due time.Time
+	}
+	var segs []next
+	var ranges []swarm.Range
 	due := now
 	for j := seg + 1; j <= seg+lookaheadSegments && j < len(rend.Segments); j++ {
 		due = due.Add(time.Duration(rend.Segments[j-1].DurationMs) * time.Millisecond)
@@ -224,9 +252,27 @@ func (p *Peer) prefetch(sess *swarm.Session, ix *mediaIndex, rend manifest.Rendi
 		if !ok {
 			continue
 		}
-		n := int(c.Manifest.Files[fi].Chunks)
-		sess.Prioritize(c.FileChunk(fi, 0), c.FileChunk(fi, n), due, 0)
+		a, b := c.FileChunks(fi)
+		segs = append(segs, next{fi, due})
+		ranges = append(ranges, swarm.Range{From: a, To: b})
 	}
+	in := p.plays.lookahead(pb, sess)
+	in.Set(ranges...)
+	j := p.joinedOf(c.ID)
+	if j == nil || len(segs) == 0 {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for _, n := range segs {
+			if err := p.layer(j.ctx, j, n.fi); err != nil {
+				return
+			}
+			a, b := c.FileChunks(n.fi)
+			sess.Prioritize(a, b, n.due, 0)
+		}
+	}()
 }
 
 // chunkSources records how each chunk of a request was obtained.

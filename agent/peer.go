@@ -29,7 +29,15 @@ type PeerConfig struct {
 	UploadLimit float64            // bytes/s to peers, across swarms; 0: unlimited
 	CacheSize   int64              // chunk cache quota in bytes; 0: unlimited
 	Region      string             // region label sent to the tracker
-	Logger      *slog.Logger
+	// Prefetch is what a read fetches beyond the bytes asked for:
+	// PrefetchWindow (default) a read-ahead window following the reader,
+	// PrefetchNone nothing, PrefetchAll the whole content of every swarm
+	// joined (software updates, signage, pre-seeding). A gateway request
+	// can override it with ?prefetch= or the X-Shoal-Prefetch header.
+	Prefetch Prefetch
+	// ReadAhead is the window's size in bytes (default DefaultReadAhead).
+	ReadAhead int64
+	Logger    *slog.Logger
 
 	// Host replaces the libp2p host (tests and benchmarks pass an in-memory one).
 	Host netx.Host
@@ -67,10 +75,41 @@ type Peer struct {
 type joined struct {
 	sess      *swarm.Session
 	ann       *discovery.Announcer
+	ctx       context.Context // the session's; ends when it is left
 	cancel    context.CancelFunc
 	ready     chan struct{} // closed once sess is set (or err)
 	err       error
 	startedAt time.Time
+
+	lmu     sync.Mutex
+	loading map[int]*layerCall // guarded by lmu: hash layers being fetched, by file
+	all     *swarm.Interest    // guarded by lmu: the whole content, once asked for (JoinAll)
+}
+
+// Prefetch is a read-ahead policy (PeerConfig.Prefetch).
+type Prefetch string
+
+// Prefetch policies.
+const (
+	PrefetchNone   Prefetch = "none"
+	PrefetchWindow Prefetch = "window"
+	PrefetchAll    Prefetch = "all"
+)
+
+// DefaultReadAhead is the read-ahead window of PrefetchWindow: enough to
+// keep a stream flowing from peers at tens of Mbit/s, small next to any
+// file worth swarming.
+const DefaultReadAhead = 4 << 20
+
+// ParsePrefetch parses a policy name; "" is PrefetchWindow.
+func ParsePrefetch(s string) (Prefetch, error) {
+	switch Prefetch(s) {
+	case "":
+		return PrefetchWindow, nil
+	case PrefetchNone, PrefetchWindow, PrefetchAll:
+		return Prefetch(s), nil
+	}
+	return "", fmt.Errorf("%w: prefetch policy %q: want none, window or all", ErrBadInput, s)
 }
 
 // NewPeer opens the cache and the network host. Run it with Run.
@@ -81,8 +120,14 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = DefaultCacheDir()
 	}
-	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{})}
 	var err error
+	if cfg.Prefetch, err = ParsePrefetch(string(cfg.Prefetch)); err != nil {
+		return nil, err
+	}
+	if cfg.ReadAhead <= 0 {
+		cfg.ReadAhead = DefaultReadAhead
+	}
+	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{})}
 	if p.origin, err = cdn.New(cdn.Config{BaseURL: cfg.Origin, HTTP: cfg.OriginHTTP}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
@@ -106,6 +151,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		p.upload = swarm.NewBucket(cfg.UploadLimit, nil)
 	}
 	p.node = swarm.NewNode(p.host, p.log)
+	p.node.ServeMeta(p.serveMeta)
 	return p, nil
 }
 
@@ -159,9 +205,76 @@ func (p *Peer) SeedCached(ctx context.Context) int {
 	return n
 }
 
-// Join returns the swarm session of id, starting it (manifest and hash
-// layers from the cache or origin, verified) on first use.
+// Join returns the swarm session of id, starting it on first use: one
+// verified manifest from the cache, the origin or peers, and nothing else.
+// Hash layers and chunks are fetched as readers ask for them (or, with
+// PrefetchAll, all at once in the background).
 func (p *Peer) Join(ctx context.Context, id core.ContentID) (*swarm.Session, error) {
+	j, err := p.join(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.Prefetch == PrefetchAll {
+		p.wantAll(j)
+	}
+	return j.sess, nil
+}
+
+// JoinAll is Join, then fetches the whole content in the background (hash
+// layers, then every chunk), whatever the prefetch policy.
+func (p *Peer) JoinAll(ctx context.Context, id core.ContentID) (*swarm.Session, error) {
+	j, err := p.join(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p.wantAll(j)
+	return j.sess, nil
+}
+
+// wantAll makes j fetch its whole content: an Interest in every chunk, and
+// every hash layer loaded in the background.
+func (p *Peer) wantAll(j *joined) {
+	j.lmu.Lock()
+	defer j.lmu.Unlock()
+	if j.all != nil {
+		return
+	}
+	c := j.sess.Content()
+	j.all = j.sess.Want(swarm.Range{From: 0, To: c.Len()})
+	files := make([]int, len(c.Manifest.Files))
+	for i := range files {
+		files[i] = i
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := p.layers(j.ctx, j, files); err != nil && j.ctx.Err() == nil {
+			p.log.Warn("hash layers", "content", c.ID, "err", err)
+		}
+	}()
+}
+
+// joinedOf returns the join record of a running session.
+func (p *Peer) joinedOf(id core.ContentID) *joined {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.joined[id]
+}
+
+// Layer loads the hash layer of file fi of a joined content (from the
+// cache, the origin or peers), so its chunks can be fetched and verified.
+func (p *Peer) Layer(ctx context.Context, sess *swarm.Session, fi int) error {
+	if sess.Content().HasLayer(fi) {
+		return nil
+	}
+	j := p.joinedOf(sess.Content().ID)
+	if j == nil || j.sess != sess {
+		return fmt.Errorf("content %s: %w", sess.Content().ID, swarm.ErrClosed)
+	}
+	return p.layer(ctx, j, fi)
+}
+
+func (p *Peer) join(ctx context.Context, id core.ContentID) (*joined, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -174,7 +287,7 @@ func (p *Peer) Join(ctx context.Context, id core.ContentID) (*swarm.Session, err
 		p.starting.Add(1)
 		defer p.starting.Done()
 		p.mu.Unlock()
-		j.sess, j.err = p.start(id, j)
+		_, j.err = p.start(id, j) // start sets j.sess before its goroutines read it
 		if j.err != nil {
 			p.mu.Lock()
 			delete(p.joined, id)
@@ -186,7 +299,10 @@ func (p *Peer) Join(ctx context.Context, id core.ContentID) (*swarm.Session, err
 	}
 	select {
 	case <-j.ready:
-		return j.sess, j.err
+		if j.err != nil {
+			return nil, j.err
+		}
+		return j, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -194,25 +310,22 @@ func (p *Peer) Join(ctx context.Context, id core.ContentID) (*swarm.Session, err
 
 func (p *Peer) start(id core.ContentID, j *joined) (*swarm.Session, error) {
 	ctx := p.ctx
-	m, err := p.cache.manifest(ctx, p.origin, id, p.cfg.Trust)
+	m, err := p.manifestOf(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	layers := make([]manifest.HashLayer, len(m.Files))
-	for i, f := range m.Files {
-		if layers[i], err = p.cache.hashLayer(ctx, p.origin, f); err != nil {
-			return nil, err
-		}
-	}
-	c, err := swarm.NewContent(id, m, layers)
+	c, err := swarm.NewContent(id, m, nil)
 	if err != nil {
 		return nil, err
 	}
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
 		Content: c, Store: p.cache.chunks, Origin: p.origin, Upload: p.upload, Logger: p.log,
+		OnDemand: true,
 	})
 	sctx, cancel := context.WithCancel(ctx)
-	j.cancel = cancel
+	j.ctx, j.cancel = sctx, cancel
+	j.sess = sess
+	j.loading = map[int]*layerCall{}
 	sess.Begin(sctx)
 	p.node.Add(sess)
 	p.wg.Add(1)
@@ -261,6 +374,11 @@ func (p *Peer) start(id core.ContentID, j *joined) (*swarm.Session, error) {
 			}
 		}()
 	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.loadCachedLayers(j)
+	}()
 	p.log.Info("joined swarm", "content", id, "name", m.Name, "chunks", c.Len())
 	return sess, nil
 }

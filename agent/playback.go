@@ -128,6 +128,7 @@ type playback struct {
 	direct   int64
 	held     int64
 	waited   int64
+	ahead    *swarm.Interest // guarded by playbacks.mu: the look-ahead segments' chunks
 }
 
 // playbacks tracks the gateway's playback sessions and exports them.
@@ -231,6 +232,14 @@ func (pb *playbacks) begin(k playKey, isSegment bool) (*playback, bool) {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	s := pb.sessions[k]
+	// One rendition at a time per player: switching drops the look-ahead
+	// of the others, and idle playbacks keep none.
+	for ok, o := range pb.sessions {
+		if o.ahead != nil && (ok != k && ok.client == k.client && ok.content == k.content || now.Sub(o.lastSeen) > playbackIdle) {
+			o.ahead.Release()
+			o.ahead = nil
+		}
+	}
 	if s == nil || now.Sub(s.lastSeen) > playbackIdle {
 		s = &playback{key: k}
 		s.clock.begun = now
@@ -243,6 +252,16 @@ func (pb *playbacks) begin(k playKey, isSegment bool) (*playback, bool) {
 	}
 	s.requests++
 	return s, s.requests <= startupSegments
+}
+
+// lookahead returns s's look-ahead Interest in sess, creating it.
+func (pb *playbacks) lookahead(s *playback, sess *swarm.Session) *swarm.Interest {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if s.ahead == nil {
+		s.ahead = sess.Want()
+	}
+	return s.ahead
 }
 
 // sent records what a request sent: n bytes, split by source; seg >= 0 is a
@@ -284,6 +303,9 @@ func (pb *playbacks) evictLocked(now time.Time) {
 	}
 	slices.SortFunc(all, func(a, b *playback) int { return a.lastSeen.Compare(b.lastSeen) })
 	for _, s := range all[:len(all)-maxPlaybacks] {
+		if s.ahead != nil {
+			s.ahead.Release()
+		}
 		delete(pb.sessions, s.key)
 	}
 }

@@ -105,7 +105,7 @@ func TestTrackerRestartDoesNotStopTransfers(t *testing.T) {
 	var peers []*Peer
 	for range 4 {
 		p := sf.peer(t, ctx)
-		if _, err := p.Join(ctx, sf.id); err != nil {
+		if _, err := p.JoinAll(ctx, sf.id); err != nil {
 			t.Fatal(err)
 		}
 		peers = append(peers, p)
@@ -125,7 +125,7 @@ func TestTrackerRestartDoesNotStopTransfers(t *testing.T) {
 	<-sf.trackDone
 	before := totalFromPeers(peers)
 	for i, p := range peers {
-		s, _ := p.Join(ctx, sf.id)
+		s, _ := p.JoinAll(ctx, sf.id)
 		select {
 		case <-s.Done():
 		case <-time.After(2 * time.Minute):
@@ -139,7 +139,7 @@ func TestTrackerRestartDoesNotStopTransfers(t *testing.T) {
 	// a newcomer finds the swarm through it.
 	sf.startTracker(t, nil)
 	late := sf.peer(t, ctx)
-	s, err := late.Join(ctx, sf.id)
+	s, err := late.JoinAll(ctx, sf.id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestGetWithTrackerUsesPeers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	seed := sf.peer(t, ctx)
-	s, err := seed.Join(ctx, sf.id)
+	s, err := seed.JoinAll(ctx, sf.id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,7 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := p.Join(sctx, res.ID)
+			s, err := p.JoinAll(sctx, res.ID)
 			if err != nil {
 				errs[i] = err
 				return

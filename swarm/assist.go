@@ -17,7 +17,7 @@ func (s *Session) originAssistLocked(now time.Time, free int) {
 	for ; free > 0; free-- {
 		best, bestCount, bestRank := -1, 0, uint64(0)
 		for i := range s.c.Len() {
-			if s.picker.Has(i) || s.picker.InFlightTo(i) > 0 {
+			if s.picker.Has(i) || !s.picker.Wanted(i) || !s.c.Known(i) || s.picker.InFlightTo(i) > 0 {
 				continue
 			}
 			if t, ok := s.originWait[i]; ok && now.Before(t) {

@@ -13,6 +13,9 @@ import (
 // no origin.
 var ErrNoOrigin = errors.New("no origin configured")
 
+// errEvicted: a chunk left the cache between being stored and recorded.
+var errEvicted = errors.New("evicted from the cache as soon as stored")
+
 // fetchParallel bounds the origin requests one FetchFromOrigin call keeps in
 // flight: enough to fill a loopback or CDN link for a media segment, few
 // enough that one caller cannot flood the origin.
@@ -73,6 +76,9 @@ loop:
 // picker is told, so the lanes do not ask anyone else for it meanwhile
 // (a request already in flight to a peer simply races it).
 func (s *Session) fetchDirect(ctx context.Context, i int) error {
+	if !s.c.Known(i) {
+		return fmt.Errorf("%s: %w", s.c.Describe(i), ErrNoLayer)
+	}
 	s.mu.Lock()
 	if s.picker.Has(i) {
 		s.mu.Unlock()
@@ -89,6 +95,9 @@ func (s *Session) fetchDirect(ctx context.Context, i int) error {
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err == nil && !s.picker.Has(i) && !s.cfg.Store.Has(h) {
+		err = errEvicted
+	}
 	if err != nil {
 		s.picker.Failed(i, policy.Origin)
 		if ctx.Err() != nil {

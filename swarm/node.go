@@ -104,8 +104,8 @@ func (n *Node) Connect(ctx context.Context, s *Session, id netx.PeerID, addrs []
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", id.Short(), err)
 	}
-	bits := s.snapshot()
-	if err := wire.WriteMessage(st, s.handshake(bits)); err != nil {
+	bits, all := s.snapshot()
+	if err := wire.WriteMessage(st, s.handshake(bits, all)); err != nil {
 		st.Reset()
 		return fmt.Errorf("handshake with %s: %w", id.Short(), err)
 	}
@@ -146,8 +146,8 @@ func (s *Session) wants(id netx.PeerID) bool {
 	return !banned && !connected && len(s.peers) < s.cfg.MaxPeers && s.ctx != nil && s.ctx.Err() == nil
 }
 
-// snapshot returns our current bitfield.
-func (s *Session) snapshot() *wire.Bitfield {
+// snapshot returns our current bitfield and whether we fetch every chunk.
+func (s *Session) snapshot() (*wire.Bitfield, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := wire.NewBitfield(s.c.Len())
@@ -156,13 +156,16 @@ func (s *Session) snapshot() *wire.Bitfield {
 			b.Set(i)
 		}
 	}
-	return b
+	return b, s.fetchAllLocked()
 }
 
-func (s *Session) handshake(bits *wire.Bitfield) *wire.Handshake {
+func (s *Session) handshake(bits *wire.Bitfield, fetchAll bool) *wire.Handshake {
 	hs := &wire.Handshake{Content: s.c.ID, Client: "shoal/1", Bits: bits}
 	if bits.Complete() {
 		hs.Flags |= wire.FlagSeeder
+	}
+	if fetchAll {
+		hs.Flags |= wire.FlagFetchAll
 	}
 	return hs
 }
@@ -181,8 +184,8 @@ func (s *Session) handshakeAndAttach(st netx.Stream, hs *wire.Handshake, dialer 
 			return fmt.Errorf("refused (banned %v, full %v)", banned, full)
 		}
 	}
-	bits := s.snapshot()
-	if err := wire.WriteMessage(st, s.handshake(bits)); err != nil {
+	bits, all := s.snapshot()
+	if err := wire.WriteMessage(st, s.handshake(bits, all)); err != nil {
 		st.Reset()
 		return err
 	}
@@ -218,12 +221,16 @@ func (s *Session) attach(st netx.Stream, hs *wire.Handshake, dialer netx.PeerID,
 		go old.close(nil)
 	}
 	p := newPeer(s, st, dialer, hs.Bits, now)
+	p.fetchAll = hs.Flags&wire.FlagFetchAll != 0
 	s.peers[id] = p
 	s.picker.Availability().AddBitfield(p.bits)
 	p.useful = s.usefulLocked(p.bits)
 	for i := range s.c.Len() {
-		if s.picker.Has(i) && !sent.Has(i) {
+		switch {
+		case s.picker.Has(i) && !sent.Has(i):
 			p.send(&wire.Have{Index: uint32(i)})
+		case !s.picker.Has(i) && sent.Has(i):
+			p.send(&wire.DontHave{Index: uint32(i)}) // lost since the handshake
 		}
 	}
 	s.updateInterestLocked(p)

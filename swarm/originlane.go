@@ -87,11 +87,13 @@ func (s *Session) originLaneLocked(now time.Time) {
 func rank(peerMix uint64, i int) uint64 { return policy.OriginRank(peerMix, i) }
 
 // aheadLocked counts the connected peers lacking chunk i that rank before
-// us for its origin fetch: 0 means we are its designated fetcher.
+// us for its origin fetch: 0 means we are its designated fetcher. Only
+// peers that fetch the whole content (FlagFetchAll) count: a peer fetching
+// on demand may never want chunk i, and waiting on it would stall us.
 func (s *Session) aheadLocked(i int) int {
 	return policy.Ahead(s.selfMix, i, func(yield func(uint64) bool) {
 		for _, p := range s.peers {
-			if !p.bits.Has(i) && !yield(p.mix) {
+			if p.fetchAll && !p.bits.Has(i) && !yield(p.mix) {
 				return
 			}
 		}
@@ -111,6 +113,9 @@ func (s *Session) fetchOrigin(i int) {
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err == nil && !s.picker.Has(i) && !s.cfg.Store.Has(h) {
+		err = errEvicted // a cache far smaller than what is wanted
+	}
 	s.origin--
 	if err == nil {
 		s.originLatency = (3*s.originLatency + now.Sub(began)) / 4

@@ -34,7 +34,8 @@ type peer struct {
 	amInterested   bool
 	peerChoking    bool // they choke us
 	peerInterested bool
-	useful         int               // chunks they have that we lack
+	useful         int               // chunks they have that we lack and want
+	fetchAll       bool              // their handshake said FlagFetchAll: origin-designation candidate
 	requested      map[int]time.Time // our requests to them
 	asked          *policy.Bitset    // chunks ever requested from them: DATA outside it is unsolicited
 	down, up       policy.Rate
@@ -266,10 +267,27 @@ func (p *peer) handle(m wire.Message) error {
 		}
 		if p.bits.Set(i) {
 			s.picker.Availability().AddHave(i)
-			if !s.picker.Has(i) {
+			if !s.picker.Has(i) && s.picker.Wanted(i) {
 				p.useful++
 				s.updateInterestLocked(p)
 				s.topUpLocked(p, now)
+			}
+		}
+	case *wire.DontHave:
+		i := int(m.Index)
+		if i >= n {
+			return p.violation("DONT_HAVE %d of %d chunks", i, n)
+		}
+		if p.bits.Clear(i) {
+			s.picker.Availability().RemoveHave(i)
+			if !s.picker.Has(i) && s.picker.Wanted(i) {
+				p.useful--
+				s.updateInterestLocked(p)
+			}
+			if _, ok := p.requested[i]; ok {
+				// It will answer REJECT; ask someone else now.
+				delete(p.requested, i)
+				s.picker.Failed(i, p.key)
 			}
 		}
 	case *wire.BitfieldUpdate:
@@ -373,6 +391,14 @@ func (p *peer) stored(i, size int, err error, now time.Time) error {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err == nil && !s.picker.Has(i) && !s.cfg.Store.Has(s.c.Hash(i)) {
+		// Evicted between Put and now (a cache far smaller than what is
+		// wanted): not held, so not claimed; the picker asks again.
+		delete(p.requested, i)
+		s.picker.Failed(i, p.key)
+		p.down.Add(now, int64(size))
+		return nil
+	}
 	if err == nil && s.picker.Has(i) {
 		// Another source (end-game duplicate, the origin) delivered it while
 		// we verified this copy: not new bytes, so not counted as such.
@@ -400,11 +426,11 @@ func (p *peer) stored(i, size int, err error, now time.Time) error {
 	return nil
 }
 
-// usefulLocked counts the chunks in bits that we lack.
+// usefulLocked counts the chunks in bits that we lack and want.
 func (s *Session) usefulLocked(bits *wire.Bitfield) int {
 	u := 0
 	for i := range s.c.Len() {
-		if bits.Has(i) && !s.picker.Has(i) {
+		if bits.Has(i) && !s.picker.Has(i) && s.picker.Wanted(i) {
 			u++
 		}
 	}

@@ -60,6 +60,11 @@ type Config struct {
 	// PickOrder is the picker's background order (policy.RarestFirst by
 	// default); the simulator takes the same knob.
 	PickOrder policy.Order
+	// OnDemand makes the session fetch only what its readers ask for
+	// (Want): a range and its read-ahead, a rendition being played. It
+	// still serves everything it holds. False fetches the whole content
+	// (`shoal get` of a whole content, a prefetch-all policy).
+	OnDemand bool
 }
 
 // ingestParallel bounds the peer chunks a session verifies and stores at
@@ -76,6 +81,8 @@ type Stats struct {
 	Peers           int
 	BadChunks       int64
 	Bans            int64
+	Wanted          int // chunks readers want (every chunk unless on demand)
+	Lost            int64 // held chunks that left the cache (evicted, corrupt, purged)
 	MinAvailability int // fewest connected peers holding any chunk we lack (rare-chunk scarcity)
 	RareChunks      int // chunks we lack that no connected peer has
 	OriginRequests  int64
@@ -91,9 +98,10 @@ type Session struct {
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
-	done    chan struct{} // closed when every chunk is held
+	done    chan struct{} // closed the first time every chunk is held
 	closed  chan struct{}
 	selfMix uint64
+	unwatch func() // stops the store's removal notifications
 
 	mu            sync.Mutex
 	picker        *policy.Picker          // guarded by mu
@@ -105,13 +113,15 @@ type Session struct {
 	originWait    map[int]time.Time       // guarded by mu: no origin retry before
 	originSince   map[int]time.Time       // guarded by mu: first seen as an origin candidate designated to another peer
 	originLatency time.Duration           // guarded by mu: moving average of an origin fetch's duration
-	complete      bool                    // guarded by mu
+	complete      bool                    // guarded by mu: every chunk held
+	doneClosed    bool                    // guarded by mu: done is closed
+	wantRef       []int32                 // guarded by mu: per chunk, the Interests covering it
 
 	ingest chan struct{} // semaphore: peer chunks being verified and stored
 	bufs   *bufPool      // chunk-sized payload buffers
 
 	fromPeers, fromOrigin, uploaded atomic.Int64
-	badChunks, bans                 atomic.Int64
+	badChunks, bans, lost           atomic.Int64
 	originReqs, originErrs          atomic.Int64
 	wg                              sync.WaitGroup
 }
@@ -145,8 +155,16 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 	c := cfg.Content
 	have := policy.NewBitset(c.Len())
 	for i := range c.Len() {
-		if cfg.Store.Has(c.Hash(i)) {
+		if c.Known(i) && cfg.Store.Has(c.Hash(i)) {
 			have.Set(i)
+		}
+	}
+	// Only chunks whose hash is known can be fetched: their file's layer
+	// is loaded (SetLayer adds the rest as they come).
+	want := policy.NewBitset(c.Len())
+	for i := range c.Len() {
+		if !cfg.OnDemand && c.Known(i) {
+			want.Set(i)
 		}
 	}
 	s := &Session{
@@ -162,17 +180,25 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		originSince: map[int]time.Time{},
 		ingest:      make(chan struct{}, ingestParallel),
 		bufs:        newBufPool(int(c.Manifest.ChunkSize)),
+		wantRef:     make([]int32, c.Len()),
 	}
 	s.picker = policy.NewPicker(policy.PickerConfig{
 		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,
-		Rand: cfg.Rand, Grace: cfg.Grace, AssumedRate: 1 << 20, Order: cfg.PickOrder,
+		Rand: cfg.Rand, Grace: cfg.Grace, AssumedRate: 1 << 20, Order: cfg.PickOrder, Want: want,
 	})
 	s.choker = policy.NewChoker(policy.ChokerConfig{Rand: cfg.Rand})
-	if s.picker.Done() {
-		s.complete = true
+	s.checkCompleteLocked()
+	return s
+}
+
+// checkCompleteLocked keeps complete in step with the picker and closes
+// done the first time every chunk is held.
+func (s *Session) checkCompleteLocked() {
+	s.complete = s.picker.Done()
+	if s.complete && !s.doneClosed {
+		s.doneClosed = true
 		close(s.done)
 	}
-	return s
 }
 
 // running reports whether Run has started and not ended.
@@ -211,6 +237,7 @@ func (s *Session) Begin(ctx context.Context) {
 	defer s.mu.Unlock()
 	if s.ctx == nil {
 		s.ctx, s.cancel = context.WithCancel(ctx)
+		s.unwatch = s.cfg.Store.OnRemove(s.removed)
 	}
 }
 
@@ -225,6 +252,9 @@ func (s *Session) context() context.Context {
 
 func (s *Session) shutdown() {
 	s.mu.Lock()
+	if s.unwatch != nil {
+		s.unwatch()
+	}
 	peers := make([]*peer, 0, len(s.peers))
 	for _, p := range s.peers {
 		peers = append(peers, p)
@@ -247,7 +277,16 @@ func (s *Session) Stats() Stats {
 		BytesUploaded: s.uploaded.Load(), Peers: len(s.peers),
 		BadChunks: s.badChunks.Load(), Bans: s.bans.Load(),
 		OriginRequests: s.originReqs.Load(), OriginErrors: s.originErrs.Load(),
-		Complete: s.complete, MinAvailability: -1,
+		Complete: s.complete, MinAvailability: -1, Lost: s.lost.Load(),
+		Wanted: s.c.Len(),
+	}
+	if s.cfg.OnDemand {
+		st.Wanted = 0
+		for _, r := range s.wantRef {
+			if r > 0 {
+				st.Wanted++
+			}
+		}
 	}
 	av := s.picker.Availability()
 	for i := range s.c.Len() {
@@ -311,12 +350,14 @@ func (s *Session) WaitChunk(ctx context.Context, i int) error {
 
 // Prioritize gives chunks [from, to) a due time: chunk from is due at
 // first, the others one spacing apart. The deadline lane fetches them
-// earliest first, from the origin when no peer can make it.
+// earliest first, from the origin when no peer can make it. Only wanted
+// chunks (under an Interest, or every chunk unless on demand) take a
+// deadline: releasing the last Interest on a chunk clears it.
 func (s *Session) Prioritize(from, to int, first time.Time, spacing time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := from; i < to && i < s.c.Len(); i++ {
-		if !s.picker.Has(i) {
+	for i := max(from, 0); i < to && i < s.c.Len(); i++ {
+		if !s.picker.Has(i) && s.picker.Wanted(i) && s.c.Known(i) {
 			if d, ok := s.picker.Deadline(i); !ok || first.Before(d) {
 				s.picker.SetDeadline(i, first)
 			}
@@ -355,7 +396,9 @@ func (s *Session) rechokeLocked(now time.Time) {
 		})
 	}
 	unchoke := map[policy.PeerKey]bool{}
-	for _, k := range s.choker.Tick(now, s.complete, states) {
+	// Holding all that its readers want, a peer seeds: it unchokes by fair
+	// rotation, not by what it downloads.
+	for _, k := range s.choker.Tick(now, s.picker.Satisfied(), states) {
 		unchoke[k] = true
 	}
 	for _, p := range s.peers {
@@ -411,7 +454,7 @@ func (s *Session) updateInterestLocked(p *peer) {
 // policy.Origin): cancels duplicates, tells every peer, wakes waiters, and
 // marks chunks with the same hash as held too.
 func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
-	for _, j := range s.c.byHash[s.c.Hash(i)] {
+	for _, j := range s.c.Indexes(s.c.Hash(i)) {
 		if s.picker.Has(j) {
 			continue
 		}
@@ -433,8 +476,9 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 			close(ch)
 		}
 		delete(s.waiters, j)
+		wanted := s.picker.Wanted(j)
 		for _, p := range s.peers {
-			if p.bits.Has(j) {
+			if p.bits.Has(j) && wanted {
 				p.useful--
 				s.updateInterestLocked(p)
 			}
@@ -442,8 +486,7 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 		}
 	}
 	if s.picker.Done() && !s.complete {
-		s.complete = true
-		close(s.done)
+		s.checkCompleteLocked()
 		s.log.Info("complete", "from_peers", s.fromPeers.Load(), "from_origin", s.fromOrigin.Load())
 		s.rechokeLocked(now)
 	}

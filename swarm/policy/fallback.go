@@ -23,7 +23,7 @@ import (
 //     and queue; not requested at all counts as not expected). A request
 //     that is on track is left alone, however close the deadline.
 //   - Then, once the grace period (Grace after Start) is over, every other
-//     missing chunk that no connected peer has and that is not in flight,
+//     wanted missing chunk that no connected peer has and that is not in flight,
 //     in ascending index order so the origin fetcher can coalesce ranges.
 //
 // Cost: O(deadline chunks + chunks no peer has).

@@ -27,10 +27,10 @@ type Source struct {
 //     deadline: the request would queue behind src's outstanding requests,
 //     each taking ChunkSize/rate (see ExpectedArrival). Chunks src is too
 //     slow for are left for a faster peer or OriginFallback.
-//  2. Background lane: the rarest chunks src has that are missing, not in
-//     flight and not in the deadline lane; ties broken randomly. (With
+//  2. Background lane: the rarest chunks src has that are wanted, missing,
+//     not in flight and not in the deadline lane; ties broken randomly. (With
 //     PickerConfig.Order = Sequential: the lowest-index such chunks.)
-//  3. End-game: only when every missing chunk is in flight, duplicate
+//  3. End-game: only when every wanted missing chunk is in flight, duplicate
 //     requests for in-flight chunks src has and was not asked for (and not
 //     already fetched from the origin) that are overdue (see late) and have
 //     fewer than EndGameMaxRequests requests out, fewest outstanding
@@ -108,6 +108,9 @@ func (p *Picker) endGame(now time.Time, src Source, max int, out []int) []int {
 	var cands []cand
 	for _, i := range p.flightList {
 		f := p.flights[i]
+		if _, due := p.dueAt[i]; !due && !p.want.Has(i) {
+			continue // an unwanted chunk's request just finishes
+		}
 		if !src.Has.Has(i) || f.requestedFrom(src.Key) || f.requestedFrom(Origin) || slices.Contains(out, i) {
 			continue
 		}

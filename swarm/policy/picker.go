@@ -43,6 +43,13 @@ type PickerConfig struct {
 	EndGameMaxRequests int
 	// Order is the background lane's order. Default RarestFirst.
 	Order Order
+	// Want is the set of chunks to fetch: readers grow and shrink it with
+	// SetWant. Nil means every chunk (a whole-content download, as the
+	// simulator and `shoal get` of a whole content do). The picker copies it.
+	// Chunks outside it are never picked by the background lane, sent to
+	// the origin by OriginFallback's background pass, or duplicated in
+	// end-game; a deadline (SetDeadline) makes a chunk wanted on its own.
+	Want *Bitset
 }
 
 // Order is how the background lane orders the chunks it picks.
@@ -69,6 +76,12 @@ type Picker struct {
 	avail   *Availability
 	have    *Bitset
 	missing int
+	// want is the set readers asked for; wantMissing counts wanted chunks
+	// not held, and wantFlying those of them with a request outstanding, so
+	// Satisfied and EndGame are O(1).
+	want        *Bitset
+	wantMissing int
+	wantFlying  int
 	rnd     *rand.Rand
 	start   time.Time
 
@@ -138,16 +151,78 @@ func NewPicker(cfg PickerConfig) *Picker {
 		peers:   make(map[PeerKey]*peerState),
 		dueAt:   make(map[int]time.Time),
 		edge:    cfg.Chunks,
+		want:    NewBitset(cfg.Chunks),
 	}
 	if p.rnd == nil {
 		p.rnd = rand.New(rand.NewPCG(1, 1))
 	}
+	if cfg.Want == nil {
+		p.want.SetAll()
+	} else {
+		for i := cfg.Want.NextSet(0); i >= 0 && i < cfg.Chunks; i = cfg.Want.NextSet(i + 1) {
+			p.want.Set(i)
+		}
+	}
 	for i := cfg.Have.NextSet(0); i >= 0 && i < cfg.Chunks; i = cfg.Have.NextSet(i + 1) {
 		p.have.Set(i)
 		p.missing--
-		p.avail.exclude(i)
+	}
+	for i := range cfg.Chunks {
+		if p.want.Has(i) && !p.have.Has(i) {
+			p.wantMissing++
+		}
+		p.refresh(i)
 	}
 	return p
+}
+
+// SetWant adds chunk i to the wanted set (on) or takes it out. A chunk taken
+// out keeps any request already outstanding (it just finishes) and any
+// deadline (clear it with ClearDeadline).
+func (p *Picker) SetWant(i int, on bool) {
+	if !p.valid(i) || p.want.Has(i) == on {
+		return
+	}
+	d := -1
+	if on {
+		p.want.Set(i)
+		d = 1
+	} else {
+		p.want.Clear(i)
+	}
+	if !p.have.Has(i) {
+		p.wantMissing += d
+		if p.flights[i] != nil {
+			p.wantFlying += d
+		}
+	}
+	p.refresh(i)
+}
+
+// Wanted reports whether chunk i is in the wanted set.
+func (p *Picker) Wanted(i int) bool { return p.valid(i) && p.want.Has(i) }
+
+// WantMissing is the number of wanted chunks not held.
+func (p *Picker) WantMissing() int { return p.wantMissing }
+
+// Satisfied reports whether every wanted chunk is held: the peer is a seed
+// for what its readers asked, though not necessarily for the content.
+func (p *Picker) Satisfied() bool { return p.wantMissing == 0 }
+
+// Lost records that chunk i, once held, is held no more (evicted from the
+// cache, found corrupt on read, purged): it becomes missing again, and is
+// fetched again if wanted.
+func (p *Picker) Lost(i int) {
+	if !p.valid(i) || !p.have.Has(i) {
+		return
+	}
+	p.have.Clear(i)
+	p.missing++
+	if p.want.Has(i) {
+		p.wantMissing++
+	}
+	p.seqFrom = min(p.seqFrom, i)
+	p.refresh(i)
 }
 
 // Availability is the per-chunk peer count the picker ranks by. The session
@@ -175,9 +250,9 @@ func (p *Picker) Outstanding(peer PeerKey) int {
 	return 0
 }
 
-// EndGame reports whether every missing chunk is in flight, the point where
-// Next starts duplicating requests.
-func (p *Picker) EndGame() bool { return p.missing > 0 && len(p.flightList) == p.missing }
+// EndGame reports whether every wanted missing chunk is in flight, the
+// point where Next starts duplicating requests.
+func (p *Picker) EndGame() bool { return p.wantMissing > 0 && p.wantFlying == p.wantMissing }
 
 // SetRate records peer's measured download rate (bytes/s) for expected
 // arrival estimates. Next records the rate it is given too.
@@ -260,6 +335,9 @@ func (p *Picker) Requested(i int, peer PeerKey, t time.Time) {
 		f = &flight{idx: len(p.flightList)}
 		p.flights[i] = f
 		p.flightList = append(p.flightList, i)
+		if p.want.Has(i) {
+			p.wantFlying++
+		}
 	} else if f.requestedFrom(peer) {
 		return
 	}
@@ -278,6 +356,12 @@ func (p *Picker) Requested(i int, peer PeerKey, t time.Time) {
 func (p *Picker) Received(i int, from PeerKey, t time.Time) (cancel []PeerKey) {
 	if !p.valid(i) || p.have.Has(i) {
 		return nil
+	}
+	if p.want.Has(i) {
+		p.wantMissing--
+		if p.flights[i] != nil {
+			p.wantFlying--
+		}
 	}
 	p.have.Set(i)
 	p.missing--
@@ -359,6 +443,9 @@ func (p *Picker) removeRequest(i int, peer PeerKey) {
 		p.flights[last].idx = f.idx
 		p.flightList = p.flightList[:len(p.flightList)-1]
 		delete(p.flights, i)
+		if p.want.Has(i) && !p.have.Has(i) {
+			p.wantFlying--
+		}
 		p.refresh(i)
 	}
 }
@@ -380,10 +467,11 @@ func (p *Picker) SetEdge(edge int) {
 func (p *Picker) Edge() int { return p.edge }
 
 // refresh keeps i in the rarest-first order exactly when the background lane
-// may pick it: published, missing, not in flight, not in the deadline lane.
+// may pick it: published, wanted, missing, not in flight, not in the
+// deadline lane.
 func (p *Picker) refresh(i int) {
 	_, due := p.dueAt[i]
-	if p.have.Has(i) || p.flights[i] != nil || due || i >= p.edge {
+	if !p.want.Has(i) || p.have.Has(i) || p.flights[i] != nil || due || i >= p.edge {
 		p.avail.exclude(i)
 	} else {
 		p.avail.include(i)

@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/discovery"
+	"github.com/shoal-cdn/shoal/layout"
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/swarm"
+	"github.com/shoal-cdn/shoal/wire"
+)
+
+// metaPeers bounds the peers asked at once for a manifest or hash layer
+// the origin could not give.
+const metaPeers = 4
+
+// maxManifestBytes bounds a manifest taken from a peer (it is verified
+// against the content ID, but must not exhaust memory first).
+const maxManifestBytes = 64 << 20
+
+// serveMeta answers peers' requests for manifests and hash layers from the
+// cache. Both are self-verifying, so serving them lets a newcomer join and
+// complete from peers while the origin is down.
+func (p *Peer) serveMeta(kind wire.MetaKind, key core.Hash) ([]byte, bool) {
+	var rel string
+	switch kind {
+	case wire.MetaManifest:
+		rel = layout.ManifestPath(core.ContentID(key))
+	case wire.MetaHashLayer:
+		rel = layout.HashLayerPath(key)
+	default:
+		return nil, false
+	}
+	b, err := os.ReadFile(p.cache.file(rel))
+	return b, err == nil
+}
+
+// manifestOf returns the verified manifest of id: from the cache, the
+// origin, or (origin unreachable) peers the tracker lists.
+func (p *Peer) manifestOf(ctx context.Context, id core.ContentID) (*manifest.Manifest, error) {
+	m, err := p.cache.manifest(ctx, p.origin, id, p.cfg.Trust)
+	if err == nil || !originDown(err) || p.tracker == nil {
+		return m, err
+	}
+	peers := p.lookupPeers(ctx, id)
+	b, perr := p.fromPeers(ctx, peers, wire.MetaManifest, core.Hash(id), maxManifestBytes, func(b []byte) error {
+		_, err := manifest.DecodeTrusted(b, id, p.cfg.Trust)
+		return err
+	})
+	if perr != nil {
+		return nil, fmt.Errorf("%w; from peers: %v", err, perr)
+	}
+	m, _ = manifest.DecodeTrusted(b, id, p.cfg.Trust)
+	if err := writeFileAtomic(p.cache.file(layout.ManifestPath(id)), b); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// originDown says whether an origin error is worth trying peers for: the
+// origin failed or is unreachable, as opposed to serving bad bytes or a
+// trust failure (which peers cannot fix).
+func originDown(err error) bool {
+	return !errors.Is(err, manifest.ErrUntrusted) && !errors.Is(err, manifest.ErrBadSignature) && !errors.Is(err, ErrVerify) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// lookupPeers asks the tracker once for peers of id (before a session
+// exists, to fetch its manifest from them).
+func (p *Peer) lookupPeers(ctx context.Context, id core.ContentID) []discovery.PeerInfo {
+	resp, err := p.tracker.Announce(ctx, discovery.AnnounceRequest{
+		Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region, Left: 1, NumWant: 30,
+	})
+	if err != nil {
+		p.log.Debug("tracker lookup", "content", id, "err", err)
+		return nil
+	}
+	return resp.Peers
+}
+
+// fromPeers asks peers, a few at a time, for a metadata object until one
+// answers with bytes that pass check.
+func (p *Peer) fromPeers(ctx context.Context, peers []discovery.PeerInfo, kind wire.MetaKind, key core.Hash, maxSize int, check func([]byte) error) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		b   []byte
+		err error
+	}
+	answers := make(chan answer, len(peers))
+	slots := make(chan struct{}, metaPeers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tried := 0
+	for _, pi := range peers {
+		if netx.PeerID(pi.Peer) == p.host.ID() {
+			continue
+		}
+		tried++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				answers <- answer{err: ctx.Err()}
+				return
+			}
+			defer func() { <-slots }()
+			b, err := p.node.FetchMeta(ctx, netx.PeerID(pi.Peer), pi.Addrs, kind, key, maxSize)
+			if err == nil {
+				if err = check(b); err != nil {
+					err = fmt.Errorf("%w: %s from peer %s: %v", ErrVerify, kind, netx.PeerID(pi.Peer).Short(), err)
+				}
+			}
+			answers <- answer{b, err}
+		}()
+	}
+	if tried == 0 {
+		return nil, errors.New("no peers to ask")
+	}
+	var last error
+	for range tried {
+		a := <-answers
+		if a.err == nil {
+			return a.b, nil
+		}
+		last = a.err
+	}
+	return nil, last
+}
+
+// layer loads file fi's hash layer into sess: from the cache, the origin,
+// or connected peers. Concurrent callers for the same file share one fetch.
+func (p *Peer) layer(ctx context.Context, j *joined, fi int) error {
+	sess := j.sess
+	c := sess.Content()
+	if c.HasLayer(fi) {
+		return nil
+	}
+	j.lmu.Lock()
+	call := j.loading[fi]
+	if call == nil {
+		call = &layerCall{done: make(chan struct{})}
+		j.loading[fi] = call
+		go func() {
+			call.err = p.fetchLayer(j.ctx, sess, fi)
+			j.lmu.Lock()
+			delete(j.loading, fi)
+			j.lmu.Unlock()
+			close(call.done)
+		}()
+	}
+	j.lmu.Unlock()
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type layerCall struct {
+	done chan struct{}
+	err  error
+}
+
+func (p *Peer) fetchLayer(ctx context.Context, sess *swarm.Session, fi int) error {
+	f := sess.Content().Manifest.Files[fi]
+	l, err := p.cache.hashLayer(ctx, p.origin, f)
+	if err != nil && originDown(err) {
+		var peers []discovery.PeerInfo
+		for _, id := range sess.Peers() {
+			peers = append(peers, discovery.PeerInfo{Peer: string(id)})
+		}
+		b, perr := p.fromPeers(ctx, peers, wire.MetaHashLayer, f.Root, int(f.Chunks)*core.HashSize, func(b []byte) error {
+			_, err := manifest.ParseHashLayer(f, b)
+			return err
+		})
+		if perr != nil {
+			return fmt.Errorf("%w; from peers: %v", err, perr)
+		}
+		l, _ = manifest.ParseHashLayer(f, b)
+		err = writeFileAtomic(p.cache.file(layout.HashLayerPath(f.Root)), b)
+	}
+	if err != nil {
+		return err
+	}
+	return sess.SetLayer(fi, l)
+}
+
+// layers loads the hash layers of files, a few at a time.
+func (p *Peer) layers(ctx context.Context, j *joined, files []int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(files))
+	slots := make(chan struct{}, 8)
+	for _, fi := range files {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		go func() {
+			defer func() { <-slots }()
+			errs <- p.layer(ctx, j, fi)
+		}()
+	}
+	for range files {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadCachedLayers loads, in the background after a join, the hash layers
+// already in the cache, so a restarted peer advertises and serves the
+// chunks it still holds. Files whose layer is not cached are left for
+// readers to load on demand.
+func (p *Peer) loadCachedLayers(j *joined) {
+	c := j.sess.Content()
+	for fi, f := range c.Manifest.Files {
+		if j.ctx.Err() != nil {
+			return
+		}
+		if c.HasLayer(fi) {
+			continue
+		}
+		b, err := os.ReadFile(p.cache.file(layout.HashLayerPath(f.Root)))
+		if err != nil {
+			continue
+		}
+		if l, err := manifest.ParseHashLayer(f, b); err == nil {
+			j.sess.SetLayer(fi, l)
+		}
+	}
+}
+
