@@ -242,4 +242,3 @@ func (p *Peer) loadCachedLayers(j *joined) {
 		}
 	}
 }
-

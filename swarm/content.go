@@ -29,7 +29,7 @@ type Content struct {
 	ID       core.ContentID
 	Manifest *manifest.Manifest
 	chunks   []chunkRef
-	fileBase []int                                 // global index of each file's first chunk
+	fileBase []int                                // global index of each file's first chunk
 	layers   []atomic.Pointer[manifest.HashLayer] // per file; nil until loaded
 
 	hmu    sync.RWMutex

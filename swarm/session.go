@@ -81,10 +81,10 @@ type Stats struct {
 	Peers           int
 	BadChunks       int64
 	Bans            int64
-	Wanted          int // chunks readers want (every chunk unless on demand)
+	Wanted          int   // chunks readers want (every chunk unless on demand)
 	Lost            int64 // held chunks that left the cache (evicted, corrupt, purged)
-	MinAvailability int // fewest connected peers holding any chunk we lack (rare-chunk scarcity)
-	RareChunks      int // chunks we lack that no connected peer has
+	MinAvailability int   // fewest connected peers holding any chunk we lack (rare-chunk scarcity)
+	RareChunks      int   // chunks we lack that no connected peer has
 	OriginRequests  int64
 	OriginErrors    int64
 	Complete        bool

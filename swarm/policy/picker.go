@@ -82,8 +82,8 @@ type Picker struct {
 	want        *Bitset
 	wantMissing int
 	wantFlying  int
-	rnd     *rand.Rand
-	start   time.Time
+	rnd         *rand.Rand
+	start       time.Time
 
 	flights    map[int]*flight // chunks with at least one request outstanding
 	flightList []int           // the keys of flights, in a deterministic order
