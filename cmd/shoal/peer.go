@@ -19,6 +19,8 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"/ip4/0.0.0.0/tcp/4001,/ip4/0.0.0.0/udp/4001/quic-v1")
 	gateway := fs.String("gateway", "127.0.0.1:7171", "local HTTP gateway address (/c/ID/PATH, /live/CHANNEL/…, /api/status, /metrics)")
 	cacheSize := fs.String("cache-size", "0", "chunk cache quota, e.g. 10GiB (0: unlimited); least recently used chunks go first")
+	prefetch := fs.String("prefetch", "window", "what a read fetches beyond the bytes asked for: none, window (a read-ahead window following the reader) or all (every content joined, whole); a request may override it with ?prefetch=")
+	readAhead := fs.String("read-ahead", "4MiB", "size of the read-ahead window of --prefetch window")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,6 +31,12 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	pc, err := rf.peerConfig()
 	if err != nil {
 		return err
+	}
+	if pc.Prefetch, err = agent.ParsePrefetch(*prefetch); err != nil {
+		return usagef("--prefetch: %v", err)
+	}
+	if pc.ReadAhead, err = core.ParseSize(*readAhead); err != nil || pc.ReadAhead <= 0 {
+		return usagef("--read-ahead %q: want a positive size such as 4MiB", *readAhead)
 	}
 	if pc.CacheSize, err = core.ParseSize(*cacheSize); err != nil {
 		return usagef("--cache-size: %v", err)
