@@ -290,8 +290,8 @@ func (s *Session) Stats() Stats {
 	}
 	av := s.picker.Availability()
 	for i := range s.c.Len() {
-		if s.picker.Has(i) {
-			continue
+		if s.picker.Has(i) || !s.picker.Wanted(i) {
+			continue // scarcity of what we fetch, not of what nobody asked for
 		}
 		n := av.Count(i)
 		if n == 0 {
