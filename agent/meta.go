@@ -179,6 +179,9 @@ func (p *Peer) fetchLayer(ctx context.Context, sess *swarm.Session, fi int) erro
 		for _, id := range sess.Peers() {
 			peers = append(peers, discovery.PeerInfo{Peer: string(id)})
 		}
+		if len(peers) == 0 && p.tracker != nil {
+			peers = p.lookupPeers(ctx, sess.Content().ID) // not connected yet
+		}
 		b, perr := p.fromPeers(ctx, peers, wire.MetaHashLayer, f.Root, int(f.Chunks)*core.HashSize, func(b []byte) error {
 			_, err := manifest.ParseHashLayer(f, b)
 			return err
