@@ -227,3 +227,10 @@ func (s *Session) Forget(i int) {
 		s.removed(s.c.Hash(i))
 	}
 }
+
+// PeersWith is how many connected peers say they hold chunk i.
+func (s *Session) PeersWith(i int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.picker.Availability().Count(i)
+}
