@@ -137,6 +137,11 @@ func (p *Peer) readAhead(pf Prefetch, chunkSize int64) int {
 	return int(max(1, p.cfg.ReadAhead/chunkSize))
 }
 
+// streamPatience is how soon a chunk a stream waits for is due: long enough
+// for a connected peer to deliver it (the origin is asked only when none
+// can), short enough that a client barely notices.
+const streamPatience = time.Second
+
 // maxChunkRetries bounds how often a stream fetches again a chunk that left
 // the cache (evicted, found corrupt) between arrival and reading.
 const maxChunkRetries = 3
@@ -251,8 +256,9 @@ func (p *Peer) readChunk(ctx context.Context, sess *swarm.Session, i, hi int, bu
 	var err error
 	for range maxChunkRetries + 1 {
 		if !sess.Has(i) {
-			// Due now, the next few shortly after.
-			sess.Prioritize(i, min(hi, i+lookahead), time.Now(), 200*time.Millisecond)
+			// Due shortly (a peer that can deliver within streamPatience
+			// is asked rather than the origin), the next few after it.
+			sess.Prioritize(i, min(hi, i+lookahead), time.Now().Add(streamPatience), 200*time.Millisecond)
 			if err := sess.WaitChunk(ctx, i); err != nil {
 				return 0, err
 			}

@@ -181,8 +181,12 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 	}
 	pb, direct := p.plays.begin(playKey{clientOf(r), c.ID, rend.ID}, ref.seg >= 0)
 	now := p.plays.clock.Now()
+	// The segment is due when the player's buffer would run dry, not now:
+	// a player filling its buffer asks well ahead, and what it asks for
+	// early is better taken from peers than from the origin.
+	due := now.Add(p.plays.slack(pb, now))
 	if ref.seg >= 0 {
-		p.prefetch(pb, sess, ix, rend, ref.seg, now)
+		p.prefetch(pb, sess, ix, rend, ref.seg, due)
 	}
 	var got chunkSources
 	{
@@ -192,7 +196,7 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 		defer in.Release()
 		err := p.Layer(r.Context(), sess, fi)
 		if err == nil {
-			got, err = p.ensure(r.Context(), sess, a, b, direct, now)
+			got, err = p.ensure(r.Context(), sess, a, b, direct, due)
 		}
 		if err != nil {
 			if r.Context().Err() == nil {
@@ -309,9 +313,9 @@ func (cs chunkSources) split(chunkSize, start, end int64, base int) (direct, hel
 }
 
 // ensure makes chunks [a, b) held, straight from the origin if direct,
-// else through the deadline lane (due at now), falling back to the origin
+// else through the deadline lane (due at due), falling back to the origin
 // for a chunk lateAfter overdue. It reports how each chunk came.
-func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, direct bool, now time.Time) (chunkSources, error) {
+func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, direct bool, due time.Time) (chunkSources, error) {
 	src := chunkSources{from: a, kinds: make([]byte, b-a)}
 	missing := func(from int) {
 		for i := from; i < b; i++ {
@@ -329,8 +333,8 @@ func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, direct
 			src.kinds[i-a] = srcWaited
 		}
 	}
-	sess.Prioritize(a, b, now, 0)
-	late := time.NewTimer(p.plays.lateAfter)
+	sess.Prioritize(a, b, due, 0)
+	late := time.NewTimer(time.Until(due) + p.plays.lateAfter)
 	defer late.Stop()
 	for i := a; i < b; i++ {
 		if sess.Has(i) {

@@ -254,6 +254,19 @@ func (pb *playbacks) begin(k playKey, isSegment bool) (*playback, bool) {
 	return s, s.requests <= startupSegments
 }
 
+// slack is how long the player of s can wait for its next segment without
+// stalling: the media it has buffered by the session's playback clock, less
+// a safety margin. Zero before playback starts.
+func (pb *playbacks) slack(s *playback, now time.Time) time.Duration {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return max(s.clock.buffered(now)-bufferSafety, 0)
+}
+
+// bufferSafety is kept in hand when a segment's deadline is set from the
+// player's buffer: the segment still has to travel to the player.
+const bufferSafety = time.Second
+
 // lookahead returns s's look-ahead Interest in sess, creating it.
 func (pb *playbacks) lookahead(s *playback, sess *swarm.Session) *swarm.Interest {
 	pb.mu.Lock()

@@ -31,6 +31,7 @@ func (s *Session) originAssistLocked(now time.Time, free int) {
 		if best < 0 {
 			return
 		}
+		s.originFlights[best] = make(chan struct{})
 		s.picker.Requested(best, policy.Origin, now)
 		s.origin++
 		s.originReqs.Add(1)

@@ -73,17 +73,32 @@ loop:
 }
 
 // fetchDirect fetches chunk i from the origin for FetchFromOrigin. The
-// picker is told, so the lanes do not ask anyone else for it meanwhile
-// (a request already in flight to a peer simply races it).
+// picker is told, so the lanes do not ask anyone else for it meanwhile (a
+// request already in flight to a peer simply races it). One origin request
+// per chunk at a time: if the origin lane is already fetching it, this
+// waits for that fetch and asks again only if it failed.
 func (s *Session) fetchDirect(ctx context.Context, i int) error {
 	if !s.c.Known(i) {
 		return fmt.Errorf("%s: %w", s.c.Describe(i), ErrNoLayer)
 	}
-	s.mu.Lock()
-	if s.picker.Has(i) {
+	for {
+		s.mu.Lock()
+		if s.picker.Has(i) {
+			s.mu.Unlock()
+			return nil
+		}
+		ch, flying := s.originFlights[i]
+		if !flying {
+			break // still holding mu
+		}
 		s.mu.Unlock()
-		return nil
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	s.originFlights[i] = make(chan struct{})
 	s.picker.Requested(i, policy.Origin, s.cfg.Clock.Now())
 	s.mu.Unlock()
 	s.originReqs.Add(1)
@@ -95,6 +110,7 @@ func (s *Session) fetchDirect(ctx context.Context, i int) error {
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.endOriginLocked(i)
 	if err == nil && !s.picker.Has(i) && !s.cfg.Store.Has(h) {
 		err = errEvicted
 	}
@@ -106,7 +122,7 @@ func (s *Session) fetchDirect(ctx context.Context, i int) error {
 		s.originErrs.Add(1)
 		return fmt.Errorf("%s from the origin: %w", s.c.Describe(i), err)
 	}
-	if !s.picker.Has(i) { // a peer or the lane may have been faster
+	if !s.picker.Has(i) { // a peer may have been faster
 		s.fromOrigin.Add(int64(size))
 		s.receivedLocked(i, policy.Origin, now)
 	}

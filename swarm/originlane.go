@@ -37,6 +37,7 @@ func (s *Session) originLaneLocked(now time.Time) {
 	}
 	start := func(i int) {
 		delete(s.originSince, i)
+		s.originFlights[i] = make(chan struct{})
 		s.picker.Requested(i, policy.Origin, now)
 		s.origin++
 		free--
@@ -48,6 +49,9 @@ func (s *Session) originLaneLocked(now time.Time) {
 	for _, i := range s.picker.OriginFallback(now, 0) {
 		if free == 0 {
 			break
+		}
+		if _, flying := s.originFlights[i]; flying {
+			continue // a direct fetch (FetchFromOrigin) has it
 		}
 		if t, ok := s.originWait[i]; ok && now.Before(t) {
 			continue
@@ -113,6 +117,7 @@ func (s *Session) fetchOrigin(i int) {
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.endOriginLocked(i)
 	if err == nil && !s.picker.Has(i) && !s.cfg.Store.Has(h) {
 		err = errEvicted // a cache far smaller than what is wanted
 	}
@@ -135,4 +140,13 @@ func (s *Session) fetchOrigin(i int) {
 		s.receivedLocked(i, policy.Origin, now)
 	}
 	s.originLaneLocked(now)
+}
+
+// endOriginLocked ends chunk i's origin flight, waking direct fetches that
+// waited on it.
+func (s *Session) endOriginLocked(i int) {
+	if ch, ok := s.originFlights[i]; ok {
+		close(ch)
+		delete(s.originFlights, i)
+	}
 }

@@ -111,6 +111,7 @@ type Session struct {
 	waiters       map[int][]chan struct{} // guarded by mu: chunk → WaitChunk callers
 	origin        int                     // guarded by mu: origin requests in flight
 	originWait    map[int]time.Time       // guarded by mu: no origin retry before
+	originFlights map[int]chan struct{}   // guarded by mu: origin fetches in flight, closed when each ends (one per chunk at a time)
 	originSince   map[int]time.Time       // guarded by mu: first seen as an origin candidate designated to another peer
 	originLatency time.Duration           // guarded by mu: moving average of an origin fetch's duration
 	complete      bool                    // guarded by mu: every chunk held
@@ -177,6 +178,8 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		banned:      map[netx.PeerID]string{},
 		waiters:     map[int][]chan struct{}{},
 		originWait:  map[int]time.Time{},
+
+		originFlights: map[int]chan struct{}{},
 		originSince: map[int]time.Time{},
 		ingest:      make(chan struct{}, ingestParallel),
 		bufs:        newBufPool(int(c.Manifest.ChunkSize)),
@@ -364,6 +367,7 @@ func (s *Session) Prioritize(from, to int, first time.Time, spacing time.Duratio
 		}
 		first = first.Add(spacing)
 	}
+	s.kickLocked() // offer the new deadlines to peers now, before the origin lane's next look
 }
 
 // tick runs the periodic policy: choking, request timeouts, top-ups and the

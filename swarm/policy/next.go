@@ -26,7 +26,8 @@ type Source struct {
 //     on time). A chunk is taken only if src is expected to deliver it by its
 //     deadline: the request would queue behind src's outstanding requests,
 //     each taking ChunkSize/rate (see ExpectedArrival). Chunks src is too
-//     slow for are left for a faster peer or OriginFallback.
+//     slow for are left for a faster peer or OriginFallback — unless the
+//     chunk's last origin request failed: then a late peer beats none.
 //  2. Background lane: the rarest chunks src has that are wanted, missing,
 //     not in flight and not in the deadline lane; ties broken randomly. (With
 //     PickerConfig.Order = Sequential: the lowest-index such chunks.)
@@ -66,8 +67,8 @@ func (p *Picker) Next(now time.Time, src Source, max int) []int {
 		if f := p.flights[i]; f != nil && (f.requestedFrom(src.Key) || p.onTime(i, f, d.at, now)) {
 			continue
 		}
-		if p.eta(ps, queued, now).After(d.at) {
-			continue
+		if p.eta(ps, queued, now).After(d.at) && !p.originFailed[i] {
+			continue // too slow: leave it to a faster peer or the origin
 		}
 		out = append(out, i)
 		queued++

@@ -91,6 +91,10 @@ type Picker struct {
 
 	due   []dueEntry // deadline lane, sorted by (at, chunk)
 	dueAt map[int]time.Time
+	// originFailed marks chunks whose last origin request failed: for
+	// them the deadline lane takes a peer even if it will be late, since
+	// the origin may not come back at all.
+	originFailed map[int]bool
 
 	edge    int // chunks >= edge are not published yet (live); Chunks by default
 	seqFrom int // Sequential: no missing chunk below this index
@@ -151,6 +155,8 @@ func NewPicker(cfg PickerConfig) *Picker {
 		peers:   make(map[PeerKey]*peerState),
 		dueAt:   make(map[int]time.Time),
 		edge:    cfg.Chunks,
+
+		originFailed: make(map[int]bool),
 		want:    NewBitset(cfg.Chunks),
 	}
 	if p.rnd == nil {
@@ -379,6 +385,7 @@ func (p *Picker) Received(i int, from PeerKey, t time.Time) (cancel []PeerKey) {
 		}
 	}
 	p.removeDue(i)
+	delete(p.originFailed, i)
 	p.refresh(i)
 	return cancel
 }
@@ -389,6 +396,9 @@ func (p *Picker) Received(i int, from PeerKey, t time.Time) (cancel []PeerKey) {
 func (p *Picker) Failed(i int, peer PeerKey) {
 	if !p.valid(i) {
 		return
+	}
+	if peer == Origin {
+		p.originFailed[i] = true
 	}
 	p.removeRequest(i, peer)
 }
