@@ -142,6 +142,11 @@ func (p *Peer) readAhead(pf Prefetch, chunkSize int64) int {
 // can), short enough that a client barely notices.
 const streamPatience = time.Second
 
+// maxChunkWait bounds how long a stream waits for one chunk that neither
+// peers nor the origin deliver (the origin down, no peer holding it): the
+// response is then cut, rather than left hanging until the client gives up.
+const maxChunkWait = 30 * time.Second
+
 // maxChunkRetries bounds how often a stream fetches again a chunk that left
 // the cache (evicted, found corrupt) between arrival and reading.
 const maxChunkRetries = 3
@@ -259,7 +264,13 @@ func (p *Peer) readChunk(ctx context.Context, sess *swarm.Session, i, hi int, bu
 			// Due shortly (a peer that can deliver within streamPatience
 			// is asked rather than the origin), the next few after it.
 			sess.Prioritize(i, min(hi, i+lookahead), time.Now().Add(streamPatience), 200*time.Millisecond)
-			if err := sess.WaitChunk(ctx, i); err != nil {
+			wctx, cancel := context.WithTimeout(ctx, maxChunkWait)
+			err := sess.WaitChunk(wctx, i)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+					err = fmt.Errorf("%s: neither peers nor the origin delivered it within %v", c.Describe(i), maxChunkWait)
+				}
 				return 0, err
 			}
 		}
