@@ -185,7 +185,10 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 	// a player filling its buffer asks well ahead, and what it asks for
 	// early is better taken from peers than from the origin.
 	due := now.Add(p.plays.slack(pb, now))
-	if ref.seg >= 0 {
+	// The look-ahead starts with the request, except during start-up: then
+	// it would share the viewer's link with the segment the player is
+	// waiting for, so it starts once that segment is held.
+	if ref.seg >= 0 && !direct {
 		p.prefetch(pb, sess, ix, rend, ref.seg, due)
 	}
 	var got chunkSources
@@ -208,6 +211,9 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 			}
 			return
 		}
+	}
+	if ref.seg >= 0 && direct {
+		p.prefetch(pb, sess, ix, rend, ref.seg, due)
 	}
 	if !writeHeaders(w, r, f, segmentType(f), start, end, partial) {
 		return

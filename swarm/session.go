@@ -170,20 +170,20 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 	}
 	s := &Session{
 		cfg: cfg, c: c, self: self,
-		log:         cfg.Logger.With("content", c.ID.Short()),
-		done:        make(chan struct{}),
-		closed:      make(chan struct{}),
-		selfMix:     mix64(uint64(hashString(string(self)))),
-		peers:       map[netx.PeerID]*peer{},
-		banned:      map[netx.PeerID]string{},
-		waiters:     map[int][]chan struct{}{},
-		originWait:  map[int]time.Time{},
+		log:        cfg.Logger.With("content", c.ID.Short()),
+		done:       make(chan struct{}),
+		closed:     make(chan struct{}),
+		selfMix:    mix64(uint64(hashString(string(self)))),
+		peers:      map[netx.PeerID]*peer{},
+		banned:     map[netx.PeerID]string{},
+		waiters:    map[int][]chan struct{}{},
+		originWait: map[int]time.Time{},
 
 		originFlights: map[int]chan struct{}{},
-		originSince: map[int]time.Time{},
-		ingest:      make(chan struct{}, ingestParallel),
-		bufs:        newBufPool(int(c.Manifest.ChunkSize)),
-		wantRef:     make([]int32, c.Len()),
+		originSince:   map[int]time.Time{},
+		ingest:        make(chan struct{}, ingestParallel),
+		bufs:          newBufPool(int(c.Manifest.ChunkSize)),
+		wantRef:       make([]int32, c.Len()),
 	}
 	s.picker = policy.NewPicker(policy.PickerConfig{
 		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,

@@ -157,7 +157,7 @@ func NewPicker(cfg PickerConfig) *Picker {
 		edge:    cfg.Chunks,
 
 		originFailed: make(map[int]bool),
-		want:    NewBitset(cfg.Chunks),
+		want:         NewBitset(cfg.Chunks),
 	}
 	if p.rnd == nil {
 		p.rnd = rand.New(rand.NewPCG(1, 1))
