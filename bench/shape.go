@@ -144,7 +144,6 @@ func shapedHTTP(lim *rate.Limiter, conns int) *http.Client {
 		MaxIdleConnsPerHost:   conns,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 2 * time.Minute,
-		DisableCompression:    true,
 	}
 	return &http.Client{Transport: t}
 }

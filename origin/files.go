@@ -3,6 +3,7 @@ package origin
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -77,6 +78,17 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", cacheImmutable)
 		if strings.HasPrefix(name, layout.ManifestDir+"/") {
 			h.Set("Content-Type", "application/json")
+			h.Set("Vary", "Accept-Encoding")
+			if acceptsGzip(r) {
+				if b, ok := s.gzip.get(name, f, fi.Size()); ok {
+					serveGzip(w, r, path.Base(name), fi.ModTime(), b)
+					return
+				}
+				if _, err := f.Seek(0, io.SeekStart); err != nil {
+					http.Error(w, "manifest unreadable", http.StatusInternalServerError)
+					return
+				}
+			}
 		} else {
 			h.Set("Content-Type", "application/octet-stream")
 		}

@@ -54,6 +54,7 @@ type Server struct {
 	chunk   int           // largest single write while limited
 	metrics *metrics
 	handler http.Handler
+	gzip    gzipCache // compressed manifests
 
 	bytes    atomic.Int64
 	requests atomic.Int64
