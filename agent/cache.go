@@ -44,7 +44,7 @@ func openCacheWith(dir string, quota int64, verify bool) (*cache, error) {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 	}
-	s, err := store.Open(store.Config{Dir: filepath.Join(dir, layout.ChunkDir), Quota: quota, VerifyOnRead: verify})
+	s, err := store.Open(store.Config{Dir: filepath.Join(dir, layout.ChunkDir), Quota: quota, VerifyOnRead: verify, NoSync: verify})
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", dir, err)
 	}

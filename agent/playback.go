@@ -272,7 +272,10 @@ func (pb *playbacks) lookahead(s *playback, sess *swarm.Session) *swarm.Interest
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if s.ahead == nil {
-		s.ahead = sess.Want()
+		// From peers: a segment only the origin has comes when the player
+		// asks for it (or its deadline nears), not for a look-ahead the
+		// viewer may never reach.
+		s.ahead = sess.WantFromPeers()
 	}
 	return s.ahead
 }

@@ -16,15 +16,26 @@ type Range struct{ From, To int }
 // when done. In a session that fetches the whole content, Interests change
 // nothing but deadlines: releasing one clears the deadlines it set.
 type Interest struct {
-	s      *Session
-	ranges []Range // guarded by s.mu
-	done   bool    // guarded by s.mu
+	s        *Session
+	peerOnly bool    // WantFromPeers: never a reason for an origin fetch before it is urgent
+	ranges   []Range // guarded by s.mu
+	done     bool    // guarded by s.mu
 }
 
 // Want registers an Interest in rs (chunks whose file's hash layer is not
 // loaded are wanted too, but not fetched until it is: see SetLayer).
 func (s *Session) Want(rs ...Range) *Interest {
 	in := &Interest{s: s}
+	in.Set(rs...)
+	return in
+}
+
+// WantFromPeers registers an Interest that peers serve: a reader's
+// look-ahead, worth fetching early from a peer that has it, but not worth
+// an origin fetch the reader may never need. Its chunks go to the origin
+// only once their deadline is urgent, or when another Interest covers them.
+func (s *Session) WantFromPeers(rs ...Range) *Interest {
+	in := &Interest{s: s, peerOnly: true}
 	in.Set(rs...)
 	return in
 }
@@ -53,10 +64,10 @@ func (in *Interest) Set(rs ...Range) {
 	}
 	// Add before removing, so chunks in both stay wanted throughout.
 	for _, r := range in.ranges {
-		s.addWantLocked(r, 1)
+		s.addWantLocked(r, 1, in.peerOnly)
 	}
 	for _, r := range old {
-		s.addWantLocked(r, -1)
+		s.addWantLocked(r, -1, in.peerOnly)
 	}
 	s.kickLocked()
 }
@@ -71,16 +82,21 @@ func (in *Interest) Release() {
 	}
 	in.done = true
 	for _, r := range in.ranges {
-		s.addWantLocked(r, -1)
+		s.addWantLocked(r, -1, in.peerOnly)
 	}
 	in.ranges = nil
 }
 
 // addWantLocked adds d to the reference count of each chunk of r and tells
-// the picker when a chunk becomes wanted or unwanted.
-func (s *Session) addWantLocked(r Range, d int32) {
+// the picker when a chunk becomes wanted or unwanted, or wanted from peers
+// only.
+func (s *Session) addWantLocked(r Range, d int32, peerOnly bool) {
 	for i := r.From; i < r.To; i++ {
 		s.wantRef[i] += d
+		if !peerOnly {
+			s.originRef[i] += d
+		}
+		s.picker.SetPeerOnly(i, s.cfg.OnDemand && s.originRef[i] == 0 && s.wantRef[i] > 0)
 		if s.wantRef[i] == 0 {
 			s.picker.ClearDeadline(i) // nobody waits for it any more
 		}

@@ -117,6 +117,7 @@ type Session struct {
 	complete      bool                    // guarded by mu: every chunk held
 	doneClosed    bool                    // guarded by mu: done is closed
 	wantRef       []int32                 // guarded by mu: per chunk, the Interests covering it
+	originRef     []int32                 // guarded by mu: per chunk, those of them not peer-only
 
 	ingest chan struct{} // semaphore: peer chunks being verified and stored
 	bufs   *bufPool      // chunk-sized payload buffers
@@ -184,6 +185,7 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		ingest:        make(chan struct{}, ingestParallel),
 		bufs:          newBufPool(int(c.Manifest.ChunkSize)),
 		wantRef:       make([]int32, c.Len()),
+		originRef:     make([]int32, c.Len()),
 	}
 	s.picker = policy.NewPicker(policy.PickerConfig{
 		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,

@@ -17,14 +17,15 @@ import (
 //     once now >= deadline - Margin. It goes to the origin when
 //     (a) no connected peer has it (Availability count 0) and it is urgent or
 //     the grace period is over — before that, peers may still be announcing
-//     what they have; or
+//     what they have (a peer-only chunk, SetPeerOnly: urgent only); or
 //     (b) it is urgent and no outstanding peer request for it is expected to
 //     arrive by the deadline (ExpectedArrival from that peer's measured rate
 //     and queue; not requested at all counts as not expected). A request
 //     that is on track is left alone, however close the deadline.
 //   - Then, once the grace period (Grace after Start) is over, every other
-//     wanted missing chunk that no connected peer has and that is not in flight,
-//     in ascending index order so the origin fetcher can coalesce ranges.
+//     wanted missing chunk that no connected peer has, that is not in flight
+//     and not peer-only, in ascending index order so the origin fetcher can
+//     coalesce ranges.
 //
 // Cost: O(deadline chunks + chunks no peer has).
 func (p *Picker) OriginFallback(now time.Time, max int) []int {
@@ -46,7 +47,7 @@ func (p *Picker) OriginFallback(now time.Time, max int) []int {
 		urgent := !now.Before(d.at.Add(-p.cfg.Margin))
 		switch {
 		case p.avail.Count(i) == 0:
-			if urgent || graceOver {
+			if urgent || graceOver && !p.peerOnly[i] {
 				out = append(out, i)
 			}
 		case urgent && (f == nil || !p.onTime(i, f, d.at, now)):
@@ -57,7 +58,11 @@ func (p *Picker) OriginFallback(now time.Time, max int) []int {
 		return out
 	}
 	var rest []int
-	p.avail.eachUnavailable(func(i int) { rest = append(rest, i) })
+	p.avail.eachUnavailable(func(i int) {
+		if !p.peerOnly[i] {
+			rest = append(rest, i)
+		}
+	})
 	slices.Sort(rest)
 	for _, i := range rest {
 		if full(out) {

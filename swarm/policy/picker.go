@@ -91,6 +91,10 @@ type Picker struct {
 
 	due   []dueEntry // deadline lane, sorted by (at, chunk)
 	dueAt map[int]time.Time
+	// peerOnly marks wanted chunks the origin should not be asked for
+	// unless they become urgent: a reader's look-ahead, worth taking from
+	// a peer early but not worth an origin fetch the reader may never need.
+	peerOnly map[int]bool
 	// originFailed marks chunks whose last origin request failed: for
 	// them the deadline lane takes a peer even if it will be late, since
 	// the origin may not come back at all.
@@ -157,6 +161,7 @@ func NewPicker(cfg PickerConfig) *Picker {
 		edge:    cfg.Chunks,
 
 		originFailed: make(map[int]bool),
+		peerOnly:     make(map[int]bool),
 		want:         NewBitset(cfg.Chunks),
 	}
 	if p.rnd == nil {
@@ -203,6 +208,20 @@ func (p *Picker) SetWant(i int, on bool) {
 		}
 	}
 	p.refresh(i)
+}
+
+// SetPeerOnly marks chunk i as wanted from peers only (on) or from any
+// source: OriginFallback leaves a peer-only chunk alone until its deadline
+// is urgent, and never sends it to the origin without one.
+func (p *Picker) SetPeerOnly(i int, on bool) {
+	if !p.valid(i) {
+		return
+	}
+	if on {
+		p.peerOnly[i] = true
+	} else {
+		delete(p.peerOnly, i)
+	}
 }
 
 // Wanted reports whether chunk i is in the wanted set.

@@ -128,3 +128,30 @@ func TestPickerWantCountersStayConsistent(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerOnlyChunksWaitForUrgency: a peer-only chunk nobody has is not
+// sent to the origin for the grace period alone, only once its deadline is
+// urgent; without a deadline, never.
+func TestPeerOnlyChunksWaitForUrgency(t *testing.T) {
+	const n = 8
+	p := NewPicker(PickerConfig{Chunks: n, ChunkSize: testChunk, Rand: seeded(1), Start: t0, Want: bitsOf(n, 1, 2, 3)})
+	p.SetPeerOnly(2, true)
+	p.SetPeerOnly(3, true)
+	p.SetDeadline(3, at(time.Minute))
+	if got := p.OriginFallback(at(10*time.Second), 0); !slices.Equal(got, []int{1}) {
+		t.Fatalf("after grace: OriginFallback = %v, want [1]", got)
+	}
+	if got := p.OriginFallback(at(time.Minute-time.Second), 0); !slices.Equal(got, []int{3, 1}) {
+		t.Fatalf("deadline urgent: OriginFallback = %v, want [3 1]", got)
+	}
+	p.SetPeerOnly(2, false)
+	if got := p.OriginFallback(at(10*time.Second), 0); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("2 no longer peer-only: OriginFallback = %v, want [1 2]", got)
+	}
+	// A peer that has a peer-only chunk still gets asked for it.
+	withCounts(p, []int{0, 0, 1, 0, 0, 0, 0, 0})
+	p.SetPeerOnly(2, true)
+	if got := p.Next(at(10*time.Second), Source{Key: "a", Has: bitsOf(n, 2)}, 4); !slices.Equal(got, []int{2}) {
+		t.Fatalf("Next = %v, want [2]", got)
+	}
+}
