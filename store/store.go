@@ -42,18 +42,18 @@ var (
 
 // Config says where the cache lives and how big it may grow.
 type Config struct {
-	Dir          string       // created if missing
-	Quota        int64        // bytes; 0 = unlimited
-	HighWater    float64      // evict when usage > HighWater*Quota (0 = DefaultHighWater)
-	LowWater     float64      // ... down to LowWater*Quota (0 = DefaultLowWater)
-	VerifyOnRead bool         // re-hash on every read; a mismatch deletes the chunk and returns ErrCorrupt
+	Dir          string  // created if missing
+	Quota        int64   // bytes; 0 = unlimited
+	HighWater    float64 // evict when usage > HighWater*Quota (0 = DefaultHighWater)
+	LowWater     float64 // ... down to LowWater*Quota (0 = DefaultLowWater)
+	VerifyOnRead bool    // re-hash on every read; a mismatch deletes the chunk and returns ErrCorrupt
 	// NoSync skips the fsync before a chunk's rename. A crash may then
 	// leave a chunk with bad bytes under its name: Open's scan re-hashes
 	// and deletes it, and VerifyOnRead catches one read before that, so
 	// with both a crash costs a re-fetch, never a wrong byte. For caches
 	// whose writes sit on a viewer's start-up path.
 	NoSync bool
-	Logger       *slog.Logger // optional; nil discards
+	Logger *slog.Logger // optional; nil discards
 }
 
 func (c *Config) fill() error {
