@@ -40,12 +40,6 @@ func (s *Session) WantFromPeers(rs ...Range) *Interest {
 	return in
 }
 
-// WantFile registers an Interest in every chunk of file fi.
-func (s *Session) WantFile(fi int) *Interest {
-	from, to := s.c.FileChunks(fi)
-	return s.Want(Range{from, to})
-}
-
 // Set replaces the Interest's ranges. A released Interest stays released.
 func (in *Interest) Set(rs ...Range) {
 	s := in.s
