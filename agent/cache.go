@@ -83,11 +83,8 @@ func (c *cache) manifest(ctx context.Context, origin *cdn.Client, id core.Conten
 func (c *cache) hashLayer(ctx context.Context, origin *cdn.Client, f manifest.File) (manifest.HashLayer, error) {
 	size := f.Chunks * core.HashSize
 	p := c.file(layout.HashLayerPath(f.Root))
-	if b, err := os.ReadFile(p); err == nil {
-		if l, err := manifest.ParseHashLayer(f, b); err == nil {
-			return l, nil
-		}
-		os.Remove(p)
+	if l, ok := c.cachedLayer(f); ok {
+		return l, nil
 	}
 	if f.Chunks == 0 {
 		return manifest.HashLayer{}, nil
@@ -107,6 +104,28 @@ func (c *cache) hashLayer(ctx context.Context, origin *cdn.Client, f manifest.Fi
 		return nil, err
 	}
 	return l, nil
+}
+
+// cachedLayer returns f's hash layer if the cache holds a copy that
+// reproduces its signed root; a copy that does not is removed.
+func (c *cache) cachedLayer(f manifest.File) (manifest.HashLayer, bool) {
+	p := c.file(layout.HashLayerPath(f.Root))
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
+	}
+	l, err := manifest.ParseHashLayer(f, b)
+	if err != nil {
+		os.Remove(p)
+		return nil, false
+	}
+	return l, true
+}
+
+// has reports whether the cache holds a file at layout path rel.
+func (c *cache) has(rel string) bool {
+	_, err := os.Stat(c.file(rel))
+	return err == nil
 }
 
 // writeFileAtomic writes b to p through a temporary file and rename, so p is

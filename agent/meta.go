@@ -49,14 +49,12 @@ func (p *Peer) manifestOf(ctx context.Context, id core.ContentID) (*manifest.Man
 		return m, err
 	}
 	peers := p.lookupPeers(ctx, id)
-	b, perr := p.fromPeers(ctx, peers, wire.MetaManifest, core.Hash(id), maxManifestBytes, func(b []byte) error {
-		_, err := manifest.DecodeTrusted(b, id, p.cfg.Trust)
-		return err
+	b, m, perr := fromPeers(ctx, p, peers, wire.MetaManifest, core.Hash(id), maxManifestBytes, func(b []byte) (*manifest.Manifest, error) {
+		return manifest.DecodeTrusted(b, id, p.cfg.Trust)
 	})
 	if perr != nil {
 		return nil, fmt.Errorf("%w; from peers: %v", err, perr)
 	}
-	m, _ = manifest.DecodeTrusted(b, id, p.cfg.Trust)
 	if err := writeFileAtomic(p.cache.file(layout.ManifestPath(id)), b); err != nil {
 		return nil, err
 	}
@@ -85,12 +83,14 @@ func (p *Peer) lookupPeers(ctx context.Context, id core.ContentID) []discovery.P
 }
 
 // fromPeers asks peers, a few at a time, for a metadata object until one
-// answers with bytes that pass check.
-func (p *Peer) fromPeers(ctx context.Context, peers []discovery.PeerInfo, kind wire.MetaKind, key core.Hash, maxSize int, check func([]byte) error) ([]byte, error) {
+// answers with bytes that parse (parse verifies them): it returns those
+// bytes and what they parsed to.
+func fromPeers[T any](ctx context.Context, p *Peer, peers []discovery.PeerInfo, kind wire.MetaKind, key core.Hash, maxSize int, parse func([]byte) (T, error)) ([]byte, T, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type answer struct {
 		b   []byte
+		v   T
 		err error
 	}
 	answers := make(chan answer, len(peers))
@@ -113,27 +113,29 @@ func (p *Peer) fromPeers(ctx context.Context, peers []discovery.PeerInfo, kind w
 				return
 			}
 			defer func() { <-slots }()
-			b, err := p.node.FetchMeta(ctx, netx.PeerID(pi.Peer), pi.Addrs, kind, key, maxSize)
-			if err == nil {
-				if err = check(b); err != nil {
-					err = fmt.Errorf("%w: %s from peer %s: %v", ErrVerify, kind, netx.PeerID(pi.Peer).Short(), err)
+			var a answer
+			a.b, a.err = p.node.FetchMeta(ctx, netx.PeerID(pi.Peer), pi.Addrs, kind, key, maxSize)
+			if a.err == nil {
+				if a.v, a.err = parse(a.b); a.err != nil {
+					a.err = fmt.Errorf("%w: %s from peer %s: %v", ErrVerify, kind, netx.PeerID(pi.Peer).Short(), a.err)
 				}
 			}
-			answers <- answer{b, err}
+			answers <- a
 		}()
 	}
+	var zero T
 	if tried == 0 {
-		return nil, errors.New("no peers to ask")
+		return nil, zero, errors.New("no peers to ask")
 	}
 	var last error
 	for range tried {
 		a := <-answers
 		if a.err == nil {
-			return a.b, nil
+			return a.b, a.v, nil
 		}
 		last = a.err
 	}
-	return nil, last
+	return nil, zero, last
 }
 
 // layer loads file fi's hash layer into sess: from the cache, the origin,
@@ -182,14 +184,14 @@ func (p *Peer) fetchLayer(ctx context.Context, sess *swarm.Session, fi int) erro
 		if len(peers) == 0 && p.tracker != nil {
 			peers = p.lookupPeers(ctx, sess.Content().ID) // not connected yet
 		}
-		b, perr := p.fromPeers(ctx, peers, wire.MetaHashLayer, f.Root, int(f.Chunks)*core.HashSize, func(b []byte) error {
-			_, err := manifest.ParseHashLayer(f, b)
-			return err
+		var b []byte
+		var perr error
+		b, l, perr = fromPeers(ctx, p, peers, wire.MetaHashLayer, f.Root, int(f.Chunks)*core.HashSize, func(b []byte) (manifest.HashLayer, error) {
+			return manifest.ParseHashLayer(f, b)
 		})
 		if perr != nil {
 			return fmt.Errorf("%w; from peers: %v", err, perr)
 		}
-		l, _ = manifest.ParseHashLayer(f, b)
 		err = writeFileAtomic(p.cache.file(layout.HashLayerPath(f.Root)), b)
 	}
 	if err != nil {
@@ -236,11 +238,7 @@ func (p *Peer) loadCachedLayers(j *joined) {
 		if c.HasLayer(fi) {
 			continue
 		}
-		b, err := os.ReadFile(p.cache.file(layout.HashLayerPath(f.Root)))
-		if err != nil {
-			continue
-		}
-		if l, err := manifest.ParseHashLayer(f, b); err == nil {
+		if l, ok := p.cache.cachedLayer(f); ok {
 			j.sess.SetLayer(fi, l)
 		}
 	}

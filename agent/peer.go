@@ -287,7 +287,7 @@ func (p *Peer) join(ctx context.Context, id core.ContentID) (*joined, error) {
 		p.starting.Add(1)
 		defer p.starting.Done()
 		p.mu.Unlock()
-		_, j.err = p.start(id, j) // start sets j.sess before its goroutines read it
+		j.err = p.start(id, j)
 		if j.err != nil {
 			p.mu.Lock()
 			delete(p.joined, id)
@@ -308,15 +308,20 @@ func (p *Peer) join(ctx context.Context, id core.ContentID) (*joined, error) {
 	}
 }
 
-func (p *Peer) start(id core.ContentID, j *joined) (*swarm.Session, error) {
+// start builds and runs the session of id, setting j.sess before any of
+// its goroutines reads it.
+func (p *Peer) start(id core.ContentID, j *joined) error {
 	ctx := p.ctx
+	// Only a content seen before can have hash layers in the cache: a
+	// first join skips looking for one per file.
+	seen := p.cache.has(layout.ManifestPath(id))
 	m, err := p.manifestOf(ctx, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c, err := swarm.NewContent(id, m, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
 		Content: c, Store: p.cache.chunks, Origin: p.origin, Upload: p.upload, Logger: p.log,
@@ -357,7 +362,7 @@ func (p *Peer) start(id core.ContentID, j *joined) (*swarm.Session, error) {
 		})
 		if err != nil {
 			cancel()
-			return nil, err
+			return err
 		}
 		j.ann = ann
 		p.wg.Add(1)
@@ -374,13 +379,15 @@ func (p *Peer) start(id core.ContentID, j *joined) (*swarm.Session, error) {
 			}
 		}()
 	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		p.loadCachedLayers(j)
-	}()
+	if seen {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.loadCachedLayers(j)
+		}()
+	}
 	p.log.Info("joined swarm", "content", id, "name", m.Name, "chunks", c.Len())
-	return sess, nil
+	return nil
 }
 
 // Sessions lists the running swarms.
