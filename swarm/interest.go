@@ -131,14 +131,6 @@ func (s *Session) kickLocked() {
 	}
 }
 
-// Wanted reports whether chunk i is wanted by a reader (always, unless the
-// session is on demand).
-func (s *Session) Wanted(i int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.picker.Wanted(i)
-}
-
 // fetchAllLocked says whether we fetch every chunk, as the handshake's
 // FlagFetchAll tells peers. O(chunks), once per handshake.
 func (s *Session) fetchAllLocked() bool {
