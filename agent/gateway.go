@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/store"
@@ -58,8 +59,11 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 	sess, err := join(r.Context(), id)
 	if err != nil {
 		code := http.StatusBadGateway
-		if errors.Is(err, manifest.ErrUntrusted) || errors.Is(err, manifest.ErrBadSignature) {
+		switch {
+		case errors.Is(err, manifest.ErrUntrusted) || errors.Is(err, manifest.ErrBadSignature):
 			code = http.StatusForbidden
+		case errors.Is(err, cdn.ErrNotFound):
+			code = http.StatusNotFound // the origin has no such content
 		}
 		http.Error(w, err.Error(), code)
 		return

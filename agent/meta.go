@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
 	"github.com/shoal-cdn/shoal/layout"
@@ -63,9 +64,10 @@ func (p *Peer) manifestOf(ctx context.Context, id core.ContentID) (*manifest.Man
 
 // originDown says whether an origin error is worth trying peers for: the
 // origin failed or is unreachable, as opposed to serving bad bytes or a
-// trust failure (which peers cannot fix).
+// trust failure (which peers cannot fix), or a live origin saying it has no
+// such thing (an unknown ID must not become a tracker announce).
 func originDown(err error) bool {
-	return !errors.Is(err, manifest.ErrUntrusted) && !errors.Is(err, manifest.ErrBadSignature) && !errors.Is(err, ErrVerify) &&
+	return !errors.Is(err, cdn.ErrNotFound) && !errors.Is(err, manifest.ErrUntrusted) && !errors.Is(err, manifest.ErrBadSignature) && !errors.Is(err, ErrVerify) &&
 		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 

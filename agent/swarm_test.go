@@ -273,3 +273,25 @@ func TestGetWithTrackerUsesPeers(t *testing.T) {
 	}
 	t.Logf("from peers %d, from origin %d, origin served %d more bytes", res.FromPeers, res.FromOrigin, sf.srv.BytesServed()-egress)
 }
+
+// TestGatewayUnknownContentIs404: an ID the origin has no manifest for is a
+// 404 (not a 502), and costs no tracker announce.
+func TestGatewayUnknownContentIs404(t *testing.T) {
+	sf := newSwarmFixture(t, 0, map[string]int{"a.bin": 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := sf.peer(t, ctx)
+	gw := httptest.NewServer(p.Gateway())
+	defer gw.Close()
+	resp, err := http.Get(gw.URL + "/c/" + strings.Repeat("A", 43) + "/a.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown content: %s, want 404", resp.Status)
+	}
+	if n := len(p.Sessions()); n != 0 {
+		t.Fatalf("%d sessions left for an unknown content", n)
+	}
+}
