@@ -272,9 +272,7 @@ func (p *Peer) prefetch(pb *playback, sess *swarm.Session, ix *mediaIndex, rend 
 	if j == nil || len(segs) == 0 {
 		return
 	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	p.goOwned(func() {
 		for _, n := range segs {
 			if err := p.layer(j.ctx, j, n.fi); err != nil {
 				return
@@ -282,7 +280,7 @@ func (p *Peer) prefetch(pb *playback, sess *swarm.Session, ix *mediaIndex, rend 
 			a, b := c.FileChunks(n.fi)
 			sess.Prioritize(a, b, n.due, 0)
 		}
-	}()
+	})
 }
 
 // chunkSources records how each chunk of a request was obtained.

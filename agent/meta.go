@@ -153,13 +153,18 @@ func (p *Peer) layer(ctx context.Context, j *joined, fi int) error {
 	if call == nil {
 		call = &layerCall{done: make(chan struct{})}
 		j.loading[fi] = call
-		go func() {
+		started := p.goOwned(func() {
 			call.err = p.fetchLayer(j.ctx, sess, fi)
 			j.lmu.Lock()
 			delete(j.loading, fi)
 			j.lmu.Unlock()
 			close(call.done)
-		}()
+		})
+		if !started { // the peer is closing
+			delete(j.loading, fi)
+			call.err = fmt.Errorf("content %s: %w", c.ID, swarm.ErrClosed)
+			close(call.done)
+		}
 	}
 	j.lmu.Unlock()
 	select {

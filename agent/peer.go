@@ -245,13 +245,27 @@ func (p *Peer) wantAll(j *joined) {
 	for i := range files {
 		files[i] = i
 	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	p.goOwned(func() {
 		if err := p.layers(j.ctx, j, files); err != nil && j.ctx.Err() == nil {
 			p.log.Warn("hash layers", "content", c.ID, "err", err)
 		}
+	})
+}
+
+// goOwned runs fn on a goroutine Close waits for, unless Close has begun
+// (then it reports false and fn does not run): wg.Add never races Wait.
+func (p *Peer) goOwned(fn func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		fn()
 	}()
+	return true
 }
 
 // joinedOf returns the join record of a running session.
