@@ -32,6 +32,15 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 		ln.Close()
 		return err
 	}
+	// A get on the same cache goes through this gateway (see via.go).
+	unannounce, err := announceDaemon(p.cache.dir, gatewayURL(ln.Addr()))
+	if err != nil {
+		ln.Close()
+		cancel()
+		p.Close()
+		return err
+	}
+	defer unannounce()
 	n := p.SeedCached(pctx)
 	p.log.Info("peer up", "id", p.ID(), "addrs", p.Addrs(), "gateway", "http://"+ln.Addr().String(), "seeding", n)
 	srv := &http.Server{Handler: p.Gateway(), ReadHeaderTimeout: 10 * time.Second}

@@ -33,6 +33,7 @@ func (p *Peer) Gateway() http.Handler {
 	mux.HandleFunc("GET /c/{id}/{path...}", p.serveContent)
 	mux.HandleFunc("HEAD /c/{id}/{path...}", p.serveContent)
 	mux.HandleFunc("GET /api/status", p.serveStatus)
+	mux.HandleFunc("GET /api/manifest/{id}", p.serveManifest)
 	mux.Handle("GET /metrics", p.metricsHandler())
 	return mux
 }

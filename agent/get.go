@@ -74,6 +74,9 @@ type GetResult struct {
 	FromSource int64 // bytes fetched
 	// Swarm mode only:
 	FromPeers, FromOrigin, Uploaded int64
+	// Via is the gateway of the peer daemon the get went through, if one
+	// runs on the cache directory.
+	Via string
 }
 
 // sessionSource waits for the swarm to deliver a chunk (verified and stored
@@ -181,6 +184,11 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	if err != nil {
 		return GetResult{}, err
 	}
+	if cfg.Source == nil {
+		if gw, ok := runningDaemon(cfg.CacheDir); ok {
+			return viaDaemon(ctx, cfg, t, gw)
+		}
+	}
 	var (
 		origin *cdn.Client
 		c      *cache
@@ -281,18 +289,7 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	for _, f := range files {
 		res.Bytes += f.Size
 	}
-	out := cfg.Out
-	switch {
-	case out == "" && single:
-		out = path.Base(files[0].Path)
-	case out == "" && t.Path != "":
-		out = path.Base(t.Path)
-	case out == "":
-		out = m.Name
-		if manifest.CheckPath(out) != nil || strings.Contains(out, "/") {
-			out = t.ID.String()
-		}
-	}
+	out := outName(cfg.Out, m, t, files, single)
 	res.Out = out
 	w, err := newOutput(out, single)
 	if err != nil {
@@ -330,6 +327,23 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	}
 	cfg.Logger.Info("fetched", "id", t.ID, "out", out, "bytes", res.Bytes, "from_cache", res.FromCache, "from_source", res.FromSource)
 	return res, nil
+}
+
+// outName is where a get writes: out if given, else the file's base name,
+// the directory's, or the content's name (its ID if the name is unusable).
+func outName(out string, m *manifest.Manifest, t Target, files []manifest.File, single bool) string {
+	switch {
+	case out != "":
+		return out
+	case single:
+		return path.Base(files[0].Path)
+	case t.Path != "":
+		return path.Base(t.Path)
+	case manifest.CheckPath(m.Name) != nil || strings.Contains(m.Name, "/"):
+		return t.ID.String()
+	default:
+		return m.Name
+	}
 }
 
 // fetcher moves verified chunks from cache or source into the output.

@@ -3,6 +3,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,4 +23,19 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("store %s: %w (%v)", dir, ErrLocked, err)
 	}
 	return f, nil
+}
+
+// InUse reports whether a store is open on dir, in this process or another
+// (its lock is held). A missing or unreadable directory is not in use.
+func InUse(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
 }

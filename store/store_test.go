@@ -175,7 +175,13 @@ func TestSecondOpenOfSameDirRefused(t *testing.T) {
 	if _, err := Open(Config{Dir: dir}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open = %v, want ErrLocked", err)
 	}
+	if !InUse(dir) {
+		t.Fatal("InUse = false while a store is open")
+	}
 	s.Close()
+	if InUse(dir) {
+		t.Fatal("InUse = true after Close")
+	}
 	s2, err := Open(Config{Dir: dir})
 	if err != nil {
 		t.Fatalf("Open after Close: %v", err)

@@ -46,6 +46,10 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if res.Via != "" {
+		fmt.Fprintf(stdout, "%s: %d files, %s verified (through the peer daemon at %s, which shares the cache)\n", res.Out, res.Files, agent.HumanBytes(res.Bytes), res.Via)
+		return nil
+	}
 	fmt.Fprintf(stdout, "%s: %d files, %s verified (%s from cache)\n", res.Out, res.Files, agent.HumanBytes(res.Bytes), agent.HumanBytes(res.FromCache))
 	if pc.Tracker != "" {
 		fmt.Fprintf(stdout, "swarm: %s from peers, %s from origin, %s uploaded\n", agent.HumanBytes(res.FromPeers), agent.HumanBytes(res.FromOrigin), agent.HumanBytes(res.Uploaded))

@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shoal-cdn/shoal/layout"
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/store"
+)
+
+// A get on the cache directory of a running peer daemon goes through the
+// daemon's gateway (the cache is the daemon's), for a whole content and for
+// one file, and what it writes is what was published.
+func TestGetGoesThroughRunningDaemon(t *testing.T) {
+	sf := newSwarmFixture(t, 0, map[string]int{"a.bin": 5*testChunk + 123, "d/b.txt": 10, "d/c.bin": 2 * testChunk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cacheDir := t.TempDir()
+	h, err := sf.mem.NewHost("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- RunDaemon(ctx, DaemonConfig{Gateway: "127.0.0.1:0", PeerConfig: PeerConfig{
+			CacheDir: cacheDir, Tracker: sf.trackerURL, Origin: sf.url, Trust: manifest.PublicOf(sf.key), Host: h,
+		}})
+	}()
+	var gw string
+	waitFor(t, "the daemon to announce its gateway", func() bool {
+		var ok bool
+		gw, ok = runningDaemon(cacheDir)
+		return ok
+	})
+	get := func(target, out string) GetResult {
+		t.Helper()
+		res, err := Get(ctx, GetConfig{Origin: sf.url, Trust: manifest.PublicOf(sf.key), Target: target, Out: out, CacheDir: cacheDir})
+		if err != nil {
+			t.Fatalf("get %s: %v", target, err)
+		}
+		if res.Via != gw {
+			t.Fatalf("get %s went via %q, want the daemon at %s", target, res.Via, gw)
+		}
+		return res
+	}
+	out := filepath.Join(t.TempDir(), "all")
+	get(sf.id.String(), out)
+	sameTree(t, sf.src, out)
+	one := filepath.Join(t.TempDir(), "c.bin")
+	res := get(sf.id.String()+"/d/c.bin", one)
+	want, _ := os.ReadFile(filepath.Join(sf.src, "d", "c.bin"))
+	if got, _ := os.ReadFile(one); !bytes.Equal(got, want) || res.Files != 1 || res.Bytes != int64(len(want)) {
+		t.Fatalf("one file through the daemon: %d bytes, result %+v", len(got), res)
+	}
+	// A get trusting another publisher refuses the daemon's manifest.
+	other := manifest.PublicOf(publishTree(t, "other", 3, map[string]int{"x": 1}).key)
+	if _, err := Get(ctx, GetConfig{Trust: other, Target: sf.id.String(), Out: filepath.Join(t.TempDir(), "no"), CacheDir: cacheDir}); !errors.Is(err, manifest.ErrUntrusted) && !errors.Is(err, manifest.ErrBadSignature) {
+		t.Fatalf("get with another trust key through the daemon = %v, want a trust error", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("daemon: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, daemonFile)); !os.IsNotExist(err) {
+		t.Fatalf("%s left after the daemon stopped: %v", daemonFile, err)
+	}
+	// With the daemon gone, the same get runs on the cache itself.
+	out2 := filepath.Join(t.TempDir(), "again")
+	res, err = Get(context.Background(), GetConfig{Origin: sf.url, Trust: manifest.PublicOf(sf.key), Target: sf.id.String(), Out: out2, CacheDir: cacheDir})
+	if err != nil || res.Via != "" {
+		t.Fatalf("get after the daemon stopped: via %q, %v", res.Via, err)
+	}
+	sameTree(t, sf.src, out2)
+}
+
+// A daemon gateway that serves bytes other than those published is caught
+// by the Merkle root, and nothing is left at the output. A daemon file left
+// by a dead daemon (nobody holds the cache) is ignored.
+func TestGetThroughDaemonVerifies(t *testing.T) {
+	fx := publishTree(t, "lie", 5, map[string]int{"a.bin": 3*testChunk + 7})
+	manifestBytes, err := os.ReadFile(filepath.Join(fx.layoutDir, layout.ManifestPath(fx.id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(fx.src, "a.bin"))
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/manifest/" + fx.id.String():
+			w.Write(manifestBytes)
+		case "/c/" + fx.id.String() + "/a.bin":
+			bad := bytes.Clone(want)
+			bad[2*testChunk+1] ^= 1
+			w.Write(bad)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer liar.Close()
+	cacheDir := t.TempDir()
+	if _, err := announceDaemon(cacheDir, liar.URL); err != nil {
+		t.Fatal(err)
+	}
+	// Dead daemon: nothing holds the cache, so the get uses it directly.
+	out := filepath.Join(t.TempDir(), "a.bin")
+	res, err := Get(context.Background(), GetConfig{Origin: fx.url, Trust: manifest.PublicOf(fx.key), Target: fx.id.String(), Out: out, CacheDir: cacheDir})
+	if err != nil || res.Via != "" {
+		t.Fatalf("get beside a stale daemon file: via %q, %v", res.Via, err)
+	}
+	// A live (lying) daemon: the store is held, as a daemon holds it.
+	s, err := store.Open(store.Config{Dir: filepath.Join(cacheDir, layout.ChunkDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out = filepath.Join(t.TempDir(), "b.bin")
+	_, err = Get(context.Background(), GetConfig{Trust: manifest.PublicOf(fx.key), Target: fx.id.String(), Out: out, CacheDir: cacheDir})
+	if !errors.Is(err, ErrVerify) {
+		t.Fatalf("get through a lying daemon = %v, want ErrVerify", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("output left after a failed verification: %v", err)
+	}
+}
