@@ -23,6 +23,7 @@ type progress struct {
 	quit  chan struct{}
 	wg    sync.WaitGroup
 	once  sync.Once
+	first sync.Once // the first-bytes line, when piped
 }
 
 func newProgress(w io.Writer, total int64) *progress {
@@ -54,7 +55,14 @@ func newProgress(w io.Writer, total int64) *progress {
 	return p
 }
 
-func (p *progress) add(n int64) { p.done.Add(n) }
+// add counts n verified bytes. Piped, the first bytes are reported at once
+// (a line saying when the first verified byte arrived); after that a line
+// every few seconds.
+func (p *progress) add(n int64) {
+	if p.done.Add(n) == n && n > 0 && p.w != nil && !p.tty {
+		p.first.Do(func() { p.draw(false) })
+	}
+}
 
 func (p *progress) draw(final bool) {
 	done := p.done.Load()

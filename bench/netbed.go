@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The netbed benchmark runs real processes on an emulated network: a star
+// of Linux network namespaces joined by a bridge, each link shaped with
+// tc tbf (the origin's upload; each receiver's upload and download). The
+// origin is `shoal origin` and the tracker `shoal tracker`, both in the
+// origin's namespace behind its link; every receiver is a `shoal get
+// --tracker` in a namespace of its own, all started at once, each seeding
+// until the last one is done. With aria2 and mktorrent installed, the same
+// network then carries a BitTorrent run (one aria2 seed in the origin's
+// namespace, aria2 receivers), side by side. Addresses come from
+// 198.18.0.0/15, the range set aside for benchmark networks; every
+// namespace the benchmark makes is deleted when it ends, also when it is
+// interrupted, and a later run removes those a killed run left.
+
+// Netbed clients.
+const (
+	ClientShoal = "shoal"
+	ClientAria2 = "aria2"
+)
+
+// NetbedConfig is one netbed benchmark.
+type NetbedConfig struct {
+	Receivers int     // N
+	Size      int64   // F
+	ChunkSize int64   // the published chunk size (BitTorrent's piece size too)
+	OriginUp  float64 // bytes/s
+	PeerUp    float64 // bytes/s
+	PeerDown  float64 // bytes/s
+	Runs      int     // runs per client; the report gives medians
+	Clients   []string
+	Seed      uint64
+	// GetArgs are extra flags for every receiver's `shoal get`.
+	GetArgs []string
+	// Shoal is the shoal binary the processes run (default: this one).
+	Shoal string
+	// Dir holds the layout, caches and outputs (default: a temp dir).
+	Dir string
+	// Timeout bounds one run (default 10 minutes).
+	Timeout  time.Duration
+	Progress func(string)
+}
+
+// NetbedRun is one run of one client.
+type NetbedRun struct {
+	Client string
+	// Done and FirstByte are each receiver's times from the start of the
+	// run (sorted); FirstByte is empty where the client does not report it.
+	Done      []time.Duration
+	FirstByte []time.Duration
+	Completed int
+	Receivers int
+	// OriginEgress is what left the origin's namespace (its veth's
+	// transmit counter: payload, headers and the tracker's few bytes);
+	// OriginServed is what the origin process itself counted, where it
+	// does.
+	OriginEgress int64
+	OriginServed int64
+}
+
+// TLast is the last receiver's completion time (0 if one did not finish).
+func (r NetbedRun) TLast() time.Duration {
+	if len(r.Done) == 0 || r.Completed < r.Receivers {
+		return 0
+	}
+	return r.Done[len(r.Done)-1]
+}
+
+// TFirst is the first receiver's completion time.
+func (r NetbedRun) TFirst() time.Duration {
+	if len(r.Done) == 0 {
+		return 0
+	}
+	return r.Done[0]
+}
+
+// NetbedResult is every run of every client.
+type NetbedResult struct {
+	Config NetbedConfig
+	TStar  time.Duration
+	Runs   []NetbedRun
+}
+
+// EgressBound is the least time in which n receivers can all finish when
+// the origin sends only egress bytes: everything else crosses the
+// receivers' uplinks, (N·F − E)/Σu_i, and never less than T*.
+func EgressBound(n int, size, egress int64, originUp, peerUp, peerDown float64) time.Duration {
+	t := LowerBound(n, size, originUp, peerUp, peerDown)
+	if peerUp <= 0 || n <= 0 {
+		return t
+	}
+	rest := float64(int64(n)*size - egress)
+	return max(t, time.Duration(rest/(float64(n)*peerUp)*float64(time.Second)))
+}
+
+// median of durations (0 for none).
+func medianDur(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianInt(v []int64) int64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// WriteReport prints one line per run and the medians per client.
+func (r *NetbedResult) WriteReport(w io.Writer) {
+	c := r.Config
+	f := float64(c.Size)
+	fmt.Fprintf(w, "netbed benchmark: N=%d F=%s chunk=%s u_s=%s u_i=%s d_i=%s runs=%d get-args=%q\n",
+		c.Receivers, MiB(c.Size), MiB(c.ChunkSize), Mbit(c.OriginUp), Mbit(c.PeerUp), Mbit(c.PeerDown), c.Runs, strings.Join(c.GetArgs, " "))
+	fmt.Fprintf(w, "T* = %s (Kumar–Ross: max(F/u_s, F/d_min, N·F/(u_s+Σu_i)))\n\n", secs(r.TStar))
+	fmt.Fprintf(w, "%-7s %4s %9s %9s %10s %11s %10s %11s %10s\n", "client", "run", "T_first", "T_last", "T*/T_last", "egress×F", "E-bound", "bound/T_last", "TTFB p50")
+	type agg struct {
+		first, last, bound, ttfb []time.Duration
+		egress                   []int64
+	}
+	by := map[string]*agg{}
+	order := []string{}
+	for i, run := range r.Runs {
+		a := by[run.Client]
+		if a == nil {
+			a = &agg{}
+			by[run.Client] = a
+			order = append(order, run.Client)
+		}
+		last := run.TLast()
+		eb := EgressBound(c.Receivers, c.Size, run.OriginEgress, c.OriginUp, c.PeerUp, c.PeerDown)
+		lastS, eff, beff := "-", "-", "-"
+		if last > 0 {
+			lastS = secs(last)
+			eff = fmt.Sprintf("%.3f", r.TStar.Seconds()/last.Seconds())
+			beff = fmt.Sprintf("%.3f", eb.Seconds()/last.Seconds())
+			a.last = append(a.last, last)
+		}
+		ttfb := "-"
+		if len(run.FirstByte) > 0 {
+			m := medianDur(run.FirstByte)
+			ttfb = fmt.Sprintf("%dms", m.Milliseconds())
+			a.ttfb = append(a.ttfb, m)
+		}
+		a.first = append(a.first, run.TFirst())
+		a.bound = append(a.bound, eb)
+		a.egress = append(a.egress, run.OriginEgress)
+		fmt.Fprintf(w, "%-7s %4d %9s %9s %10s %11.2f %10s %11s %10s  (%d/%d done)\n", run.Client, i+1, secs(run.TFirst()), lastS, eff,
+			float64(run.OriginEgress)/f, secs(eb), beff, ttfb, run.Completed, c.Receivers)
+	}
+	fmt.Fprintln(w, "\nmedians:")
+	for _, name := range order {
+		a := by[name]
+		last := medianDur(a.last)
+		eff, beff := "-", "-"
+		if last > 0 {
+			eff = fmt.Sprintf("%.3f", r.TStar.Seconds()/last.Seconds())
+			beff = fmt.Sprintf("%.3f", medianDur(a.bound).Seconds()/last.Seconds())
+		}
+		ttfb := "-"
+		if len(a.ttfb) > 0 {
+			ttfb = fmt.Sprintf("%dms", medianDur(a.ttfb).Milliseconds())
+		}
+		fmt.Fprintf(w, "%-7s T_first %s  T_last %s  efficiency %s  origin egress %.2f×F  egress bound %s (bound/T_last %s)  TTFB p50 %s\n",
+			name, secs(medianDur(a.first)), secs(last), eff, float64(medianInt(a.egress))/f, secs(medianDur(a.bound)), beff, ttfb)
+	}
+}

@@ -1,0 +1,626 @@
+//go:build linux
+
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// netnsPrefix starts the name of every namespace the benchmark makes;
+// the process ID follows, so a later run can tell a dead run's leftovers.
+const netnsPrefix = "shoalnb-"
+
+// netbedNet is the emulated network: a hub namespace holding a bridge, the
+// origin's namespace and one per receiver, each joined to the bridge by a
+// veth pair whose two ends carry the host's tc tbf shaping (upload on the
+// host's end, download on the hub's).
+type netbedNet struct {
+	prefix   string
+	hub      string
+	origin   string
+	recv     []string
+	recvAddr []string
+}
+
+const netbedOriginAddr = "198.18.0.1"
+
+// netbedAddr is receiver i's address: 198.18.1.1, 198.18.1.2, …
+func netbedAddr(i int) string { return fmt.Sprintf("198.18.%d.%d", 1+i/250, 1+i%250) }
+
+func run(ctx context.Context, name string, args ...string) error {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// removeStaleNetns deletes namespaces a killed run left (its process is
+// gone), and ends the processes still running in them.
+func removeStaleNetns() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if !strings.HasPrefix(name, netnsPrefix) {
+			continue
+		}
+		pidS, _, _ := strings.Cut(strings.TrimPrefix(name, netnsPrefix), "-")
+		pid, err := strconv.Atoi(pidS)
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			// Its processes first: deleting a namespace does not end them.
+			if pids, err := exec.Command("ip", "netns", "pids", name).Output(); err == nil {
+				for _, f := range strings.Fields(string(pids)) {
+					if p, err := strconv.Atoi(f); err == nil {
+						syscall.Kill(p, syscall.SIGKILL)
+					}
+				}
+			}
+			exec.Command("ip", "netns", "del", name).Run()
+		}
+	}
+}
+
+// tbf shapes dev's egress in namespace ns to rate bytes/s (0: unshaped).
+// The burst covers a GSO super-packet, so big segments are not dropped.
+func tbf(ctx context.Context, ns, dev string, rate float64) error {
+	if rate <= 0 {
+		return nil
+	}
+	burst := max(int64(rate*0.005), 128<<10)
+	return run(ctx, "ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+		"rate", fmt.Sprintf("%dbit", int64(rate*8)), "burst", strconv.FormatInt(burst, 10), "latency", "100ms")
+}
+
+func newNetbedNet(ctx context.Context, n int, originUp, originDown, peerUp, peerDown float64) (_ *netbedNet, err error) {
+	if n > 250*250 {
+		return nil, fmt.Errorf("netbed: at most %d receivers", 250*250)
+	}
+	removeStaleNetns()
+	nb := &netbedNet{prefix: fmt.Sprintf("%s%d-", netnsPrefix, os.Getpid())}
+	nb.hub, nb.origin = nb.prefix+"hub", nb.prefix+"o"
+	defer func() {
+		if err != nil {
+			nb.close()
+		}
+	}()
+	if err := run(ctx, "ip", "netns", "add", nb.hub); err != nil {
+		return nb, err
+	}
+	for _, c := range [][]string{
+		{"ip", "-n", nb.hub, "link", "add", "br0", "type", "bridge"},
+		{"ip", "-n", nb.hub, "link", "set", "br0", "up"},
+		{"ip", "-n", nb.hub, "link", "set", "lo", "up"},
+	} {
+		if err := run(ctx, c[0], c[1:]...); err != nil {
+			return nb, err
+		}
+	}
+	attach := func(ns, port, addr string, up, down float64) error {
+		if err := run(ctx, "ip", "netns", "add", ns); err != nil {
+			return err
+		}
+		for _, c := range [][]string{
+			{"ip", "-n", nb.hub, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns},
+			{"ip", "-n", nb.hub, "link", "set", port, "master", "br0", "up"},
+			{"ip", "-n", ns, "addr", "add", addr + "/16", "dev", "eth0"},
+			{"ip", "-n", ns, "link", "set", "eth0", "up"},
+			{"ip", "-n", ns, "link", "set", "lo", "up"},
+		} {
+			if err := run(ctx, c[0], c[1:]...); err != nil {
+				return err
+			}
+		}
+		if err := tbf(ctx, ns, "eth0", up); err != nil {
+			return err
+		}
+		return tbf(ctx, nb.hub, port, down)
+	}
+	if err := attach(nb.origin, "vo", netbedOriginAddr, originUp, originDown); err != nil {
+		return nb, err
+	}
+	for i := range n {
+		ns := fmt.Sprintf("%sr%d", nb.prefix, i)
+		nb.recv = append(nb.recv, ns)
+		nb.recvAddr = append(nb.recvAddr, netbedAddr(i))
+		if err := attach(ns, fmt.Sprintf("v%d", i), netbedAddr(i), peerUp, peerDown); err != nil {
+			return nb, err
+		}
+	}
+	return nb, nil
+}
+
+// close deletes every namespace (the veths and qdiscs go with them).
+func (nb *netbedNet) close() {
+	for _, ns := range append(slices.Clone(nb.recv), nb.origin, nb.hub) {
+		exec.Command("ip", "netns", "del", ns).Run()
+	}
+}
+
+// txBytes is what dev in ns has sent.
+func txBytes(ns, dev string) (int64, error) {
+	out, err := exec.Command("ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev).Output()
+	if err != nil {
+		return 0, fmt.Errorf("ip -n %s -s link show %s: %w", ns, dev, err)
+	}
+	var links []struct {
+		Stats64 struct {
+			Tx struct {
+				Bytes int64 `json:"bytes"`
+			} `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		return 0, fmt.Errorf("ip -s -j link show %s in %s: unexpected output %q", dev, ns, out)
+	}
+	return links[0].Stats64.Tx.Bytes, nil
+}
+
+// inNetns runs fn on an OS thread that has entered namespace ns: sockets
+// fn creates belong to ns (their later I/O may run on any thread).
+func inNetns(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// The thread is left locked (and so discarded) when the goroutine
+		// ends: it is never returned to the scheduler in another namespace.
+		runtime.LockOSThread()
+		f, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// nsClient is an HTTP client whose connections are made in namespace ns.
+func nsClient(ns string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := inNetns(ns, func() error {
+				var err error
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+}
+
+// proc is a process started in a namespace.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *tailLog
+}
+
+// tailLog keeps the last few KiB a process wrote, for error messages.
+type tailLog struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *tailLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	if len(l.b) > 8<<10 {
+		l.b = l.b[len(l.b)-8<<10:]
+	}
+	return len(p), nil
+}
+
+func (l *tailLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
+// startIn starts name args in namespace ns; lines (if not nil) gets every
+// line of its stdout and stderr.
+func startIn(ns, name string, lines func(string), args ...string) (*proc, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	p := &proc{name: name + " in " + ns, cmd: cmd, done: make(chan struct{}), log: &tailLog{}}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.log.Write(append(sc.Bytes(), '\n'))
+			if lines != nil {
+				lines(sc.Text())
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop ends the process: SIGTERM, SIGKILL after grace.
+func (p *proc) stop(grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// waitHTTP polls url from namespace ns until it answers.
+func waitHTTP(ctx context.Context, ns, url string, p *proc) error {
+	c := nsClient(ns)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited: %s", p.name, p.log)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer %s within 30s: %v", p.name, url, err)
+		}
+	}
+}
+
+// RunNetbed runs the benchmark (root, Linux, iproute2 and tc required).
+func RunNetbed(ctx context.Context, cfg NetbedConfig) (*NetbedResult, error) {
+	if cfg.Receivers <= 0 || cfg.Size <= 0 {
+		return nil, fmt.Errorf("netbed: want at least one receiver and a positive size")
+	}
+	if cfg.Runs <= 0 {
+		cfg.Runs = 1
+	}
+	if cfg.ChunkSize == 0 {
+		cfg.ChunkSize = 256 << 10
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Minute
+	}
+	if len(cfg.Clients) == 0 {
+		cfg.Clients = []string{ClientShoal}
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = func(string) {}
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("netbed: network namespaces and tc need root")
+	}
+	for _, tool := range []string{"ip", "tc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("netbed: %s not found (Debian: apt-get install iproute2)", tool)
+		}
+	}
+	for _, c := range cfg.Clients {
+		switch c {
+		case ClientShoal:
+		case ClientAria2:
+			for _, tool := range []string{"aria2c", "mktorrent"} {
+				if _, err := exec.LookPath(tool); err != nil {
+					return nil, fmt.Errorf("netbed: client aria2 needs %s (Debian: apt-get install aria2 mktorrent)", tool)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("netbed: unknown client %q (want shoal or aria2)", c)
+		}
+	}
+	if cfg.Shoal == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Shoal = exe
+	}
+	if cfg.Dir == "" {
+		d, err := os.MkdirTemp("", "shoal-netbed-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		cfg.Dir = d
+	}
+	res := &NetbedResult{Config: cfg, TStar: LowerBound(cfg.Receivers, cfg.Size, cfg.OriginUp, cfg.PeerUp, cfg.PeerDown)}
+
+	src := filepath.Join(cfg.Dir, "src", "content.bin")
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeRandom(src, cfg.Seed, cfg.Size); err != nil {
+		return nil, err
+	}
+	cfg.Progress("network: " + fmt.Sprint(cfg.Receivers) + " receivers, origin and hub namespaces")
+	nb, err := newNetbedNet(ctx, cfg.Receivers, cfg.OriginUp, 0, cfg.PeerUp, cfg.PeerDown)
+	if err != nil {
+		return nil, err
+	}
+	defer nb.close()
+
+	for _, client := range cfg.Clients {
+		var prep func(k int) (*NetbedRun, error)
+		switch client {
+		case ClientShoal:
+			sh, err := prepareShoal(ctx, cfg, src)
+			if err != nil {
+				return nil, err
+			}
+			prep = func(k int) (*NetbedRun, error) { return sh.run(ctx, cfg, nb, k) }
+		case ClientAria2:
+			ar, err := prepareAria2(ctx, cfg, src)
+			if err != nil {
+				return nil, err
+			}
+			prep = func(k int) (*NetbedRun, error) { return ar.run(ctx, cfg, nb, k) }
+		}
+		for k := range cfg.Runs {
+			cfg.Progress(fmt.Sprintf("%s run %d/%d", client, k+1, cfg.Runs))
+			r, err := prep(k)
+			if err != nil {
+				return nil, fmt.Errorf("%s run %d: %w", client, k+1, err)
+			}
+			res.Runs = append(res.Runs, *r)
+		}
+	}
+	return res, ctx.Err()
+}
+
+// receivers runs one process per receiver until every one reports done (or
+// the run times out), and times their first bytes and completions.
+type receivers struct {
+	mu        sync.Mutex
+	start     time.Time
+	done      []time.Duration // 0: not yet
+	first     []time.Duration
+	remaining int
+	all       chan struct{}
+}
+
+func newReceivers(n int) *receivers {
+	return &receivers{done: make([]time.Duration, n), first: make([]time.Duration, n), remaining: n, all: make(chan struct{})}
+}
+
+func (rs *receivers) markFirst(i int) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.first[i] == 0 {
+		rs.first[i] = time.Since(rs.start)
+	}
+}
+
+func (rs *receivers) markDone(i int) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.done[i] != 0 {
+		return
+	}
+	rs.done[i] = time.Since(rs.start)
+	rs.remaining--
+	if rs.remaining == 0 {
+		close(rs.all)
+	}
+}
+
+// result fills the run's times (sorted; receivers that did not finish are
+// left out of Done).
+func (rs *receivers) result(r *NetbedRun) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for i := range rs.done {
+		if rs.done[i] > 0 {
+			r.Done = append(r.Done, rs.done[i])
+			r.Completed++
+		}
+		if rs.first[i] > 0 {
+			r.FirstByte = append(r.FirstByte, rs.first[i])
+		}
+	}
+	slices.Sort(r.Done)
+	slices.Sort(r.FirstByte)
+	r.Receivers = len(rs.done)
+}
+
+// await waits for every receiver, the run's timeout or ctx.
+func (rs *receivers) await(ctx context.Context, timeout time.Duration, progress func(string)) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-rs.all:
+			return
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			rs.mu.Lock()
+			progress(fmt.Sprintf("  %s: %d/%d done", secs(time.Since(rs.start)), len(rs.done)-rs.remaining, len(rs.done)))
+			rs.mu.Unlock()
+		}
+	}
+}
+
+// shoalSide is the published content and the key that signed it.
+type shoalSide struct {
+	layout, pub, id string
+}
+
+func prepareShoal(ctx context.Context, cfg NetbedConfig, src string) (*shoalSide, error) {
+	key := filepath.Join(cfg.Dir, "publisher.pem")
+	out, err := exec.CommandContext(ctx, cfg.Shoal, "keygen", "-o", key).Output()
+	if err != nil {
+		return nil, fmt.Errorf("keygen: %w", err)
+	}
+	s := &shoalSide{layout: filepath.Join(cfg.Dir, "www"), pub: strings.TrimSpace(string(out))}
+	out, err = exec.CommandContext(ctx, cfg.Shoal, "publish", "--key", key, "--out", s.layout,
+		"--chunk-size", strconv.FormatInt(cfg.ChunkSize, 10), "--name", "netbed", src).Output()
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) == 0 {
+		return nil, errors.New("publish printed no content ID")
+	}
+	s.id = lines[len(lines)-1]
+	return s, nil
+}
+
+func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k int) (*NetbedRun, error) {
+	dir := filepath.Join(cfg.Dir, fmt.Sprintf("shoal-run%d", k))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	originURL := "http://" + netbedOriginAddr + ":8080"
+	trackerURL := "http://" + netbedOriginAddr + ":7070"
+	origin, err := startIn(nb.origin, cfg.Shoal, nil, "origin", "--dir", s.layout, "--listen", netbedOriginAddr+":8080")
+	if err != nil {
+		return nil, err
+	}
+	defer origin.stop(10 * time.Second)
+	tracker, err := startIn(nb.origin, cfg.Shoal, nil, "tracker", "--listen", netbedOriginAddr+":7070")
+	if err != nil {
+		return nil, err
+	}
+	defer tracker.stop(10 * time.Second)
+	if err := waitHTTP(ctx, nb.origin, originURL+"/metrics", origin); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, nb.origin, trackerURL+"/metrics", tracker); err != nil {
+		return nil, err
+	}
+	served0, _ := originServed(nb.origin, originURL)
+	tx0, err := txBytes(nb.origin, "eth0")
+	if err != nil {
+		return nil, err
+	}
+	rs := newReceivers(len(nb.recv))
+	rs.start = time.Now()
+	var procs []*proc
+	defer func() {
+		var wg sync.WaitGroup
+		for _, p := range procs {
+			wg.Add(1)
+			go func() { defer wg.Done(); p.stop(10 * time.Second) }()
+		}
+		wg.Wait()
+	}()
+	for i, ns := range nb.recv {
+		args := []string{"get", "--tracker", trackerURL, "--origin", originURL, "--trust", s.pub,
+			"--cache", filepath.Join(dir, fmt.Sprintf("cache%d", i)), "-o", filepath.Join(dir, fmt.Sprintf("out%d", i)),
+			"--seed-for", "1h"}
+		args = append(args, cfg.GetArgs...)
+		args = append(args, s.id)
+		p, err := startIn(ns, cfg.Shoal, func(line string) {
+			if !strings.HasPrefix(line, "progress ") {
+				return
+			}
+			rs.markFirst(i)
+			if strings.HasPrefix(line, "progress 100.0%") {
+				rs.markDone(i)
+			}
+		}, args...)
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, p)
+	}
+	rs.await(ctx, cfg.Timeout, cfg.Progress)
+	r := &NetbedRun{Client: ClientShoal}
+	rs.result(r)
+	tx1, err := txBytes(nb.origin, "eth0")
+	if err != nil {
+		return nil, err
+	}
+	r.OriginEgress = tx1 - tx0
+	if served1, err := originServed(nb.origin, originURL); err == nil {
+		r.OriginServed = served1 - served0
+	}
+	if r.Completed < len(nb.recv) {
+		for i, p := range procs {
+			select {
+			case <-p.done:
+				cfg.Progress(fmt.Sprintf("receiver %d exited early: %s", i, p.log))
+			default:
+			}
+		}
+	}
+	return r, nil
+}
+
+// originServed reads shoal_origin_response_bytes_total from the origin.
+func originServed(ns, originURL string) (int64, error) {
+	resp, err := nsClient(ns).Get(originURL + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var total float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "shoal_origin_response_bytes_total") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			total += v
+		}
+	}
+	return int64(total), sc.Err()
+}
