@@ -276,6 +276,7 @@ type stallWriter struct {
 	timeout time.Duration
 	stalled prometheus.Counter
 	armed   bool // a deadline is set on the connection
+	failed  bool // a write failed: the connection is done for
 }
 
 func (sw *stallWriter) Write(p []byte) (int, error) {
@@ -286,14 +287,20 @@ func (sw *stallWriter) Write(p []byte) (int, error) {
 		m, err := sw.ResponseWriter.Write(p[:k])
 		n += m
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				sw.stalled.Inc()
-			}
+			sw.fail(err)
 			return n, err
 		}
 		p = p[k:]
 	}
 	return n, nil
+}
+
+// fail records a failed write, counting it once if it was a stall.
+func (sw *stallWriter) fail(err error) {
+	if !sw.failed && errors.Is(err, os.ErrDeadlineExceeded) {
+		sw.stalled.Inc()
+	}
+	sw.failed = true
 }
 
 func (sw *stallWriter) arm() {
@@ -305,12 +312,13 @@ func (sw *stallWriter) arm() {
 // finish sends what the server still buffers under the deadline, then
 // clears it, so the next request on the connection starts without one.
 func (sw *stallWriter) finish() {
-	if !sw.armed {
+	if !sw.armed || sw.failed {
 		return
 	}
 	sw.arm()
-	if err := sw.rc.Flush(); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		sw.stalled.Inc()
+	if err := sw.rc.Flush(); err != nil {
+		sw.fail(err)
+		return
 	}
 	sw.rc.SetWriteDeadline(time.Time{})
 }
