@@ -177,6 +177,9 @@ func TestStalledReadersKeepPeerMemoryBounded(t *testing.T) {
 		b, _ := gatewayGauge(t, p.gw, "shoal_gateway_buffer_bytes")
 		return ok && n == 0 && b == 0, fmt.Sprintf("shoal_gateway_responses %v (found %v), shoal_gateway_buffer_bytes %v", n, ok, b)
 	})
+	if n, _ := gatewayGauge(t, p.gw, "shoal_gateway_stalled_total"); n != bndReaders {
+		t.Errorf("shoal_gateway_stalled_total %v, want %d: every stalled response cut by the stall timeout", n, bndReaders)
+	}
 	// Each stalled connection was closed by the peer: what is left of it
 	// drains to an end well short of the file.
 	for i, conn := range conns {
