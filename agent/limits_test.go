@@ -160,6 +160,9 @@ func (bf *boundsFixture) stall(t *testing.T) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	// A bounded receive buffer: the kernel on our side cannot grow to take
+	// the whole file (the server's send buffer is at most a few MiB).
+	conn.(*net.TCPConn).SetReadBuffer(256 << 10)
 	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", bf.path, addr)
 	conn.SetReadDeadline(time.Now().Add(time.Minute))
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 1024), nil)

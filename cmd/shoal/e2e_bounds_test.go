@@ -82,7 +82,7 @@ func stalledReader(addr, path string) (net.Conn, error) {
 	}
 	// A small receive buffer: the kernel on our side takes little of the
 	// response, so the peer's writes block soon.
-	conn.(*net.TCPConn).SetReadBuffer(32 << 10)
+	conn.(*net.TCPConn).SetReadBuffer(256 << 10)
 	conn.SetDeadline(time.Now().Add(fxDeadline))
 	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr); err != nil {
 		conn.Close()
