@@ -15,6 +15,14 @@ type DaemonConfig struct {
 	Gateway string // gateway listen address; default 127.0.0.1:7171
 }
 
+// The gateway server's own bounds: a client that sends its request headers
+// slowly, or keeps an idle connection open, is dropped.
+const (
+	gatewayReadHeaderTimeout = 10 * time.Second
+	gatewayIdleTimeout       = 2 * time.Minute
+	gatewayMaxHeaderBytes    = 64 << 10
+)
+
 // RunDaemon runs the peer daemon until ctx ends: it re-joins the swarms of
 // what its cache holds, serves the gateway, and shuts down cleanly.
 func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
@@ -43,7 +51,16 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	defer unannounce()
 	n := p.SeedCached(pctx)
 	p.log.Info("peer up", "id", p.ID(), "addrs", p.Addrs(), "gateway", "http://"+ln.Addr().String(), "seeding", n)
-	srv := &http.Server{Handler: p.Gateway(), ReadHeaderTimeout: 10 * time.Second}
+	// No ReadTimeout or WriteTimeout: either would cut a long download
+	// (and a read deadline cancels the request's context). A stalled
+	// reader is cut by the gateway's per-write deadline instead
+	// (GatewayLimits.StallTimeout).
+	srv := &http.Server{
+		Handler:           p.Gateway(),
+		ReadHeaderTimeout: gatewayReadHeaderTimeout,
+		IdleTimeout:       gatewayIdleTimeout,
+		MaxHeaderBytes:    gatewayMaxHeaderBytes,
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

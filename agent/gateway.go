@@ -22,16 +22,13 @@ import (
 // swarm to fetch early, so bytes keep flowing.
 const lookahead = 8
 
-// readAhead is how many verified chunks the gateway keeps ready to write.
-const readAhead = 4
-
 // Gateway is the peer's local HTTP interface: content under /c/, status
 // under /api/status, and Prometheus metrics under /metrics.
 func (p *Peer) Gateway() http.Handler {
 	mux := http.NewServeMux()
 	p.liveRoutes(mux)
-	mux.HandleFunc("GET /c/{id}/{path...}", p.serveContent)
-	mux.HandleFunc("HEAD /c/{id}/{path...}", p.serveContent)
+	mux.HandleFunc("GET /c/{id}/{path...}", p.gw.bounded(p.serveContent))
+	mux.HandleFunc("HEAD /c/{id}/{path...}", p.gw.bounded(p.serveContent))
 	mux.HandleFunc("GET /api/status", p.serveStatus)
 	mux.HandleFunc("GET /api/manifest/{id}", p.serveManifest)
 	mux.Handle("GET /metrics", p.metricsHandler())
@@ -83,6 +80,13 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 	if p.serveMedia(w, r, sess, fi) {
 		return
 	}
+	p.serveFile(w, r, sess, fi, c.Manifest.Files[fi].MediaType, p.readAhead(pf, c.Manifest.ChunkSize))
+}
+
+// serveFile answers a GET or HEAD (with Range, If-None-Match) for file fi
+// as ctype, streamed with ahead chunks of read-ahead.
+func (p *Peer) serveFile(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int, ctype string, ahead int) {
+	c := sess.Content()
 	f := c.Manifest.Files[fi]
 	start, end, partial, ok := parseRange(r.Header.Get("Range"), f.Size)
 	if !ok {
@@ -90,19 +94,26 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
-	if r.Method != http.MethodHead && end > start {
-		// The hash layer first: a failure here is still a clean error.
-		if err := p.Layer(r.Context(), sess, fi); err != nil {
-			if r.Context().Err() == nil {
-				http.Error(w, fmt.Sprintf("%s of content %s: %v", f.Path, id, err), http.StatusBadGateway)
-			}
-			return
-		}
-	}
-	if !writeHeaders(w, r, f, f.MediaType, start, end, partial) {
+	if r.Method == http.MethodHead || end <= start {
+		writeHeaders(w, r, f, ctype, start, end, partial)
 		return
 	}
-	if err := p.stream(r.Context(), w, sess, fi, start, end, p.readAhead(pf, c.Manifest.ChunkSize)); err != nil {
+	// The hash layer first: a failure here is still a clean error.
+	if err := p.Layer(r.Context(), sess, fi); err != nil {
+		if r.Context().Err() == nil {
+			http.Error(w, fmt.Sprintf("%s of content %s: %v", f.Path, c.ID, err), http.StatusBadGateway)
+		}
+		return
+	}
+	buf := p.gw.buffer(w, r) // before the headers: a 503 is still possible
+	if buf == nil {
+		return
+	}
+	if !writeHeaders(w, r, f, ctype, start, end, partial) {
+		p.gw.pool.put(buf)
+		return
+	}
+	if err := p.stream(r.Context(), w, sess, fi, start, end, ahead, buf); err != nil {
 		abortResponse(r, err)
 	}
 }
@@ -183,29 +194,65 @@ func writeHeaders(w http.ResponseWriter, r *http.Request, f manifest.File, ctype
 // past end), and moves as the client takes the bytes; chunks in that
 // window are pinned in the cache so a small quota cannot evict them before
 // they are sent. A chunk that leaves the cache anyway is fetched again.
-func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi int, start, end int64, ahead int) error {
+//
+// Bytes go out in slices of the gateway's buffers, whatever the chunk
+// size: buf (from gatewayBounds.buffer, given back to the pool on return)
+// and up to gatewayBufsPerResponse-1 more while the pool has room.
+func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi int, start, end int64, ahead int, buf []byte) error {
 	c := sess.Content()
+	pool := p.gw.pool
+	// Every buffer this response holds is in bufs or in pieces; held
+	// counts them (the reader goroutine's, read by the writer once pieces
+	// is closed).
+	bufs := make(chan []byte, gatewayBufsPerResponse)
+	bufs <- buf
+	held := 1
+	defer func() {
+		for range held {
+			pool.put(<-bufs)
+		}
+	}()
 	if err := p.Layer(ctx, sess, fi); err != nil {
 		return err
 	}
 	cs := c.Manifest.ChunkSize
+	base := c.FileChunk(fi, 0)
 	first, last := c.FileChunk(fi, int(start/cs)), c.FileChunk(fi, int((end-1)/cs))
-	// A reader goroutine waits for, reads and verifies chunks a few ahead
-	// of the one being written, so disk, hashing and the socket overlap.
+	// A reader goroutine waits for, reads and verifies chunks, and reads
+	// them in slices a few buffers ahead of the one being written, so disk,
+	// hashing and the socket overlap.
 	type piece struct {
-		buf *[]byte
-		n   int
+		buf   []byte
+		chunk int  // the chunk the bytes are from
+		last  bool // its last slice in the response
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pieces := make(chan piece, readAhead)
-	bufs := make(chan *[]byte, readAhead+2)
-	for range readAhead + 2 {
-		b := make([]byte, cs)
-		bufs <- &b
-	}
+	pieces := make(chan piece, gatewayBufsPerResponse)
 	in := sess.Want()
 	pins := newPinSet(p.cache.chunks, c)
+	// next is a buffer to read into: a free one of ours, else a new one
+	// from the pool if it has room, else ours once the writer is done
+	// with it.
+	next := func() ([]byte, error) {
+		select {
+		case b := <-bufs:
+			return b, nil
+		default:
+		}
+		if held < gatewayBufsPerResponse {
+			if b := pool.tryGet(); b != nil {
+				held++
+				return b, nil
+			}
+		}
+		select {
+		case b := <-bufs:
+			return b, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	var readErr error // set before pieces is closed
 	go func() {
 		defer close(pieces)
@@ -214,42 +261,63 @@ func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi 
 			hi := min(last+1, i+1+ahead)
 			in.Set(swarm.Range{From: i, To: hi})
 			pins.hold(i, hi)
-			var buf *[]byte
-			select {
-			case buf = <-bufs:
-			case <-ctx.Done():
-				readErr = ctx.Err()
-				return
-			}
-			n, err := p.readChunk(ctx, sess, i, hi, *buf)
+			b, err := next()
 			if err != nil {
 				readErr = err
 				return
 			}
-			select {
-			case pieces <- piece{buf, n}:
-			case <-ctx.Done():
-				readErr = ctx.Err()
+			ch, err := p.openChunk(ctx, sess, i, hi, b)
+			if err != nil {
+				bufs <- b
+				readErr = err
+				return
+			}
+			off := int64(i-base) * cs // the chunk's offset in the file
+			from, to := max(start-off, 0), min(end-off, ch.Size())
+			for o := from; o < to; {
+				if b == nil {
+					if b, err = next(); err != nil {
+						break
+					}
+				}
+				var n int
+				n, err = ch.ReadAt(b[:min(int64(len(b)), to-o)], o)
+				if err != nil {
+					bufs <- b
+					err = fmt.Errorf("%s: %w", c.Describe(i), err)
+					break
+				}
+				o += int64(n)
+				select {
+				case pieces <- piece{b[:n], i, o >= to}:
+				case <-ctx.Done():
+					bufs <- b
+					err = ctx.Err()
+				}
+				if err != nil {
+					break
+				}
+				b = nil
+			}
+			ch.Close()
+			if err != nil {
+				readErr = err
 				return
 			}
 		}
 	}()
 	var writeErr error
-	off := int64(first-c.FileChunk(fi, 0)) * cs
-	i := first
 	for pc := range pieces {
-		data := (*pc.buf)[:pc.n]
-		lo, hi := max(start-off, 0), min(end-off, int64(len(data)))
 		if writeErr == nil {
-			_, writeErr = w.Write(data[lo:hi])
+			_, writeErr = w.Write(pc.buf)
 			if writeErr != nil {
 				cancel() // the client went away: let the reader finish
 			}
 		}
-		pins.release(i)
-		i++
-		bufs <- pc.buf
-		off += cs
+		if pc.last {
+			pins.release(pc.chunk)
+		}
+		bufs <- pc.buf[:cap(pc.buf)]
 	}
 	pins.releaseAll()
 	if writeErr != nil {
@@ -258,10 +326,11 @@ func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi 
 	return readErr
 }
 
-// readChunk waits for chunk i (due now, the rest of the window shortly
-// after) and reads it from the cache into buf. A chunk that left the cache
-// between arrival and reading is fetched again, up to maxChunkRetries.
-func (p *Peer) readChunk(ctx context.Context, sess *swarm.Session, i, hi int, buf []byte) (int, error) {
+// openChunk waits for chunk i (due now, the rest of the window shortly
+// after) and opens it in the cache, verified through scratch. A chunk that
+// left the cache between arrival and opening is fetched again, up to
+// maxChunkRetries.
+func (p *Peer) openChunk(ctx context.Context, sess *swarm.Session, i, hi int, scratch []byte) (*store.Chunk, error) {
 	c := sess.Content()
 	var err error
 	for range maxChunkRetries + 1 {
@@ -276,12 +345,12 @@ func (p *Peer) readChunk(ctx context.Context, sess *swarm.Session, i, hi int, bu
 				if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 					err = fmt.Errorf("%s: neither peers nor the origin delivered it within %v", c.Describe(i), maxChunkWait)
 				}
-				return 0, err
+				return nil, err
 			}
 		}
-		var n int
-		if n, err = p.cache.chunks.ReadInto(c.Hash(i), buf); err == nil {
-			return n, nil
+		var ch *store.Chunk
+		if ch, err = p.cache.chunks.Open(c.Hash(i), scratch); err == nil {
+			return ch, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrCorrupt) {
 			break
@@ -291,7 +360,7 @@ func (p *Peer) readChunk(ctx context.Context, sess *swarm.Session, i, hi int, bu
 		p.log.Warn("gateway: chunk left the cache before it was sent; fetching it again", "chunk", c.Describe(i), "err", err)
 		sess.Forget(i)
 	}
-	return 0, fmt.Errorf("%s: %w", c.Describe(i), err)
+	return nil, fmt.Errorf("%s: %w", c.Describe(i), err)
 }
 
 // parseRange handles one "bytes=" range (the form players and download

@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/swarm"
 )
 
 // Live channels on the gateway:
@@ -100,8 +101,8 @@ const liveStartFromOrigin = 2
 // liveRoutes adds the /live/ routes to mux.
 func (p *Peer) liveRoutes(mux *http.ServeMux) {
 	lc := &liveChannels{p: p, chans: map[manifest.ChannelID]*liveChannel{}}
-	mux.HandleFunc("GET /live/{channel}/index.m3u8", lc.servePlaylist)
-	mux.HandleFunc("GET /live/{channel}/{segment}", lc.serveSegment)
+	mux.HandleFunc("GET /live/{channel}/index.m3u8", p.gw.bounded(lc.servePlaylist))
+	mux.HandleFunc("GET /live/{channel}/{segment}", p.gw.bounded(lc.serveSegment))
 }
 
 // Leave stops the swarm of id, if one runs: the peer stops fetching and
@@ -301,7 +302,7 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 	ch.mu.Unlock()
 	patient := ch.started.Load()
 	direct := ch.served.Load() < liveStartFromOrigin
-	b, ctype, err := lc.segmentBytes(ctx, seg, due, patient, direct)
+	sess, ctype, err := lc.segmentReady(ctx, seg, due, patient, direct)
 	if err != nil {
 		code := http.StatusBadGateway
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -310,20 +311,34 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("live channel %s: %v", ch.f.ID(), err), code)
 		return
 	}
+	buf := lc.p.gw.buffer(w, r) // before the headers: a 503 is still possible
+	if buf == nil {
+		return
+	}
 	ch.started.Store(true)
 	ch.served.Add(1)
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	// The name may be reused by a restarted encoder: cache briefly only.
 	h.Set("Cache-Control", "max-age="+strconv.FormatInt(u.TargetDuration*int64(len(u.Segments)), 10))
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.Write(b)
+	h.Set("Content-Length", strconv.FormatInt(seg.Size, 10))
+	if r.Method == http.MethodHead || seg.Size == 0 {
+		lc.p.gw.pool.put(buf)
+		return
+	}
+	// Every chunk is held and verified: the stream reads them from the
+	// cache in the gateway's bounded buffers (one that left the cache
+	// since is fetched again; a failure then cuts the response).
+	if err := lc.p.stream(r.Context(), w, sess, 0, 0, seg.Size, 0, buf); err != nil {
+		abortResponse(r, err)
+	}
 }
 
-// segmentBytes gathers a whole segment, every chunk verified. Segments are
-// small (a few MB), and having them whole before answering lets a failure
-// be a clean HTTP error instead of a truncated body.
-func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSegment, due time.Time, patient, direct bool) ([]byte, string, error) {
+// segmentReady waits until a whole segment is held, every chunk verified,
+// and returns its session and type. Having it whole before answering lets
+// a failure be a clean HTTP error instead of a truncated body; the bytes
+// stay in the cache.
+func (lc *liveChannels) segmentReady(ctx context.Context, seg manifest.ChannelSegment, due time.Time, patient, direct bool) (*swarm.Session, string, error) {
 	p := lc.p
 	sess, err := p.JoinAll(ctx, seg.Content) // a live segment is watched whole
 	if err != nil {
@@ -356,23 +371,16 @@ func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSe
 		t.Stop()
 	}
 	sess.Prioritize(0, c.Len(), time.Now(), 20*time.Millisecond)
-	out := make([]byte, 0, f.Size)
-	buf := make([]byte, c.Manifest.ChunkSize)
 	for i := range c.Len() {
 		if err := sess.WaitChunk(ctx, i); err != nil {
 			return nil, "", fmt.Errorf("segment %d (%s): chunk %d: %w", seg.Seq, seg.Name, i, err)
 		}
-		n, err := p.cache.chunks.ReadInto(c.Hash(i), buf)
-		if err != nil {
-			return nil, "", fmt.Errorf("segment %d (%s): %s: %w", seg.Seq, seg.Name, c.Describe(i), err)
-		}
-		out = append(out, buf[:n]...)
 	}
 	ctype := f.MediaType
 	if ctype == "" {
 		ctype = "video/mp2t"
 	}
-	return out, ctype, nil
+	return sess, ctype, nil
 }
 
 func later(a, b time.Time) time.Time {

@@ -71,6 +71,11 @@ func (p *Peer) serveMedia(w http.ResponseWriter, r *http.Request, sess *swarm.Se
 func (p *Peer) servePlaylist(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int) {
 	c := sess.Content()
 	f := c.Manifest.Files[fi]
+	if f.Size > media.MaxInputSize {
+		// Players and the vetting below hold a playlist whole: bounded.
+		http.Error(w, fmt.Sprintf("playlist %s of %s: %d bytes, more than the %d a playlist may have", f.Path, c.ID, f.Size, media.MaxInputSize), http.StatusBadGateway)
+		return
+	}
 	a, b := c.FileChunk(fi, 0), c.FileChunk(fi, int(f.Chunks))
 	err := p.Layer(r.Context(), sess, fi)
 	if err == nil {
@@ -82,6 +87,14 @@ func (p *Peer) servePlaylist(w http.ResponseWriter, r *http.Request, sess *swarm
 		}
 		return
 	}
+	k := playlistKey{c.ID, f.Path}
+	err, ok := p.plays.playlistVerdict(k)
+	if ok && err == nil {
+		// Vetted before: streamed from the cache in the gateway's bounded
+		// buffers, like any file.
+		p.serveFile(w, r, sess, fi, mediaContentType(f.Path), 0)
+		return
+	}
 	var body bytes.Buffer
 	for i := a; i < b; i++ {
 		data, err := p.cache.chunks.Get(c.Hash(i))
@@ -91,8 +104,6 @@ func (p *Peer) servePlaylist(w http.ResponseWriter, r *http.Request, sess *swarm
 		}
 		body.Write(data)
 	}
-	k := playlistKey{c.ID, f.Path}
-	err, ok := p.plays.playlistVerdict(k)
 	if !ok {
 		err = vetPlaylist(c.Manifest.Media.Kind, f.Path, body.Bytes())
 		p.plays.setPlaylistVerdict(k, err)
@@ -215,10 +226,15 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 	if ref.seg >= 0 && direct {
 		p.prefetch(pb, sess, ix, rend, ref.seg, due)
 	}
-	if !writeHeaders(w, r, f, segmentType(f), start, end, partial) {
+	buf := p.gw.buffer(w, r) // before the headers: a 503 is still possible
+	if buf == nil {
 		return
 	}
-	if err := p.stream(r.Context(), w, sess, fi, start, end, 0); err != nil {
+	if !writeHeaders(w, r, f, segmentType(f), start, end, partial) {
+		p.gw.pool.put(buf)
+		return
+	}
+	if err := p.stream(r.Context(), w, sess, fi, start, end, 0, buf); err != nil {
 		abortResponse(r, err)
 		return
 	}

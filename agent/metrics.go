@@ -54,5 +54,6 @@ func (p *Peer) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(peerCollector{p}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(p.plays.collectors()...)
+	reg.MustRegister(p.gw.collectors()...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -39,6 +39,9 @@ type PeerConfig struct {
 	ReadAhead int64
 	Logger    *slog.Logger
 
+	// Gateway bounds what the gateway's clients can make the peer hold.
+	Gateway GatewayLimits
+
 	// Host replaces the libp2p host (tests and benchmarks pass an in-memory one).
 	Host netx.Host
 	// AnnounceInterval overrides the tracker's default announce interval (tests).
@@ -62,6 +65,7 @@ type Peer struct {
 	ctx     context.Context
 	wg      sync.WaitGroup
 	plays   *playbacks // the gateway's playback sessions (playback.go)
+	gw      *gatewayBounds
 
 	mu     sync.Mutex
 	joined map[core.ContentID]*joined // guarded by mu
@@ -127,7 +131,11 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if cfg.ReadAhead <= 0 {
 		cfg.ReadAhead = DefaultReadAhead
 	}
-	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{})}
+	if err := cfg.Gateway.fill(); err != nil {
+		return nil, err
+	}
+	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{}),
+		gw: newGatewayBounds(cfg.Gateway)}
 	if p.origin, err = cdn.New(cdn.Config{BaseURL: cfg.Origin, HTTP: cfg.OriginHTTP}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/shoal-cdn/shoal/agent"
 	"github.com/shoal-cdn/shoal/core"
@@ -21,6 +23,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cacheSize := fs.String("cache-size", "0", "chunk cache quota, e.g. 10GiB (0: unlimited); least recently used chunks go first")
 	prefetch := fs.String("prefetch", "window", "what a read fetches beyond the bytes asked for: none, window (a read-ahead window following the reader) or all (every content joined, whole); a request may override it with ?prefetch=")
 	readAhead := fs.String("read-ahead", "4MiB", "size of the read-ahead window of --prefetch window")
+	gl := addGatewayLimitFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,6 +44,41 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if pc.CacheSize, err = core.ParseSize(*cacheSize); err != nil {
 		return usagef("--cache-size: %v", err)
 	}
+	if pc.Gateway, err = gl.limits(); err != nil {
+		return err
+	}
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
+}
+
+// gatewayLimitFlags are the flags of agent.GatewayLimits.
+type gatewayLimitFlags struct {
+	memory  *string
+	stall   *time.Duration
+	clients *int
+}
+
+func addGatewayLimitFlags(fs *flag.FlagSet) gatewayLimitFlags {
+	return gatewayLimitFlags{
+		memory: fs.String("gateway-memory", "64MiB", "budget of the gateway's response buffers across all responses; "+
+			"a response holds at most 1MiB of it whatever the chunk size, and one that finds it spent for 5s is answered 503 with Retry-After"),
+		stall: fs.Duration("gateway-stall-timeout", agent.DefaultGatewayStallTimeout,
+			"cut a gateway response whose client takes no bytes for this long"),
+		clients: fs.Int("gateway-client-streams", agent.DefaultGatewayClientStreams,
+			"content and live responses in progress per client IP address; beyond it the gateway answers 429"),
+	}
+}
+
+func (g gatewayLimitFlags) limits() (agent.GatewayLimits, error) {
+	mem, err := core.ParseSize(*g.memory)
+	if err != nil || mem < 1<<20 {
+		return agent.GatewayLimits{}, usagef("--gateway-memory %q: want a size of at least 1MiB, such as 64MiB", *g.memory)
+	}
+	if *g.stall <= 0 {
+		return agent.GatewayLimits{}, usagef("--gateway-stall-timeout %v: want a positive duration such as 30s", *g.stall)
+	}
+	if *g.clients <= 0 {
+		return agent.GatewayLimits{}, usagef("--gateway-client-streams %d: want a positive number such as 64", *g.clients)
+	}
+	return agent.GatewayLimits{Memory: mem, StallTimeout: *g.stall, ClientStreams: *g.clients}, nil
 }

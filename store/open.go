@@ -1,0 +1,90 @@
+package store
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// Chunk is an open chunk, read in slices of any size: a reader of a large
+// chunk (up to core.MaxChunkSize) need not hold it whole. Close it when done.
+type Chunk struct {
+	f    *os.File
+	size int64
+}
+
+// Size is the chunk's length in bytes.
+func (c *Chunk) Size() int64 { return c.size }
+
+// ReadAt reads len(p) bytes of the chunk from off (io.ReaderAt).
+func (c *Chunk) ReadAt(p []byte, off int64) (int, error) { return c.f.ReadAt(p, off) }
+
+// Close releases the chunk's file.
+func (c *Chunk) Close() error { return c.f.Close() }
+
+// Open is ReadInto for a reader that takes the chunk in slices: it opens
+// chunk h (ErrNotFound if absent) and marks it recently used. With
+// VerifyOnRead the whole file is hashed first, through scratch (any
+// length), so what the slices return has been verified: chunk files are
+// immutable and only appear by rename, so the open file cannot change
+// between the hash and the reads.
+func (s *Store) Open(h core.Hash, scratch []byte) (*Chunk, error) {
+	if len(scratch) == 0 {
+		return nil, fmt.Errorf("chunk %s: empty scratch buffer: %w", h.Short(), ErrShortBuffer)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e := s.entries[h]
+	if e == nil || e.state != present {
+		s.mu.Unlock()
+		s.n.misses.Add(1)
+		return nil, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
+	}
+	s.touchLocked(e)
+	size := e.size
+	s.mu.Unlock()
+
+	f, err := os.Open(s.path(h))
+	if errors.Is(err, fs.ErrNotExist) {
+		s.dropIfPresent(e)
+		s.n.misses.Add(1)
+		return nil, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s: %w", h.Short(), err)
+	}
+	fail := func(err error) (*Chunk, error) {
+		f.Close()
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(fmt.Errorf("chunk %s: %w", h.Short(), err))
+	}
+	if fi.Size() != size {
+		return fail(s.corrupt(e, fmt.Sprintf("size %d, indexed %d", fi.Size(), size)))
+	}
+	if s.cfg.VerifyOnRead {
+		d := sha256.New()
+		n, err := io.CopyBuffer(d, io.NewSectionReader(f, 0, size), scratch)
+		if err != nil {
+			return fail(fmt.Errorf("chunk %s: %w", h.Short(), err))
+		}
+		if n != size {
+			return fail(s.corrupt(e, "shrank while read"))
+		}
+		if got := core.Hash(d.Sum(nil)); got != h {
+			return fail(s.corrupt(e, "content hashes to "+got.Short()))
+		}
+	}
+	s.n.hits.Add(1)
+	return &Chunk{f: f, size: size}, nil
+}
