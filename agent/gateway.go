@@ -34,7 +34,7 @@ func (p *Peer) Gateway() http.Handler {
 	mux.HandleFunc("HEAD /c/{id}/{path...}", p.serveContent)
 	mux.HandleFunc("GET /api/status", p.serveStatus)
 	mux.Handle("GET /metrics", p.metricsHandler())
-	return mux
+	return withCORS(mux, p.cfg.StatusOrigins)
 }
 
 // serveContent streams a file (or a byte range of it) in order, each chunk
@@ -83,7 +83,7 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := c.Manifest.Files[fi]
-	start, end, partial, ok := parseRange(r.Header.Get("Range"), f.Size)
+	start, end, partial, ok := parseRange(rangeHeader(r, fileETag(f)), f.Size)
 	if !ok {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", f.Size))
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
@@ -98,7 +98,7 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !writeHeaders(w, r, f, f.MediaType, start, end, partial) {
+	if !writeHeaders(w, r, f, fileType(f), start, end, partial) {
 		return
 	}
 	if err := p.stream(r.Context(), w, sess, fi, start, end, p.readAhead(pf, c.Manifest.ChunkSize)); err != nil {
@@ -161,7 +161,7 @@ func writeHeaders(w http.ResponseWriter, r *http.Request, f manifest.File, ctype
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("Accept-Ranges", "bytes")
-	h.Set("ETag", `"`+f.Root.String()+`"`)
+	h.Set("ETag", fileETag(f))
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
 	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, f.Root.String()) {

@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/media"
 	"github.com/shoal-cdn/shoal/netx"
 )
 
@@ -368,9 +369,9 @@ func (lc *liveChannels) segmentBytes(ctx context.Context, seg manifest.ChannelSe
 		}
 		out = append(out, buf[:n]...)
 	}
-	ctype := f.MediaType
-	if ctype == "" {
-		ctype = "video/mp2t"
+	ctype := fileType(f)
+	if ctype == media.TypeOctetStream {
+		ctype = media.TypeMPEG2TS // live channels carry MPEG-TS segments only
 	}
 	return out, ctype, nil
 }

@@ -21,6 +21,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cacheSize := fs.String("cache-size", "0", "chunk cache quota, e.g. 10GiB (0: unlimited); least recently used chunks go first")
 	prefetch := fs.String("prefetch", "window", "what a read fetches beyond the bytes asked for: none, window (a read-ahead window following the reader) or all (every content joined, whole); a request may override it with ?prefetch=")
 	readAhead := fs.String("read-ahead", "4MiB", "size of the read-ahead window of --prefetch window")
+	statusOrigins := fs.String("status-origins", "", "web origins, comma-separated (e.g. https://ops.example.com), whose pages may read the gateway's /api/status and /metrics; * for any; default none (they tell what this machine watches). /c/ and /live/ are open to every origin")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +41,9 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if pc.CacheSize, err = core.ParseSize(*cacheSize); err != nil {
 		return usagef("--cache-size: %v", err)
+	}
+	if pc.StatusOrigins, err = agent.ParseOrigins(*statusOrigins); err != nil {
+		return usagef("--status-origins: %v", err)
 	}
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
