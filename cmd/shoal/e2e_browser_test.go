@@ -120,8 +120,12 @@ func pageServer(t *testing.T) (*httptest.Server, <-chan playerResult) {
 func play(t *testing.T, pageURL string, results <-chan playerResult) playerResult {
 	t.Helper()
 	log := &fxLog{}
-	cmd := exec.Command(chromium(t), "--headless", "--no-sandbox", "--disable-gpu",
-		"--no-first-run", "--no-default-browser-check", "--disable-extensions",
+	// Normal web security; no sandbox (tests run as root), shared memory in
+	// /tmp (containers have a small /dev/shm), and none of Chromium's own
+	// traffic (updates, sync, metrics): the test talks to loopback only.
+	cmd := exec.Command(chromium(t), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
+		"--disable-background-networking", "--disable-component-update", "--no-pings",
 		"--mute-audio", "--autoplay-policy=no-user-gesture-required",
 		"--user-data-dir="+t.TempDir(), pageURL)
 	cmd.Stdout, cmd.Stderr = log, log
