@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/media/mediatest"
 	"github.com/shoal-cdn/shoal/netx"
 )
 
@@ -260,6 +261,52 @@ func TestGatewayMediaTypesFromTable(t *testing.T) {
 	} {
 		if got := fileType(manifest.File{Path: tc.path, MediaType: tc.signed}); got != tc.want {
 			t.Errorf("fileType(%s signed %q) = %q, want %q", tc.path, tc.signed, got, tc.want)
+		}
+	}
+}
+
+// TestGatewayMediaSegmentIfRangeAndTypes: a media content's segments (the
+// playback path) honour If-Range like any file, and are served with the
+// types the publisher signed from the table (audio/mp4 for the audio
+// representation's segments), the MPD as application/dash+xml.
+func TestGatewayMediaSegmentIfRangeAndTypes(t *testing.T) {
+	sf, entry := newMediaFixture(t, func(dir string) string { return mediatest.DASH(t, dir) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := sf.peer(t, ctx)
+	gw := httptest.NewServer(p.Gateway())
+	defer gw.Close()
+	base := gw.URL + "/c/" + sf.id.String() + "/"
+	for path, want := range map[string]string{
+		entry:                     "application/dash+xml",
+		"init-stream0.m4s":        "video/mp4",
+		"init-stream1.m4s":        "audio/mp4",
+		"chunk-stream1-00001.m4s": "audio/mp4",
+		"chunk-stream0-00001.m4s": "video/mp4",
+	} {
+		resp, _ := do(t, "HEAD", base+path)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != want {
+			t.Errorf("HEAD %s: %s, Content-Type %q, want 200 %q", path, resp.Status, resp.Header.Get("Content-Type"), want)
+		}
+	}
+	seg := "chunk-stream0-00002.m4s"
+	want, err := os.ReadFile(filepath.Join(sf.src, seg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := do(t, "HEAD", base+seg)
+	etag := resp.Header.Get("ETag")
+	for _, tc := range []struct {
+		ifRange string
+		status  int
+		body    []byte
+	}{
+		{etag, 206, want[:100]},
+		{`"` + strings.Repeat("B", 43) + `"`, 200, want},
+	} {
+		resp, body := do(t, "GET", base+seg, "Range", "bytes=0-99", "If-Range", tc.ifRange)
+		if resp.StatusCode != tc.status || string(body) != string(tc.body) {
+			t.Errorf("segment, If-Range %q: %s with %d bytes, want %d with %d", tc.ifRange, resp.Status, len(body), tc.status, len(tc.body))
 		}
 	}
 }
