@@ -32,7 +32,7 @@ func (p *Peer) Gateway() http.Handler {
 	mux.HandleFunc("GET /api/status", p.serveStatus)
 	mux.HandleFunc("GET /api/manifest/{id}", p.serveManifest)
 	mux.Handle("GET /metrics", p.metricsHandler())
-	return mux
+	return withCORS(mux, p.cfg.StatusOrigins)
 }
 
 // serveContent streams a file (or a byte range of it) in order, each chunk
@@ -80,7 +80,7 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 	if p.serveMedia(w, r, sess, fi) {
 		return
 	}
-	p.serveFile(w, r, sess, fi, c.Manifest.Files[fi].MediaType, p.readAhead(pf, c.Manifest.ChunkSize))
+	p.serveFile(w, r, sess, fi, fileType(c.Manifest.Files[fi]), p.readAhead(pf, c.Manifest.ChunkSize))
 }
 
 // serveFile answers a GET or HEAD (with Range, If-None-Match) for file fi
@@ -88,7 +88,7 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 func (p *Peer) serveFile(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int, ctype string, ahead int) {
 	c := sess.Content()
 	f := c.Manifest.Files[fi]
-	start, end, partial, ok := parseRange(r.Header.Get("Range"), f.Size)
+	start, end, partial, ok := parseRange(rangeHeader(r, fileETag(f)), f.Size)
 	if !ok {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", f.Size))
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
@@ -173,7 +173,7 @@ func writeHeaders(w http.ResponseWriter, r *http.Request, f manifest.File, ctype
 	h := w.Header()
 	h.Set("Content-Type", ctype)
 	h.Set("Accept-Ranges", "bytes")
-	h.Set("ETag", `"`+f.Root.String()+`"`)
+	h.Set("ETag", fileETag(f))
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
 	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, f.Root.String()) {

@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/media"
 	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/swarm"
 )
@@ -376,9 +377,9 @@ func (lc *liveChannels) segmentReady(ctx context.Context, seg manifest.ChannelSe
 			return nil, "", fmt.Errorf("segment %d (%s): chunk %d: %w", seg.Seq, seg.Name, i, err)
 		}
 	}
-	ctype := f.MediaType
-	if ctype == "" {
-		ctype = "video/mp2t"
+	ctype := fileType(f)
+	if ctype == media.TypeOctetStream {
+		ctype = media.TypeMPEG2TS // live channels carry MPEG-TS segments only
 	}
 	return sess, ctype, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
@@ -17,28 +16,6 @@ import (
 
 // errBadPlaylist means a published playlist cannot be served as is.
 var errBadPlaylist = errors.New("playlist not servable through the gateway")
-
-// mediaContentType is the type players expect for a media file; "" leaves
-// the manifest's.
-func mediaContentType(p string) string {
-	switch strings.ToLower(path.Ext(p)) {
-	case ".m3u8", ".m3u":
-		return "application/vnd.apple.mpegurl"
-	case ".mpd":
-		return "application/dash+xml"
-	case ".ts":
-		return "video/mp2t"
-	case ".m4s", ".mp4", ".cmfv":
-		return "video/mp4"
-	case ".m4a", ".cmfa":
-		return "audio/mp4"
-	case ".aac":
-		return "audio/aac"
-	case ".vtt":
-		return "text/vtt"
-	}
-	return ""
-}
 
 // serveMedia answers a request for file fi of a media content (a playlist,
 // MPD, init or media segment) and reports whether it did; plain files are
@@ -92,7 +69,7 @@ func (p *Peer) servePlaylist(w http.ResponseWriter, r *http.Request, sess *swarm
 	if ok && err == nil {
 		// Vetted before: streamed from the cache in the gateway's bounded
 		// buffers, like any file.
-		p.serveFile(w, r, sess, fi, mediaContentType(f.Path), 0)
+		p.serveFile(w, r, sess, fi, fileType(f), 0)
 		return
 	}
 	var body bytes.Buffer
@@ -113,7 +90,7 @@ func (p *Peer) servePlaylist(w http.ResponseWriter, r *http.Request, sess *swarm
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", mediaContentType(f.Path))
+	h.Set("Content-Type", fileType(f))
 	h.Set("ETag", `"`+f.Root.String()+`"`)
 	h.Set("Cache-Control", "public, max-age=31536000, immutable") // VOD: the content never changes
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body.Bytes()))
@@ -179,7 +156,7 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 	c := sess.Content()
 	f := c.Manifest.Files[fi]
 	rend := ix.m.Renditions[ref.rend]
-	start, end, partial, ok := parseRange(r.Header.Get("Range"), f.Size)
+	start, end, partial, ok := parseRange(rangeHeader(r, fileETag(f)), f.Size)
 	if !ok {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", f.Size))
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
@@ -187,7 +164,7 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 	}
 	if r.Method == http.MethodHead || end <= start {
 		// Headers only: nothing is fetched, and it is not a playback step.
-		writeHeaders(w, r, f, segmentType(f), start, end, partial)
+		writeHeaders(w, r, f, fileType(f), start, end, partial)
 		return
 	}
 	pb, direct := p.plays.begin(playKey{clientOf(r), c.ID, rend.ID}, ref.seg >= 0)
@@ -230,7 +207,7 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 	if buf == nil {
 		return
 	}
-	if !writeHeaders(w, r, f, segmentType(f), start, end, partial) {
+	if !writeHeaders(w, r, f, fileType(f), start, end, partial) {
 		p.gw.pool.put(buf)
 		return
 	}
@@ -250,12 +227,18 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 	p.plays.sent(pb, seg, dur, d, h, wt)
 }
 
-// segmentType is the Content-Type of a media segment.
-func segmentType(f manifest.File) string {
-	if t := mediaContentType(f.Path); t != "" {
-		return t
+// fileType is the Content-Type the gateway serves f with: the type signed
+// into the manifest when it is one of media's fixed table (the publisher
+// may know better than the name, e.g. audio/mp4 for an audio-only
+// rendition's .m4s), otherwise the table's type for the name. So a
+// manifest made by a publisher that used its host's MIME database (.ts as
+// text/vnd.trolltech.linguist) still plays, and no publisher can have the
+// gateway serve a type a browser would run (text/html, image/svg+xml).
+func fileType(f manifest.File) string {
+	if media.KnownContentType(f.MediaType) {
+		return f.MediaType
 	}
-	return f.MediaType
+	return media.ContentType(f.Path)
 }
 
 // prefetch moves the playback's look-ahead to the rendition's segments

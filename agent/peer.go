@@ -37,7 +37,13 @@ type PeerConfig struct {
 	Prefetch Prefetch
 	// ReadAhead is the window's size in bytes (default DefaultReadAhead).
 	ReadAhead int64
-	Logger    *slog.Logger
+	// StatusOrigins are the web origins (scheme://host[:port]) whose pages
+	// may read the gateway's /api/status and /metrics; "*" for any. Empty
+	// (the default): none, as they tell what this machine watches. Content
+	// and live routes are readable by any origin whatever this says.
+	StatusOrigins []string
+
+	Logger *slog.Logger
 
 	// Gateway bounds what the gateway's clients can make the peer hold.
 	Gateway GatewayLimits

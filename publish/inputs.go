@@ -3,12 +3,9 @@ package publish
 import (
 	"fmt"
 	"io/fs"
-	"mime"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/shoal-cdn/shoal/manifest"
 )
@@ -88,13 +85,4 @@ func collect(paths []string) ([]input, error) {
 		}
 	}
 	return out, nil
-}
-
-// mediaType guesses a file's media type from its extension.
-func mediaType(p string) string {
-	t := mime.TypeByExtension(strings.ToLower(path.Ext(p)))
-	if t == "" {
-		return "application/octet-stream"
-	}
-	return t
 }

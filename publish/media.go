@@ -15,10 +15,17 @@ import (
 
 // detectMedia recognises an HLS output (one master playlist, or a single
 // media playlist) or a DASH output (one MPD) among the inputs and describes
-// it for the manifest. It returns nil when there is no playlist or MPD. A
-// playlist that does not parse, or names a file that is not published, fails
-// the publish: serving it would break every player.
-func detectMedia(inputs []input) (*manifest.Media, error) {
+// it for the manifest, with the files of its audio-only renditions (their
+// MP4 segments are audio/mp4, not video/mp4). It returns nil when there is
+// no playlist or MPD. A playlist that does not parse, or names a file that
+// is not published, fails the publish: serving it would break every player.
+func detectMedia(inputs []input) (*manifest.Media, map[string]bool, error) {
+	d := &mediaDesc{audio: map[string]bool{}}
+	md, err := d.detect(inputs)
+	return md, d.audio, err
+}
+
+func (d *mediaDesc) detect(inputs []input) (*manifest.Media, error) {
 	byPath := make(map[string]input, len(inputs))
 	var masters, playlists, mpds []input
 	for _, in := range inputs {
@@ -38,7 +45,7 @@ func detectMedia(inputs []input) (*manifest.Media, error) {
 			mpds = append(mpds, in)
 		}
 	}
-	d := &mediaDesc{files: byPath}
+	d.files = byPath
 	switch hls := len(masters) + len(playlists); {
 	case hls == 0 && len(mpds) == 0:
 		return nil, nil
@@ -56,7 +63,7 @@ func detectMedia(inputs []input) (*manifest.Media, error) {
 		return nil, fmt.Errorf("%w: %d HLS media playlists (%s, %s…) and no master playlist to tie them together", ErrInput, len(playlists), playlists[0].path, playlists[1].path)
 	}
 	md := &manifest.Media{Kind: manifest.MediaHLS, Entry: playlists[0].path}
-	if err := d.hlsRendition(md, playlists[0].path, media.Variant{}); err != nil {
+	if err := d.hlsRendition(md, playlists[0].path, media.Variant{}, false); err != nil {
 		return nil, err
 	}
 	return md, nil
@@ -65,6 +72,7 @@ func detectMedia(inputs []input) (*manifest.Media, error) {
 // mediaDesc builds one media description.
 type mediaDesc struct {
 	files map[string]input
+	audio map[string]bool // paths of the files of audio-only renditions
 }
 
 func readSmall(in input) ([]byte, error) {
@@ -107,7 +115,7 @@ func (d *mediaDesc) hlsMaster(in input) (*manifest.Media, error) {
 	}
 	md := &manifest.Media{Kind: manifest.MediaHLS, Entry: in.path}
 	for _, v := range m.Variants {
-		if err := d.hlsRendition(md, in.path, v); err != nil {
+		if err := d.hlsRendition(md, in.path, v, audioCodecs(v.Codecs)); err != nil {
 			return nil, err
 		}
 	}
@@ -115,15 +123,16 @@ func (d *mediaDesc) hlsMaster(in input) (*manifest.Media, error) {
 		if r.URI == "" {
 			continue // carried in the variants' own streams
 		}
-		if err := d.hlsRendition(md, in.path, media.Variant{URI: r.URI}); err != nil {
+		if err := d.hlsRendition(md, in.path, media.Variant{URI: r.URI}, r.Type == "AUDIO"); err != nil {
 			return nil, err
 		}
 	}
 	return md, nil
 }
 
-// hlsRendition adds the media playlist v.URI (relative to base) once.
-func (d *mediaDesc) hlsRendition(md *manifest.Media, base string, v media.Variant) error {
+// hlsRendition adds the media playlist v.URI (relative to base) once;
+// audio says it carries audio only.
+func (d *mediaDesc) hlsRendition(md *manifest.Media, base string, v media.Variant, audio bool) error {
 	pl := base
 	if v.URI != "" {
 		var err error
@@ -148,6 +157,9 @@ func (d *mediaDesc) hlsRendition(md *manifest.Media, base string, v media.Varian
 	if r.Segments, r.Init, err = d.segments(pl, p.Segments); err != nil {
 		return err
 	}
+	if audio {
+		d.markAudio(r)
+	}
 	md.Renditions = append(md.Renditions, r)
 	return nil
 }
@@ -170,6 +182,9 @@ func (d *mediaDesc) dash(in input) (*manifest.Media, error) {
 			}
 			if r.Segments, r.Init, err = d.segments(in.path, rep.Segments); err != nil {
 				return nil, err
+			}
+			if as.ContentType == "audio" || strings.HasPrefix(rep.MimeType, "audio/") {
+				d.markAudio(r)
 			}
 			md.Renditions = append(md.Renditions, r)
 		}
@@ -207,4 +222,29 @@ func (d *mediaDesc) segments(base string, segs []media.Segment) ([]manifest.Medi
 // never without duration.
 func durationMs(d time.Duration) int64 {
 	return max(1, int64((d+time.Millisecond/2)/time.Millisecond))
+}
+
+// markAudio records the files of an audio-only rendition.
+func (d *mediaDesc) markAudio(r manifest.Rendition) {
+	if r.Init != "" {
+		d.audio[r.Init] = true
+	}
+	for _, s := range r.Segments {
+		d.audio[s.Path] = true
+	}
+}
+
+// audioCodecs reports whether an HLS CODECS list names audio codecs only.
+func audioCodecs(codecs string) bool {
+	if codecs == "" {
+		return false
+	}
+	for c := range strings.SplitSeq(codecs, ",") {
+		switch c, _, _ = strings.Cut(strings.TrimSpace(c), "."); c {
+		case "mp4a", "ac-3", "ec-3", "ac-4", "opus", "fLaC", "flac", "alac":
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -123,3 +123,39 @@ func TestPublishRejectsBrokenMedia(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishSignsMediaTypesFromTable guards that the types signed into a
+// manifest come from media's fixed table (not the host's MIME database,
+// where .ts may be text/vnd.trolltech.linguist), and that the segments of
+// an audio-only DASH representation are audio/mp4.
+func TestPublishSignsMediaTypesFromTable(t *testing.T) {
+	hls := t.TempDir()
+	mediatest.HLS(t, hls, mediatest.TS)
+	dash := t.TempDir()
+	mediatest.DASH(t, dash)
+	for _, m := range []*manifest.Manifest{publishDir(t, hls), publishDir(t, dash)} {
+		audio := map[string]bool{}
+		if m.Media.Kind == manifest.MediaDASH {
+			// ffmpeg's DASH output: stream0 is the video, stream1 the audio.
+			for _, f := range m.Files {
+				audio[f.Path] = strings.Contains(f.Path, "stream1")
+			}
+			if !audio["init-stream1.m4s"] {
+				t.Fatalf("no audio representation in %+v", m.Files)
+			}
+		}
+		for _, f := range m.Files {
+			want := media.ContentType(f.Path)
+			if audio[f.Path] {
+				want = "audio/mp4"
+			}
+			switch {
+			case strings.HasSuffix(f.Path, ".ts") && f.MediaType != "video/mp2t",
+				strings.HasSuffix(f.Path, ".m3u8") && f.MediaType != "application/vnd.apple.mpegurl",
+				strings.HasSuffix(f.Path, ".mpd") && f.MediaType != "application/dash+xml",
+				f.MediaType != want:
+				t.Errorf("%s: %s signed as %q, want %q", m.Media.Kind, f.Path, f.MediaType, want)
+			}
+		}
+	}
+}

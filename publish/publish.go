@@ -25,6 +25,7 @@ import (
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/layout"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/media"
 )
 
 // ErrInput is returned for bad publish input (paths, names, chunk size).
@@ -80,7 +81,7 @@ func Publish(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Name == "" {
 		cfg.Name = filepath.Base(filepath.Clean(cfg.Paths[0]))
 	}
-	md, err := detectMedia(inputs)
+	md, audio, err := detectMedia(inputs)
 	if err != nil {
 		return Result{}, err
 	}
@@ -92,7 +93,7 @@ func Publish(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, fmt.Errorf("publish: %w", err)
 		}
 	}
-	p := &publisher{cfg: cfg, seen: make(map[core.Hash]bool), shards: make(map[string]bool)}
+	p := &publisher{cfg: cfg, audio: audio, seen: make(map[core.Hash]bool), shards: make(map[string]bool)}
 	m := &manifest.Manifest{
 		Version:   manifest.Version,
 		Name:      cfg.Name,
@@ -133,7 +134,8 @@ func Publish(ctx context.Context, cfg Config) (Result, error) {
 
 // publisher holds the state shared by one publish's files.
 type publisher struct {
-	cfg Config
+	cfg   Config
+	audio map[string]bool // files of audio-only renditions
 
 	mu      sync.Mutex
 	seen    map[core.Hash]bool // guarded by mu: chunks known to be in Out
@@ -155,7 +157,10 @@ type job struct {
 // results back in order to build the hash layer and Merkle root.
 func (p *publisher) file(ctx context.Context, in input) (manifest.File, error) {
 	cs := p.cfg.ChunkSize
-	f := manifest.File{Path: in.path, MediaType: mediaType(in.path)}
+	f := manifest.File{Path: in.path, MediaType: media.ContentType(in.path)}
+	if p.audio[in.path] {
+		f.MediaType = media.AudioContentType(in.path)
+	}
 	src, err := os.Open(in.src)
 	if err != nil {
 		return f, fmt.Errorf("%w: %v", ErrInput, err)

@@ -24,6 +24,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	prefetch := fs.String("prefetch", "window", "what a read fetches beyond the bytes asked for: none, window (a read-ahead window following the reader) or all (every content joined, whole); a request may override it with ?prefetch=")
 	readAhead := fs.String("read-ahead", "4MiB", "size of the read-ahead window of --prefetch window")
 	gl := addGatewayLimitFlags(fs)
+	statusOrigins := fs.String("status-origins", "", "web origins, comma-separated (e.g. https://ops.example.com), whose pages may read the gateway's /api/status and /metrics; * for any; default none (they tell what this machine watches). /c/ and /live/ are open to every origin")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -46,6 +47,9 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if pc.Gateway, err = gl.limits(); err != nil {
 		return err
+	}
+	if pc.StatusOrigins, err = agent.ParseOrigins(*statusOrigins); err != nil {
+		return usagef("--status-origins: %v", err)
 	}
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
