@@ -28,6 +28,10 @@ type PeerConfig struct {
 	Listen      []string           // libp2p listen multiaddrs; default loopback TCP and QUIC on random ports
 	UploadLimit float64            // bytes/s to peers, across swarms; 0: unlimited
 	CacheSize   int64              // chunk cache quota in bytes; 0: unlimited
+	// ScrubRate is how fast (bytes/s) the cache is re-verified in the
+	// background (store.Scrub); 0: never. Reads verify what they touch
+	// either way.
+	ScrubRate float64
 	Region      string             // region label sent to the tracker
 	// Prefetch is what a read fetches beyond the bytes asked for:
 	// PrefetchWindow (default) a read-ahead window following the reader,
@@ -152,6 +156,13 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	}
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)
+	if cfg.ScrubRate > 0 {
+		p.goOwned(func() {
+			if err := p.cache.chunks.Scrub(ctx, cfg.ScrubRate); ctx.Err() == nil {
+				p.log.Error("cache scrub stopped", "err", err)
+			}
+		})
+	}
 	return p, nil
 }
 

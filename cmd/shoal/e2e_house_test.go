@@ -1,19 +1,24 @@
 //go:build e2e
 
 // End-to-end tests of housekeeping with real processes: what a killed
-// `shoal get` leaves is gone after the next run, `shoal demo` takes no other
+// `shoal get` leaves is gone after the next run, a restarted peer's cache
+// scrub removes chunks damaged at rest, `shoal demo` takes no other
 // command's environment, and a content ID starting with '-' is taken as the
 // ID where the README puts it. Waits poll with an overall deadline.
 package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/shoal-cdn/shoal/core"
 )
 
 // TestKilledGetLeftoversGoneAfterRerun kills a get with SIGKILL three times
@@ -141,4 +146,55 @@ func TestGetTakesIDStartingWithDash(t *testing.T) {
 			t.Errorf("shoal %s: exit %d, stderr %q; want a failure to find the manifest of the ID", strings.Join(args, " "), code, stderr)
 		}
 	}
+}
+
+// TestPeerScrubRemovesDamagedChunks: chunks damaged while the peer was
+// stopped are found by the background scrub of the restarted peer without
+// any read (its start no longer re-hashes the cache), counted on /metrics,
+// and the content is then served whole again.
+func TestPeerScrubRemovesDamagedChunks(t *testing.T) {
+	r := newFxRig(t)
+	c := r.publish("scrub", fxFile{"doc.bin", 4 << 20, 77})
+	r.startOrigin()
+	url := "/c/" + c.id + "/doc.bin"
+	p := r.startPeer("peer", "--scrub-rate", "0")
+	wantWhole(t, "first GET", fxDo(t, http.MethodGet, p.gw+url), c.files["doc.bin"])
+	p.stop(t)
+
+	damaged := []core.Hash{c.chunkHash(t, "doc.bin", 2), c.chunkHash(t, "doc.bin", 11)}
+	for _, h := range damaged {
+		flipByte(t, p.cache, h, 99)
+	}
+	p = r.startPeerCache("peer-restarted", p.cache, "--scrub-rate", "2MiB/s")
+	waitFor(t, "scrub removed the damaged chunks", fxDeadline, func() (bool, string) {
+		n := peerMetric(t, p.gw, `shoal_peer_cache_corrupt_removed_total{found_at="scrub"}`)
+		return n == int64(len(damaged)), fmt.Sprintf("scrub removed %d", n)
+	})
+	for _, h := range damaged {
+		if _, err := os.Stat(chunkFile(p.cache, h)); err == nil {
+			t.Errorf("damaged chunk %s still on disk", h.Short())
+		}
+	}
+	if n := peerMetric(t, p.gw, `shoal_peer_cache_corrupt_removed_total{found_at="read"}`); n != 0 {
+		t.Errorf("%d damaged chunks found by reads; nothing read them", n)
+	}
+	wantWhole(t, "GET after the scrub", fxDo(t, http.MethodGet, p.gw+url), c.files["doc.bin"])
+}
+
+// peerMetric reads one sample (name with its labels, as /metrics prints it)
+// from a peer's /metrics.
+func peerMetric(t *testing.T, gw, sample string) int64 {
+	t.Helper()
+	resp := fxDo(t, http.MethodGet, gw+"/metrics")
+	for _, line := range strings.Split(string(resp.body), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metrics: %q: %v", line, err)
+			}
+			return int64(f)
+		}
+	}
+	t.Fatalf("metrics: no %s in:\n%s", sample, resp.body)
+	return 0
 }

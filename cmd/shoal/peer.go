@@ -21,6 +21,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cacheSize := fs.String("cache-size", "0", "chunk cache quota, e.g. 10GiB (0: unlimited); least recently used chunks go first")
 	prefetch := fs.String("prefetch", "window", "what a read fetches beyond the bytes asked for: none, window (a read-ahead window following the reader) or all (every content joined, whole); a request may override it with ?prefetch=")
 	readAhead := fs.String("read-ahead", "4MiB", "size of the read-ahead window of --prefetch window")
+	scrubRate := fs.String("scrub-rate", "8MiB/s", "how fast the cache is re-verified in the background, e.g. 8MiB/s; damaged chunks are removed (0: off; reads verify what they serve either way)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +41,9 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if pc.CacheSize, err = core.ParseSize(*cacheSize); err != nil {
 		return usagef("--cache-size: %v", err)
+	}
+	if pc.ScrubRate, err = core.ParseRate(*scrubRate); err != nil {
+		return usagef("--scrub-rate: %v", err)
 	}
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
