@@ -32,7 +32,7 @@ type PeerConfig struct {
 	// background (store.Scrub); 0: never. Reads verify what they touch
 	// either way.
 	ScrubRate float64
-	Region      string             // region label sent to the tracker
+	Region    string // region label sent to the tracker
 	// Prefetch is what a read fetches beyond the bytes asked for:
 	// PrefetchWindow (default) a read-ahead window following the reader,
 	// PrefetchNone nothing, PrefetchAll the whole content of every swarm
