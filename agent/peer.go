@@ -28,11 +28,7 @@ type PeerConfig struct {
 	Listen      []string           // libp2p listen multiaddrs; default loopback TCP and QUIC on random ports
 	UploadLimit float64            // bytes/s to peers, across swarms; 0: unlimited
 	CacheSize   int64              // chunk cache quota in bytes; 0: unlimited
-	// ScrubRate is how fast (bytes/s) the cache is re-verified in the
-	// background (store.Scrub); 0: never. Reads verify what they touch
-	// either way.
-	ScrubRate float64
-	Region    string // region label sent to the tracker
+	Region      string             // region label sent to the tracker
 	// Prefetch is what a read fetches beyond the bytes asked for:
 	// PrefetchWindow (default) a read-ahead window following the reader,
 	// PrefetchNone nothing, PrefetchAll the whole content of every swarm
@@ -41,6 +37,10 @@ type PeerConfig struct {
 	Prefetch Prefetch
 	// ReadAhead is the window's size in bytes (default DefaultReadAhead).
 	ReadAhead int64
+	// ScrubRate is how fast (bytes/s) the cache is re-verified in the
+	// background (store.Scrub); 0: never. Reads verify what they touch
+	// either way.
+	ScrubRate float64
 	Logger    *slog.Logger
 
 	// Host replaces the libp2p host (tests and benchmarks pass an in-memory one).
