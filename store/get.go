@@ -72,8 +72,6 @@ func (s *Store) read(h core.Hash, alloc func(size int64) ([]byte, error)) (int, 
 	if fi.Size() != size {
 		return 0, s.corrupt(e, fmt.Sprintf("size %d, indexed %d", fi.Size(), size))
 	}
-	// Open indexes chunks without reading them: the first read after it
-	// checks the bytes whatever VerifyOnRead says.
 	buf, err := alloc(size)
 	if err != nil {
 		return 0, err
@@ -84,6 +82,8 @@ func (s *Store) read(h core.Hash, alloc func(size int64) ([]byte, error)) (int, 
 		}
 		return 0, fmt.Errorf("chunk %s: %w", h.Short(), err)
 	}
+	// Open indexes chunks without reading them: the first read after it
+	// checks the bytes whatever VerifyOnRead says.
 	if s.cfg.VerifyOnRead || !verified {
 		if got := core.SumSHA256(buf); got != h {
 			return 0, s.corrupt(e, "content hashes to "+got.Short())

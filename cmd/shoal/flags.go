@@ -39,6 +39,15 @@ func envName(command, flagName string) string {
 	return "SHOAL_" + strings.ToUpper(r.Replace(command)+"_"+r.Replace(flagName))
 }
 
+// noteGlobalTwin says on stderr that the twin flagName had before twins were
+// per command (SHOAL_DIR for --dir) is set and ignored, and which one counts.
+func noteGlobalTwin(fs *flag.FlagSet, flagName string) {
+	old := "SHOAL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	if os.Getenv(old) != "" {
+		fmt.Fprintf(fs.Output(), "shoal %s: ignoring %s: environment twins are per command; this one is %s\n", fs.Name(), old, envName(fs.Name(), flagName))
+	}
+}
+
 // parseFlags parses args, then fills each flag not given on the command line
 // from its environment twin or, failing that, from the --config file.
 // Precedence: flag > env > file > default.
@@ -70,10 +79,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			}
 			return
 		}
-		if old := "SHOAL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")); os.Getenv(old) != "" {
-			// The twin before they were per command: say why it has no effect.
-			fmt.Fprintf(fs.Output(), "shoal %s: ignoring %s: environment twins are per command; this one is %s\n", fs.Name(), old, envName(fs.Name(), f.Name))
-		}
+		noteGlobalTwin(fs, f.Name)
 		if v, ok := file[f.Name]; ok {
 			if e := fs.Set(f.Name, v); e != nil {
 				err = usagef("--config: %s: %q: %v", f.Name, v, e)
@@ -115,6 +121,8 @@ func loadConfig(fs *flag.FlagSet, set map[string]bool) (map[string]string, error
 	if !set["config"] {
 		if v, ok := os.LookupEnv(envName(fs.Name(), "config")); ok {
 			path = v
+		} else {
+			noteGlobalTwin(fs, "config")
 		}
 	}
 	if path == "" {

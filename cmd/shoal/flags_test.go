@@ -86,7 +86,7 @@ func TestEnvTwinsArePerCommand(t *testing.T) {
 		}
 		return *d, *l, stderr.String()
 	}
-	if dir, listen, warn := parse("demo"); dir != "" || listen != "" || !strings.Contains(warn, "ignoring SHOAL_DIR") || !strings.Contains(warn, "SHOAL_DEMO_DIR") {
+	if dir, listen, warn := parse("demo"); dir != "" || listen != "" || !strings.Contains(warn, "ignoring SHOAL_DIR") || !strings.Contains(warn, "SHOAL_DEMO_DIR") || !strings.Contains(warn, "ignoring SHOAL_CONFIG") {
 		t.Errorf("shoal demo: --dir %q, --listen %q, stderr %q; want neither taken from other commands' environment, and a note on SHOAL_DIR", dir, listen, warn)
 	}
 	if dir, listen, _ := parse("origin"); dir != "/from-origin-twin" || listen != "" {
