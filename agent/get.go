@@ -70,7 +70,7 @@ type GetResult struct {
 	Out        string
 	Files      int
 	Bytes      int64
-	FromCache  int64 // bytes found verified in the cache
+	FromCache  int64 // bytes found verified in the cache (or in what an interrupted run left)
 	FromSource int64 // bytes fetched
 	// Swarm mode only:
 	FromPeers, FromOrigin, Uploaded int64
@@ -430,6 +430,13 @@ func (f *fetcher) one(ctx context.Context, j chunkJob) error {
 		f.fromCache.Add(size)
 		f.prog.add(size)
 		return f.out.writeAt(j.dst, data, off)
+	}
+	if data := f.out.earlier(j.dst, off, size); data != nil && sha256.Sum256(data) == j.hash {
+		// Written by a run that was killed before it finished: no need
+		// to fetch it again, nor to rewrite it.
+		f.fromCache.Add(size)
+		f.prog.add(size)
+		return nil
 	}
 	data, err := f.src.Chunk(ctx, j.hash, size)
 	if err != nil {

@@ -52,7 +52,7 @@ func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
 
 func (p *Peer) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(peerCollector{p}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(peerCollector{p}, cacheCollector{p}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(p.plays.collectors()...)
 	reg.MustRegister(p.gw.collectors()...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

@@ -43,6 +43,11 @@ type PeerConfig struct {
 	// and live routes are readable by any origin whatever this says.
 	StatusOrigins []string
 
+	// ScrubRate is how fast (bytes/s) the cache is re-verified in the
+	// background (store.Scrub); 0: never. Reads verify what they touch
+	// either way.
+	ScrubRate float64
+
 	Logger *slog.Logger
 
 	// Gateway bounds what the gateway's clients can make the peer hold.
@@ -166,6 +171,13 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	}
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)
+	if cfg.ScrubRate > 0 {
+		p.goOwned(func() {
+			if err := p.cache.chunks.Scrub(ctx, cfg.ScrubRate); ctx.Err() == nil {
+				p.log.Error("cache scrub stopped", "err", err)
+			}
+		})
+	}
 	return p, nil
 }
 

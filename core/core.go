@@ -71,12 +71,30 @@ func (c ContentID) Short() string { return c.String()[:10] }
 // ParseContentID parses the printed form produced by String.
 func ParseContentID(s string) (ContentID, error) {
 	var c ContentID
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != HashSize {
+	if !DecodeBase64URL(c[:], s) {
 		return c, fmt.Errorf("%w: content ID %q: want %d URL-safe base64 characters", ErrBadHash, s, base64.RawURLEncoding.EncodedLen(HashSize))
 	}
-	copy(c[:], b)
 	return c, nil
+}
+
+// DecodeBase64URL decodes s, unpadded base64url, into exactly len(dst) bytes,
+// and reports whether s was the one printed form of such bytes. It is the
+// strict decoder for identifiers: encoding/base64 skips '\r' and '\n' even in
+// Strict mode, so an ID with a line break inside would otherwise decode, and
+// two strings would name one ID.
+func DecodeBase64URL(dst []byte, s string) bool {
+	if len(s) != base64.RawURLEncoding.EncodedLen(len(dst)) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	n, err := base64.RawURLEncoding.Strict().Decode(dst, []byte(s))
+	return err == nil && n == len(dst)
 }
 
 // MarshalText encodes the content ID in its printed form (for JSON).

@@ -47,9 +47,35 @@ func TestSizesAndRates(t *testing.T) {
 	}
 }
 
+// TestParseContentIDRejectsLineBreaks guards the strict decoding: Go's base64
+// decoders skip '\r' and '\n', so without a check of its own an ID with a
+// line break inside parsed as the ID without it.
+func TestParseContentIDRejectsLineBreaks(t *testing.T) {
+	id := ContentID(SumSHA256([]byte("line breaks"))).String()
+	for _, s := range []string{
+		id[:20] + "\n" + id[20:],
+		id[:20] + "\r\n" + id[20:],
+		"\r" + id,
+		id + "\n",
+		id[:42] + "\n",
+		id[:10] + " " + id[11:],
+		id[:42] + "=",
+	} {
+		if got, err := ParseContentID(s); !errors.Is(err, ErrBadHash) {
+			t.Errorf("ParseContentID(%q) = %v, %v; want ErrBadHash", s, got, err)
+		}
+	}
+	if got, err := ParseContentID(id); err != nil || got.String() != id {
+		t.Errorf("ParseContentID(%q) = %v, %v", id, got, err)
+	}
+}
+
 func FuzzParseContentID(f *testing.F) {
-	f.Add(ContentID(SumSHA256(nil)).String())
+	id := ContentID(SumSHA256(nil)).String()
+	f.Add(id)
 	f.Add("")
+	f.Add(id[:20] + "\r\n" + id[20:]) // Go's base64 skips CR/LF: must not parse
+	f.Add(id + "\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		id, err := ParseContentID(s)
 		if err != nil {
@@ -57,6 +83,10 @@ func FuzzParseContentID(f *testing.F) {
 		}
 		if id.String() != s {
 			t.Fatalf("parse → print changed %q to %q", s, id.String())
+		}
+		var raw [HashSize]byte
+		if !DecodeBase64URL(raw[:], s) || ContentID(raw) != id {
+			t.Fatalf("DecodeBase64URL disagrees with ParseContentID on %q", s)
 		}
 	})
 }

@@ -82,11 +82,9 @@ func (c ChannelID) Short() string { return c.String()[:10] }
 // ParseChannelID parses the printed form of a channel ID.
 func ParseChannelID(s string) (ChannelID, error) {
 	var c ChannelID
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != len(c) {
+	if !core.DecodeBase64URL(c[:], s) {
 		return c, fmt.Errorf("%w: %q: want %d URL-safe base64 characters", ErrBadChannelID, s, base64.RawURLEncoding.EncodedLen(len(c)))
 	}
-	copy(c[:], b)
 	return c, nil
 }
 

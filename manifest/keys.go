@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/shoal-cdn/shoal/core"
 )
 
 // ErrBadKey is returned for a malformed publisher key.
@@ -22,14 +24,14 @@ type PublicKey [ed25519.PublicKeySize]byte
 // String prints the key as unpadded base64url (43 characters).
 func (k PublicKey) String() string { return base64.RawURLEncoding.EncodeToString(k[:]) }
 
-// ParsePublicKey parses the printed form of a public key.
+// ParsePublicKey parses the printed form of a public key. Space around it
+// (the newline of a key read from a file) is ignored; anything inside it,
+// a line break included, is an error.
 func ParsePublicKey(s string) (PublicKey, error) {
 	var k PublicKey
-	b, err := base64.RawURLEncoding.Strict().DecodeString(strings.TrimSpace(s))
-	if err != nil || len(b) != len(k) {
+	if !core.DecodeBase64URL(k[:], strings.TrimSpace(s)) {
 		return k, fmt.Errorf("%w: %q: want %d URL-safe base64 characters as printed by shoal keygen", ErrBadKey, s, base64.RawURLEncoding.EncodedLen(len(k)))
 	}
-	copy(k[:], b)
 	return k, nil
 }
 

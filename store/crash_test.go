@@ -6,24 +6,36 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/shoal-cdn/shoal/core"
 )
 
-// TestCrashLeftoversRemovedOnOpen plants what an interrupted write or a torn
-// disk write can leave behind, and checks that reopening keeps exactly the good
-// chunks and never serves bytes that do not hash to their name.
-func TestCrashLeftoversRemovedOnOpen(t *testing.T) {
+// crashLeftovers is a store directory holding what an interrupted write or a
+// torn disk write can leave behind, and what a reopened store must make of it.
+type crashLeftovers struct {
+	dir  string
+	good map[core.Hash][]byte
+	// damaged are chunk files with a plausible size but the wrong bytes:
+	// only reading them shows it. The other planted files are caught by
+	// Open from the listing alone.
+	damaged []core.Hash
+	gone    []core.Hash // planted files Open removes: never indexed
+}
+
+func plantCrashLeftovers(t *testing.T) crashLeftovers {
+	t.Helper()
 	dir := t.TempDir()
 	s := open(t, Config{Dir: dir})
 	const n = 12
-	good := map[core.Hash][]byte{}
+	cl := crashLeftovers{dir: dir, good: map[core.Hash][]byte{}}
 	for i := range n {
 		data, h := gen(fmt.Sprint("good ", i), 20_000+i)
 		mustPut(t, s, data, h)
-		good[h] = data
+		cl.good[h] = data
 	}
 	s.Close()
 
@@ -38,7 +50,6 @@ func TestCrashLeftoversRemovedOnOpen(t *testing.T) {
 		}
 	}
 	name := func(h core.Hash) string { return filepath.Join(h.String()[:2], h.String()) }
-	var bad []core.Hash
 
 	// A Put interrupted before its rename: partial data in a temp file.
 	partial, ph := gen("interrupted", 30_000)
@@ -48,30 +59,28 @@ func TestCrashLeftoversRemovedOnOpen(t *testing.T) {
 	// A chunk cut short under its valid name (torn write that got renamed).
 	trunc, th := gen("truncated", 30_000)
 	write(name(th), trunc[:17_000])
-	bad = append(bad, th)
 
 	// A chunk with flipped bytes under its valid name.
 	flip, fh := gen("flipped", 30_000)
 	flip[12_345] ^= 0x40
 	write(name(fh), flip)
-	bad = append(bad, fh)
 
 	// A good chunk's file damaged in place, and one emptied.
 	var victim, emptied core.Hash
-	for h := range good {
+	for h := range cl.good {
 		if victim.IsZero() {
 			victim = h
 		} else if emptied.IsZero() {
 			emptied = h
 		}
 	}
-	damaged := bytes.Clone(good[victim])
+	damaged := bytes.Clone(cl.good[victim])
 	damaged[0] ^= 0xff
 	write(name(victim), damaged)
 	write(name(emptied), nil)
-	delete(good, victim)
-	delete(good, emptied)
-	bad = append(bad, victim, emptied)
+	delete(cl.good, victim)
+	delete(cl.good, emptied)
+	cl.damaged = []core.Hash{th, fh, victim}
 
 	// Files whose names are not chunk names, or sit in the wrong shard.
 	ok, oh := gen("wrong shard", 500)
@@ -82,34 +91,79 @@ func TestCrashLeftoversRemovedOnOpen(t *testing.T) {
 	write(filepath.Join(wrongShard, oh.String()), ok)
 	write(filepath.Join("ab", "not-a-hash"), []byte("junk"))
 	write(filepath.Join("ab", "AB"+oh.String()[2:]), ok) // upper case is not our name
+	cl.gone = []core.Hash{emptied, ph, oh}
+	return cl
+}
 
-	s2 := open(t, Config{Dir: dir})
-	st := s2.Stats()
+// checkOpenRemoved checks what Open itself must remove: temp files, files
+// that are not chunks, and the emptied chunk.
+func (cl crashLeftovers) checkOpenRemoved(t *testing.T, s *Store) {
+	t.Helper()
+	st := s.Stats()
 	if st.TempRemoved != 2 {
 		t.Errorf("TempRemoved = %d, want 2", st.TempRemoved)
 	}
-	if want := int64(len(bad) + 3); st.CorruptAtScan != want {
-		t.Errorf("CorruptAtScan = %d, want %d", st.CorruptAtScan, want)
+	if st.CorruptAtScan != 4 { // three misnamed files, one emptied chunk
+		t.Errorf("CorruptAtScan = %d, want 4", st.CorruptAtScan)
 	}
-	for h, data := range good {
-		got, err := s2.Get(h)
+	for _, h := range cl.gone {
+		if s.Has(h) {
+			t.Errorf("chunk %s indexed by Open", h.Short())
+		}
+	}
+}
+
+// checkClean checks the end state: exactly the good chunks, readable, and no
+// damaged one left on disk or in the index.
+func (cl crashLeftovers) checkClean(t *testing.T, s *Store) {
+	t.Helper()
+	for h, data := range cl.good {
+		got, err := s.Get(h)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Errorf("good chunk %s: %d bytes, %v", h.Short(), len(got), err)
 		}
 	}
-	for _, h := range append(bad, ph, oh) {
-		if s2.Has(h) {
+	for _, h := range append(slices.Clone(cl.damaged), cl.gone...) {
+		if s.Has(h) {
 			t.Errorf("bad chunk %s still indexed", h.Short())
 		}
-		if got, err := s2.Get(h); !errors.Is(err, ErrNotFound) {
+		if got, err := s.Get(h); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get bad chunk %s = %d bytes, %v; want ErrNotFound", h.Short(), len(got), err)
 		}
 	}
-	files := onDisk(t, dir)
-	if len(files) != len(good) {
-		t.Errorf("%d files on disk, want the %d good chunks: %v", len(files), len(good), files)
+	files := onDisk(t, cl.dir)
+	if len(files) != len(cl.good) {
+		t.Errorf("%d files on disk, want the %d good chunks: %v", len(files), len(cl.good), files)
 	}
-	checkDiskMatchesIndex(t, s2)
+	checkDiskMatchesIndex(t, s)
+}
+
+// TestCrashLeftoversRemovedOnOpen plants what an interrupted write or a torn
+// disk write can leave behind, and checks that reopening keeps exactly the good
+// chunks and never serves bytes that do not hash to their name: Open removes
+// what the listing shows to be wrong, and the first read of a chunk with
+// damaged bytes (VerifyOnRead off, as in shoal get) finds and removes it.
+func TestCrashLeftoversRemovedOnOpen(t *testing.T) {
+	cl := plantCrashLeftovers(t)
+	s := open(t, Config{Dir: cl.dir})
+	cl.checkOpenRemoved(t, s)
+	removed := map[core.Hash]int{}
+	var mu sync.Mutex
+	s.OnRemove(func(h core.Hash) { mu.Lock(); removed[h]++; mu.Unlock() })
+	for _, h := range cl.damaged {
+		if got, err := s.Get(h); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("first Get of damaged chunk %s = %d bytes, %v; want ErrCorrupt", h.Short(), len(got), err)
+		}
+	}
+	if st := s.Stats(); st.CorruptOnRead != int64(len(cl.damaged)) {
+		t.Errorf("CorruptOnRead = %d, want %d", st.CorruptOnRead, len(cl.damaged))
+	}
+	for _, h := range cl.damaged {
+		if removed[h] != 1 {
+			t.Errorf("OnRemove heard of damaged chunk %s %d times, want once", h.Short(), removed[h])
+		}
+	}
+	cl.checkClean(t, s)
 }
 
 // TestOpenOrdersLRUByMtime checks that after a restart the chunk written longest

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync/atomic"
 
 	"github.com/shoal-cdn/shoal/core"
 )
@@ -50,7 +51,7 @@ func (s *Store) read(h core.Hash, alloc func(size int64) ([]byte, error)) (int, 
 		return 0, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
 	}
 	s.touchLocked(e)
-	size := e.size
+	size, verified := e.size, e.verified
 	s.mu.Unlock()
 
 	f, err := os.Open(s.path(h))
@@ -81,23 +82,35 @@ func (s *Store) read(h core.Hash, alloc func(size int64) ([]byte, error)) (int, 
 		}
 		return 0, fmt.Errorf("chunk %s: %w", h.Short(), err)
 	}
-	if s.cfg.VerifyOnRead {
+	// Open indexes chunks without reading them: the first read after it
+	// checks the bytes whatever VerifyOnRead says.
+	if s.cfg.VerifyOnRead || !verified {
 		if got := core.SumSHA256(buf); got != h {
 			return 0, s.corrupt(e, "content hashes to "+got.Short())
+		}
+		if !verified {
+			s.mu.Lock()
+			e.verified = true
+			s.mu.Unlock()
 		}
 	}
 	s.n.hits.Add(1)
 	return len(buf), nil
 }
 
-// corrupt deletes a chunk found damaged on disk and returns the ErrCorrupt to
-// report.
+// corrupt deletes a chunk a read found damaged on disk and returns the
+// ErrCorrupt to report.
 func (s *Store) corrupt(e *entry, why string) error {
+	s.dropCorrupt(e, why, &s.n.corruptOnRead)
+	return fmt.Errorf("chunk %s: %w: %s", e.hash.Short(), ErrCorrupt, why)
+}
+
+// dropCorrupt deletes a chunk found damaged on disk, counting it in n.
+func (s *Store) dropCorrupt(e *entry, why string, n *atomic.Int64) {
 	if s.dropIfPresent(e) {
-		s.n.corruptOnRead.Add(1)
+		n.Add(1)
 		s.log.Warn("chunk store: dropped corrupt chunk", "chunk", e.hash.String(), "why", why)
 	}
-	return fmt.Errorf("chunk %s: %w: %s", e.hash.Short(), ErrCorrupt, why)
 }
 
 // dropIfPresent removes e's file if e is still the present entry for its hash,

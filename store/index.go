@@ -27,6 +27,10 @@ type entry struct {
 	size  int64
 	state state
 	elem  *list.Element // in Store.lru while present
+	// verified (guarded by Store.mu): the file was hashed since Open, by
+	// the Put that wrote it, a read or Scrub. Entries Open indexed from
+	// the directory listing start out false.
+	verified bool
 }
 
 // Pin protects h from eviction until a matching Unpin. Pins are counted, and h

@@ -31,6 +31,7 @@ func (s *Store) Put(h core.Hash, data []byte) error {
 	}
 	s.n.puts.Add(1)
 	s.mu.Lock()
+	e.verified = true // hashed above
 	s.addPresentLocked(e, int64(len(data)))
 	victims := s.selectVictimsLocked()
 	s.mu.Unlock()

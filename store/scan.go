@@ -1,33 +1,37 @@
 package store
 
 import (
-	"crypto/sha256"
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/shoal-cdn/shoal/core"
 )
 
-// found is one file under a chunk name, and what re-hashing it showed.
+// emptyHash names the one chunk that may be empty.
+var emptyHash = core.SumSHA256(nil)
+
+// found is one file under a chunk name, as listed at Open.
 type found struct {
 	hash  core.Hash
-	path  string
-	ok    bool
-	why   string
 	size  int64
 	mtime time.Time
 }
 
-// scan rebuilds the index from disk. A crash can leave temp files (removed) and,
-// if the disk itself misbehaved, damaged files under chunk names; every chunk is
-// re-hashed in parallel and kept only if it matches its name.
+// scan rebuilds the index from the directory listing, reading no chunk: it
+// costs a stat per chunk, not a hash of every byte. A crash can leave temp
+// files (removed) and, after a power loss or a misbehaving disk, files under
+// chunk names that are not what their names say. Those that cannot be a
+// chunk at all (bad name, not a regular file, empty or over the maximum
+// size) are removed here; the rest are indexed unverified, and the first
+// read of each hashes it (whatever VerifyOnRead says) and removes it if it
+// is damaged, as Scrub does in the background. So a chunk's bytes are never
+// served unchecked after a restart.
 func (s *Store) scan() error {
 	top, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
@@ -48,23 +52,11 @@ func (s *Store) scan() error {
 			files = append(files, more...)
 		}
 	}
-
-	verifyAll(files)
-
-	kept := files[:0]
-	for _, f := range files {
-		if !f.ok {
-			s.removeStray(f.path, f.why)
-			s.n.corruptAtScan.Add(1)
-			continue
-		}
-		kept = append(kept, f)
-	}
 	// Oldest first, so pushing each to the front leaves the newest there.
-	sort.SliceStable(kept, func(i, j int) bool { return kept[i].mtime.Before(kept[j].mtime) })
+	sort.SliceStable(files, func(i, j int) bool { return files[i].mtime.Before(files[j].mtime) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, f := range kept {
+	for _, f := range files {
 		e := &entry{hash: f.hash}
 		s.entries[f.hash] = e
 		s.addPresentLocked(e, f.size)
@@ -98,57 +90,33 @@ func (s *Store) scanShard(shard string) ([]found, error) {
 			s.n.corruptAtScan.Add(1)
 			continue
 		}
-		files = append(files, found{hash: h, path: p})
+		fi, err := de.Info()
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) { // else: gone since the listing
+				s.log.Warn("chunk store: skipping unreadable chunk", "path", p, "err", err)
+			}
+			continue
+		}
+		if why := implausibleSize(h, fi.Size()); why != "" {
+			s.removeStray(p, why)
+			s.n.corruptAtScan.Add(1)
+			continue
+		}
+		files = append(files, found{hash: h, size: fi.Size(), mtime: fi.ModTime()})
 	}
 	return files, nil
 }
 
-// verifyAll re-hashes files with one worker per CPU, filling in each result.
-func verifyAll(files []found) {
-	work := make(chan *found)
-	var wg sync.WaitGroup
-	for range runtime.NumCPU() {
-		wg.Go(func() {
-			buf := make([]byte, 256<<10)
-			for f := range work {
-				verifyFile(f, buf)
-			}
-		})
+// implausibleSize says why no chunk named h can have size bytes, or "".
+// A write torn by a power loss often leaves an empty file.
+func implausibleSize(h core.Hash, size int64) string {
+	switch {
+	case size > core.MaxChunkSize:
+		return fmt.Sprintf("%d bytes, over the maximum chunk size", size)
+	case size == 0 && h != emptyHash:
+		return "empty"
 	}
-	for i := range files {
-		work <- &files[i]
-	}
-	close(work)
-	wg.Wait()
-}
-
-func verifyFile(f *found, buf []byte) {
-	fd, err := os.Open(f.path)
-	if err != nil {
-		f.why = err.Error()
-		return
-	}
-	defer fd.Close()
-	fi, err := fd.Stat()
-	if err != nil {
-		f.why = err.Error()
-		return
-	}
-	if fi.Size() > core.MaxChunkSize {
-		f.why = fmt.Sprintf("%d bytes, over the maximum chunk size", fi.Size())
-		return
-	}
-	hw := sha256.New()
-	n, err := io.CopyBuffer(hw, io.LimitReader(fd, core.MaxChunkSize+1), buf)
-	if err != nil {
-		f.why = err.Error()
-		return
-	}
-	if core.Hash(hw.Sum(nil)) != f.hash {
-		f.why = "content does not match its name"
-		return
-	}
-	f.ok, f.size, f.mtime = true, n, fi.ModTime()
+	return ""
 }
 
 func (s *Store) removeStray(path, why string) {

@@ -2,8 +2,11 @@
 // verified chunks with an LRU byte quota, pins, and crash-safe writes.
 //
 // A chunk lives at Dir/<hh>/<hex>, where hex is its SHA-256 and hh the first two
-// digits. A name only ever appears by renaming a fully written, fsynced temp file,
-// and Open re-hashes every chunk, so a chunk's name always means its bytes.
+// digits. A name only ever appears by renaming a fully written, fsynced temp file.
+// Open lists the directory without reading the chunks (a stat each, however big
+// the cache); a chunk is hashed before its bytes are first served after Open, and
+// Scrub re-verifies held chunks in the background at a bounded rate, so a chunk a
+// power loss or a bad disk damaged is removed, never served.
 //
 // It is a building block: the swarm engine, the peer agent and tools import it;
 // it imports only core.
@@ -47,11 +50,11 @@ type Config struct {
 	HighWater    float64 // evict when usage > HighWater*Quota (0 = DefaultHighWater)
 	LowWater     float64 // ... down to LowWater*Quota (0 = DefaultLowWater)
 	VerifyOnRead bool    // re-hash on every read; a mismatch deletes the chunk and returns ErrCorrupt
-	// NoSync skips the fsync before a chunk's rename. A crash may then
-	// leave a chunk with bad bytes under its name: Open's scan re-hashes
-	// and deletes it, and VerifyOnRead catches one read before that, so
-	// with both a crash costs a re-fetch, never a wrong byte. For caches
-	// whose writes sit on a viewer's start-up path.
+	// NoSync skips the fsync before a chunk's rename. A power loss may
+	// then leave a chunk with bad bytes under its name: the first read
+	// after Open hashes it and deletes it (as Scrub does in the
+	// background), so a crash costs a re-fetch, never a wrong byte. For
+	// caches whose writes sit on a viewer's start-up path.
 	NoSync bool
 	Logger *slog.Logger // optional; nil discards
 }
@@ -85,15 +88,18 @@ type Stats struct {
 	Puts          int64 // chunks written (no-op Puts of present chunks excluded)
 	Evictions     int64 // chunks evicted for quota
 	EvictedBytes  int64
-	CorruptAtScan int64 // chunks deleted by Open's scan (bad content or bad name)
+	CorruptAtScan int64 // files deleted by Open: not a chunk name, not a regular file, or an impossible size
 	CorruptOnRead int64 // chunks deleted by a read that found them damaged
-	TempRemoved   int64 // leftover temp files removed by Open
-	QuotaExceeded int64 // times usage stayed above Quota because all that was left was pinned
+	// Scrub: chunks (and their bytes) verified, and chunks it deleted as damaged.
+	Scrubbed, ScrubbedBytes, CorruptOnScrub int64
+	TempRemoved                             int64 // leftover temp files removed by Open
+	QuotaExceeded                           int64 // times usage stayed above Quota because all that was left was pinned
 }
 
 type counters struct {
 	hits, misses, puts, evictions, evictedBytes     atomic.Int64
 	corruptAtScan, corruptOnRead, tempRemoved, over atomic.Int64
+	scrubbed, scrubbedBytes, corruptOnScrub         atomic.Int64
 }
 
 // Store is a chunk cache on disk. It is safe for concurrent use.
@@ -128,8 +134,9 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the cache in cfg.Dir. It removes leftover temp
-// files, re-hashes every chunk and deletes those that do not match their name,
-// then evicts down to the low watermark if the directory is over quota.
+// files and files that cannot be chunks, indexes the rest without reading them
+// (see scan), then evicts down to the low watermark if the directory is over
+// quota.
 func Open(cfg Config) (*Store, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -194,14 +201,17 @@ func (s *Store) Usage() (bytes int64, chunks int) {
 // Stats returns the counters since Open.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Hits:          s.n.hits.Load(),
-		Misses:        s.n.misses.Load(),
-		Puts:          s.n.puts.Load(),
-		Evictions:     s.n.evictions.Load(),
-		EvictedBytes:  s.n.evictedBytes.Load(),
-		CorruptAtScan: s.n.corruptAtScan.Load(),
-		CorruptOnRead: s.n.corruptOnRead.Load(),
-		TempRemoved:   s.n.tempRemoved.Load(),
-		QuotaExceeded: s.n.over.Load(),
+		Hits:           s.n.hits.Load(),
+		Misses:         s.n.misses.Load(),
+		Puts:           s.n.puts.Load(),
+		Evictions:      s.n.evictions.Load(),
+		EvictedBytes:   s.n.evictedBytes.Load(),
+		CorruptAtScan:  s.n.corruptAtScan.Load(),
+		CorruptOnRead:  s.n.corruptOnRead.Load(),
+		TempRemoved:    s.n.tempRemoved.Load(),
+		QuotaExceeded:  s.n.over.Load(),
+		Scrubbed:       s.n.scrubbed.Load(),
+		ScrubbedBytes:  s.n.scrubbedBytes.Load(),
+		CorruptOnScrub: s.n.corruptOnScrub.Load(),
 	}
 }

@@ -837,7 +837,7 @@ func TestNewcomerCompletesFromSeedWithOriginDown(t *testing.T) {
 }
 
 // TestCorruptCachedChunkIsFetchedAgain: a chunk damaged on disk — while
-// the peer is stopped (the store's scan at start drops it) or while it runs
+// the peer is stopped (the cache scrub after the start drops it) or while it runs
 // (verify-on-read drops it) — is fetched again, and the response is the
 // file byte for byte, never short.
 func TestCorruptCachedChunkIsFetchedAgain(t *testing.T) {
@@ -853,13 +853,15 @@ func TestCorruptCachedChunkIsFetchedAgain(t *testing.T) {
 	issue8(t, "corrupt: first GET", r.settle().sub(before), "")
 	p.stop(t)
 
-	// Damaged while stopped: the scan at start removes it.
+	// Damaged while stopped: the background scrub, which starts with the
+	// chunks not verified since the start, removes it.
 	h5 := c.chunkHash(t, "doc.bin", 5)
 	flipByte(t, p.cache, h5, 1234)
 	p = r.startPeerCache("peer-restarted", p.cache)
-	if _, err := os.Stat(chunkFile(p.cache, h5)); err == nil {
-		t.Errorf("chunk %s, damaged while the peer was stopped, is still in the cache after its start", h5.Short())
-	}
+	waitFor(t, "damaged chunk removed after the restart", fxDeadline, func() (bool, string) {
+		_, err := os.Stat(chunkFile(p.cache, h5))
+		return err != nil, fmt.Sprintf("chunk %s, damaged while the peer was stopped, is still in the cache", h5.Short())
+	})
 	before = r.settle()
 	wantWhole(t, "GET after a restart on a damaged cache", fxDo(t, http.MethodGet, p.gw+url), src)
 	d := r.settle().sub(before)

@@ -39,7 +39,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'shoal COMMAND -h' for a command's flags. Every flag has a SHOAL_* environment twin.")
+	fmt.Fprintln(w, "\nRun 'shoal COMMAND -h' for a command's flags. Every flag has an environment twin per command (--dir of origin: SHOAL_ORIGIN_DIR).")
 }
 
 func main() {

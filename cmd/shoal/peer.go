@@ -25,6 +25,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	readAhead := fs.String("read-ahead", "4MiB", "size of the read-ahead window of --prefetch window")
 	gl := addGatewayLimitFlags(fs)
 	statusOrigins := fs.String("status-origins", "", "web origins, comma-separated (e.g. https://ops.example.com), whose pages may read the gateway's /api/status and /metrics; * for any; default none (they tell what this machine watches). /c/ and /live/ are open to every origin")
+	scrubRate := fs.String("scrub-rate", "8MiB/s", "how fast the cache is re-verified in the background, e.g. 8MiB/s; damaged chunks are removed (0: off; reads verify what they serve either way)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,6 +51,9 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if pc.StatusOrigins, err = agent.ParseOrigins(*statusOrigins); err != nil {
 		return usagef("--status-origins: %v", err)
+	}
+	if pc.ScrubRate, err = core.ParseRate(*scrubRate); err != nil {
+		return usagef("--scrub-rate: %v", err)
 	}
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
