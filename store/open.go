@@ -29,7 +29,8 @@ func (c *Chunk) Close() error { return c.f.Close() }
 
 // Open is ReadInto for a reader that takes the chunk in slices: it opens
 // chunk h (ErrNotFound if absent) and marks it recently used. With
-// VerifyOnRead the whole file is hashed first, through scratch (any
+// VerifyOnRead (and on the first read since the store was opened) the
+// whole file is hashed first, through scratch (any
 // length), so what the slices return has been verified: chunk files are
 // immutable and only appear by rename, so the open file cannot change
 // between the hash and the reads.
@@ -49,7 +50,7 @@ func (s *Store) Open(h core.Hash, scratch []byte) (*Chunk, error) {
 		return nil, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
 	}
 	s.touchLocked(e)
-	size := e.size
+	size, verified := e.size, e.verified
 	s.mu.Unlock()
 
 	f, err := os.Open(s.path(h))
@@ -72,7 +73,9 @@ func (s *Store) Open(h core.Hash, scratch []byte) (*Chunk, error) {
 	if fi.Size() != size {
 		return fail(s.corrupt(e, fmt.Sprintf("size %d, indexed %d", fi.Size(), size)))
 	}
-	if s.cfg.VerifyOnRead {
+	// As ReadInto: the first read after Open checks the bytes whatever
+	// VerifyOnRead says (Open indexes chunks without reading them).
+	if s.cfg.VerifyOnRead || !verified {
 		d := sha256.New()
 		n, err := io.CopyBuffer(d, io.NewSectionReader(f, 0, size), scratch)
 		if err != nil {
@@ -83,6 +86,11 @@ func (s *Store) Open(h core.Hash, scratch []byte) (*Chunk, error) {
 		}
 		if got := core.Hash(d.Sum(nil)); got != h {
 			return fail(s.corrupt(e, "content hashes to "+got.Short()))
+		}
+		if !verified {
+			s.mu.Lock()
+			e.verified = true
+			s.mu.Unlock()
 		}
 	}
 	s.n.hits.Add(1)

@@ -51,3 +51,26 @@ func TestOpenReadsInSlicesVerified(t *testing.T) {
 		t.Fatalf("Open after the drop = %v, want ErrNotFound", err)
 	}
 }
+
+// Without VerifyOnRead, the first Open of a chunk after the store was
+// opened still hashes it (the store's Open indexes without reading), so a
+// chunk damaged while no store was open is never served in slices.
+func TestOpenFirstReadAfterReopenVerifies(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Config{Dir: dir})
+	data, h := gen("open reopen", 300<<10)
+	mustPut(t, s, data, h)
+	s.Close()
+	b := bytes.Clone(data)
+	b[7] ^= 1
+	if err := os.WriteFile(s.path(h), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, Config{Dir: dir})
+	if c, err := s2.Open(h, make([]byte, 4096)); !errors.Is(err, ErrCorrupt) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("first Open after reopen of a damaged chunk = %v, want ErrCorrupt", err)
+	}
+}
