@@ -16,7 +16,7 @@ go vet ./...
 go vet -tags e2e ./cmd/shoal
 go test -race -timeout 20m ./...
 # The binary end to end (builds shoal, starts processes): behind a build tag.
-go test -race -tags e2e -timeout 5m ./cmd/shoal
+go test -race -tags e2e -timeout 20m ./cmd/shoal
 
 # Every Fuzz* target, run briefly on top of its seed corpus.
 for pkg in $(go list ./...); do
