@@ -37,7 +37,16 @@ type PeerConfig struct {
 	Prefetch Prefetch
 	// ReadAhead is the window's size in bytes (default DefaultReadAhead).
 	ReadAhead int64
-	Logger    *slog.Logger
+	// LiveChannels caps the live channels the gateway follows at once
+	// (default DefaultLiveChannels). With that many followed and every
+	// one being watched, a request for another is answered 503.
+	LiveChannels int
+	// LiveIdle is how long the gateway keeps following a live channel
+	// after its last request (default DefaultLiveIdle; never less than
+	// two target durations): then it stops polling it and leaves its
+	// segments' swarms.
+	LiveIdle time.Duration
+	Logger   *slog.Logger
 
 	// Host replaces the libp2p host (tests and benchmarks pass an in-memory one).
 	Host netx.Host
@@ -61,7 +70,8 @@ type Peer struct {
 	upload  *swarm.Bucket
 	ctx     context.Context
 	wg      sync.WaitGroup
-	plays   *playbacks // the gateway's playback sessions (playback.go)
+	plays   *playbacks    // the gateway's playback sessions (playback.go)
+	live    *liveChannels // the gateway's followed live channels (live.go)
 
 	mu     sync.Mutex
 	joined map[core.ContentID]*joined // guarded by mu
@@ -150,6 +160,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if cfg.UploadLimit > 0 {
 		p.upload = swarm.NewBucket(cfg.UploadLimit, nil)
 	}
+	p.live = newLiveChannels(p)
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)
 	return p, nil
