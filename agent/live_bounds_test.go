@@ -191,3 +191,52 @@ func TestLiveRestartedChannelIsPickedUp(t *testing.T) {
 		t.Fatalf("restarted channel's segment: %d, %d bytes, want %d", code, len(seg), len(want))
 	}
 }
+
+// TestLiveChannelsAreCapped: with LiveChannels followed, a new channel
+// replaces the one unwatched for longest, and is refused (503) while every
+// followed channel has a request in progress.
+func TestLiveChannelsAreCapped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lf := newLiveFixtureWith(t, ctx, func(pc *PeerConfig) { pc.LiveChannels = 1 })
+	other, err := live.NewPublisher(live.PublisherConfig{Key: lf.key, Channel: "other", Watch: lf.watch, Out: lf.out, Window: 6, ChunkSize: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf.release(t)
+	for _, p := range []*live.Publisher{lf.pub, other} {
+		if u, err := p.Step(ctx); err != nil || u == nil {
+			t.Fatalf("publish: %v, %v", u, err)
+		}
+	}
+	otherURL := strings.Replace(lf.gateway, lf.pub.ID().String(), other.ID().String(), 1) + "index.m3u8"
+	followed := func() []string {
+		var ids []string
+		for _, c := range lf.peer.Status().LiveChannels {
+			ids = append(ids, c.Channel)
+		}
+		return ids
+	}
+	if code, _, _ := httpGet(t, lf.gateway+"index.m3u8"); code != http.StatusOK {
+		t.Fatalf("first channel: %d", code)
+	}
+	if code, _, _ := httpGet(t, otherURL); code != http.StatusOK {
+		t.Fatalf("second channel, the first unwatched: %d, want 200", code)
+	}
+	if ids := followed(); len(ids) != 1 || ids[0] != other.ID().String() {
+		t.Fatalf("followed %v, want only the second channel", ids)
+	}
+	// A request in progress on the second channel: the first must wait.
+	ch, _, err := lf.peer.live.acquire(other.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := httpGet(t, lf.gateway+"index.m3u8")
+	lf.peer.live.release(ch)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "--live-channels") {
+		t.Fatalf("over the cap: %d %q, want 503 naming --live-channels", code, body)
+	}
+	if ids := followed(); len(ids) != 1 {
+		t.Fatalf("followed %v over a cap of 1", ids)
+	}
+}

@@ -21,6 +21,8 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cacheSize := fs.String("cache-size", "0", "chunk cache quota, e.g. 10GiB (0: unlimited); least recently used chunks go first")
 	prefetch := fs.String("prefetch", "window", "what a read fetches beyond the bytes asked for: none, window (a read-ahead window following the reader) or all (every content joined, whole); a request may override it with ?prefetch=")
 	readAhead := fs.String("read-ahead", "4MiB", "size of the read-ahead window of --prefetch window")
+	liveChannels := fs.Int("live-channels", agent.DefaultLiveChannels, "most live channels the gateway follows at once; with all of them being watched, a request for another is answered 503")
+	liveIdle := fs.Duration("live-idle", agent.DefaultLiveIdle, "how long a live channel is still followed after its last gateway request (at least two target durations); then the peer stops polling it and leaves its segments' swarms")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,6 +43,13 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if pc.CacheSize, err = core.ParseSize(*cacheSize); err != nil {
 		return usagef("--cache-size: %v", err)
 	}
+	if *liveChannels < 1 {
+		return usagef("--live-channels %d: want at least 1", *liveChannels)
+	}
+	if *liveIdle <= 0 {
+		return usagef("--live-idle %v: want a positive duration such as 30s", *liveIdle)
+	}
+	pc.LiveChannels, pc.LiveIdle = *liveChannels, *liveIdle
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
 }
