@@ -80,6 +80,16 @@ func (r *StreamResult) WriteReport(w io.Writer) {
 		row("downloaded ÷ played max", func(run *StreamRun) string { return fmt.Sprintf("%.2f", run.DownloadRatioMax) })
 	}
 	row("wall time", func(run *StreamRun) string { return secs(run.Wall) })
+	for _, run := range runs {
+		if run != nil && run.Failed > 0 {
+			for _, s := range run.Sessions {
+				if s.Err != "" {
+					fmt.Fprintf(w, "%s: %d sessions failed; the first: viewer %d: %s\n", run.Name, run.Failed, s.Viewer, s.Err)
+					break
+				}
+			}
+		}
+	}
 	if vod {
 		fmt.Fprintf(w, "\nlower bound on P2P origin egress: %s, the %d distinct (rendition, segment) pairs of %d that the windows cover\n",
 			MiB(r.LowerBound), r.WatchedSegments, r.VODSegments)

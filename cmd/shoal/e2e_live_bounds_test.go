@@ -222,3 +222,81 @@ func TestLiveIdleChannelStopsOriginTraffic(t *testing.T) {
 	r.quiet("a channel nobody watches", 4*time.Second)
 	t.Logf("ISSUE9 live idle: no origin requests over 4 s once the viewer had gone")
 }
+
+// TestLiveGossipSparesOriginPolls: several peers (libp2p, a tracker) whose
+// viewers watch the same channel learn most updates from each other by
+// gossip, so the origin sees fewer update requests per segment than there
+// are peers, and never more than one per peer per target duration.
+func TestLiveGossipSparesOriginPolls(t *testing.T) {
+	const peers = 4
+	r := newFxRig(t)
+	watch := filepath.Join(r.dir, "watch")
+	for _, d := range []string{r.layout, watch} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, stopEncoder := context.WithCancel(context.Background())
+	encDone := make(chan struct{})
+	go func() { defer close(encDone); (&fxEncoder{dir: watch, target: time.Second}).run(ctx, t) }()
+	t.Cleanup(func() { stopEncoder(); <-encDone })
+	r.start("live", "live", "--key", r.key, "--watch", watch, "--out", r.layout, "--channel", "news", "--poll", "100ms")
+	r.startOrigin()
+	r.startTracker()
+	pub, err := manifest.ParsePublicKey(r.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := manifest.ChannelIDOf(pub, "news").String()
+	var gws []string
+	for k := range peers {
+		gws = append(gws, r.startPeer(fmt.Sprintf("peer%d", k)).gw+"/live/"+id+"/")
+	}
+	// Viewers: each its peer's playlist every target duration and the
+	// newest segment, until stopped.
+	vctx, stopViewers := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var served sync.Map // gateway → segments served
+	for _, gw := range gws {
+		wg.Go(func() {
+			n := 0
+			for vctx.Err() == nil {
+				if resp := fxDo(t, "GET", gw+"index.m3u8"); resp.status == http.StatusOK {
+					lines := strings.Split(strings.TrimSpace(string(resp.body)), "\n")
+					if seg := fxDo(t, "GET", gw+lines[len(lines)-1]); seg.status == http.StatusOK {
+						n++
+						served.Store(gw, n)
+					}
+				}
+				select {
+				case <-vctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		})
+	}
+	t.Cleanup(func() { stopViewers(); wg.Wait() })
+	waitFor(t, "every viewer playing", fxDeadline, func() (bool, string) {
+		k := 0
+		served.Range(func(_, v any) bool {
+			if v.(int) >= 3 {
+				k++
+			}
+			return true
+		})
+		return k == peers, fmt.Sprintf("%d of %d viewers have 3 segments", k, peers)
+	})
+	// Steady state: update requests over 15 target durations.
+	before, start := r.originKind("channel_update"), time.Now()
+	time.Sleep(15 * time.Second)
+	polls, span := r.originKind("channel_update")-before, time.Since(start)
+	segments := span.Seconds() // one per second
+	t.Logf("ISSUE9 live gossip: %d peers, channel_update_requests=%d over %.1f segments = %.2f per segment (%.2f per peer per segment)",
+		peers, polls, segments, float64(polls)/segments, float64(polls)/segments/peers)
+	if max := int64(peers*segments) + peers; polls > max {
+		t.Errorf("%d update requests from %d peers over %.1f s, want at most one per peer per target duration (%d)", polls, peers, segments, max)
+	}
+	if float64(polls)/segments >= peers {
+		t.Errorf("%.2f update requests per segment from %d peers: gossip spared the origin nothing", float64(polls)/segments, peers)
+	}
+}
