@@ -135,6 +135,31 @@ func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 		if !in[id] {
 			delete(ch.held, id)
 			delete(ch.due, id)
+			if ch.busy[id] == 0 { // else the last request for it leaves it (serving)
+				lc.p.Leave(id)
+			}
+		}
+	}
+}
+
+// serving counts a request for segment id in progress and returns the
+// function that ends it: a segment that left the window meanwhile is left
+// once its last request is done, not under a player still reading it (a
+// player three segments behind the edge asks for segments about to leave
+// the window).
+func (lc *liveChannels) serving(ch *liveChannel, id core.ContentID) (done func()) {
+	ch.mu.Lock()
+	ch.busy[id]++
+	ch.mu.Unlock()
+	return func() {
+		ch.mu.Lock()
+		ch.busy[id]--
+		leave := ch.busy[id] == 0 && !ch.held[id]
+		if ch.busy[id] == 0 {
+			delete(ch.busy, id)
+		}
+		ch.mu.Unlock()
+		if leave {
 			lc.p.Leave(id)
 		}
 	}
@@ -166,9 +191,9 @@ func (lc *liveChannels) prefetch(ch *liveChannel, s manifest.ChannelSegment) {
 		return
 	}
 	ch.mu.Lock()
-	still := ch.held[s.Content]
+	leave := !ch.held[s.Content] && ch.busy[s.Content] == 0
 	ch.mu.Unlock()
-	if !still { // left the window while we were joining
+	if leave { // left the window while we were joining
 		p.Leave(s.Content)
 	}
 }
@@ -207,6 +232,7 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 			name, ch.f.ID(), u.Seq, u.MediaSequence, u.MediaSequence+uint64(len(u.Segments))-1), http.StatusNotFound)
 		return
 	}
+	defer lc.serving(ch, seg.Content)()
 	ctx, cancel := context.WithTimeout(r.Context(), max(liveSegmentWait, 4*time.Duration(u.TargetDuration)*time.Second))
 	defer cancel()
 	ch.mu.Lock()

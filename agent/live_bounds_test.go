@@ -240,3 +240,36 @@ func TestLiveChannelsAreCapped(t *testing.T) {
 		t.Fatalf("followed %v over a cap of 1", ids)
 	}
 }
+
+// TestLiveSegmentInUseOutlivesTheWindow: a segment that leaves the window
+// while a request for it is in progress keeps its swarm until that request
+// is done (a player behind the edge is still reading it), then loses it.
+func TestLiveSegmentInUseOutlivesTheWindow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lf := newLiveFixture(t, ctx)
+	lf.pub, _ = live.NewPublisher(live.PublisherConfig{Key: lf.key, Channel: "test", Watch: lf.watch, Out: lf.out, Window: 1, ChunkSize: 16 << 10})
+	lf.release(t)
+	first, err := lf.pub.Step(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := httpGet(t, lf.gateway+first.Segments[0].Name); code != http.StatusOK {
+		t.Fatalf("first segment: %d", code)
+	}
+	lf.peer.live.mu.Lock()
+	ch := lf.peer.live.chans[lf.pub.ID()]
+	lf.peer.live.mu.Unlock()
+	done := lf.peer.live.serving(ch, first.Segments[0].Content) // a request still reading it
+	lf.release(t)
+	second, err := lf.pub.Step(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the next segment's swarm", func() bool { return windowHeld(lf.peer, second) })
+	if !windowHeld(lf.peer, first) {
+		t.Fatal("a segment left the window and its swarm while a request was reading it")
+	}
+	done()
+	waitFor(t, "the departed segment's swarm to stop once its request is done", func() bool { return !windowHeld(lf.peer, first) })
+}

@@ -82,6 +82,7 @@ type liveChannel struct {
 	seq     uint64                       // guarded by mu: newest update applied to held
 	held    map[core.ContentID]bool      // guarded by mu: segment swarms joined for the window
 	due     map[core.ContentID]time.Time // guarded by mu: when requests for a live-edge segment stop waiting for the swarm
+	busy    map[core.ContentID]int       // guarded by mu: segment requests in progress
 	dropped bool                         // guarded by mu: no longer followed; apply does nothing
 	// started is set once a segment has been served: requests wait for
 	// the swarm only after that.
@@ -199,7 +200,7 @@ func (lc *liveChannels) startLocked(id manifest.ChannelID) *liveChannel {
 	ctx, cancel := context.WithCancel(p.ctx)
 	ch := &liveChannel{
 		id: id, ctx: ctx, cancel: cancel, ready: make(chan struct{}),
-		held: map[core.ContentID]bool{}, due: map[core.ContentID]time.Time{},
+		held: map[core.ContentID]bool{}, due: map[core.ContentID]time.Time{}, busy: map[core.ContentID]int{},
 	}
 	ch.f = live.NewFollower(live.FollowerConfig{Channel: id, Trust: p.cfg.Trust, Origin: p.origin, Logger: p.log})
 	ch.f.OnUpdate(func(u *manifest.ChannelUpdate, _ []byte) { lc.apply(ch, u) })
