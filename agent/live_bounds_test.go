@@ -4,6 +4,9 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -272,4 +275,48 @@ func TestLiveSegmentInUseOutlivesTheWindow(t *testing.T) {
 	}
 	done()
 	waitFor(t, "the departed segment's swarm to stop once its request is done", func() bool { return !windowHeld(lf.peer, first) })
+}
+
+// TestLiveFirstPollRetriesAFailingOrigin: the first update of a channel,
+// which a viewer waits for, survives an origin failing twice (503).
+func TestLiveFirstPollRetriesAFailingOrigin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	failures, polls := 2, 0 // guarded by mu
+	lf := newLiveFixtureWith(t, ctx, func(pc *PeerConfig) {
+		target, err := url.Parse(pc.Origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/"+layout.ChannelDir+"/") {
+				mu.Lock()
+				polls++
+				fail := failures > 0
+				failures--
+				mu.Unlock()
+				if fail {
+					http.Error(w, "origin overloaded", http.StatusServiceUnavailable)
+					return
+				}
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(ts.Close)
+		pc.Origin = ts.URL
+	})
+	lf.release(t)
+	if u, err := lf.pub.Step(ctx); err != nil || u == nil {
+		t.Fatalf("publish: %v, %v", u, err)
+	}
+	if code, body, _ := httpGet(t, lf.gateway+"index.m3u8"); code != http.StatusOK {
+		t.Fatalf("playlist through an origin failing twice: %d %q, want 200", code, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if polls != 3 {
+		t.Fatalf("%d update requests, want 3 (two failures, then the update)", polls)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,14 @@ const liveMissingFor = 10 * time.Second
 
 // liveMissingMax bounds the channels remembered as missing.
 const liveMissingMax = 1024
+
+// The first poll of a channel, which a viewer waits for, is retried when
+// the origin is unreachable or failing (5xx): liveFirstPollAttempts tries
+// in all, the delay doubling from liveFirstPollBackoff, with jitter.
+const (
+	liveFirstPollAttempts = 3
+	liveFirstPollBackoff  = 200 * time.Millisecond
+)
 
 // liveChannels is the gateway's set of followed channels.
 type liveChannels struct {
@@ -219,6 +228,18 @@ func (lc *liveChannels) startLocked(id manifest.ChannelID) *liveChannel {
 // remembered as missing for a while.
 func (lc *liveChannels) follow(ch *liveChannel) {
 	err := ch.f.Poll(ch.ctx)
+	// A poll makes one attempt (the next poll is its retry), but a viewer
+	// is waiting for this one: retry what may pass, backing off.
+	for attempt := 1; attempt < liveFirstPollAttempts && errors.Is(err, cdn.ErrUnreachable) && ch.ctx.Err() == nil; attempt++ {
+		d := liveFirstPollBackoff << (attempt - 1)
+		t := time.NewTimer(d + rand.N(d/2))
+		select {
+		case <-ch.ctx.Done():
+		case <-t.C:
+			err = ch.f.Poll(ch.ctx)
+		}
+		t.Stop()
+	}
 	if u, _ := ch.f.Latest(); u == nil {
 		ch.code = http.StatusBadGateway
 		switch {
