@@ -426,6 +426,8 @@ type Status struct {
 	OffloadRatio    float64       `json:"offload_ratio"`
 	// Playbacks are the gateway's playback sessions (media contents only).
 	Playbacks []PlaybackStatus `json:"playbacks"`
+	// LiveChannels are the live channels the gateway follows.
+	LiveChannels []LiveChannelStatus `json:"live_channels"`
 }
 
 // Status reports every swarm.
@@ -446,6 +448,7 @@ func (p *Peer) Status() Status {
 	}
 	st.OffloadRatio = offload(st.BytesFromPeers, st.BytesFromOrigin)
 	st.Playbacks = p.plays.status()
+	st.LiveChannels = p.live.status()
 	return st
 }
 

@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/media"
-	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/swarm"
 )
 
@@ -30,7 +26,8 @@ import (
 // update lists it, and leaves the swarms of segments that fall out of the
 // window. Updates come from polling the origin and, on libp2p hosts, from
 // GossipSub; on an in-memory network there is no gossip and polling alone
-// keeps the channel current.
+// keeps the channel current. Which channels are followed, and for how
+// long, is live_follow.go.
 
 // Swarming the live edge. A segment at the live edge is wanted by every
 // viewer at once, but not yet: players hold a few segments (they start at
@@ -68,32 +65,6 @@ const liveJoinPrefetch = 3
 // (at least; long segments get four target durations).
 const liveSegmentWait = 10 * time.Second
 
-// liveChannels is the gateway's set of followed channels.
-type liveChannels struct {
-	p *Peer
-
-	mu          sync.Mutex
-	chans       map[manifest.ChannelID]*liveChannel // guarded by mu
-	gossip      *live.Gossip                        // guarded by mu; nil without libp2p
-	gossipTried bool                                // guarded by mu
-}
-
-// liveChannel is one followed channel.
-type liveChannel struct {
-	f *live.Follower
-
-	mu   sync.Mutex
-	seq  uint64                       // guarded by mu: newest update applied to held
-	held map[core.ContentID]bool      // guarded by mu: segment swarms joined for the window
-	due  map[core.ContentID]time.Time // guarded by mu: when requests for a live-edge segment stop waiting for the swarm
-	// started is set once a segment has been served: requests wait for
-	// the swarm only after that.
-	started atomic.Bool
-	// served counts segments served; the first liveStartFromOrigin come
-	// straight from the origin so start-up never waits on the swarm.
-	served atomic.Int64
-}
-
 // liveStartFromOrigin is how many segments of a playback's start are fetched
 // straight from the origin (in parallel, bypassing the swarm's grace and
 // designation), as the VOD gateway does for its first segments.
@@ -101,9 +72,8 @@ const liveStartFromOrigin = 2
 
 // liveRoutes adds the /live/ routes to mux.
 func (p *Peer) liveRoutes(mux *http.ServeMux) {
-	lc := &liveChannels{p: p, chans: map[manifest.ChannelID]*liveChannel{}}
-	mux.HandleFunc("GET /live/{channel}/index.m3u8", p.gw.bounded(lc.servePlaylist))
-	mux.HandleFunc("GET /live/{channel}/{segment}", p.gw.bounded(lc.serveSegment))
+	mux.HandleFunc("GET /live/{channel}/index.m3u8", p.gw.bounded(p.live.servePlaylist))
+	mux.HandleFunc("GET /live/{channel}/{segment}", p.gw.bounded(p.live.serveSegment))
 }
 
 // Leave stops the swarm of id, if one runs: the peer stops fetching and
@@ -132,71 +102,12 @@ func (p *Peer) Leave(id core.ContentID) bool {
 	return true
 }
 
-// channel returns the followed channel named by the printed ID s, starting
-// to follow it on first use, and waits for its first update.
-func (lc *liveChannels) channel(ctx context.Context, s string) (*liveChannel, *manifest.ChannelUpdate, int, error) {
-	id, err := manifest.ParseChannelID(s)
-	if err != nil {
-		return nil, nil, http.StatusBadRequest, err
-	}
-	p := lc.p
-	lc.mu.Lock()
-	ch := lc.chans[id]
-	if ch == nil {
-		ch = &liveChannel{held: map[core.ContentID]bool{}, due: map[core.ContentID]time.Time{}}
-		ch.f = live.NewFollower(live.FollowerConfig{Channel: id, Trust: p.cfg.Trust, Origin: p.origin, Logger: p.log})
-		ch.f.OnUpdate(func(u *manifest.ChannelUpdate, _ []byte) { lc.apply(ch, u) })
-		lc.chans[id] = ch
-		if g := lc.gossipLocked(); g != nil {
-			if err := g.Follow(p.ctx, ch.f); err != nil {
-				p.log.Warn("live: no gossip for channel", "channel", id.Short(), "err", err)
-			}
-		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			ch.f.Run(p.ctx)
-		}()
-	}
-	lc.mu.Unlock()
-	u, _ := ch.f.Latest()
-	if u == nil {
-		err := ch.f.Poll(ctx)
-		if u, _ = ch.f.Latest(); u == nil {
-			code := http.StatusBadGateway
-			switch {
-			case errors.Is(err, cdn.ErrNotFound):
-				code = http.StatusNotFound
-			case errors.Is(err, manifest.ErrUntrusted), errors.Is(err, manifest.ErrBadSignature):
-				code = http.StatusForbidden
-			}
-			return nil, nil, code, fmt.Errorf("live channel %s: %w", id, err)
-		}
-	}
-	return ch, u, 0, nil
-}
-
-// gossipLocked starts GossipSub on first use when the host is libp2p.
-func (lc *liveChannels) gossipLocked() *live.Gossip {
-	if !lc.gossipTried {
-		lc.gossipTried = true
-		if h, ok := netx.Libp2p(lc.p.host); ok {
-			g, err := live.NewGossip(lc.p.ctx, h, lc.p.log)
-			if err != nil {
-				lc.p.log.Warn("live: gossip unavailable, following channels by origin polling only", "err", err)
-			}
-			lc.gossip = g
-		}
-	}
-	return lc.gossip
-}
-
 // apply brings the held segment swarms in line with u's window: new
 // segments are joined and fetched at once, departed ones left.
 func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if u.Seq <= ch.seq {
+	if u.Seq <= ch.seq || ch.dropped {
 		return
 	}
 	first := ch.seq == 0 // segments of the first update were listed before we looked
@@ -211,14 +122,14 @@ func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 			}
 			switch {
 			case !first:
-				go lc.prefetch(ch, s)
+				lc.p.goOwned(func() { lc.prefetch(ch, s) })
 			case k >= len(u.Segments)-liveJoinPrefetch:
 				// Joining: the player's start-up segments come first; the
 				// newest ones would only compete with them for our link.
-				go func() {
+				lc.p.goOwned(func() {
 					lc.waitStarted(ch, liveStartHold)
 					lc.prefetch(ch, s)
-				}()
+				})
 			}
 		}
 	}
@@ -226,6 +137,31 @@ func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 		if !in[id] {
 			delete(ch.held, id)
 			delete(ch.due, id)
+			if ch.busy[id] == 0 { // else the last request for it leaves it (serving)
+				lc.p.Leave(id)
+			}
+		}
+	}
+}
+
+// serving counts a request for segment id in progress and returns the
+// function that ends it: a segment that left the window meanwhile is left
+// once its last request is done, not under a player still reading it (a
+// player three segments behind the edge asks for segments about to leave
+// the window).
+func (lc *liveChannels) serving(ch *liveChannel, id core.ContentID) (done func()) {
+	ch.mu.Lock()
+	ch.busy[id]++
+	ch.mu.Unlock()
+	return func() {
+		ch.mu.Lock()
+		ch.busy[id]--
+		leave := ch.busy[id] == 0 && !ch.held[id]
+		if ch.busy[id] == 0 {
+			delete(ch.busy, id)
+		}
+		ch.mu.Unlock()
+		if leave {
 			lc.p.Leave(id)
 		}
 	}
@@ -241,7 +177,7 @@ func (lc *liveChannels) waitStarted(ch *liveChannel, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for ch.served.Load() < liveStartFromOrigin && time.Now().Before(deadline) {
 		select {
-		case <-lc.p.ctx.Done():
+		case <-ch.ctx.Done():
 			return
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -252,24 +188,25 @@ func (lc *liveChannels) waitStarted(ch *liveChannel, limit time.Duration) {
 // background; requests make chunks due (serveSegment).
 func (lc *liveChannels) prefetch(ch *liveChannel, s manifest.ChannelSegment) {
 	p := lc.p
-	if _, err := p.JoinAll(p.ctx, s.Content); err != nil {
+	if _, err := p.JoinAll(ch.ctx, s.Content); err != nil {
 		p.log.Debug("live: segment unavailable", "segment", s.Name, "content", s.Content, "err", err)
 		return
 	}
 	ch.mu.Lock()
-	still := ch.held[s.Content]
+	leave := !ch.held[s.Content] && ch.busy[s.Content] == 0
 	ch.mu.Unlock()
-	if !still { // left the window while we were joining
+	if leave { // left the window while we were joining
 		p.Leave(s.Content)
 	}
 }
 
 func (lc *liveChannels) servePlaylist(w http.ResponseWriter, r *http.Request) {
-	_, u, code, err := lc.channel(r.Context(), r.PathValue("channel"))
+	_, u, release, code, err := lc.channel(r.Context(), r.PathValue("channel"))
 	if err != nil {
 		http.Error(w, err.Error(), code)
 		return
 	}
+	defer release()
 	// Segment URIs are relative: they resolve to /live/<id>/<name>.
 	b, err := live.Playlist(u, "")
 	if err != nil {
@@ -284,11 +221,12 @@ func (lc *liveChannels) servePlaylist(w http.ResponseWriter, r *http.Request) {
 }
 
 func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
-	ch, u, code, err := lc.channel(r.Context(), r.PathValue("channel"))
+	ch, u, release, code, err := lc.channel(r.Context(), r.PathValue("channel"))
 	if err != nil {
 		http.Error(w, err.Error(), code)
 		return
 	}
+	defer release()
 	name := r.PathValue("segment")
 	seg, ok := u.Segment(name)
 	if !ok {
@@ -296,6 +234,7 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 			name, ch.f.ID(), u.Seq, u.MediaSequence, u.MediaSequence+uint64(len(u.Segments))-1), http.StatusNotFound)
 		return
 	}
+	defer lc.serving(ch, seg.Content)()
 	ctx, cancel := context.WithTimeout(r.Context(), max(liveSegmentWait, 4*time.Duration(u.TargetDuration)*time.Second))
 	defer cancel()
 	ch.mu.Lock()

@@ -35,9 +35,16 @@ type liveFixture struct {
 	pub      *live.Publisher
 	gateway  string
 	peer     *Peer
+	origin   *origin.Server
 }
 
 func newLiveFixture(t *testing.T, ctx context.Context) *liveFixture {
+	t.Helper()
+	return newLiveFixtureWith(t, ctx, nil)
+}
+
+// newLiveFixtureWith lets tune change the peer's config.
+func newLiveFixtureWith(t *testing.T, ctx context.Context, tune func(*PeerConfig)) *liveFixture {
 	t.Helper()
 	lf := &liveFixture{
 		key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)),
@@ -60,6 +67,7 @@ func newLiveFixture(t *testing.T, ctx context.Context) *liveFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lf.origin = srv
 	ots := httptest.NewServer(srv.Handler())
 	t.Cleanup(ots.Close)
 	h, err := netx.NewMemNetwork().NewHost("")
@@ -67,7 +75,11 @@ func newLiveFixture(t *testing.T, ctx context.Context) *liveFixture {
 		t.Fatal(err)
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	lf.peer, err = NewPeer(pctx, PeerConfig{CacheDir: t.TempDir(), Origin: ots.URL, Trust: manifest.PublicOf(lf.key), Host: h})
+	pc := PeerConfig{CacheDir: t.TempDir(), Origin: ots.URL, Trust: manifest.PublicOf(lf.key), Host: h}
+	if tune != nil {
+		tune(&pc)
+	}
+	lf.peer, err = NewPeer(pctx, pc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,15 +24,17 @@ var (
 	descRare       = prometheus.NewDesc("shoal_peer_rare_chunks", "Missing chunks that no connected peer holds.", []string{"content"}, nil)
 	descBad        = prometheus.NewDesc("shoal_peer_bad_chunks_total", "Chunks received from peers that failed verification.", []string{"content"}, nil)
 	descBans       = prometheus.NewDesc("shoal_peer_bans_total", "Peers banned from the swarm for sending bad chunks.", []string{"content"}, nil)
+	descLive       = prometheus.NewDesc("shoal_peer_live_channels", "Live channels the gateway follows (polls and holds segment swarms for).", nil, nil)
 )
 
 func (c peerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans} {
+	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans, descLive} {
 		ch <- d
 	}
 }
 
 func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, float64(c.p.live.count()))
 	for _, s := range c.p.Sessions() {
 		x := s.Stats()
 		id := s.Content().ID.String()

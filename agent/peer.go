@@ -48,6 +48,16 @@ type PeerConfig struct {
 	// either way.
 	ScrubRate float64
 
+	// LiveChannels caps the live channels the gateway follows at once
+	// (default DefaultLiveChannels). With that many followed and every
+	// one being watched, a request for another is answered 503.
+	LiveChannels int
+	// LiveIdle is how long the gateway keeps following a live channel
+	// after its last request (default DefaultLiveIdle; never less than
+	// two target durations): then it stops polling it and leaves its
+	// segments' swarms.
+	LiveIdle time.Duration
+
 	Logger *slog.Logger
 
 	// Gateway bounds what the gateway's clients can make the peer hold.
@@ -75,7 +85,8 @@ type Peer struct {
 	upload  *swarm.Bucket
 	ctx     context.Context
 	wg      sync.WaitGroup
-	plays   *playbacks // the gateway's playback sessions (playback.go)
+	plays   *playbacks    // the gateway's playback sessions (playback.go)
+	live    *liveChannels // the gateway's followed live channels (live.go)
 	gw      *gatewayBounds
 
 	mu     sync.Mutex
@@ -169,6 +180,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if cfg.UploadLimit > 0 {
 		p.upload = swarm.NewBucket(cfg.UploadLimit, nil)
 	}
+	p.live = newLiveChannels(p)
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)
 	if cfg.ScrubRate > 0 {

@@ -179,6 +179,15 @@ type StreamRun struct {
 	// OriginRequests is the HTTP requests the origin answered (playlists,
 	// segments, chunks, manifests, hash layers).
 	OriginRequests int64
+	// UpdateRequests (P2P live) is the origin requests for the channel's
+	// latest update (the followers' polls, 304s included) during the
+	// viewing, UpdateSegments the segments the encoder wrote meanwhile,
+	// and PeerSegments the viewers' peers' lifetimes in segment durations
+	// (Σ over sessions). UpdateRequests / UpdateSegments is what the
+	// origin pays per segment for keeping every peer's playlist current;
+	// UpdateRequests / PeerSegments is that per peer.
+	UpdateRequests, UpdateSegments int64
+	PeerSegments                   float64
 	// ViewerMinutes is the media played by all viewers, in minutes, and
 	// OriginPerViewerMinute the origin bytes per such minute.
 	ViewerMinutes         float64
@@ -299,6 +308,24 @@ func (r *StreamRun) summarize(originBytes, originRequests int64) {
 		r.DownloadRatioP50 = ratios[(len(ratios)+1)/2-1] // nearest rank
 		r.DownloadRatioMax = ratios[len(ratios)-1]
 	}
+}
+
+// UpdateRequestsPerSegment is origin update requests per segment written
+// (0 when unknown).
+func (r *StreamRun) UpdateRequestsPerSegment() float64 {
+	if r.UpdateSegments == 0 {
+		return 0
+	}
+	return float64(r.UpdateRequests) / float64(r.UpdateSegments)
+}
+
+// UpdateRequestsPerPeerSegment is origin update requests per peer per
+// segment duration (0 when unknown).
+func (r *StreamRun) UpdateRequestsPerPeerSegment() float64 {
+	if r.PeerSegments == 0 {
+		return 0
+	}
+	return float64(r.UpdateRequests) / r.PeerSegments
 }
 
 // OriginPerViewerMinuteRatio is the P2P run's origin bytes per

@@ -182,8 +182,13 @@ func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 		return vp.open(ctx, k, gen, playlist)
 	}
 	run := &StreamRun{Name: "p2p"}
+	updates0, segments0 := srv.ChannelUpdateRequests(), src.written.Load()
 	run.Sessions = runViewers(ctx, &cfg, "p2p", open, srv.BytesServed)
+	run.UpdateRequests, run.UpdateSegments = srv.ChannelUpdateRequests()-updates0, src.written.Load()-segments0
 	run.summarize(srv.BytesServed(), srv.Requests())
+	for _, s := range run.Sessions {
+		run.PeerSegments += float64(s.Startup+s.PlayWall+s.StallWall) / float64(cfg.Segment)
+	}
 	run.Wall = time.Since(wall)
 	if err := ctx.Err(); err != nil {
 		return run, fmt.Errorf("bench: p2p run interrupted: %w", err)

@@ -60,6 +60,13 @@ func (r *StreamResult) WriteReport(w io.Writer) {
 		row("  × one viewer's stream", func(run *StreamRun) string { return fmt.Sprintf("%.2f", r.copies(run)) })
 	}
 	row("origin requests", func(run *StreamRun) string { return fmt.Sprint(run.OriginRequests) })
+	if !vod {
+		row("  channel updates", p2pOnly(func(run *StreamRun) string { return fmt.Sprint(run.UpdateRequests) }))
+		row("  updates / segment", p2pOnly(func(run *StreamRun) string {
+			return fmt.Sprintf("%.2f (%d segs)", run.UpdateRequestsPerSegment(), run.UpdateSegments)
+		}))
+		row("  updates / peer / segment", p2pOnly(func(run *StreamRun) string { return fmt.Sprintf("%.3f", run.UpdateRequestsPerPeerSegment()) }))
+	}
 	row("viewer-minutes played", func(run *StreamRun) string { return fmt.Sprintf("%.1f", run.ViewerMinutes) })
 	row("origin / viewer-minute", func(run *StreamRun) string { return MiB(int64(run.OriginPerViewerMinute)) })
 	row("  P2P ÷ CDN only", p2pOnly(func(*StreamRun) string { return ratio(r.OriginPerViewerMinuteRatio()) }))
@@ -73,6 +80,16 @@ func (r *StreamResult) WriteReport(w io.Writer) {
 		row("downloaded ÷ played max", func(run *StreamRun) string { return fmt.Sprintf("%.2f", run.DownloadRatioMax) })
 	}
 	row("wall time", func(run *StreamRun) string { return secs(run.Wall) })
+	for _, run := range runs {
+		if run != nil && run.Failed > 0 {
+			for _, s := range run.Sessions {
+				if s.Err != "" {
+					fmt.Fprintf(w, "%s: %d sessions failed; the first: viewer %d: %s\n", run.Name, run.Failed, s.Viewer, s.Err)
+					break
+				}
+			}
+		}
+	}
 	if vod {
 		fmt.Fprintf(w, "\nlower bound on P2P origin egress: %s, the %d distinct (rendition, segment) pairs of %d that the windows cover\n",
 			MiB(r.LowerBound), r.WatchedSegments, r.VODSegments)
@@ -136,6 +153,13 @@ func (r *StreamResult) Summary() string {
 			kv{"viewer_minutes", fmt.Sprintf("%.2f", run.ViewerMinutes)},
 			kv{"origin_bytes_per_viewer_minute", fmt.Sprintf("%.0f", run.OriginPerViewerMinute)},
 		)
+		if !vod && run.Name == "p2p" {
+			kvs = append(kvs,
+				kv{"update_requests", run.UpdateRequests},
+				kv{"update_requests_per_segment", fmt.Sprintf("%.3f", run.UpdateRequestsPerSegment())},
+				kv{"update_requests_per_peer_segment", fmt.Sprintf("%.4f", run.UpdateRequestsPerPeerSegment())},
+			)
+		}
 		if vod {
 			kvs = append(kvs,
 				kv{"media_bytes", run.MediaBytes},

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-cdn/shoal/media"
@@ -21,6 +22,8 @@ type streamSource struct {
 	cfg  *StreamConfig
 	dir  string
 	next int64 // next segment number to write
+	// written counts segments written, read while run writes more.
+	written atomic.Int64
 }
 
 const sourcePlaylist = "index.m3u8"
@@ -72,6 +75,7 @@ func (s *streamSource) writeSegment() error {
 		return err
 	}
 	s.next++
+	s.written.Add(1)
 	return nil
 }
 

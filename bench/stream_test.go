@@ -62,9 +62,15 @@ func TestStreamBothRunsReportEveryViewer(t *testing.T) {
 	if res.CDN.Offload != 0 || res.CDN.OriginBytes < res.CDN.PlayerBytes {
 		t.Errorf("cdn: offload %v, origin %d < players %d", res.CDN.Offload, res.CDN.OriginBytes, res.CDN.PlayerBytes)
 	}
+	// Each viewer's peer asks the origin for the channel's update once on
+	// joining, then at most once per target duration.
+	if p := res.P2P; p.UpdateRequests <= 0 || p.UpdateSegments <= 0 || float64(p.UpdateRequests) > p.PeerSegments+float64(len(p.Sessions)) {
+		t.Errorf("p2p: %d update requests over %d segments and %.1f peer-segments of %d sessions; want at most one per peer-segment plus one per session",
+			p.UpdateRequests, p.UpdateSegments, p.PeerSegments, len(p.Sessions))
+	}
 	var out bytes.Buffer
 	res.WriteReport(&out)
-	for _, want := range []string{"P2P (Shoal)", "CDN only", "start-up P95", "result stream mode=live viewers=3 p2p_startup_p50=", " cdn_offload=0.0000"} {
+	for _, want := range []string{"P2P (Shoal)", "CDN only", "start-up P95", "result stream mode=live viewers=3 p2p_startup_p50=", " cdn_offload=0.0000", " p2p_update_requests_per_segment="} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

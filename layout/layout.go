@@ -23,6 +23,11 @@ const (
 	ManifestDir  = "manifests"
 	HashLayerDir = "hashes"
 	ChunkDir     = "chunks"
+	// ChannelDir holds live channels' signed updates, which change:
+	// <ChannelDir>/<channel ID>/<ChannelLatest> is a channel's newest, and
+	// numbered files keep recent ones (see package live).
+	ChannelDir    = "channels"
+	ChannelLatest = "latest"
 )
 
 // ManifestPath is the slash-separated path of a signed manifest.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-cdn/shoal/manifest"
@@ -18,13 +20,24 @@ type Getter interface {
 	Get(ctx context.Context, path string, limit int64) ([]byte, error)
 }
 
+// ConditionalGetter is an optional capability of a Getter (*cdn.Client has
+// it): a GET with If-None-Match. When the file still has ETag etag it
+// reports modified false and no bytes, so a poll that finds nothing new
+// costs the origin, or the CDN in front of it, a 304 and no body.
+type ConditionalGetter interface {
+	GetIfNoneMatch(ctx context.Context, path, etag string, limit int64) (body []byte, newETag string, modified bool, err error)
+}
+
 // FollowerConfig configures a Follower.
 type FollowerConfig struct {
 	Channel manifest.ChannelID
 	Trust   manifest.PublicKey // updates must be signed by this key
 	Origin  Getter             // where LatestPath is polled; nil: only Offer (gossip) feeds it
-	Poll    time.Duration      // origin poll interval; default DefaultPoll
-	Logger  *slog.Logger
+	// Poll is the least time between two origin polls by Run; 0: the
+	// target duration of the newest update (the publisher writes about
+	// one update per target duration, so polling faster finds nothing).
+	Poll   time.Duration
+	Logger *slog.Logger
 }
 
 // Follower keeps the newest valid update of one channel. It is safe for
@@ -37,13 +50,13 @@ type Follower struct {
 	raw     []byte                                  // guarded by mu: its encoding
 	changed chan struct{}                           // guarded by mu: closed and replaced on each accepted update
 	subs    []func(*manifest.ChannelUpdate, []byte) // guarded by mu
+	etag    string                                  // guarded by mu: the origin's ETag of an update no newer than cur
+
+	polls atomic.Int64 // origin requests made by Poll
 }
 
 // NewFollower returns a follower with no update yet.
 func NewFollower(cfg FollowerConfig) *Follower {
-	if cfg.Poll <= 0 {
-		cfg.Poll = DefaultPoll
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -120,39 +133,92 @@ func (f *Follower) OnUpdate(fn func(u *manifest.ChannelUpdate, raw []byte)) {
 	f.subs = append(f.subs, fn)
 }
 
+// Polls is the number of origin requests Poll has made.
+func (f *Follower) Polls() int64 { return f.polls.Load() }
+
 // Poll fetches the origin's latest update once and offers it. A stale
-// update is not an error here.
+// update is not an error here. When the origin supports it the request is
+// conditional on the ETag of the update held, so an unchanged one costs a
+// 304.
 func (f *Follower) Poll(ctx context.Context) error {
 	if f.cfg.Origin == nil {
 		return fmt.Errorf("%w: follower has no origin to poll", ErrConfig)
 	}
-	b, err := f.cfg.Origin.Get(ctx, LatestPath(f.cfg.Channel), manifest.MaxChannelUpdateSize)
+	f.polls.Add(1)
+	p := LatestPath(f.cfg.Channel)
+	var b []byte
+	var etag string
+	var err error
+	if cg, ok := f.cfg.Origin.(ConditionalGetter); ok {
+		f.mu.Lock()
+		held := f.etag
+		f.mu.Unlock()
+		var modified bool
+		b, etag, modified, err = cg.GetIfNoneMatch(ctx, p, held, manifest.MaxChannelUpdateSize)
+		if err == nil && !modified {
+			return nil
+		}
+	} else {
+		b, err = f.cfg.Origin.Get(ctx, p, manifest.MaxChannelUpdateSize)
+	}
 	if err != nil {
 		return fmt.Errorf("channel %s: %w", f.cfg.Channel, err)
 	}
 	if _, err := f.Offer(b); err != nil && !errors.Is(err, manifest.ErrStaleUpdate) {
 		return fmt.Errorf("channel %s from the origin: %w", f.cfg.Channel, err)
 	}
+	// What the origin has is no newer than what we hold: until it changes,
+	// asking again need not bring the bytes.
+	f.mu.Lock()
+	f.etag = etag
+	f.mu.Unlock()
 	return nil
 }
 
-// Run polls the origin every Poll until ctx ends or the channel ends.
+// Run polls the origin until ctx ends. A poll is due one interval (Poll,
+// or the newest update's target duration) plus up to half an interval of
+// random jitter after the last poll or the last update accepted from any
+// source, whichever came later. So a peer polls the origin at most once
+// per interval, and not at all while gossip brings each update before its
+// poll is due; the jitter keeps peers that heard an update at the same
+// moment from polling together, so the first to poll finds the next one
+// and gossips it to the rest. Run keeps polling after a final update
+// (EXT-X-ENDLIST): a publisher restarted on the same channel signs higher
+// sequence numbers, and followers pick those up. Its owner ends it (ctx)
+// when nobody watches the channel any more.
 func (f *Follower) Run(ctx context.Context) error {
-	t := time.NewTicker(f.cfg.Poll)
+	if f.cfg.Origin == nil {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTimer(f.interval())
 	defer t.Stop()
 	for {
-		if err := f.Poll(ctx); err != nil && ctx.Err() == nil {
-			f.cfg.Logger.Debug("live: poll", "err", err)
-		}
-		if u, _ := f.Latest(); u != nil && u.Ended {
-			return nil
-		}
+		changed := f.Changed()
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-changed:
 		case <-t.C:
+			if err := f.Poll(ctx); err != nil && ctx.Err() == nil {
+				f.cfg.Logger.Debug("live: poll", "err", err)
+			}
+		}
+		t.Reset(f.interval())
+	}
+}
+
+// interval is the time to the next poll: the base interval and up to half
+// of it again, drawn at random.
+func (f *Follower) interval() time.Duration {
+	base := f.cfg.Poll
+	if base <= 0 {
+		base = time.Second
+		if u, _ := f.Latest(); u != nil {
+			base = time.Duration(u.TargetDuration) * time.Second
 		}
 	}
+	return base + rand.N(base/2+1)
 }
 
 // Playlist renders u as a live HLS media playlist whose segment URIs are

@@ -12,15 +12,19 @@ package live
 import (
 	"strconv"
 
+	"github.com/shoal-cdn/shoal/layout"
 	"github.com/shoal-cdn/shoal/manifest"
 )
 
-// ChannelDir is the origin layout directory of live channels. Its files
-// change, so origins serve them with Cache-Control: no-cache.
-const ChannelDir = "channels"
+// ChannelDir is the origin layout directory of live channels. Their newest
+// updates change about once per target duration; origins serve them
+// cacheable for half of that, with an ETag.
+const ChannelDir = layout.ChannelDir
 
 // LatestPath is the slash-separated layout path of a channel's newest update.
-func LatestPath(id manifest.ChannelID) string { return ChannelDir + "/" + id.String() + "/latest" }
+func LatestPath(id manifest.ChannelID) string {
+	return ChannelDir + "/" + id.String() + "/" + layout.ChannelLatest
+}
 
 // UpdatePath is the layout path of a channel's update number seq, kept for a
 // while so a late reader can see recent history.

@@ -93,6 +93,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 			h.Set("Content-Type", "application/octet-stream")
 		}
 	} else {
+		if pathKind(name) == kindChannelUpdate && serveChannelUpdate(w, r, name, f, fi) {
+			return
+		}
 		h.Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.ModTime().UnixNano(), fi.Size()))
 		h.Set("Cache-Control", cacheMutable)
 		if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {

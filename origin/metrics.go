@@ -14,6 +14,7 @@ import (
 type metrics struct {
 	reg       *prometheus.Registry
 	requests  *prometheus.CounterVec
+	kinds     *prometheus.CounterVec
 	bytes     prometheus.Counter
 	inFlight  prometheus.Gauge
 	knownVerb map[string]bool
@@ -26,6 +27,10 @@ func newMetrics() *metrics {
 			Name: "shoal_origin_requests_total",
 			Help: "File requests handled, by method and HTTP status code.",
 		}, []string{"method", "code"}),
+		kinds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_origin_requests_by_kind_total",
+			Help: "File requests handled, by kind of layout path: manifest, hash_layer, chunk, channel_update (a live channel's latest update, what followers poll), channel_history (a numbered update) or other.",
+		}, []string{"kind"}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_origin_response_bytes_total",
 			Help: "Response body bytes sent (origin egress).",
@@ -42,7 +47,7 @@ func newMetrics() *metrics {
 			http.MethodPatch: true,
 		},
 	}
-	m.reg.MustRegister(m.requests, m.bytes, m.inFlight,
+	m.reg.MustRegister(m.requests, m.kinds, m.bytes, m.inFlight,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -64,6 +69,11 @@ func (m *metrics) method(v string) string {
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
+		kind := pathKind(r.URL.Path)
+		if kind == kindChannelUpdate {
+			s.updateRequests.Add(1)
+		}
+		s.metrics.kinds.WithLabelValues(kind).Inc()
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
 		cw := &countingWriter{ResponseWriter: w, s: s, ctx: r.Context()}

@@ -58,6 +58,8 @@ type Server struct {
 
 	bytes    atomic.Int64
 	requests atomic.Int64
+	// updateRequests counts requests for live channels' latest updates.
+	updateRequests atomic.Int64
 }
 
 // New validates cfg and returns a server for it.
@@ -113,6 +115,10 @@ func (s *Server) BytesServed() int64 { return s.bytes.Load() }
 
 // Requests is the number of file requests handled so far, excluding /metrics.
 func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// ChannelUpdateRequests is the number of requests for a live channel's
+// latest update (followers' polls, 304s included) handled so far.
+func (s *Server) ChannelUpdateRequests() int64 { return s.updateRequests.Load() }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully: in-flight
 // responses get shutdownTimeout to finish. It returns nil on a clean

@@ -26,6 +26,8 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	gl := addGatewayLimitFlags(fs)
 	statusOrigins := fs.String("status-origins", "", "web origins, comma-separated (e.g. https://ops.example.com), whose pages may read the gateway's /api/status and /metrics; * for any; default none (they tell what this machine watches). /c/ and /live/ are open to every origin")
 	scrubRate := fs.String("scrub-rate", "8MiB/s", "how fast the cache is re-verified in the background, e.g. 8MiB/s; damaged chunks are removed (0: off; reads verify what they serve either way)")
+	liveChannels := fs.Int("live-channels", agent.DefaultLiveChannels, "most live channels the gateway follows at once; with all of them being watched, a request for another is answered 503")
+	liveIdle := fs.Duration("live-idle", agent.DefaultLiveIdle, "how long a live channel is still followed after its last gateway request (at least two target durations); then the peer stops polling it and leaves its segments' swarms")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -55,6 +57,13 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if pc.ScrubRate, err = core.ParseRate(*scrubRate); err != nil {
 		return usagef("--scrub-rate: %v", err)
 	}
+	if *liveChannels < 1 {
+		return usagef("--live-channels %d: want at least 1", *liveChannels)
+	}
+	if *liveIdle <= 0 {
+		return usagef("--live-idle %v: want a positive duration such as 30s", *liveIdle)
+	}
+	pc.LiveChannels, pc.LiveIdle = *liveChannels, *liveIdle
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
 }
