@@ -140,7 +140,7 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 	}
 	by := map[string]*agg{}
 	order := []string{}
-	for i, run := range r.Runs {
+	for _, run := range r.Runs {
 		a := by[run.Client]
 		if a == nil {
 			a = &agg{}
@@ -163,9 +163,10 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 			a.ttfb = append(a.ttfb, m)
 		}
 		a.first = append(a.first, run.TFirst())
+		n := len(a.first)
 		a.bound = append(a.bound, eb)
 		a.egress = append(a.egress, run.OriginEgress)
-		fmt.Fprintf(w, "%-7s %4d %9s %9s %10s %11.2f %10s %11s %10s  (%d/%d done)\n", run.Client, i+1, secs(run.TFirst()), lastS, eff,
+		fmt.Fprintf(w, "%-7s %4d %9s %9s %10s %11.2f %10s %11s %10s  (%d/%d done)\n", run.Client, n, secs(run.TFirst()), lastS, eff,
 			float64(run.OriginEgress)/f, secs(eb), beff, ttfb, run.Completed, c.Receivers)
 	}
 	fmt.Fprintln(w, "\nmedians:")

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -27,11 +26,11 @@ const btTrackerPort = 6969
 
 // aria2Side is the torrent of the content.
 type aria2Side struct {
-	torrent, srcDir string
+	torrent, src, srcDir string
 }
 
 func prepareAria2(ctx context.Context, cfg NetbedConfig, src string) (*aria2Side, error) {
-	a := &aria2Side{torrent: filepath.Join(cfg.Dir, "content.torrent"), srcDir: filepath.Dir(src)}
+	a := &aria2Side{torrent: filepath.Join(cfg.Dir, "content.torrent"), src: src, srcDir: filepath.Dir(src)}
 	os.Remove(a.torrent)
 	piece := bits.Len64(uint64(cfg.ChunkSize)) - 1
 	announce := fmt.Sprintf("http://%s:%d/announce", netbedOriginAddr, btTrackerPort)
@@ -61,7 +60,7 @@ func (a *aria2Side) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 	defer srv.Close()
 
 	common := []string{"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--seed-ratio=0.0",
-		"--file-allocation=none", "--summary-interval=0", "--console-log-level=notice", "--check-certificate=false",
+		"--file-allocation=none", "--summary-interval=0", "--console-log-level=warn", "--check-certificate=false",
 		"--listen-port=6881", "--bt-tracker-interval=" + strconv.Itoa(btInterval)}
 	seed, err := startIn(nb.origin, "aria2c", nil, append(common, "--dir="+a.srcDir, "--bt-seed-unverified=true", "--check-integrity=false", a.torrent)...)
 	if err != nil {
@@ -97,20 +96,40 @@ func (a *aria2Side) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		}
 		wg.Wait()
 	}()
+	// aria2's console is block-buffered when piped, so completion comes
+	// from its hook: it runs the moment the last piece is verified and
+	// leaves a marker beside the download.
+	hook := filepath.Join(dir, "done.sh")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\ntouch \"$3.done\"\n"), 0o755); err != nil {
+		return nil, err
+	}
+	markers := make([]string, len(nb.recv))
 	for i, ns := range nb.recv {
-		p, err := startIn(ns, "aria2c", func(line string) {
-			// The console readout turns from download to SEED(ratio) the
-			// moment the last piece is verified.
-			if strings.Contains(line, "SEED(") || strings.Contains(line, "Download complete") {
-				rs.markDone(i)
-			}
-		}, append(common, "--dir="+filepath.Join(dir, fmt.Sprintf("out%d", i)), a.torrent)...)
+		out := filepath.Join(dir, fmt.Sprintf("out%d", i))
+		markers[i] = filepath.Join(out, filepath.Base(a.src)+".done")
+		p, err := startIn(ns, "aria2c", nil, append(common, "--dir="+out, "--on-bt-download-complete="+hook, a.torrent)...)
 		if err != nil {
 			return nil, err
 		}
 		procs = append(procs, p)
 	}
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	go func() {
+		for {
+			for i, m := range markers {
+				if _, err := os.Stat(m); err == nil {
+					rs.markDone(i)
+				}
+			}
+			select {
+			case <-pollCtx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
 	rs.await(ctx, cfg.Timeout, cfg.Progress)
+	stopPoll()
 	r := &NetbedRun{Client: ClientAria2}
 	rs.result(r)
 	r.FirstByte = nil // aria2 does not report it
@@ -119,6 +138,11 @@ func (a *aria2Side) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		return nil, err
 	}
 	r.OriginEgress = tx1 - tx0
+	if r.Completed < len(nb.recv) {
+		for i, p := range procs {
+			cfg.Progress(fmt.Sprintf("aria2 receiver %d did not finish; its last output: %s", i, p.log))
+		}
+	}
 	if r.Completed == 0 && len(procs) > 0 {
 		return r, errors.New("no aria2 receiver finished: " + procs[0].log.String())
 	}

@@ -262,6 +262,7 @@ func startIn(ns, name string, lines func(string), args ...string) (*proc, error)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sc.Split(scanCROrLF) // console readouts end lines with \r
 		for sc.Scan() {
 			p.log.Write(append(sc.Bytes(), '\n'))
 			if lines != nil {
@@ -276,6 +277,20 @@ func startIn(ns, name string, lines func(string), args ...string) (*proc, error)
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// scanCROrLF is bufio.ScanLines that also ends a line at a carriage
+// return.
+func scanCROrLF(data []byte, atEOF bool) (int, []byte, error) {
+	for i, b := range data {
+		if b == '\n' || b == '\r' {
+			return i + 1, data[:i], nil
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 // stop ends the process: SIGTERM, SIGKILL after grace.
