@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shoal-cdn/shoal/cdn"
@@ -65,7 +66,7 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, cdn.ErrNotFound):
 			code = http.StatusNotFound // the origin has no such content
 		}
-		http.Error(w, err.Error(), code)
+		httpError(w, err, code)
 		return
 	}
 	c := sess.Content()
@@ -89,11 +90,18 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
+	ahead := p.readAhead(pf, c.Manifest.ChunkSize)
 	if r.Method != http.MethodHead && end > start {
-		// The hash layer first: a failure here is still a clean error.
-		if err := p.Layer(r.Context(), sess, fi); err != nil {
+		// The hash layer and the first chunk before the headers: failing
+		// here (the origin down, the cache disk full) is still a clean
+		// error status, not a cut body.
+		err := p.Layer(r.Context(), sess, fi)
+		if err == nil {
+			err = p.awaitFirst(r.Context(), sess, fi, start, end, ahead)
+		}
+		if err != nil {
 			if r.Context().Err() == nil {
-				http.Error(w, fmt.Sprintf("%s of content %s: %v", f.Path, id, err), http.StatusBadGateway)
+				httpError(w, fmt.Errorf("%s of content %s: %w", f.Path, id, err), http.StatusBadGateway)
 			}
 			return
 		}
@@ -101,7 +109,7 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 	if !writeHeaders(w, r, f, f.MediaType, start, end, partial) {
 		return
 	}
-	if err := p.stream(r.Context(), w, sess, fi, start, end, p.readAhead(pf, c.Manifest.ChunkSize)); err != nil {
+	if err := p.stream(r.Context(), w, sess, fi, start, end, ahead); err != nil {
 		abortResponse(r, err)
 	}
 }
@@ -257,6 +265,52 @@ func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi 
 	return readErr
 }
 
+// httpError answers a failure to deliver content: 503 when the cache
+// disk cannot take chunks (it passes once space returns), else code.
+func httpError(w http.ResponseWriter, err error, code int) {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, store.ErrWriteFailed):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		code = http.StatusServiceUnavailable // a manifest or hash layer that did not fit
+		msg = "cache disk full: " + msg
+	}
+	http.Error(w, strings.ReplaceAll(msg, "\n", " "), code)
+}
+
+// awaitFirst waits for the first chunk of bytes [start, end) of file fi,
+// under the Interest the stream will hold (that chunk and ahead more).
+func (p *Peer) awaitFirst(ctx context.Context, sess *swarm.Session, fi int, start, end int64, ahead int) error {
+	c := sess.Content()
+	cs := c.Manifest.ChunkSize
+	first, last := c.FileChunk(fi, int(start/cs)), c.FileChunk(fi, int((end-1)/cs))
+	if sess.Has(first) {
+		return nil
+	}
+	hi := min(last+1, first+1+ahead)
+	in := sess.Want(swarm.Range{From: first, To: hi})
+	defer in.Release()
+	return p.awaitChunk(ctx, sess, first, hi)
+}
+
+// awaitChunk waits for chunk i, due shortly (a peer that can deliver
+// within streamPatience is asked rather than the origin), the rest of the
+// window [i, hi) a little after; at most maxChunkWait.
+func (p *Peer) awaitChunk(ctx context.Context, sess *swarm.Session, i, hi int) error {
+	if sess.Has(i) {
+		return nil
+	}
+	sess.Prioritize(i, min(hi, i+lookahead), time.Now().Add(streamPatience), 200*time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, maxChunkWait)
+	defer cancel()
+	err := sess.WaitChunk(wctx, i)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%s: neither peers nor the origin delivered it within %v", sess.Content().Describe(i), maxChunkWait)
+	}
+	return err
+}
+
 // readChunk waits for chunk i (due now, the rest of the window shortly
 // after) and reads it from the cache into buf. A chunk that left the cache
 // between arrival and reading is fetched again, up to maxChunkRetries.
@@ -264,19 +318,8 @@ func (p *Peer) readChunk(ctx context.Context, sess *swarm.Session, i, hi int, bu
 	c := sess.Content()
 	var err error
 	for range maxChunkRetries + 1 {
-		if !sess.Has(i) {
-			// Due shortly (a peer that can deliver within streamPatience
-			// is asked rather than the origin), the next few after it.
-			sess.Prioritize(i, min(hi, i+lookahead), time.Now().Add(streamPatience), 200*time.Millisecond)
-			wctx, cancel := context.WithTimeout(ctx, maxChunkWait)
-			err := sess.WaitChunk(wctx, i)
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-					err = fmt.Errorf("%s: neither peers nor the origin delivered it within %v", c.Describe(i), maxChunkWait)
-				}
-				return 0, err
-			}
+		if err := p.awaitChunk(ctx, sess, i, hi); err != nil {
+			return 0, err
 		}
 		var n int
 		if n, err = p.cache.chunks.ReadInto(c.Hash(i), buf); err == nil {

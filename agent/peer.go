@@ -37,7 +37,11 @@ type PeerConfig struct {
 	Prefetch Prefetch
 	// ReadAhead is the window's size in bytes (default DefaultReadAhead).
 	ReadAhead int64
-	Logger    *slog.Logger
+	// OriginRequests caps the chunk requests to the origin in flight at
+	// once, across every swarm (default swarm.DefaultOriginRequests).
+	// Failed ones back off, peer-wide, exponentially with jitter.
+	OriginRequests int
+	Logger         *slog.Logger
 
 	// Host replaces the libp2p host (tests and benchmarks pass an in-memory one).
 	Host netx.Host
@@ -55,6 +59,7 @@ type Peer struct {
 	log     *slog.Logger
 	cache   *cache
 	origin  *cdn.Client
+	gate    *swarm.OriginGate // the origin's share of the peer: cap and back-off
 	tracker *discovery.TrackerClient
 	host    netx.Host
 	node    *swarm.Node
@@ -128,6 +133,10 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		cfg.ReadAhead = DefaultReadAhead
 	}
 	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{})}
+	if cfg.OriginRequests < 0 {
+		return nil, fmt.Errorf("%w: origin requests %d: want a positive number (0: the default %d)", ErrBadInput, cfg.OriginRequests, swarm.DefaultOriginRequests)
+	}
+	p.gate = swarm.NewOriginGate(cfg.OriginRequests, nil)
 	if p.origin, err = cdn.New(cdn.Config{BaseURL: cfg.Origin, HTTP: cfg.OriginHTTP}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
@@ -136,7 +145,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 			return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 		}
 	}
-	if p.cache, err = openCacheWith(cfg.CacheDir, cfg.CacheSize, true); err != nil {
+	if p.cache, err = openCacheWith(cfg.CacheDir, cfg.CacheSize, true, cfg.Logger); err != nil {
 		return nil, err
 	}
 	p.host = cfg.Host
@@ -338,7 +347,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 		return err
 	}
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
-		Content: c, Store: p.cache.chunks, Origin: p.origin, Upload: p.upload, Logger: p.log,
+		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log,
 		OnDemand: true,
 	})
 	sctx, cancel := context.WithCancel(ctx)
