@@ -7,6 +7,7 @@ import (
 
 	"github.com/shoal-cdn/shoal/agent"
 	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/swarm"
 )
 
 func init() {
@@ -21,6 +22,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cacheSize := fs.String("cache-size", "0", "chunk cache quota, e.g. 10GiB (0: unlimited); least recently used chunks go first")
 	prefetch := fs.String("prefetch", "window", "what a read fetches beyond the bytes asked for: none, window (a read-ahead window following the reader) or all (every content joined, whole); a request may override it with ?prefetch=")
 	readAhead := fs.String("read-ahead", "4MiB", "size of the read-ahead window of --prefetch window")
+	originRequests := fs.Int("origin-requests", swarm.DefaultOriginRequests, "most chunk requests to the origin in flight at once, across all swarms; failed ones back off exponentially (1s doubling to 30s, with jitter)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,6 +43,10 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if pc.CacheSize, err = core.ParseSize(*cacheSize); err != nil {
 		return usagef("--cache-size: %v", err)
 	}
+	if *originRequests <= 0 {
+		return usagef("--origin-requests %d: want a positive number", *originRequests)
+	}
+	pc.OriginRequests = *originRequests
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
 }
