@@ -102,15 +102,19 @@ func (g *OriginGate) Acquire(ctx context.Context) error {
 }
 
 // Release returns a slot with the request's outcome: a failure of the
-// origin (err non-nil) extends the back-off, a success (nil) ends it. Pass
-// nil too for outcomes that say nothing about the origin (the caller gave
-// up, the chunk could not be stored): use ReleaseNeutral for those.
+// origin (err non-nil) starts the next, longer back-off, a success (nil)
+// ends it. Requests that fail while a back-off runs were in flight together
+// with the one that started it: they do not lengthen it. For outcomes that
+// say nothing about the origin (the caller gave up), use ReleaseNeutral.
 func (g *OriginGate) Release(now time.Time, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.releaseLocked()
 	if err == nil {
 		g.fails, g.until, g.lastErr = 0, time.Time{}, nil
+		return
+	}
+	if now.Before(g.until) {
 		return
 	}
 	g.fails++
@@ -131,11 +135,4 @@ func (g *OriginGate) releaseLocked() {
 	g.inFlight--
 	close(g.freed)
 	g.freed = make(chan struct{})
-}
-
-// backingOff reports whether the gate admits no request at now.
-func (g *OriginGate) backingOff(now time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return now.Before(g.until)
 }
