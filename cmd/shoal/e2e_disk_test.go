@@ -135,8 +135,8 @@ func TestFullDiskAnswers503AndStopsOriginTraffic(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	d := r.originCounters().sub(before)
-	t.Logf("ISSUE9 full disk %v: origin_requests=%d origin_bytes=%d (GET: status %d after %v, %d body bytes, body error %v, error %v)",
-		*diskWindow, d.requests, d.bytes, status, got, len(body), readErr, err)
+	t.Logf("ISSUE9 full disk %v: origin_requests=%d origin_bytes=%d (GET: status %d after %v, body %q, body error %v, error %v)",
+		*diskWindow, d.requests, d.bytes, status, got, body[:min(len(body), 300)], readErr, err)
 
 	if err != nil {
 		t.Fatalf("GET with the cache disk full: no answer: %v", err)
@@ -157,6 +157,9 @@ func TestFullDiskAnswers503AndStopsOriginTraffic(t *testing.T) {
 	if limit := meta + 8*fxChunk; d.bytes > limit {
 		t.Errorf("with the disk full the origin served %d bytes (%d requests); want at most %d (metadata %d + 8 chunks)",
 			d.bytes, d.requests, limit, meta)
+	}
+	if m := peerMetric(t, p, "shoal_peer_cache_writable"); m != "0" {
+		t.Errorf("shoal_peer_cache_writable = %q with the disk full, want 0", m)
 	}
 	if logs := strings.Count(p.log.String(), "cache disk full"); logs != 1 {
 		t.Errorf("the peer logged the full disk %d times, want once", logs)
@@ -181,7 +184,25 @@ func TestFullDiskAnswers503AndStopsOriginTraffic(t *testing.T) {
 		t.Fatalf("the peer exited: %v", p.err)
 	default:
 	}
+	if m := peerMetric(t, p, "shoal_peer_cache_writable"); m != "1" {
+		t.Errorf("shoal_peer_cache_writable = %q once the GET succeeded, want 1", m)
+	}
 	if !strings.Contains(p.log.String(), "writable again") {
 		t.Errorf("the peer did not log that its cache disk is writable again")
 	}
+}
+
+// peerMetric is the value of an unlabelled metric on the peer's /metrics.
+func peerMetric(t *testing.T, p *fxPeer, name string) string {
+	t.Helper()
+	resp := fxDo(t, http.MethodGet, p.gw+"/metrics")
+	if resp.err != nil || resp.status != 200 {
+		t.Fatalf("peer metrics: %v (status %d)", resp.err, resp.status)
+	}
+	for _, line := range strings.Split(string(resp.body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
