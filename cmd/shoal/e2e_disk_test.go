@@ -100,7 +100,16 @@ func doWithin(url string, d time.Duration) (status int, body []byte, readErr, er
 // peer then stops asking the origin for anything while nobody is served.
 // Once space returns, the same GET succeeds byte for byte without a
 // restart of the peer.
+//
+// Both with the default read-ahead window and with ?prefetch=all, where the
+// peer wants the whole content whether or not a client is connected.
 func TestFullDiskAnswers503AndStopsOriginTraffic(t *testing.T) {
+	for _, prefetch := range []string{"window", "all"} {
+		t.Run(prefetch, func(t *testing.T) { fullDisk(t, prefetch) })
+	}
+}
+
+func fullDisk(t *testing.T, prefetch string) {
 	const (
 		size  = 16 << 20 // the file: more than the whole filesystem
 		fsize = 12 << 20 // the tmpfs
@@ -116,13 +125,14 @@ func TestFullDiskAnswers503AndStopsOriginTraffic(t *testing.T) {
 	// Less than one chunk left: the manifest and hash layer still fit,
 	// the first chunk does not.
 	filler := fillUntil(t, disk, fxChunk/2)
-	url := p.gw + "/c/" + c.id + "/big.bin"
+	url := p.gw + "/c/" + c.id + "/big.bin?prefetch=" + prefetch
 	meta := r.manifestBytes(c) + layerBytes(size)
 
 	before := r.settle()
 	t0 := time.Now()
 	status, body, readErr, err := doWithin(url, 10*time.Second)
 	got := time.Since(t0).Round(100 * time.Millisecond)
+	atEnd := r.originCounters()
 	// The origin is watched for the window from the request on, whatever
 	// the request did; the figure is logged before any verdict.
 	var quiet fxOrigin
@@ -134,9 +144,11 @@ func TestFullDiskAnswers503AndStopsOriginTraffic(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	d := r.originCounters().sub(before)
-	t.Logf("ISSUE9 full disk %v: origin_requests=%d origin_bytes=%d (GET: status %d after %v, body %q, body error %v, error %v)",
-		*diskWindow, d.requests, d.bytes, status, got, body[:min(len(body), 300)], readErr, err)
+	last := r.originCounters()
+	d, after := last.sub(before), last.sub(atEnd)
+	t.Logf("ISSUE9 full disk, prefetch %s, %v: origin_requests=%d origin_bytes=%d, of which after the GET ended: origin_requests=%d origin_bytes=%d "+
+		"(GET: status %d after %v, body %q, body error %v, error %v)",
+		prefetch, *diskWindow, d.requests, d.bytes, after.requests, after.bytes, status, got, body[:min(len(body), 300)], readErr, err)
 
 	if err != nil {
 		t.Fatalf("GET with the cache disk full: no answer: %v", err)
