@@ -58,9 +58,6 @@ func NewOriginGate(max int, clock core.Clock) *OriginGate {
 		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 }
 
-// Max is the cap on requests in flight.
-func (g *OriginGate) Max() int { return g.max }
-
 // TryAcquire takes a slot if one is free and the gate is not backing off.
 // The caller must Release it.
 func (g *OriginGate) TryAcquire(now time.Time) bool {
