@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -31,11 +32,12 @@ func DefaultCacheDir() string {
 	return filepath.Join(d, "shoal")
 }
 
-func openCache(dir string) (*cache, error) { return openCacheWith(dir, 0, false) }
+func openCache(dir string) (*cache, error) { return openCacheWith(dir, 0, false, nil) }
 
 // openCacheWith opens the cache with a chunk quota (0: none) and, for a peer
-// that serves what it holds, verify-on-read.
-func openCacheWith(dir string, quota int64, verify bool) (*cache, error) {
+// that serves what it holds, verify-on-read; the store logs to log (nil:
+// nowhere).
+func openCacheWith(dir string, quota int64, verify bool, log *slog.Logger) (*cache, error) {
 	if dir == "" {
 		dir = DefaultCacheDir()
 	}
@@ -44,7 +46,7 @@ func openCacheWith(dir string, quota int64, verify bool) (*cache, error) {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 	}
-	s, err := store.Open(store.Config{Dir: filepath.Join(dir, layout.ChunkDir), Quota: quota, VerifyOnRead: verify, NoSync: verify})
+	s, err := store.Open(store.Config{Dir: filepath.Join(dir, layout.ChunkDir), Quota: quota, VerifyOnRead: verify, NoSync: verify, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("cache %s: %w", dir, err)
 	}

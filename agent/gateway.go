@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shoal-cdn/shoal/cdn"
@@ -63,7 +64,7 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, cdn.ErrNotFound):
 			code = http.StatusNotFound // the origin has no such content
 		}
-		http.Error(w, err.Error(), code)
+		httpError(w, err, code)
 		return
 	}
 	c := sess.Content()
@@ -98,10 +99,16 @@ func (p *Peer) serveFile(w http.ResponseWriter, r *http.Request, sess *swarm.Ses
 		writeHeaders(w, r, f, ctype, start, end, partial)
 		return
 	}
-	// The hash layer first: a failure here is still a clean error.
-	if err := p.Layer(r.Context(), sess, fi); err != nil {
+	// The hash layer and the first chunk before the headers: failing here
+	// (the origin down, the cache disk full) is still a clean error
+	// status, not a cut body.
+	err := p.Layer(r.Context(), sess, fi)
+	if err == nil {
+		err = p.awaitFirst(r.Context(), sess, fi, start, end, ahead)
+	}
+	if err != nil {
 		if r.Context().Err() == nil {
-			http.Error(w, fmt.Sprintf("%s of content %s: %v", f.Path, c.ID, err), http.StatusBadGateway)
+			httpError(w, fmt.Errorf("%s of content %s: %w", f.Path, c.ID, err), http.StatusBadGateway)
 		}
 		return
 	}
@@ -326,6 +333,52 @@ func (p *Peer) stream(ctx context.Context, w io.Writer, sess *swarm.Session, fi 
 	return readErr
 }
 
+// httpError answers a failure to deliver content: 503 when the cache
+// disk cannot take chunks (it passes once space returns), else code.
+func httpError(w http.ResponseWriter, err error, code int) {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, store.ErrWriteFailed):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		code = http.StatusServiceUnavailable // a manifest or hash layer that did not fit
+		msg = "cache disk full: " + msg
+	}
+	http.Error(w, strings.ReplaceAll(msg, "\n", " "), code)
+}
+
+// awaitFirst waits for the first chunk of bytes [start, end) of file fi,
+// under the Interest the stream will hold (that chunk and ahead more).
+func (p *Peer) awaitFirst(ctx context.Context, sess *swarm.Session, fi int, start, end int64, ahead int) error {
+	c := sess.Content()
+	cs := c.Manifest.ChunkSize
+	first, last := c.FileChunk(fi, int(start/cs)), c.FileChunk(fi, int((end-1)/cs))
+	if sess.Has(first) {
+		return nil
+	}
+	hi := min(last+1, first+1+ahead)
+	in := sess.Want(swarm.Range{From: first, To: hi})
+	defer in.Release()
+	return p.awaitChunk(ctx, sess, first, hi)
+}
+
+// awaitChunk waits for chunk i, due shortly (a peer that can deliver
+// within streamPatience is asked rather than the origin), the rest of the
+// window [i, hi) a little after; at most maxChunkWait.
+func (p *Peer) awaitChunk(ctx context.Context, sess *swarm.Session, i, hi int) error {
+	if sess.Has(i) {
+		return nil
+	}
+	sess.Prioritize(i, min(hi, i+lookahead), time.Now().Add(streamPatience), 200*time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, maxChunkWait)
+	defer cancel()
+	err := sess.WaitChunk(wctx, i)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%s: neither peers nor the origin delivered it within %v", sess.Content().Describe(i), maxChunkWait)
+	}
+	return err
+}
+
 // openChunk waits for chunk i (due now, the rest of the window shortly
 // after) and opens it in the cache, verified through scratch. A chunk that
 // left the cache between arrival and opening is fetched again, up to
@@ -334,19 +387,8 @@ func (p *Peer) openChunk(ctx context.Context, sess *swarm.Session, i, hi int, sc
 	c := sess.Content()
 	var err error
 	for range maxChunkRetries + 1 {
-		if !sess.Has(i) {
-			// Due shortly (a peer that can deliver within streamPatience
-			// is asked rather than the origin), the next few after it.
-			sess.Prioritize(i, min(hi, i+lookahead), time.Now().Add(streamPatience), 200*time.Millisecond)
-			wctx, cancel := context.WithTimeout(ctx, maxChunkWait)
-			err := sess.WaitChunk(wctx, i)
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-					err = fmt.Errorf("%s: neither peers nor the origin delivered it within %v", c.Describe(i), maxChunkWait)
-				}
-				return nil, err
-			}
+		if err := p.awaitChunk(ctx, sess, i, hi); err != nil {
+			return nil, err
 		}
 		var ch *store.Chunk
 		if ch, err = p.cache.chunks.Open(c.Hash(i), scratch); err == nil {

@@ -60,7 +60,7 @@ func (p *Peer) servePlaylist(w http.ResponseWriter, r *http.Request, sess *swarm
 	}
 	if err != nil {
 		if r.Context().Err() == nil {
-			http.Error(w, fmt.Sprintf("playlist %s of %s: %v", f.Path, c.ID, err), http.StatusBadGateway)
+			httpError(w, fmt.Errorf("playlist %s of %s: %w", f.Path, c.ID, err), http.StatusBadGateway)
 		}
 		return
 	}
@@ -195,7 +195,7 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 				if ref.seg >= 0 {
 					what = fmt.Sprintf("segment %d", ref.seg)
 				}
-				http.Error(w, fmt.Sprintf("%s %s of rendition %s of content %s: %v", what, f.Path, rend.ID, c.ID, err), http.StatusBadGateway)
+				httpError(w, fmt.Errorf("%s %s of rendition %s of content %s: %w", what, f.Path, rend.ID, c.ID, err), http.StatusBadGateway)
 			}
 			return
 		}

@@ -25,16 +25,22 @@ var (
 	descBad        = prometheus.NewDesc("shoal_peer_bad_chunks_total", "Chunks received from peers that failed verification.", []string{"content"}, nil)
 	descBans       = prometheus.NewDesc("shoal_peer_bans_total", "Peers banned from the swarm for sending bad chunks.", []string{"content"}, nil)
 	descLive       = prometheus.NewDesc("shoal_peer_live_channels", "Live channels the gateway follows (polls and holds segment swarms for).", nil, nil)
+	descWritable   = prometheus.NewDesc("shoal_peer_cache_writable", "1 while the cache stores chunks; 0 after a failed write (a full disk), until a probe write succeeds: fetching is paused meanwhile.", nil, nil)
 )
 
 func (c peerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans, descLive} {
+	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans, descLive, descWritable} {
 		ch <- d
 	}
 }
 
 func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, float64(c.p.live.count()))
+	writable := 1.0
+	if c.p.cache.chunks.WriteErr() != nil {
+		writable = 0
+	}
+	ch <- prometheus.MustNewConstMetric(descWritable, prometheus.GaugeValue, writable)
 	for _, s := range c.p.Sessions() {
 		x := s.Stats()
 		id := s.Content().ID.String()

@@ -58,6 +58,11 @@ type PeerConfig struct {
 	// segments' swarms.
 	LiveIdle time.Duration
 
+	// OriginRequests caps the chunk requests to the origin in flight at
+	// once, across every swarm (default swarm.DefaultOriginRequests).
+	// Failed ones back off, peer-wide, exponentially with jitter.
+	OriginRequests int
+
 	Logger *slog.Logger
 
 	// Gateway bounds what the gateway's clients can make the peer hold.
@@ -79,6 +84,7 @@ type Peer struct {
 	log     *slog.Logger
 	cache   *cache
 	origin  *cdn.Client
+	gate    *swarm.OriginGate // the origin's share of the peer: cap and back-off
 	tracker *discovery.TrackerClient
 	host    netx.Host
 	node    *swarm.Node
@@ -158,6 +164,10 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	}
 	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{}),
 		gw: newGatewayBounds(cfg.Gateway)}
+	if cfg.OriginRequests < 0 {
+		return nil, fmt.Errorf("%w: origin requests %d: want a positive number (0: the default %d)", ErrBadInput, cfg.OriginRequests, swarm.DefaultOriginRequests)
+	}
+	p.gate = swarm.NewOriginGate(cfg.OriginRequests, nil)
 	if p.origin, err = cdn.New(cdn.Config{BaseURL: cfg.Origin, HTTP: cfg.OriginHTTP}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
@@ -166,7 +176,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 			return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 		}
 	}
-	if p.cache, err = openCacheWith(cfg.CacheDir, cfg.CacheSize, true); err != nil {
+	if p.cache, err = openCacheWith(cfg.CacheDir, cfg.CacheSize, true, cfg.Logger); err != nil {
 		return nil, err
 	}
 	p.host = cfg.Host
@@ -376,7 +386,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 		return err
 	}
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
-		Content: c, Store: p.cache.chunks, Origin: p.origin, Upload: p.upload, Logger: p.log,
+		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log,
 		OnDemand: true,
 	})
 	sctx, cancel := context.WithCancel(ctx)

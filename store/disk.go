@@ -29,6 +29,11 @@ func (s *Store) path(h core.Hash) string {
 // fetched again, and waiting for a directory fsync on every Put would cost more
 // than the write.
 func (s *Store) writeChunk(h core.Hash, data []byte) (err error) {
+	if s.inject != nil {
+		if err := s.inject(); err != nil {
+			return fmt.Errorf("chunk %s: %w", h.Short(), err)
+		}
+	}
 	f, err := os.CreateTemp(s.cfg.Dir, tempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("chunk %s: %w", h.Short(), err)

@@ -27,11 +27,14 @@ func (s *Store) Put(h core.Hash, data []byte) error {
 	}
 	if err := s.writeChunk(h, data); err != nil {
 		s.forget(e)
-		return err
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.writeFailedLocked(err, len(data))
 	}
 	s.n.puts.Add(1)
 	s.mu.Lock()
 	e.verified = true // hashed above
+	s.writableLocked()
 	s.addPresentLocked(e, int64(len(data)))
 	victims := s.selectVictimsLocked()
 	s.mu.Unlock()

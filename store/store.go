@@ -57,6 +57,9 @@ type Config struct {
 	// caches whose writes sit on a viewer's start-up path.
 	NoSync bool
 	Logger *slog.Logger // optional; nil discards
+	// Clock times the probes of a store made unwritable by a failed write
+	// (default core.RealClock).
+	Clock core.Clock
 }
 
 func (c *Config) fill() error {
@@ -77,6 +80,9 @@ func (c *Config) fill() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = core.RealClock{}
 	}
 	return nil
 }
@@ -110,6 +116,9 @@ type Store struct {
 	lock      *os.File
 	dirs      *dirSyncer
 	n         counters
+	clock     core.Clock
+	failing   atomic.Bool  // full != nil, readable without mu
+	inject    func() error // tests: fails chunk and probe writes when it returns an error
 
 	mu sync.Mutex // guards the fields below
 	// changed is broadcast (on mu) whenever an entry leaves the writing or
@@ -122,6 +131,7 @@ type Store struct {
 	chunks    int   // present entries
 	overQuota bool  // inside an excursion above Quota, so it is logged once
 	closed    bool
+	full      *unwritable // set while the last write failed (full.go)
 
 	// lmu guards listeners. It is separate from mu so removals can read the
 	// listener set after releasing mu, and it is never held while a listener
@@ -153,6 +163,7 @@ func Open(cfg Config) (*Store, error) {
 		log:     cfg.Logger,
 		lock:    lock,
 		dirs:    newDirSyncer(cfg.Logger),
+		clock:   cfg.Clock,
 		entries: make(map[core.Hash]*entry),
 		lru:     list.New(),
 		pins:    make(map[core.Hash]int),

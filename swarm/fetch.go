@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/shoal-cdn/shoal/store"
 	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
@@ -81,22 +82,42 @@ func (s *Session) fetchDirect(ctx context.Context, i int) error {
 	if !s.c.Known(i) {
 		return fmt.Errorf("%s: %w", s.c.Describe(i), ErrNoLayer)
 	}
+	werr := s.cfg.Store.Writable() // a reader waits: a probe may run
+	gated := false                 // holding one of the peer's origin slots
+	defer func() {
+		if gated {
+			s.cfg.Gate.ReleaseNeutral()
+		}
+	}()
 	for {
 		s.mu.Lock()
 		if s.picker.Has(i) {
 			s.mu.Unlock()
 			return nil
 		}
+		s.storeStateLocked(werr)
+		if err := s.stallErr; err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("%s: %w", s.c.Describe(i), err)
+		}
 		ch, flying := s.originFlights[i]
-		if !flying {
+		if !flying && gated {
 			break // still holding mu
 		}
 		s.mu.Unlock()
+		if !flying {
+			if err := s.cfg.Gate.Acquire(ctx); err != nil {
+				return fmt.Errorf("%s from the origin: %w", s.c.Describe(i), err)
+			}
+			gated = true
+			continue // look again: another fetch may have started meanwhile
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		werr = s.cfg.Store.WriteErr()
 	}
 	s.originFlights[i] = make(chan struct{})
 	s.picker.Requested(i, policy.Origin, s.cfg.Clock.Now())
@@ -104,6 +125,8 @@ func (s *Session) fetchDirect(ctx context.Context, i int) error {
 	s.originReqs.Add(1)
 	h, size := s.c.Hash(i), s.c.Size(i)
 	data, err := s.cfg.Origin.Chunk(ctx, h, int64(size))
+	gated = false
+	s.releaseGate(ctx, err)
 	if err == nil {
 		err = s.cfg.Store.Put(h, data)
 	}
@@ -120,6 +143,10 @@ func (s *Session) fetchDirect(ctx context.Context, i int) error {
 			return ctx.Err()
 		}
 		s.originErrs.Add(1)
+		if errors.Is(err, store.ErrWriteFailed) {
+			s.storeStateLocked(err) // the store logs it, once
+			return fmt.Errorf("%s: %w", s.c.Describe(i), err)
+		}
 		return fmt.Errorf("%s from the origin: %w", s.c.Describe(i), err)
 	}
 	if !s.picker.Has(i) { // a peer may have been faster

@@ -1,13 +1,22 @@
 package swarm
 
 import (
+	"context"
+	"errors"
 	"time"
 
+	"github.com/shoal-cdn/shoal/store"
 	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
-// originRetry is how long a chunk waits after a failed origin fetch.
-const originRetry = 2 * time.Second
+// A chunk whose origin fetch failed waits originRetry before the next,
+// doubling with each consecutive failure up to originRetryMax, with jitter.
+// The peer-wide back-off (OriginGate) comes on top, for an origin failing
+// everything.
+const (
+	originRetry    = 2 * time.Second
+	originRetryMax = time.Minute
+)
 
 // takeoverWait is how long each peer ranked ahead of us for a chunk gets to
 // fetch it from the origin before we do. Long enough for a designated fetch
@@ -28,7 +37,7 @@ const takeoverWait = 5 * time.Second
 // takes over a chunk that has waited k × takeoverWait since. Deadline chunks
 // skip the designation.
 func (s *Session) originLaneLocked(now time.Time) {
-	if s.cfg.Origin == nil || s.complete || s.ctx == nil {
+	if s.cfg.Origin == nil || s.complete || s.ctx == nil || s.stallErr != nil {
 		return
 	}
 	free := s.cfg.OriginParallel - s.origin
@@ -36,6 +45,10 @@ func (s *Session) originLaneLocked(now time.Time) {
 		return
 	}
 	start := func(i int) {
+		if !s.cfg.Gate.TryAcquire(now) {
+			free = 0 // the peer's cap is reached, or its origin backs off
+			return
+		}
 		delete(s.originSince, i)
 		s.originFlights[i] = make(chan struct{})
 		s.picker.Requested(i, policy.Origin, now)
@@ -111,6 +124,7 @@ func (s *Session) fetchOrigin(i int) {
 	h, size := s.c.Hash(i), s.c.Size(i)
 	began := s.cfg.Clock.Now()
 	data, err := s.cfg.Origin.Chunk(ctx, h, int64(size))
+	s.releaseGate(ctx, err)
 	if err == nil {
 		err = s.cfg.Store.Put(h, data)
 	}
@@ -128,13 +142,18 @@ func (s *Session) fetchOrigin(i int) {
 	if err != nil {
 		s.originErrs.Add(1)
 		s.picker.Failed(i, policy.Origin)
-		s.originWait[i] = now.Add(originRetry)
-		if ctx.Err() == nil {
+		s.originFails[i]++
+		s.originWait[i] = now.Add(s.retryDelayLocked(s.originFails[i]))
+		switch {
+		case errors.Is(err, store.ErrWriteFailed):
+			s.storeStateLocked(err) // the store logs it, once
+		case ctx.Err() == nil:
 			s.log.Warn("origin fetch failed", "chunk", s.c.Describe(i), "err", err)
 		}
 		return
 	}
 	delete(s.originWait, i)
+	delete(s.originFails, i)
 	if !s.picker.Has(i) { // a peer may have been faster: count first copies only
 		s.fromOrigin.Add(int64(size))
 		s.receivedLocked(i, policy.Origin, now)
@@ -149,4 +168,22 @@ func (s *Session) endOriginLocked(i int) {
 		close(ch)
 		delete(s.originFlights, i)
 	}
+}
+
+// releaseGate returns an origin slot with the outcome of its request: an
+// origin error extends the peer's back-off; a request abandoned because
+// its context ended says nothing about the origin.
+func (s *Session) releaseGate(ctx context.Context, err error) {
+	if err != nil && ctx.Err() != nil {
+		s.cfg.Gate.ReleaseNeutral()
+		return
+	}
+	s.cfg.Gate.Release(s.cfg.Clock.Now(), err)
+}
+
+// retryDelayLocked is how long a chunk waits after its n-th consecutive
+// failed origin fetch.
+func (s *Session) retryDelayLocked(n int) time.Duration {
+	d := min(originRetry<<min(n-1, 16), originRetryMax)
+	return d*3/4 + time.Duration(s.cfg.Rand.Int64N(int64(d)/2+1))
 }

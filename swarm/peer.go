@@ -416,6 +416,10 @@ func (p *peer) stored(i, size int, err error, now time.Time) error {
 			s.banLocked(p.id, why)
 			return fmt.Errorf("%w: %s", ErrBadChunk, why)
 		}
+		if errors.Is(err, store.ErrWriteFailed) {
+			s.storeStateLocked(err) // the store logs it, once
+			return nil
+		}
 		s.log.Warn("store chunk", "chunk", i, "err", err)
 		return nil
 	}

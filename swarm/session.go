@@ -41,8 +41,12 @@ type Config struct {
 	// Grace is how long the swarm gets before chunks no connected peer has
 	// go to the origin (default 1s: enough for handshakes to arrive).
 	Grace time.Duration
-	// OriginParallel bounds origin requests in flight (default 4).
+	// OriginParallel bounds the origin lane's requests in flight (default 4).
 	OriginParallel int
+	// Gate is the peer's cap on origin requests in flight and its back-off
+	// after origin failures, shared by all its sessions. Nil: a gate of the
+	// session's own (OriginParallel plus one FetchFromOrigin's worth).
+	Gate *OriginGate
 	// MaxPeers caps connections in this swarm (default 50).
 	MaxPeers int
 	// Tick is the period of the control loop: choking, origin fallback,
@@ -111,6 +115,7 @@ type Session struct {
 	waiters       map[int][]chan struct{} // guarded by mu: chunk → WaitChunk callers
 	origin        int                     // guarded by mu: origin requests in flight
 	originWait    map[int]time.Time       // guarded by mu: no origin retry before
+	originFails   map[int]int             // guarded by mu: consecutive failed origin fetches per chunk
 	originFlights map[int]chan struct{}   // guarded by mu: origin fetches in flight, closed when each ends (one per chunk at a time)
 	originSince   map[int]time.Time       // guarded by mu: first seen as an origin candidate designated to another peer
 	originLatency time.Duration           // guarded by mu: moving average of an origin fetch's duration
@@ -118,6 +123,11 @@ type Session struct {
 	doneClosed    bool                    // guarded by mu: done is closed
 	wantRef       []int32                 // guarded by mu: per chunk, the Interests covering it
 	originRef     []int32                 // guarded by mu: per chunk, those of them not peer-only
+	// stallErr is set while the store cannot take chunks (a full cache
+	// disk): nothing is fetched, and readers are answered with it rather
+	// than left waiting. stall is closed when it is set.
+	stallErr error         // guarded by mu
+	stall    chan struct{} // guarded by mu
 
 	ingest chan struct{} // semaphore: peer chunks being verified and stored
 	bufs   *bufPool      // chunk-sized payload buffers
@@ -145,6 +155,9 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 	if cfg.OriginParallel <= 0 {
 		cfg.OriginParallel = 4
 	}
+	if cfg.Gate == nil {
+		cfg.Gate = NewOriginGate(cfg.OriginParallel+fetchParallel, cfg.Clock)
+	}
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = 50
 	}
@@ -171,14 +184,16 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 	}
 	s := &Session{
 		cfg: cfg, c: c, self: self,
-		log:        cfg.Logger.With("content", c.ID.Short()),
-		done:       make(chan struct{}),
-		closed:     make(chan struct{}),
-		selfMix:    mix64(uint64(hashString(string(self)))),
-		peers:      map[netx.PeerID]*peer{},
-		banned:     map[netx.PeerID]string{},
-		waiters:    map[int][]chan struct{}{},
-		originWait: map[int]time.Time{},
+		log:         cfg.Logger.With("content", c.ID.Short()),
+		done:        make(chan struct{}),
+		closed:      make(chan struct{}),
+		selfMix:     mix64(uint64(hashString(string(self)))),
+		peers:       map[netx.PeerID]*peer{},
+		banned:      map[netx.PeerID]string{},
+		waiters:     map[int][]chan struct{}{},
+		originWait:  map[int]time.Time{},
+		originFails: map[int]int{},
+		stall:       make(chan struct{}),
 
 		originFlights: map[int]chan struct{}{},
 		originSince:   map[int]time.Time{},
@@ -334,23 +349,84 @@ func (s *Session) Has(i int) bool {
 
 // WaitChunk blocks until chunk i is held or ctx ends. With a deadline set
 // (Prioritize), the deadline lane and the origin make sure it comes in time.
+// While the store cannot take chunks (a full cache disk) it fails at once,
+// or as soon as that happens, with an error wrapping store.ErrWriteFailed.
 func (s *Session) WaitChunk(ctx context.Context, i int) error {
-	s.mu.Lock()
-	if s.picker.Has(i) {
+	for {
+		if s.Has(i) {
+			return nil
+		}
+		werr := s.cfg.Store.Writable() // a reader waits: a probe may run
+		s.mu.Lock()
+		if s.picker.Has(i) {
+			s.mu.Unlock()
+			return nil
+		}
+		s.storeStateLocked(werr)
+		if err := s.stallErr; err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("%s: %w", s.c.Describe(i), err)
+		}
+		ch, stall := make(chan struct{}), s.stall
+		s.waiters[i] = append(s.waiters[i], ch)
 		s.mu.Unlock()
-		return nil
+		select {
+		case <-ch:
+			return nil
+		case <-stall: // the next round returns its error
+			s.dropWaiter(i, ch)
+		case <-ctx.Done():
+			s.dropWaiter(i, ch)
+			return ctx.Err()
+		case <-s.closed:
+			return ErrClosed
+		}
 	}
-	ch := make(chan struct{})
-	s.waiters[i] = append(s.waiters[i], ch)
-	s.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closed:
-		return ErrClosed
+}
+
+// dropWaiter removes a WaitChunk caller that stopped waiting for chunk i.
+func (s *Session) dropWaiter(i int, ch chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ws := s.waiters[i]
+	for k, w := range ws {
+		if w == ch {
+			ws = append(ws[:k], ws[k+1:]...)
+			break
+		}
 	}
+	if len(ws) == 0 {
+		delete(s.waiters, i)
+	} else {
+		s.waiters[i] = ws
+	}
+}
+
+// storeStateLocked follows the store's writability (err from Writable or
+// WriteErr): an unwritable store stalls the session, a writable one ends
+// the stall.
+func (s *Session) storeStateLocked(err error) {
+	switch {
+	case err != nil && s.stallErr == nil:
+		s.stallErr = err
+		close(s.stall)
+		s.log.Debug("fetching paused: the cache cannot store chunks", "err", err)
+	case err != nil:
+		s.stallErr = err
+	case s.stallErr != nil:
+		s.stallErr = nil
+		s.stall = make(chan struct{})
+		s.log.Debug("fetching resumed: the cache stores chunks again")
+		s.kickLocked()
+	}
+}
+
+// Stalled is the error that stops the session's fetching while the store
+// cannot take chunks (nil when it can).
+func (s *Session) Stalled() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stallErr
 }
 
 // Prioritize gives chunks [from, to) a due time: chunk from is due at
@@ -375,9 +451,20 @@ func (s *Session) Prioritize(from, to int, first time.Time, spacing time.Duratio
 // tick runs the periodic policy: choking, request timeouts, top-ups and the
 // origin lane.
 func (s *Session) tick() {
+	// The store's state first, outside mu: while chunks are wanted, a
+	// store made unwritable by a failed write is probed (on its own
+	// back-off) so fetching resumes by itself when space returns.
+	s.mu.Lock()
+	wants := !s.picker.Satisfied()
+	s.mu.Unlock()
+	werr := s.cfg.Store.WriteErr()
+	if werr != nil && wants {
+		werr = s.cfg.Store.Writable()
+	}
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.storeStateLocked(werr)
 	s.rechokeLocked(now)
 	for _, p := range s.peers {
 		for i, at := range p.requested {
@@ -425,8 +512,8 @@ func (s *Session) topUpLocked(p *peer, now time.Time) {
 	if s.peers[p.id] != p {
 		return // closed while its reader finished a message
 	}
-	if p.peerChoking || !p.amInterested || s.picker.Done() {
-		return
+	if p.peerChoking || !p.amInterested || s.picker.Done() || s.stallErr != nil {
+		return // nothing wanted from p, or nowhere to put it
 	}
 	rate := p.down.At(now)
 	s.picker.SetRate(p.key, rate)
