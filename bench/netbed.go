@@ -101,20 +101,9 @@ func EgressBound(n int, size, egress int64, originUp, peerUp, peerDown float64) 
 	return max(t, time.Duration(rest/(float64(n)*peerUp)*float64(time.Second)))
 }
 
-// median of durations (0 for none).
-func medianDur(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func medianInt(v []int64) int64 {
+// median of a list (0 for none): the middle value, or the mean of the two
+// middle values.
+func median[T time.Duration | int64](v []T) T {
 	if len(v) == 0 {
 		return 0
 	}
@@ -158,7 +147,7 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 		}
 		ttfb := "-"
 		if len(run.FirstByte) > 0 {
-			m := medianDur(run.FirstByte)
+			m := median(run.FirstByte)
 			ttfb = fmt.Sprintf("%dms", m.Milliseconds())
 			a.ttfb = append(a.ttfb, m)
 		}
@@ -172,17 +161,17 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 	fmt.Fprintln(w, "\nmedians:")
 	for _, name := range order {
 		a := by[name]
-		last := medianDur(a.last)
+		last := median(a.last)
 		eff, beff := "-", "-"
 		if last > 0 {
 			eff = fmt.Sprintf("%.3f", r.TStar.Seconds()/last.Seconds())
-			beff = fmt.Sprintf("%.3f", medianDur(a.bound).Seconds()/last.Seconds())
+			beff = fmt.Sprintf("%.3f", median(a.bound).Seconds()/last.Seconds())
 		}
 		ttfb := "-"
 		if len(a.ttfb) > 0 {
-			ttfb = fmt.Sprintf("%dms", medianDur(a.ttfb).Milliseconds())
+			ttfb = fmt.Sprintf("%dms", median(a.ttfb).Milliseconds())
 		}
 		fmt.Fprintf(w, "%-7s T_first %s  T_last %s  efficiency %s  origin egress %.2f×F  egress bound %s (bound/T_last %s)  TTFB p50 %s\n",
-			name, secs(medianDur(a.first)), secs(last), eff, float64(medianInt(a.egress))/f, secs(medianDur(a.bound)), beff, ttfb)
+			name, secs(median(a.first)), secs(last), eff, float64(median(a.egress))/f, secs(median(a.bound)), beff, ttfb)
 	}
 }

@@ -88,14 +88,7 @@ func (a *aria2Side) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 	rs := newReceivers(len(nb.recv))
 	rs.start = time.Now()
 	var procs []*proc
-	defer func() {
-		var wg sync.WaitGroup
-		for _, p := range procs {
-			wg.Add(1)
-			go func() { defer wg.Done(); p.stop(10 * time.Second) }()
-		}
-		wg.Wait()
-	}()
+	defer func() { stopAll(procs) }()
 	// aria2's console is block-buffered when piped, so completion comes
 	// from its hook: it runs the moment the last piece is verified and
 	// leaves a marker beside the download.

@@ -309,6 +309,16 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
+// stopAll stops the processes at once, each as stop does.
+func stopAll(procs []*proc) {
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.stop(10 * time.Second) }()
+	}
+	wg.Wait()
+}
+
 // waitHTTP polls url from namespace ns until it answers.
 func waitHTTP(ctx context.Context, ns, url string, p *proc) error {
 	c := nsClient(ns)
@@ -566,14 +576,7 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 	rs := newReceivers(len(nb.recv))
 	rs.start = time.Now()
 	var procs []*proc
-	defer func() {
-		var wg sync.WaitGroup
-		for _, p := range procs {
-			wg.Add(1)
-			go func() { defer wg.Done(); p.stop(10 * time.Second) }()
-		}
-		wg.Wait()
-	}()
+	defer func() { stopAll(procs) }()
 	for i, ns := range nb.recv {
 		args := []string{"get", "--tracker", trackerURL, "--origin", originURL, "--trust", s.pub,
 			"--cache", filepath.Join(dir, fmt.Sprintf("cache%d", i)), "-o", filepath.Join(dir, fmt.Sprintf("out%d", i)),

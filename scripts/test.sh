@@ -14,9 +14,12 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go vet -tags e2e ./cmd/shoal
+go vet -tags netbed ./bench
 go test -race -timeout 20m ./...
 # The binary end to end (builds shoal, starts processes): behind a build tag.
 go test -race -tags e2e -timeout 20m ./cmd/shoal
+# The netbed: real processes in network namespaces the test makes (root).
+go test -race -tags netbed -timeout 10m -run '^TestNetbed' ./bench
 
 # Every Fuzz* target, run briefly on top of its seed corpus.
 for pkg in $(go list ./...); do

@@ -1,0 +1,58 @@
+//go:build netbed
+
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNetbedSmall runs the netbed end to end on a small swarm: real shoal
+// processes in namespaces it makes (root, iproute2), and checks every
+// receiver finished, the origin's egress was measured on its link, and no
+// namespace is left. Behind the netbed build tag: scripts/test.sh runs it.
+func TestNetbedSmall(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the netbed needs root (network namespaces, tc); CI runs as root")
+	}
+	bin := filepath.Join(t.TempDir(), "shoal")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/shoal").CombinedOutput(); err != nil {
+		t.Fatalf("build shoal: %v\n%s", err, out)
+	}
+	const size = 8 << 20
+	res, err := RunNetbed(context.Background(), NetbedConfig{
+		Receivers: 3, Size: size, ChunkSize: 256 << 10, OriginUp: 100e6 / 8, PeerUp: 20e6 / 8, PeerDown: 100e6 / 8,
+		Runs: 1, Shoal: bin, Dir: t.TempDir(), Timeout: 3 * time.Minute, Progress: func(s string) { t.Log(s) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Runs) != 1 {
+		t.Fatalf("%d runs, want 1", len(res.Runs))
+	}
+	r := res.Runs[0]
+	if r.Completed != 3 || r.TLast() <= 0 {
+		t.Fatalf("%d of 3 receivers finished: %+v", r.Completed, r)
+	}
+	// The origin sent at least one copy (nobody else had it) and its veth
+	// counted it.
+	if r.OriginEgress < size || r.OriginServed < size {
+		t.Fatalf("origin egress %d B on its link, %d B served by it; want at least one copy (%d B)", r.OriginEgress, r.OriginServed, size)
+	}
+	if len(r.FirstByte) != 3 {
+		t.Fatalf("first-byte times of %d receivers, want 3", len(r.FirstByte))
+	}
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), netnsPrefix+strconv.Itoa(os.Getpid())+"-") {
+		t.Fatalf("namespaces left after the run:\n%s", out)
+	}
+}
