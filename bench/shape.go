@@ -62,6 +62,9 @@ func shapeDown(h netx.Host, lim *rate.Limiter) netx.Host {
 	return &downHost{Host: h, lim: lim, ctx: ctx, cancel: cancel}
 }
 
+// Unwrap returns the shaped host (so GossipSub finds a libp2p host).
+func (h *downHost) Unwrap() netx.Host { return h.Host }
+
 func (h *downHost) wrap(s netx.Stream) netx.Stream {
 	ctx, cancel := context.WithCancel(h.ctx)
 	return &downStream{Stream: s, lim: h.lim, ctx: ctx, cancel: cancel}

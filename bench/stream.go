@@ -72,6 +72,11 @@ type StreamConfig struct {
 	StartThreshold time.Duration
 	ChunkSize      int64 // default DefaultStreamChunk
 	Seed           uint64
+	// Transport is the viewers' peers' network: TransportMem (default), an
+	// in-memory network, or TransportLibp2p, real libp2p hosts on loopback
+	// (TCP), which also carry GossipSub: live channel updates spread
+	// between peers instead of each peer polling the origin.
+	Transport string
 	// SkipCDN / SkipP2P leave out one of the two runs.
 	SkipCDN, SkipP2P bool
 	Dir              string // temporary files go under it; "" is os.TempDir
@@ -79,7 +84,20 @@ type StreamConfig struct {
 	Logger           *slog.Logger
 }
 
+// Transports of the viewers' peers.
+const (
+	TransportMem    = "mem"
+	TransportLibp2p = "libp2p"
+)
+
 func (c *StreamConfig) fill() error {
+	switch c.Transport {
+	case "":
+		c.Transport = TransportMem
+	case TransportMem, TransportLibp2p:
+	default:
+		return fmt.Errorf("%w: transport %q: want mem or libp2p", ErrConfig, c.Transport)
+	}
 	if c.Viewers < 1 {
 		return fmt.Errorf("%w: viewers %d: want at least 1", ErrConfig, c.Viewers)
 	}

@@ -81,7 +81,13 @@ type viewerPeers struct {
 func (vp *viewerPeers) open(ctx context.Context, k, gen int, path string) (viewerEnv, error) {
 	cfg := vp.cfg
 	name := fmt.Sprintf("viewer-%02d-%d", k, gen)
-	base, err := vp.mem.NewHost(netx.PeerID(name))
+	var base netx.Host
+	var err error
+	if cfg.Transport == TransportLibp2p {
+		base, err = netx.NewLibp2pHost(ctx, netx.Libp2pConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	} else {
+		base, err = vp.mem.NewHost(netx.PeerID(name))
+	}
 	if err != nil {
 		return viewerEnv{}, fmt.Errorf("bench: %w", err)
 	}

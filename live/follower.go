@@ -175,48 +175,56 @@ func (f *Follower) Poll(ctx context.Context) error {
 	return nil
 }
 
-// Run polls the origin until ctx ends. A poll is due one interval (Poll,
-// or the newest update's target duration) plus up to half an interval of
-// random jitter after the last poll or the last update accepted from any
-// source, whichever came later. So a peer polls the origin at most once
-// per interval, and not at all while gossip brings each update before its
-// poll is due; the jitter keeps peers that heard an update at the same
-// moment from polling together, so the first to poll finds the next one
-// and gossips it to the rest. Run keeps polling after a final update
-// (EXT-X-ENDLIST): a publisher restarted on the same channel signs higher
-// sequence numbers, and followers pick those up. Its owner ends it (ctx)
-// when nobody watches the channel any more.
+// Run polls the origin until ctx ends. A peer that found the last update
+// by polling polls again one interval (Poll, or the newest update's target
+// duration) plus up to half an interval of random jitter later: it is one
+// of the channel's pollers. A peer that heard the last update from gossip
+// (Offer) waits one and a half to two and a half intervals instead: the
+// pollers find the next update within an interval of its publication and
+// gossip it on, so a peer in a gossiping swarm rarely polls at all, and if
+// the pollers leave, the first whose longer wait runs out becomes one. So
+// the origin sees about one poll per interval per swarm, not per peer,
+// and a peer never polls more than once an interval. Run keeps polling
+// after a final update (EXT-X-ENDLIST): a publisher restarted on the same
+// channel signs higher sequence numbers, and followers pick those up. Its
+// owner ends it (ctx) when nobody watches the channel any more.
 func (f *Follower) Run(ctx context.Context) error {
 	if f.cfg.Origin == nil {
 		<-ctx.Done()
 		return nil
 	}
-	t := time.NewTimer(f.interval())
+	t := time.NewTimer(f.interval(false))
 	defer t.Stop()
 	for {
 		changed := f.Changed()
+		heard := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+			heard = true // from gossip: Poll's own updates arrive below
 		case <-t.C:
 			if err := f.Poll(ctx); err != nil && ctx.Err() == nil {
 				f.cfg.Logger.Debug("live: poll", "err", err)
 			}
 		}
-		t.Reset(f.interval())
+		t.Reset(f.interval(heard))
 	}
 }
 
 // interval is the time to the next poll: the base interval and up to half
-// of it again, drawn at random.
-func (f *Follower) interval() time.Duration {
+// of it again, drawn at random; after an update heard from gossip, one and
+// a half to two and a half base intervals.
+func (f *Follower) interval(heard bool) time.Duration {
 	base := f.cfg.Poll
 	if base <= 0 {
 		base = time.Second
 		if u, _ := f.Latest(); u != nil {
 			base = time.Duration(u.TargetDuration) * time.Second
 		}
+	}
+	if heard {
+		return base + base/2 + rand.N(base+1)
 	}
 	return base + rand.N(base/2+1)
 }

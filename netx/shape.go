@@ -48,6 +48,9 @@ type shapedHost struct {
 
 var _ Host = (*shapedHost)(nil)
 
+// Unwrap returns the shaped host.
+func (h *shapedHost) Unwrap() Host { return h.Host }
+
 func (h *shapedHost) wrap(s Stream) Stream {
 	ctx, cancel := context.WithCancel(h.ctx)
 	return &shapedStream{Stream: s, up: h.up, down: h.down, ctx: ctx, cancel: cancel}

@@ -120,6 +120,7 @@ func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer
 	chunk := fs.String("chunk-size", "64KiB", "chunk size of the published segments")
 	seed := fs.Uint64("seed", 1, "seed of the media, keys, churn and (vod) the viewers' windows")
 	only := fs.String("only", "", "run only p2p or only cdn (default both)")
+	transport := fs.String("transport", bench.TransportMem, "the viewers' peers' network: mem (in memory) or libp2p (real libp2p hosts on loopback, with GossipSub spreading live channel updates)")
 	dir := fs.String("dir", "", "where temporary files go (default: the system temp dir)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
@@ -133,7 +134,7 @@ func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer
 		Viewers: *viewers, Segment: *segment, Duration: *duration, Mode: *mode, JoinSpread: *spread,
 		VODLength: *vodLength, WatchMin: *watchMin, WatchMax: *watchMax,
 		Churn: *churn, StartThreshold: *threshold, Seed: *seed, Dir: *dir,
-		SkipCDN: *only == "p2p", SkipP2P: *only == "cdn",
+		SkipCDN: *only == "p2p", SkipP2P: *only == "cdn", Transport: *transport,
 	}
 	if *only != "" && *only != "p2p" && *only != "cdn" {
 		return usagef("--only %q: want p2p or cdn", *only)
