@@ -31,6 +31,11 @@ func (s *Session) originAssistLocked(now time.Time, free int) {
 		if best < 0 {
 			return
 		}
+		// Assist fetches count against the peer's origin cap and honour
+		// its back-off like any other (fetchOrigin releases the slot).
+		if !s.cfg.Gate.TryAcquire(now) {
+			return
+		}
 		s.originFlights[best] = make(chan struct{})
 		s.picker.Requested(best, policy.Origin, now)
 		s.origin++

@@ -59,7 +59,8 @@ func TestOriginAssistUsesSpareOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leech, node := start("leech", false, Config{Origin: oc, OriginAssist: true})
+	gate := NewOriginGate(0, nil)
+	leech, node := start("leech", false, Config{Origin: oc, OriginAssist: true, Gate: gate})
 	if err := node.Connect(h.ctx, leech, seedNode.ID(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -77,5 +78,9 @@ func TestOriginAssistUsesSpareOrigin(t *testing.T) {
 	}
 	if !seeder.Stats().Complete {
 		t.Fatal("seeder lost its chunks")
+	}
+	// Assist fetches took and returned origin slots like any other.
+	if n := gate.InFlight(); n != 0 {
+		t.Fatalf("origin gate: %d in flight after the leecher completed, want 0", n)
 	}
 }

@@ -45,6 +45,13 @@ type OriginGate struct {
 	rand     *rand.Rand    // guarded by mu
 }
 
+// InFlight is the number of origin requests holding a slot.
+func (g *OriginGate) InFlight() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inFlight
+}
+
 // NewOriginGate caps origin requests in flight at max (DefaultOriginRequests
 // if max <= 0). A nil clock is the wall clock.
 func NewOriginGate(max int, clock core.Clock) *OriginGate {
@@ -129,6 +136,9 @@ func (g *OriginGate) ReleaseNeutral() {
 }
 
 func (g *OriginGate) releaseLocked() {
+	if g.inFlight <= 0 {
+		panic("swarm: origin gate released more often than acquired")
+	}
 	g.inFlight--
 	close(g.freed)
 	g.freed = make(chan struct{})
