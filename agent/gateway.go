@@ -95,7 +95,7 @@ func (p *Peer) serveFile(w http.ResponseWriter, r *http.Request, sess *swarm.Ses
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
-	if r.Method == http.MethodHead || end <= start {
+	if r.Method == http.MethodHead || end <= start || notModified(r, f) {
 		writeHeaders(w, r, f, ctype, start, end, partial)
 		return
 	}
@@ -174,6 +174,13 @@ const maxChunkWait = 30 * time.Second
 // the cache (evicted, found corrupt) between arrival and reading.
 const maxChunkRetries = 3
 
+// notModified says whether a conditional request already holds f (its
+// If-None-Match names f's ETag): it is answered 304, with nothing fetched.
+func notModified(r *http.Request, f manifest.File) bool {
+	inm := r.Header.Get("If-None-Match")
+	return inm != "" && (strings.TrimSpace(inm) == "*" || strings.Contains(inm, f.Root.String()))
+}
+
 // writeHeaders answers the headers of a GET or HEAD for [start, end) of f
 // and says whether a body should follow.
 func writeHeaders(w http.ResponseWriter, r *http.Request, f manifest.File, ctype string, start, end int64, partial bool) bool {
@@ -183,7 +190,7 @@ func writeHeaders(w http.ResponseWriter, r *http.Request, f manifest.File, ctype
 	h.Set("ETag", fileETag(f))
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
-	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, f.Root.String()) {
+	if notModified(r, f) {
 		w.WriteHeader(http.StatusNotModified)
 		return false
 	}

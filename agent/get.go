@@ -207,7 +207,10 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 		defer cancel()
 		p, err := NewPeer(pctx, pc)
 		if err != nil {
-			return GetResult{}, err
+			if gw, ok := daemonStarting(ctx, cfg.CacheDir, err); ok {
+				return viaDaemon(ctx, cfg, t, gw)
+			}
+			return GetResult{}, lockedCache(err)
 		}
 		defer p.Close()
 		defer cancel() // runs before p.Close: stop the swarm first
@@ -261,7 +264,10 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 		}
 		defer origin.Close()
 		if c, err = openCache(cfg.CacheDir); err != nil {
-			return GetResult{}, err
+			if gw, ok := daemonStarting(ctx, cfg.CacheDir, err); ok {
+				return viaDaemon(ctx, cfg, t, gw)
+			}
+			return GetResult{}, lockedCache(err)
 		}
 		defer c.Close()
 	}

@@ -220,11 +220,28 @@ func TestLiveChannelsAreCapped(t *testing.T) {
 		}
 		return ids
 	}
+	clock := &lockedClock{t: time.Unix(1e9, 0)}
+	lf.peer.live.clock = clock
 	if code, _, _ := httpGet(t, lf.gateway+"index.m3u8"); code != http.StatusOK {
 		t.Fatalf("first channel: %d", code)
 	}
+	// The first channel was asked for just now: it is being watched, and
+	// neither another channel nor a made-up ID pushes it out.
+	if code, _, _ := httpGet(t, otherURL); code != http.StatusServiceUnavailable {
+		t.Fatalf("second channel while the first is watched: %d, want 503", code)
+	}
+	var made manifest.ChannelID
+	made[0] = 0xAB
+	madeURL := strings.Replace(lf.gateway, lf.pub.ID().String(), made.String(), 1) + "index.m3u8"
+	if code, _, _ := httpGet(t, madeURL); code != http.StatusServiceUnavailable {
+		t.Fatalf("made-up channel while the first is watched: %d, want 503", code)
+	}
+	if ids := followed(); len(ids) != 1 || ids[0] != lf.pub.ID().String() {
+		t.Fatalf("followed %v, want the first channel still", ids)
+	}
+	clock.Advance(liveEvictIdle + time.Second)
 	if code, _, _ := httpGet(t, otherURL); code != http.StatusOK {
-		t.Fatalf("second channel, the first unwatched: %d, want 200", code)
+		t.Fatalf("second channel, the first unwatched for %v: %d, want 200", liveEvictIdle, code)
 	}
 	if ids := followed(); len(ids) != 1 || ids[0] != other.ID().String() {
 		t.Fatalf("followed %v, want only the second channel", ids)

@@ -187,12 +187,25 @@ func (lc *liveChannels) release(ch *liveChannel) {
 	ch.last = lc.clock.Now()
 }
 
+// liveEvictIdle is the least time without requests after which a followed
+// channel (never less than two of its target durations) may be dropped to
+// make room for another: a player asks at least once per target duration,
+// so a channel being watched is never taken for an idle one, and requests
+// for made-up IDs cannot push real channels out.
+const liveEvictIdle = 10 * time.Second
+
 // evictLocked removes and returns the channel unwatched for longest, or nil
-// when every channel has a request in progress. The caller drops it.
+// when every channel is being watched (a request in progress, or one within
+// liveEvictIdle). The caller drops it.
 func (lc *liveChannels) evictLocked() *liveChannel {
+	now := lc.clock.Now()
 	var victim *liveChannel
 	for _, ch := range lc.chans {
-		if ch.users == 0 && (victim == nil || ch.last.Before(victim.last)) {
+		idle := liveEvictIdle
+		if u, _ := ch.f.Latest(); u != nil {
+			idle = max(idle, 2*time.Duration(u.TargetDuration)*time.Second)
+		}
+		if ch.users == 0 && now.Sub(ch.last) >= idle && (victim == nil || ch.last.Before(victim.last)) {
 			victim = ch
 		}
 	}

@@ -162,8 +162,9 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
-	if r.Method == http.MethodHead || end <= start {
-		// Headers only: nothing is fetched, and it is not a playback step.
+	if r.Method == http.MethodHead || end <= start || notModified(r, f) {
+		// Headers only (or 304): nothing is fetched, and it is not a
+		// playback step.
 		writeHeaders(w, r, f, fileType(f), start, end, partial)
 		return
 	}

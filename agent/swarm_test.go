@@ -295,3 +295,32 @@ func TestGatewayUnknownContentIs404(t *testing.T) {
 		t.Fatalf("%d sessions left for an unknown content", n)
 	}
 }
+
+// A revalidation (If-None-Match with the file's ETag) is answered 304
+// before anything is fetched: a cache in front of the gateway asking "still
+// the same?" costs no chunk, whatever the peer holds.
+func TestGatewayNotModifiedFetchesNothing(t *testing.T) {
+	sf := newSwarmFixture(t, 0, map[string]int{"a.bin": 6 * testChunk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := sf.peer(t, ctx)
+	gw := httptest.NewServer(p.Gateway())
+	defer gw.Close()
+	f, _ := sf.m.File("a.bin")
+	for _, inm := range []string{`"` + f.Root.String() + `"`, "*", `W/"x", "` + f.Root.String() + `"`} {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/c/%s/a.bin", gw.URL, sf.id), nil)
+		req.Header.Set("If-None-Match", inm)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotModified {
+			t.Fatalf("If-None-Match %s: %s, want 304", inm, resp.Status)
+		}
+	}
+	st := p.Status()
+	if len(st.Swarms) != 1 || st.Swarms[0].Have != 0 || st.BytesFromOrigin != 0 {
+		t.Fatalf("after three revalidations: %+v; want the content joined, nothing held or fetched", st)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
@@ -83,11 +84,10 @@ func runningDaemon(dir string) (string, bool) {
 	if dir == "" {
 		dir = DefaultCacheDir()
 	}
-	if !store.InUse(filepath.Join(dir, layout.ChunkDir)) {
-		return "", false
-	}
+	// The file first: checking the lock takes it for an instant, which
+	// only a cache with a daemon file should see.
 	b, err := os.ReadFile(filepath.Join(dir, daemonFile))
-	if err != nil {
+	if err != nil || !store.InUse(filepath.Join(dir, layout.ChunkDir)) {
 		return "", false
 	}
 	var info daemonInfo
@@ -98,6 +98,41 @@ func runningDaemon(dir string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSuffix(info.Gateway, "/"), true
+}
+
+// daemonStartWait is how long a get that found its cache locked waits for
+// a daemon starting on it to leave its address (a variable for tests).
+var daemonStartWait = 2 * time.Second
+
+// daemonStarting is for a get whose cache could not be opened (err): if
+// another process holds it, it waits briefly for a daemon starting on it
+// (it locks the cache before it writes daemonFile) and returns its gateway.
+func daemonStarting(ctx context.Context, dir string, err error) (string, bool) {
+	if !errors.Is(err, store.ErrLocked) {
+		return "", false
+	}
+	end := time.Now().Add(daemonStartWait)
+	for {
+		if gw, ok := runningDaemon(dir); ok {
+			return gw, true
+		}
+		if time.Now().After(end) || ctx.Err() != nil {
+			return "", false
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// lockedCache explains a cache held by another process that is not a
+// daemon a get can go through.
+func lockedCache(err error) error {
+	if !errors.Is(err, store.ErrLocked) {
+		return err
+	}
+	return fmt.Errorf("%w: another shoal get is using this cache (no peer daemon runs on it); wait for it to finish, or give this get its own --cache", err)
 }
 
 // serveManifest answers GET /api/manifest/{id} with the signed manifest as

@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-cdn/shoal/layout"
 	"github.com/shoal-cdn/shoal/manifest"
@@ -126,5 +128,57 @@ func TestGetThroughDaemonVerifies(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("output left after a failed verification: %v", err)
+	}
+}
+
+// A get whose cache is held by a daemon that has not yet left its address
+// waits for it briefly and goes through it; a cache held by something that
+// is not a daemon is a clear error naming the way out.
+func TestGetWaitsForStartingDaemon(t *testing.T) {
+	fx := publishTree(t, "starting", 6, map[string]int{"a.bin": 2*testChunk + 3})
+	manifestBytes, err := os.ReadFile(filepath.Join(fx.layoutDir, layout.ManifestPath(fx.id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(fx.src, "a.bin"))
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/manifest/" + fx.id.String():
+			w.Write(manifestBytes)
+		case "/c/" + fx.id.String() + "/a.bin":
+			w.Write(want)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer gw.Close()
+	cacheDir := t.TempDir()
+	s, err := store.Open(store.Config{Dir: filepath.Join(cacheDir, layout.ChunkDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	get := func(out string) (GetResult, error) {
+		return Get(context.Background(), GetConfig{Origin: fx.url, Trust: manifest.PublicOf(fx.key), Target: fx.id.String(), Out: out, CacheDir: cacheDir})
+	}
+	defer func(d time.Duration) { daemonStartWait = d }(daemonStartWait)
+	daemonStartWait = 0
+	if _, err := get(filepath.Join(t.TempDir(), "x")); !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "--cache") {
+		t.Fatalf("get on a cache held by a non-daemon = %v, want ErrLocked naming --cache", err)
+	}
+	// Generous, so the test never depends on how fast the machine is: the
+	// get returns as soon as the address appears.
+	daemonStartWait = time.Minute
+	go func() {
+		time.Sleep(300 * time.Millisecond) // the daemon is still starting
+		announceDaemon(cacheDir, gw.URL)
+	}()
+	out := filepath.Join(t.TempDir(), "a.bin")
+	res, err := get(out)
+	if err != nil || res.Via != gw.URL {
+		t.Fatalf("get while a daemon starts: via %q, %v", res.Via, err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Fatalf("output differs (%d bytes)", len(got))
 	}
 }
