@@ -51,6 +51,12 @@ type Follower struct {
 	changed chan struct{}                           // guarded by mu: closed and replaced on each accepted update
 	subs    []func(*manifest.ChannelUpdate, []byte) // guarded by mu
 	etag    string                                  // guarded by mu: the origin's ETag of an update no newer than cur
+	// lag is the time from an update's signed creation to its appearance
+	// on the origin (publishing, a CDN, the clocks' offset), as learnt by
+	// the aligned polls (adjustLag), so polls can follow the publication
+	// schedule (guarded by mu; lagSet once the first poll guessed it).
+	lag    time.Duration
+	lagSet bool
 
 	polls atomic.Int64 // origin requests made by Poll
 }
@@ -164,8 +170,20 @@ func (f *Follower) Poll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("channel %s: %w", f.cfg.Channel, err)
 	}
-	if _, err := f.Offer(b); err != nil && !errors.Is(err, manifest.ErrStaleUpdate) {
+	u, err := f.Offer(b)
+	if err != nil && !errors.Is(err, manifest.ErrStaleUpdate) {
 		return fmt.Errorf("channel %s from the origin: %w", f.cfg.Channel, err)
+	}
+	if err == nil {
+		f.mu.Lock()
+		if !f.lagSet && len(u.Segments) > 0 {
+			// A first guess at the lag (see Run): what this poll saw,
+			// but at most a tenth of a segment, since a poll at a random
+			// moment sees the update up to a segment late.
+			f.lag = max(min(time.Since(u.Created), u.Segments[len(u.Segments)-1].Duration()/10), 0)
+			f.lagSet = true
+		}
+		f.mu.Unlock()
 	}
 	// What the origin has is no newer than what we hold: until it changes,
 	// asking again need not bring the bytes.
@@ -195,6 +213,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 	t := time.NewTimer(f.interval(false))
 	defer t.Stop()
+	aligned := false
 	for {
 		changed := f.Changed()
 		heard := false
@@ -204,25 +223,93 @@ func (f *Follower) Run(ctx context.Context) error {
 		case <-changed:
 			heard = true // from gossip: Poll's own updates arrive below
 		case <-t.C:
-			if err := f.Poll(ctx); err != nil && ctx.Err() == nil {
+			_, before := f.Latest()
+			err := f.Poll(ctx)
+			if err != nil && ctx.Err() == nil {
 				f.cfg.Logger.Debug("live: poll", "err", err)
 			}
+			if _, after := f.Latest(); aligned && err == nil {
+				f.adjustLag(!bytes.Equal(before, after))
+			}
 		}
-		t.Reset(f.interval(heard))
+		var next time.Duration
+		next, aligned = f.next(heard)
+		t.Reset(next)
 	}
+}
+
+// next is the wait before the next poll and whether it is aligned on the
+// publication schedule. A follower that heard the last update from gossip
+// waits interval(true). A poller aims just after the next update appears:
+// the newest update's signed creation time plus whole segments (the
+// publisher writes one update per segment) plus the learnt lag, the first
+// such moment at least three quarters of an interval away (so about one
+// poll per segment); without a schedule to go by, interval(false).
+func (f *Follower) next(heard bool) (time.Duration, bool) {
+	if heard {
+		return f.interval(true), false
+	}
+	f.mu.Lock()
+	u, lag, ok := f.cur, f.lag, f.lagSet
+	f.mu.Unlock()
+	if u == nil || !ok || len(u.Segments) == 0 || u.Ended {
+		return f.interval(false), false
+	}
+	seg, base := u.Segments[len(u.Segments)-1].Duration(), f.base()
+	if seg <= 0 {
+		return f.interval(false), false
+	}
+	now := time.Now()
+	at := u.Created.Add(seg + lag + rand.N(seg/10+1))
+	if at.Before(now.Add(-10 * time.Minute)) || at.After(now.Add(2*base+seg)) {
+		return f.interval(false), false // a creation time far off: clocks disagree
+	}
+	// The publication is followed, not outrun: at most one poll per
+	// segment, and never two within three quarters of an interval (the
+	// slack lets the aim move earlier by the jitter and the lag's creep
+	// without skipping an update).
+	if early := now.Add(base * 3 / 4).Sub(at); early > 0 {
+		at = at.Add((early + seg - 1) / seg * seg) // whole segments later
+	}
+	return at.Sub(now), true
+}
+
+// adjustLag tracks the lag between an update's creation and its appearance
+// on the origin (publishing, a CDN, the clocks' offset): an aligned poll
+// that found nothing new was early, so the lag grows by a tenth of a
+// segment; one that found the update creeps a hundredth earlier, so the
+// polls stay close behind the publication as it drifts.
+func (f *Follower) adjustLag(found bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur == nil || len(f.cur.Segments) == 0 {
+		return
+	}
+	seg := f.cur.Segments[len(f.cur.Segments)-1].Duration()
+	if found {
+		f.lag = max(f.lag-seg/100, 0)
+	} else {
+		f.lag = min(f.lag+seg/10, seg)
+	}
+}
+
+// base is the least time between two polls: Poll, or the newest update's
+// target duration.
+func (f *Follower) base() time.Duration {
+	if f.cfg.Poll > 0 {
+		return f.cfg.Poll
+	}
+	if u, _ := f.Latest(); u != nil {
+		return time.Duration(u.TargetDuration) * time.Second
+	}
+	return time.Second
 }
 
 // interval is the time to the next poll: the base interval and up to half
 // of it again, drawn at random; after an update heard from gossip, one and
 // a half to two and a half base intervals.
 func (f *Follower) interval(heard bool) time.Duration {
-	base := f.cfg.Poll
-	if base <= 0 {
-		base = time.Second
-		if u, _ := f.Latest(); u != nil {
-			base = time.Duration(u.TargetDuration) * time.Second
-		}
-	}
+	base := f.base()
 	if heard {
 		return base + base/2 + rand.N(base+1)
 	}

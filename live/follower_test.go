@@ -2,11 +2,13 @@ package live
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
 )
 
@@ -142,6 +144,76 @@ func TestFollowerKeepsPollingAfterTheEnd(t *testing.T) {
 		synctest.Wait()
 		if u, _ := f.Latest(); u.Seq != 9 || u.Ended {
 			t.Fatalf("after the restart the follower holds update %d (ended %v), want 9", u.Seq, u.Ended)
+		}
+	})
+}
+
+// TestFollowerPollsFollowThePublication: a poller learns when updates
+// appear (their signed creation time, one per segment) and polls just
+// after the next is due, so it holds each update within a fraction of a
+// segment of its publication, still polling at most once per target
+// duration. (Virtual time: the delays are exact, not measured.)
+func TestFollowerPollsFollowThePublication(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := &fakeOrigin{}
+		publish := func(seq uint64) {
+			u := &manifest.ChannelUpdate{
+				Channel: "news", Seq: seq, Created: time.Now(), TargetDuration: 2, MediaSequence: seq,
+				Segments: []manifest.ChannelSegment{{Seq: seq, Name: "s.ts", DurationMs: 2000, Size: 10, Content: core.ContentID(core.SumSHA256([]byte{byte(seq)}))}},
+			}
+			if err := u.Sign(testKey(1)); err != nil {
+				t.Error(err)
+				return
+			}
+			b, err := u.Encode()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			o.set(b, fmt.Sprintf(`"v%d"`, seq))
+		}
+		publish(1)
+		time.Sleep(1300 * time.Millisecond) // the viewer arrives mid-segment
+		f := newsFollower(o)
+		var mu sync.Mutex
+		var delays []time.Duration
+		f.OnUpdate(func(u *manifest.ChannelUpdate, _ []byte) {
+			mu.Lock()
+			delays = append(delays, time.Since(u.Created))
+			mu.Unlock()
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		if err := f.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { f.Run(ctx); close(done) }()
+		const updates = 40
+		for seq := uint64(2); seq <= updates; seq++ {
+			time.Sleep(2 * time.Second)
+			publish(seq)
+		}
+		time.Sleep(3 * time.Second)
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if len(delays) < updates-1 {
+			t.Fatalf("held %d of %d updates (delays %v)", len(delays), updates, delays)
+		}
+		late := 0
+		for _, d := range delays[5:] {
+			if d > 700*time.Millisecond {
+				late++
+			}
+		}
+		if late > 0 {
+			t.Errorf("%d of %d updates held more than 0.7 s after publication (delays %v)", late, len(delays)-5, delays)
+		}
+		req, _ := o.counts()
+		// 2 s segments over about 79 s: at most one poll per target duration.
+		if span := 1.3 + 2*float64(updates-1) + 3; float64(req) > 1+span/2 {
+			t.Errorf("%d origin requests over %.0f s, more than one per 2 s target duration", req, span)
 		}
 	})
 }
