@@ -261,7 +261,7 @@ func (f *Follower) next(heard bool) (time.Duration, bool) {
 	}
 	now := time.Now()
 	at := u.Created.Add(seg + lag + rand.N(seg/10+1))
-	if at.Before(now.Add(-10 * time.Minute)) || at.After(now.Add(2*base+seg)) {
+	if at.Before(now.Add(-10*time.Minute)) || at.After(now.Add(2*base+seg)) {
 		return f.interval(false), false // a creation time far off: clocks disagree
 	}
 	// The publication is followed, not outrun: at most one poll per
