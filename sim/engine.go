@@ -105,6 +105,7 @@ type flow struct {
 	size      float64
 	remaining float64
 	rate      float64
+	began     time.Duration // origin flows: when the request was made
 	last      time.Duration
 	ver       uint32
 	done      bool

@@ -48,7 +48,7 @@ type Config struct {
 	// after origin failures, shared by all its sessions. Nil: a gate of the
 	// session's own (OriginParallel plus one FetchFromOrigin's worth).
 	Gate *OriginGate
-	// MaxPeers caps connections in this swarm (default 50).
+	// MaxPeers caps connections in this swarm (default policy.DefaultMaxPeers).
 	MaxPeers int
 	// Tick is the period of the control loop: choking, origin fallback,
 	// timeouts (default policy.DefaultTick).
@@ -159,7 +159,7 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		cfg.Gate = NewOriginGate(cfg.OriginParallel+fetchParallel, cfg.Clock)
 	}
 	if cfg.MaxPeers <= 0 {
-		cfg.MaxPeers = 50
+		cfg.MaxPeers = policy.DefaultMaxPeers
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = policy.DefaultTick

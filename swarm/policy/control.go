@@ -31,6 +31,9 @@ const (
 	// DefaultOriginParallel bounds one session's origin requests in flight.
 	DefaultOriginParallel = 4
 
+	// DefaultMaxPeers caps one swarm's connections.
+	DefaultMaxPeers = 50
+
 	// Request pipelining (RequestDepth): requests in flight to a source
 	// cover PipelineTarget of its measured rate, between PipelineMin and
 	// PipelineMax requests.
