@@ -31,7 +31,9 @@ import (
 // diffScenario is the small swarm both sides run: 5 peers joining at once,
 // fully connected, 4 MiB in 64 chunks, links and origin fast enough that
 // every transfer takes (almost) no time, and peers of the class "blocked"
-// without origin access. The seed is chosen so that the class draw gives
+// without origin access. It sets only the tick (the simulator's default is
+// coarser than the session's); grace, origin parallelism and everything
+// else are the defaults on both sides. The seed is chosen so that the class draw gives
 // both classes (checked below).
 const diffScenario = `
 name: diff
@@ -50,6 +52,10 @@ sample: 1s
 
 // originLog is which peers asked the origin for each chunk, in order.
 type originLog map[int][]policy.PeerKey
+
+// originTimes is when each chunk was first asked of the origin, in virtual
+// time since the peers started.
+type originTimes map[int]time.Duration
 
 // TestSessionAndSimMakeTheSameOriginDecisions drives the real swarm
 // session (swarm.Session over the in-memory network, a store per peer, an
@@ -71,7 +77,10 @@ type originLog map[int][]policy.PeerKey
 // expectation, so a change that broke both sides the same way still fails.
 func TestSessionAndSimMakeTheSameOriginDecisions(t *testing.T) {
 	sc := mustParse(t, diffScenario)
-	simLog, classes := runSimOrigin(t, sc)
+	if sc.Swarm.Tick.D() != policy.DefaultTick {
+		t.Fatalf("scenario tick %v: the comparison needs the session's %v", sc.Swarm.Tick.D(), policy.DefaultTick)
+	}
+	simLog, simAt, classes := runSimOrigin(t, sc)
 	blocked := map[policy.PeerKey]bool{}
 	var keys []policy.PeerKey
 	for _, k := range slices.Sorted(maps.Keys(classes)) {
@@ -109,10 +118,17 @@ func TestSessionAndSimMakeTheSameOriginDecisions(t *testing.T) {
 		t.Fatal("no chunk is designated to a peer without origin access: the scenario tests no takeover")
 	}
 
-	realLog := runSessionsOrigin(t, sc, keys, blocked)
+	realLog, realAt := runSessionsOrigin(t, sc, keys, blocked)
 	for i := range chunks {
 		if !slices.Equal(simLog[i], realLog[i]) {
 			t.Errorf("chunk %d: origin asked by %v in the simulator, by %v in the real swarm", i, simLog[i], realLog[i])
+		}
+		// When: both run on virtual time, so this is no wall-clock race;
+		// the times differ only by tick phases and the simulator's
+		// millisecond latencies. A tolerance well under TakeoverWait
+		// catches a drifted grace or takeover wait.
+		if d := simAt[i] - realAt[i]; d < -diffSlack || d > diffSlack {
+			t.Errorf("chunk %d: asked of the origin at %v in the simulator, at %v in the real swarm", i, simAt[i], realAt[i])
 		}
 		if !slices.Equal(realLog[i], want[i]) {
 			t.Errorf("chunk %d: origin asked by %v, want only the first-ranked peer with origin access %v", i, realLog[i], want[i])
@@ -120,6 +136,11 @@ func TestSessionAndSimMakeTheSameOriginDecisions(t *testing.T) {
 	}
 	t.Logf("%d chunks, %d taken over from a peer without origin access; peers without origin access: %v", chunks, takeovers, slices.Sorted(maps.Keys(blocked)))
 }
+
+// diffSlack is how far apart in virtual time the two sides may ask the
+// origin for the same chunk: two 100 ms ticks (the phases of the session's
+// and the simulated peer's loops differ) and the simulator's latencies.
+const diffSlack = 300 * time.Millisecond
 
 func cmpU64(a, b uint64) int {
 	switch {
@@ -133,11 +154,16 @@ func cmpU64(a, b uint64) int {
 
 // runSimOrigin runs sc in the simulator and returns its origin requests and
 // each peer's class.
-func runSimOrigin(t *testing.T, sc *Scenario) (originLog, map[policy.PeerKey]string) {
+func runSimOrigin(t *testing.T, sc *Scenario) (originLog, originTimes, map[policy.PeerKey]string) {
 	t.Helper()
-	log, classes := originLog{}, map[policy.PeerKey]string{}
+	log, at, classes := originLog{}, originTimes{}, map[policy.PeerKey]string{}
 	h := &hooks{
-		originStart: func(n *node, i int) { log[i] = append(log[i], n.key) },
+		originStart: func(w *world, n *node, i int) {
+			if _, ok := at[i]; !ok {
+				at[i] = w.now
+			}
+			log[i] = append(log[i], n.key)
+		},
 		sample: func(w *world) {
 			for _, n := range w.nodes {
 				classes[n.key] = w.sc.Classes[n.class].Name
@@ -151,14 +177,14 @@ func runSimOrigin(t *testing.T, sc *Scenario) (originLog, map[policy.PeerKey]str
 	if done, inc := res.Completion(); inc > 0 || len(done) != 5 {
 		t.Fatalf("simulator: %d complete, %d incomplete", len(done), inc)
 	}
-	return log, classes
+	return log, at, classes
 }
 
 // runSessionsOrigin publishes sc's content (random bytes from sc.Seed) and
 // runs one real session per key, fully connected over an in-memory
 // network, in a synctest bubble; the peers in blocked get no origin. It
 // returns the origin requests, as the origin saw them.
-func runSessionsOrigin(t *testing.T, sc *Scenario, keys []policy.PeerKey, blocked map[policy.PeerKey]bool) originLog {
+func runSessionsOrigin(t *testing.T, sc *Scenario, keys []policy.PeerKey, blocked map[policy.PeerKey]bool) (originLog, originTimes) {
 	t.Helper()
 	content, dir := publishForDiff(t, sc)
 	chunkOf := map[string]int{}
@@ -166,8 +192,9 @@ func runSessionsOrigin(t *testing.T, sc *Scenario, keys []policy.PeerKey, blocke
 		chunkOf[layout.ChunkPath(content.Hash(i))] = i
 	}
 	var mu sync.Mutex
-	log := originLog{}
+	log, at := originLog{}, originTimes{}
 	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()                                                      // virtual
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // virtual time
 		defer cancel()
 		mn := netx.NewMemNetwork()
@@ -192,6 +219,9 @@ func runSessionsOrigin(t *testing.T, sc *Scenario, keys []policy.PeerKey, blocke
 					mu.Lock()
 					defer mu.Unlock()
 					if i, ok := chunkOf[path]; ok {
+						if _, ok := at[i]; !ok {
+							at[i] = time.Since(start)
+						}
 						log[i] = append(log[i], key)
 					}
 				}}
@@ -204,7 +234,8 @@ func runSessionsOrigin(t *testing.T, sc *Scenario, keys []policy.PeerKey, blocke
 			sess := swarm.NewSession(host.ID(), swarm.Config{
 				Content: content, Store: st, Origin: oc,
 				Rand: rand.New(rand.NewPCG(uint64(k), 9)),
-				Tick: sc.Swarm.Tick.D(), Grace: sc.Swarm.Grace.D(), OriginParallel: sc.Origin.Parallel,
+				// Every other knob at the session's default: the
+				// simulator's defaults must be the same ones.
 			})
 			node.Add(sess)
 			p := peer{sess: sess, stopped: make(chan struct{})}
@@ -235,7 +266,7 @@ func runSessionsOrigin(t *testing.T, sc *Scenario, keys []policy.PeerKey, blocke
 			<-p.stopped
 		}
 	})
-	return log
+	return log, at
 }
 
 // publishForDiff publishes one file of sc's size, random bytes from

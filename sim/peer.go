@@ -205,7 +205,7 @@ func (w *world) originLane(n *node) {
 			n.picker.Requested(i, policy.Origin, now)
 			n.originActive++
 			if w.hooks != nil && w.hooks.originStart != nil {
-				w.hooks.originStart(n, i)
+				w.hooks.originStart(w, n, i)
 			}
 			f := &flow{to: n, chunk: int32(i), size: float64(w.size(i)), began: w.now}
 			w.q.push(event{at: w.now + n.lat + w.sc.Origin.Latency.D(), kind: evOriginStart, f: f})

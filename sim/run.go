@@ -46,7 +46,7 @@ type world struct {
 type hooks struct {
 	deliver     func(n *node, chunk int)
 	sample      func(w *world)
-	originStart func(n *node, chunk int) // an origin fetch is requested
+	originStart func(w *world, n *node, chunk int) // an origin fetch is requested
 
 }
 
