@@ -31,7 +31,7 @@ func (s *Session) originLaneLocked(now time.Time) {
 	if free <= 0 {
 		return
 	}
-	free -= s.lane.Plan(now, s.picker, free, policy.LaneInputs{
+	free = s.lane.Plan(now, s.picker, free, policy.LaneInputs{
 		Ahead: s.aheadLocked,
 		Skip: func(i int) bool {
 			if _, flying := s.originFlights[i]; flying {
@@ -53,7 +53,7 @@ func (s *Session) originLaneLocked(now time.Time) {
 			return true
 		},
 	})
-	if s.cfg.OriginAssist && free > 0 {
+	if s.cfg.OriginAssist && free > 0 { // not when the gate refused a start
 		s.originAssistLocked(now, free)
 	}
 }

@@ -46,19 +46,16 @@ type LaneInputs struct {
 // index), then the chunks designated to others whose takeover wait is
 // over. The takeover clock starts only when we have slots to spare: while
 // we are busy with our own share the designated peer likely is too, and
-// taking over would only fetch its chunks twice. It returns how many
-// fetches were started.
+// taking over would only fetch its chunks twice. It returns the slots
+// left free: 0 once a Start was refused.
 func (l *OriginLane) Plan(now time.Time, p *Picker, free int, in LaneInputs) int {
-	started := 0
-	start := func(i int) bool {
+	start := func(i int) {
 		if !in.Start(i) {
 			free = 0
-			return false
+			return
 		}
 		delete(l.since, i)
-		started++
 		free--
-		return true
 	}
 	var others []int // designated to a peer ranked before us
 	for _, i := range p.OriginFallback(now, 0) {
@@ -87,7 +84,7 @@ func (l *OriginLane) Plan(now time.Time, p *Picker, free int, in LaneInputs) int
 			start(i)
 		}
 	}
-	return started
+	return max(free, 0)
 }
 
 // Forget drops chunk i's takeover clock: call it when the chunk is held.

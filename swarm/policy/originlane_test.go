@@ -14,6 +14,7 @@ type laneRig struct {
 	ahead   map[int]int
 	started []int
 	refuse  bool
+	free    int // what the last Plan returned
 }
 
 func newLaneRig(n int) *laneRig {
@@ -23,7 +24,7 @@ func newLaneRig(n int) *laneRig {
 
 func (r *laneRig) plan(now time.Time, free int) []int {
 	r.started = nil
-	r.l.Plan(now, r.p, free, LaneInputs{
+	r.free = r.l.Plan(now, r.p, free, LaneInputs{
 		Ahead: func(i int) int { return r.ahead[i] },
 		Start: func(i int) bool {
 			if r.refuse {
@@ -41,12 +42,12 @@ func TestOriginLaneOwnShareFirstThenTakeoverByRank(t *testing.T) {
 	r := newLaneRig(6)
 	r.ahead = map[int]int{1: 1, 3: 2, 4: 1}
 	now := at(DefaultGrace)
-	if got := r.plan(now, 2); !slices.Equal(got, []int{0, 2}) {
-		t.Fatalf("first plan started %v, want our own share [0 2]", got)
+	if got := r.plan(now, 2); !slices.Equal(got, []int{0, 2}) || r.free != 0 {
+		t.Fatalf("first plan started %v, left %d slots; want our own share [0 2] and 0", got, r.free)
 	}
 	// Slots to spare from here on: the takeover clocks start now.
-	if got := r.plan(now, 4); !slices.Equal(got, []int{5}) {
-		t.Fatalf("second plan started %v, want [5]", got)
+	if got := r.plan(now, 4); !slices.Equal(got, []int{5}) || r.free != 3 {
+		t.Fatalf("second plan started %v, left %d slots; want [5] and 3", got, r.free)
 	}
 	if got := r.plan(now.Add(TakeoverWait-time.Millisecond), 4); got != nil {
 		t.Fatalf("took over %v before TakeoverWait", got)
@@ -87,8 +88,8 @@ func TestOriginLaneDeadlineSkipsDesignation(t *testing.T) {
 func TestOriginLaneRefusedStartEndsPlan(t *testing.T) {
 	r := newLaneRig(3)
 	r.refuse = true
-	if got := r.plan(at(DefaultGrace), 4); got != nil {
-		t.Fatalf("started %v with every start refused", got)
+	if got := r.plan(at(DefaultGrace), 4); got != nil || r.free != 0 {
+		t.Fatalf("started %v, %d slots left, with every start refused; want none and 0", got, r.free)
 	}
 	r.refuse = false
 	if got := r.plan(at(DefaultGrace), 4); !slices.Equal(got, []int{0, 1, 2}) {
