@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
 // AnnounceClient is what the Announcer needs of a tracker. *TrackerClient
@@ -90,7 +91,7 @@ func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
 			*d = v
 		}
 	}
-	def(&cfg.DefaultInterval, 30*time.Second)
+	def(&cfg.DefaultInterval, policy.AnnounceInterval)
 	def(&cfg.MinInterval, time.Second)
 	def(&cfg.MaxInterval, time.Hour)
 	def(&cfg.RetryMin, time.Second)

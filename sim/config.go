@@ -62,22 +62,27 @@ type Origin struct {
 	// Off: there is no origin (peers and seeds only).
 	Off     bool `yaml:"off"`
 	Latency Dur  `yaml:"latency"` // one-way; default 20ms
-	// Parallel bounds a peer's origin requests in flight (swarm default 4).
+	// Parallel bounds a peer's origin requests in flight (default
+	// policy.DefaultOriginParallel, the session's).
 	Parallel int `yaml:"parallel"`
 }
 
-// Swarm is the engine's tuning, mirroring swarm.Config's defaults.
+// Swarm is the engine's tuning; its defaults are the session's
+// (swarm/policy/control.go), except Tick.
 type Swarm struct {
 	// P2P off runs the CDN-only baseline: every byte from the origin.
 	P2P *bool `yaml:"p2p"`
 	// Neighbours is how many peers an announce returns (default 40).
 	Neighbours int `yaml:"neighbours"`
-	// MaxPeers caps a peer's connections (default 50, like swarm).
+	// MaxPeers caps a peer's connections (default policy.DefaultMaxPeers,
+	// the session's).
 	MaxPeers int `yaml:"max_peers"`
-	// Tick is the control-loop period (default 1s; the session's is 100ms,
-	// coarser here for speed — the choker works in 10 s rounds anyway).
+	// Tick is the control-loop period (default 1s; the session's is
+	// policy.DefaultTick, 100ms — coarser here for speed: the choker works in
+	// 10 s rounds anyway, and completions top up at once without a tick).
 	Tick Dur `yaml:"tick"`
-	// Grace before chunks nobody has go to the origin (default 1s).
+	// Grace before chunks nobody has go to the origin (default
+	// policy.DefaultGrace, the session's).
 	Grace Dur `yaml:"grace"`
 	// Slots is the choker's regular unchoke slots (default 4).
 	Slots int `yaml:"slots"`
@@ -116,6 +121,10 @@ type Class struct {
 	Latency Dur `yaml:"latency"`
 	// NoUpload: never serves peers (metered mobile, free-rider).
 	NoUpload bool `yaml:"no_upload"`
+	// NoOrigin: cannot reach the origin (a firewall, a broken proxy). Its
+	// neighbours still designate it for origin fetches, since real peers
+	// cannot tell, and take its chunks over after their takeover wait.
+	NoOrigin bool `yaml:"no_origin"`
 	// NAT: accepts no inbound connections, so two NAT peers never connect.
 	NAT    bool   `yaml:"nat"`
 	Region string `yaml:"region"`
@@ -289,13 +298,13 @@ func (s *Scenario) fill() error {
 		s.Origin.Latency = Dur(20 * time.Millisecond)
 	}
 	if s.Origin.Parallel <= 0 {
-		s.Origin.Parallel = 4
+		s.Origin.Parallel = policy.DefaultOriginParallel
 	}
 	if s.Swarm.Neighbours <= 0 {
 		s.Swarm.Neighbours = 40
 	}
 	if s.Swarm.MaxPeers <= 0 {
-		s.Swarm.MaxPeers = 50
+		s.Swarm.MaxPeers = policy.DefaultMaxPeers
 	}
 	if s.Swarm.MaxPeers > 250 {
 		return bad("max_peers %d: at most 250", s.Swarm.MaxPeers)
@@ -304,7 +313,7 @@ func (s *Scenario) fill() error {
 		s.Swarm.Tick = Dur(time.Second)
 	}
 	if s.Swarm.Grace <= 0 {
-		s.Swarm.Grace = Dur(time.Second)
+		s.Swarm.Grace = Dur(policy.DefaultGrace)
 	}
 	if s.Swarm.Slots <= 0 {
 		s.Swarm.Slots = policy.DefaultSlots

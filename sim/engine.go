@@ -1,8 +1,9 @@
 // Package sim is Shoal's deterministic discrete-event swarm simulator
 // (`shoal sim`). It drives the swarm's own policy — policy.Picker (rarest
 // first, deadline lane, end-game, origin fallback), policy.Choker,
-// policy.Rate, policy.PipelineDepth and the origin designation
-// (policy.Ahead) — imported from the package the peers run, over a
+// policy.Rate, policy.RequestDepth, the origin lane (policy.OriginLane:
+// designation and takeover) and the control loop's defaults
+// (swarm/policy/control.go) — imported from the package the peers run, over a
 // flow-level network model: per-peer upload and download capacity shared
 // equally among a node's active transfers, per-link latency, an origin with
 // finite egress. One goroutine, a virtual clock and seeded randomness: the
@@ -105,6 +106,7 @@ type flow struct {
 	size      float64
 	remaining float64
 	rate      float64
+	began     time.Duration // origin flows: when the request was made
 	last      time.Duration
 	ver       uint32
 	done      bool

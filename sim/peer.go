@@ -6,16 +6,6 @@ import (
 	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
-// Mirrors of the swarm session's constants (unexported there): the
-// pipelining target and bounds of topUpLocked, and the origin takeover wait.
-const (
-	pipelineLatency = 500 * time.Millisecond
-	pipelineMin     = 4
-	pipelineMax     = 64
-	takeoverWait    = 2 * time.Second
-	reannounce      = 30 * time.Second
-)
-
 func (w *world) t() time.Time { return epoch.Add(w.now) }
 
 // tick is a node's control loop, as swarm.Session.tick: playback and
@@ -46,7 +36,7 @@ func (w *world) tick(n *node) {
 				w.topUp(n, c)
 			}
 		}
-		if len(n.conns) < w.sc.Swarm.Neighbours/2 && w.now-n.lastAnnounce >= reannounce {
+		if len(n.conns) < w.sc.Swarm.Neighbours/2 && w.now-n.lastAnnounce >= policy.AnnounceInterval {
 			w.announce(n)
 		}
 	}
@@ -159,7 +149,7 @@ func (w *world) topUp(n *node, c *conn) {
 	if c.active != nil {
 		inFlight++
 	}
-	k := policy.PipelineDepth(rate, w.chunkSize, pipelineLatency, pipelineMin, pipelineMax) - inFlight
+	k := policy.RequestDepth(rate, w.chunkSize) - inFlight
 	if k <= 0 {
 		return
 	}
@@ -191,11 +181,12 @@ func (w *world) kick(c *conn) {
 }
 
 // originLane starts origin fetches as swarm's originLaneLocked: what
-// OriginFallback returns, a chunk not due yet only by the peer policy.Ahead
-// ranks first among its neighbours (the k-th ranked one after k ×
-// takeoverWait).
+// policy.OriginLane picks among OriginFallback's candidates, with the
+// node's incrementally kept Ahead counts. A class without origin access
+// (no_origin) never fetches, but its neighbours still rank it, as real peers
+// cannot tell.
 func (w *world) originLane(n *node) {
-	if w.sc.Origin.Off || n.cutOff || n.complete() {
+	if w.sc.Origin.Off || n.cutOff || n.complete() || w.sc.Classes[n.class].NoOrigin {
 		return
 	}
 	free := w.sc.Origin.Parallel - n.originActive
@@ -203,31 +194,24 @@ func (w *world) originLane(n *node) {
 		return
 	}
 	now := w.t()
-	for _, i := range n.picker.OriginFallback(now, 0) {
-		if free == 0 {
-			break
-		}
-		if _, due := n.picker.Deadline(i); !due && n.ahead != nil {
-			if ahead := n.ahead[i]; ahead > 0 {
-				since := n.originSince[i]
-				if since < 0 {
-					n.originSince[i] = w.now
-					continue
-				}
-				if w.now-since < time.Duration(ahead)*takeoverWait {
-					continue
-				}
+	n.lane.Plan(now, n.picker, free, policy.LaneInputs{
+		Ahead: func(i int) int {
+			if n.ahead == nil {
+				return 0
 			}
-		}
-		if n.originSince != nil {
-			n.originSince[i] = -1
-		}
-		n.picker.Requested(i, policy.Origin, now)
-		n.originActive++
-		free--
-		f := &flow{to: n, chunk: int32(i), size: float64(w.size(i))}
-		w.q.push(event{at: w.now + n.lat + w.sc.Origin.Latency.D(), kind: evOriginStart, f: f})
-	}
+			return int(n.ahead[i])
+		},
+		Start: func(i int) bool {
+			n.picker.Requested(i, policy.Origin, now)
+			n.originActive++
+			if w.hooks != nil && w.hooks.originStart != nil {
+				w.hooks.originStart(w, n, i)
+			}
+			f := &flow{to: n, chunk: int32(i), size: float64(w.size(i)), began: w.now}
+			w.q.push(event{at: w.now + n.lat + w.sc.Origin.Latency.D(), kind: evOriginStart, f: f})
+			return true
+		},
+	})
 }
 
 // flowDone handles a finished transfer.
@@ -241,6 +225,9 @@ func (w *world) flowDone(f *flow) {
 		d.originActive--
 		if !d.alive {
 			return
+		}
+		if d.lane != nil {
+			d.lane.Observe(w.now - f.began)
 		}
 		if !d.have.Has(int(f.chunk)) {
 			d.fromOrigin += size
@@ -291,6 +278,9 @@ func (w *world) deliver(n *node, i int, src policy.PeerKey) {
 	}
 	n.have.set(i)
 	n.nHave++
+	if n.lane != nil {
+		n.lane.Forget(i)
+	}
 	if w.hooks != nil && w.hooks.deliver != nil {
 		w.hooks.deliver(n, i)
 	}
@@ -331,7 +321,7 @@ func (w *world) deliver(n *node, i int, src policy.PeerKey) {
 		}
 		if w.sc.Kind == KindFile {
 			n.picker = nil // a seed needs no picker; frees its memory
-			n.ahead, n.originSince = nil, nil
+			n.ahead, n.lane = nil, nil
 			if a := w.sc.Leave.AfterComplete; a != nil && *a >= 0 {
 				w.q.push(event{at: w.now + a.D(), kind: evLeave, n: n.id})
 			}

@@ -44,8 +44,10 @@ type world struct {
 
 // hooks let tests observe a run from inside.
 type hooks struct {
-	deliver func(n *node, chunk int)
-	sample  func(w *world)
+	deliver     func(n *node, chunk int)
+	sample      func(w *world)
+	originStart func(w *world, n *node, chunk int) // an origin fetch is requested
+
 }
 
 // Run simulates sc once (P2P on or off as sc says) and returns the result.
@@ -270,16 +272,13 @@ func (w *world) newPicker(n *node) {
 	}
 	n.picker = policy.NewPicker(policy.PickerConfig{
 		Chunks: w.chunks, ChunkSize: w.chunkSize, Have: skip, Rand: n.rnd,
-		Start: w.t(), Grace: grace, AssumedRate: 1 << 20, Order: w.order,
+		Start: w.t(), Grace: grace, AssumedRate: policy.DefaultAssumedRate, Order: w.order,
 	})
 	n.picker.SetEdge(w.edge)
 	n.done = n.picker.Done()
+	n.lane = policy.NewOriginLane()
 	if w.p2p && !w.sc.Origin.Off {
 		n.ahead = make([]uint8, w.chunks)
-		n.originSince = make([]time.Duration, w.chunks)
-		for i := range n.originSince {
-			n.originSince[i] = -1
-		}
 	}
 }
 
@@ -336,7 +335,7 @@ func (w *world) scenarioEvent(e Event) {
 		for _, n := range w.alive {
 			if n.region == e.Region {
 				n.cutOff = false
-				n.lastAnnounce = -reannounce // re-announce at the next tick
+				n.lastAnnounce = -policy.AnnounceInterval // re-announce at the next tick
 			}
 		}
 	}

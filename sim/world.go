@@ -98,8 +98,8 @@ type node struct {
 	servers                []*conn // the conns whose other end unchokes n: the only ones a top-up can use
 	upFlows, downFlows     []*flow
 	originActive           int
-	ahead                  []uint8         // policy.Ahead for each chunk over the current neighbours
-	originSince            []time.Duration // takeover clock per chunk; -1 = not waiting
+	ahead                  []uint8            // policy.Ahead for each chunk over the current neighbours
+	lane                   *policy.OriginLane // origin designation and takeover clocks, as the session's
 	lastAnnounce           time.Duration
 	chokeAt                time.Duration // next choker round
 	chokeDirty             bool          // a slot may need refilling before chokeAt
@@ -154,8 +154,8 @@ func (w *world) reachable(a, b *node) bool {
 
 // connect links a and b (a dialled b).
 func (w *world) connect(a, b *node) {
-	ca := &conn{self: a, other: b, amChoking: true, down: policy.Rate{Tau: 5 * time.Second}}
-	cb := &conn{self: b, other: a, amChoking: true, down: policy.Rate{Tau: 5 * time.Second}}
+	ca := &conn{self: a, other: b, amChoking: true, down: policy.Rate{}}
+	cb := &conn{self: b, other: a, amChoking: true, down: policy.Rate{}}
 	ca.back, cb.back = cb, ca
 	ca.otherKey, cb.otherKey = b.key, a.key
 	ca.otherDone, cb.otherDone = b.complete(), a.complete()
@@ -261,7 +261,7 @@ func (w *world) leave(n *node) {
 	w.alive[n.aliveAt] = w.alive[last]
 	w.alive[n.aliveAt].aliveAt = n.aliveAt
 	w.alive = w.alive[:last]
-	n.picker, n.choker, n.ahead, n.originSince = nil, nil, nil, nil
+	n.picker, n.choker, n.ahead, n.lane = nil, nil, nil, nil
 }
 
 // addServer records that c.other unchokes n (c is n's end).

@@ -9,7 +9,7 @@ import (
 // originAssistLocked (Config.OriginAssist) fills the free origin slots with
 // chunks we lack that no source is fetching for us. Rarest among the
 // connected peers first, so that what the origin sends is what the swarm can
-// least supply and most wants passed on; ties go by rank(us, chunk), so
+// least supply and most wants passed on; ties go by policy.OriginRank(us, chunk), so
 // peers that start together ask the origin for different chunks rather than
 // the same first ones. Cost: O(chunks) per slot filled.
 func (s *Session) originAssistLocked(now time.Time, free int) {
@@ -23,7 +23,7 @@ func (s *Session) originAssistLocked(now time.Time, free int) {
 			if t, ok := s.originWait[i]; ok && now.Before(t) {
 				continue
 			}
-			n, r := av.Count(i), rank(s.selfMix, i)
+			n, r := av.Count(i), policy.OriginRank(s.selfSeed, i)
 			if best < 0 || n < bestCount || n == bestCount && r < bestRank {
 				best, bestCount, bestRank = i, n, r
 			}

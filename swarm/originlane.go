@@ -18,24 +18,11 @@ const (
 	originRetryMax = time.Minute
 )
 
-// takeoverWait is how long each peer ranked ahead of us for a chunk gets to
-// fetch it from the origin before we do. Long enough for a designated fetch
-// to land and be announced; short enough that a designated peer without
-// origin access (which nobody can tell from outside) stalls the chunk for
-// seconds, not forever.
-const takeoverWait = 5 * time.Second
-
-// originLaneLocked starts origin fetches for what the swarm cannot deliver,
-// as policy.Picker.OriginFallback decides, with one refinement so that a
-// flash crowd costs the origin about one copy: a chunk that nobody has and
-// that is not due yet is fetched only by its designated peer, the one with
-// the lowest rank(peer, chunk) among us and the connected peers (who all
-// lack it, or it would not be a fallback candidate). Every peer computes the
-// same ranks, so in a well-connected swarm each such chunk leaves the origin
-// once and spreads from there. A designated peer may have no origin access,
-// so once our own share is fetched (slots left over), the peer ranked k-th
-// takes over a chunk that has waited k × takeoverWait since. Deadline chunks
-// skip the designation.
+// originLaneLocked starts origin fetches for what the swarm cannot deliver:
+// policy.OriginLane decides which of policy.Picker.OriginFallback's
+// candidates are ours to fetch now (the designation and takeover rules,
+// shared with the simulator); this adds what only a real peer has: direct
+// fetches in flight, per-chunk retry back-off and the peer-wide gate.
 func (s *Session) originLaneLocked(now time.Time) {
 	if s.cfg.Origin == nil || s.complete || s.ctx == nil || s.stallErr != nil {
 		return
@@ -44,73 +31,41 @@ func (s *Session) originLaneLocked(now time.Time) {
 	if free <= 0 {
 		return
 	}
-	start := func(i int) {
-		if !s.cfg.Gate.TryAcquire(now) {
-			free = 0 // the peer's cap is reached, or its origin backs off
-			return
-		}
-		delete(s.originSince, i)
-		s.originFlights[i] = make(chan struct{})
-		s.picker.Requested(i, policy.Origin, now)
-		s.origin++
-		free--
-		s.originReqs.Add(1)
-		s.wg.Add(1)
-		go s.fetchOrigin(i)
-	}
-	var others []int // designated to a peer ranked before us
-	for _, i := range s.picker.OriginFallback(now, 0) {
-		if free == 0 {
-			break
-		}
-		if _, flying := s.originFlights[i]; flying {
-			continue // a direct fetch (FetchFromOrigin) has it
-		}
-		if t, ok := s.originWait[i]; ok && now.Before(t) {
-			continue
-		}
-		if _, due := s.picker.Deadline(i); !due && s.aheadLocked(i) > 0 {
-			others = append(others, i)
-			continue
-		}
-		start(i)
-	}
-	// The takeover clock starts only when we have slots to spare: while we
-	// are busy with our own share, the designated peer likely is too, and
-	// taking over would only fetch its chunks twice.
-	for _, i := range others {
-		if free == 0 {
-			break
-		}
-		since, ok := s.originSince[i]
-		if !ok {
-			s.originSince[i] = now
-			continue
-		}
-		// A loaded origin (or host) slows the designated peer as much as
-		// us: give it several of our own fetch times, at least takeoverWait.
-		wait := max(takeoverWait, 8*s.originLatency)
-		if now.Sub(since) >= time.Duration(s.aheadLocked(i))*wait {
-			start(i)
-		}
-	}
-	if s.cfg.OriginAssist {
+	free = s.lane.Plan(now, s.picker, free, policy.LaneInputs{
+		Ahead: s.aheadLocked,
+		Skip: func(i int) bool {
+			if _, flying := s.originFlights[i]; flying {
+				return true // a direct fetch (FetchFromOrigin) has it
+			}
+			t, ok := s.originWait[i]
+			return ok && now.Before(t)
+		},
+		Start: func(i int) bool {
+			if !s.cfg.Gate.TryAcquire(now) {
+				return false // the peer's cap is reached, or its origin backs off
+			}
+			s.originFlights[i] = make(chan struct{})
+			s.picker.Requested(i, policy.Origin, now)
+			s.origin++
+			s.originReqs.Add(1)
+			s.wg.Add(1)
+			go s.fetchOrigin(i)
+			return true
+		},
+	})
+	if s.cfg.OriginAssist && free > 0 { // not when the gate refused a start
 		s.originAssistLocked(now, free)
 	}
 }
-
-// rank orders peers for chunk i's origin designation (policy.OriginRank, so
-// the simulator ranks exactly as the peers do).
-func rank(peerMix uint64, i int) uint64 { return policy.OriginRank(peerMix, i) }
 
 // aheadLocked counts the connected peers lacking chunk i that rank before
 // us for its origin fetch: 0 means we are its designated fetcher. Only
 // peers that fetch the whole content (FlagFetchAll) count: a peer fetching
 // on demand may never want chunk i, and waiting on it would stall us.
 func (s *Session) aheadLocked(i int) int {
-	return policy.Ahead(s.selfMix, i, func(yield func(uint64) bool) {
+	return policy.Ahead(s.selfSeed, i, func(yield func(uint64) bool) {
 		for _, p := range s.peers {
-			if p.fetchAll && !p.bits.Has(i) && !yield(p.mix) {
+			if p.fetchAll && !p.bits.Has(i) && !yield(p.seed) {
 				return
 			}
 		}
@@ -137,7 +92,7 @@ func (s *Session) fetchOrigin(i int) {
 	}
 	s.origin--
 	if err == nil {
-		s.originLatency = (3*s.originLatency + now.Sub(began)) / 4
+		s.lane.Observe(now.Sub(began))
 	}
 	if err != nil {
 		s.originErrs.Add(1)

@@ -26,7 +26,7 @@ type peer struct {
 	key    policy.PeerKey
 	st     netx.Stream
 	dialer netx.PeerID // who opened the stream, for duplicate resolution
-	mix    uint64      // origin-lane rank seed of the peer's ID
+	seed   uint64      // origin-lane rank seed of the peer's ID (policy.PeerSeed)
 
 	// Guarded by s.mu.
 	bits           *wire.Bitfield
@@ -55,12 +55,12 @@ func newPeer(s *Session, st netx.Stream, dialer netx.PeerID, bits *wire.Bitfield
 	id := st.RemotePeer()
 	return &peer{
 		s: s, id: id, key: policy.PeerKey(id), st: st, dialer: dialer, bits: bits,
-		mix:       mix64(uint64(hashString(string(id)))),
+		seed:      policy.PeerSeed(policy.PeerKey(id)),
 		amChoking: true, peerChoking: true,
 		requested: map[int]time.Time{},
 		asked:     policy.NewBitset(bits.Len()),
-		down:      policy.Rate{Tau: 5 * time.Second},
-		up:        policy.Rate{Tau: 5 * time.Second},
+		down:      policy.Rate{},
+		up:        policy.Rate{},
 		lastRecv:  now,
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),

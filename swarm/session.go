@@ -39,18 +39,19 @@ type Config struct {
 	// when the same bucket is passed to several). Nil: unlimited.
 	Upload *Bucket
 	// Grace is how long the swarm gets before chunks no connected peer has
-	// go to the origin (default 1s: enough for handshakes to arrive).
+	// go to the origin (default policy.DefaultGrace).
 	Grace time.Duration
-	// OriginParallel bounds the origin lane's requests in flight (default 4).
+	// OriginParallel bounds the origin lane's requests in flight (default
+	// policy.DefaultOriginParallel).
 	OriginParallel int
 	// Gate is the peer's cap on origin requests in flight and its back-off
 	// after origin failures, shared by all its sessions. Nil: a gate of the
 	// session's own (OriginParallel plus one FetchFromOrigin's worth).
 	Gate *OriginGate
-	// MaxPeers caps connections in this swarm (default 50).
+	// MaxPeers caps connections in this swarm (default policy.DefaultMaxPeers).
 	MaxPeers int
 	// Tick is the period of the control loop: choking, origin fallback,
-	// timeouts (default 100ms).
+	// timeouts (default policy.DefaultTick).
 	Tick time.Duration
 	// RequestTimeout fails a peer request not answered in time (default 15s).
 	RequestTimeout time.Duration
@@ -96,16 +97,16 @@ type Stats struct {
 
 // Session is one content's swarm on one peer.
 type Session struct {
-	cfg     Config
-	c       *Content
-	self    netx.PeerID
-	log     *slog.Logger
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{} // closed the first time every chunk is held
-	closed  chan struct{}
-	selfMix uint64
-	unwatch func() // stops the store's removal notifications
+	cfg      Config
+	c        *Content
+	self     netx.PeerID
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{} // closed the first time every chunk is held
+	closed   chan struct{}
+	selfSeed uint64 // policy.PeerSeed of self, for the origin designation
+	unwatch  func() // stops the store's removal notifications
 
 	mu            sync.Mutex
 	picker        *policy.Picker          // guarded by mu
@@ -117,8 +118,7 @@ type Session struct {
 	originWait    map[int]time.Time       // guarded by mu: no origin retry before
 	originFails   map[int]int             // guarded by mu: consecutive failed origin fetches per chunk
 	originFlights map[int]chan struct{}   // guarded by mu: origin fetches in flight, closed when each ends (one per chunk at a time)
-	originSince   map[int]time.Time       // guarded by mu: first seen as an origin candidate designated to another peer
-	originLatency time.Duration           // guarded by mu: moving average of an origin fetch's duration
+	lane          *policy.OriginLane      // guarded by mu: origin designation, takeover clocks, origin latency
 	complete      bool                    // guarded by mu: every chunk held
 	doneClosed    bool                    // guarded by mu: done is closed
 	wantRef       []int32                 // guarded by mu: per chunk, the Interests covering it
@@ -150,19 +150,19 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Grace <= 0 {
-		cfg.Grace = time.Second
+		cfg.Grace = policy.DefaultGrace
 	}
 	if cfg.OriginParallel <= 0 {
-		cfg.OriginParallel = 4
+		cfg.OriginParallel = policy.DefaultOriginParallel
 	}
 	if cfg.Gate == nil {
 		cfg.Gate = NewOriginGate(cfg.OriginParallel+fetchParallel, cfg.Clock)
 	}
 	if cfg.MaxPeers <= 0 {
-		cfg.MaxPeers = 50
+		cfg.MaxPeers = policy.DefaultMaxPeers
 	}
 	if cfg.Tick <= 0 {
-		cfg.Tick = 100 * time.Millisecond
+		cfg.Tick = policy.DefaultTick
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
@@ -187,7 +187,8 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		log:         cfg.Logger.With("content", c.ID.Short()),
 		done:        make(chan struct{}),
 		closed:      make(chan struct{}),
-		selfMix:     mix64(uint64(hashString(string(self)))),
+		selfSeed:    policy.PeerSeed(policy.PeerKey(self)),
+		lane:        policy.NewOriginLane(),
 		peers:       map[netx.PeerID]*peer{},
 		banned:      map[netx.PeerID]string{},
 		waiters:     map[int][]chan struct{}{},
@@ -196,7 +197,6 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		stall:       make(chan struct{}),
 
 		originFlights: map[int]chan struct{}{},
-		originSince:   map[int]time.Time{},
 		ingest:        make(chan struct{}, ingestParallel),
 		bufs:          newBufPool(int(c.Manifest.ChunkSize)),
 		wantRef:       make([]int32, c.Len()),
@@ -204,7 +204,7 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 	}
 	s.picker = policy.NewPicker(policy.PickerConfig{
 		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,
-		Rand: cfg.Rand, Grace: cfg.Grace, AssumedRate: 1 << 20, Order: cfg.PickOrder, Want: want,
+		Rand: cfg.Rand, Grace: cfg.Grace, AssumedRate: policy.DefaultAssumedRate, Order: cfg.PickOrder, Want: want,
 	})
 	s.choker = policy.NewChoker(policy.ChokerConfig{Rand: cfg.Rand})
 	s.checkCompleteLocked()
@@ -517,7 +517,7 @@ func (s *Session) topUpLocked(p *peer, now time.Time) {
 	}
 	rate := p.down.At(now)
 	s.picker.SetRate(p.key, rate)
-	depth := policy.PipelineDepth(rate, s.c.Manifest.ChunkSize, 500*time.Millisecond, 4, 64)
+	depth := policy.RequestDepth(rate, s.c.Manifest.ChunkSize)
 	n := depth - len(p.requested)
 	if n <= 0 {
 		return
@@ -565,6 +565,7 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 		if p := s.peers[netx.PeerID(src)]; p != nil {
 			delete(p.requested, j)
 		}
+		s.lane.Forget(j)
 		for _, ch := range s.waiters[j] {
 			close(ch)
 		}
@@ -604,23 +605,4 @@ func (s *Session) Banned(id netx.PeerID) bool {
 	defer s.mu.Unlock()
 	_, ok := s.banned[id]
 	return ok
-}
-
-// hashString is FNV-1a, for the origin-lane designation below.
-func hashString(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
-}
-
-// mix64 is SplitMix64's finaliser.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
 }

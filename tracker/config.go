@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
 // Defaults of Config.
 const (
 	DefaultListen   = "127.0.0.1:7070"
-	DefaultInterval = 30 * time.Second
+	DefaultInterval = policy.AnnounceInterval // what the simulator's peers assume too
 	DefaultMaxPeers = 50
 )
 

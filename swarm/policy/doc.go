@@ -1,8 +1,12 @@
 // Package policy is the pure decision core of Shoal's swarm engine: which
 // chunk to ask which peer for (Picker, Availability), which chunks must go to
 // the origin instead (Picker.OriginFallback), whom to upload to (Choker), how
-// fast a link is (Rate), how many requests to keep in flight (PipelineDepth)
-// and how to pace uploads under a cap (TokenBucket).
+// fast a link is (Rate), how many requests to keep in flight (PipelineDepth,
+// RequestDepth), which origin fetches are ours and when to take over another
+// peer's (OriginLane, Ahead) and how to pace uploads under a cap
+// (TokenBucket). control.go holds the session's control-loop defaults (grace,
+// assumed rate, tick, pipelining, takeover wait, announce interval): the one
+// place swarm.Session and the simulator take them from.
 //
 // Nothing here touches the network, starts goroutines or reads the wall
 // clock: every decision takes the current time as an argument and every

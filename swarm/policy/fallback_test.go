@@ -87,7 +87,7 @@ func TestOriginFallbackForDeadlines(t *testing.T) {
 		{"no peer has it, far deadline, grace not over", func(p *Picker) {
 			p.SetDeadline(2, at(time.Hour))
 			p.SetDeadline(0, at(time.Minute))
-		}, time.Second, nil},
+		}, DefaultGrace - time.Millisecond, nil},
 		{"no peer has it, far deadline, grace over", func(p *Picker) {
 			p.SetDeadline(2, at(time.Hour))
 			p.SetDeadline(0, at(time.Minute))
@@ -133,7 +133,7 @@ func TestUnavailableChunkGoesToOriginAfterGrace(t *testing.T) {
 	const n = 5
 	p := newTestPicker(n, 1)
 	withCounts(p, []int{1, 0, 1, 0, 0})
-	if got := p.OriginFallback(at(time.Second), 0); got != nil {
+	if got := p.OriginFallback(at(DefaultGrace-time.Millisecond), 0); got != nil {
 		t.Fatalf("before grace: %v", got)
 	}
 	if got := p.OriginFallback(at(DefaultGrace), 2); !slices.Equal(got, []int{1, 3}) {

@@ -6,12 +6,10 @@ import (
 	"time"
 )
 
-// Picker defaults.
-const (
-	DefaultGrace       = 5 * time.Second
-	DefaultMargin      = 2 * time.Second
-	DefaultAssumedRate = 256 << 10 // bytes/s credited to a peer not yet measured
-)
+// DefaultMargin is how close to its deadline a chunk becomes urgent. The
+// picker's other defaults (DefaultGrace, DefaultAssumedRate) are the
+// session's control-loop constants, in control.go.
+const DefaultMargin = 2 * time.Second
 
 // PickerConfig configures a Picker.
 type PickerConfig struct {
