@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +61,13 @@ type PeerConfig struct {
 	// segments' swarms.
 	LiveIdle time.Duration
 
+	// OriginAssist is what this peer may take from the origin beyond the
+	// chunks it is designated to fetch (or takes over), to finish sooner
+	// at the cost of origin egress, as a fraction of each content's size:
+	// 0 (the default) takes none, so a swarm costs the origin about one
+	// copy; 0.3 lets each peer take up to 30 % more, so N peers cost at
+	// most 1 + 0.3·N copies; a negative value sets no cap.
+	OriginAssist float64
 	// OriginRequests caps the chunk requests to the origin in flight at
 	// once, across every swarm (default swarm.DefaultOriginRequests).
 	// Failed ones back off, peer-wide, exponentially with jitter.
@@ -132,6 +142,31 @@ const (
 // keep a stream flowing from peers at tens of Mbit/s, small next to any
 // file worth swarming.
 const DefaultReadAhead = 4 << 20
+
+// assistBudget is the AssistBudget of a content of size bytes for
+// PeerConfig.OriginAssist x (0 when uncapped or off).
+func assistBudget(x float64, size int64) int64 {
+	if x <= 0 {
+		return 0
+	}
+	return max(int64(x*float64(size)), 1)
+}
+
+// ParseOriginAssist parses --origin-assist: off (0), max (no cap), or a
+// fraction of each content, such as 0.3.
+func ParseOriginAssist(s string) (float64, error) {
+	switch strings.TrimSpace(s) {
+	case "", "off", "0":
+		return 0, nil
+	case "max":
+		return -1, nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, fmt.Errorf("%w: origin assist %q: want off, max or a fraction of the content such as 0.3", ErrBadInput, s)
+	}
+	return v, nil
+}
 
 // ParsePrefetch parses a policy name; "" is PrefetchWindow.
 func ParsePrefetch(s string) (Prefetch, error) {
@@ -387,7 +422,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	}
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
 		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log,
-		OnDemand: true,
+		OnDemand: true, OriginAssist: p.cfg.OriginAssist != 0, AssistBudget: assistBudget(p.cfg.OriginAssist, m.TotalSize()),
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	j.ctx, j.cancel = sctx, cancel

@@ -182,3 +182,22 @@ func TestGetWaitsForStartingDaemon(t *testing.T) {
 		t.Fatalf("output differs (%d bytes)", len(got))
 	}
 }
+
+func TestParseOriginAssist(t *testing.T) {
+	for in, want := range map[string]float64{"": 0, "off": 0, "0": 0, "0.3": 0.3, "2": 2, "max": -1} {
+		if got, err := ParseOriginAssist(in); err != nil || got != want {
+			t.Errorf("ParseOriginAssist(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"-0.5", "lots", "NaN", "+Inf"} {
+		if _, err := ParseOriginAssist(in); !errors.Is(err, ErrBadInput) {
+			t.Errorf("ParseOriginAssist(%q) = %v, want ErrBadInput", in, err)
+		}
+	}
+	if b := assistBudget(0.25, 1000); b != 250 {
+		t.Errorf("assistBudget(0.25, 1000) = %d, want 250", b)
+	}
+	if b := assistBudget(-1, 1000); b != 0 {
+		t.Errorf("assistBudget(max) = %d, want 0 (no cap)", b)
+	}
+}

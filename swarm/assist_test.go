@@ -19,7 +19,14 @@ import (
 // the leecher's control loop runs.
 func TestOriginAssistUsesSpareOrigin(t *testing.T) {
 	const chunk = 64 << 10
-	h := newHarness(t, "assist", 41, chunk, 32*chunk)
+	t.Run("no cap", func(t *testing.T) { testOriginAssist(t, chunk, 0) })
+	// Config.AssistBudget: the leecher asks the origin for at most that
+	// many bytes of its own accord; the seeder supplies the rest.
+	t.Run("budget", func(t *testing.T) { testOriginAssist(t, chunk, 4*chunk) })
+}
+
+func testOriginAssist(t *testing.T, chunk int, budget int64) {
+	h := newHarness(t, "assist", 41, int64(chunk), 32*chunk)
 	start := func(id string, seed bool, cfg Config) (*Session, *Node) {
 		host, err := h.net.NewHost(netx.PeerID(id))
 		if err != nil {
@@ -54,24 +61,33 @@ func TestOriginAssistUsesSpareOrigin(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-stopped })
 		return s, n
 	}
-	seeder, seedNode := start("seeder", true, Config{Upload: NewBucket(64<<10, core.RealClock{})})
+	rate := 64 << 10
+	if budget > 0 {
+		rate = 256 << 10 // most of the content comes from the seeder
+	}
+	seeder, seedNode := start("seeder", true, Config{Upload: NewBucket(float64(rate), core.RealClock{})})
 	oc, err := cdn.New(cdn.Config{BaseURL: h.url, BaseBackoff: 10 * time.Millisecond, Attempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	gate := NewOriginGate(0, nil)
-	leech, node := start("leech", false, Config{Origin: oc, OriginAssist: true, Gate: gate})
+	leech, node := start("leech", false, Config{Origin: oc, OriginAssist: true, Gate: gate, AssistBudget: budget})
 	if err := node.Connect(h.ctx, leech, seedNode.ID(), nil); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-leech.Done():
-	case <-time.After(20 * time.Second):
+	case <-time.After(90 * time.Second): // a hang guard, not a measurement
 		t.Fatalf("leecher incomplete: %+v", leech.Stats())
 	}
 	st := leech.Stats()
 	if st.BytesFromOrigin == 0 {
 		t.Fatalf("assisted leecher took nothing from the origin: %+v", st)
+	}
+	// The seeder holds everything, so nothing is designated to the
+	// leecher or taken over: all it took from the origin was assist.
+	if budget > 0 && st.BytesFromOrigin > budget {
+		t.Fatalf("assisted leecher took %d bytes from the origin, over its budget of %d", st.BytesFromOrigin, budget)
 	}
 	if got := st.BytesFromOrigin + st.BytesFromPeers; got != int64(32*chunk) {
 		t.Fatalf("first copies from origin and peers: %d bytes, want %d", got, 32*chunk)

@@ -62,6 +62,12 @@ type Config struct {
 	// (benchmarks measure both regimes). Off by default: a flash crowd
 	// costs the origin about one copy.
 	OriginAssist bool
+	// AssistBudget caps, in bytes, what OriginAssist fetches (beyond what
+	// the origin lane fetches as designated or as a takeover); 0: no cap.
+	// It is how a user trades origin egress for completion time: about
+	// one copy for the whole swarm with OriginAssist off, up to one copy
+	// plus the sum of the peers' budgets with it on.
+	AssistBudget int64
 	// PickOrder is the picker's background order (policy.RarestFirst by
 	// default); the simulator takes the same knob.
 	PickOrder policy.Order
@@ -115,6 +121,7 @@ type Session struct {
 	banned        map[netx.PeerID]string  // guarded by mu: peer → reason
 	waiters       map[int][]chan struct{} // guarded by mu: chunk → WaitChunk callers
 	origin        int                     // guarded by mu: origin requests in flight
+	assisted      int64                   // guarded by mu: bytes asked of the origin by OriginAssist
 	originWait    map[int]time.Time       // guarded by mu: no origin retry before
 	originFails   map[int]int             // guarded by mu: consecutive failed origin fetches per chunk
 	originFlights map[int]chan struct{}   // guarded by mu: origin fetches in flight, closed when each ends (one per chunk at a time)

@@ -43,7 +43,7 @@ func (p publisherFlags) load() (ed25519.PrivateKey, int64, error) {
 // receiverFlags are the flags of the commands that receive content and may
 // join swarms (get, peer).
 type receiverFlags struct {
-	cache, origin, trust, tracker, listen, upload, region *string
+	cache, origin, trust, tracker, listen, upload, region, assist *string
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
@@ -55,6 +55,7 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		listen:  fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
 		upload:  fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
 		region:  fs.String("region", "", "region label; the tracker prefers peers of the same region"),
+		assist:  fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
 
@@ -68,8 +69,12 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 	if err != nil {
 		return agent.PeerConfig{}, usagef("--upload-limit: %v", err)
 	}
+	assist, err := agent.ParseOriginAssist(*r.assist)
+	if err != nil {
+		return agent.PeerConfig{}, usagef("--origin-assist: %v", err)
+	}
 	return agent.PeerConfig{
 		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: key,
-		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region,
+		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region, OriginAssist: assist,
 	}, nil
 }
