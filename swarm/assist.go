@@ -34,17 +34,9 @@ func (s *Session) originAssistLocked(now time.Time, free int) {
 		if b := s.cfg.AssistBudget; b > 0 && s.assisted+int64(s.c.Size(best)) > b {
 			return // the budget is spent: the swarm and the origin lane do the rest
 		}
-		// Assist fetches count against the peer's origin cap and honour
-		// its back-off like any other (fetchOrigin releases the slot).
-		if !s.cfg.Gate.TryAcquire(now) {
+		if !s.startOriginLocked(best, now) {
 			return
 		}
 		s.assisted += int64(s.c.Size(best))
-		s.originFlights[best] = make(chan struct{})
-		s.picker.Requested(best, policy.Origin, now)
-		s.origin++
-		s.originReqs.Add(1)
-		s.wg.Add(1)
-		go s.fetchOrigin(best)
 	}
 }

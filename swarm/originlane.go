@@ -40,22 +40,28 @@ func (s *Session) originLaneLocked(now time.Time) {
 			t, ok := s.originWait[i]
 			return ok && now.Before(t)
 		},
-		Start: func(i int) bool {
-			if !s.cfg.Gate.TryAcquire(now) {
-				return false // the peer's cap is reached, or its origin backs off
-			}
-			s.originFlights[i] = make(chan struct{})
-			s.picker.Requested(i, policy.Origin, now)
-			s.origin++
-			s.originReqs.Add(1)
-			s.wg.Add(1)
-			go s.fetchOrigin(i)
-			return true
-		},
+		Start: func(i int) bool { return s.startOriginLocked(i, now) },
 	})
 	if s.cfg.OriginAssist && free > 0 { // not when the gate refused a start
 		s.originAssistLocked(now, free)
 	}
+}
+
+// startOriginLocked starts the lanes' origin fetch of chunk i (fetchOrigin)
+// if the peer's origin gate admits it: not when its cap is reached or its
+// origin backs off. Every lane fetch, designated, taken over or assist,
+// starts here, so each one holds a gate slot that fetchOrigin releases.
+func (s *Session) startOriginLocked(i int, now time.Time) bool {
+	if !s.cfg.Gate.TryAcquire(now) {
+		return false
+	}
+	s.originFlights[i] = make(chan struct{})
+	s.picker.Requested(i, policy.Origin, now)
+	s.origin++
+	s.originReqs.Add(1)
+	s.wg.Add(1)
+	go s.fetchOrigin(i)
+	return true
 }
 
 // aheadLocked counts the connected peers lacking chunk i that rank before
