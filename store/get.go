@@ -39,39 +39,11 @@ func (s *Store) ReadInto(h core.Hash, buf []byte) (int, error) {
 // and only appear by rename, so whatever file the open finds is complete; an
 // eviction that unlinks it afterwards does not disturb the read.
 func (s *Store) read(h core.Hash, alloc func(size int64) ([]byte, error)) (int, error) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return 0, ErrClosed
-	}
-	e := s.entries[h]
-	if e == nil || e.state != present {
-		s.mu.Unlock()
-		s.n.misses.Add(1)
-		return 0, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
-	}
-	s.touchLocked(e)
-	size, verified := e.size, e.verified
-	s.mu.Unlock()
-
-	f, err := os.Open(s.path(h))
-	if errors.Is(err, fs.ErrNotExist) {
-		// Evicted or deleted since the lookup, or removed behind our back.
-		s.dropIfPresent(e)
-		s.n.misses.Add(1)
-		return 0, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
-	}
+	f, e, size, check, err := s.openChunk(h)
 	if err != nil {
-		return 0, fmt.Errorf("chunk %s: %w", h.Short(), err)
+		return 0, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("chunk %s: %w", h.Short(), err)
-	}
-	if fi.Size() != size {
-		return 0, s.corrupt(e, fmt.Sprintf("size %d, indexed %d", fi.Size(), size))
-	}
 	buf, err := alloc(size)
 	if err != nil {
 		return 0, err
@@ -82,20 +54,66 @@ func (s *Store) read(h core.Hash, alloc func(size int64) ([]byte, error)) (int, 
 		}
 		return 0, fmt.Errorf("chunk %s: %w", h.Short(), err)
 	}
-	// Open indexes chunks without reading them: the first read after it
-	// checks the bytes whatever VerifyOnRead says.
-	if s.cfg.VerifyOnRead || !verified {
+	if check {
 		if got := core.SumSHA256(buf); got != h {
 			return 0, s.corrupt(e, "content hashes to "+got.Short())
 		}
-		if !verified {
-			s.mu.Lock()
-			e.verified = true
-			s.mu.Unlock()
-		}
+		s.markVerified(e)
 	}
 	s.n.hits.Add(1)
 	return len(buf), nil
+}
+
+// openChunk finds h under mu (marking it recently used) and opens its file
+// without it, checking the file's size against the index (size). check says the
+// bytes must be hashed before use: with VerifyOnRead, and on the first
+// read since the store was opened (opening indexes chunks without reading
+// them); markVerified records that first check. Files are immutable and
+// only appear by rename, so the file found is complete.
+func (s *Store) openChunk(h core.Hash) (f *os.File, e *entry, size int64, check bool, err error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, nil, 0, false, ErrClosed
+	}
+	e = s.entries[h]
+	if e == nil || e.state != present {
+		s.mu.Unlock()
+		s.n.misses.Add(1)
+		return nil, nil, 0, false, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
+	}
+	s.touchLocked(e)
+	size = e.size
+	verified := e.verified
+	s.mu.Unlock()
+
+	f, err = os.Open(s.path(h))
+	if errors.Is(err, fs.ErrNotExist) {
+		// Evicted or deleted since the lookup, or removed behind our back.
+		s.dropIfPresent(e)
+		s.n.misses.Add(1)
+		return nil, nil, 0, false, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
+	}
+	if err != nil {
+		return nil, nil, 0, false, fmt.Errorf("chunk %s: %w", h.Short(), err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, false, fmt.Errorf("chunk %s: %w", h.Short(), err)
+	}
+	if fi.Size() != size {
+		f.Close()
+		return nil, nil, 0, false, s.corrupt(e, fmt.Sprintf("size %d, indexed %d", fi.Size(), size))
+	}
+	return f, e, size, s.cfg.VerifyOnRead || !verified, nil
+}
+
+// markVerified records that e's file was hashed since the store was opened.
+func (s *Store) markVerified(e *entry) {
+	s.mu.Lock()
+	e.verified = true
+	s.mu.Unlock()
 }
 
 // corrupt deletes a chunk a read found damaged on disk and returns the

@@ -2,10 +2,8 @@ package store
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
 	"github.com/shoal-cdn/shoal/core"
@@ -38,44 +36,15 @@ func (s *Store) Open(h core.Hash, scratch []byte) (*Chunk, error) {
 	if len(scratch) == 0 {
 		return nil, fmt.Errorf("chunk %s: empty scratch buffer: %w", h.Short(), ErrShortBuffer)
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, ErrClosed
-	}
-	e := s.entries[h]
-	if e == nil || e.state != present {
-		s.mu.Unlock()
-		s.n.misses.Add(1)
-		return nil, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
-	}
-	s.touchLocked(e)
-	size, verified := e.size, e.verified
-	s.mu.Unlock()
-
-	f, err := os.Open(s.path(h))
-	if errors.Is(err, fs.ErrNotExist) {
-		s.dropIfPresent(e)
-		s.n.misses.Add(1)
-		return nil, fmt.Errorf("chunk %s: %w", h.Short(), ErrNotFound)
-	}
+	f, e, size, check, err := s.openChunk(h)
 	if err != nil {
-		return nil, fmt.Errorf("chunk %s: %w", h.Short(), err)
-	}
-	fail := func(err error) (*Chunk, error) {
-		f.Close()
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return fail(fmt.Errorf("chunk %s: %w", h.Short(), err))
-	}
-	if fi.Size() != size {
-		return fail(s.corrupt(e, fmt.Sprintf("size %d, indexed %d", fi.Size(), size)))
-	}
-	// As ReadInto: the first read after Open checks the bytes whatever
-	// VerifyOnRead says (Open indexes chunks without reading them).
-	if s.cfg.VerifyOnRead || !verified {
+	if check {
+		fail := func(err error) (*Chunk, error) {
+			f.Close()
+			return nil, err
+		}
 		d := sha256.New()
 		n, err := io.CopyBuffer(d, io.NewSectionReader(f, 0, size), scratch)
 		if err != nil {
@@ -87,11 +56,7 @@ func (s *Store) Open(h core.Hash, scratch []byte) (*Chunk, error) {
 		if got := core.Hash(d.Sum(nil)); got != h {
 			return fail(s.corrupt(e, "content hashes to "+got.Short()))
 		}
-		if !verified {
-			s.mu.Lock()
-			e.verified = true
-			s.mu.Unlock()
-		}
+		s.markVerified(e)
 	}
 	s.n.hits.Add(1)
 	return &Chunk{f: f, size: size}, nil

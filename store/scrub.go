@@ -106,9 +106,7 @@ func (s *Store) scrubOne(e *entry, buf []byte) (int64, error) {
 		s.dropCorrupt(e, why, &s.n.corruptOnScrub)
 		return n, nil
 	}
-	s.mu.Lock()
-	e.verified = true
-	s.mu.Unlock()
+	s.markVerified(e)
 	s.n.scrubbed.Add(1)
 	s.n.scrubbedBytes.Add(n)
 	return n, nil
