@@ -91,14 +91,9 @@ func (s *Session) fetchDirect(ctx context.Context, i int) error {
 	}()
 	for {
 		s.mu.Lock()
-		if s.picker.Has(i) {
+		if done, err := s.settledLocked(i, werr); done {
 			s.mu.Unlock()
-			return nil
-		}
-		s.storeStateLocked(werr)
-		if err := s.stallErr; err != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("%s: %w", s.c.Describe(i), err)
+			return err
 		}
 		ch, flying := s.originFlights[i]
 		if !flying && gated {

@@ -365,14 +365,9 @@ func (s *Session) WaitChunk(ctx context.Context, i int) error {
 		}
 		werr := s.cfg.Store.Writable() // a reader waits: a probe may run
 		s.mu.Lock()
-		if s.picker.Has(i) {
+		if done, err := s.settledLocked(i, werr); done {
 			s.mu.Unlock()
-			return nil
-		}
-		s.storeStateLocked(werr)
-		if err := s.stallErr; err != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("%s: %w", s.c.Describe(i), err)
+			return err
 		}
 		ch, stall := make(chan struct{}), s.stall
 		s.waiters[i] = append(s.waiters[i], ch)
@@ -389,6 +384,20 @@ func (s *Session) WaitChunk(ctx context.Context, i int) error {
 			return ErrClosed
 		}
 	}
+}
+
+// settledLocked says whether a wait for chunk i is over: it is held (nil),
+// or the store cannot take chunks (werr, the store's state, as
+// storeStateLocked records it), so it will not come (that error).
+func (s *Session) settledLocked(i int, werr error) (bool, error) {
+	if s.picker.Has(i) {
+		return true, nil
+	}
+	s.storeStateLocked(werr)
+	if err := s.stallErr; err != nil {
+		return true, fmt.Errorf("%s: %w", s.c.Describe(i), err)
+	}
+	return false, nil
 }
 
 // dropWaiter removes a WaitChunk caller that stopped waiting for chunk i.
