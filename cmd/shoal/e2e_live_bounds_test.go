@@ -155,13 +155,12 @@ func (e *fxEncoder) run(ctx context.Context, t *testing.T) {
 	}
 }
 
-// TestLiveIdleChannelStopsOriginTraffic: a peer whose viewer watches a live
-// channel polls its updates about once per target duration; once the
-// viewer has gone for the idle time, the peer follows nothing, holds no
-// segment swarm and sends the origin nothing, while the channel goes on.
-func TestLiveIdleChannelStopsOriginTraffic(t *testing.T) {
-	r := newFxRig(t)
-	r.layout = filepath.Join(r.dir, "www")
+// startLiveChannel publishes a live channel "news" into the rig's layout:
+// an encoder writing 1 s segments and a `shoal live` following it, both
+// stopped with the test. It returns the channel's ID.
+func (r *fxRig) startLiveChannel() string {
+	t := r.t
+	t.Helper()
 	watch := filepath.Join(r.dir, "watch")
 	for _, d := range []string{r.layout, watch} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -173,13 +172,23 @@ func TestLiveIdleChannelStopsOriginTraffic(t *testing.T) {
 	go func() { defer close(encDone); (&fxEncoder{dir: watch, target: time.Second}).run(ctx, t) }()
 	t.Cleanup(func() { stopEncoder(); <-encDone })
 	r.start("live", "live", "--key", r.key, "--watch", watch, "--out", r.layout, "--channel", "news", "--poll", "100ms")
-	r.startOrigin()
-	p := r.startPeer("peer", "--live-idle", "1s")
 	pub, err := manifest.ParsePublicKey(r.pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := p.gw + "/live/" + manifest.ChannelIDOf(pub, "news").String() + "/"
+	return manifest.ChannelIDOf(pub, "news").String()
+}
+
+// TestLiveIdleChannelStopsOriginTraffic: a peer whose viewer watches a live
+// channel polls its updates about once per target duration; once the
+// viewer has gone for the idle time, the peer follows nothing, holds no
+// segment swarm and sends the origin nothing, while the channel goes on.
+func TestLiveIdleChannelStopsOriginTraffic(t *testing.T) {
+	r := newFxRig(t)
+	id := r.startLiveChannel()
+	r.startOrigin()
+	p := r.startPeer("peer", "--live-idle", "1s")
+	ch := p.gw + "/live/" + id + "/"
 
 	// The viewer: the playlist every target duration and its newest
 	// segment, for 8 s.
@@ -230,24 +239,9 @@ func TestLiveIdleChannelStopsOriginTraffic(t *testing.T) {
 func TestLiveGossipSparesOriginPolls(t *testing.T) {
 	const peers = 4
 	r := newFxRig(t)
-	watch := filepath.Join(r.dir, "watch")
-	for _, d := range []string{r.layout, watch} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, stopEncoder := context.WithCancel(context.Background())
-	encDone := make(chan struct{})
-	go func() { defer close(encDone); (&fxEncoder{dir: watch, target: time.Second}).run(ctx, t) }()
-	t.Cleanup(func() { stopEncoder(); <-encDone })
-	r.start("live", "live", "--key", r.key, "--watch", watch, "--out", r.layout, "--channel", "news", "--poll", "100ms")
+	id := r.startLiveChannel()
 	r.startOrigin()
 	r.startTracker()
-	pub, err := manifest.ParsePublicKey(r.pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := manifest.ChannelIDOf(pub, "news").String()
 	var gws []string
 	for k := range peers {
 		gws = append(gws, r.startPeer(fmt.Sprintf("peer%d", k)).gw+"/live/"+id+"/")
