@@ -82,28 +82,35 @@ func TestGetGoesThroughRunningDaemon(t *testing.T) {
 	sameTree(t, sf.src, out2)
 }
 
+// fakeDaemon is a daemon gateway for fx: its signed manifest as published,
+// and body as its a.bin.
+func fakeDaemon(t *testing.T, fx *fixture, body []byte) *httptest.Server {
+	t.Helper()
+	manifestBytes, err := os.ReadFile(filepath.Join(fx.layoutDir, layout.ManifestPath(fx.id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/manifest/" + fx.id.String():
+			w.Write(manifestBytes)
+		case "/c/" + fx.id.String() + "/a.bin":
+			w.Write(body)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+}
+
 // A daemon gateway that serves bytes other than those published is caught
 // by the Merkle root, and nothing is left at the output. A daemon file left
 // by a dead daemon (nobody holds the cache) is ignored.
 func TestGetThroughDaemonVerifies(t *testing.T) {
 	fx := publishTree(t, "lie", 5, map[string]int{"a.bin": 3*testChunk + 7})
-	manifestBytes, err := os.ReadFile(filepath.Join(fx.layoutDir, layout.ManifestPath(fx.id)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	want, _ := os.ReadFile(filepath.Join(fx.src, "a.bin"))
-	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/api/manifest/" + fx.id.String():
-			w.Write(manifestBytes)
-		case "/c/" + fx.id.String() + "/a.bin":
-			bad := bytes.Clone(want)
-			bad[2*testChunk+1] ^= 1
-			w.Write(bad)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
+	bad := bytes.Clone(want)
+	bad[2*testChunk+1] ^= 1
+	liar := fakeDaemon(t, fx, bad)
 	defer liar.Close()
 	cacheDir := t.TempDir()
 	if _, err := announceDaemon(cacheDir, liar.URL); err != nil {
@@ -136,21 +143,8 @@ func TestGetThroughDaemonVerifies(t *testing.T) {
 // is not a daemon is a clear error naming the way out.
 func TestGetWaitsForStartingDaemon(t *testing.T) {
 	fx := publishTree(t, "starting", 6, map[string]int{"a.bin": 2*testChunk + 3})
-	manifestBytes, err := os.ReadFile(filepath.Join(fx.layoutDir, layout.ManifestPath(fx.id)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	want, _ := os.ReadFile(filepath.Join(fx.src, "a.bin"))
-	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/api/manifest/" + fx.id.String():
-			w.Write(manifestBytes)
-		case "/c/" + fx.id.String() + "/a.bin":
-			w.Write(want)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
+	gw := fakeDaemon(t, fx, want)
 	defer gw.Close()
 	cacheDir := t.TempDir()
 	s, err := store.Open(store.Config{Dir: filepath.Join(cacheDir, layout.ChunkDir)})
