@@ -41,8 +41,8 @@ func prepareAria2(ctx context.Context, cfg NetbedConfig, src string) (*aria2Side
 }
 
 func (a *aria2Side) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k int) (*NetbedRun, error) {
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("aria2-run%d", k))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := runDir(cfg, "aria2", k)
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)

@@ -309,6 +309,13 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
+// runDir makes the directory of client's run k (caches, outputs); the
+// caller removes it when the run is over.
+func runDir(cfg NetbedConfig, client string, k int) (string, error) {
+	dir := filepath.Join(cfg.Dir, fmt.Sprintf("%s-run%d", client, k))
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
 // stopAll stops the processes at once, each as stop does.
 func stopAll(procs []*proc) {
 	var wg sync.WaitGroup
@@ -545,8 +552,8 @@ func prepareShoal(ctx context.Context, cfg NetbedConfig, src string) (*shoalSide
 }
 
 func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k int) (*NetbedRun, error) {
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("shoal-run%d", k))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := runDir(cfg, "shoal", k)
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
