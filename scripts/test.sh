@@ -22,25 +22,23 @@ go test -race -tags e2e -timeout 20m ./cmd/shoal
 go test -race -tags netbed -timeout 10m -run '^TestNetbed' ./bench
 
 # Every Fuzz* target, run briefly on top of its seed corpus.
+fuzz_one() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" "$1" 2>&1; }
 for pkg in $(go list ./...); do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		echo "fuzz $pkg $target ($fuzztime)"
-		if ! out="$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1)"; then
-			# Go 1.26's fuzz coordinator can report its own -fuzztime
-			# deadline as a failure (go.dev/issue/75804, fixed in 1.27):
-			# a bare "context deadline exceeded" with no failing input
-			# written. Only that is run once more; anything else fails.
-			if grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
-				echo "fuzz $pkg $target: fuzz coordinator deadline race (go.dev/issue/75804), no failing input; running it again"
-				if ! out="$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1)"; then
-					echo "$out" >&2
-					exit 1
-				fi
-			else
-				echo "$out" >&2
-				exit 1
-			fi
+		if out="$(fuzz_one "$pkg" "$target")"; then
+			continue
 		fi
+		# Go 1.26's fuzz coordinator can report its own -fuzztime deadline
+		# as a failure (go.dev/issue/75804, fixed in 1.27): a bare "context
+		# deadline exceeded" with no failing input written. Only that is
+		# run once more; anything else fails.
+		if grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
+			echo "fuzz $pkg $target: fuzz coordinator deadline race (go.dev/issue/75804), no failing input; running it again"
+			out="$(fuzz_one "$pkg" "$target")" && continue
+		fi
+		echo "$out" >&2
+		exit 1
 	done
 done
 echo "all tests passed"
