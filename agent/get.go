@@ -114,6 +114,32 @@ func (s sessionSource) Chunk(ctx context.Context, h core.Hash, size int64) ([]by
 
 func (s sessionSource) String() string { return "the swarm" }
 
+func (s sessionSource) index(h core.Hash) int {
+	if idx := s.sess.Content().Indexes(h); len(idx) > 0 {
+		return idx[0]
+	}
+	return -1
+}
+
+func (s sessionSource) held(idx []int, held []bool) { s.sess.Held(idx, held) }
+func (s sessionSource) arrived() <-chan struct{}    { return s.sess.Arrived() }
+
+// arrivalSource is a ChunkSource whose chunks arrive in an order of their
+// own (a swarm fetches rarest first): the fetcher takes each as it comes
+// rather than waiting for them in file order.
+type arrivalSource interface {
+	ChunkSource
+	// index is the content's index of a chunk with hash h (-1: none).
+	index(h core.Hash) int
+	// held sets held[k] to whether chunk idx[k] has arrived.
+	held(idx []int, held []bool)
+	// arrived is closed when the next chunk arrives or the source can
+	// deliver no more (stalled, closed).
+	arrived() <-chan struct{}
+}
+
+var _ arrivalSource = sessionSource{}
+
 // cachingSource is a ChunkSource whose chunks are already verified and in
 // the cache when Chunk returns (the swarm session stores what it receives),
 // so the fetcher does not store them again: Put would hash each one anew.
@@ -320,6 +346,11 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	if sess != nil {
 		st := sess.Stats()
 		res.FromPeers, res.FromOrigin, res.Uploaded = st.BytesFromPeers, st.BytesFromOrigin, st.BytesUploaded
+		// The fetcher takes chunks once they have arrived, so it finds
+		// them in the cache: what the session fetched is what came from
+		// the source.
+		res.FromSource = min(res.Bytes, st.BytesFromPeers+st.BytesFromOrigin)
+		res.FromCache = res.Bytes - res.FromSource
 		if cfg.SeedFor > 0 {
 			cfg.Logger.Info("seeding", "for", cfg.SeedFor)
 			t := time.NewTimer(cfg.SeedFor)
@@ -408,16 +439,17 @@ func (f *fetcher) run(ctx context.Context, files []manifest.File, layers []manif
 			}
 		}()
 	}
-feed:
+	var all []chunkJob
 	for i, file := range files {
 		rel := f.rel(file, single)
 		for idx, h := range layers[i] {
-			select {
-			case jobs <- chunkJob{file: file, index: int64(idx), hash: h, dst: rel}:
-			case <-ctx.Done():
-				break feed
-			}
+			all = append(all, chunkJob{file: file, index: int64(idx), hash: h, dst: rel})
 		}
+	}
+	if as, ok := f.src.(arrivalSource); ok {
+		feedArrivals(ctx, jobs, all, as)
+	} else {
+		feedInOrder(ctx, jobs, all)
 	}
 	close(jobs)
 	wg.Wait()
@@ -425,6 +457,72 @@ feed:
 		return firstErr
 	}
 	return ctx.Err()
+}
+
+func feedInOrder(ctx context.Context, jobs chan<- chunkJob, all []chunkJob) {
+	for _, j := range all {
+		select {
+		case jobs <- j:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// feedArrivals hands out the jobs whose chunks have arrived, in file order
+// among them, then waits for more: the output fills as the swarm delivers,
+// so the first verified bytes are written (and reported) as soon as any
+// chunk arrives. A wake-up that brings none of ours (the source stalled or
+// closed) hands out the next job in file order, whose worker waits for it
+// and reports why it cannot come.
+func feedArrivals(ctx context.Context, jobs chan<- chunkJob, all []chunkJob, src arrivalSource) {
+	pend := make([]int, len(all)) // positions in all, in file order
+	idx := make([]int, len(all))
+	for k := range all {
+		pend[k], idx[k] = k, src.index(all[k].hash)
+	}
+	held := make([]bool, len(all))
+	send := func(j chunkJob) bool {
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	woke := false
+	for len(pend) > 0 {
+		wake := src.arrived()
+		src.held(idx[:len(pend)], held)
+		rest, sent := 0, 0
+		for k, pos := range pend {
+			if held[k] {
+				if !send(all[pos]) {
+					return
+				}
+				sent++
+				continue
+			}
+			pend[rest], idx[rest] = pos, idx[k]
+			rest++
+		}
+		pend = pend[:rest]
+		if sent == 0 && woke && len(pend) > 0 {
+			if !send(all[pend[0]]) {
+				return
+			}
+			pend, idx = pend[1:], idx[1:]
+		}
+		if len(pend) == 0 {
+			return
+		}
+		select {
+		case <-wake:
+			woke = true
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // one gets a single chunk into the output: from the cache if it is there and

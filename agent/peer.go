@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/swarm"
+	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
 // PeerConfig configures a receiver that takes part in swarms: the daemon of
@@ -142,15 +143,6 @@ const (
 // keep a stream flowing from peers at tens of Mbit/s, small next to any
 // file worth swarming.
 const DefaultReadAhead = 4 << 20
-
-// assistBudget is the AssistBudget of a content of size bytes for
-// PeerConfig.OriginAssist x (0 when uncapped or off).
-func assistBudget(x float64, size int64) int64 {
-	if x <= 0 {
-		return 0
-	}
-	return max(int64(x*float64(size)), 1)
-}
 
 // ParseOriginAssist parses --origin-assist: off (0), max (no cap), or a
 // fraction of each content, such as 0.3.
@@ -422,7 +414,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	}
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
 		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log,
-		OnDemand: true, OriginAssist: p.cfg.OriginAssist != 0, AssistBudget: assistBudget(p.cfg.OriginAssist, m.TotalSize()),
+		OnDemand: true, OriginAssist: p.cfg.OriginAssist != 0, AssistBudget: policy.AssistBudget(p.cfg.OriginAssist, m.TotalSize()),
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	j.ctx, j.cancel = sctx, cancel

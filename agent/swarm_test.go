@@ -29,6 +29,7 @@ type swarmFixture struct {
 	trackerLn  string
 	stopTrack  context.CancelFunc
 	trackDone  chan struct{}
+	track      *tracker.Server // the running tracker
 }
 
 func newSwarmFixture(t *testing.T, originRate float64, files map[string]int) *swarmFixture {
@@ -73,6 +74,7 @@ func (sf *swarmFixture) startTracker(t *testing.T, ln net.Listener) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sf.stopTrack, sf.trackDone = cancel, make(chan struct{})
 	srv := tracker.New(tracker.Config{Interval: 200 * time.Millisecond})
+	sf.track = srv
 	go func() {
 		defer close(sf.trackDone)
 		srv.Serve(ctx, ln)
@@ -138,6 +140,13 @@ func TestTrackerRestartDoesNotStopTransfers(t *testing.T) {
 	// A restarted tracker (empty state) is repopulated by re-announces, and
 	// a newcomer finds the swarm through it.
 	sf.startTracker(t, nil)
+	// Once the peers have re-announced, so that the newcomer's first
+	// announce finds them rather than racing them (on a loaded machine the
+	// newcomer could otherwise take everything from the origin first).
+	waitFor(t, "the restarted tracker lists the swarm", func() bool {
+		sw := sf.track.Swarms()
+		return len(sw) == 1 && sw[0].Peers == len(peers)
+	})
 	late := sf.peer(t, ctx)
 	s, err := late.JoinAll(ctx, sf.id)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-cdn/shoal/layout"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/store"
+	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
 // A get on the cache directory of a running peer daemon goes through the
@@ -188,10 +189,10 @@ func TestParseOriginAssist(t *testing.T) {
 			t.Errorf("ParseOriginAssist(%q) = %v, want ErrBadInput", in, err)
 		}
 	}
-	if b := assistBudget(0.25, 1000); b != 250 {
-		t.Errorf("assistBudget(0.25, 1000) = %d, want 250", b)
+	if b := policy.AssistBudget(0.25, 1000); b != 250 {
+		t.Errorf("policy.AssistBudget(0.25, 1000) = %d, want 250", b)
 	}
-	if b := assistBudget(-1, 1000); b != 0 {
-		t.Errorf("assistBudget(max) = %d, want 0 (no cap)", b)
+	if b := policy.AssistBudget(-1, 1000); b != 0 {
+		t.Errorf("AssistBudget(max) = %d, want 0 (no cap)", b)
 	}
 }

@@ -89,6 +89,11 @@ type Swarm struct {
 	// Order is the picker's background order: rarest (default) or
 	// sequential.
 	Order string `yaml:"order"`
+	// OriginAssist makes every peer spend origin capacity beyond its
+	// designated share, as `shoal get --origin-assist` does: a fraction of
+	// the content per peer (policy.AssistBudget), negative for no cap, 0
+	// (the default) off.
+	OriginAssist float64 `yaml:"origin_assist"`
 }
 
 // Media describes the stream for vod and live scenarios.

@@ -213,7 +213,7 @@ func runSessionsOrigin(t *testing.T, sc *Scenario, keys []policy.PeerKey, blocke
 			if err != nil {
 				t.Fatal(err)
 			}
-			var oc *cdn.Client
+			var oc swarm.Origin // untyped nil: a peer without origin access
 			if !blocked[key] {
 				rt := &diskOrigin{dir: dir, got: func(path string) {
 					mu.Lock()
@@ -225,10 +225,11 @@ func runSessionsOrigin(t *testing.T, sc *Scenario, keys []policy.PeerKey, blocke
 						log[i] = append(log[i], key)
 					}
 				}}
-				oc, err = cdn.New(cdn.Config{BaseURL: "http://origin.test/", HTTP: &http.Client{Transport: rt}, Attempts: 1})
+				c, err := cdn.New(cdn.Config{BaseURL: "http://origin.test/", HTTP: &http.Client{Transport: rt}, Attempts: 1})
 				if err != nil {
 					t.Fatal(err)
 				}
+				oc = c
 			}
 			node := swarm.NewNode(host, nil)
 			sess := swarm.NewSession(host.ID(), swarm.Config{

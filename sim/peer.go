@@ -194,24 +194,38 @@ func (w *world) originLane(n *node) {
 		return
 	}
 	now := w.t()
-	n.lane.Plan(now, n.picker, free, policy.LaneInputs{
+	start := func(i int) bool {
+		n.picker.Requested(i, policy.Origin, now)
+		n.originActive++
+		if w.hooks != nil && w.hooks.originStart != nil {
+			w.hooks.originStart(w, n, i)
+		}
+		f := &flow{to: n, chunk: int32(i), size: float64(w.size(i)), began: w.now}
+		w.q.push(event{at: w.now + n.lat + w.sc.Origin.Latency.D(), kind: evOriginStart, f: f})
+		return true
+	}
+	free = n.lane.Plan(now, n.picker, free, policy.LaneInputs{
 		Ahead: func(i int) int {
 			if n.ahead == nil {
 				return 0
 			}
 			return int(n.ahead[i])
 		},
-		Start: func(i int) bool {
-			n.picker.Requested(i, policy.Origin, now)
-			n.originActive++
-			if w.hooks != nil && w.hooks.originStart != nil {
-				w.hooks.originStart(w, n, i)
-			}
-			f := &flow{to: n, chunk: int32(i), size: float64(w.size(i)), began: w.now}
-			w.q.push(event{at: w.now + n.lat + w.sc.Origin.Latency.D(), kind: evOriginStart, f: f})
-			return true
-		},
+		Start: start,
 	})
+	// Origin assist, as swarm's originAssistLocked: the same pick, within
+	// the same budget.
+	if x := w.sc.Swarm.OriginAssist; x != 0 {
+		budget := policy.AssistBudget(x, w.total)
+		for ; free > 0; free-- {
+			i := n.picker.AssistPick(n.seed, nil)
+			if i < 0 || budget > 0 && n.assisted+w.size(i) > budget {
+				return
+			}
+			start(i)
+			n.assisted += w.size(i)
+		}
+	}
 }
 
 // flowDone handles a finished transfer.

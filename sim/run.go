@@ -271,7 +271,7 @@ func (w *world) newPicker(n *node) {
 		}
 	}
 	n.picker = policy.NewPicker(policy.PickerConfig{
-		Chunks: w.chunks, ChunkSize: w.chunkSize, Have: skip, Rand: n.rnd,
+		Chunks: w.chunks, ChunkSize: w.chunkSize, Have: skip, Rand: n.rnd, Self: n.seed,
 		Start: w.t(), Grace: grace, AssumedRate: policy.DefaultAssumedRate, Order: w.order,
 	})
 	n.picker.SetEdge(w.edge)

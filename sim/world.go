@@ -98,6 +98,7 @@ type node struct {
 	servers                []*conn // the conns whose other end unchokes n: the only ones a top-up can use
 	upFlows, downFlows     []*flow
 	originActive           int
+	assisted               int64              // bytes asked of the origin by origin assist
 	ahead                  []uint8            // policy.Ahead for each chunk over the current neighbours
 	lane                   *policy.OriginLane // origin designation and takeover clocks, as the session's
 	lastAnnounce           time.Duration

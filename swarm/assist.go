@@ -1,33 +1,20 @@
 package swarm
 
-import (
-	"time"
-
-	"github.com/shoal-cdn/shoal/swarm/policy"
-)
+import "time"
 
 // originAssistLocked (Config.OriginAssist) fills the free origin slots with
-// chunks we lack that no source is fetching for us. Rarest among the
-// connected peers first, so that what the origin sends is what the swarm can
-// least supply and most wants passed on; ties go by policy.OriginRank(us, chunk), so
-// peers that start together ask the origin for different chunks rather than
-// the same first ones. Cost: O(chunks) per slot filled.
+// the chunks policy.Picker.AssistPick chooses (the simulator's assisting
+// peers run the same choice), within Config.AssistBudget.
 func (s *Session) originAssistLocked(now time.Time, free int) {
-	av := s.picker.Availability()
-	for ; free > 0; free-- {
-		best, bestCount, bestRank := -1, 0, uint64(0)
-		for i := range s.c.Len() {
-			if s.picker.Has(i) || !s.picker.Wanted(i) || !s.c.Known(i) || s.picker.InFlightTo(i) > 0 {
-				continue
-			}
-			if t, ok := s.originWait[i]; ok && now.Before(t) {
-				continue
-			}
-			n, r := av.Count(i), policy.OriginRank(s.selfSeed, i)
-			if best < 0 || n < bestCount || n == bestCount && r < bestRank {
-				best, bestCount, bestRank = i, n, r
-			}
+	skip := func(i int) bool {
+		if !s.c.Known(i) {
+			return true
 		}
+		t, ok := s.originWait[i]
+		return ok && now.Before(t)
+	}
+	for ; free > 0; free-- {
+		best := s.picker.AssistPick(s.selfSeed, skip)
 		if best < 0 {
 			return
 		}

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/shoal-cdn/shoal/store"
-	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
 // ErrNoOrigin means a direct origin fetch was asked of a session that has
@@ -114,39 +113,19 @@ func (s *Session) fetchDirect(ctx context.Context, i int) error {
 		}
 		werr = s.cfg.Store.WriteErr()
 	}
-	s.originFlights[i] = make(chan struct{})
-	s.picker.Requested(i, policy.Origin, s.cfg.Clock.Now())
+	s.beginOriginLocked(i, s.cfg.Clock.Now())
 	s.mu.Unlock()
-	s.originReqs.Add(1)
-	h, size := s.c.Hash(i), s.c.Size(i)
-	data, err := s.cfg.Origin.Chunk(ctx, h, int64(size))
-	gated = false
-	s.releaseGate(ctx, err)
-	if err == nil {
-		err = s.cfg.Store.Put(h, data)
-	}
-	now := s.cfg.Clock.Now()
-	s.mu.Lock()
+	gated = false // originChunk releases the slot
+	_, err := s.originChunk(ctx, i)
 	defer s.mu.Unlock()
-	s.endOriginLocked(i)
-	if err == nil && !s.picker.Has(i) && !s.cfg.Store.Has(h) {
-		err = errEvicted
-	}
-	if err != nil {
-		s.picker.Failed(i, policy.Origin)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.originErrs.Add(1)
-		if errors.Is(err, store.ErrWriteFailed) {
-			s.storeStateLocked(err) // the store logs it, once
-			return fmt.Errorf("%s: %w", s.c.Describe(i), err)
-		}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, store.ErrWriteFailed):
+		return fmt.Errorf("%s: %w", s.c.Describe(i), err)
+	default:
 		return fmt.Errorf("%s from the origin: %w", s.c.Describe(i), err)
 	}
-	if !s.picker.Has(i) { // a peer may have been faster
-		s.fromOrigin.Add(int64(size))
-		s.receivedLocked(i, policy.Origin, now)
-	}
-	return nil
 }

@@ -67,7 +67,7 @@ func TestFetchFromOriginFetchesExactlyTheRange(t *testing.T) {
 	if err := <-done; err != nil || !s.Stats().Complete {
 		t.Fatalf("WaitChunk %v, stats %+v", err, s.Stats())
 	}
-	h.checkBytes(&hpeer{store: s.cfg.Store})
+	h.checkBytes(&hpeer{store: s.cfg.Store.(*store.Store)})
 }
 
 func TestFetchFromOriginNamesTheMissingChunk(t *testing.T) {

@@ -112,7 +112,7 @@ func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var oc *cdn.Client
+	var oc Origin // untyped nil without an origin
 	if withOrigin {
 		oc, _ = cdn.New(cdn.Config{BaseURL: h.url, BaseBackoff: 10 * time.Millisecond, Attempts: 2})
 	}

@@ -55,13 +55,20 @@ func (s *Session) startOriginLocked(i int, now time.Time) bool {
 	if !s.cfg.Gate.TryAcquire(now) {
 		return false
 	}
-	s.originFlights[i] = make(chan struct{})
-	s.picker.Requested(i, policy.Origin, now)
+	s.beginOriginLocked(i, now)
 	s.origin++
-	s.originReqs.Add(1)
 	s.wg.Add(1)
 	go s.fetchOrigin(i)
 	return true
+}
+
+// beginOriginLocked registers chunk i's origin flight, whichever path
+// fetches it (a lane or FetchFromOrigin): one request per chunk at a time,
+// and the picker asks nobody else for it meanwhile.
+func (s *Session) beginOriginLocked(i int, now time.Time) {
+	s.originFlights[i] = make(chan struct{})
+	s.picker.Requested(i, policy.Origin, now)
+	s.originReqs.Add(1)
 }
 
 // aheadLocked counts the connected peers lacking chunk i that rank before
@@ -78,12 +85,37 @@ func (s *Session) aheadLocked(i int) int {
 	})
 }
 
-// fetchOrigin fetches chunk i from the origin; the store verifies it.
+// fetchOrigin is a lane's origin fetch of chunk i (startOriginLocked): on
+// failure the chunk waits out its retry back-off; on success the fetch time
+// feeds the lane's latency, and the lane starts what comes next.
 func (s *Session) fetchOrigin(i int) {
 	defer s.wg.Done()
 	ctx := s.context()
-	h, size := s.c.Hash(i), s.c.Size(i)
 	began := s.cfg.Clock.Now()
+	now, err := s.originChunk(ctx, i)
+	defer s.mu.Unlock()
+	s.origin--
+	if err != nil {
+		s.originFails[i]++
+		s.originWait[i] = now.Add(s.retryDelayLocked(s.originFails[i]))
+		if ctx.Err() == nil && !errors.Is(err, store.ErrWriteFailed) { // the store logs its own, once
+			s.log.Warn("origin fetch failed", "chunk", s.c.Describe(i), "err", err)
+		}
+		return
+	}
+	s.lane.Observe(now.Sub(began))
+	delete(s.originWait, i)
+	delete(s.originFails, i)
+	s.originLaneLocked(now)
+}
+
+// originChunk fetches chunk i from the origin, for a flight the caller
+// registered (beginOriginLocked) while holding an origin gate slot. The
+// store verifies the chunk; the slot is released with the outcome, the
+// flight ended, and a first copy recorded as received; a failure is told
+// to the picker. It returns holding s.mu, every origin fetch's one path.
+func (s *Session) originChunk(ctx context.Context, i int) (time.Time, error) {
+	h, size := s.c.Hash(i), s.c.Size(i)
 	data, err := s.cfg.Origin.Chunk(ctx, h, int64(size))
 	s.releaseGate(ctx, err)
 	if err == nil {
@@ -91,35 +123,25 @@ func (s *Session) fetchOrigin(i int) {
 	}
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.endOriginLocked(i)
 	if err == nil && !s.picker.Has(i) && !s.cfg.Store.Has(h) {
 		err = errEvicted // a cache far smaller than what is wanted
 	}
-	s.origin--
-	if err == nil {
-		s.lane.Observe(now.Sub(began))
-	}
 	if err != nil {
-		s.originErrs.Add(1)
 		s.picker.Failed(i, policy.Origin)
-		s.originFails[i]++
-		s.originWait[i] = now.Add(s.retryDelayLocked(s.originFails[i]))
-		switch {
-		case errors.Is(err, store.ErrWriteFailed):
-			s.storeStateLocked(err) // the store logs it, once
-		case ctx.Err() == nil:
-			s.log.Warn("origin fetch failed", "chunk", s.c.Describe(i), "err", err)
+		if ctx.Err() == nil {
+			s.originErrs.Add(1)
 		}
-		return
+		if errors.Is(err, store.ErrWriteFailed) {
+			s.storeStateLocked(err)
+		}
+		return now, err
 	}
-	delete(s.originWait, i)
-	delete(s.originFails, i)
 	if !s.picker.Has(i) { // a peer may have been faster: count first copies only
 		s.fromOrigin.Add(int64(size))
 		s.receivedLocked(i, policy.Origin, now)
 	}
-	s.originLaneLocked(now)
+	return now, nil
 }
 
 // endOriginLocked ends chunk i's origin flight, waking direct fetches that

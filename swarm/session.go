@@ -10,10 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/netx"
-	"github.com/shoal-cdn/shoal/store"
 	"github.com/shoal-cdn/shoal/swarm/policy"
 	"github.com/shoal-cdn/shoal/wire"
 )
@@ -29,8 +27,8 @@ var (
 // Config tunes a Session. Zero values take the defaults.
 type Config struct {
 	Content *Content
-	Store   *store.Store
-	Origin  *cdn.Client // nil: peers only
+	Store   Store
+	Origin  Origin // nil (untyped): peers only
 	Clock   core.Clock
 	Rand    *rand.Rand
 	Logger  *slog.Logger
@@ -135,6 +133,9 @@ type Session struct {
 	// than left waiting. stall is closed when it is set.
 	stallErr error         // guarded by mu
 	stall    chan struct{} // guarded by mu
+	// arrived is closed, and replaced, whenever a chunk is received or the
+	// session stalls (Arrived).
+	arrived chan struct{} // guarded by mu
 
 	ingest chan struct{} // semaphore: peer chunks being verified and stored
 	bufs   *bufPool      // chunk-sized payload buffers
@@ -202,6 +203,7 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		originWait:  map[int]time.Time{},
 		originFails: map[int]int{},
 		stall:       make(chan struct{}),
+		arrived:     make(chan struct{}),
 
 		originFlights: map[int]chan struct{}{},
 		ingest:        make(chan struct{}, ingestParallel),
@@ -211,7 +213,7 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 	}
 	s.picker = policy.NewPicker(policy.PickerConfig{
 		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,
-		Rand: cfg.Rand, Grace: cfg.Grace, AssumedRate: policy.DefaultAssumedRate, Order: cfg.PickOrder, Want: want,
+		Rand: cfg.Rand, Self: policy.PeerSeed(policy.PeerKey(self)), Grace: cfg.Grace, AssumedRate: policy.DefaultAssumedRate, Order: cfg.PickOrder, Want: want,
 	})
 	s.choker = policy.NewChoker(policy.ChokerConfig{Rand: cfg.Rand})
 	s.checkCompleteLocked()
@@ -292,6 +294,9 @@ func (s *Session) shutdown() {
 	}
 	s.wg.Wait()
 	close(s.closed)
+	s.mu.Lock()
+	s.wakeArrivedLocked() // its waiters see closed: Arrived returns it from now on
+	s.mu.Unlock()
 }
 
 // Stats returns a snapshot.
@@ -345,6 +350,38 @@ func (s *Session) BytesHeld() int64 {
 		}
 	}
 	return n
+}
+
+// Arrived returns a channel that is closed when the next chunk is received,
+// the session stalls (Stalled) or it ends: a reader that takes chunks in
+// whatever order they come waits on it, then looks with Held.
+func (s *Session) Arrived() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.closed:
+		return s.closed
+	default:
+	}
+	if s.stallErr != nil {
+		return s.stall // closed while stalled
+	}
+	return s.arrived
+}
+
+func (s *Session) wakeArrivedLocked() {
+	close(s.arrived)
+	s.arrived = make(chan struct{})
+}
+
+// Held sets held[k] to whether chunk idx[k] is held, for every k (held must
+// be at least as long as idx).
+func (s *Session) Held(idx []int, held []bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, i := range idx {
+		held[k] = s.picker.Has(i)
+	}
 }
 
 // Has reports whether chunk i is held.
@@ -426,6 +463,7 @@ func (s *Session) storeStateLocked(err error) {
 	case err != nil && s.stallErr == nil:
 		s.stallErr = err
 		close(s.stall)
+		s.wakeArrivedLocked()
 		s.log.Debug("fetching paused: the cache cannot store chunks", "err", err)
 	case err != nil:
 		s.stallErr = err
@@ -586,6 +624,7 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 			close(ch)
 		}
 		delete(s.waiters, j)
+		s.wakeArrivedLocked()
 		wanted := s.picker.Wanted(j)
 		for _, p := range s.peers {
 			if p.bits.Has(j) && wanted {

@@ -65,3 +65,15 @@ const (
 func RequestDepth(rate float64, chunkSize int64) int {
 	return PipelineDepth(rate, chunkSize, PipelineTarget, PipelineMin, PipelineMax)
 }
+
+// AssistBudget is the origin-assist budget, in bytes, of a content of size
+// bytes for an assist setting x (what `--origin-assist` and the
+// simulator's origin_assist take): x > 0 is that fraction of the content,
+// fetched beyond the peer's designated share; 0 (off) and x < 0 (no cap)
+// give 0, which the session reads as "no budget".
+func AssistBudget(x float64, size int64) int64 {
+	if x <= 0 {
+		return 0
+	}
+	return max(int64(x*float64(size)), 1)
+}

@@ -26,6 +26,13 @@ import (
 //     wanted missing chunk that no connected peer has, that is not in flight
 //     and not peer-only, in ascending index order so the origin fetcher can
 //     coalesce ranges.
+//   - Before that, while the session has requested and received nothing,
+//     one chunk no peer has: the starter, the earliest-due such chunk, or
+//     else the one this peer ranks best for in origin designations (see
+//     starter). It gives a newcomer its first verified bytes at once
+//     instead of after the grace, at the cost of at most one chunk a peer
+//     might have served: a flash crowd's peers draw different chunks, most
+//     likely each one it is designated for anyway.
 //
 // Cost: O(deadline chunks + chunks no peer has).
 func (p *Picker) OriginFallback(now time.Time, max int) []int {
@@ -54,7 +61,15 @@ func (p *Picker) OriginFallback(now time.Time, max int) []int {
 			out = append(out, i)
 		}
 	}
-	if !graceOver || full(out) {
+	if full(out) {
+		return out
+	}
+	if !graceOver {
+		if len(out) == 0 {
+			if i := p.starter(); i >= 0 {
+				out = append(out, i)
+			}
+		}
 		return out
 	}
 	var rest []int
@@ -71,4 +86,52 @@ func (p *Picker) OriginFallback(now time.Time, max int) []int {
 		out = append(out, i)
 	}
 	return out
+}
+
+// starter returns the chunk for the origin to start a session with (see
+// OriginFallback): the earliest-due chunk no peer has, else, among the
+// chunks no peer has, the one this peer ranks best for in origin
+// designations (OriginRank with PickerConfig.Self). The latter is most
+// likely a chunk this peer is designated for anyway, and peers of a flash
+// crowd draw different ones. -1 once the session has requested or
+// received something, or no chunk qualifies. Cost: O(chunks no peer has),
+// only until the session is primed.
+func (p *Picker) starter() int {
+	if p.primed {
+		return -1
+	}
+	for _, d := range p.due {
+		if i := d.chunk; i < p.edge && p.avail.Count(i) == 0 && p.flights[i] == nil && !p.peerOnly[i] {
+			return i
+		}
+	}
+	best, rank := -1, uint64(0)
+	p.avail.eachUnavailable(func(i int) {
+		if r := OriginRank(p.cfg.Self, i); !p.peerOnly[i] && (best < 0 || r < rank) {
+			best, rank = i, r
+		}
+	})
+	return best
+}
+
+// AssistPick returns the chunk an origin-assist slot should fetch (a peer
+// that spends origin capacity beyond its designated share, to finish
+// sooner): among the wanted chunks we lack that nobody is fetching for us
+// and skip does not exclude, the rarest among the connected peers, so that
+// what the origin sends is what the swarm can least supply and most wants
+// passed on; ties go by OriginRank(self, chunk), so peers that start
+// together ask the origin for different chunks rather than the same first
+// ones. -1: none. Cost: O(chunks).
+func (p *Picker) AssistPick(self uint64, skip func(i int) bool) int {
+	best, bestCount, bestRank := -1, 0, uint64(0)
+	for i := range min(p.edge, p.cfg.Chunks) {
+		if p.have.Has(i) || !p.want.Has(i) || p.InFlightTo(i) > 0 || skip != nil && skip(i) {
+			continue
+		}
+		n, r := p.avail.Count(i), OriginRank(self, i)
+		if best < 0 || n < bestCount || n == bestCount && r < bestRank {
+			best, bestCount, bestRank = i, n, r
+		}
+	}
+	return best
 }

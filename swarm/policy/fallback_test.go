@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -84,10 +85,16 @@ func TestOriginFallbackForDeadlines(t *testing.T) {
 		{"no peer has it, urgent, grace not over", func(p *Picker) {
 			p.SetDeadline(0, at(time.Second))
 		}, 0, []int{0, 2}},
-		{"no peer has it, far deadline, grace not over", func(p *Picker) {
+		{"no peer has it, far deadline, grace not over, primed", func(p *Picker) {
 			p.SetDeadline(2, at(time.Hour))
 			p.SetDeadline(0, at(time.Minute))
+			p.Requested(1, "x", t0)
 		}, DefaultGrace - time.Millisecond, nil},
+		// Nothing held or requested: the starter, the one chunk no peer has.
+		{"no peer has it, far deadline, grace not over, starter", func(p *Picker) {
+			p.SetDeadline(2, at(time.Hour))
+			p.SetDeadline(0, at(time.Minute))
+		}, DefaultGrace - time.Millisecond, []int{0}},
 		{"no peer has it, far deadline, grace over", func(p *Picker) {
 			p.SetDeadline(2, at(time.Hour))
 			p.SetDeadline(0, at(time.Minute))
@@ -133,6 +140,7 @@ func TestUnavailableChunkGoesToOriginAfterGrace(t *testing.T) {
 	const n = 5
 	p := newTestPicker(n, 1)
 	withCounts(p, []int{1, 0, 1, 0, 0})
+	p.Requested(0, "a", t0) // primed: no starter
 	if got := p.OriginFallback(at(DefaultGrace-time.Millisecond), 0); got != nil {
 		t.Fatalf("before grace: %v", got)
 	}
@@ -185,5 +193,39 @@ func TestExpectedArrival(t *testing.T) {
 	}
 	if _, ok := p.ExpectedArrival(3, t0); ok {
 		t.Error("ExpectedArrival of a chunk not in flight")
+	}
+}
+
+// A session that holds nothing and has requested nothing gets one chunk no
+// peer has before the grace is over (the starter: the one it ranks best
+// for), and only one: once it is requested, nothing more until the grace
+// ends. Different peers draw different starters.
+func TestStarterBeforeGrace(t *testing.T) {
+	const n = 64
+	seen := map[int]bool{}
+	for seed := range uint64(16) {
+		p := NewPicker(PickerConfig{Chunks: n, Self: PeerSeed(PeerKey(fmt.Sprint("peer", seed)))})
+		counts := make([]int, n)
+		for i := range counts {
+			if i%2 == 0 {
+				counts[i] = 1 // a peer has every even chunk
+			}
+		}
+		withCounts(p, counts)
+		got := p.OriginFallback(at(0), 0)
+		if len(got) != 1 || got[0]%2 == 0 {
+			t.Fatalf("seed %d: starter %v, want one odd chunk", seed, got)
+		}
+		seen[got[0]] = true
+		p.Requested(got[0], Origin, at(0))
+		if again := p.OriginFallback(at(DefaultGrace/2), 0); again != nil {
+			t.Fatalf("seed %d: after the starter, before grace: %v", seed, again)
+		}
+		if after := p.OriginFallback(at(DefaultGrace), 0); len(after) != n/2-1 {
+			t.Fatalf("seed %d: after grace %d chunks, want %d", seed, len(after), n/2-1)
+		}
+	}
+	if len(seen) < 8 {
+		t.Fatalf("16 sessions drew only %d distinct starters: %v", len(seen), seen)
 	}
 }

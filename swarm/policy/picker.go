@@ -41,6 +41,9 @@ type PickerConfig struct {
 	EndGameMaxRequests int
 	// Order is the background lane's order. Default RarestFirst.
 	Order Order
+	// Self is this peer's PeerSeed: the origin's starter chunk is the one
+	// it ranks best for (see OriginFallback). Zero is a valid seed.
+	Self uint64
 	// Want is the set of chunks to fetch: readers grow and shrink it with
 	// SetWant. Nil means every chunk (a whole-content download, as the
 	// simulator and `shoal get` of a whole content do). The picker copies it.
@@ -82,6 +85,10 @@ type Picker struct {
 	wantFlying  int
 	rnd         *rand.Rand
 	start       time.Time
+	// primed is set once a chunk was requested from anyone or received:
+	// the origin's starter chunk (OriginFallback) is for a session that
+	// has done neither.
+	primed bool
 
 	flights    map[int]*flight // chunks with at least one request outstanding
 	flightList []int           // the keys of flights, in a deterministic order
@@ -365,6 +372,7 @@ func (p *Picker) Requested(i int, peer PeerKey, t time.Time) {
 		return
 	}
 	f.reqs = append(f.reqs, request{peer: peer, at: t})
+	p.primed = true
 	if peer != Origin {
 		ps := p.peer(peer)
 		ps.chunks = append(ps.chunks, i)
@@ -388,6 +396,7 @@ func (p *Picker) Received(i int, from PeerKey, t time.Time) (cancel []PeerKey) {
 	}
 	p.have.Set(i)
 	p.missing--
+	p.primed = true
 	if ps := p.peers[from]; ps != nil && from != Origin {
 		ps.lastDone = t
 	}
