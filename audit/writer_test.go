@@ -145,7 +145,7 @@ func (b *blockingOut) Write(p []byte) (int, error) {
 	<-b.release
 	return len(p), nil
 }
-func (b *blockingOut) Close() error                { b.once.Do(func() { close(b.release) }); return nil }
+func (b *blockingOut) Close() error { b.once.Do(func() { close(b.release) }); return nil }
 
 func TestWriterDropsWhenQueueFull(t *testing.T) {
 	out := &blockingOut{entered: make(chan struct{}, 1), release: make(chan struct{})}
