@@ -44,7 +44,7 @@ type ChunkSource interface {
 // GetConfig is what one `shoal get` needs.
 type GetConfig struct {
 	Origin   string             // origin or CDN URL of the layout root
-	Trust    manifest.PublicKey // the publisher key the manifest must be signed by
+	Trust    *manifest.KeySet   // the publisher keys the manifest must be signed by (any one)
 	Target   string             // CONTENT_ID or CONTENT_ID/PATH (a file or a directory)
 	Out      string             // output file or directory; default: the file's base name or the content name
 	CacheDir string             // receiver cache; verified chunks stay here so a rerun resumes
@@ -214,6 +214,7 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 		}
 		defer p.Close()
 		defer cancel() // runs before p.Close: stop the swarm first
+		p.RevocationsNow(ctx) // refuse what was revoked, not just what the poll loop saw
 		join := p.Join
 		if t.Path == "" {
 			join = p.JoinAll // the whole content: tell peers we fetch it all
@@ -270,6 +271,9 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 			return GetResult{}, lockedCache(err)
 		}
 		defer c.Close()
+		if err := revokedAtOrigin(ctx, origin, cfg.Trust, t.ID); err != nil {
+			return GetResult{}, err
+		}
 	}
 	var m *manifest.Manifest
 	if sess != nil {
