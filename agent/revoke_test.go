@@ -1,0 +1,194 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-cdn/shoal/audit"
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/layout"
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/publish"
+)
+
+// revokeFixture is a peer that holds a whole content of fx, signed by
+// fx.key, fetched from fx's origin, with its audit events collected.
+type revokeFixture struct {
+	fx     *fixture
+	p      *Peer
+	trust  *manifest.KeySet
+	hashes []core.Hash // the content's chunks
+
+	mu     sync.Mutex
+	events []audit.Event // guarded by mu
+}
+
+func newRevokeFixture(t *testing.T, extra ...manifest.PublicKey) *revokeFixture {
+	t.Helper()
+	rf := &revokeFixture{fx: publishTree(t, "rev", 41, map[string]int{"a.bin": 5*testChunk + 7, "b.bin": 3 * testChunk})}
+	rf.trust = manifest.NewKeySet(append(extra, manifest.PublicOf(rf.fx.key))...)
+	ctx, cancel := context.WithCancel(context.Background())
+	h, err := netx.NewMemNetwork().NewHost("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf.p, err = NewPeer(ctx, PeerConfig{CacheDir: t.TempDir(), Origin: rf.fx.url, Trust: rf.trust, Host: h,
+		RevocationPoll: time.Hour, // the test polls by hand: exactly one poll
+		Audit:          audit.SinkFunc(func(e audit.Event) { rf.mu.Lock(); rf.events = append(rf.events, e); rf.mu.Unlock() })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); rf.p.Close() })
+	rf.fetchAll(t, rf.fx.id)
+	for _, f := range rf.fx.m.Files {
+		l, ok := rf.p.cache.cachedLayer(f)
+		if !ok {
+			t.Fatalf("no hash layer of %s after the fetch", f.Path)
+		}
+		rf.hashes = append(rf.hashes, l...)
+	}
+	return rf
+}
+
+// fetchAll joins id, fetches all of it and waits until every chunk is held.
+func (rf *revokeFixture) fetchAll(t *testing.T, id core.ContentID) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sess, err := rf.p.JoinAll(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sess.Done():
+	case <-ctx.Done():
+		t.Fatalf("content %s not fetched: %v", id, ctx.Err())
+	}
+}
+
+func (rf *revokeFixture) held() int {
+	n := 0
+	for _, h := range rf.hashes {
+		if rf.p.cache.chunks.Has(h) {
+			n++
+		}
+	}
+	return n
+}
+
+func (rf *revokeFixture) revoked(content string) bool {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	for _, e := range rf.events {
+		if e.Kind == audit.KindRevoked && e.Content == content {
+			return true
+		}
+	}
+	return false
+}
+
+// assertGone checks that the peer left id's swarm, purged it, refuses to
+// join it again and answers 410 for it.
+func (rf *revokeFixture) assertGone(t *testing.T, id core.ContentID) {
+	t.Helper()
+	for _, s := range rf.p.Sessions() {
+		if s.Content().ID == id {
+			t.Fatalf("the session of revoked content %s still runs", id)
+		}
+	}
+	if n := rf.held(); n != 0 {
+		t.Fatalf("%d of %d chunks of revoked content %s still in the cache", n, len(rf.hashes), id)
+	}
+	if rf.p.cache.has(layout.ManifestPath(id)) {
+		t.Fatalf("the manifest of revoked content %s is still in the cache", id)
+	}
+	if _, err := rf.p.Join(context.Background(), id); !errors.Is(err, manifest.ErrRevoked) {
+		t.Fatalf("join of revoked content: %v, want manifest.ErrRevoked", err)
+	}
+	rec := httptest.NewRecorder()
+	rf.p.Gateway().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/c/"+id.String()+"/a.bin", nil))
+	if rec.Code != http.StatusGone {
+		t.Fatalf("gateway answered %d for a revoked content, want 410: %s", rec.Code, rec.Body)
+	}
+	if !rf.revoked(id.String()) {
+		t.Fatalf("no %s audit event for content %s", audit.KindRevoked, id)
+	}
+}
+
+func TestRevokedContentLeftAndPurgedAfterOnePoll(t *testing.T) {
+	rf := newRevokeFixture(t)
+	if n := rf.held(); n != len(rf.hashes) {
+		t.Fatalf("%d of %d chunks held before the revocation", n, len(rf.hashes))
+	}
+	if _, _, err := publish.Revoke(publish.RevokeConfig{Key: rf.fx.key, Out: rf.fx.layoutDir, Contents: []core.ContentID{rf.fx.id}}); err != nil {
+		t.Fatal(err)
+	}
+	rf.p.RevocationsNow(context.Background())
+	rf.assertGone(t, rf.fx.id)
+	// The list is kept: a restarted peer would load it from the cache.
+	if !rf.p.cache.has(layout.RevocationPath(manifest.PublicOf(rf.fx.key).String())) {
+		t.Fatal("the revocation list was not saved in the cache")
+	}
+}
+
+func TestRevokedKeyStopsItsContentsNotTheNewKeys(t *testing.T) {
+	k2 := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, 32))
+	rf := newRevokeFixture(t, manifest.PublicOf(k2))
+	// The publisher rotates: a new content under K2, then K2 revokes K1.
+	src := filepath.Join(t.TempDir(), "new")
+	genTree(t, src, "new", 43, map[string]int{"c.bin": 2*testChunk + 1})
+	res, err := publish.Publish(context.Background(), publish.Config{Key: k2, Out: rf.fx.layoutDir, ChunkSize: testChunk, Paths: []string{src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := publish.Revoke(publish.RevokeConfig{Key: k2, Out: rf.fx.layoutDir, Keys: []manifest.PublicKey{manifest.PublicOf(rf.fx.key)}}); err != nil {
+		t.Fatal(err)
+	}
+	rf.p.RevocationsNow(context.Background())
+	rf.assertGone(t, rf.fx.id)
+	if rf.trust.Trusts(manifest.PublicOf(rf.fx.key)) {
+		t.Fatal("the revoked key is still trusted")
+	}
+	rf.fetchAll(t, res.ID) // K2's content still works
+}
+
+func TestRevocationListRefusals(t *testing.T) {
+	rf := newRevokeFixture(t)
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	// A list by an untrusted key, planted under the trusted key's path,
+	// changes nothing.
+	r, path, err := publish.Revoke(publish.RevokeConfig{Key: other, Out: t.TempDir(), Contents: []core.ContentID{rf.fx.id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if ok, err := rf.p.revs.offer(context.Background(), b, "test"); ok || !errors.Is(err, manifest.ErrUntrusted) {
+		t.Fatalf("a list by an untrusted key (seq %d): taken %v, %v", r.Seq, ok, err)
+	}
+	// A trusted list, then an older one: the older is ignored.
+	dir := t.TempDir()
+	publish.Revoke(publish.RevokeConfig{Key: rf.fx.key, Out: dir})
+	p1 := filepath.Join(dir, layout.RevocationPath(manifest.PublicOf(rf.fx.key).String()))
+	first, _ := os.ReadFile(p1)
+	publish.Revoke(publish.RevokeConfig{Key: rf.fx.key, Out: dir})
+	second, _ := os.ReadFile(p1)
+	if ok, err := rf.p.revs.offer(context.Background(), second, "test"); !ok || err != nil {
+		t.Fatalf("list 2: taken %v, %v", ok, err)
+	}
+	if ok, err := rf.p.revs.offer(context.Background(), first, "test"); ok || err != nil {
+		t.Fatalf("list 1 after list 2: taken %v, %v; want ignored", ok, err)
+	}
+	if n := rf.held(); n != len(rf.hashes) {
+		t.Fatalf("lists naming nothing purged %d chunks", len(rf.hashes)-n)
+	}
+}
