@@ -25,12 +25,15 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *rf.origin == "" || *rf.trust == "" || fs.NArg() != 1 {
+	if *rf.origin == "" || (len(*rf.trust) == 0 && *rf.trustFile == "") || fs.NArg() != 1 {
 		fs.Usage()
-		return usagef("want --origin, --trust and one CONTENT_ID[/PATH]")
+		return usagef("want --origin, --trust (or --trust-file) and one CONTENT_ID[/PATH]")
 	}
 	pc, err := rf.peerConfig()
 	if err != nil {
+		return err
+	}
+	if err := loadTrustFileOnce(&pc); err != nil {
 		return err
 	}
 	var prog io.Writer = stderr
