@@ -26,14 +26,14 @@ import (
 // PeerConfig configures a receiver that takes part in swarms: the daemon of
 // `shoal peer`, and `shoal get --tracker`.
 type PeerConfig struct {
-	CacheDir    string             // cache and identity key; default DefaultCacheDir()
-	Tracker     string             // tracker URL; empty: no tracker (peers must be added by hand)
-	Origin      string             // origin or CDN URL of the layout root
-	Trust       *manifest.KeySet   // publisher keys manifests must be signed by (any one of them)
-	Listen      []string           // libp2p listen multiaddrs; default loopback TCP and QUIC on random ports
-	UploadLimit float64            // bytes/s to peers, across swarms; 0: unlimited
-	CacheSize   int64              // chunk cache quota in bytes; 0: unlimited
-	Region      string             // region label sent to the tracker
+	CacheDir    string           // cache and identity key; default DefaultCacheDir()
+	Tracker     string           // tracker URL; empty: no tracker (peers must be added by hand)
+	Origin      string           // origin or CDN URL of the layout root
+	Trust       *manifest.KeySet // publisher keys manifests must be signed by (any one of them)
+	Listen      []string         // libp2p listen multiaddrs; default loopback TCP and QUIC on random ports
+	UploadLimit float64          // bytes/s to peers, across swarms; 0: unlimited
+	CacheSize   int64            // chunk cache quota in bytes; 0: unlimited
+	Region      string           // region label sent to the tracker
 	// Prefetch is what a read fetches beyond the bytes asked for:
 	// PrefetchWindow (default) a read-ahead window following the reader,
 	// PrefetchNone nothing, PrefetchAll the whole content of every swarm

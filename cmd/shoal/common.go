@@ -56,11 +56,11 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		trustFile: fs.String("trust-file", "", "file of trusted publisher keys, one per line (# comments), added to --trust; a running peer re-reads it when it changes"),
 		cache:     fs.String("cache", agent.DefaultCacheDir(), cacheHelp),
 		origin:    fs.String("origin", "", "origin or CDN URL of the layout root (the source of truth and fallback)"),
-		tracker: fs.String("tracker", "", trackerHelp),
-		listen:  fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
-		upload:  fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
-		region:  fs.String("region", "", "region label; the tracker prefers peers of the same region"),
-		assist:  fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
+		tracker:   fs.String("tracker", "", trackerHelp),
+		listen:    fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
+		upload:    fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
+		region:    fs.String("region", "", "region label; the tracker prefers peers of the same region"),
+		assist:    fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
 
