@@ -13,13 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/layout"
+	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/publish"
 )
+
+func peerAddrInfo(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
 
 // revokeFixture is a peer that holds a whole content of fx, signed by
 // fx.key, fetched from fx's origin, with its audit events collected.
@@ -190,5 +196,77 @@ func TestRevocationListRefusals(t *testing.T) {
 	}
 	if n := rf.held(); n != len(rf.hashes) {
 		t.Fatalf("lists naming nothing purged %d chunks", len(rf.hashes)-n)
+	}
+}
+
+// TestRevocationSpreadsByGossip: peer A learns a list from the origin;
+// peer B, whose origin never has it and who never polls, gets it from A
+// over GossipSub. B's validator drops garbage and lists it cannot trust.
+func TestRevocationSpreadsByGossip(t *testing.T) {
+	fx := publishTree(t, "gsp", 45, map[string]int{"a.bin": 2 * testChunk})
+	empty := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(empty.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	newPeer := func(originURL string) *Peer {
+		h, err := netx.NewLibp2pHost(ctx, netx.Libp2pConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewPeer(ctx, PeerConfig{CacheDir: t.TempDir(), Origin: originURL, Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Host: h, RevocationPoll: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	a, b := newPeer(fx.url), newPeer(empty.URL)
+	// Both subscribe as their poll loops start; connect them.
+	ha, _ := netx.Libp2p(a.host)
+	hb, _ := netx.Libp2p(b.host)
+	if err := ha.Connect(ctx, peerAddrInfo(hb)); err != nil {
+		t.Fatal(err)
+	}
+	_, path, err := publish.Revoke(publish.RevokeConfig{Key: fx.key, Out: fx.layoutDir, Contents: []core.ContentID{fx.id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	a.RevocationsNow(ctx)
+	if a.revs.contentRevoked(fx.id) == nil {
+		t.Fatal("A did not take the list from the origin")
+	}
+	// The first publish may precede the subscriptions' exchange: A sends
+	// it again until B has it (as a later poll would not: it is unchanged).
+	for b.revs.contentRevoked(fx.id) == nil {
+		a.revs.mu.Lock()
+		pub := a.revs.publish
+		a.revs.mu.Unlock()
+		if pub != nil {
+			pub(raw)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("B never got the list by gossip")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if _, err := b.Join(ctx, fx.id); !errors.Is(err, manifest.ErrRevoked) {
+		t.Fatalf("B joined content revoked by gossip: %v", err)
+	}
+	if v := b.revs.check([]byte(`{"version":1}`)); v != live.Reject {
+		t.Fatalf("garbage: verdict %v, want Reject", v)
+	}
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	_, p2, err := publish.Revoke(publish.RevokeConfig{Key: other, Out: t.TempDir(), Contents: []core.ContentID{fx.id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, _ := os.ReadFile(p2)
+	if v := b.revs.check(foreign); v != live.Ignore {
+		t.Fatalf("a list by a key B does not trust: verdict %v, want Ignore", v)
+	}
+	if v := b.revs.check(raw); v != live.Accept {
+		t.Fatalf("the list B holds: verdict %v, want Accept (so it is passed on)", v)
 	}
 }
