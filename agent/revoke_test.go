@@ -270,3 +270,45 @@ func TestRevocationSpreadsByGossip(t *testing.T) {
 		t.Fatalf("the list B holds: verdict %v, want Accept (so it is passed on)", v)
 	}
 }
+
+// TestTrustFileRereadStopsJoins: a key removed from the trust file of a
+// running peer stops new joins of its contents, and the swarms it had are
+// left; its chunks stay (removal is not revocation).
+func TestTrustFileRereadStopsJoins(t *testing.T) {
+	fx := publishTree(t, "tf", 47, map[string]int{"a.bin": 2 * testChunk})
+	k1 := manifest.PublicOf(fx.key)
+	file := filepath.Join(t.TempDir(), "trusted")
+	if err := os.WriteFile(file, []byte(k1.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := netx.NewMemNetwork().NewHost("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPeer(ctx, PeerConfig{CacheDir: t.TempDir(), Origin: fx.url, TrustFile: file, Host: h, RevocationPoll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); p.Close() }()
+	if _, err := p.Join(ctx, fx.id); err != nil {
+		t.Fatalf("join under the trust file's key: %v", err)
+	}
+	if err := os.WriteFile(file, []byte("# the old key is gone\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for p.cfg.Trust.Trusts(k1) || len(p.Sessions()) != 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("trust file not re-read: trusted %q, %d sessions", p.cfg.Trust, len(p.Sessions()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if _, err := p.Join(ctx, fx.id); !errors.Is(err, manifest.ErrUntrusted) {
+		t.Fatalf("join after the key left the trust file: %v, want manifest.ErrUntrusted", err)
+	}
+	if _, err := NewPeer(ctx, PeerConfig{CacheDir: t.TempDir(), Origin: fx.url, TrustFile: filepath.Join(t.TempDir(), "missing")}); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("a missing trust file: %v, want ErrBadInput", err)
+	}
+}
