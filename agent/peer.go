@@ -120,6 +120,10 @@ type Peer struct {
 	live    *liveChannels // the gateway's followed live channels (live.go)
 	gw      *gatewayBounds
 	revs    *revocations // revocation lists held (revoke.go)
+	// stopBg ends the peer's own background loops (revocation polls, the
+	// trust file watch), which Close ends even if NewPeer's ctx goes on.
+	bg     context.Context
+	stopBg context.CancelFunc
 	audit   audit.Sink
 
 	gossipOnce sync.Once
@@ -261,9 +265,11 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)
 	p.revs.loadCached(ctx)
-	p.goOwned(func() { p.revs.run(ctx, cfg.RevocationPoll) })
+	bg, stopBg := context.WithCancel(ctx)
+	p.bg, p.stopBg = bg, stopBg
+	p.goOwned(func() { p.revs.run(bg, cfg.RevocationPoll) })
 	if tf != nil {
-		p.goOwned(func() { tf.watch(ctx, p) })
+		p.goOwned(func() { tf.watch(bg, p) })
 	}
 	if cfg.ScrubRate > 0 {
 		p.goOwned(func() {
@@ -294,6 +300,7 @@ func (p *Peer) Close() error {
 	// A join still starting sets j.cancel (and adds to wg) before it
 	// closes ready; with p.ctx cancelled it finishes quickly.
 	p.starting.Wait()
+	p.stopBg()
 	for _, j := range js {
 		if j.cancel != nil {
 			j.cancel()
@@ -534,11 +541,12 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 }
 
 // gossip is the peer's GossipSub, started on first use when the host is
-// libp2p (nil otherwise): live channel updates and revocation lists.
+// libp2p (nil otherwise): live channel updates and revocation lists. It
+// stops when the peer closes.
 func (p *Peer) gossip() *live.Gossip {
 	p.gossipOnce.Do(func() {
 		if h, ok := netx.Libp2p(p.host); ok {
-			g, err := live.NewGossip(p.ctx, h, p.log)
+			g, err := live.NewGossip(p.bg, h, p.log)
 			if err != nil {
 				p.log.Warn("gossip unavailable: live channels and revocation lists by origin polling only", "err", err)
 				return
