@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/layout"
@@ -272,6 +273,7 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 		}
 		defer c.Close()
 		if err := revokedAtOrigin(ctx, origin, cfg.Trust, t.ID); err != nil {
+			audit.OrDiscard(cfg.Swarm.Audit).Record(audit.Event{Time: time.Now(), Kind: audit.KindRevoked, Content: t.ID.String(), Reason: "get refused: " + err.Error()})
 			return GetResult{}, err
 		}
 	}

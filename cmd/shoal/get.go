@@ -21,6 +21,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("o", "", "output file or directory (default: the file's name, or the content name)")
 	parallel := fs.Int("parallel", 8, "chunk requests in flight")
 	quiet := fs.Bool("quiet", false, "no progress output")
+	af := addAuditFlags(fs)
 	seedFor := fs.Duration("seed-for", 0, "with --tracker: keep seeding this long after the download (e.g. 10m)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -36,6 +37,13 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := loadTrustFileOnce(&pc); err != nil {
 		return err
 	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sink, closeAudit, err := af.open(log)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	pc.Audit = sink
 	var prog io.Writer = stderr
 	if *quiet {
 		prog = nil
@@ -44,7 +52,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Origin: pc.Origin, Trust: pc.Trust, Target: fs.Arg(0), Out: *out,
 		CacheDir: pc.CacheDir, Parallel: *parallel, Progress: prog,
 		Tracker: pc.Tracker, SeedFor: *seedFor, Swarm: pc,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: log,
 	})
 	if err != nil {
 		return err
