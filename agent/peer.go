@@ -124,7 +124,7 @@ type Peer struct {
 	// trust file watch), which Close ends even if NewPeer's ctx goes on.
 	bg     context.Context
 	stopBg context.CancelFunc
-	audit   audit.Sink
+	audit  audit.Sink
 
 	gossipOnce sync.Once
 	gsp        *live.Gossip // set by gossipOnce; nil without libp2p
