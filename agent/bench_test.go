@@ -21,7 +21,7 @@ func BenchmarkGet(b *testing.B) {
 		dir := b.TempDir()
 		b.StartTimer()
 		_, err := Get(context.Background(), GetConfig{
-			Origin: fx.url, Trust: manifest.PublicOf(fx.key), Target: fx.id.String(),
+			Origin: fx.url, Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Target: fx.id.String(),
 			Out: filepath.Join(dir, "out"), CacheDir: filepath.Join(dir, "cache"),
 		})
 		if err != nil {

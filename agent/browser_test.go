@@ -27,7 +27,7 @@ func browserGateway(t *testing.T, statusOrigins []string) (*fixture, *Peer, stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPeer(ctx, PeerConfig{CacheDir: t.TempDir(), Origin: fx.url, Trust: manifest.PublicOf(fx.key), Host: h, StatusOrigins: statusOrigins})
+	p, err := NewPeer(ctx, PeerConfig{CacheDir: t.TempDir(), Origin: fx.url, Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Host: h, StatusOrigins: statusOrigins})
 	if err != nil {
 		t.Fatal(err)
 	}

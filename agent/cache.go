@@ -41,7 +41,7 @@ func openCacheWith(dir string, quota int64, verify bool, log *slog.Logger) (*cac
 	if dir == "" {
 		dir = DefaultCacheDir()
 	}
-	for _, d := range []string{layout.ManifestDir, layout.HashLayerDir} {
+	for _, d := range []string{layout.ManifestDir, layout.HashLayerDir, layout.RevocationDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
@@ -59,7 +59,7 @@ func (c *cache) file(p string) string { return filepath.Join(c.dir, filepath.Fro
 
 // manifest returns the verified manifest of id, from the cache or the origin.
 // A cached copy is verified again: the cache is not trusted either.
-func (c *cache) manifest(ctx context.Context, origin *cdn.Client, id core.ContentID, trust manifest.PublicKey) (*manifest.Manifest, error) {
+func (c *cache) manifest(ctx context.Context, origin *cdn.Client, id core.ContentID, trust manifest.Trust) (*manifest.Manifest, error) {
 	p := c.file(layout.ManifestPath(id))
 	if b, err := os.ReadFile(p); err == nil {
 		if m, err := manifest.DecodeTrusted(b, id, trust); err == nil {

@@ -59,6 +59,8 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code := http.StatusBadGateway
 		switch {
+		case errors.Is(err, manifest.ErrRevoked):
+			code = http.StatusGone // revoked by its publisher: never coming back
 		case errors.Is(err, manifest.ErrUntrusted) || errors.Is(err, manifest.ErrBadSignature):
 			code = http.StatusForbidden
 		case errors.Is(err, cdn.ErrNotFound):

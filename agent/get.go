@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/layout"
@@ -43,14 +44,14 @@ type ChunkSource interface {
 
 // GetConfig is what one `shoal get` needs.
 type GetConfig struct {
-	Origin   string             // origin or CDN URL of the layout root
-	Trust    manifest.PublicKey // the publisher key the manifest must be signed by
-	Target   string             // CONTENT_ID or CONTENT_ID/PATH (a file or a directory)
-	Out      string             // output file or directory; default: the file's base name or the content name
-	CacheDir string             // receiver cache; verified chunks stay here so a rerun resumes
-	Parallel int                // chunk requests in flight; default 8
-	HTTP     *http.Client       // optional
-	Progress io.Writer          // optional: progress bar (terminal) or lines (pipe)
+	Origin   string           // origin or CDN URL of the layout root
+	Trust    *manifest.KeySet // the publisher keys the manifest must be signed by (any one)
+	Target   string           // CONTENT_ID or CONTENT_ID/PATH (a file or a directory)
+	Out      string           // output file or directory; default: the file's base name or the content name
+	CacheDir string           // receiver cache; verified chunks stay here so a rerun resumes
+	Parallel int              // chunk requests in flight; default 8
+	HTTP     *http.Client     // optional
+	Progress io.Writer        // optional: progress bar (terminal) or lines (pipe)
 	Logger   *slog.Logger
 	// Source overrides where chunks come from (default: the origin, or the
 	// swarm when Tracker is set).
@@ -239,7 +240,8 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 			return GetResult{}, lockedCache(err)
 		}
 		defer p.Close()
-		defer cancel() // runs before p.Close: stop the swarm first
+		defer cancel()        // runs before p.Close: stop the swarm first
+		p.RevocationsNow(ctx) // refuse what was revoked, not just what the poll loop saw
 		join := p.Join
 		if t.Path == "" {
 			join = p.JoinAll // the whole content: tell peers we fetch it all
@@ -296,6 +298,10 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 			return GetResult{}, lockedCache(err)
 		}
 		defer c.Close()
+		if err := revokedAtOrigin(ctx, origin, cfg.Trust, t.ID); err != nil {
+			audit.OrDiscard(cfg.Swarm.Audit).Record(audit.Event{Time: time.Now(), Kind: audit.KindRevoked, Content: t.ID.String(), Reason: "get refused: " + err.Error()})
+			return GetResult{}, err
+		}
 	}
 	var m *manifest.Manifest
 	if sess != nil {

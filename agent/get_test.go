@@ -77,7 +77,7 @@ func publishTree(t testing.TB, name string, seed uint64, files map[string]int) *
 func (fx *fixture) get(t *testing.T, target, out string) (GetResult, error) {
 	t.Helper()
 	return Get(context.Background(), GetConfig{
-		Origin: fx.url, Trust: manifest.PublicOf(fx.key), Target: target, Out: out, CacheDir: t.TempDir(),
+		Origin: fx.url, Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Target: target, Out: out, CacheDir: t.TempDir(),
 	})
 }
 
@@ -268,7 +268,7 @@ func TestGetResumesFromCache(t *testing.T) {
 	defer hs.Close()
 	cacheDir := t.TempDir()
 	out := filepath.Join(t.TempDir(), "big")
-	cfg := GetConfig{Origin: hs.URL, Trust: manifest.PublicOf(fx.key), Target: fx.id.String(), Out: out, CacheDir: cacheDir}
+	cfg := GetConfig{Origin: hs.URL, Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Target: fx.id.String(), Out: out, CacheDir: cacheDir}
 	if _, err := Get(context.Background(), cfg); !errors.Is(err, cdn.ErrNotFound) {
 		t.Fatalf("first get: want a not-found failure, got %v", err)
 	}
@@ -296,14 +296,14 @@ func TestGetResumesFromCache(t *testing.T) {
 func TestGetUntrustedAndUnreachable(t *testing.T) {
 	fx := publishTree(t, "trust", 13, map[string]int{"a": 10})
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{99}, 32))
-	_, err := Get(context.Background(), GetConfig{Origin: fx.url, Trust: manifest.PublicOf(other), Target: fx.id.String(), Out: filepath.Join(t.TempDir(), "o"), CacheDir: t.TempDir()})
+	_, err := Get(context.Background(), GetConfig{Origin: fx.url, Trust: manifest.NewKeySet(manifest.PublicOf(other)), Target: fx.id.String(), Out: filepath.Join(t.TempDir(), "o"), CacheDir: t.TempDir()})
 	if !errors.Is(err, manifest.ErrUntrusted) {
 		t.Fatalf("untrusted key: %v", err)
 	}
 	ln := httptest.NewServer(http.NotFoundHandler())
 	dead := ln.URL
 	ln.Close()
-	_, err = Get(context.Background(), GetConfig{Origin: dead, Trust: manifest.PublicOf(fx.key), Target: fx.id.String(), Out: filepath.Join(t.TempDir(), "o"), CacheDir: t.TempDir()})
+	_, err = Get(context.Background(), GetConfig{Origin: dead, Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Target: fx.id.String(), Out: filepath.Join(t.TempDir(), "o"), CacheDir: t.TempDir()})
 	if !errors.Is(err, cdn.ErrUnreachable) {
 		t.Fatalf("dead origin: %v", err)
 	}

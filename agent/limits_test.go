@@ -135,7 +135,7 @@ func newBoundsFixture(t *testing.T, chunk int64, size int, lim GatewayLimits) *b
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p, err := NewPeer(ctx, PeerConfig{CacheDir: t.TempDir(), Origin: ohs.URL, Trust: manifest.PublicOf(key), Host: h, Gateway: lim})
+	p, err := NewPeer(ctx, PeerConfig{CacheDir: t.TempDir(), Origin: ohs.URL, Trust: manifest.NewKeySet(manifest.PublicOf(key)), Host: h, Gateway: lim})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
-	"github.com/shoal-cdn/shoal/netx"
 )
 
 // Following a channel costs origin polls and segment fetches, and any web
@@ -123,6 +122,9 @@ func (lc *liveChannels) channel(ctx context.Context, s string) (ch *liveChannel,
 	id, err := manifest.ParseChannelID(s)
 	if err != nil {
 		return nil, nil, nil, http.StatusBadRequest, err
+	}
+	if err := lc.p.revs.channelRevoked(id); err != nil {
+		return nil, nil, nil, http.StatusGone, err
 	}
 	ch, code, err = lc.acquire(id)
 	if err != nil {
@@ -404,13 +406,7 @@ func (lc *liveChannels) count() int {
 func (lc *liveChannels) gossipLocked() *live.Gossip {
 	if !lc.gossipTried {
 		lc.gossipTried = true
-		if h, ok := netx.Libp2p(lc.p.host); ok {
-			g, err := live.NewGossip(lc.p.ctx, h, lc.p.log)
-			if err != nil {
-				lc.p.log.Warn("live: gossip unavailable, following channels by origin polling only", "err", err)
-			}
-			lc.gossip = g
-		}
+		lc.gossip = lc.p.gossip()
 	}
 	return lc.gossip
 }

@@ -75,7 +75,7 @@ func newLiveFixtureWith(t *testing.T, ctx context.Context, tune func(*PeerConfig
 		t.Fatal(err)
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	pc := PeerConfig{CacheDir: t.TempDir(), Origin: ots.URL, Trust: manifest.PublicOf(lf.key), Host: h}
+	pc := PeerConfig{CacheDir: t.TempDir(), Origin: ots.URL, Trust: manifest.NewKeySet(manifest.PublicOf(lf.key)), Host: h}
 	if tune != nil {
 		tune(&pc)
 	}

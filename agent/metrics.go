@@ -63,5 +63,8 @@ func (p *Peer) metricsHandler() http.Handler {
 	reg.MustRegister(peerCollector{p}, cacheCollector{p}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(p.plays.collectors()...)
 	reg.MustRegister(p.gw.collectors()...)
+	if c, ok := p.audit.(prometheus.Collector); ok {
+		reg.MustRegister(c) // the audit log's written and dropped counts
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -94,7 +94,7 @@ func (f *onDemandFixture) peer(tb testing.TB, ctx context.Context, o *originLog,
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p, err := NewPeer(ctx, PeerConfig{CacheDir: cacheDir, Origin: o.url, Trust: manifest.PublicOf(f.key), Host: h})
+	p, err := NewPeer(ctx, PeerConfig{CacheDir: cacheDir, Origin: o.url, Trust: manifest.NewKeySet(manifest.PublicOf(f.key)), Host: h})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestGetResumesFromPartialOutput(t *testing.T) {
 		t.Fatalf("partial output named %q", got)
 	}
 
-	res, err := Get(context.Background(), GetConfig{Origin: hs.URL, Trust: manifest.PublicOf(fx.key), Target: fx.id.String(), Out: out, CacheDir: t.TempDir()})
+	res, err := Get(context.Background(), GetConfig{Origin: hs.URL, Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Target: fx.id.String(), Out: out, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
 	"github.com/shoal-cdn/shoal/layout"
+	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/swarm"
@@ -25,14 +27,14 @@ import (
 // PeerConfig configures a receiver that takes part in swarms: the daemon of
 // `shoal peer`, and `shoal get --tracker`.
 type PeerConfig struct {
-	CacheDir    string             // cache and identity key; default DefaultCacheDir()
-	Tracker     string             // tracker URL; empty: no tracker (peers must be added by hand)
-	Origin      string             // origin or CDN URL of the layout root
-	Trust       manifest.PublicKey // publisher key manifests must be signed by
-	Listen      []string           // libp2p listen multiaddrs; default loopback TCP and QUIC on random ports
-	UploadLimit float64            // bytes/s to peers, across swarms; 0: unlimited
-	CacheSize   int64              // chunk cache quota in bytes; 0: unlimited
-	Region      string             // region label sent to the tracker
+	CacheDir    string           // cache and identity key; default DefaultCacheDir()
+	Tracker     string           // tracker URL; empty: no tracker (peers must be added by hand)
+	Origin      string           // origin or CDN URL of the layout root
+	Trust       *manifest.KeySet // publisher keys manifests must be signed by (any one of them)
+	Listen      []string         // libp2p listen multiaddrs; default loopback TCP and QUIC on random ports
+	UploadLimit float64          // bytes/s to peers, across swarms; 0: unlimited
+	CacheSize   int64            // chunk cache quota in bytes; 0: unlimited
+	Region      string           // region label sent to the tracker
 	// Prefetch is what a read fetches beyond the bytes asked for:
 	// PrefetchWindow (default) a read-ahead window following the reader,
 	// PrefetchNone nothing, PrefetchAll the whole content of every swarm
@@ -86,6 +88,19 @@ type PeerConfig struct {
 	// OriginHTTP replaces the origin client's HTTP client (benchmarks pass
 	// one whose connections are download-shaped); nil: cdn's default.
 	OriginHTTP *http.Client
+
+	// TrustFile, when set, is a file of trusted publisher keys (one per
+	// line, # comments) added to Trust; it is re-read when it changes, so
+	// a publisher's new key can be added and an old one removed without
+	// a restart. A removed key's contents are left (not purged).
+	TrustFile string
+	// RevocationPoll is how often each trusted key's revocation list is
+	// fetched from the origin (default DefaultRevocationPoll, ±10 %).
+	// Lists also spread between peers by gossip.
+	RevocationPoll time.Duration
+	// Audit receives security events (revocations enforced; nil:
+	// audit.Discard). An audit.Writer is also registered on /metrics.
+	Audit audit.Sink
 }
 
 // Peer runs swarms for the contents it is asked for and keeps seeding what
@@ -105,6 +120,15 @@ type Peer struct {
 	plays   *playbacks    // the gateway's playback sessions (playback.go)
 	live    *liveChannels // the gateway's followed live channels (live.go)
 	gw      *gatewayBounds
+	revs    *revocations // revocation lists held (revoke.go)
+	// stopBg ends the peer's own background loops (revocation polls, the
+	// trust file watch), which Close ends even if NewPeer's ctx goes on.
+	bg     context.Context
+	stopBg context.CancelFunc
+	audit  audit.Sink
+
+	gossipOnce sync.Once
+	gsp        *live.Gossip // set by gossipOnce; nil without libp2p
 
 	mu     sync.Mutex
 	joined map[core.ContentID]*joined // guarded by mu
@@ -121,6 +145,7 @@ type joined struct {
 	ctx       context.Context // the session's; ends when it is left
 	cancel    context.CancelFunc
 	ready     chan struct{} // closed once sess is set (or err)
+	stopped   chan struct{} // closed once the session's Run returned (nil if it never started)
 	err       error
 	startedAt time.Time
 
@@ -189,8 +214,19 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if err := cfg.Gateway.fill(); err != nil {
 		return nil, err
 	}
+	if cfg.Trust == nil {
+		cfg.Trust = manifest.NewKeySet()
+	}
+	if cfg.RevocationPoll <= 0 {
+		cfg.RevocationPoll = DefaultRevocationPoll
+	}
+	tf, err := newTrustFile(cfg.Trust, cfg.TrustFile)
+	if err != nil {
+		return nil, err
+	}
 	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{}),
-		gw: newGatewayBounds(cfg.Gateway)}
+		gw: newGatewayBounds(cfg.Gateway), audit: audit.OrDiscard(cfg.Audit)}
+	p.revs = newRevocations(p)
 	if cfg.OriginRequests < 0 {
 		return nil, fmt.Errorf("%w: origin requests %d: want a positive number (0: the default %d)", ErrBadInput, cfg.OriginRequests, swarm.DefaultOriginRequests)
 	}
@@ -220,6 +256,13 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.live = newLiveChannels(p)
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)
+	p.revs.loadCached(ctx)
+	bg, stopBg := context.WithCancel(ctx)
+	p.bg, p.stopBg = bg, stopBg
+	p.goOwned(func() { p.revs.run(bg, cfg.RevocationPoll) })
+	if tf != nil {
+		p.goOwned(func() { tf.watch(bg, p) })
+	}
 	if cfg.ScrubRate > 0 {
 		p.goOwned(func() {
 			if err := p.cache.chunks.Scrub(ctx, cfg.ScrubRate); ctx.Err() == nil {
@@ -249,6 +292,7 @@ func (p *Peer) Close() error {
 	// A join still starting sets j.cancel (and adds to wg) before it
 	// closes ready; with p.ctx cancelled it finishes quickly.
 	p.starting.Wait()
+	p.stopBg()
 	for _, j := range js {
 		if j.cancel != nil {
 			j.cancel()
@@ -266,6 +310,10 @@ func (p *Peer) Close() error {
 // SeedCached joins the swarm of every content in the cache whose manifest is
 // signed by the trusted key, so a restarted peer keeps seeding.
 func (p *Peer) SeedCached(ctx context.Context) int {
+	// Learn what was revoked while we were down before seeding anything.
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	p.revs.poll(pctx)
+	cancel()
 	ents, _ := os.ReadDir(p.cache.file(layout.ManifestDir))
 	n := 0
 	for _, e := range ents {
@@ -401,6 +449,9 @@ func (p *Peer) join(ctx context.Context, id core.ContentID) (*joined, error) {
 // its goroutines reads it.
 func (p *Peer) start(id core.ContentID, j *joined) error {
 	ctx := p.ctx
+	if err := p.revs.contentRevoked(id); err != nil {
+		return err
+	}
 	// Only a content seen before can have hash layers in the cache: a
 	// first join skips looking for one per file.
 	seen := p.cache.has(layout.ManifestPath(id))
@@ -422,9 +473,11 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	j.loading = map[int]*layerCall{}
 	sess.Begin(sctx)
 	p.node.Add(sess)
+	j.stopped = make(chan struct{})
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		defer close(j.stopped)
 		sess.Run(sctx)
 		p.node.Remove(id)
 	}()
@@ -477,6 +530,23 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	}
 	p.log.Info("joined swarm", "content", id, "name", m.Name, "chunks", c.Len())
 	return nil
+}
+
+// gossip is the peer's GossipSub, started on first use when the host is
+// libp2p (nil otherwise): live channel updates and revocation lists. It
+// stops when the peer closes.
+func (p *Peer) gossip() *live.Gossip {
+	p.gossipOnce.Do(func() {
+		if h, ok := netx.Libp2p(p.host); ok {
+			g, err := live.NewGossip(p.bg, h, p.log)
+			if err != nil {
+				p.log.Warn("gossip unavailable: live channels and revocation lists by origin polling only", "err", err)
+				return
+			}
+			p.gsp = g
+		}
+	})
+	return p.gsp
 }
 
 // Sessions lists the running swarms.

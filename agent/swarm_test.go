@@ -88,7 +88,7 @@ func (sf *swarmFixture) peer(t *testing.T, ctx context.Context) *Peer {
 		t.Fatal(err)
 	}
 	p, err := NewPeer(ctx, PeerConfig{
-		CacheDir: t.TempDir(), Tracker: sf.trackerURL, Origin: sf.url, Trust: manifest.PublicOf(sf.key),
+		CacheDir: t.TempDir(), Tracker: sf.trackerURL, Origin: sf.url, Trust: manifest.NewKeySet(manifest.PublicOf(sf.key)),
 		Host: h, AnnounceInterval: 200 * time.Millisecond,
 	})
 	if err != nil {
@@ -267,7 +267,7 @@ func TestGetWithTrackerUsesPeers(t *testing.T) {
 	h, _ := sf.mem.NewHost("")
 	out := filepath.Join(t.TempDir(), "f")
 	res, err := Get(ctx, GetConfig{
-		Origin: sf.url, Trust: manifest.PublicOf(sf.key), Target: sf.id.String(), Out: out, CacheDir: t.TempDir(),
+		Origin: sf.url, Trust: manifest.NewKeySet(manifest.PublicOf(sf.key)), Target: sf.id.String(), Out: out, CacheDir: t.TempDir(),
 		Tracker: sf.trackerURL, Swarm: PeerConfig{Host: h, AnnounceInterval: 200 * time.Millisecond},
 	})
 	if err != nil {

@@ -33,7 +33,7 @@ func TestGetGoesThroughRunningDaemon(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- RunDaemon(ctx, DaemonConfig{Gateway: "127.0.0.1:0", PeerConfig: PeerConfig{
-			CacheDir: cacheDir, Tracker: sf.trackerURL, Origin: sf.url, Trust: manifest.PublicOf(sf.key), Host: h,
+			CacheDir: cacheDir, Tracker: sf.trackerURL, Origin: sf.url, Trust: manifest.NewKeySet(manifest.PublicOf(sf.key)), Host: h,
 		}})
 	}()
 	var gw string
@@ -44,7 +44,7 @@ func TestGetGoesThroughRunningDaemon(t *testing.T) {
 	})
 	get := func(target, out string) GetResult {
 		t.Helper()
-		res, err := Get(ctx, GetConfig{Origin: sf.url, Trust: manifest.PublicOf(sf.key), Target: target, Out: out, CacheDir: cacheDir})
+		res, err := Get(ctx, GetConfig{Origin: sf.url, Trust: manifest.NewKeySet(manifest.PublicOf(sf.key)), Target: target, Out: out, CacheDir: cacheDir})
 		if err != nil {
 			t.Fatalf("get %s: %v", target, err)
 		}
@@ -64,7 +64,7 @@ func TestGetGoesThroughRunningDaemon(t *testing.T) {
 	}
 	// A get trusting another publisher refuses the daemon's manifest.
 	other := manifest.PublicOf(publishTree(t, "other", 3, map[string]int{"x": 1}).key)
-	if _, err := Get(ctx, GetConfig{Trust: other, Target: sf.id.String(), Out: filepath.Join(t.TempDir(), "no"), CacheDir: cacheDir}); !errors.Is(err, manifest.ErrUntrusted) && !errors.Is(err, manifest.ErrBadSignature) {
+	if _, err := Get(ctx, GetConfig{Trust: manifest.NewKeySet(other), Target: sf.id.String(), Out: filepath.Join(t.TempDir(), "no"), CacheDir: cacheDir}); !errors.Is(err, manifest.ErrUntrusted) && !errors.Is(err, manifest.ErrBadSignature) {
 		t.Fatalf("get with another trust key through the daemon = %v, want a trust error", err)
 	}
 	cancel()
@@ -76,7 +76,7 @@ func TestGetGoesThroughRunningDaemon(t *testing.T) {
 	}
 	// With the daemon gone, the same get runs on the cache itself.
 	out2 := filepath.Join(t.TempDir(), "again")
-	res, err = Get(context.Background(), GetConfig{Origin: sf.url, Trust: manifest.PublicOf(sf.key), Target: sf.id.String(), Out: out2, CacheDir: cacheDir})
+	res, err = Get(context.Background(), GetConfig{Origin: sf.url, Trust: manifest.NewKeySet(manifest.PublicOf(sf.key)), Target: sf.id.String(), Out: out2, CacheDir: cacheDir})
 	if err != nil || res.Via != "" {
 		t.Fatalf("get after the daemon stopped: via %q, %v", res.Via, err)
 	}
@@ -119,7 +119,7 @@ func TestGetThroughDaemonVerifies(t *testing.T) {
 	}
 	// Dead daemon: nothing holds the cache, so the get uses it directly.
 	out := filepath.Join(t.TempDir(), "a.bin")
-	res, err := Get(context.Background(), GetConfig{Origin: fx.url, Trust: manifest.PublicOf(fx.key), Target: fx.id.String(), Out: out, CacheDir: cacheDir})
+	res, err := Get(context.Background(), GetConfig{Origin: fx.url, Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Target: fx.id.String(), Out: out, CacheDir: cacheDir})
 	if err != nil || res.Via != "" {
 		t.Fatalf("get beside a stale daemon file: via %q, %v", res.Via, err)
 	}
@@ -130,7 +130,7 @@ func TestGetThroughDaemonVerifies(t *testing.T) {
 	}
 	defer s.Close()
 	out = filepath.Join(t.TempDir(), "b.bin")
-	_, err = Get(context.Background(), GetConfig{Trust: manifest.PublicOf(fx.key), Target: fx.id.String(), Out: out, CacheDir: cacheDir})
+	_, err = Get(context.Background(), GetConfig{Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Target: fx.id.String(), Out: out, CacheDir: cacheDir})
 	if !errors.Is(err, ErrVerify) {
 		t.Fatalf("get through a lying daemon = %v, want ErrVerify", err)
 	}
@@ -154,7 +154,7 @@ func TestGetWaitsForStartingDaemon(t *testing.T) {
 	}
 	defer s.Close()
 	get := func(out string) (GetResult, error) {
-		return Get(context.Background(), GetConfig{Origin: fx.url, Trust: manifest.PublicOf(fx.key), Target: fx.id.String(), Out: out, CacheDir: cacheDir})
+		return Get(context.Background(), GetConfig{Origin: fx.url, Trust: manifest.NewKeySet(manifest.PublicOf(fx.key)), Target: fx.id.String(), Out: out, CacheDir: cacheDir})
 	}
 	defer func(d time.Duration) { daemonStartWait = d }(daemonStartWait)
 	daemonStartWait = 0

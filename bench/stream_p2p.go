@@ -95,7 +95,7 @@ func (vp *viewerPeers) open(ctx context.Context, k, gen int, path string) (viewe
 	pctx, cancel := context.WithCancel(ctx)
 	cacheDir := filepath.Join(vp.dir, name)
 	p, err := agent.NewPeer(pctx, agent.PeerConfig{
-		CacheDir: cacheDir, Tracker: vp.tracker, Origin: vp.origin, Trust: vp.trust,
+		CacheDir: cacheDir, Tracker: vp.tracker, Origin: vp.origin, Trust: manifest.NewKeySet(vp.trust),
 		Host: shapeDown(netx.Shape(base, cfg.PeerUp, 0), down), AnnounceInterval: streamAnnounce,
 		OriginHTTP: shapedHTTP(down, 2*originParallel), Logger: cfg.Logger.With("viewer", name),
 	})

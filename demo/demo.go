@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg Config) error {
 	peers := make([]*agent.Peer, cfg.Peers)
 	for i := range peers {
 		pc := agent.PeerConfig{
-			CacheDir: filepath.Join(cfg.Dir, fmt.Sprintf("peer%02d", i)), Tracker: trackerURL, Origin: originURL, Trust: pub,
+			CacheDir: filepath.Join(cfg.Dir, fmt.Sprintf("peer%02d", i)), Tracker: trackerURL, Origin: originURL, Trust: manifest.NewKeySet(pub),
 			Listen: []string{"/ip4/127.0.0.1/tcp/0"}, AnnounceInterval: 2 * time.Second,
 			Logger: slog.New(slog.DiscardHandler),
 		}

@@ -6,6 +6,7 @@
 //	manifests/<content ID>      signed manifest (JSON); its SHA-256 is the content ID
 //	hashes/<root hex>           a file's hash layer: its chunk hashes, 32 bytes each
 //	chunks/<hh>/<hash hex>      one chunk; <hh> is the first two hex digits of its hash
+//	revocations/<publisher>     a publisher key's signed revocation list (JSON; changes)
 //
 // Every path above names its bytes by their hash (or, for a hash layer, by the
 // Merkle root it must reproduce), so all of it is immutable and may be cached
@@ -28,7 +29,15 @@ const (
 	// numbered files keep recent ones (see package live).
 	ChannelDir    = "channels"
 	ChannelLatest = "latest"
+	// RevocationDir holds signed revocation lists, one per publisher key,
+	// named by the key's printed form. They change (a newer list replaces
+	// the file), so they are served uncached like channel updates.
+	RevocationDir = "revocations"
 )
+
+// RevocationPath is the path of the revocation list signed by the publisher
+// key printed as publisher.
+func RevocationPath(publisher string) string { return RevocationDir + "/" + publisher }
 
 // ManifestPath is the slash-separated path of a signed manifest.
 func ManifestPath(id core.ContentID) string { return ManifestDir + "/" + id.String() }

@@ -31,8 +31,8 @@ type ConditionalGetter interface {
 // FollowerConfig configures a Follower.
 type FollowerConfig struct {
 	Channel manifest.ChannelID
-	Trust   manifest.PublicKey // updates must be signed by this key
-	Origin  Getter             // where LatestPath is polled; nil: only Offer (gossip) feeds it
+	Trust   manifest.Trust // updates must be signed by a key it trusts
+	Origin  Getter         // where LatestPath is polled; nil: only Offer (gossip) feeds it
 	// Poll is the least time between two origin polls by Run; 0: the
 	// target duration of the newest update (the publisher writes about
 	// one update per target duration, so polling faster finds nothing).

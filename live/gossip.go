@@ -156,3 +156,68 @@ func (g *Gossip) Peers(id manifest.ChannelID) []peer.ID {
 	}
 	return t.ListPeers()
 }
+
+// Verdict is what a topic's check says of a message (see Subscribe).
+type Verdict int
+
+// Verdicts.
+const (
+	Accept Verdict = iota // deliver and pass on
+	Ignore                // drop without blame (old news)
+	Reject                // drop and score the sender down (forged, malformed)
+)
+
+// Subscribe joins topic name until ctx ends, for messages that are not
+// channel updates (revocation lists). Every message, ours included, is
+// passed through check before it is delivered or forwarded; accepted ones
+// from other peers go to deliver. It returns publish, which sends data to
+// the topic without blocking its caller.
+func (g *Gossip) Subscribe(ctx context.Context, name string, check func(data []byte) Verdict, deliver func(data []byte)) (publish func(data []byte), err error) {
+	err = g.ps.RegisterTopicValidator(name, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		switch check(m.Data) {
+		case Accept:
+			return pubsub.ValidationAccept
+		case Ignore:
+			return pubsub.ValidationIgnore
+		}
+		g.log.Debug("live: gossip message rejected", "topic", name, "from", from)
+		return pubsub.ValidationReject
+	})
+	if err != nil {
+		return nil, fmt.Errorf("live: gossip validator for %s: %w", name, err)
+	}
+	t, err := g.ps.Join(name)
+	if err != nil {
+		g.ps.UnregisterTopicValidator(name)
+		return nil, fmt.Errorf("live: join %s: %w", name, err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		t.Close()
+		g.ps.UnregisterTopicValidator(name)
+		return nil, fmt.Errorf("live: subscribe %s: %w", name, err)
+	}
+	go func() {
+		defer func() {
+			sub.Cancel()
+			t.Close()
+			g.ps.UnregisterTopicValidator(name)
+		}()
+		for {
+			m, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			if m.ReceivedFrom != g.h.ID() {
+				deliver(m.Data)
+			}
+		}
+	}()
+	return func(data []byte) {
+		go func() {
+			if err := t.Publish(ctx, data); err != nil && ctx.Err() == nil {
+				g.log.Debug("live: gossip publish", "topic", name, "err", err)
+			}
+		}()
+	}, nil
+}

@@ -173,8 +173,8 @@ func (u *ChannelUpdate) Encode() ([]byte, error) {
 
 // DecodeChannelUpdate parses and checks a signed channel update: size,
 // version, structure, canonical form, the window's consistency, the
-// signature, and that the signer is trust.
-func DecodeChannelUpdate(b []byte, trust PublicKey) (*ChannelUpdate, error) {
+// signature, and that trust trusts the signer.
+func DecodeChannelUpdate(b []byte, trust Trust) (*ChannelUpdate, error) {
 	if len(b) > MaxChannelUpdateSize {
 		return nil, fmt.Errorf("%w: channel update of %d bytes, at most %d", ErrTooLarge, len(b), MaxChannelUpdateSize)
 	}
@@ -219,8 +219,8 @@ func DecodeChannelUpdate(b []byte, trust PublicKey) (*ChannelUpdate, error) {
 	if !ed25519.Verify(u.Publisher[:], msg, u.Signature) {
 		return nil, fmt.Errorf("%w: channel update %d of %q does not verify under publisher %s", ErrBadSignature, u.Seq, u.Channel, u.Publisher)
 	}
-	if u.Publisher != trust {
-		return nil, fmt.Errorf("%w: channel update signed by %s, trusted key is %s", ErrUntrusted, u.Publisher, trust)
+	if !trust.Trusts(u.Publisher) {
+		return nil, untrusted("channel update", u.Publisher, trust)
 	}
 	return u, nil
 }

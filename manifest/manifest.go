@@ -179,8 +179,8 @@ func Decode(b []byte) (*Manifest, error) {
 }
 
 // DecodeTrusted decodes b, then checks that it hashes to id and was signed by
-// trust.
-func DecodeTrusted(b []byte, id core.ContentID, trust PublicKey) (*Manifest, error) {
+// a key trust trusts.
+func DecodeTrusted(b []byte, id core.ContentID, trust Trust) (*Manifest, error) {
 	if got := core.ContentID(core.SumSHA256(b)); got != id {
 		return nil, fmt.Errorf("%w: bytes hash to %s, want %s", ErrContentID, got, id)
 	}
@@ -188,8 +188,8 @@ func DecodeTrusted(b []byte, id core.ContentID, trust PublicKey) (*Manifest, err
 	if err != nil {
 		return nil, err
 	}
-	if m.Publisher != trust {
-		return nil, fmt.Errorf("%w: signed by %s, trusted key is %s", ErrUntrusted, m.Publisher, trust)
+	if !trust.Trusts(m.Publisher) {
+		return nil, untrusted("manifest "+id.String(), m.Publisher, trust)
 	}
 	return m, nil
 }

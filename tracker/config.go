@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/swarm/policy"
 )
@@ -39,6 +40,10 @@ type Config struct {
 	Rand *rand.Rand
 	// Logger receives the tracker's logs (slog.Default()).
 	Logger *slog.Logger
+	// Audit receives security events: joins and leaves per swarm, refused
+	// announces (nil: audit.Discard). An audit.Writer is also registered
+	// on /metrics.
+	Audit audit.Sink
 }
 
 func (c Config) withDefaults() Config {
@@ -66,5 +71,6 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Audit = audit.OrDiscard(c.Audit)
 	return c
 }

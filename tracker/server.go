@@ -20,8 +20,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/discovery"
 )
 
@@ -51,6 +53,9 @@ func New(cfg Config) *Server {
 	}
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
 	s.mux.HandleFunc("GET /api/swarms", s.handleSwarms)
+	if c, ok := cfg.Audit.(prometheus.Collector); ok {
+		s.m.reg.MustRegister(c) // the audit log's written and dropped counts
+	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	return s
 }
@@ -155,7 +160,10 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.expireLocked()
-	e := s.st.announce(&req, s.cfg.Clock.Now())
+	sw := s.st.swarms[req.Content]
+	wasIn := sw != nil && sw.peers[req.Peer] != nil
+	now := s.cfg.Clock.Now()
+	e := s.st.announce(&req, now)
 	peers := []discovery.PeerInfo{}
 	if e != nil {
 		peers = s.st.sample(e, want)
@@ -164,6 +172,13 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*s.cfg.Rand.Float64()))
 	s.gaugesLocked()
 	s.mu.Unlock()
+	if isIn := e != nil; isIn != wasIn {
+		kind := audit.KindJoin
+		if !isIn {
+			kind = audit.KindLeave
+		}
+		s.cfg.Audit.Record(audit.Event{Time: now, Kind: kind, Content: req.Content.String(), Peer: req.Peer, IP: r.RemoteAddr})
+	}
 
 	s.m.announces.WithLabelValues(resultOK).Inc()
 	writeJSON(w, http.StatusOK, discovery.AnnounceResponse{

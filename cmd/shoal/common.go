@@ -43,27 +43,31 @@ func (p publisherFlags) load() (ed25519.PrivateKey, int64, error) {
 // receiverFlags are the flags of the commands that receive content and may
 // join swarms (get, peer).
 type receiverFlags struct {
-	cache, origin, trust, tracker, listen, upload, region, assist *string
+	cache, origin, tracker, listen, upload, region, assist *string
+	trust                                                  *keyList
+	trustFile                                              *string
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
+	trust := &keyList{}
+	fs.Var(trust, "trust", "publisher public keys (printed by shoal keygen) manifests may be signed by: comma-separated, and the flag may be repeated; trust the old and the new key while rotating")
 	return receiverFlags{
-		cache:   fs.String("cache", agent.DefaultCacheDir(), cacheHelp),
-		origin:  fs.String("origin", "", "origin or CDN URL of the layout root (the source of truth and fallback)"),
-		trust:   fs.String("trust", "", "publisher public key (printed by shoal keygen) manifests must be signed by"),
-		tracker: fs.String("tracker", "", trackerHelp),
-		listen:  fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
-		upload:  fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
-		region:  fs.String("region", "", "region label; the tracker prefers peers of the same region"),
-		assist:  fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
+		trust:     trust,
+		trustFile: fs.String("trust-file", "", "file of trusted publisher keys, one per line (# comments), added to --trust; a running peer re-reads it when it changes"),
+		cache:     fs.String("cache", agent.DefaultCacheDir(), cacheHelp),
+		origin:    fs.String("origin", "", "origin or CDN URL of the layout root (the source of truth and fallback)"),
+		tracker:   fs.String("tracker", "", trackerHelp),
+		listen:    fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
+		upload:    fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
+		region:    fs.String("region", "", "region label; the tracker prefers peers of the same region"),
+		assist:    fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
 
 // peerConfig checks the flags and fills what they set of a PeerConfig.
 func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
-	key, err := manifest.ParsePublicKey(*r.trust)
-	if err != nil {
-		return agent.PeerConfig{}, usagef("--trust: %v", err)
+	if len(*r.trust) == 0 && *r.trustFile == "" {
+		return agent.PeerConfig{}, usagef("want --trust PUBKEY[,PUBKEY…] or --trust-file FILE: the publisher keys to trust")
 	}
 	up, err := core.ParseRate(*r.upload)
 	if err != nil {
@@ -74,7 +78,31 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 		return agent.PeerConfig{}, usagef("--origin-assist: %v", err)
 	}
 	return agent.PeerConfig{
-		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: key,
+		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: manifest.NewKeySet(*r.trust...), TrustFile: *r.trustFile,
 		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region, OriginAssist: assist,
 	}, nil
+}
+
+// keyList is a repeatable flag of comma-separated publisher keys.
+type keyList []manifest.PublicKey
+
+func (k *keyList) String() string {
+	if k == nil {
+		return ""
+	}
+	parts := make([]string, len(*k))
+	for i, key := range *k {
+		parts[i] = key.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set adds the keys of one comma-separated value.
+func (k *keyList) Set(s string) error {
+	keys, err := manifest.ParseKeyList(s)
+	if err != nil {
+		return err
+	}
+	*k = append(*k, keys...)
+	return nil
 }

@@ -21,18 +21,29 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("o", "", "output file or directory (default: the file's name, or the content name)")
 	parallel := fs.Int("parallel", 8, "chunk requests in flight")
 	quiet := fs.Bool("quiet", false, "no progress output")
+	af := addAuditFlags(fs)
 	seedFor := fs.Duration("seed-for", 0, "with --tracker: keep seeding this long after the download (e.g. 10m)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *rf.origin == "" || *rf.trust == "" || fs.NArg() != 1 {
+	if *rf.origin == "" || (len(*rf.trust) == 0 && *rf.trustFile == "") || fs.NArg() != 1 {
 		fs.Usage()
-		return usagef("want --origin, --trust and one CONTENT_ID[/PATH]")
+		return usagef("want --origin, --trust (or --trust-file) and one CONTENT_ID[/PATH]")
 	}
 	pc, err := rf.peerConfig()
 	if err != nil {
 		return err
 	}
+	if err := loadTrustFileOnce(&pc); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sink, closeAudit, err := af.open(log)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	pc.Audit = sink
 	var prog io.Writer = stderr
 	if *quiet {
 		prog = nil
@@ -41,7 +52,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Origin: pc.Origin, Trust: pc.Trust, Target: fs.Arg(0), Out: *out,
 		CacheDir: pc.CacheDir, Parallel: *parallel, Progress: prog,
 		Tracker: pc.Tracker, SeedFor: *seedFor, Swarm: pc,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: log,
 	})
 	if err != nil {
 		return err

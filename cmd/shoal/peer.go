@@ -29,13 +29,15 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	scrubRate := fs.String("scrub-rate", "8MiB/s", "how fast the cache is re-verified in the background, e.g. 8MiB/s; damaged chunks are removed (0: off; reads verify what they serve either way)")
 	liveChannels := fs.Int("live-channels", agent.DefaultLiveChannels, "most live channels the gateway follows at once; with all of them being watched, a request for another is answered 503")
 	liveIdle := fs.Duration("live-idle", agent.DefaultLiveIdle, "how long a live channel is still followed after its last gateway request (at least two target durations); then the peer stops polling it and leaves its segments' swarms")
+	revPoll := fs.Duration("revocation-poll", agent.DefaultRevocationPoll, "how often each trusted key's revocation list is fetched from the origin (conditional GET, jittered ±10%); lists also spread between peers by gossip")
+	af := addAuditFlags(fs)
 	originRequests := fs.Int("origin-requests", swarm.DefaultOriginRequests, "most chunk requests to the origin in flight at once, across all swarms; failed ones back off exponentially (1s doubling to 30s, with jitter)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *rf.origin == "" || *rf.trust == "" || fs.NArg() != 0 {
+	if *rf.origin == "" || (len(*rf.trust) == 0 && *rf.trustFile == "") || fs.NArg() != 0 {
 		fs.Usage()
-		return usagef("want --origin and --trust (and usually --tracker), no arguments")
+		return usagef("want --origin and --trust or --trust-file (and usually --tracker), no arguments")
 	}
 	pc, err := rf.peerConfig()
 	if err != nil {
@@ -70,7 +72,17 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--origin-requests %d: want a positive number", *originRequests)
 	}
 	pc.OriginRequests = *originRequests
+	if *revPoll <= 0 {
+		return usagef("--revocation-poll %v: want a positive duration such as 60s", *revPoll)
+	}
+	pc.RevocationPoll = *revPoll
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	sink, closeAudit, err := af.open(pc.Logger)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	pc.Audit = sink
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
 }
 

@@ -17,6 +17,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	listen := fs.String("listen", tracker.DefaultListen, "TCP address to serve announces, /api/swarms and /metrics on")
 	interval := fs.Duration("interval", tracker.DefaultInterval, "re-announce interval handed to peers (jittered ±10%); silent peers expire after 3×")
 	maxPeers := fs.Int("max-peers", tracker.DefaultMaxPeers, "most peers returned per announce")
+	af := addAuditFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,10 +30,17 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if *maxPeers <= 0 {
 		return usagef("--max-peers must be positive, got %d", *maxPeers)
 	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	sink, closeAudit, err := af.open(log)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
 	return tracker.Run(ctx, tracker.Config{
 		Listen:   *listen,
 		Interval: *interval,
 		MaxPeers: *maxPeers,
-		Logger:   slog.New(slog.NewTextHandler(stderr, nil)),
+		Logger:   log,
+		Audit:    sink,
 	})
 }
