@@ -66,7 +66,7 @@ func testOriginAssist(t *testing.T, chunk int, budget int64) {
 		rate = 256 << 10 // most of the content comes from the seeder
 	}
 	seeder, seedNode := start("seeder", true, Config{Upload: NewBucket(float64(rate), core.RealClock{})})
-	oc, err := cdn.New(cdn.Config{BaseURL: h.url, BaseBackoff: 10 * time.Millisecond, Attempts: 2})
+	oc, err := cdn.New(cdn.Config{BaseURL: h.originURL(), BaseBackoff: 10 * time.Millisecond, Attempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

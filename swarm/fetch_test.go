@@ -34,7 +34,7 @@ func newIdleSession(t *testing.T, h *harness, originURL string) *Session {
 func TestFetchFromOriginFetchesExactlyTheRange(t *testing.T) {
 	const chunk = 16 << 10
 	h := newHarness(t, "direct", 51, chunk, 10*chunk+100)
-	s := newIdleSession(t, h, h.url)
+	s := newIdleSession(t, h, h.originURL())
 	if err := s.FetchFromOrigin(context.Background(), 2, 5); err != nil {
 		t.Fatal(err)
 	}

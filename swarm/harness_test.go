@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -23,14 +24,18 @@ import (
 )
 
 // harness runs many peers of one content in one process: an in-memory
-// network, a real HTTP origin on loopback and a store per peer.
+// network, a store per peer and the real origin handler, which the peers
+// reach in-process (handlerTransport), so a harness runs inside a
+// testing/synctest bubble on virtual time as well as outside it.
+// originURL serves the origin on loopback too, for tests that want a URL
+// (outside a bubble only).
 type harness struct {
 	t       *testing.T
 	net     *netx.MemNetwork
 	content *Content
 	data    map[string][]byte // file path → published bytes
 	origin  *origin.Server
-	url     string
+	url     string // guarded by mu: originURL's loopback server, once started
 	ctx     context.Context
 	mu      sync.Mutex
 	peers   []*hpeer      // guarded by mu
@@ -91,13 +96,43 @@ func newHarness(t *testing.T, name string, seed uint64, chunkSize int64, sizes .
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(h.origin.Handler())
-	t.Cleanup(hs.Close)
-	h.url = hs.URL
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h.ctx = ctx
 	return h
+}
+
+// originURL starts (once) and returns a loopback HTTP server for the
+// origin. Not inside a synctest bubble: its listener would never let the
+// bubble's clock advance.
+func (h *harness) originURL() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.url == "" {
+		hs := httptest.NewServer(h.origin.Handler())
+		h.t.Cleanup(hs.Close)
+		h.url = hs.URL
+	}
+	return h.url
+}
+
+// originClient is a client of the harness's origin that calls its handler
+// in-process, with no network.
+func (h *harness) originClient() *cdn.Client {
+	c, err := cdn.New(cdn.Config{BaseURL: "http://origin.test/", HTTP: &http.Client{Transport: handlerTransport{h.origin.Handler()}}, BaseBackoff: 10 * time.Millisecond, Attempts: 2})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// handlerTransport answers HTTP requests by calling a handler in-process.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	w := httptest.NewRecorder()
+	t.h.ServeHTTP(w, r)
+	return w.Result(), nil
 }
 
 // addPeer starts a peer and connects it to every running peer (as a tracker
@@ -114,7 +149,7 @@ func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
 	}
 	var oc Origin // untyped nil without an origin
 	if withOrigin {
-		oc, _ = cdn.New(cdn.Config{BaseURL: h.url, BaseBackoff: 10 * time.Millisecond, Attempts: 2})
+		oc = h.originClient()
 	}
 	node := NewNode(host, nil)
 	sess := NewSession(host.ID(), Config{Content: h.content, Store: st, Origin: oc, Rand: rand.New(rand.NewPCG(uint64(len(h.peers)), 9)), OnDemand: h.onDemand})

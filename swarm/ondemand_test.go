@@ -5,19 +5,6 @@ import (
 	"time"
 )
 
-// waitUntil polls cond until it holds or limit passes (a hang guard, not a
-// timing assertion).
-func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestOnDemandSessionFetchesOnlyWanted: a session on demand fetches
 // nothing until a reader wants a range, then exactly that range.
 func TestOnDemandSessionFetchesOnlyWanted(t *testing.T) {
@@ -27,13 +14,13 @@ func TestOnDemandSessionFetchesOnlyWanted(t *testing.T) {
 	h.waitAll([]*hpeer{seed}, time.Minute)
 	h.onDemand = true
 	leech := h.addPeer("leech", false)
-	waitUntil(t, "leecher connected", time.Minute, func() bool { return leech.sess.Stats().Peers == 1 })
+	waitFor(t, time.Minute, "leecher connected", func() bool { return leech.sess.Stats().Peers == 1 })
 	if st := leech.sess.Stats(); st.Have != 0 || st.Wanted != 0 {
 		t.Fatalf("nothing wanted yet, but %+v", st)
 	}
 	in := leech.sess.Want(Range{From: 10, To: 14})
 	defer in.Release()
-	waitUntil(t, "wanted chunks", time.Minute, func() bool { return leech.sess.Stats().Have == 4 })
+	waitFor(t, time.Minute, "wanted chunks", func() bool { return leech.sess.Stats().Have == 4 })
 	for i := range h.content.Len() {
 		if got, want := leech.sess.Has(i), i >= 10 && i < 14; got != want {
 			t.Fatalf("chunk %d held %v, want %v", i, got, want)
@@ -57,7 +44,7 @@ func TestEvictionSendsDontHave(t *testing.T) {
 	h.waitAll([]*hpeer{seed}, time.Minute)
 	first.stop()
 	leech := h.addPeer("leech", false)
-	waitUntil(t, "leecher sees the seed's chunks", time.Minute, func() bool { return leech.sess.PeersWith(3) == 1 })
+	waitFor(t, time.Minute, "leecher sees the seed's chunks", func() bool { return leech.sess.PeersWith(3) == 1 })
 
 	if err := seed.store.Delete(h.content.Hash(3)); err != nil {
 		t.Fatal(err)
@@ -65,13 +52,13 @@ func TestEvictionSendsDontHave(t *testing.T) {
 	if seed.sess.Has(3) || seed.sess.Stats().Complete || seed.sess.Stats().Lost != 1 {
 		t.Fatalf("seed still claims chunk 3 after deleting it: %+v", seed.sess.Stats())
 	}
-	waitUntil(t, "DONT_HAVE to reach the leecher", time.Minute, func() bool { return leech.sess.PeersWith(3) == 0 })
+	waitFor(t, time.Minute, "DONT_HAVE to reach the leecher", func() bool { return leech.sess.PeersWith(3) == 0 })
 	if leech.sess.PeersWith(4) != 1 {
 		t.Fatal("availability of an untouched chunk changed")
 	}
 	in := leech.sess.Want(Range{From: 0, To: h.content.Len()})
 	defer in.Release()
-	waitUntil(t, "every chunk but 3", time.Minute, func() bool { return leech.sess.Stats().Have == h.content.Len()-1 })
+	waitFor(t, time.Minute, "every chunk but 3", func() bool { return leech.sess.Stats().Have == h.content.Len()-1 })
 	if st := leech.sess.Stats(); st.RareChunks != 1 || leech.sess.Has(3) {
 		t.Fatalf("chunk 3 should be missing and rare: %+v", st)
 	}
