@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
@@ -32,6 +33,17 @@ type PeerConfig struct {
 	UploadLimit float64            // bytes/s to peers, across swarms; 0: unlimited
 	CacheSize   int64              // chunk cache quota in bytes; 0: unlimited
 	Region      string             // region label sent to the tracker
+	// Token is the access token presented to peers and the tracker; nil:
+	// none. With one, peers must present a valid token of the same tenant
+	// too, unless OpenSwarm.
+	Token *TokenSource
+	// OpenSwarm serves peers without a token even when Token is set.
+	OpenSwarm bool
+	// TrustKeys are the publisher keys peers' tokens may be signed by;
+	// empty: Trust alone.
+	TrustKeys []manifest.PublicKey
+	// Audit receives security events (refused peers); nil: discarded.
+	Audit audit.Sink
 	// Prefetch is what a read fetches beyond the bytes asked for:
 	// PrefetchWindow (default) a read-ahead window following the reader,
 	// PrefetchNone nothing, PrefetchAll the whole content of every swarm
@@ -228,6 +240,11 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.live = newLiveChannels(p)
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)
+	if cfg.Token != nil {
+		p.goOwned(func() {
+			cfg.Token.watch(ctx, DefaultTokenPoll, func(err error) { p.log.Warn("token file", "err", err) })
+		})
+	}
 	if cfg.ScrubRate > 0 {
 		p.goOwned(func() {
 			if err := p.cache.chunks.Scrub(ctx, cfg.ScrubRate); ctx.Err() == nil {
@@ -423,6 +440,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
 		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log,
 		OnDemand: true, OriginAssist: p.cfg.OriginAssist != 0, AssistBudget: assistBudget(p.cfg.OriginAssist, m.TotalSize()),
+		Access: p.access(),
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	j.ctx, j.cancel = sctx, cancel
@@ -439,6 +457,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	if p.tracker != nil {
 		ann, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
 			Tracker: p.tracker, Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region,
+			Token: p.tokenFunc(),
 			Stats: func() discovery.Stats {
 				st := sess.Stats()
 				return discovery.Stats{Uploaded: st.BytesUploaded, Downloaded: st.BytesFromPeers + st.BytesFromOrigin, Left: c.Manifest.TotalSize() - sess.BytesHeld()}

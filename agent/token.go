@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/swarm"
+	"github.com/shoal-cdn/shoal/token"
+)
+
+// DefaultTokenPoll is how often a --token-file is checked for a new token.
+const DefaultTokenPoll = 5 * time.Second
+
+// TokenSource holds the access token a peer presents to other peers and to
+// the tracker: a fixed one, or one read from a file and read again when the
+// file changes, so a refreshed token needs no restart.
+type TokenSource struct {
+	path string
+
+	mu    sync.Mutex
+	tok   string    // guarded by mu
+	mtime time.Time // guarded by mu: of the file when tok was read
+	size  int64     // guarded by mu
+}
+
+// NewTokenSource returns a source of the fixed token tok, or of the token in
+// the file at path (exactly one of them is set). The token must decode.
+func NewTokenSource(tok, path string) (*TokenSource, error) {
+	switch {
+	case tok != "" && path != "":
+		return nil, fmt.Errorf("%w: give a token or a token file, not both", ErrBadInput)
+	case tok != "":
+		if _, err := token.Decode(tok); err != nil {
+			return nil, fmt.Errorf("%w: token: %v", ErrBadInput, err)
+		}
+		return &TokenSource{tok: strings.TrimSpace(tok)}, nil
+	case path == "":
+		return nil, fmt.Errorf("%w: no token and no token file", ErrBadInput)
+	}
+	s := &TokenSource{path: path}
+	if err := s.reload(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Token returns the current token.
+func (s *TokenSource) Token() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok
+}
+
+// Tenant returns the tenant the current token names ("" if it does not decode).
+func (s *TokenSource) Tenant() string {
+	t, err := token.Decode(s.Token())
+	if err != nil {
+		return ""
+	}
+	return t.Tenant
+}
+
+// reload reads the file again if it changed. A file that does not hold a
+// decodable token leaves the current token in place.
+func (s *TokenSource) reload() error {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return fmt.Errorf("%w: token file: %v", ErrBadInput, err)
+	}
+	s.mu.Lock()
+	same := s.tok != "" && fi.ModTime().Equal(s.mtime) && fi.Size() == s.size
+	s.mu.Unlock()
+	if same {
+		return nil
+	}
+	if fi.Size() > token.MaxPrinted+64 {
+		return fmt.Errorf("%w: token file %s: %d bytes, a token is at most %d characters", ErrBadInput, s.path, fi.Size(), token.MaxPrinted)
+	}
+	b, err := os.ReadFile(s.path)
+	if err != nil {
+		return fmt.Errorf("%w: token file: %v", ErrBadInput, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if _, err := token.Decode(tok); err != nil {
+		return fmt.Errorf("%w: token file %s: %v", ErrBadInput, s.path, err)
+	}
+	s.mu.Lock()
+	s.tok, s.mtime, s.size = tok, fi.ModTime(), fi.Size()
+	s.mu.Unlock()
+	return nil
+}
+
+// watch re-reads the token file every poll until ctx ends; a fixed token
+// returns at once.
+func (s *TokenSource) watch(ctx context.Context, poll time.Duration, log func(error)) {
+	if s.path == "" {
+		return
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.reload(); err != nil {
+				log(err)
+			}
+		}
+	}
+}
+
+// access is the swarm token policy of this peer's sessions: with a token it
+// presents it and requires tokens of the same tenant from others (unless
+// OpenSwarm); without one it presents none and requires none.
+func (p *Peer) access() *swarm.Access {
+	if p.cfg.Token == nil {
+		return nil
+	}
+	keys := p.cfg.TrustKeys
+	if len(keys) == 0 {
+		keys = []manifest.PublicKey{p.cfg.Trust}
+	}
+	return &swarm.Access{
+		Token:    p.cfg.Token.Token,
+		Verifier: token.NewVerifier(keys, nil),
+		Require:  !p.cfg.OpenSwarm,
+		Audit:    p.cfg.Audit,
+	}
+}
+
+// tokenFunc is what the announcer sends as the token (nil: none).
+func (p *Peer) tokenFunc() func() string {
+	if p.cfg.Token == nil {
+		return nil
+	}
+	return p.cfg.Token.Token
+}
