@@ -240,6 +240,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.live = newLiveChannels(p)
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)
+	p.setMetaAccess()
 	if cfg.Token != nil {
 		p.goOwned(func() {
 			cfg.Token.watch(ctx, DefaultTokenPoll, func(err error) { p.log.Warn("token file", "err", err) })

@@ -8,9 +8,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/swarm"
 	"github.com/shoal-cdn/shoal/token"
+	"github.com/shoal-cdn/shoal/wire"
 )
 
 // DefaultTokenPoll is how often a --token-file is checked for a new token.
@@ -140,4 +143,45 @@ func (p *Peer) tokenFunc() func() string {
 		return nil
 	}
 	return p.cfg.Token.Token
+}
+
+// currentToken is the token to send now ("" without one).
+func (p *Peer) currentToken() string {
+	if p.cfg.Token == nil {
+		return ""
+	}
+	return p.cfg.Token.Token()
+}
+
+// setMetaAccess makes the node send our token with its meta requests and,
+// when this peer requires tokens, serve manifests and hash layers only to
+// peers whose token admits them to the content in question.
+func (p *Peer) setMetaAccess() {
+	if p.cfg.Token == nil {
+		return
+	}
+	var gate swarm.MetaGate
+	if !p.cfg.OpenSwarm {
+		gate = p.metaGate
+	}
+	p.node.SetMetaAccess(p.cfg.Token.Token, gate)
+}
+
+// metaGate admits a meta request when the asker's token admits it to the
+// content the manifest or hash layer belongs to, as the handshake would.
+func (p *Peer) metaGate(req wire.MetaRequest, from netx.PeerID) error {
+	if req.Kind == wire.MetaManifest {
+		if s := p.node.Session(core.ContentID(req.Key)); s != nil {
+			return s.CheckMeta(req.Token, from)
+		}
+		return fmt.Errorf("manifest %s: no swarm of it here", core.ContentID(req.Key).Short())
+	}
+	for _, s := range p.node.Sessions() {
+		for _, f := range s.Content().Manifest.Files {
+			if f.Root == req.Key {
+				return s.CheckMeta(req.Token, from)
+			}
+		}
+	}
+	return fmt.Errorf("hash layer %s: in no swarm here", req.Key.Short())
 }

@@ -242,3 +242,30 @@ func (p *peer) tokenExpiryAt() string {
 	defer p.s.mu.Unlock()
 	return p.tokenExpiry.UTC().Format(time.RFC3339)
 }
+
+// MetaGate decides whether a meta request from a peer is served; an error
+// refuses it (the stream is reset, nothing is sent).
+type MetaGate func(req wire.MetaRequest, from netx.PeerID) error
+
+// SetMetaAccess sets the token this node sends with its meta requests (nil:
+// none) and the gate other peers' meta requests must pass (nil: anyone may
+// ask), so a peer that serves only token holders does not hand out its
+// manifests and hash layers to anyone else either.
+func (n *Node) SetMetaAccess(tok func() string, gate MetaGate) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.metaToken, n.metaGate = tok, gate
+}
+
+func (n *Node) metaAccess() (func() string, MetaGate) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.metaToken, n.metaGate
+}
+
+// CheckMeta is the MetaGate of a session's content: it checks tok, from
+// peer from, as the handshake would. The refusal is audited.
+func (s *Session) CheckMeta(tok string, from netx.PeerID) error {
+	_, err := s.admit(tok, from)
+	return err
+}

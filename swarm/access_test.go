@@ -366,3 +366,39 @@ func TestTokenExpiryClosesConnection(t *testing.T) {
 		t.Fatalf("no audit event for the expiry: %+v", w.events)
 	}
 }
+
+// TestMetaGateServesOnlyTokenHolders: with a gate set, a peer without a
+// valid token gets no manifest over the meta protocol; one with a valid
+// token (sent by FetchMeta from SetMetaAccess) gets it.
+func TestMetaGateServesOnlyTokenHolders(t *testing.T) {
+	w := newTokenWorld(t, 63)
+	w.give("seed", w.issue(w.claims()))
+	seed := w.addPeer("seed", true)
+	seed.node.ServeMeta(func(wire.MetaKind, core.Hash) ([]byte, bool) { return []byte("manifest bytes"), true })
+	seed.node.SetMetaAccess(nil, func(req wire.MetaRequest, from netx.PeerID) error { return seed.sess.CheckMeta(req.Token, from) })
+	host, err := w.net.NewHost("asker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	asker := NewNode(host, nil)
+	var tok atomic.Value
+	tok.Store("")
+	asker.SetMetaAccess(func() string { return tok.Load().(string) }, nil)
+	other := w.claims()
+	other.Tenant = "tenant-b"
+	for _, bad := range []string{"", w.issue(other)} {
+		tok.Store(bad)
+		if b, err := asker.FetchMeta(w.ctx, seed.node.ID(), nil, wire.MetaManifest, core.Hash(w.content.ID), 1<<20); err == nil {
+			t.Fatalf("token %q: got %q, want a refusal", bad, b)
+		}
+	}
+	if !w.audited(audit.KindPeerRefused, "asker", "token missing") || !w.audited(audit.KindPeerRefused, "asker", "token tenant") {
+		t.Fatalf("refusals not audited: %+v", w.events)
+	}
+	tok.Store(w.issue(w.claims()))
+	b, err := asker.FetchMeta(w.ctx, seed.node.ID(), nil, wire.MetaManifest, core.Hash(w.content.ID), 1<<20)
+	if err != nil || string(b) != "manifest bytes" {
+		t.Fatalf("valid token: %q, %v", b, err)
+	}
+}

@@ -40,8 +40,9 @@ type MetaSource func(kind wire.MetaKind, key core.Hash) ([]byte, bool)
 
 // ServeMeta answers other peers' meta requests from src, on streams of
 // wire.MetaProtocolID: at most MaxMetaStreams at once (more are answered
-// busy), each reset if it is not done within 10 s. Anyone may ask: what is
-// served is self-verifying and is checked by the asker. A later call
+// busy), each reset if it is not done within 10 s. Anyone may ask unless
+// SetMetaAccess sets a gate: what is served is self-verifying and is checked
+// by the asker. A later call
 // replaces src (streams in flight finish with the old one); a nil src stops
 // serving.
 func (n *Node) ServeMeta(src MetaSource) {
@@ -65,6 +66,13 @@ func (n *Node) serveMeta(st netx.Stream, src MetaSource, slots chan struct{}) {
 		n.log.Debug("meta request", "peer", peer, "err", err)
 		st.Reset()
 		return
+	}
+	if _, gate := n.metaAccess(); gate != nil {
+		if err := gate(req, st.RemotePeer()); err != nil {
+			n.log.Debug("meta request refused", "peer", peer, "asked", metaWhat(req.Kind, req.Key), "err", err)
+			st.Reset()
+			return
+		}
 	}
 	resp := wire.MetaResponse{Status: wire.MetaBusy}
 	select {
@@ -108,7 +116,11 @@ func (n *Node) FetchMeta(ctx context.Context, peer netx.PeerID, addrs []string, 
 	}
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
-	if err := wire.WriteMetaRequest(st, wire.MetaRequest{Kind: kind, Key: key}); err != nil {
+	req := wire.MetaRequest{Kind: kind, Key: key}
+	if tok, _ := n.metaAccess(); tok != nil {
+		req.Token = tok()
+	}
+	if err := wire.WriteMetaRequest(st, req); err != nil {
 		st.Reset()
 		return nil, fail(err)
 	}

@@ -22,8 +22,10 @@ type Node struct {
 	host netx.Host
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	sessions map[core.ContentID]*Session // guarded by mu
+	mu        sync.Mutex
+	sessions  map[core.ContentID]*Session // guarded by mu
+	metaToken func() string               // guarded by mu: token sent with meta requests (SetMetaAccess)
+	metaGate  MetaGate                    // guarded by mu: check before a meta request is served
 }
 
 // NewNode starts accepting wire-protocol streams on h.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/shoal-cdn/shoal/core"
@@ -30,13 +31,15 @@ func TestMetaRequestRoundTrip(t *testing.T) {
 		{Kind: MetaManifest, Key: metaKey(1)},
 		{Kind: MetaHashLayer, Key: metaKey(2)},
 		{Kind: MetaHashLayer},
+		{Kind: MetaManifest, Key: metaKey(4), Token: "AQRrZXk"},
+		{Kind: MetaHashLayer, Key: metaKey(5), Token: strings.Repeat("A", MaxToken)},
 	} {
 		var buf bytes.Buffer
 		if err := WriteMetaRequest(&buf, req); err != nil {
 			t.Fatalf("%v: %v", req.Kind, err)
 		}
-		if buf.Len() != MetaRequestLen {
-			t.Fatalf("%v request is %d bytes, want %d", req.Kind, buf.Len(), MetaRequestLen)
+		if want := MetaRequestLen + len(req.Token) + 2*min(len(req.Token), 1); buf.Len() != want {
+			t.Fatalf("%v request is %d bytes, want %d", req.Kind, buf.Len(), want)
 		}
 		got, err := ReadMetaRequest(&buf)
 		if err != nil || got != req {
@@ -115,6 +118,11 @@ func TestReadMetaRequestRejects(t *testing.T) {
 		{"short", append([]byte{1}, key[:31]...), []error{ErrMalformed, io.ErrUnexpectedEOF}},
 		{"kind-zero", make([]byte, MetaRequestLen), []error{ErrMalformed}},
 		{"kind-unknown", append([]byte{3}, key[:]...), []error{ErrMalformed}},
+		{"token-flag-without-token", append([]byte{1 | MetaTokenFlag}, key[:]...), []error{ErrMalformed, io.ErrUnexpectedEOF}},
+		{"token-empty", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0, 0), []error{ErrMalformed}},
+		{"token-too-long", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0x08, 0x01), []error{ErrMalformed}},
+		{"token-short", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0, 4, 'A'), []error{ErrMalformed, io.ErrUnexpectedEOF}},
+		{"token-not-printable", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0, 2, 'A', '\n'), []error{ErrMalformed}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ReadMetaRequest(bytes.NewReader(tc.in))
