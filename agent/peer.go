@@ -116,6 +116,10 @@ type Peer struct {
 	plays   *playbacks    // the gateway's playback sessions (playback.go)
 	live    *liveChannels // the gateway's followed live channels (live.go)
 	gw      *gatewayBounds
+	// segChan maps the live segments in followed channels' windows to
+	// their channel (core.ContentID → manifest.ChannelID), so their swarms
+	// accept channel-scoped tokens; entries leave with the window.
+	segChan sync.Map
 
 	mu     sync.Mutex
 	joined map[core.ContentID]*joined // guarded by mu
@@ -441,7 +445,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
 		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log,
 		OnDemand: true, OriginAssist: p.cfg.OriginAssist != 0, AssistBudget: assistBudget(p.cfg.OriginAssist, m.TotalSize()),
-		Access: p.access(),
+		Access: p.access(id),
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	j.ctx, j.cancel = sctx, cancel

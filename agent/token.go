@@ -121,7 +121,7 @@ func (s *TokenSource) watch(ctx context.Context, poll time.Duration, log func(er
 // access is the swarm token policy of this peer's sessions: with a token it
 // presents it and requires tokens of the same tenant from others (unless
 // OpenSwarm); without one it presents none and requires none.
-func (p *Peer) access() *swarm.Access {
+func (p *Peer) access(id core.ContentID) *swarm.Access {
 	if p.cfg.Token == nil {
 		return nil
 	}
@@ -129,12 +129,16 @@ func (p *Peer) access() *swarm.Access {
 	if len(keys) == 0 {
 		keys = []manifest.PublicKey{p.cfg.Trust}
 	}
-	return &swarm.Access{
+	a := &swarm.Access{
 		Token:    p.cfg.Token.Token,
 		Verifier: token.NewVerifier(keys, nil),
 		Require:  !p.cfg.OpenSwarm,
 		Audit:    p.cfg.Audit,
 	}
+	if ch, ok := p.segChan.Load(id); ok {
+		a.Channel = ch.(manifest.ChannelID)
+	}
+	return a
 }
 
 // tokenFunc is what the announcer sends as the token (nil: none).
