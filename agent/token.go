@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -25,10 +26,8 @@ const DefaultTokenPoll = 5 * time.Second
 type TokenSource struct {
 	path string
 
-	mu    sync.Mutex
-	tok   string    // guarded by mu
-	mtime time.Time // guarded by mu: of the file when tok was read
-	size  int64     // guarded by mu
+	mu  sync.Mutex
+	tok string // guarded by mu
 }
 
 // NewTokenSource returns a source of the fixed token tok, or of the token in
@@ -38,10 +37,11 @@ func NewTokenSource(tok, path string) (*TokenSource, error) {
 	case tok != "" && path != "":
 		return nil, fmt.Errorf("%w: give a token or a token file, not both", ErrBadInput)
 	case tok != "":
+		tok = strings.TrimSpace(tok)
 		if _, err := token.Decode(tok); err != nil {
 			return nil, fmt.Errorf("%w: token: %v", ErrBadInput, err)
 		}
-		return &TokenSource{tok: strings.TrimSpace(tok)}, nil
+		return &TokenSource{tok: tok}, nil
 	case path == "":
 		return nil, fmt.Errorf("%w: no token and no token file", ErrBadInput)
 	}
@@ -59,41 +59,28 @@ func (s *TokenSource) Token() string {
 	return s.tok
 }
 
-// Tenant returns the tenant the current token names ("" if it does not decode).
-func (s *TokenSource) Tenant() string {
-	t, err := token.Decode(s.Token())
-	if err != nil {
-		return ""
-	}
-	return t.Tenant
-}
-
-// reload reads the file again if it changed. A file that does not hold a
-// decodable token leaves the current token in place.
+// reload reads the file again (it is small: one token) and takes its token
+// if it changed. A file that does not hold a decodable token leaves the
+// current token in place.
 func (s *TokenSource) reload() error {
-	fi, err := os.Stat(s.path)
+	f, err := os.Open(s.path)
 	if err != nil {
 		return fmt.Errorf("%w: token file: %v", ErrBadInput, err)
 	}
-	s.mu.Lock()
-	same := s.tok != "" && fi.ModTime().Equal(s.mtime) && fi.Size() == s.size
-	s.mu.Unlock()
-	if same {
-		return nil
-	}
-	if fi.Size() > token.MaxPrinted+64 {
-		return fmt.Errorf("%w: token file %s: %d bytes, a token is at most %d characters", ErrBadInput, s.path, fi.Size(), token.MaxPrinted)
-	}
-	b, err := os.ReadFile(s.path)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, token.MaxPrinted+64))
 	if err != nil {
 		return fmt.Errorf("%w: token file: %v", ErrBadInput, err)
 	}
 	tok := strings.TrimSpace(string(b))
+	if tok == s.Token() {
+		return nil
+	}
 	if _, err := token.Decode(tok); err != nil {
 		return fmt.Errorf("%w: token file %s: %v", ErrBadInput, s.path, err)
 	}
 	s.mu.Lock()
-	s.tok, s.mtime, s.size = tok, fi.ModTime(), fi.Size()
+	s.tok = tok
 	s.mu.Unlock()
 	return nil
 }

@@ -389,8 +389,8 @@ func TestMetaGateServesOnlyTokenHolders(t *testing.T) {
 	other.Tenant = "tenant-b"
 	for _, bad := range []string{"", w.issue(other)} {
 		tok.Store(bad)
-		if b, err := asker.FetchMeta(w.ctx, seed.node.ID(), nil, wire.MetaManifest, core.Hash(w.content.ID), 1<<20); err == nil {
-			t.Fatalf("token %q: got %q, want a refusal", bad, b)
+		if b, err := asker.FetchMeta(w.ctx, seed.node.ID(), nil, wire.MetaManifest, core.Hash(w.content.ID), 1<<20); !errors.Is(err, ErrMetaRefused) {
+			t.Fatalf("token %q: got %q, %v; want ErrMetaRefused", bad, b, err)
 		}
 	}
 	if !w.audited(audit.KindPeerRefused, "asker", "token missing") || !w.audited(audit.KindPeerRefused, "asker", "token tenant") {

@@ -30,6 +30,9 @@ var (
 	// ErrMetaBusy: the peer is serving too many meta requests; ask later
 	// or ask another peer.
 	ErrMetaBusy = errors.New("peer busy")
+	// ErrMetaRefused: the peer serves only holders of a valid access
+	// token, and ours (if any) did not admit us.
+	ErrMetaRefused = errors.New("refused: the peer serves only holders of a valid access token for it")
 )
 
 // MetaSource looks up what a meta request asks for: the signed manifest
@@ -70,7 +73,11 @@ func (n *Node) serveMeta(st netx.Stream, src MetaSource, slots chan struct{}) {
 	if _, gate := n.metaAccess(); gate != nil {
 		if err := gate(req, st.RemotePeer()); err != nil {
 			n.log.Debug("meta request refused", "peer", peer, "asked", metaWhat(req.Kind, req.Key), "err", err)
-			st.Reset()
+			if wire.WriteMetaResponse(st, wire.MetaResponse{Status: wire.MetaRefused}) != nil {
+				st.Reset()
+				return
+			}
+			st.Close()
 			return
 		}
 	}
@@ -99,7 +106,7 @@ func (n *Node) serveMeta(st netx.Stream, src MetaSource, slots chan struct{}) {
 // longer than maxSize is refused (wire.ErrFrameTooLarge) before it is read.
 // The body is unverified: the caller checks it against key. When ctx ends
 // the stream is reset and the error matches ctx.Err(). Errors name the peer
-// and what was asked, and match ErrMetaNotFound, ErrMetaBusy, the netx and
+// and what was asked, and match ErrMetaNotFound, ErrMetaBusy, ErrMetaRefused, the netx and
 // wire sentinels, or ctx.Err().
 func (n *Node) FetchMeta(ctx context.Context, peer netx.PeerID, addrs []string, kind wire.MetaKind, key core.Hash, maxSize int) ([]byte, error) {
 	// fail wraps a transport or decoding error, and ctx's error when the
@@ -137,6 +144,8 @@ func (n *Node) FetchMeta(ctx context.Context, peer netx.PeerID, addrs []string, 
 		return resp.Body, nil
 	case wire.MetaNotFound:
 		err = ErrMetaNotFound
+	case wire.MetaRefused:
+		err = ErrMetaRefused
 	default:
 		err = ErrMetaBusy
 	}

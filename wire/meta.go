@@ -16,7 +16,7 @@ package wire
 //
 // Response:
 //
-//	status  uint8     MetaOK, MetaNotFound or MetaBusy
+//	status  uint8     MetaOK, MetaNotFound, MetaBusy or MetaRefused
 //	length  uint32    body size, big-endian; zero unless status is MetaOK
 //	body    length bytes
 //
@@ -92,6 +92,9 @@ const (
 	// MetaBusy: the sender is serving too many meta requests; try later or
 	// elsewhere.
 	MetaBusy MetaStatus = 3
+	// MetaRefused: the sender serves only holders of a valid access token,
+	// and the request carried none that admits it.
+	MetaRefused MetaStatus = 4
 )
 
 // String names the status for logs and errors.
@@ -103,11 +106,13 @@ func (s MetaStatus) String() string {
 		return "not found"
 	case MetaBusy:
 		return "busy"
+	case MetaRefused:
+		return "refused"
 	}
 	return fmt.Sprintf("meta status(%d)", uint8(s))
 }
 
-func (s MetaStatus) valid() bool { return s >= MetaOK && s <= MetaBusy }
+func (s MetaStatus) valid() bool { return s >= MetaOK && s <= MetaRefused }
 
 // MetaTokenFlag is set in a meta request's kind byte when an access token
 // follows the key.

@@ -55,6 +55,7 @@ func FuzzReadMetaResponse(f *testing.F) {
 		{Status: MetaOK},
 		{Status: MetaNotFound},
 		{Status: MetaBusy},
+		{Status: MetaRefused},
 	} {
 		var buf bytes.Buffer
 		if err := WriteMetaResponse(&buf, resp); err != nil {

@@ -58,6 +58,7 @@ func TestMetaResponseRoundTrip(t *testing.T) {
 		{"ok-over-one-read-step", MetaResponse{Status: MetaOK, Body: metaBytes("big", 2, 3*metaReadStep+17)}},
 		{"not-found", MetaResponse{Status: MetaNotFound}},
 		{"busy", MetaResponse{Status: MetaBusy}},
+		{"refused", MetaResponse{Status: MetaRefused}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -146,7 +147,8 @@ func TestReadMetaResponseRejects(t *testing.T) {
 		{"short-header", []byte{1, 0, 0}, 10, []error{ErrMalformed, io.ErrUnexpectedEOF}},
 		{"short-body", []byte{1, 0, 0, 0, 4, 'a', 'b'}, 10, []error{ErrMalformed, io.ErrUnexpectedEOF}},
 		{"status-zero", []byte{0, 0, 0, 0, 0}, 10, []error{ErrMalformed}},
-		{"status-unknown", []byte{4, 0, 0, 0, 0}, 10, []error{ErrMalformed}},
+		{"status-unknown", []byte{5, 0, 0, 0, 0}, 10, []error{ErrMalformed}},
+		{"refused-with-body", []byte{4, 0, 0, 0, 1, 0}, 10, []error{ErrMalformed}},
 		{"not-found-with-body", []byte{2, 0, 0, 0, 1, 'x'}, 10, []error{ErrMalformed}},
 		{"busy-with-body", []byte{3, 0, 0, 0, 1, 'x'}, 10, []error{ErrMalformed}},
 		{"over-limit", []byte{1, 0, 0, 0, 11}, 10, []error{ErrFrameTooLarge}},
