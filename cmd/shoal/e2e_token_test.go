@@ -3,8 +3,8 @@
 // End-to-end test of access tokens between real processes: `shoal token
 // issue` makes the tokens, a `shoal peer` seed holds a tenant-A token, and
 // `shoal get` processes with no token, an expired one, another tenant's and
-// a valid one try to fetch from it while the origin is down, so the seed is
-// the only source.
+// a valid one try to fetch from it with an unreachable origin, so the seed
+// is their only source.
 package main
 
 import (
@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/layout"
 )
 
 // TestTokenGatesSeed: a getter without a valid tenant-A token gets nothing
@@ -49,21 +52,73 @@ func TestTokenGatesSeed(t *testing.T) {
 	seed := r.startPeer("seed", "--token-file", seedToken)
 	wantWhole(t, "seed GET", fxDo(t, http.MethodGet, seed.gw+"/c/"+c.id+"/clip.bin"), src)
 	seed.waitComplete(t, c.id)
-	r.origin.stop(t)
 
-	for _, g := range []struct {
-		name, token string
-		seedLog     string // what the seed logs when it refuses this getter
-	}{
+	r.tryGets(t, c, seed, []tokenGet{
 		{"no token", "", `err="no token"`},
 		{"expired", expired, "token expired at"},
 		{"tenant-b", tokB, `token tenant \"tenant-b\", this swarm's tenant \"tenant-a\"`},
 		{"tenant-a", tokA, ""},
-	} {
+	})
+}
+
+// TestTokenRegionGatesSeed: a content published with --region eu is served
+// by a seed (whose token says eu) to a getter whose token says eu, and to
+// none whose token says us or names no region.
+func TestTokenRegionGatesSeed(t *testing.T) {
+	r := newFxRig(t)
+	c := r.publish("eu-only", fxFile{"clip.bin", 1 << 20, 9102})
+	// Re-publish the same files with the region policy: a new content ID.
+	out, e, code := runBin(t, r.bin, "publish", "--key", r.key, "--out", r.layout,
+		"--chunk-size", "256KiB", "--name", "eu-only", "--region", "eu", c.src)
+	if code != 0 {
+		t.Fatalf("publish --region: exit %d: %s", code, e)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	c.id = lines[len(lines)-1]
+	if id, err := core.ParseContentID(c.id); err != nil {
+		t.Fatal(err)
+	} else if m, err := os.ReadFile(filepath.Join(r.layout, filepath.FromSlash(layout.ManifestPath(id)))); err != nil || !strings.Contains(string(m), `"regions":["eu"]`) {
+		t.Fatalf("the published manifest does not carry the region policy (%v): %s", err, m)
+	}
+	src := c.files["clip.bin"]
+	r.startOrigin()
+	r.startTracker()
+	issue := func(args ...string) string {
+		t.Helper()
+		out, e, code := runBin(t, r.bin, append([]string{"token", "issue", "--key", r.key, "--tenant", "tenant-a", "--content", c.id}, args...)...)
+		if code != 0 {
+			t.Fatalf("token issue %v: exit %d: %s", args, code, e)
+		}
+		return strings.TrimSpace(out)
+	}
+	seed := r.startPeer("seed", "--token", issue("--region", "eu"))
+	wantWhole(t, "seed GET", fxDo(t, http.MethodGet, seed.gw+"/c/"+c.id+"/clip.bin"), src)
+	seed.waitComplete(t, c.id)
+	r.tryGets(t, c, seed, []tokenGet{
+		{"region us", issue("--region", "us"), `region \"us\" is not one of eu`},
+		{"no region", issue(), "token names no region"},
+		{"region eu", issue("--region", "eu"), ""},
+	})
+}
+
+// tokenGet is one `shoal get` of a token test: its token, and what the seed
+// logs when it refuses it ("" for a get that must succeed).
+type tokenGet struct {
+	name, token string
+	seedLog     string
+}
+
+// tryGets runs each get of clip.bin of c, with an unreachable origin so
+// seed is the only source, and checks its outcome.
+func (r *fxRig) tryGets(t *testing.T, c *fxContent, seed *fxPeer, gets []tokenGet) {
+	src := c.files["clip.bin"]
+	// Nothing listens there: the seed is the getters' only source.
+	unreachable := "http://" + freePort(t)
+	for _, g := range gets {
 		t.Run(strings.ReplaceAll(g.name, " ", "-"), func(t *testing.T) {
 			cache := filepath.Join(r.dir, "get-"+g.name)
 			out := filepath.Join(r.dir, "out-"+g.name)
-			args := []string{"get", "--quiet", "--cache", cache, "--origin", r.originURL, "--trust", r.pub,
+			args := []string{"get", "--quiet", "--cache", cache, "--origin", unreachable, "--trust", r.pub,
 				"--tracker", r.trackerURL, "--listen", "/ip4/127.0.0.1/tcp/0", "-o", out}
 			if g.token != "" {
 				args = append(args, "--token", g.token)
