@@ -72,8 +72,8 @@ const liveStartFromOrigin = 2
 
 // liveRoutes adds the /live/ routes to mux.
 func (p *Peer) liveRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /live/{channel}/index.m3u8", p.gw.bounded(p.live.servePlaylist))
-	mux.HandleFunc("GET /live/{channel}/{segment}", p.gw.bounded(p.live.serveSegment))
+	mux.HandleFunc("GET /live/{channel}/index.m3u8", p.gw.bounded(p.liveAuth(p.live.servePlaylist)))
+	mux.HandleFunc("GET /live/{channel}/{segment}", p.gw.bounded(p.liveAuth(p.live.serveSegment)))
 }
 
 // Leave stops the swarm of id, if one runs: the peer stops fetching and

@@ -20,6 +20,7 @@ import (
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/swarm"
+	"github.com/shoal-cdn/shoal/token"
 )
 
 // PeerConfig configures a receiver that takes part in swarms: the daemon of
@@ -44,6 +45,10 @@ type PeerConfig struct {
 	TrustKeys []manifest.PublicKey
 	// Audit receives security events (refused peers); nil: discarded.
 	Audit audit.Sink
+	// GatewayTokens makes the gateway serve content and live routes only
+	// to requests with "Authorization: Bearer TOKEN", a token that admits
+	// them to what they ask for (checked as between peers).
+	GatewayTokens bool
 	// Prefetch is what a read fetches beyond the bytes asked for:
 	// PrefetchWindow (default) a read-ahead window following the reader,
 	// PrefetchNone nothing, PrefetchAll the whole content of every swarm
@@ -116,6 +121,8 @@ type Peer struct {
 	plays   *playbacks    // the gateway's playback sessions (playback.go)
 	live    *liveChannels // the gateway's followed live channels (live.go)
 	gw      *gatewayBounds
+	// verifier checks gateway clients' bearer tokens (GatewayTokens).
+	verifier *token.Verifier
 	// segChan maps the live segments in followed channels' windows to
 	// their channel (core.ContentID → manifest.ChannelID), so their swarms
 	// accept channel-scoped tokens; entries leave with the window.
@@ -241,6 +248,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if cfg.UploadLimit > 0 {
 		p.upload = swarm.NewBucket(cfg.UploadLimit, nil)
 	}
+	p.verifier = p.tokenVerifier()
 	p.live = newLiveChannels(p)
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)

@@ -29,6 +29,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	scrubRate := fs.String("scrub-rate", "8MiB/s", "how fast the cache is re-verified in the background, e.g. 8MiB/s; damaged chunks are removed (0: off; reads verify what they serve either way)")
 	liveChannels := fs.Int("live-channels", agent.DefaultLiveChannels, "most live channels the gateway follows at once; with all of them being watched, a request for another is answered 503")
 	liveIdle := fs.Duration("live-idle", agent.DefaultLiveIdle, "how long a live channel is still followed after its last gateway request (at least two target durations); then the peer stops polling it and leaves its segments' swarms")
+	gatewayTokens := fs.Bool("gateway-tokens", false, "serve /c/ and /live/ only to requests with \"Authorization: Bearer TOKEN\", a token that admits them to the content or channel (checked against --trust, and this peer's tenant when it has a --token)")
 	originRequests := fs.Int("origin-requests", swarm.DefaultOriginRequests, "most chunk requests to the origin in flight at once, across all swarms; failed ones back off exponentially (1s doubling to 30s, with jitter)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -70,6 +71,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--origin-requests %d: want a positive number", *originRequests)
 	}
 	pc.OriginRequests = *originRequests
+	pc.GatewayTokens = *gatewayTokens
 	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
 }
