@@ -45,14 +45,15 @@
 // this version does not define are carried unchanged and must be ignored.
 //
 // Access tokens. A handshake with FlagToken is followed by exactly one Token
-// frame (empty when the sender holds none) and carries an empty bitfield:
-// the sender withholds its chunks until it has checked the other side's
-// token. The dialer sends Handshake(FlagToken, no bits) and Token; the
-// acceptor checks that token (a stream it refuses is reset and gets nothing)
-// and answers with its Handshake, Token when it sets FlagToken, and its
-// bitfield; the dialer checks the acceptor's token and then sends its
-// bitfield as the first BitfieldUpdate. A Token frame later on an open
-// stream is a refresh: it replaces the sender's token once it verifies.
+// frame (empty when the sender holds none). The dialer's handshake with
+// FlagToken carries an empty bitfield: it withholds its chunks until it has
+// checked the acceptor's token. The acceptor checks the dialer's token (a
+// stream it refuses is reset and gets nothing), then answers with its
+// Handshake and bitfield, and its Token when it sets FlagToken; the dialer
+// checks that token (resetting the stream if it refuses it) and then sends
+// its bitfield as a BitfieldUpdate, the first frame after its Token. A Token
+// frame later on an open stream is a refresh: it replaces the sender's token
+// once it verifies.
 //
 // Decoding is strict and canonical: a frame is accepted only if re-encoding
 // the decoded message yields the same bytes, so every byte on the wire means
