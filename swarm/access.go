@@ -70,10 +70,10 @@ func (s *Session) tenant() string {
 	return ""
 }
 
-// admit checks the token a remote presented (presented: whether its
-// handshake carried one) when this session requires tokens. A refusal is
-// audited; the caller resets the stream. The claims are nil when no check
-// was required.
+// admit checks the token a remote presented ("" for none) when this
+// session requires tokens. A refusal is audited (audit.KindPeerRefused,
+// reason "token <why>"); the caller resets the stream. The claims are nil
+// when no check was required.
 func (s *Session) admit(tok string, remote netx.PeerID) (*token.Claims, error) {
 	a := s.cfg.Access
 	if a == nil || !a.Require {
