@@ -31,7 +31,7 @@ const (
 	corsAllowMethods = "GET, HEAD, OPTIONS"
 	// Headers players and scripts send: byte ranges and their validators,
 	// and Shoal's prefetch policy.
-	corsAllowHeaders = "Range, If-Range, If-None-Match, If-Modified-Since, " + PrefetchHeader
+	corsAllowHeaders = "Range, If-Range, If-None-Match, If-Modified-Since, Authorization, " + PrefetchHeader
 	// Response headers a page may read beyond the CORS-safelisted ones
 	// (Content-Type, Cache-Control…): players read Content-Range and
 	// Content-Length to size ranges, and ETag to revalidate.

@@ -51,6 +51,9 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !p.authContent(w, r, id) {
+		return
+	}
 	join := p.Join
 	if pf == PrefetchAll {
 		join = p.JoinAll

@@ -72,8 +72,8 @@ const liveStartFromOrigin = 2
 
 // liveRoutes adds the /live/ routes to mux.
 func (p *Peer) liveRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /live/{channel}/index.m3u8", p.gw.bounded(p.live.servePlaylist))
-	mux.HandleFunc("GET /live/{channel}/{segment}", p.gw.bounded(p.live.serveSegment))
+	mux.HandleFunc("GET /live/{channel}/index.m3u8", p.gw.bounded(p.liveAuth(p.live.servePlaylist)))
+	mux.HandleFunc("GET /live/{channel}/{segment}", p.gw.bounded(p.liveAuth(p.live.serveSegment)))
 }
 
 // Leave stops the swarm of id, if one runs: the peer stops fetching and
@@ -117,6 +117,7 @@ func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 		in[s.Content] = true
 		if !ch.held[s.Content] {
 			ch.held[s.Content] = true
+			lc.p.segChan.Store(s.Content, ch.id) // for channel-scoped tokens (access)
 			if k == len(u.Segments)-1 && !first && !u.Ended {
 				ch.due[s.Content] = time.Now().Add(time.Duration(liveEdgeSlack * float64(u.TargetDuration) * float64(time.Second)))
 			}
@@ -137,6 +138,7 @@ func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 		if !in[id] {
 			delete(ch.held, id)
 			delete(ch.due, id)
+			lc.p.segChan.Delete(id)
 			if ch.busy[id] == 0 { // else the last request for it leaves it (serving)
 				lc.p.Leave(id)
 			}

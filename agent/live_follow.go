@@ -361,6 +361,7 @@ func (lc *liveChannels) drop(ch *liveChannel) {
 	ch.held, ch.due = map[core.ContentID]bool{}, map[core.ContentID]time.Time{}
 	ch.mu.Unlock()
 	for id := range held {
+		lc.p.segChan.Delete(id)
 		lc.p.Leave(id)
 	}
 }

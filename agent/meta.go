@@ -76,6 +76,7 @@ func originDown(err error) bool {
 func (p *Peer) lookupPeers(ctx context.Context, id core.ContentID) []discovery.PeerInfo {
 	resp, err := p.tracker.Announce(ctx, discovery.AnnounceRequest{
 		Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region, Left: 1, NumWant: 30,
+		Token: p.currentToken(),
 	})
 	if err != nil {
 		p.log.Debug("tracker lookup", "content", id, "err", err)

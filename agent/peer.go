@@ -22,6 +22,7 @@ import (
 	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/swarm"
 	"github.com/shoal-cdn/shoal/swarm/policy"
+	"github.com/shoal-cdn/shoal/token"
 )
 
 // PeerConfig configures a receiver that takes part in swarms: the daemon of
@@ -35,6 +36,16 @@ type PeerConfig struct {
 	UploadLimit float64          // bytes/s to peers, across swarms; 0: unlimited
 	CacheSize   int64            // chunk cache quota in bytes; 0: unlimited
 	Region      string           // region label sent to the tracker
+	// Token is the access token presented to peers and the tracker; nil:
+	// none. With one, peers must present a valid token of the same tenant
+	// too, unless OpenSwarm.
+	Token *TokenSource
+	// OpenSwarm serves peers without a token even when Token is set.
+	OpenSwarm bool
+	// GatewayTokens makes the gateway serve content and live routes only
+	// to requests with "Authorization: Bearer TOKEN", a token that admits
+	// them to what they ask for (checked as between peers).
+	GatewayTokens bool
 	// Prefetch is what a read fetches beyond the bytes asked for:
 	// PrefetchWindow (default) a read-ahead window following the reader,
 	// PrefetchNone nothing, PrefetchAll the whole content of every swarm
@@ -129,6 +140,12 @@ type Peer struct {
 
 	gossipOnce sync.Once
 	gsp        *live.Gossip // set by gossipOnce; nil without libp2p
+	// verifier checks peers' and gateway clients' tokens.
+	verifier *token.Verifier
+	// segChan maps the live segments in followed channels' windows to
+	// their channel (core.ContentID → manifest.ChannelID), so their swarms
+	// accept channel-scoped tokens; entries leave with the window.
+	segChan sync.Map
 
 	mu     sync.Mutex
 	joined map[core.ContentID]*joined // guarded by mu
@@ -253,6 +270,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if cfg.UploadLimit > 0 {
 		p.upload = swarm.NewBucket(cfg.UploadLimit, nil)
 	}
+	p.verifier = p.tokenVerifier()
 	p.live = newLiveChannels(p)
 	p.node = swarm.NewNode(p.host, p.log)
 	p.node.ServeMeta(p.serveMeta)
@@ -262,6 +280,12 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.goOwned(func() { p.revs.run(bg, cfg.RevocationPoll) })
 	if tf != nil {
 		p.goOwned(func() { tf.watch(bg, p) })
+	}
+	p.setMetaAccess()
+	if cfg.Token != nil {
+		p.goOwned(func() {
+			cfg.Token.watch(ctx, DefaultTokenPoll, func(err error) { p.log.Warn("token file", "err", err) })
+		})
 	}
 	if cfg.ScrubRate > 0 {
 		p.goOwned(func() {
@@ -466,6 +490,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
 		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log,
 		OnDemand: true, OriginAssist: p.cfg.OriginAssist != 0, AssistBudget: policy.AssistBudget(p.cfg.OriginAssist, m.TotalSize()),
+		Access: p.access(id),
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	j.ctx, j.cancel = sctx, cancel
@@ -484,6 +509,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	if p.tracker != nil {
 		ann, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
 			Tracker: p.tracker, Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region,
+			Token: p.tokenFunc(),
 			Stats: func() discovery.Stats {
 				st := sess.Stats()
 				return discovery.Stats{Uploaded: st.BytesUploaded, Downloaded: st.BytesFromPeers + st.BytesFromOrigin, Left: c.Manifest.TotalSize() - sess.BytesHeld()}

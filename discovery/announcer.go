@@ -36,6 +36,10 @@ type AnnouncerConfig struct {
 	Addrs   []string       // this peer's listen multiaddrs
 	Region  string
 	NumWant int // 0: the tracker's default
+	// Token returns the access token to send with each announce (read
+	// each time, so a refreshed token is sent at the next announce). Nil:
+	// none.
+	Token func() string
 
 	// Stats returns the current counters; called before every announce.
 	// Nil reports zeros.
@@ -190,8 +194,15 @@ func (a *Announcer) request(st Stats, ev Event) AnnounceRequest {
 	return AnnounceRequest{
 		Content: a.cfg.Content, Peer: a.cfg.Peer, Addrs: a.cfg.Addrs, Region: a.cfg.Region,
 		Uploaded: st.Uploaded, Downloaded: st.Downloaded, Left: max(st.Left, 0),
-		Event: ev, NumWant: a.cfg.NumWant,
+		Event: ev, NumWant: a.cfg.NumWant, Token: a.token(),
 	}
+}
+
+func (a *Announcer) token() string {
+	if a.cfg.Token == nil {
+		return ""
+	}
+	return a.cfg.Token()
 }
 
 // stop tells the tracker we leave, so it stops handing out our address; on a

@@ -48,6 +48,9 @@ type AnnounceRequest struct {
 	Event      Event          `json:"event,omitempty"`
 	// NumWant asks for at most this many peers; 0 means the tracker's default.
 	NumWant int `json:"numwant,omitempty"`
+	// Token is the peer's access token (package token's printed form); the
+	// tracker checks it when its swarms require tokens.
+	Token string `json:"token,omitempty"`
 }
 
 // AnnounceResponse is the tracker's answer to a valid announce.

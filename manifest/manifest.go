@@ -86,6 +86,36 @@ type File struct {
 type Policy struct {
 	TTLSeconds int64  `json:"ttl_s,omitempty"` // how long receivers may keep seeding it; 0 = no limit
 	Scope      string `json:"scope,omitempty"` // tenant scope the content belongs to
+	// Regions, when set, restrict the content to peers whose access token
+	// names one of them (data residency). Empty: anywhere. Omitted from
+	// the encoding when empty, so manifests without it keep their IDs.
+	Regions []string `json:"regions,omitempty"`
+}
+
+// Limits on Policy.Regions.
+const (
+	MaxRegions   = 32
+	MaxRegionLen = 64 // as discovery.MaxRegionLen and token.MaxRegion
+)
+
+// CheckRegions reports whether rs is an acceptable Policy.Regions: at most
+// MaxRegions distinct labels of 1..MaxRegionLen printable ASCII characters
+// without spaces or commas.
+func CheckRegions(rs []string) error {
+	if len(rs) > MaxRegions {
+		return fmt.Errorf("%w: %d regions, at most %d", ErrMalformed, len(rs), MaxRegions)
+	}
+	seen := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		if r == "" || len(r) > MaxRegionLen || !printableASCII(r) || strings.ContainsAny(r, " ,") {
+			return fmt.Errorf("%w: region %q: want 1 to %d printable ASCII characters without spaces or commas", ErrMalformed, r, MaxRegionLen)
+		}
+		if seen[r] {
+			return fmt.Errorf("%w: region %q listed twice", ErrMalformed, r)
+		}
+		seen[r] = true
+	}
+	return nil
 }
 
 // Sign sets Publisher and Signature from priv.
@@ -239,6 +269,11 @@ func (m *Manifest) validate() error {
 	}
 	if m.Policy != nil && m.Policy.TTLSeconds < 0 {
 		return fmt.Errorf("%w: negative TTL", ErrMalformed)
+	}
+	if m.Policy != nil {
+		if err := CheckRegions(m.Policy.Regions); err != nil {
+			return err
+		}
 	}
 	if m.Media != nil {
 		if err := m.Media.validate(seen); err != nil {

@@ -114,6 +114,16 @@ func TestDecodeRejects(t *testing.T) {
 		{"empty file root", resign(t, func(m *Manifest) { m.Files[1].Root = core.SumSHA256(nil) }), ErrMalformed},
 		{"oversize", make([]byte, MaxManifestSize+1), ErrTooLarge},
 		{"long name", resign(t, func(m *Manifest) { m.Name = strings.Repeat("n", MaxNameLen+1) }), ErrMalformed},
+		{"empty region", resign(t, func(m *Manifest) { m.Policy = &Policy{Regions: []string{""}} }), ErrMalformed},
+		{"region with a comma", resign(t, func(m *Manifest) { m.Policy = &Policy{Regions: []string{"eu,us"}} }), ErrMalformed},
+		{"duplicate region", resign(t, func(m *Manifest) { m.Policy = &Policy{Regions: []string{"eu", "eu"}} }), ErrMalformed},
+		{"long region", resign(t, func(m *Manifest) { m.Policy = &Policy{Regions: []string{strings.Repeat("r", MaxRegionLen+1)}} }), ErrMalformed},
+		{"too many regions", resign(t, func(m *Manifest) {
+			m.Policy = &Policy{}
+			for i := range MaxRegions + 1 {
+				m.Policy.Regions = append(m.Policy.Regions, fmt.Sprint("r", i))
+			}
+		}), ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Decode(tc.in)
@@ -199,4 +209,34 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("decode → encode → decode changed the manifest")
 		}
 	})
+}
+
+// TestPolicyRegions checks that regions are signed with the rest and that a
+// policy without them encodes exactly as before the field existed, so the
+// content IDs of earlier manifests do not change.
+func TestPolicyRegions(t *testing.T) {
+	m := sampleManifest(t)
+	m.Policy = &Policy{TTLSeconds: 60, Scope: "acme"}
+	if err := m.Sign(testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	if b := encode(t, m); !bytes.Contains(b, []byte(`"policy":{"ttl_s":60,"scope":"acme"},`)) {
+		t.Fatalf("policy without regions encodes as %s", b)
+	}
+	m.Policy.Regions = []string{"eu-west", "eu-central"}
+	if err := m.Sign(testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	b := encode(t, m)
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got.Policy.Regions) != "[eu-west eu-central]" {
+		t.Fatalf("regions after round trip: %v", got.Policy.Regions)
+	}
+	forged := bytes.Replace(b, []byte(`"eu-central"`), []byte(`"us-east-1a"`), 1)
+	if _, err := Decode(forged); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("changed region: %v, want ErrBadSignature", err)
+	}
 }

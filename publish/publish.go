@@ -40,6 +40,7 @@ type Config struct {
 	Paths     []string           // files and directories to publish
 	Created   time.Time          // creation time; zero means now
 	Workers   int                // hashing and writing goroutines; 0 means 4 × GOMAXPROCS
+	Regions   []string           // manifest.Policy.Regions: where the content may be served; empty: anywhere
 	Logger    *slog.Logger
 }
 
@@ -101,6 +102,12 @@ func Publish(ctx context.Context, cfg Config) (Result, error) {
 		ChunkSize: cfg.ChunkSize,
 		Hash:      manifest.HashSHA256,
 		Media:     md,
+	}
+	if len(cfg.Regions) > 0 {
+		if err := manifest.CheckRegions(cfg.Regions); err != nil {
+			return Result{}, fmt.Errorf("%w: --region: %v", ErrInput, err)
+		}
+		m.Policy = &manifest.Policy{Regions: cfg.Regions}
 	}
 	res := Result{}
 	for _, in := range inputs {

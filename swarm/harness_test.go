@@ -42,6 +42,8 @@ type harness struct {
 	extra   []netx.PeerID // guarded by mu: hosts outside the harness every new peer dials too
 	// onDemand makes peers added from now on fetch only what they Want.
 	onDemand bool
+	// configure, when set, adjusts each new peer's session Config.
+	configure func(id string, c *Config)
 }
 
 type hpeer struct {
@@ -152,7 +154,11 @@ func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
 		oc = h.originClient()
 	}
 	node := NewNode(host, nil)
-	sess := NewSession(host.ID(), Config{Content: h.content, Store: st, Origin: oc, Rand: rand.New(rand.NewPCG(uint64(len(h.peers)), 9)), OnDemand: h.onDemand})
+	cfg := Config{Content: h.content, Store: st, Origin: oc, Rand: rand.New(rand.NewPCG(uint64(len(h.peers)), 9)), OnDemand: h.onDemand}
+	if h.configure != nil {
+		h.configure(id, &cfg)
+	}
+	sess := NewSession(host.ID(), cfg)
 	node.Add(sess)
 	ctx, cancel := context.WithCancel(h.ctx)
 	p := &hpeer{node: node, sess: sess, store: st, cancel: cancel, stopped: make(chan struct{})}

@@ -30,6 +30,9 @@ var (
 	// ErrMetaBusy: the peer is serving too many meta requests; ask later
 	// or ask another peer.
 	ErrMetaBusy = errors.New("peer busy")
+	// ErrMetaRefused: the peer serves only holders of a valid access
+	// token, and ours (if any) did not admit us.
+	ErrMetaRefused = errors.New("refused: the peer serves only holders of a valid access token for it")
 )
 
 // MetaSource looks up what a meta request asks for: the signed manifest
@@ -40,8 +43,9 @@ type MetaSource func(kind wire.MetaKind, key core.Hash) ([]byte, bool)
 
 // ServeMeta answers other peers' meta requests from src, on streams of
 // wire.MetaProtocolID: at most MaxMetaStreams at once (more are answered
-// busy), each reset if it is not done within 10 s. Anyone may ask: what is
-// served is self-verifying and is checked by the asker. A later call
+// busy), each reset if it is not done within 10 s. Anyone may ask unless
+// SetMetaAccess sets a gate: what is served is self-verifying and is checked
+// by the asker. A later call
 // replaces src (streams in flight finish with the old one); a nil src stops
 // serving.
 func (n *Node) ServeMeta(src MetaSource) {
@@ -65,6 +69,17 @@ func (n *Node) serveMeta(st netx.Stream, src MetaSource, slots chan struct{}) {
 		n.log.Debug("meta request", "peer", peer, "err", err)
 		st.Reset()
 		return
+	}
+	if _, gate := n.metaAccess(); gate != nil {
+		if err := gate(req, st.RemotePeer()); err != nil {
+			n.log.Debug("meta request refused", "peer", peer, "asked", metaWhat(req.Kind, req.Key), "err", err)
+			if wire.WriteMetaResponse(st, wire.MetaResponse{Status: wire.MetaRefused}) != nil {
+				st.Reset()
+				return
+			}
+			st.Close()
+			return
+		}
 	}
 	resp := wire.MetaResponse{Status: wire.MetaBusy}
 	select {
@@ -91,7 +106,7 @@ func (n *Node) serveMeta(st netx.Stream, src MetaSource, slots chan struct{}) {
 // longer than maxSize is refused (wire.ErrFrameTooLarge) before it is read.
 // The body is unverified: the caller checks it against key. When ctx ends
 // the stream is reset and the error matches ctx.Err(). Errors name the peer
-// and what was asked, and match ErrMetaNotFound, ErrMetaBusy, the netx and
+// and what was asked, and match ErrMetaNotFound, ErrMetaBusy, ErrMetaRefused, the netx and
 // wire sentinels, or ctx.Err().
 func (n *Node) FetchMeta(ctx context.Context, peer netx.PeerID, addrs []string, kind wire.MetaKind, key core.Hash, maxSize int) ([]byte, error) {
 	// fail wraps a transport or decoding error, and ctx's error when the
@@ -108,7 +123,11 @@ func (n *Node) FetchMeta(ctx context.Context, peer netx.PeerID, addrs []string, 
 	}
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
-	if err := wire.WriteMetaRequest(st, wire.MetaRequest{Kind: kind, Key: key}); err != nil {
+	req := wire.MetaRequest{Kind: kind, Key: key}
+	if tok, _ := n.metaAccess(); tok != nil {
+		req.Token = tok()
+	}
+	if err := wire.WriteMetaRequest(st, req); err != nil {
 		st.Reset()
 		return nil, fail(err)
 	}
@@ -125,6 +144,8 @@ func (n *Node) FetchMeta(ctx context.Context, peer netx.PeerID, addrs []string, 
 		return resp.Body, nil
 	case wire.MetaNotFound:
 		err = ErrMetaNotFound
+	case wire.MetaRefused:
+		err = ErrMetaRefused
 	default:
 		err = ErrMetaBusy
 	}

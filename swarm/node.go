@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/netx"
+	"github.com/shoal-cdn/shoal/token"
 	"github.com/shoal-cdn/shoal/wire"
 )
 
@@ -21,8 +22,10 @@ type Node struct {
 	host netx.Host
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	sessions map[core.ContentID]*Session // guarded by mu
+	mu        sync.Mutex
+	sessions  map[core.ContentID]*Session // guarded by mu
+	metaToken func() string               // guarded by mu: token sent with meta requests (SetMetaAccess)
+	metaGate  MetaGate                    // guarded by mu: check before a meta request is served
 }
 
 // NewNode starts accepting wire-protocol streams on h.
@@ -89,7 +92,18 @@ func (n *Node) accept(st netx.Stream) {
 		st.Reset()
 		return
 	}
-	if err := s.handshakeAndAttach(st, hs, st.RemotePeer(), r); err != nil {
+	tok, err := readToken(st, r, hs)
+	if err != nil {
+		s.log.Debug("inbound token", "peer", st.RemotePeer().Short(), "err", err)
+		st.Reset()
+		return
+	}
+	claims, err := s.admit(tok, st.RemotePeer())
+	if err != nil {
+		st.Reset()
+		return
+	}
+	if err := s.handshakeAndAttach(st, hs, st.RemotePeer(), r, claims); err != nil {
 		s.log.Debug("inbound peer refused", "peer", st.RemotePeer().Short(), "err", err)
 	}
 }
@@ -105,7 +119,9 @@ func (n *Node) Connect(ctx context.Context, s *Session, id netx.PeerID, addrs []
 		return fmt.Errorf("connect to %s: %w", id.Short(), err)
 	}
 	bits, all := s.snapshot()
-	if err := wire.WriteMessage(st, s.handshake(bits, all)); err != nil {
+	withhold := s.authEnabled() // our bitfield waits for the remote's token
+	sent, err := s.writeHandshake(st, bits, all, withhold)
+	if err != nil {
 		st.Reset()
 		return fmt.Errorf("handshake with %s: %w", id.Short(), err)
 	}
@@ -119,14 +135,41 @@ func (n *Node) Connect(ctx context.Context, s *Session, id netx.PeerID, addrs []
 		st.Reset()
 		return fmt.Errorf("%w: %s answered for content %s", ErrProtocol, id.Short(), hs.Content.Short())
 	}
-	return s.attach(st, hs, n.host.ID(), r, bits)
+	tok, err := readToken(st, r, hs)
+	if err != nil {
+		st.Reset()
+		return fmt.Errorf("handshake with %s: %w", id.Short(), err)
+	}
+	claims, err := s.admit(tok, id)
+	if err != nil {
+		st.Reset()
+		return err
+	}
+	if withhold {
+		bits, _ = s.snapshot()
+		if err := wire.WriteMessage(st, &wire.BitfieldUpdate{Bits: bits}); err != nil {
+			st.Reset()
+			return fmt.Errorf("handshake with %s: %w", id.Short(), err)
+		}
+	}
+	if err := s.attach(st, hs, n.host.ID(), r, bits); err != nil {
+		return err
+	}
+	s.attached(st, claims, sent)
+	return nil
+}
+
+// readFrame reads one frame of the handshake phase, giving up after
+// handshakeTimeout.
+func readFrame(st netx.Stream, r *wire.Reader) (wire.Message, error) {
+	t := time.AfterFunc(handshakeTimeout, func() { st.Reset() })
+	defer t.Stop()
+	return r.Next()
 }
 
 // readHandshake reads the first frame, giving up after handshakeTimeout.
 func readHandshake(st netx.Stream, r *wire.Reader) (*wire.Handshake, error) {
-	t := time.AfterFunc(handshakeTimeout, func() { st.Reset() })
-	defer t.Stop()
-	m, err := r.Next()
+	m, err := readFrame(st, r)
 	if err != nil {
 		return nil, err
 	}
@@ -170,8 +213,9 @@ func (s *Session) handshake(bits *wire.Bitfield, fetchAll bool) *wire.Handshake 
 	return hs
 }
 
-// handshakeAndAttach answers an inbound handshake and attaches the peer.
-func (s *Session) handshakeAndAttach(st netx.Stream, hs *wire.Handshake, dialer netx.PeerID, r *wire.Reader) error {
+// handshakeAndAttach answers an inbound handshake (whose token, if the
+// session requires one, admit has checked into claims) and attaches the peer.
+func (s *Session) handshakeAndAttach(st netx.Stream, hs *wire.Handshake, dialer netx.PeerID, r *wire.Reader, claims *token.Claims) error {
 	if !s.wants(st.RemotePeer()) {
 		// Still let a duplicate through attach's resolution when it is
 		// the preferred direction; refuse banned and over-cap peers here.
@@ -185,11 +229,20 @@ func (s *Session) handshakeAndAttach(st netx.Stream, hs *wire.Handshake, dialer 
 		}
 	}
 	bits, all := s.snapshot()
-	if err := wire.WriteMessage(st, s.handshake(bits, all)); err != nil {
+	sent, err := s.writeHandshake(st, bits, all, false)
+	if err != nil {
 		st.Reset()
 		return err
 	}
-	return s.attach(st, hs, dialer, r, bits)
+	if err := awaitBitfield(st, r, hs); err != nil {
+		st.Reset()
+		return err
+	}
+	if err := s.attach(st, hs, dialer, r, bits); err != nil {
+		return err
+	}
+	s.attached(st, claims, sent)
+	return nil
 }
 
 // attach registers a handshaken stream as a peer and starts its loops. sent

@@ -40,6 +40,8 @@ type peer struct {
 	asked          *policy.Bitset    // chunks ever requested from them: DATA outside it is unsolicited
 	down, up       policy.Rate
 	lastRecv       time.Time
+	tokenExpiry    time.Time // when their access token expires (zero: not checked)
+	sentToken      string    // the access token we last presented to them
 
 	lastIngest chan struct{} // owned by the read loop: closed once the last chunk it passed on is recorded
 
@@ -321,6 +323,8 @@ func (p *peer) handle(m wire.Message) error {
 			delete(p.requested, i)
 			s.picker.Failed(i, p.key)
 		}
+	case *wire.Token:
+		s.refreshLocked(p, m.Token)
 	case *wire.Handshake:
 		return p.violation("second handshake")
 	default:

@@ -74,6 +74,8 @@ type Config struct {
 	// still serves everything it holds. False fetches the whole content
 	// (`shoal get` of a whole content, a prefetch-all policy).
 	OnDemand bool
+	// Access is the swarm's token policy (see Access); nil: an open swarm.
+	Access *Access
 }
 
 // ingestParallel bounds the peer chunks a session verifies and stores at
@@ -505,6 +507,7 @@ func (s *Session) Prioritize(from, to int, first time.Time, spacing time.Duratio
 // tick runs the periodic policy: choking, request timeouts, top-ups and the
 // origin lane.
 func (s *Session) tick() {
+	s.accessTick()
 	// The store's state first, outside mu: while chunks are wanted, a
 	// store made unwritable by a failed write is probed (on its own
 	// back-off) so fetching resumes by itself when space returns.

@@ -20,6 +20,10 @@ const (
 	// does), so it may be designated to fetch chunks nobody has from the
 	// origin; peers without it fetch only what their readers ask for.
 	FlagFetchAll Flags = 1 << 1
+	// FlagToken says a Token frame follows the handshake and the
+	// handshake's bitfield is withheld (empty) until tokens are checked;
+	// see the package documentation.
+	FlagToken Flags = 1 << 2
 )
 
 // handshakeFixedLen is magic + version + flags + content ID + client length.
@@ -289,6 +293,26 @@ func (d *Data) validate() error {
 	return nil
 }
 
+// Token presents the sender's access token: right after a handshake with
+// FlagToken, or later on the stream to refresh it. Empty means none.
+type Token struct{ Token string }
+
+// Type implements Message.
+func (*Token) Type() Type                   { return TypeToken }
+func (t *Token) bodyLen() int               { return len(t.Token) }
+func (t *Token) appendBody(b []byte) []byte { return append(b, t.Token...) }
+func (t *Token) validate() error {
+	if len(t.Token) > MaxToken {
+		return fmt.Errorf("%w: token of %d bytes, max %d", ErrMalformed, len(t.Token), MaxToken)
+	}
+	for i := 0; i < len(t.Token); i++ {
+		if c := t.Token[i]; c <= 0x20 || c > 0x7e {
+			return fmt.Errorf("%w: token byte %d (0x%02x) is not printable ASCII", ErrMalformed, i, c)
+		}
+	}
+	return nil
+}
+
 // Compile-time checks that every message type implements Message.
 var (
 	_ Message = (*Handshake)(nil)
@@ -304,4 +328,5 @@ var (
 	_ Message = (*Reject)(nil)
 	_ Message = (*Data)(nil)
 	_ Message = (*DontHave)(nil)
+	_ Message = (*Token)(nil)
 )

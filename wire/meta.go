@@ -7,14 +7,16 @@ package wire
 // the manifest bytes; a hash layer must reproduce a Merkle root the manifest
 // signs), so the codec only frames them and the caller verifies.
 //
-// Request (exactly MetaRequestLen bytes):
+// Request (MetaRequestLen bytes, then the token if any):
 //
-//	kind    uint8     MetaManifest or MetaHashLayer
+//	kind    uint8     MetaManifest or MetaHashLayer, | MetaTokenFlag when a token follows
 //	key     [32]byte  the content ID (manifest) or the file's Merkle root (hash layer)
+//	token   with MetaTokenFlag only: length uint16 (1..MaxToken) | the access
+//	        token (printable ASCII), for peers that serve only token holders
 //
 // Response:
 //
-//	status  uint8     MetaOK, MetaNotFound or MetaBusy
+//	status  uint8     MetaOK, MetaNotFound, MetaBusy or MetaRefused
 //	length  uint32    body size, big-endian; zero unless status is MetaOK
 //	body    length bytes
 //
@@ -90,6 +92,9 @@ const (
 	// MetaBusy: the sender is serving too many meta requests; try later or
 	// elsewhere.
 	MetaBusy MetaStatus = 3
+	// MetaRefused: the sender serves only holders of a valid access token,
+	// and the request carried none that admits it.
+	MetaRefused MetaStatus = 4
 )
 
 // String names the status for logs and errors.
@@ -101,11 +106,17 @@ func (s MetaStatus) String() string {
 		return "not found"
 	case MetaBusy:
 		return "busy"
+	case MetaRefused:
+		return "refused"
 	}
 	return fmt.Sprintf("meta status(%d)", uint8(s))
 }
 
-func (s MetaStatus) valid() bool { return s >= MetaOK && s <= MetaBusy }
+func (s MetaStatus) valid() bool { return s >= MetaOK && s <= MetaRefused }
+
+// MetaTokenFlag is set in a meta request's kind byte when an access token
+// follows the key.
+const MetaTokenFlag = 0x80
 
 // MetaRequest asks for one manifest or hash layer.
 type MetaRequest struct {
@@ -113,6 +124,8 @@ type MetaRequest struct {
 	// Key is the content ID's bytes for MetaManifest (core.Hash(id)), the
 	// file's Merkle root for MetaHashLayer.
 	Key core.Hash
+	// Token is the asker's access token; empty: none.
+	Token string
 }
 
 // MetaResponse answers a MetaRequest. Body is empty unless Status is MetaOK.
@@ -127,10 +140,18 @@ func WriteMetaRequest(w io.Writer, req MetaRequest) error {
 	if !req.Kind.valid() {
 		return fmt.Errorf("%w: meta request of unknown %v", ErrMalformed, req.Kind)
 	}
-	var b [MetaRequestLen]byte
+	if err := (&Token{Token: req.Token}).validate(); err != nil {
+		return fmt.Errorf("meta request: %w", err)
+	}
+	b := make([]byte, MetaRequestLen, MetaRequestLen+2+len(req.Token))
 	b[0] = byte(req.Kind)
 	copy(b[1:], req.Key[:])
-	if _, err := w.Write(b[:]); err != nil {
+	if req.Token != "" {
+		b[0] |= MetaTokenFlag
+		b = binary.BigEndian.AppendUint16(b, uint16(len(req.Token)))
+		b = append(b, req.Token...)
+	}
+	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("wire: writing %v request %s: %w", req.Kind, req.Key.Short(), err)
 	}
 	return nil
@@ -142,11 +163,30 @@ func ReadMetaRequest(r io.Reader) (MetaRequest, error) {
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return MetaRequest{}, readErr("meta request", err)
 	}
-	req := MetaRequest{Kind: MetaKind(b[0])}
+	req := MetaRequest{Kind: MetaKind(b[0] &^ MetaTokenFlag)}
 	if !req.Kind.valid() {
 		return MetaRequest{}, fmt.Errorf("%w: meta request of unknown %v", ErrMalformed, req.Kind)
 	}
 	copy(req.Key[:], b[1:])
+	if b[0]&MetaTokenFlag == 0 {
+		return req, nil
+	}
+	var n [2]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return MetaRequest{}, readErr("meta request token length", err)
+	}
+	l := int(binary.BigEndian.Uint16(n[:]))
+	if l == 0 || l > MaxToken {
+		return MetaRequest{}, fmt.Errorf("%w: meta request token of %d bytes, want 1..%d", ErrMalformed, l, MaxToken)
+	}
+	tok := make([]byte, l)
+	if _, err := io.ReadFull(r, tok); err != nil {
+		return MetaRequest{}, readErr("meta request token", err)
+	}
+	req.Token = string(tok)
+	if err := (&Token{Token: req.Token}).validate(); err != nil {
+		return MetaRequest{}, fmt.Errorf("meta request: %w", err)
+	}
 	return req, nil
 }
 

@@ -8,11 +8,11 @@ import (
 )
 
 // FuzzReadMetaRequest checks that the request decoder is canonical and
-// stable: an accepted request consumed exactly MetaRequestLen bytes,
+// stable: an accepted request consumed exactly its bytes (MetaRequestLen and its token's),
 // re-encodes to exactly them and decodes again to the same request; every
 // rejection is one of the package's sentinels.
 func FuzzReadMetaRequest(f *testing.F) {
-	for _, req := range []MetaRequest{{Kind: MetaManifest, Key: metaKey(1)}, {Kind: MetaHashLayer}} {
+	for _, req := range []MetaRequest{{Kind: MetaManifest, Key: metaKey(1)}, {Kind: MetaHashLayer}, {Kind: MetaManifest, Token: "AQRrZXk"}} {
 		var buf bytes.Buffer
 		if err := WriteMetaRequest(&buf, req); err != nil {
 			f.Fatal(err)
@@ -55,6 +55,7 @@ func FuzzReadMetaResponse(f *testing.F) {
 		{Status: MetaOK},
 		{Status: MetaNotFound},
 		{Status: MetaBusy},
+		{Status: MetaRefused},
 	} {
 		var buf bytes.Buffer
 		if err := WriteMetaResponse(&buf, resp); err != nil {

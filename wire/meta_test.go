@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/shoal-cdn/shoal/core"
@@ -30,13 +31,15 @@ func TestMetaRequestRoundTrip(t *testing.T) {
 		{Kind: MetaManifest, Key: metaKey(1)},
 		{Kind: MetaHashLayer, Key: metaKey(2)},
 		{Kind: MetaHashLayer},
+		{Kind: MetaManifest, Key: metaKey(4), Token: "AQRrZXk"},
+		{Kind: MetaHashLayer, Key: metaKey(5), Token: strings.Repeat("A", MaxToken)},
 	} {
 		var buf bytes.Buffer
 		if err := WriteMetaRequest(&buf, req); err != nil {
 			t.Fatalf("%v: %v", req.Kind, err)
 		}
-		if buf.Len() != MetaRequestLen {
-			t.Fatalf("%v request is %d bytes, want %d", req.Kind, buf.Len(), MetaRequestLen)
+		if want := MetaRequestLen + len(req.Token) + 2*min(len(req.Token), 1); buf.Len() != want {
+			t.Fatalf("%v request is %d bytes, want %d", req.Kind, buf.Len(), want)
 		}
 		got, err := ReadMetaRequest(&buf)
 		if err != nil || got != req {
@@ -55,6 +58,7 @@ func TestMetaResponseRoundTrip(t *testing.T) {
 		{"ok-over-one-read-step", MetaResponse{Status: MetaOK, Body: metaBytes("big", 2, 3*metaReadStep+17)}},
 		{"not-found", MetaResponse{Status: MetaNotFound}},
 		{"busy", MetaResponse{Status: MetaBusy}},
+		{"refused", MetaResponse{Status: MetaRefused}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -115,6 +119,11 @@ func TestReadMetaRequestRejects(t *testing.T) {
 		{"short", append([]byte{1}, key[:31]...), []error{ErrMalformed, io.ErrUnexpectedEOF}},
 		{"kind-zero", make([]byte, MetaRequestLen), []error{ErrMalformed}},
 		{"kind-unknown", append([]byte{3}, key[:]...), []error{ErrMalformed}},
+		{"token-flag-without-token", append([]byte{1 | MetaTokenFlag}, key[:]...), []error{ErrMalformed, io.ErrUnexpectedEOF}},
+		{"token-empty", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0, 0), []error{ErrMalformed}},
+		{"token-too-long", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0x08, 0x01), []error{ErrMalformed}},
+		{"token-short", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0, 4, 'A'), []error{ErrMalformed, io.ErrUnexpectedEOF}},
+		{"token-not-printable", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0, 2, 'A', '\n'), []error{ErrMalformed}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ReadMetaRequest(bytes.NewReader(tc.in))
@@ -138,7 +147,8 @@ func TestReadMetaResponseRejects(t *testing.T) {
 		{"short-header", []byte{1, 0, 0}, 10, []error{ErrMalformed, io.ErrUnexpectedEOF}},
 		{"short-body", []byte{1, 0, 0, 0, 4, 'a', 'b'}, 10, []error{ErrMalformed, io.ErrUnexpectedEOF}},
 		{"status-zero", []byte{0, 0, 0, 0, 0}, 10, []error{ErrMalformed}},
-		{"status-unknown", []byte{4, 0, 0, 0, 0}, 10, []error{ErrMalformed}},
+		{"status-unknown", []byte{5, 0, 0, 0, 0}, 10, []error{ErrMalformed}},
+		{"refused-with-body", []byte{4, 0, 0, 0, 1, 0}, 10, []error{ErrMalformed}},
 		{"not-found-with-body", []byte{2, 0, 0, 0, 1, 'x'}, 10, []error{ErrMalformed}},
 		{"busy-with-body", []byte{3, 0, 0, 0, 1, 'x'}, 10, []error{ErrMalformed}},
 		{"over-limit", []byte{1, 0, 0, 0, 11}, 10, []error{ErrFrameTooLarge}},

@@ -29,6 +29,7 @@
 //	Reject        (11)  index uint32 | offset uint32 | length uint32 | reason uint8
 //	Data          (12)  index uint32 | offset uint32 | payload (the rest, >= 1 byte)
 //	DontHave      (13)  index uint32
+//	Token         (14)  access token (printed form, URL-safe base64; 0..MaxToken bytes)
 //
 // A bitfield is: bit count uint32 (<= MaxBitfield) | ceil(count/8) bytes, bit
 // i in byte i/8 under mask 0x80>>(i%8); the spare bits of the last byte are
@@ -42,6 +43,17 @@
 // content ID or bit count does not match the manifest closes the stream (that
 // check belongs to the session, which knows the manifest). Flags bits that
 // this version does not define are carried unchanged and must be ignored.
+//
+// Access tokens. A handshake with FlagToken is followed by exactly one Token
+// frame (empty when the sender holds none). The dialer's handshake with
+// FlagToken carries an empty bitfield: it withholds its chunks until it has
+// checked the acceptor's token. The acceptor checks the dialer's token (a
+// stream it refuses is reset and gets nothing), then answers with its
+// Handshake and bitfield, and its Token when it sets FlagToken; the dialer
+// checks that token (resetting the stream if it refuses it) and then sends
+// its bitfield as a BitfieldUpdate, the first frame after its Token. A Token
+// frame later on an open stream is a refresh: it replaces the sender's token
+// once it verifies.
 //
 // Decoding is strict and canonical: a frame is accepted only if re-encoding
 // the decoded message yields the same bytes, so every byte on the wire means
@@ -82,6 +94,9 @@ const (
 	MaxBitfield = 1 << 24
 	// MaxClient is the longest client string in a handshake, in bytes.
 	MaxClient = 64
+	// MaxToken is the longest access token in a Token frame, in bytes
+	// (a printed token of package token is at most 1366).
+	MaxToken = 2048
 )
 
 // Sentinel errors; decoders wrap them with detail, so test with errors.Is.
@@ -114,6 +129,7 @@ const (
 	TypeReject
 	TypeData
 	TypeDontHave
+	TypeToken
 	typeEnd // first undefined type
 )
 
@@ -131,6 +147,7 @@ var typeNames = [...]string{
 	TypeReject:        "reject",
 	TypeData:          "data",
 	TypeDontHave:      "dont-have",
+	TypeToken:         "token",
 }
 
 // String names the type for logs and errors.
@@ -210,6 +227,8 @@ func bodyBounds(t Type) (lo, hi int, ok bool) {
 		return dataHeaderLen + 1, dataHeaderLen + MaxPayload, true
 	case TypeBitfield:
 		return 4, 4 + MaxBitfield/8, true
+	case TypeToken:
+		return 0, MaxToken, true
 	case TypeHandshake:
 		return handshakeFixedLen + 4, handshakeFixedLen + MaxClient + 4 + MaxBitfield/8, true
 	}
@@ -272,6 +291,8 @@ func decodeBody(t Type, body []byte) (Message, error) {
 		m = &BitfieldUpdate{Bits: bf}
 	case TypeHandshake:
 		m, err = decodeHandshake(body)
+	case TypeToken:
+		m = &Token{Token: string(body)}
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(t))
 	}

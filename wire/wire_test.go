@@ -72,6 +72,10 @@ func roundTripCases() []struct {
 		{"dont-have", &DontHave{Index: 41}},
 		{"dont-have zero", &DontHave{Index: 0}},
 		{"dont-have max index", &DontHave{Index: 1<<32 - 1}},
+		{"token", &Token{Token: "AQRrZXk"}},
+		{"token empty", &Token{}},
+		{"token max", &Token{Token: strings.Repeat("A", MaxToken)}},
+		{"handshake token flag", &Handshake{Content: testContent(), Flags: FlagToken, Client: "shoal/1", Bits: NewBitfield(0)}},
 		{"bitfield", &BitfieldUpdate{Bits: bitsOf(1000, 0, 999, 512)}},
 		{"bitfield full", &BitfieldUpdate{Bits: func() *Bitfield { f := NewBitfield(17); f.SetAll(); return f }()}},
 		{"request", &Request{Index: 3, Offset: 0, Length: core.DefaultChunkSize}},
@@ -196,6 +200,9 @@ var malformedCases = []struct {
 	{"dont-have empty", frame(TypeDontHave), ErrMalformed, nil},
 	{"dont-have short", frame(TypeDontHave, []byte{0, 0, 1}), ErrMalformed, nil},
 	{"dont-have trailing byte", frame(TypeDontHave, u32(1), []byte{0}), ErrMalformed, nil},
+	{"token too long", frame(TypeToken, []byte(strings.Repeat("A", MaxToken+1))), ErrMalformed, nil},
+	{"token with a space", frame(TypeToken, []byte("AB CD")), ErrMalformed, nil},
+	{"token with a newline", frame(TypeToken, []byte("ABCD\n")), ErrMalformed, nil},
 	{"request short", frame(TypeRequest, u32(1, 2), []byte{0, 0, 0}), ErrMalformed, nil},
 	{"request zero length", frame(TypeRequest, u32(1, 0, 0)), ErrMalformed, nil},
 	{"request past chunk", frame(TypeRequest, u32(1, MaxPayload, 1)), ErrMalformed, nil},
@@ -302,8 +309,11 @@ func TestTypeAndReasonStrings(t *testing.T) {
 	if got := TypeDontHave.String(); got != "dont-have" {
 		t.Errorf("TypeDontHave = %q", got)
 	}
-	if got := typeEnd.String(); got != "type(14)" {
-		t.Errorf("typeEnd = %q, want type(14): existing type numbers must not move", got)
+	if got := TypeToken; got != 14 {
+		t.Errorf("TypeToken = %d, want 14", got)
+	}
+	if got := typeEnd.String(); got != "type(15)" {
+		t.Errorf("typeEnd = %q, want type(15): existing type numbers must not move", got)
 	}
 	if got := Type(99).String(); got != "type(99)" {
 		t.Errorf("Type(99) = %q", got)

@@ -46,6 +46,8 @@ type receiverFlags struct {
 	cache, origin, tracker, listen, upload, region, assist *string
 	trust                                                  *keyList
 	trustFile                                              *string
+	token, tokenFile                                       *string
+	openSwarm                                              *bool
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
@@ -60,6 +62,9 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		listen:    fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
 		upload:    fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
 		region:    fs.String("region", "", "region label; the tracker prefers peers of the same region"),
+		token:     fs.String("token", "", "access token (printed by shoal token issue) presented to peers and the tracker; with one, peers must present a valid token of the same tenant too"),
+		tokenFile: fs.String("token-file", "", "file holding the access token; read again when it changes, so a refreshed token needs no restart (instead of --token)"),
+		openSwarm: fs.Bool("open-swarm", false, "serve peers that present no token even when this peer has one"),
 		assist:    fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
@@ -77,9 +82,16 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 	if err != nil {
 		return agent.PeerConfig{}, usagef("--origin-assist: %v", err)
 	}
+	var ts *agent.TokenSource
+	if *r.token != "" || *r.tokenFile != "" {
+		if ts, err = agent.NewTokenSource(*r.token, *r.tokenFile); err != nil {
+			return agent.PeerConfig{}, usagef("--token/--token-file: %v", err)
+		}
+	}
 	return agent.PeerConfig{
 		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: manifest.NewKeySet(*r.trust...), TrustFile: *r.trustFile,
 		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region, OriginAssist: assist,
+		Token: ts, OpenSwarm: *r.openSwarm,
 	}, nil
 }
 

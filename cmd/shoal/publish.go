@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
+	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/publish"
 )
 
@@ -17,6 +19,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("publish", "--key FILE --out DIR [--chunk-size N] [--name NAME] PATH...", stderr)
 	pf := addPublisherFlags(fs)
 	name := fs.String("name", "", "content name (default: base name of the first PATH)")
+	var regions regionList
+	fs.Var(&regions, "region", "restrict the content to peers whose access token names this region (repeatable or a comma list; signed in the manifest policy; default: anywhere)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,7 +33,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	res, err := publish.Publish(ctx, publish.Config{
-		Key: priv, Out: *pf.out, ChunkSize: cs, Name: *name, Paths: fs.Args(),
+		Key: priv, Out: *pf.out, ChunkSize: cs, Name: *name, Paths: fs.Args(), Regions: regions,
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
 	})
 	if err != nil {
@@ -39,4 +43,19 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		res.Manifest.Name, len(res.Manifest.Files), res.Bytes, res.Chunks, res.NewChunks, *pf.out)
 	fmt.Fprintln(stdout, res.ID)
 	return nil
+}
+
+// regionList is a repeatable flag of region labels; each value may also be
+// a comma list.
+type regionList []string
+
+func (r *regionList) String() string { return strings.Join(*r, ",") }
+
+func (r *regionList) Set(v string) error {
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*r = append(*r, x)
+		}
+	}
+	return manifest.CheckRegions(*r)
 }
