@@ -104,11 +104,22 @@ func newHarness(t *testing.T, name string, seed uint64, chunkSize int64, sizes .
 // that returns the whole swarm would).
 func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
 	h.t.Helper()
+	return h.addPeerWith(id, withOrigin, nil, "")
+}
+
+// addPeerWith is addPeer with a peer-wide Trust (nil: the session's own)
+// and a store directory (empty: a new temporary one), as a restarted peer
+// would reopen them.
+func (h *harness) addPeerWith(id string, withOrigin bool, trust *Trust, dir string) *hpeer {
+	h.t.Helper()
+	if dir == "" {
+		dir = h.t.TempDir()
+	}
 	host, err := h.net.NewHost(netx.PeerID(id))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	st, err := store.Open(store.Config{Dir: h.t.TempDir()})
+	st, err := store.Open(store.Config{Dir: dir})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -117,7 +128,10 @@ func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
 		oc, _ = cdn.New(cdn.Config{BaseURL: h.url, BaseBackoff: 10 * time.Millisecond, Attempts: 2})
 	}
 	node := NewNode(host, nil)
-	sess := NewSession(host.ID(), Config{Content: h.content, Store: st, Origin: oc, Rand: rand.New(rand.NewPCG(uint64(len(h.peers)), 9)), OnDemand: h.onDemand})
+	if trust != nil {
+		node.UseTrust(trust)
+	}
+	sess := NewSession(host.ID(), Config{Content: h.content, Store: st, Origin: oc, Rand: rand.New(rand.NewPCG(uint64(len(h.peers)), 9)), OnDemand: h.onDemand, Trust: trust})
 	node.Add(sess)
 	ctx, cancel := context.WithCancel(h.ctx)
 	p := &hpeer{node: node, sess: sess, store: st, cancel: cancel, stopped: make(chan struct{})}
