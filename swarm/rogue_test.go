@@ -15,7 +15,7 @@ import (
 // claims to be a seeder, unchokes whoever connects and answers every request
 // with bytes of the right length and the wrong content.
 type rogue struct {
-	host   netx.Host
+	host       netx.Host
 	served     atomic.Int64 // corrupted DATA frames sent
 	handshakes atomic.Int64 // handshakes received for the content
 }
