@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/swarm/policy"
 )
@@ -39,6 +40,23 @@ type Config struct {
 	Rand *rand.Rand
 	// Logger receives the tracker's logs (slog.Default()).
 	Logger *slog.Logger
+
+	// ReportThreshold is how many distinct reporters, from distinct /24
+	// (IPv4) or /48 (IPv6) networks, must report a peer's bad chunks before
+	// the tracker stops handing it out (DefaultReportThreshold, 3). One
+	// report never excludes anyone.
+	ReportThreshold int
+	// ReportHalfLife is how long a report takes to count half
+	// (DefaultReportHalfLife, 6 h).
+	ReportHalfLife time.Duration
+	// MaxOffenders bounds the peers reports are kept on
+	// (DefaultMaxOffenders, 10000).
+	MaxOffenders int
+	// ReportsPerMinute caps the reports one address may send
+	// (DefaultReportsPerMinute, 10).
+	ReportsPerMinute int
+	// Audit receives security events (reports, exclusions); nil: none.
+	Audit audit.Sink
 }
 
 func (c Config) withDefaults() Config {
@@ -65,6 +83,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.ReportThreshold <= 0 {
+		c.ReportThreshold = DefaultReportThreshold
+	}
+	if c.ReportHalfLife <= 0 {
+		c.ReportHalfLife = DefaultReportHalfLife
+	}
+	if c.MaxOffenders <= 0 {
+		c.MaxOffenders = DefaultMaxOffenders
+	}
+	if c.ReportsPerMinute <= 0 {
+		c.ReportsPerMinute = DefaultReportsPerMinute
 	}
 	return c
 }

@@ -4,7 +4,7 @@
 // one announce interval.
 //
 // It serves POST /announce (the wire types live in package discovery),
-// GET /api/swarms and GET /metrics. Only cmd/shoal and the demo import it.
+// POST /report (report.go), GET /api/swarms and GET /metrics. Only cmd/shoal and the demo import it.
 package tracker
 
 import (
@@ -37,6 +37,8 @@ type Server struct {
 
 	mu sync.Mutex // guards st, including cfg.Rand which st uses
 	st *state
+
+	reports *reports // reports of proven offences (report.go); its own lock
 }
 
 // New returns a Server for cfg, with defaults filled in.
@@ -49,7 +51,9 @@ func New(cfg Config) *Server {
 		mux: http.NewServeMux(),
 		st:  newState(cfg.PeerTTL, cfg.Rand),
 	}
+	s.reports = newReports(cfg, s.m.reg)
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
+	s.mux.HandleFunc("POST "+discovery.ReportPath, s.handleReport)
 	s.mux.HandleFunc("GET /api/swarms", s.handleSwarms)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	return s
@@ -164,6 +168,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*s.cfg.Rand.Float64()))
 	s.gaugesLocked()
 	s.mu.Unlock()
+	peers = s.reports.filter(peers, s.cfg.Clock.Now()) // reported by enough distinct peers: withheld
 
 	s.m.announces.WithLabelValues(resultOK).Inc()
 	writeJSON(w, http.StatusOK, discovery.AnnounceResponse{
