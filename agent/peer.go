@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
@@ -75,6 +76,13 @@ type PeerConfig struct {
 
 	Logger *slog.Logger
 
+	// BanFor is how long a peer that sent a chunk failing verification
+	// stays banned, from every swarm and across restarts (the ban list is
+	// CacheDir/bans.json); default swarm.DefaultBanFor.
+	BanFor time.Duration
+	// Audit receives security events (bans, ban expiries); nil: none.
+	Audit audit.Sink
+
 	// Gateway bounds what the gateway's clients can make the peer hold.
 	Gateway GatewayLimits
 
@@ -98,6 +106,7 @@ type Peer struct {
 	tracker *discovery.TrackerClient
 	host    netx.Host
 	node    *swarm.Node
+	trust   *swarm.Trust // reputation and bans across every swarm
 	upload  *swarm.Bucket
 	ctx     context.Context
 	wg      sync.WaitGroup
@@ -227,6 +236,12 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	}
 	p.live = newLiveChannels(p)
 	p.node = swarm.NewNode(p.host, p.log)
+	if p.trust, err = p.newTrust(ctx); err != nil {
+		p.host.Close()
+		p.cache.Close()
+		return nil, err
+	}
+	p.node.UseTrust(p.trust)
 	p.node.ServeMeta(p.serveMeta)
 	if cfg.ScrubRate > 0 {
 		p.goOwned(func() {
@@ -421,7 +436,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 		return err
 	}
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
-		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log,
+		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log, Trust: p.trust,
 		OnDemand: true, OriginAssist: p.cfg.OriginAssist != 0, AssistBudget: assistBudget(p.cfg.OriginAssist, m.TotalSize()),
 	})
 	sctx, cancel := context.WithCancel(ctx)

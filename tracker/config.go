@@ -44,7 +44,7 @@ type Config struct {
 	// ReportThreshold is how many distinct reporters, from distinct /24
 	// (IPv4) or /48 (IPv6) networks, must report a peer's bad chunks before
 	// the tracker stops handing it out (DefaultReportThreshold, 3). One
-	// report never excludes anyone.
+	// report never excludes anyone: values below 2 take the default.
 	ReportThreshold int
 	// ReportHalfLife is how long a report takes to count half
 	// (DefaultReportHalfLife, 6 h).
@@ -84,7 +84,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.ReportThreshold <= 0 {
+	if c.ReportThreshold < 2 { // one report must never exclude anyone
 		c.ReportThreshold = DefaultReportThreshold
 	}
 	if c.ReportHalfLife <= 0 {

@@ -4,10 +4,12 @@ import (
 	"crypto/ed25519"
 	"flag"
 	"strings"
+	"time"
 
 	"github.com/shoal-cdn/shoal/agent"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/swarm"
 )
 
 // publisherFlags are the flags of the commands that sign and write an
@@ -44,6 +46,7 @@ func (p publisherFlags) load() (ed25519.PrivateKey, int64, error) {
 // join swarms (get, peer).
 type receiverFlags struct {
 	cache, origin, trust, tracker, listen, upload, region, assist *string
+	banFor                                                        *time.Duration
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
@@ -55,6 +58,7 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		listen:  fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
 		upload:  fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
 		region:  fs.String("region", "", "region label; the tracker prefers peers of the same region"),
+		banFor:  fs.Duration("ban-for", swarm.DefaultBanFor, "how long a peer that sent a chunk failing verification stays banned, from every swarm and across restarts (kept in the cache directory)"),
 		assist:  fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
@@ -73,8 +77,11 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 	if err != nil {
 		return agent.PeerConfig{}, usagef("--origin-assist: %v", err)
 	}
+	if *r.banFor <= 0 {
+		return agent.PeerConfig{}, usagef("--ban-for: want a positive duration such as 24h, got %v", *r.banFor)
+	}
 	return agent.PeerConfig{
-		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: key,
+		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: key, BanFor: *r.banFor,
 		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region, OriginAssist: assist,
 	}, nil
 }
