@@ -129,13 +129,19 @@ func NewTrust(cfg TrustConfig) *Trust {
 			t.log.Warn("ban list unusable, starting with no bans", "file", cfg.BanFile, "err", err)
 		}
 		now := cfg.Clock.Now()
+		var expired []banRec
 		for _, b := range bans {
 			if now.Before(b.Until) {
 				t.bans[b.Peer] = b
+			} else {
+				expired = append(expired, b)
 			}
 		}
 		if len(bans) > 0 {
-			t.log.Info("ban list loaded", "file", cfg.BanFile, "bans", len(t.bans), "expired", len(bans)-len(t.bans))
+			t.log.Info("ban list loaded", "file", cfg.BanFile, "bans", len(t.bans), "expired", len(expired))
+		}
+		for _, b := range expired { // expired while the peer was down
+			t.unbanned(b, now, "expired")
 		}
 	}
 	return t

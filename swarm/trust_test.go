@@ -3,6 +3,8 @@ package swarm
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -245,4 +247,35 @@ func TestDistrustedSeedServesLittle(t *testing.T) {
 	if tr.Score(good.node.ID()) < 1 {
 		t.Fatalf("trusted seed scores %v after delivering, want at least 1", tr.Score(good.node.ID()))
 	}
+}
+
+func FuzzDecodeBans(f *testing.F) {
+	f.Add([]byte(`{"version":1,"bans":[{"peer":"12D3KooW","content":"` + h0.String() + `","reason":"chunk 1: hash mismatch","until":"2030-01-01T00:00:00Z"}]}`))
+	f.Add([]byte(`{"version":1,"bans":[]}`))
+	f.Add([]byte(`{"version":1,"bans":[{"peer":"a","until":"0001-01-01T00:00:00Z"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bans, err := decodeBans(data, 8)
+		if err != nil {
+			if !errors.Is(err, ErrBadBanFile) {
+				t.Fatalf("error %v does not wrap ErrBadBanFile", err)
+			}
+			return
+		}
+		enc, err := json.Marshal(banFile{Version: banFileVersion, Bans: bans})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := decodeBans(enc, 8)
+		if err != nil {
+			t.Fatalf("re-decode of %s: %v", enc, err)
+		}
+		if len(again) != len(bans) {
+			t.Fatalf("round trip: %d bans, then %d", len(bans), len(again))
+		}
+		for k := range bans {
+			if again[k].Peer != bans[k].Peer || again[k].Content != bans[k].Content || again[k].Reason != bans[k].Reason || !again[k].Until.Equal(bans[k].Until) {
+				t.Fatalf("round trip changed ban %d: %+v, then %+v", k, bans[k], again[k])
+			}
+		}
+	})
 }
