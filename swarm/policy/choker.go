@@ -57,8 +57,9 @@ type PeerState struct {
 // misused it; its score decays back towards zero, and with it its chance.
 //
 // Reputation never overrides tit-for-tat: between peers ranked equal (the
-// same download rate while leeching, unchoked equally long ago while
-// seeding) the better-scored one comes first, and only then chance.
+// same download rate while leeching) the better-scored one comes first, and
+// only then chance. While seeding, among peers unchoked equally long ago,
+// distrusted ones come last; how much the others gave us does not matter.
 //
 // Seeding: round robin over Slots+1 slots (the optimistic slot has no job
 // when nobody's download rate matters, so it joins the rotation): every
@@ -245,8 +246,8 @@ func (c *Choker) Tick(now time.Time, seeding bool, peers []PeerState) []PeerKey 
 }
 
 // ranked orders the interested peers for the regular slots: by download
-// rate when leeching, least recently unchoked first when seeding; then by
-// score; random among equals.
+// rate then score when leeching, least recently unchoked then trusted
+// first when seeding; random among equals.
 func (c *Choker) ranked(peers []PeerState) []*PeerState {
 	r := c.rankBuf[:0]
 	defer func() { c.rankBuf = r[:0] }()
@@ -261,7 +262,9 @@ func (c *Choker) ranked(peers []PeerState) []*PeerState {
 			if o := c.known[a.Key].lastUnchoked.Compare(c.known[b.Key].lastUnchoked); o != 0 {
 				return o
 			}
-			return cmp.Compare(b.Score, a.Score)
+			// Seeding spreads chunks to whoever needs them, so only
+			// distrust counts, not how much a peer gave us.
+			return cmp.Compare(distrusted(a.Score), distrusted(b.Score))
 		})
 	} else {
 		slices.SortStableFunc(r, func(a, b *PeerState) int {
@@ -272,6 +275,14 @@ func (c *Choker) ranked(peers []PeerState) []*PeerState {
 		})
 	}
 	return r
+}
+
+// distrusted is 1 for a score below DistrustScore, else 0.
+func distrusted(score float64) int {
+	if score < DistrustScore {
+		return 1
+	}
+	return 0
 }
 
 // drawOptimistic picks a new optimistic unchoke among the interested peers

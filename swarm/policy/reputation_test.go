@@ -158,3 +158,19 @@ func TestPickerLeavesChunksToBetterSource(t *testing.T) {
 		t.Fatalf("source without Better picked %v, want all %d", got, n)
 	}
 }
+
+func TestChokerSeedingPutsDistrustedLast(t *testing.T) {
+	// Seeding has Slots+1 = 5 slots for six peers never unchoked: the
+	// distrusted one waits for the next round, the others are drawn
+	// whatever they gave us.
+	for seed := range uint64(20) {
+		ps := leechers(0, 0, 0, 0, 0, 0)
+		ps[2].Score = DistrustScore - 1
+		ps[4].Score = ScoreCap
+		c := NewChoker(ChokerConfig{Rand: seeded(seed)})
+		c.Tick(t0, true, ps)
+		if got := keySet(c.Regular()); slices.Contains(got, "p2") || len(got) != 5 {
+			t.Fatalf("seed %d: seeding slots %v, want the five trusted peers", seed, got)
+		}
+	}
+}
