@@ -3,6 +3,7 @@ module github.com/shoal-cdn/shoal
 go 1.26.8
 
 require (
+	github.com/google/renameio/v2 v2.0.2
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/libp2p/go-libp2p-pubsub v0.19.0
 	github.com/multiformats/go-multiaddr v0.16.1

@@ -89,6 +89,11 @@ type PeerConfig struct {
 
 	Logger *slog.Logger
 
+	// BanFor is how long a peer that sent a chunk failing verification
+	// stays banned, from every swarm and across restarts (the ban list is
+	// CacheDir/bans.json); default swarm.DefaultBanFor.
+	BanFor time.Duration
+
 	// Gateway bounds what the gateway's clients can make the peer hold.
 	Gateway GatewayLimits
 
@@ -109,8 +114,9 @@ type PeerConfig struct {
 	// fetched from the origin (default DefaultRevocationPoll, ±10 %).
 	// Lists also spread between peers by gossip.
 	RevocationPoll time.Duration
-	// Audit receives security events (revocations enforced; nil:
-	// audit.Discard). An audit.Writer is also registered on /metrics.
+	// Audit receives security events (peers refused, bans and their
+	// expiries, revocations enforced; nil: audit.Discard). An audit.Writer
+	// is also registered on /metrics.
 	Audit audit.Sink
 }
 
@@ -125,6 +131,7 @@ type Peer struct {
 	tracker *discovery.TrackerClient
 	host    netx.Host
 	node    *swarm.Node
+	trust   *swarm.Trust // reputation and bans across every swarm
 	upload  *swarm.Bucket
 	ctx     context.Context
 	wg      sync.WaitGroup
@@ -273,10 +280,17 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.verifier = p.tokenVerifier()
 	p.live = newLiveChannels(p)
 	p.node = swarm.NewNode(p.host, p.log)
-	p.node.ServeMeta(p.serveMeta)
-	p.revs.loadCached(ctx)
 	bg, stopBg := context.WithCancel(ctx)
 	p.bg, p.stopBg = bg, stopBg
+	if p.trust, err = p.newTrust(bg); err != nil { // its reporter stops with the peer's own loops
+		stopBg()
+		p.host.Close()
+		p.cache.Close()
+		return nil, err
+	}
+	p.node.UseTrust(p.trust)
+	p.node.ServeMeta(p.serveMeta)
+	p.revs.loadCached(ctx)
 	p.goOwned(func() { p.revs.run(bg, cfg.RevocationPoll) })
 	if tf != nil {
 		p.goOwned(func() { tf.watch(bg, p) })
@@ -488,7 +502,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 		return err
 	}
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
-		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log,
+		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log, Trust: p.trust,
 		OnDemand: true, OriginAssist: p.cfg.OriginAssist != 0, AssistBudget: policy.AssistBudget(p.cfg.OriginAssist, m.TotalSize()),
 		Access: p.access(id),
 	})

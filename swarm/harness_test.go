@@ -141,11 +141,22 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // that returns the whole swarm would).
 func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
 	h.t.Helper()
+	return h.addPeerWith(id, withOrigin, nil, "")
+}
+
+// addPeerWith is addPeer with a peer-wide Trust (nil: the session's own)
+// and a store directory (empty: a new temporary one), as a restarted peer
+// would reopen them.
+func (h *harness) addPeerWith(id string, withOrigin bool, trust *Trust, dir string) *hpeer {
+	h.t.Helper()
+	if dir == "" {
+		dir = h.t.TempDir()
+	}
 	host, err := h.net.NewHost(netx.PeerID(id))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	st, err := store.Open(store.Config{Dir: h.t.TempDir()})
+	st, err := store.Open(store.Config{Dir: dir})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -154,9 +165,12 @@ func (h *harness) addPeer(id string, withOrigin bool) *hpeer {
 		oc = h.originClient()
 	}
 	node := NewNode(host, nil)
-	cfg := Config{Content: h.content, Store: st, Origin: oc, Rand: rand.New(rand.NewPCG(uint64(len(h.peers)), 9)), OnDemand: h.onDemand}
+	cfg := Config{Content: h.content, Store: st, Origin: oc, Rand: rand.New(rand.NewPCG(uint64(len(h.peers)), 9)), OnDemand: h.onDemand, Trust: trust}
 	if h.configure != nil {
 		h.configure(id, &cfg)
+	}
+	if trust != nil {
+		node.UseTrust(trust)
 	}
 	sess := NewSession(host.ID(), cfg)
 	node.Add(sess)

@@ -26,6 +26,16 @@ type Node struct {
 	sessions  map[core.ContentID]*Session // guarded by mu
 	metaToken func() string               // guarded by mu: token sent with meta requests (SetMetaAccess)
 	metaGate  MetaGate                    // guarded by mu: check before a meta request is served
+	trust     *Trust                      // guarded by mu: nil until UseTrust
+}
+
+// UseTrust makes the node refuse streams from peers t has banned before
+// reading a byte of them (each session checks its own Trust too, after the
+// handshake names the content). Pass the Trust its sessions share.
+func (n *Node) UseTrust(t *Trust) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.trust = t
 }
 
 // NewNode starts accepting wire-protocol streams on h.
@@ -79,6 +89,14 @@ func (n *Node) Sessions() []*Session {
 // accept handles an inbound stream: read the handshake, find the session,
 // answer with ours.
 func (n *Node) accept(st netx.Stream) {
+	n.mu.Lock()
+	t := n.trust
+	n.mu.Unlock()
+	if t != nil && t.Banned(st.RemotePeer()) {
+		n.log.Debug("inbound stream from a banned peer refused", "peer", st.RemotePeer().Short())
+		st.Reset()
+		return
+	}
 	r := wire.NewReader(st, wire.MaxFrame)
 	hs, err := readHandshake(st, r)
 	if err != nil {
@@ -184,9 +202,8 @@ func readHandshake(st netx.Stream, r *wire.Reader) (*wire.Handshake, error) {
 func (s *Session) wants(id netx.PeerID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, banned := s.banned[id]
 	_, connected := s.peers[id]
-	return !banned && !connected && len(s.peers) < s.cfg.MaxPeers && s.ctx != nil && s.ctx.Err() == nil
+	return !s.trust.Banned(id) && !connected && len(s.peers) < s.cfg.MaxPeers && s.ctx != nil && s.ctx.Err() == nil
 }
 
 // snapshot returns our current bitfield and whether we fetch every chunk.
@@ -219,8 +236,8 @@ func (s *Session) handshakeAndAttach(st netx.Stream, hs *wire.Handshake, dialer 
 	if !s.wants(st.RemotePeer()) {
 		// Still let a duplicate through attach's resolution when it is
 		// the preferred direction; refuse banned and over-cap peers here.
+		banned := s.trust.Banned(st.RemotePeer())
 		s.mu.Lock()
-		_, banned := s.banned[st.RemotePeer()]
 		full := len(s.peers) >= s.cfg.MaxPeers
 		s.mu.Unlock()
 		if banned || full || s.context().Err() != nil {
@@ -256,7 +273,7 @@ func (s *Session) attach(st netx.Stream, hs *wire.Handshake, dialer netx.PeerID,
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, banned := s.banned[id]; banned || s.ctx == nil || s.ctx.Err() != nil {
+	if s.trust.Banned(id) || s.ctx == nil || s.ctx.Err() != nil {
 		st.Reset()
 		return ErrBanned
 	}

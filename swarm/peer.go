@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -227,6 +228,9 @@ func (p *peer) readLoopWith(r *wire.Reader) {
 			return
 		}
 		if err := p.handle(m); err != nil {
+			if errors.Is(err, ErrProtocol) {
+				s.trust.Record(p.id, policy.Violated, 0)
+			}
 			p.close(err)
 			return
 		}
@@ -320,6 +324,7 @@ func (p *peer) handle(m wire.Message) error {
 	case *wire.Reject:
 		i := int(m.Index)
 		if _, ok := p.requested[i]; ok {
+			s.trust.Record(p.id, policy.Refused, 0)
 			delete(p.requested, i)
 			s.picker.Failed(i, p.key)
 		}
@@ -378,11 +383,15 @@ func (p *peer) data(d *wire.Data, now time.Time) error {
 		defer func() { <-s.ingest }()
 		err := s.cfg.Store.Put(s.c.Hash(i), d.Payload)
 		size := len(d.Payload)
+		var bad [32]byte // evidence for a report: what the peer really sent
+		if errors.Is(err, store.ErrHashMismatch) {
+			bad = sha256.Sum256(d.Payload)
+		}
 		s.bufs.put(d.Payload) // Put has written it out
 		if prev != nil {
 			<-prev
 		}
-		if err := p.stored(i, size, err, now); err != nil {
+		if err := p.stored(i, size, err, bad, now); err != nil {
 			p.close(err)
 		}
 	}()
@@ -390,8 +399,9 @@ func (p *peer) data(d *wire.Data, now time.Time) error {
 }
 
 // stored records the outcome of verifying and storing chunk i from the
-// peer; a chunk that does not hash right bans the peer.
-func (p *peer) stored(i, size int, err error, now time.Time) error {
+// peer; a chunk that does not hash right (bad is the SHA-256 of what was
+// received) bans the peer.
+func (p *peer) stored(i, size int, err error, bad [32]byte, now time.Time) error {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -417,7 +427,7 @@ func (p *peer) stored(i, size int, err error, now time.Time) error {
 		if errors.Is(err, store.ErrHashMismatch) {
 			s.badChunks.Add(1)
 			why := fmt.Sprintf("%s: hash mismatch", s.c.Describe(i))
-			s.banLocked(p.id, why)
+			s.offendedLocked(Offence{Peer: p.id, Content: s.c.ID, Chunk: i, Hash: bad, At: now}, why)
 			return fmt.Errorf("%w: %s", ErrBadChunk, why)
 		}
 		if errors.Is(err, store.ErrWriteFailed) {
@@ -428,6 +438,7 @@ func (p *peer) stored(i, size int, err error, now time.Time) error {
 		return nil
 	}
 	p.down.Add(now, int64(size))
+	s.trust.Record(p.id, policy.Delivered, int64(size))
 	s.fromPeers.Add(int64(size))
 	s.receivedLocked(i, p.key, now)
 	s.topUpLocked(p, now)

@@ -15,8 +15,9 @@ import (
 // claims to be a seeder, unchokes whoever connects and answers every request
 // with bytes of the right length and the wrong content.
 type rogue struct {
-	host   netx.Host
-	served atomic.Int64 // corrupted DATA frames sent
+	host       netx.Host
+	served     atomic.Int64 // corrupted DATA frames sent
+	handshakes atomic.Int64 // handshakes received for the content
 }
 
 // addRogue starts a rogue on h.net that every peer added afterwards dials.
@@ -40,6 +41,7 @@ func (r *rogue) serve(st netx.Stream, c *Content) {
 	if hs, ok := m.(*wire.Handshake); err != nil || !ok || hs.Content != c.ID {
 		return
 	}
+	r.handshakes.Add(1)
 	bits := wire.NewBitfield(c.Len())
 	bits.SetAll()
 	if wire.WriteMessage(st, &wire.Handshake{Content: c.ID, Flags: wire.FlagSeeder, Client: "rogue/1", Bits: bits}) != nil ||

@@ -20,7 +20,7 @@ import (
 var (
 	ErrBadChunk = errors.New("bad chunk")
 	ErrProtocol = errors.New("protocol violation")
-	ErrBanned   = errors.New("peer banned from the swarm")
+	ErrBanned   = errors.New("peer banned")
 	ErrClosed   = errors.New("session closed")
 )
 
@@ -69,6 +69,11 @@ type Config struct {
 	// PickOrder is the picker's background order (policy.RarestFirst by
 	// default); the simulator takes the same knob.
 	PickOrder policy.Order
+	// Trust is the peer-wide reputation and ban list this session feeds
+	// and obeys (one for every session of a peer, see NewTrust). Nil: a
+	// Trust of the session's own, in memory, so bans last as long as the
+	// session.
+	Trust *Trust
 	// OnDemand makes the session fetch only what its readers ask for
 	// (Want): a range and its read-ahead, a rendition being played. It
 	// still serves everything it holds. False fetches the whole content
@@ -105,6 +110,7 @@ type Stats struct {
 type Session struct {
 	cfg      Config
 	c        *Content
+	trust    *Trust // cfg.Trust or the session's own; safe for concurrent use
 	self     netx.PeerID
 	log      *slog.Logger
 	ctx      context.Context
@@ -118,7 +124,6 @@ type Session struct {
 	picker        *policy.Picker          // guarded by mu
 	choker        *policy.Choker          // guarded by mu
 	peers         map[netx.PeerID]*peer   // guarded by mu
-	banned        map[netx.PeerID]string  // guarded by mu: peer → reason
 	waiters       map[int][]chan struct{} // guarded by mu: chunk → WaitChunk callers
 	origin        int                     // guarded by mu: origin requests in flight
 	assisted      int64                   // guarded by mu: bytes asked of the origin by OriginAssist
@@ -192,15 +197,17 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 			want.Set(i)
 		}
 	}
+	if cfg.Trust == nil {
+		cfg.Trust = NewTrust(TrustConfig{Clock: cfg.Clock, Logger: cfg.Logger})
+	}
 	s := &Session{
-		cfg: cfg, c: c, self: self,
+		cfg: cfg, c: c, self: self, trust: cfg.Trust,
 		log:         cfg.Logger.With("content", c.ID.Short()),
 		done:        make(chan struct{}),
 		closed:      make(chan struct{}),
 		selfSeed:    policy.PeerSeed(policy.PeerKey(self)),
 		lane:        policy.NewOriginLane(),
 		peers:       map[netx.PeerID]*peer{},
-		banned:      map[netx.PeerID]string{},
 		waiters:     map[int][]chan struct{}{},
 		originWait:  map[int]time.Time{},
 		originFails: map[int]int{},
@@ -526,6 +533,7 @@ func (s *Session) tick() {
 	for _, p := range s.peers {
 		for i, at := range p.requested {
 			if now.Sub(at) > s.cfg.RequestTimeout {
+				s.trust.Record(p.id, policy.TimedOut, 0)
 				delete(p.requested, i)
 				s.picker.Failed(i, p.key)
 				p.send(&wire.Cancel{Index: uint32(i), Length: uint32(s.c.Size(i))})
@@ -543,6 +551,7 @@ func (s *Session) rechokeLocked(now time.Time) {
 		states = append(states, policy.PeerState{
 			Key: p.key, Interested: p.peerInterested,
 			DownRate: p.down.At(now), UpRate: p.up.At(now),
+			Score: s.trust.Score(p.id),
 		})
 	}
 	unchoke := map[policy.PeerKey]bool{}
@@ -579,12 +588,39 @@ func (s *Session) topUpLocked(p *peer, now time.Time) {
 	if n <= 0 {
 		return
 	}
-	for _, i := range s.picker.Next(now, policy.Source{Key: p.key, Has: p.bits, Rate: rate}, n) {
+	src := policy.Source{Key: p.key, Has: p.bits, Rate: rate}
+	if s.trust.Score(p.id) < policy.DistrustScore {
+		src.Better = s.trustedHoldersLocked(p)
+	}
+	for _, i := range s.picker.Next(now, src, n) {
 		s.picker.Requested(i, p.key, now)
 		p.requested[i] = now
 		p.asked.Set(i)
 		p.send(&wire.Request{Index: uint32(i), Length: uint32(s.c.Size(i))})
 	}
+}
+
+// trustedHoldersLocked is the chunks that peers other than p, not
+// distrusted and ready to serve us (unchoking us, and asked), hold: the
+// picker leaves those to them rather than ask the distrusted p.
+func (s *Session) trustedHoldersLocked(p *peer) policy.Haver {
+	var bits []*wire.Bitfield
+	for _, q := range s.peers {
+		if q != p && !q.peerChoking && q.amInterested && s.trust.Score(q.id) >= policy.DistrustScore {
+			bits = append(bits, q.bits)
+		}
+	}
+	if len(bits) == 0 {
+		return nil
+	}
+	return policy.HasFunc(func(i int) bool {
+		for _, b := range bits {
+			if b.Has(i) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // updateInterestLocked sends INTERESTED/NOT_INTERESTED when p.useful crosses zero.
@@ -644,23 +680,17 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 	}
 }
 
-// banLocked disconnects p and bars it from this swarm.
-func (s *Session) banLocked(id netx.PeerID, why string) {
-	if _, ok := s.banned[id]; ok {
-		return
+// offendedLocked bans the sender of a chunk that failed verification from
+// every swarm (the Trust is peer-wide), tells the Trust's reporter, and
+// disconnects it.
+func (s *Session) offendedLocked(o Offence, why string) {
+	if s.trust.Offended(o, why) {
+		s.bans.Add(1)
 	}
-	s.banned[id] = why
-	s.bans.Add(1)
-	s.log.Warn("peer banned", "peer", id.Short(), "reason", why)
-	if p := s.peers[id]; p != nil {
+	if p := s.peers[o.Peer]; p != nil {
 		go p.close(fmt.Errorf("%w: %s", ErrBanned, why))
 	}
 }
 
-// Banned reports whether a peer is banned from this swarm.
-func (s *Session) Banned(id netx.PeerID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.banned[id]
-	return ok
-}
+// Banned reports whether a peer is banned (from every swarm of this peer).
+func (s *Session) Banned(id netx.PeerID) bool { return s.trust.Banned(id) }

@@ -40,9 +40,24 @@ type Config struct {
 	Rand *rand.Rand
 	// Logger receives the tracker's logs (slog.Default()).
 	Logger *slog.Logger
+
+	// ReportThreshold is how many distinct reporters, from distinct /24
+	// (IPv4) or /48 (IPv6) networks, must report a peer's bad chunks before
+	// the tracker stops handing it out (DefaultReportThreshold, 3). One
+	// report never excludes anyone: values below 2 take the default.
+	ReportThreshold int
+	// ReportHalfLife is how long a report takes to count half
+	// (DefaultReportHalfLife, 6 h).
+	ReportHalfLife time.Duration
+	// MaxOffenders bounds the peers reports are kept on
+	// (DefaultMaxOffenders, 10000).
+	MaxOffenders int
+	// ReportsPerMinute caps the reports one address may send
+	// (DefaultReportsPerMinute, 10).
+	ReportsPerMinute int
 	// Audit receives security events: joins and leaves per swarm, refused
-	// announces (nil: audit.Discard). An audit.Writer is also registered
-	// on /metrics.
+	// announces, reports and exclusions (nil: audit.Discard). An
+	// audit.Writer is also registered on /metrics.
 	Audit audit.Sink
 }
 
@@ -72,5 +87,17 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	c.Audit = audit.OrDiscard(c.Audit)
+	if c.ReportThreshold < 2 { // one report must never exclude anyone
+		c.ReportThreshold = DefaultReportThreshold
+	}
+	if c.ReportHalfLife <= 0 {
+		c.ReportHalfLife = DefaultReportHalfLife
+	}
+	if c.MaxOffenders <= 0 {
+		c.MaxOffenders = DefaultMaxOffenders
+	}
+	if c.ReportsPerMinute <= 0 {
+		c.ReportsPerMinute = DefaultReportsPerMinute
+	}
 	return c
 }

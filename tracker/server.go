@@ -4,7 +4,7 @@
 // one announce interval.
 //
 // It serves POST /announce (the wire types live in package discovery),
-// GET /api/swarms and GET /metrics. Only cmd/shoal and the demo import it.
+// POST /report (report.go), GET /api/swarms and GET /metrics. Only cmd/shoal and the demo import it.
 package tracker
 
 import (
@@ -39,6 +39,8 @@ type Server struct {
 
 	mu sync.Mutex // guards st, including cfg.Rand which st uses
 	st *state
+
+	reports *reports // reports of proven offences (report.go); its own lock
 }
 
 // New returns a Server for cfg, with defaults filled in.
@@ -51,7 +53,9 @@ func New(cfg Config) *Server {
 		mux: http.NewServeMux(),
 		st:  newState(cfg.PeerTTL, cfg.Rand),
 	}
+	s.reports = newReports(cfg, s.m.reg)
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
+	s.mux.HandleFunc("POST "+discovery.ReportPath, s.handleReport)
 	s.mux.HandleFunc("GET /api/swarms", s.handleSwarms)
 	if c, ok := cfg.Audit.(prometheus.Collector); ok {
 		s.m.reg.MustRegister(c) // the audit log's written and dropped counts
@@ -179,6 +183,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		}
 		s.cfg.Audit.Record(audit.Event{Time: now, Kind: kind, Content: req.Content.String(), Peer: req.Peer, IP: r.RemoteAddr})
 	}
+	peers = s.reports.filter(peers, s.cfg.Clock.Now()) // reported by enough distinct peers: withheld
 
 	s.m.announces.WithLabelValues(resultOK).Inc()
 	writeJSON(w, http.StatusOK, discovery.AnnounceResponse{

@@ -4,10 +4,12 @@ import (
 	"crypto/ed25519"
 	"flag"
 	"strings"
+	"time"
 
 	"github.com/shoal-cdn/shoal/agent"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/swarm"
 )
 
 // publisherFlags are the flags of the commands that sign and write an
@@ -48,6 +50,7 @@ type receiverFlags struct {
 	trustFile                                              *string
 	token, tokenFile                                       *string
 	openSwarm                                              *bool
+	banFor                                                 *time.Duration
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
@@ -65,6 +68,7 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		token:     fs.String("token", "", "access token (printed by shoal token issue) presented to peers and the tracker; with one, peers must present a valid token of the same tenant too"),
 		tokenFile: fs.String("token-file", "", "file holding the access token; read again when it changes, so a refreshed token needs no restart (instead of --token)"),
 		openSwarm: fs.Bool("open-swarm", false, "serve peers that present no token even when this peer has one"),
+		banFor:    fs.Duration("ban-for", swarm.DefaultBanFor, "how long a peer that sent a chunk failing verification stays banned, from every swarm and across restarts (kept in the cache directory)"),
 		assist:    fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
@@ -82,6 +86,9 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 	if err != nil {
 		return agent.PeerConfig{}, usagef("--origin-assist: %v", err)
 	}
+	if *r.banFor <= 0 {
+		return agent.PeerConfig{}, usagef("--ban-for: want a positive duration such as 24h, got %v", *r.banFor)
+	}
 	var ts *agent.TokenSource
 	if *r.token != "" || *r.tokenFile != "" {
 		if ts, err = agent.NewTokenSource(*r.token, *r.tokenFile); err != nil {
@@ -89,7 +96,7 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 		}
 	}
 	return agent.PeerConfig{
-		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: manifest.NewKeySet(*r.trust...), TrustFile: *r.trustFile,
+		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: manifest.NewKeySet(*r.trust...), TrustFile: *r.trustFile, BanFor: *r.banFor,
 		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region, OriginAssist: assist,
 		Token: ts, OpenSwarm: *r.openSwarm,
 	}, nil

@@ -18,6 +18,8 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	interval := fs.Duration("interval", tracker.DefaultInterval, "re-announce interval handed to peers (jittered ±10%); silent peers expire after 3×")
 	maxPeers := fs.Int("max-peers", tracker.DefaultMaxPeers, "most peers returned per announce")
 	af := addAuditFlags(fs)
+	reportThreshold := fs.Int("report-threshold", tracker.DefaultReportThreshold, "distinct reporters (from distinct /24 or /48 networks) whose reports of bad chunks stop a peer being handed out")
+	reportHalfLife := fs.Duration("report-half-life", tracker.DefaultReportHalfLife, "how long a report of a bad chunk takes to count half")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,7 +38,14 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer closeAudit()
+	if *reportThreshold < 2 {
+		return usagef("--report-threshold must be at least 2 (one report never excludes a peer), got %d", *reportThreshold)
+	}
+	if *reportHalfLife <= 0 {
+		return usagef("--report-half-life must be positive, got %v", *reportHalfLife)
+	}
 	return tracker.Run(ctx, tracker.Config{
+		ReportThreshold: *reportThreshold, ReportHalfLife: *reportHalfLife,
 		Listen:   *listen,
 		Interval: *interval,
 		MaxPeers: *maxPeers,

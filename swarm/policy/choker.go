@@ -37,6 +37,10 @@ type PeerState struct {
 	DownRate float64
 	// UpRate is the measured rate we send to the peer, bytes/s.
 	UpRate float64
+	// Score is the peer's reputation (Reputation.Score): it breaks ties
+	// between equally ranked peers, and a peer below DistrustScore is never
+	// drawn for the optimistic unchoke.
+	Score float64
 }
 
 // Choker decides which peers we upload to. The caller may call Tick as often
@@ -48,7 +52,14 @@ type PeerState struct {
 // OptimisticInterval, so newcomers and peers with no history can prove
 // themselves. A peer first seen within the last OptimisticInterval is three
 // times as likely to be drawn, as in BitTorrent, because it has nothing to
-// offer yet and needs a first chunk most.
+// offer yet and needs a first chunk most. A distrusted peer (Score below
+// DistrustScore) is not drawn at all: it has had its chance recently and
+// misused it; its score decays back towards zero, and with it its chance.
+//
+// Reputation never overrides tit-for-tat: between peers ranked equal (the
+// same download rate while leeching) the better-scored one comes first, and
+// only then chance. While seeding, among peers unchoked equally long ago,
+// distrusted ones come last; how much the others gave us does not matter.
 //
 // Seeding: round robin over Slots+1 slots (the optimistic slot has no job
 // when nobody's download rate matters, so it joins the rotation): every
@@ -189,7 +200,7 @@ func (c *Choker) Tick(now time.Time, seeding bool, peers []PeerState) []PeerKey 
 		c.nextRegular, c.nextOptimistic = now, now
 	}
 	c.regular = slices.DeleteFunc(c.regular, func(k PeerKey) bool { return !eligible(k) })
-	if c.hasOptimistic && (c.seeding || !eligible(c.optimistic)) {
+	if c.hasOptimistic && (c.seeding || !eligible(c.optimistic) || peers[c.known[c.optimistic].idx].Score < DistrustScore) {
 		c.hasOptimistic = false
 		c.nextOptimistic = now
 	}
@@ -235,8 +246,8 @@ func (c *Choker) Tick(now time.Time, seeding bool, peers []PeerState) []PeerKey 
 }
 
 // ranked orders the interested peers for the regular slots: by download
-// rate when leeching, least recently unchoked first when seeding; random
-// among equals.
+// rate then score when leeching, least recently unchoked then trusted
+// first when seeding; random among equals.
 func (c *Choker) ranked(peers []PeerState) []*PeerState {
 	r := c.rankBuf[:0]
 	defer func() { c.rankBuf = r[:0] }()
@@ -248,12 +259,30 @@ func (c *Choker) ranked(peers []PeerState) []*PeerState {
 	c.rnd.Shuffle(len(r), func(i, j int) { r[i], r[j] = r[j], r[i] })
 	if c.seeding {
 		slices.SortStableFunc(r, func(a, b *PeerState) int {
-			return c.known[a.Key].lastUnchoked.Compare(c.known[b.Key].lastUnchoked)
+			if o := c.known[a.Key].lastUnchoked.Compare(c.known[b.Key].lastUnchoked); o != 0 {
+				return o
+			}
+			// Seeding spreads chunks to whoever needs them, so only
+			// distrust counts, not how much a peer gave us.
+			return cmp.Compare(distrusted(a.Score), distrusted(b.Score))
 		})
 	} else {
-		slices.SortStableFunc(r, func(a, b *PeerState) int { return cmp.Compare(b.DownRate, a.DownRate) })
+		slices.SortStableFunc(r, func(a, b *PeerState) int {
+			if o := cmp.Compare(b.DownRate, a.DownRate); o != 0 {
+				return o
+			}
+			return cmp.Compare(b.Score, a.Score)
+		})
 	}
 	return r
+}
+
+// distrusted is 1 for a score below DistrustScore, else 0.
+func distrusted(score float64) int {
+	if score < DistrustScore {
+		return 1
+	}
+	return 0
 }
 
 // drawOptimistic picks a new optimistic unchoke among the interested peers
@@ -269,6 +298,9 @@ func (c *Choker) drawOptimistic(now time.Time, peers []PeerState) {
 		}
 		if c.hasOptimistic && ps.Key == c.optimistic {
 			continue
+		}
+		if ps.Score < DistrustScore {
+			continue // misbehaved recently: no free slot
 		}
 		w := 1
 		if now.Sub(c.known[ps.Key].firstSeen) < c.cfg.OptimisticInterval {

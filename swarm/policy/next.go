@@ -14,7 +14,18 @@ type Source struct {
 	// Rate is the measured rate at which we receive from this peer, in
 	// bytes/s; <= 0 if not measured yet (PickerConfig.AssumedRate is used).
 	Rate float64
+	// Better, if set, holds the chunks that a source the caller prefers to
+	// src (a better-scored peer, see Reputation) holds and could be asked
+	// for: the background lane leaves those to it. The deadline lane and
+	// end-game ignore it, since there a late chunk costs more than a
+	// distrusted source.
+	Better Haver
 }
+
+// without is a Haver of the chunks a has and b does not.
+type without struct{ a, b Haver }
+
+func (w without) Has(i int) bool { return w.a.Has(i) && !w.b.Has(i) }
 
 // Next returns up to max chunks to request from src now, in the order to
 // request them. It does not record them: call Requested for each one sent.
@@ -30,7 +41,8 @@ type Source struct {
 //     chunk's last origin request failed: then a late peer beats none.
 //  2. Background lane: the rarest chunks src has that are wanted, missing,
 //     not in flight and not in the deadline lane; ties broken randomly. (With
-//     PickerConfig.Order = Sequential: the lowest-index such chunks.)
+//     PickerConfig.Order = Sequential: the lowest-index such chunks.) Chunks
+//     in src.Better are left to the better source.
 //  3. End-game: only when every wanted missing chunk is in flight, duplicate
 //     requests for in-flight chunks src has and was not asked for (and not
 //     already fetched from the origin) that are overdue (see late) and have
@@ -75,10 +87,14 @@ func (p *Picker) Next(now time.Time, src Source, max int) []int {
 	}
 
 	if len(out) < max {
+		h := src.Has
+		if src.Better != nil {
+			h = without{src.Has, src.Better}
+		}
 		if p.cfg.Order == Sequential {
-			out = p.sequential(src.Has, max, out)
+			out = p.sequential(h, max, out)
 		} else {
-			out = p.avail.Rarest(src.Has, max-len(out), p.rnd, out)
+			out = p.avail.Rarest(h, max-len(out), p.rnd, out)
 		}
 	}
 	if len(out) < max && p.EndGame() {
