@@ -35,7 +35,15 @@ type AnnouncerConfig struct {
 	Peer    string         // required: this peer's libp2p ID
 	Addrs   []string       // this peer's listen multiaddrs
 	Region  string
-	NumWant int // 0: the tracker's default
+	NumWant int    // 0: the tracker's default
+	Token   string // access token sent with each announce; empty: none
+
+	// Signer signs every announce with the key Peer embeds, so the tracker
+	// knows it speaks for that peer. Nil sends unsigned announces, which
+	// only trackers configured for simulations accept.
+	Signer Signer
+	// Clock stamps signed announces (core.RealClock).
+	Clock core.Clock
 
 	// Stats returns the current counters; called before every announce.
 	// Nil reports zeros.
@@ -70,6 +78,10 @@ type Announcer struct {
 	cfg  AnnouncerConfig
 	log  *slog.Logger
 	kick chan struct{} // buffered(1): a pending AnnounceNow
+	// lastTS is the timestamp of the last signed announce, so the next one
+	// is later even within one millisecond: the tracker refuses an older
+	// or equal one as a replay. Used only from Run's goroutine.
+	lastTS int64
 }
 
 // ErrBadAnnouncerConfig is returned by NewAnnouncer for a missing or invalid field.
@@ -82,7 +94,7 @@ func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
 	}
 	// Validate the static part once here, so Run never loops on a request
 	// that can only be refused.
-	probe := AnnounceRequest{Content: cfg.Content, Peer: cfg.Peer, Addrs: cfg.Addrs, Region: cfg.Region, NumWant: cfg.NumWant}
+	probe := AnnounceRequest{Content: cfg.Content, Peer: cfg.Peer, Addrs: cfg.Addrs, Region: cfg.Region, NumWant: cfg.NumWant, Token: cfg.Token}
 	if err := probe.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadAnnouncerConfig, err)
 	}
@@ -102,6 +114,9 @@ func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
 	}
 	if cfg.RetryMax < cfg.RetryMin {
 		cfg.RetryMax = cfg.RetryMin
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = core.RealClock{}
 	}
 	if cfg.Stats == nil {
 		cfg.Stats = func() Stats { return Stats{} }
@@ -161,7 +176,12 @@ func (a *Announcer) Run(ctx context.Context) error {
 		if ev == EventNone && prevLeft > 0 && st.Left == 0 {
 			ev = EventCompleted
 		}
-		resp, err := a.cfg.Tracker.Announce(ctx, a.request(st, ev))
+		req := a.request(st, ev)
+		err := a.sign(&req)
+		var resp AnnounceResponse
+		if err == nil {
+			resp, err = a.cfg.Tracker.Announce(ctx, req)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				continue // the select above sends "stopped" and returns
@@ -190,8 +210,25 @@ func (a *Announcer) request(st Stats, ev Event) AnnounceRequest {
 	return AnnounceRequest{
 		Content: a.cfg.Content, Peer: a.cfg.Peer, Addrs: a.cfg.Addrs, Region: a.cfg.Region,
 		Uploaded: st.Uploaded, Downloaded: st.Downloaded, Left: max(st.Left, 0),
-		Event: ev, NumWant: a.cfg.NumWant,
+		Event: ev, NumWant: a.cfg.NumWant, Token: a.cfg.Token,
 	}
+}
+
+// sign signs req when the Announcer has a Signer, with a timestamp later
+// than the previous one.
+func (a *Announcer) sign(req *AnnounceRequest) error {
+	if a.cfg.Signer == nil {
+		return nil
+	}
+	at := a.cfg.Clock.Now()
+	if at.UnixMilli() <= a.lastTS {
+		at = time.UnixMilli(a.lastTS + 1)
+	}
+	if err := req.Sign(a.cfg.Signer, at); err != nil {
+		return err
+	}
+	a.lastTS = req.TS
+	return nil
 }
 
 // stop tells the tracker we leave, so it stops handing out our address; on a
@@ -201,7 +238,11 @@ func (a *Announcer) stop() {
 	defer cancel()
 	req := a.request(a.cfg.Stats(), EventStopped)
 	req.NumWant = 0
-	if _, err := a.cfg.Tracker.Announce(ctx, req); err != nil {
+	err := a.sign(&req)
+	if err == nil {
+		_, err = a.cfg.Tracker.Announce(ctx, req)
+	}
+	if err != nil {
 		a.log.Warn("stopped announce failed", "err", err)
 	}
 }
