@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"testing"
 )
 
@@ -32,14 +33,20 @@ func BenchmarkSample(b *testing.B) {
 	for _, n := range []int{100, 10000, 100000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			s, clk := newTestServer(b, 1)
-			var self *peerEntry
+			var self *asker
 			for i := range n {
 				r := req("c", fmt.Sprintf("p%d", i), fmt.Sprintf("r%d", i%4), 1)
-				self = s.st.announce(&r, clk.Now())
+				ip := netip.MustParseAddr("127.0.0.1")
+				pa, _ := filterAddrs(r.Addrs, ip)
+				out, err := s.st.announce(&r, &admission{key: swarmKey{"", r.Content}, region: r.Region, addrs: pa, observed: ip}, clk.Now())
+				if err != nil {
+					b.Fatal(err)
+				}
+				self = &asker{id: out.e.id, region: out.e.region, ip: ip}
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if got := s.st.sample(self, 50); len(got) != 50 {
+				if got := s.st.sample(s.st.swarms[swarmKey{"", content("c")}], self, 50); len(got) != 50 {
 					b.Fatalf("sampled %d", len(got))
 				}
 			}

@@ -78,7 +78,8 @@ func TestServeShutsDownCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Announce(ctx, req("c", "a", "", 1)); err != nil {
+	a := newPeer(t, 1)
+	if _, err := c.Announce(ctx, a.signed(t, req("c", "", "", 1), time.Now())); err != nil {
 		t.Fatalf("announce over the network: %v", err)
 	}
 	cancel()
@@ -133,13 +134,14 @@ func TestAnnouncerSurvivesTrackerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// B is registered directly; A runs an Announcer.
-	if _, err := client.Announce(context.Background(), req("c", "B", "", 0)); err != nil {
+	// B is registered directly; A runs an Announcer that signs.
+	A, B := newPeer(t, 1), newPeer(t, 2)
+	if _, err := client.Announce(context.Background(), B.signed(t, req("c", "", "", 0), time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	found := make(chan []discovery.PeerInfo, 16)
 	a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
-		Tracker: client, Content: content("c"), Peer: "A", Addrs: []string{"/ip4/127.0.0.1/tcp/4001"},
+		Tracker: client, Content: content("c"), Peer: A.id, Signer: A.key, Addrs: []string{"/ip4/127.0.0.1/tcp/4001"},
 		Stats:       func() discovery.Stats { return discovery.Stats{Left: 10} },
 		OnPeers:     func(p []discovery.PeerInfo) { found <- p },
 		MinInterval: time.Millisecond, RetryMin: 2 * time.Millisecond, RetryMax: 10 * time.Millisecond,
@@ -153,7 +155,7 @@ func TestAnnouncerSurvivesTrackerRestart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 
-	if ps := waitFound(t, found); len(ps) != 1 || ps[0].Peer != "B" {
+	if ps := waitFound(t, found); len(ps) != 1 || ps[0].Peer != B.id {
 		t.Fatalf("A found %+v before the restart, want B", ps)
 	}
 	stop1() // tracker down: A's announces fail and back off
@@ -161,12 +163,12 @@ func TestAnnouncerSurvivesTrackerRestart(t *testing.T) {
 	drain(seen)
 	s2, _, stop2 := serveOn(t, addr, seen) // same address, empty memory
 	defer stop2()
-	waitAnnounce(t, seen, "A", "") // A is back, with a plain announce
+	waitAnnounce(t, seen, A.id, "") // A is back, with a plain announce
 
-	if _, err := client.Announce(context.Background(), req("c", "B", "", 0)); err != nil {
+	if _, err := client.Announce(context.Background(), B.signed(t, req("c", "", "", 0), time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if ps := waitFound(t, found); len(ps) != 1 || ps[0].Peer != "B" {
+	if ps := waitFound(t, found); len(ps) != 1 || ps[0].Peer != B.id {
 		t.Fatalf("A found %+v after the restart, want B again", ps)
 	}
 	cancel()
