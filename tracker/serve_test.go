@@ -94,21 +94,25 @@ func TestRunReportsListenError(t *testing.T) {
 	}
 }
 
-// watch wraps a tracker handler and reports each announce's peer and event.
+// watch wraps a tracker handler and reports each announce's peer and event
+// once the tracker has answered it, so a test that waits for an announce
+// knows the tracker's state includes it.
 func watch(h http.Handler, seen chan<- discovery.AnnounceRequest) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == discovery.AnnouncePath {
-			b, _ := io.ReadAll(r.Body)
-			var req discovery.AnnounceRequest
-			if json.Unmarshal(b, &req) == nil {
-				select {
-				case seen <- req:
-				default: // the test is not listening for this one
-				}
-			}
-			r.Body = io.NopCloser(bytes.NewReader(b))
+		if r.URL.Path != discovery.AnnouncePath {
+			h.ServeHTTP(w, r)
+			return
 		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
 		h.ServeHTTP(w, r)
+		var req discovery.AnnounceRequest
+		if json.Unmarshal(b, &req) == nil {
+			select {
+			case seen <- req:
+			default: // the test is not listening for this one
+			}
+		}
 	})
 }
 

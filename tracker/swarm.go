@@ -43,7 +43,8 @@ type peerEntry struct {
 	uploaded, downloaded, left int64
 	lastSeen                   time.Time
 	lastTS                     int64         // signing time of the last announce (0: unsigned)
-	allIdx, regionIdx          int           // positions in sw.all and sw.byRegion[region]
+	g                          *group        // the entry's (region, prefix) group
+	gIdx                       int           // position in g.peers
 	lru                        *list.Element // position in state.lru
 }
 
@@ -51,12 +52,33 @@ func (e *peerEntry) info(asker netip.Addr) discovery.PeerInfo {
 	return discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visible(asker, nil), Region: e.region, Seed: e.left == 0}
 }
 
+// groupKey groups a swarm's peers by region and network, the two things
+// sampling cares about: same region first, few from one network.
+type groupKey struct {
+	region string
+	prefix netip.Prefix
+}
+
+// group is the peers of one swarm in one region and /24 or /48. The index
+// fields make removal O(1).
+type group struct {
+	key   groupKey
+	peers []*peerEntry
+	idx   int // position in swarm.groups
+	ridx  int // position in swarm.byRegion[key.region]
+}
+
+// capped reports whether the diversity cap applies to g's network: not to
+// the tracker's own loopback, one machine's tests or demo.
+func (g *group) capped() bool { return !g.key.prefix.Addr().IsLoopback() }
+
 // swarm is every peer announcing one content within one tenant.
 type swarm struct {
 	key      swarmKey
 	peers    map[string]*peerEntry
-	all      []*peerEntry            // the peers again, for O(1) random picks
-	byRegion map[string][]*peerEntry // the peers by region, same reason
+	groups   []*group // every group, for O(1) random picks
+	byKey    map[groupKey]*group
+	byRegion map[string][]*group
 	seeds    int
 	// uploaded and downloaded total the increases peers reported, so they do
 	// not drop when peers leave. Approximate: a peer that expires and comes
@@ -176,7 +198,7 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 		if over(st.tenants[ad.key.tenant], st.lim.tenantSwarms) {
 			return outcome{}, errTooMany
 		}
-		sw = &swarm{key: ad.key, peers: map[string]*peerEntry{}, byRegion: map[string][]*peerEntry{}}
+		sw = &swarm{key: ad.key, peers: map[string]*peerEntry{}, byKey: map[groupKey]*group{}, byRegion: map[string][]*group{}}
 		st.swarms[ad.key] = sw
 		st.index.ReplaceOrInsert(sw)
 		st.tenants[ad.key.tenant]++
@@ -196,21 +218,18 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 			}
 			return out, nil
 		}
-		e = &peerEntry{id: req.Peer, sw: sw, region: ad.region, allIdx: len(sw.all)}
+		e = &peerEntry{id: req.Peer, sw: sw, region: ad.region, prefix: prefixOf(ad.observed)}
 		sw.peers[e.id] = e
-		sw.all = append(sw.all, e)
-		e.regionIdx = len(sw.byRegion[e.region])
-		sw.byRegion[e.region] = append(sw.byRegion[e.region], e)
+		sw.addToGroup(e)
 		e.lru = st.lru.PushBack(e)
 		e.left = -1 // not a seed yet; counted below
 		out.joined = true
 	} else {
 		st.lru.MoveToBack(e.lru)
-		if e.region != ad.region {
-			sw.removeRegion(e)
-			e.region = ad.region
-			e.regionIdx = len(sw.byRegion[e.region])
-			sw.byRegion[e.region] = append(sw.byRegion[e.region], e)
+		if p := prefixOf(ad.observed); e.region != ad.region || e.prefix != p {
+			sw.removeFromGroup(e)
+			e.region, e.prefix = ad.region, p
+			sw.addToGroup(e)
 		}
 	}
 	e.trustedRegion = ad.trusted
@@ -223,7 +242,6 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 	}
 	e.left = req.Left
 	e.addrs = ad.addrs
-	e.prefix = prefixOf(ad.observed)
 	e.lastSeen = now
 	e.lastTS = req.TS
 	out.e = e
@@ -252,11 +270,7 @@ func (st *state) remove(e *peerEntry) {
 	sw := e.sw
 	st.lru.Remove(e.lru)
 	delete(sw.peers, e.id)
-	last := sw.all[len(sw.all)-1]
-	sw.all[e.allIdx], last.allIdx = last, e.allIdx
-	sw.all[len(sw.all)-1] = nil
-	sw.all = sw.all[:len(sw.all)-1]
-	sw.removeRegion(e)
+	sw.removeFromGroup(e)
 	if e.left == 0 {
 		sw.seeds--
 	}
@@ -277,17 +291,47 @@ func (st *state) drop(sw *swarm) {
 	}
 }
 
-func (sw *swarm) removeRegion(e *peerEntry) {
-	rl := sw.byRegion[e.region]
-	last := rl[len(rl)-1]
-	rl[e.regionIdx], last.regionIdx = last, e.regionIdx
-	rl[len(rl)-1] = nil
-	rl = rl[:len(rl)-1]
-	if len(rl) == 0 {
-		delete(sw.byRegion, e.region)
-	} else {
-		sw.byRegion[e.region] = rl
+func (sw *swarm) addToGroup(e *peerEntry) {
+	k := groupKey{e.region, e.prefix}
+	g := sw.byKey[k]
+	if g == nil {
+		g = &group{key: k, idx: len(sw.groups), ridx: len(sw.byRegion[k.region])}
+		sw.byKey[k] = g
+		sw.groups = append(sw.groups, g)
+		sw.byRegion[k.region] = append(sw.byRegion[k.region], g)
 	}
+	e.g, e.gIdx = g, len(g.peers)
+	g.peers = append(g.peers, e)
+}
+
+func (sw *swarm) removeFromGroup(e *peerEntry) {
+	g := e.g
+	e.g = nil
+	g.peers = swapRemove(g.peers, e.gIdx, func(m *peerEntry, i int) { m.gIdx = i })
+	if len(g.peers) > 0 {
+		return
+	}
+	delete(sw.byKey, g.key)
+	sw.groups = swapRemove(sw.groups, g.idx, func(m *group, i int) { m.idx = i })
+	rl := swapRemove(sw.byRegion[g.key.region], g.ridx, func(m *group, i int) { m.ridx = i })
+	if len(rl) == 0 {
+		delete(sw.byRegion, g.key.region)
+	} else {
+		sw.byRegion[g.key.region] = rl
+	}
+}
+
+// swapRemove removes s[i] by moving the last element into its place, and
+// tells that element its new index.
+func swapRemove[T any](s []T, i int, moved func(T, int)) []T {
+	last := len(s) - 1
+	if i != last {
+		s[i] = s[last]
+		moved(s[i], i)
+	}
+	var zero T
+	s[last] = zero
+	return s[:last]
 }
 
 // asker is the peer a sample is for.
@@ -299,67 +343,88 @@ type asker struct {
 }
 
 // sample returns up to k random peers of sw for a: its own region first,
-// then the rest, each part uniformly random among the peers a may get:
+// then the rest. Among the peers a may get:
 //   - never a itself;
 //   - only peers with an address a can dial (see peerAddrs.visible);
 //   - under residency, only peers whose granted region is allowed;
 //   - at most lim.perPrefix peers from one /24 or /48, so identities faked
 //     from one network get a few slots, not the whole set.
+//
+// It picks networks uniformly at random, then peers within each: a peer
+// in a crowded network is less likely to be returned than one alone in its
+// own, which is the point. The cost grows with the networks looked at, not
+// with the peers in them, so a thousand identities in one /24 cost what
+// one does.
 func (st *state) sample(sw *swarm, a *asker, k int) []discovery.PeerInfo {
-	out := make([]discovery.PeerInfo, 0, min(k, len(sw.all)))
-	var perPrefix map[netip.Prefix]int
+	out := make([]discovery.PeerInfo, 0, min(k, len(sw.peers)))
+	var taken map[netip.Prefix]int // per capped network, across regions
 	if st.lim.perPrefix >= 0 {
-		perPrefix = map[netip.Prefix]int{}
+		taken = map[netip.Prefix]int{}
 	}
 	eligible := func(e *peerEntry) bool {
 		if e.id == a.id || !e.addrs.anyVisible(a.ip) {
 			return false
 		}
-		if len(a.regions) > 0 && !(e.trustedRegion && slices.Contains(a.regions, e.region)) {
-			return false
-		}
-		if perPrefix != nil && classify(e.addrs.observed) != kindLoopback {
-			if perPrefix[e.prefix] >= st.lim.perPrefix {
-				return false
-			}
-			perPrefix[e.prefix]++
-		}
-		return true
+		return len(a.regions) == 0 || e.trustedRegion && slices.Contains(a.regions, e.region)
 	}
-	out = st.pick(out, sw.byRegion[a.region], k, eligible, a.ip)
-	if rest := k - len(out); rest > 0 && len(sw.byRegion[a.region]) < len(sw.all) {
-		out = st.pick(out, sw.all, k, func(e *peerEntry) bool {
-			return e.region != a.region && eligible(e)
-		}, a.ip)
+	fromGroup := func(g *group) {
+		want := k - len(out)
+		if taken != nil && g.capped() {
+			want = min(want, st.lim.perPrefix-taken[g.key.prefix])
+		}
+		if want <= 0 {
+			return
+		}
+		before := len(out)
+		lazyShuffle(st.rng, g.peers, func(e *peerEntry) bool {
+			if eligible(e) {
+				out = append(out, e.info(a.ip))
+			}
+			return len(out)-before < want
+		})
+		if taken != nil && g.capped() {
+			taken[g.key.prefix] += len(out) - before
+		}
+	}
+	mine := sw.byRegion[a.region]
+	lazyShuffle(st.rng, mine, func(g *group) bool { fromGroup(g); return len(out) < k })
+	if len(out) < k && len(mine) < len(sw.groups) {
+		lazyShuffle(st.rng, sw.groups, func(g *group) bool {
+			if g.key.region != a.region {
+				fromGroup(g)
+			}
+			return len(out) < k
+		})
 	}
 	return out
 }
 
-// pick appends to out, until it holds k peers, entries of list in uniformly
-// random order that ok accepts. It draws a random permutation lazily
-// (Fisher–Yates with the swaps in a map), so the cost is the number of
-// entries looked at, not the length of list.
-func (st *state) pick(out []discovery.PeerInfo, list []*peerEntry, k int, ok func(*peerEntry) bool, asker netip.Addr) []discovery.PeerInfo {
+// lazyShuffle calls visit on the elements of list in uniformly random order
+// until visit returns false or the list is exhausted. It
+// draws the permutation lazily (Fisher–Yates with the swaps kept in a map),
+// so the cost is the number of elements visited, not the length of list.
+func lazyShuffle[T any](rng *rand.Rand, list []T, visit func(T) bool) {
 	n := len(list)
-	if n == 0 || len(out) >= k {
-		return out
-	}
-	moved := make(map[int]int, min(n, 2*k))
+	var moved map[int]int
 	at := func(i int) int {
 		if v, ok := moved[i]; ok {
 			return v
 		}
 		return i
 	}
-	for i := 0; i < n && len(out) < k; i++ {
-		j := i + st.rng.IntN(n-i)
+	for i := 0; i < n; i++ {
+		j := i + rng.IntN(n-i)
 		vi, vj := at(i), at(j)
-		moved[j] = vi
-		if e := list[vj]; ok(e) {
-			out = append(out, e.info(asker))
+		if j != i {
+			if moved == nil {
+				moved = make(map[int]int)
+			}
+			moved[j] = vi
+		}
+		if !visit(list[vj]) {
+			return
 		}
 	}
-	return out
 }
 
 // SwarmStats is one swarm as GET /api/swarms reports it.
