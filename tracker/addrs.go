@@ -76,6 +76,10 @@ func filterAddrs(announced []string, observed netip.Addr) (peerAddrs, []droppedA
 			dropped = append(dropped, droppedAddr{addr: s, reason: why})
 			continue
 		}
+		if !ip.IsValid() { // in-process
+			out.public = append(out.public, s)
+			continue
+		}
 		switch classify(ip) {
 		case kindBad:
 			dropped = append(dropped, droppedAddr{addr: s, reason: "unspecified, link-local or multicast"})
@@ -99,7 +103,8 @@ func filterAddrs(announced []string, observed netip.Addr) (peerAddrs, []droppedA
 }
 
 // addrIP returns the IP a multiaddr dials, or why the tracker will not hand
-// it out.
+// it out. An in-process address (/memory/…, simulations and tests) has no
+// IP, dials nothing on a network, and is handed out as it is.
 func addrIP(s string) (netip.Addr, string) {
 	m, err := ma.NewMultiaddr(s)
 	if err != nil {
@@ -113,6 +118,8 @@ func addrIP(s string) (netip.Addr, string) {
 		return netip.Addr{}, "empty"
 	}
 	switch first.Protocol().Code {
+	case ma.P_MEMORY:
+		return netip.Addr{}, ""
 	case ma.P_IP4, ma.P_IP6:
 		ip, ok := netip.AddrFromSlice(first.RawValue())
 		if !ok {
