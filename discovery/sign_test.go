@@ -148,3 +148,39 @@ func FuzzSignedAnnounce(f *testing.F) {
 		}
 	})
 }
+
+// fixedClock never moves, so every announce is signed in the same
+// millisecond: the Announcer must still stamp each later than the last.
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+func TestAnnouncerSignsEveryAnnounceWithRisingTimestamps(t *testing.T) {
+	k, id := testKey(t, 3)
+	f := &fakeTracker{reqs: make(chan AnnounceRequest), reply: func(int, AnnounceRequest) (AnnounceResponse, error) {
+		return AnnounceResponse{IntervalS: 0.001}, nil
+	}}
+	cfg := fastConfig(f)
+	cfg.Peer, cfg.Signer, cfg.Token, cfg.Clock = id, k, "tok", fixedClock{signTime}
+	_, cancel, done := startAnnouncer(t, cfg)
+	for range 3 {
+		<-f.reqs
+	}
+	cancel()
+	for r := range f.reqs { // the final "stopped"
+		if r.Event == EventStopped {
+			break
+		}
+	}
+	<-done
+	var last int64
+	for i, r := range f.requests() {
+		if err := r.VerifySignature(signTime, time.Minute); err != nil {
+			t.Fatalf("announce %d (%q): %v", i, r.Event, err)
+		}
+		if r.TS <= last || r.Token != "tok" {
+			t.Fatalf("announce %d: ts %d after %d, token %q: want rising timestamps and the token", i, r.TS, last, r.Token)
+		}
+		last = r.TS
+	}
+}
