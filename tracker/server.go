@@ -349,7 +349,8 @@ func (s *Server) Swarms() []SwarmStats {
 	return out
 }
 
-// observedIP is for callers outside a request (the admin audit).
+// observedIP is remoteIP as text for an audit event, empty when r has no
+// usable client address.
 func observedIP(r *http.Request, trust bool) string {
 	ip, err := remoteIP(r, trust)
 	if err != nil {

@@ -1,12 +1,14 @@
 package tracker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -447,4 +449,72 @@ func mustAddr(t testing.TB, s string) netip.Addr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+func TestForwardedForOnlyWhenTrusted(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		s, clk, log := newStrictServer(t, func(c *Config) { c.TrustForwarded = trust })
+		p := newPeer(t, 1)
+		b, _ := json.Marshal(p.signed(t, at("c", "198.18.5.5", 1), clk.Now()))
+		hr := httptest.NewRequest(http.MethodPost, "/announce", bytes.NewReader(b))
+		hr.RemoteAddr = "127.0.0.1:5000" // the proxy
+		hr.Header.Add("X-Forwarded-For", "203.0.113.9, 198.18.5.5")
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, hr)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("trust %v: HTTP %d: %s", trust, rec.Code, rec.Body)
+		}
+		ev := log.of(audit.KindJoin)
+		want := map[bool]string{false: "127.0.0.1", true: "198.18.5.5"}[trust]
+		if len(ev) != 1 || ev[0].IP != want {
+			t.Fatalf("trust %v: join %+v, want client address %s", trust, ev, want)
+		}
+		// The announced public address counts only when it is the client's.
+		kept := len(s.st.swarms[swarmKey{"", content("c")}].peers[p.id].addrs.public) == 1
+		if kept != trust {
+			t.Fatalf("trust %v: announced 198.18.5.5 kept = %v", trust, kept)
+		}
+	}
+	s, clk, _ := newStrictServer(t, func(c *Config) { c.TrustForwarded = true })
+	b, _ := json.Marshal(newPeer(t, 1).signed(t, at("c", "198.18.5.5", 1), clk.Now()))
+	hr := httptest.NewRequest(http.MethodPost, "/announce", bytes.NewReader(b))
+	hr.Header.Set("X-Forwarded-For", "not-an-ip")
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, hr)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "X-Forwarded-For") {
+		t.Fatalf("bad X-Forwarded-For: HTTP %d %s, want 400 naming the header", rec.Code, rec.Body)
+	}
+}
+
+// TestRefusedTokensLearnNoPeers: without a token, with an expired one, or
+// with another tenant's, a peer learns none of a tenant's peers.
+func TestRefusedTokensLearnNoPeers(t *testing.T) {
+	auth := tokenAuth(nil)
+	s, clk, log := newStrictServer(t, func(c *Config) {
+		c.Authorize = func(ctx context.Context, r AuthRequest) (Grant, error) {
+			if r.Token == "acme/expired" {
+				return Grant{}, errors.New("token expired at 2025-12-31T00:00:00Z")
+			}
+			return auth(ctx, r)
+		}
+	})
+	for i := range 3 {
+		r := at("c", fmt.Sprintf("198.18.%d.1", i), 1)
+		r.Token = "acme/"
+		mustSend(t, s, fmt.Sprintf("198.18.%d.1:5000", i), newPeer(t, uint64(i+1)).signed(t, r, clk.Now()))
+	}
+	for i, tok := range []string{"", "acme/expired", "garbage", "globex/"} {
+		r := at("c", "198.18.9.1", 1)
+		r.Token = tok
+		code, resp, msg := send(t, s, "198.18.9.1:5000", newPeer(t, uint64(100+i)).signed(t, r, clk.Now()))
+		if len(resp.Peers) != 0 {
+			t.Fatalf("token %q: learned %d peers of acme", tok, len(resp.Peers))
+		}
+		if wantOK := tok == "globex/"; (code == http.StatusOK) != wantOK {
+			t.Fatalf("token %q: HTTP %d %q", tok, code, msg)
+		}
+	}
+	if ev := log.of(audit.KindTokenRefused); len(ev) != 3 || !strings.Contains(ev[1].Reason, "expired") {
+		t.Fatalf("audit %+v, want 3 token.refused, the expired one saying so", ev)
+	}
 }
