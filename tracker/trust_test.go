@@ -518,3 +518,25 @@ func TestRefusedTokensLearnNoPeers(t *testing.T) {
 		t.Fatalf("audit %+v, want 3 token.refused, the expired one saying so", ev)
 	}
 }
+
+func TestTenantSwarmCap(t *testing.T) {
+	s, clk, _ := newStrictServer(t, func(c *Config) { c.Authorize, c.MaxTenantSwarms = tokenAuth(nil), 1 })
+	p := newPeer(t, 1)
+	n := 0
+	open := func(c, tok string) int {
+		n++
+		r := at(c, "198.18.0.1", 1)
+		r.Token = tok
+		code, _, _ := send(t, s, "198.18.0.1:5000", p.signed(t, r, clk.Now().Add(time.Duration(n)*time.Millisecond)))
+		return code
+	}
+	if code := open("c", "acme/"); code != http.StatusOK {
+		t.Fatalf("acme's first swarm: HTTP %d", code)
+	}
+	if code := open("d", "acme/"); code != http.StatusServiceUnavailable {
+		t.Fatalf("acme's second swarm over a cap of 1: HTTP %d, want 503", code)
+	}
+	if code := open("d", "globex/"); code != http.StatusOK {
+		t.Fatalf("another tenant's swarm: HTTP %d, want 200 (the cap is per tenant)", code)
+	}
+}
