@@ -43,8 +43,8 @@ type peerEntry struct {
 	uploaded, downloaded, left int64
 	lastSeen                   time.Time
 	lastTS                     int64         // signing time of the last announce (0: unsigned)
-	g                          *group        // the entry's (region, prefix) group
-	gIdx                       int           // position in g.peers
+	g                          [2]*group     // the entry's groups: [groupLocal] by (region, network), [groupNet] by network
+	gIdx                       [2]int        // positions in g[i].peers
 	lru                        *list.Element // position in state.lru
 }
 
@@ -59,13 +59,19 @@ type groupKey struct {
 	prefix netip.Prefix
 }
 
-// group is the peers of one swarm in one region and /24 or /48. The index
-// fields make removal O(1).
+// The two kinds of group. A peer is in one group of each.
+const (
+	groupLocal = 0 // by (region, network): a region's peers, network by network
+	groupNet   = 1 // by network alone, whatever the regions
+)
+
+// group is the peers of one swarm in one network (and, for local groups,
+// one region). The index fields make removal O(1).
 type group struct {
 	key   groupKey
+	kind  int // groupLocal or groupNet
 	peers []*peerEntry
-	idx   int // position in swarm.groups
-	ridx  int // position in swarm.byRegion[key.region]
+	idx   int // position in swarm.nets (groupNet) or swarm.byRegion[key.region] (groupLocal)
 }
 
 // capped reports whether the diversity cap applies to g's network: not to
@@ -76,9 +82,10 @@ func (g *group) capped() bool { return !g.key.prefix.Addr().IsLoopback() }
 type swarm struct {
 	key      swarmKey
 	peers    map[string]*peerEntry
-	groups   []*group // every group, for O(1) random picks
-	byKey    map[groupKey]*group
-	byRegion map[string][]*group
+	byKey    map[groupKey]*group     // the groupLocal groups
+	byRegion map[string][]*group     // the same by region, for O(1) random picks
+	byNet    map[netip.Prefix]*group // the groupNet groups
+	nets     []*group                // the same again, for O(1) random picks
 	seeds    int
 	// uploaded and downloaded total the increases peers reported, so they do
 	// not drop when peers leave. Approximate: a peer that expires and comes
@@ -198,7 +205,7 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 		if over(st.tenants[ad.key.tenant], st.lim.tenantSwarms) {
 			return outcome{}, errTooMany
 		}
-		sw = &swarm{key: ad.key, peers: map[string]*peerEntry{}, byKey: map[groupKey]*group{}, byRegion: map[string][]*group{}}
+		sw = &swarm{key: ad.key, peers: map[string]*peerEntry{}, byKey: map[groupKey]*group{}, byRegion: map[string][]*group{}, byNet: map[netip.Prefix]*group{}}
 		st.swarms[ad.key] = sw
 		st.index.ReplaceOrInsert(sw)
 		st.tenants[ad.key.tenant]++
@@ -295,29 +302,41 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 	k := groupKey{e.region, e.prefix}
 	g := sw.byKey[k]
 	if g == nil {
-		g = &group{key: k, idx: len(sw.groups), ridx: len(sw.byRegion[k.region])}
+		g = &group{key: k, kind: groupLocal, idx: len(sw.byRegion[k.region])}
 		sw.byKey[k] = g
-		sw.groups = append(sw.groups, g)
 		sw.byRegion[k.region] = append(sw.byRegion[k.region], g)
 	}
-	e.g, e.gIdx = g, len(g.peers)
-	g.peers = append(g.peers, e)
+	n := sw.byNet[e.prefix]
+	if n == nil {
+		n = &group{key: groupKey{prefix: e.prefix}, kind: groupNet, idx: len(sw.nets)}
+		sw.byNet[e.prefix] = n
+		sw.nets = append(sw.nets, n)
+	}
+	for kind, g := range [2]*group{g, n} {
+		e.g[kind], e.gIdx[kind] = g, len(g.peers)
+		g.peers = append(g.peers, e)
+	}
 }
 
 func (sw *swarm) removeFromGroup(e *peerEntry) {
-	g := e.g
-	e.g = nil
-	g.peers = swapRemove(g.peers, e.gIdx, func(m *peerEntry, i int) { m.gIdx = i })
-	if len(g.peers) > 0 {
-		return
-	}
-	delete(sw.byKey, g.key)
-	sw.groups = swapRemove(sw.groups, g.idx, func(m *group, i int) { m.idx = i })
-	rl := swapRemove(sw.byRegion[g.key.region], g.ridx, func(m *group, i int) { m.ridx = i })
-	if len(rl) == 0 {
-		delete(sw.byRegion, g.key.region)
-	} else {
-		sw.byRegion[g.key.region] = rl
+	for kind, g := range e.g {
+		e.g[kind] = nil
+		g.peers = swapRemove(g.peers, e.gIdx[kind], func(m *peerEntry, i int) { m.gIdx[kind] = i })
+		if len(g.peers) > 0 {
+			continue
+		}
+		if kind == groupNet {
+			delete(sw.byNet, g.key.prefix)
+			sw.nets = swapRemove(sw.nets, g.idx, func(m *group, i int) { m.idx = i })
+			continue
+		}
+		delete(sw.byKey, g.key)
+		rl := swapRemove(sw.byRegion[g.key.region], g.idx, func(m *group, i int) { m.idx = i })
+		if len(rl) == 0 {
+			delete(sw.byRegion, g.key.region)
+		} else {
+			sw.byRegion[g.key.region] = rl
+		}
 	}
 }
 
@@ -353,8 +372,8 @@ type asker struct {
 // It picks networks uniformly at random, then peers within each: a peer
 // in a crowded network is less likely to be returned than one alone in its
 // own, which is the point. The cost grows with the networks looked at, not
-// with the peers in them, so a thousand identities in one /24 cost what
-// one does.
+// with the peers in them (each is looked into a bounded number of times),
+// so a thousand identities in one /24 cost what a few do.
 func (st *state) sample(sw *swarm, a *asker, k int) []discovery.PeerInfo {
 	out := make([]discovery.PeerInfo, 0, min(k, len(sw.peers)))
 	var taken map[netip.Prefix]int // per capped network, across regions
@@ -367,7 +386,10 @@ func (st *state) sample(sw *swarm, a *asker, k int) []discovery.PeerInfo {
 		}
 		return len(a.regions) == 0 || e.trustedRegion && slices.Contains(a.regions, e.region)
 	}
-	fromGroup := func(g *group) {
+	// fromGroup takes from g, in random order, as many peers as are still
+	// wanted and its network's cap allows; with other set, only peers of
+	// regions other than a's.
+	fromGroup := func(g *group, other bool) {
 		want := k - len(out)
 		if taken != nil && g.capped() {
 			want = min(want, st.lim.perPrefix-taken[g.key.prefix])
@@ -375,26 +397,31 @@ func (st *state) sample(sw *swarm, a *asker, k int) []discovery.PeerInfo {
 		if want <= 0 {
 			return
 		}
-		before := len(out)
+		// A bounded look per group: a network of identities none of which
+		// a can use (addresses it cannot dial, regions it may not get) must
+		// not cost a scan of all of them on every announce.
+		before, looks := len(out), 4*want+64
 		lazyShuffle(st.rng, g.peers, func(e *peerEntry) bool {
-			if eligible(e) {
+			if (!other || e.region != a.region) && eligible(e) {
 				out = append(out, e.info(a.ip))
 			}
-			return len(out)-before < want
+			looks--
+			return len(out)-before < want && looks > 0
 		})
 		if taken != nil && g.capped() {
 			taken[g.key.prefix] += len(out) - before
 		}
 	}
-	mine := sw.byRegion[a.region]
-	lazyShuffle(st.rng, mine, func(g *group) bool { fromGroup(g); return len(out) < k })
-	if len(out) < k && len(mine) < len(sw.groups) {
-		lazyShuffle(st.rng, sw.groups, func(g *group) bool {
-			if g.key.region != a.region {
-				fromGroup(g)
-			}
-			return len(out) < k
-		})
+	// The asker's region, network by network; then every network for peers
+	// of other regions. Both passes cost the networks looked at (an
+	// attacker's claimed regions do not multiply them in the second).
+	lazyShuffle(st.rng, sw.byRegion[a.region], func(g *group) bool { fromGroup(g, false); return len(out) < k })
+	otherRegions := len(sw.byRegion)
+	if _, ok := sw.byRegion[a.region]; ok {
+		otherRegions--
+	}
+	if len(out) < k && otherRegions > 0 {
+		lazyShuffle(st.rng, sw.nets, func(g *group) bool { fromGroup(g, true); return len(out) < k })
 	}
 	return out
 }

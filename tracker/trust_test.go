@@ -238,7 +238,9 @@ func TestForeignAddressNeverHandedOut(t *testing.T) {
 
 // TestSybilPrefixGetsAtMostK: 10,000 identities (real keys, signed) from
 // one /24 get at most MaxPerPrefix slots in any returned peer set, and
-// honest peers from other networks are still returned.
+// honest peers from other networks are still returned. Half the identities
+// claim the asker's region, the others a region each, so neither the
+// same-region pass nor the other-regions pass lets more through.
 func TestSybilPrefixGetsAtMostK(t *testing.T) {
 	n := 10_000
 	if testing.Short() {
@@ -247,7 +249,12 @@ func TestSybilPrefixGetsAtMostK(t *testing.T) {
 	s, clk, _ := newStrictServer(t, func(c *Config) { c.RatePerIP, c.RatePerPrefix = -1, -1 })
 	for i := range n {
 		ip := fmt.Sprintf("198.18.7.%d", 1+i%254)
-		mustSend(t, s, ip+":5000", newPeer(t, uint64(1000+i)).signed(t, at("c", ip, 4001+i), clk.Now()))
+		r := at("c", ip, 4001+i)
+		r.Region = "eu"
+		if i%2 == 1 {
+			r.Region = fmt.Sprint("r", i)
+		}
+		mustSend(t, s, ip+":5000", newPeer(t, uint64(1000+i)).signed(t, r, clk.Now()))
 	}
 	var honest []string
 	for i := range 6 {
@@ -259,7 +266,7 @@ func TestSybilPrefixGetsAtMostK(t *testing.T) {
 	asker := newPeer(t, 99)
 	for round := range 20 {
 		r := at("c", "203.0.113.5", 4001)
-		r.NumWant = 50
+		r.NumWant, r.Region = 50, "eu"
 		resp := mustSend(t, s, "203.0.113.5:5000", asker.signed(t, r, clk.Now().Add(time.Duration(round)*time.Millisecond)))
 		sybils, found := 0, 0
 		for _, p := range resp.Peers {
