@@ -141,6 +141,9 @@ func TestForgedAnnounceKeepsRealPeer(t *testing.T) {
 	if ev := log.of(audit.KindAnnounceRejected); len(ev) != 2 || ev[0].Peer != victim.id || !strings.Contains(ev[0].Reason, "signature") {
 		t.Fatalf("audit %+v, want two announce.rejected with the reason", ev)
 	}
+	if got := metricLabel(t, s, `shoal_tracker_announces_total{result="forged"}`); got != 2 {
+		t.Errorf("forged announces counted %v, want 2", got)
+	}
 }
 
 func TestStaleAndReplayedAnnouncesRefused(t *testing.T) {
@@ -317,6 +320,9 @@ func TestRateLimits(t *testing.T) {
 	}
 	if code := sendFrom("198.18.1.1"); code != http.StatusOK {
 		t.Fatalf("another /24: HTTP %d, want 200", code)
+	}
+	if got := metricLabel(t, s, `shoal_tracker_announces_total{result="limited"}`); got != 3 {
+		t.Errorf("rate-limited announces counted %v, want 3", got)
 	}
 	clk.Advance(2 * time.Second) // refills
 	if code := sendFrom("198.18.0.1"); code != http.StatusOK {
