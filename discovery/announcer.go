@@ -35,8 +35,7 @@ type AnnouncerConfig struct {
 	Peer    string         // required: this peer's libp2p ID
 	Addrs   []string       // this peer's listen multiaddrs
 	Region  string
-	NumWant int    // 0: the tracker's default
-	Token   string // access token sent with each announce; empty: none
+	NumWant int // 0: the tracker's default
 
 	// Signer signs every announce with the key Peer embeds, so the tracker
 	// knows it speaks for that peer. Nil sends unsigned announces, which
@@ -94,7 +93,7 @@ func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
 	}
 	// Validate the static part once here, so Run never loops on a request
 	// that can only be refused.
-	probe := AnnounceRequest{Content: cfg.Content, Peer: cfg.Peer, Addrs: cfg.Addrs, Region: cfg.Region, NumWant: cfg.NumWant, Token: cfg.Token}
+	probe := AnnounceRequest{Content: cfg.Content, Peer: cfg.Peer, Addrs: cfg.Addrs, Region: cfg.Region, NumWant: cfg.NumWant}
 	if err := probe.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadAnnouncerConfig, err)
 	}
@@ -210,7 +209,7 @@ func (a *Announcer) request(st Stats, ev Event) AnnounceRequest {
 	return AnnounceRequest{
 		Content: a.cfg.Content, Peer: a.cfg.Peer, Addrs: a.cfg.Addrs, Region: a.cfg.Region,
 		Uploaded: st.Uploaded, Downloaded: st.Downloaded, Left: max(st.Left, 0),
-		Event: ev, NumWant: a.cfg.NumWant, Token: a.cfg.Token,
+		Event: ev, NumWant: a.cfg.NumWant,
 	}
 }
 
