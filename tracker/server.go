@@ -292,8 +292,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		refuse(refusal{status: http.StatusForbidden, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()})
 		return
 	case errors.Is(err, errTooMany):
-		refuse(refusal{status: http.StatusServiceUnavailable, result: resultFull, kind: audit.KindAnnounceRejected,
-			msg: fmt.Sprintf("tracker full: the caps on swarms (%d in all, %d per tenant) are reached", s.cfg.MaxSwarms, s.cfg.MaxTenantSwarms)})
+		refuse(refusal{status: http.StatusServiceUnavailable, result: resultFull, kind: audit.KindAnnounceRejected, msg: err.Error()})
 		return
 	}
 	switch {

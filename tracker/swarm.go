@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"container/list"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -200,10 +201,10 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 	}
 	if sw == nil {
 		if over(len(st.swarms), st.lim.swarms) {
-			return outcome{}, errTooMany
+			return outcome{}, fmt.Errorf("%w: %d swarms, the most allowed (--max-swarms)", errTooMany, len(st.swarms))
 		}
-		if over(st.tenants[ad.key.tenant], st.lim.tenantSwarms) {
-			return outcome{}, errTooMany
+		if n := st.tenants[ad.key.tenant]; over(n, st.lim.tenantSwarms) {
+			return outcome{}, fmt.Errorf("%w: tenant %q has %d swarms, the most allowed (--max-tenant-swarms)", errTooMany, ad.key.tenant, n)
 		}
 		sw = &swarm{key: ad.key, peers: map[string]*peerEntry{}, byKey: map[groupKey]*group{}, byRegion: map[string][]*group{}, byNet: map[netip.Prefix]*group{}}
 		st.swarms[ad.key] = sw
