@@ -153,11 +153,15 @@ func (a *peerAddrs) anyVisible(asker netip.Addr) bool {
 }
 
 // prefixOf is the network a peer counts against for rate limits and
-// diversity: its /24 (IPv4) or /48 (IPv6).
+// diversity: its /24 (IPv4) or /48 (IPv6). A loopback address is its own
+// network, so that the diversity cap can tell it (see group.capped).
 func prefixOf(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap()
 	bits := 48
-	if ip.Is4() {
+	switch {
+	case ip.IsLoopback():
+		bits = ip.BitLen()
+	case ip.Is4():
 		bits = 24
 	}
 	p, _ := ip.Prefix(bits)

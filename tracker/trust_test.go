@@ -553,3 +553,22 @@ func TestTenantSwarmCap(t *testing.T) {
 		t.Fatalf("another tenant's swarm: HTTP %d, want 200 (the cap is per tenant)", code)
 	}
 }
+
+func TestPrefixOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"198.18.7.9":        "198.18.7.0/24",
+		"::ffff:198.18.7.9": "198.18.7.0/24",
+		"2001:db8:1:2::5":   "2001:db8:1::/48",
+		"127.0.0.1":         "127.0.0.1/32",
+		"::1":               "::1/128",
+	} {
+		p := prefixOf(mustAddr(t, in))
+		if p.String() != want {
+			t.Errorf("prefixOf(%s) = %s, want %s", in, p, want)
+		}
+		wantCapped := want != "127.0.0.1/32" && want != "::1/128"
+		if g := (&group{key: groupKey{prefix: p}}); g.capped() != wantCapped {
+			t.Errorf("%s: capped = %v, want %v", in, g.capped(), wantCapped)
+		}
+	}
+}
