@@ -350,6 +350,9 @@ func TestCaps(t *testing.T) {
 	if sw := s.Swarms(); len(sw) != 1 || sw[0].Peers != 2 {
 		t.Fatalf("swarms %+v, want one of 2 peers (the third answered, not listed)", sw)
 	}
+	if got := metricLabel(t, s, "shoal_tracker_unlisted_total"); got != 1 {
+		t.Errorf("unlisted counter %v, want 1", got)
+	}
 	mustSend(t, s, "198.18.0.1:5000", ps[0].signed(t, at("d", "198.18.0.1", 1), clk.Now().Add(time.Millisecond)))
 	code, _, msg := send(t, s, "198.18.0.1:5000", ps[0].signed(t, at("e", "198.18.0.1", 1), clk.Now().Add(2*time.Millisecond)))
 	if code != http.StatusServiceUnavailable || !strings.Contains(msg, "full") {
