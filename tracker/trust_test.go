@@ -575,3 +575,27 @@ func TestPrefixOf(t *testing.T) {
 		}
 	}
 }
+
+// TestLimiterTableIsBounded: the table keeps at most its size of buckets;
+// the least recently used one is forgotten, not the memory grown.
+func TestLimiterTableIsBounded(t *testing.T) {
+	tab := newLimiterTable[int](1, 1, 2)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for key := range 3 {
+		if ok, _ := tab.allow(key, now); !ok {
+			t.Fatalf("key %d refused its first request", key)
+		}
+	}
+	if n := tab.c.Len(); n != 2 {
+		t.Fatalf("table holds %d buckets, want its size 2", n)
+	}
+	if ok, first := tab.allow(2, now); ok || !first {
+		t.Fatalf("key 2 again at once: ok %v first %v, want refused, first of a run", ok, first)
+	}
+	if ok, first := tab.allow(2, now); ok || first {
+		t.Fatalf("key 2 a third time: ok %v first %v, want refused, not first", ok, first)
+	}
+	if ok, _ := tab.allow(0, now); !ok {
+		t.Fatal("key 0, forgotten when the table was full, was refused")
+	}
+}
