@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
@@ -74,10 +75,18 @@ func originDown(err error) bool {
 // lookupPeers asks the tracker once for peers of id (before a session
 // exists, to fetch its manifest from them).
 func (p *Peer) lookupPeers(ctx context.Context, id core.ContentID) []discovery.PeerInfo {
-	resp, err := p.tracker.Announce(ctx, discovery.AnnounceRequest{
+	req := discovery.AnnounceRequest{
 		Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region, Left: 1, NumWant: 30,
 		Token: p.currentToken(),
-	})
+	}
+	var err error
+	if s := signerOf(p.host); s != nil {
+		err = req.Sign(s, time.Now())
+	}
+	var resp discovery.AnnounceResponse
+	if err == nil {
+		resp, err = p.tracker.Announce(ctx, req)
+	}
 	if err != nil {
 		p.log.Debug("tracker lookup", "content", id, "err", err)
 		return nil

@@ -524,6 +524,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 		ann, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
 			Tracker: p.tracker, Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region,
 			Token: p.tokenFunc(),
+			Signer: signerOf(p.host),
 			Stats: func() discovery.Stats {
 				st := sess.Stats()
 				return discovery.Stats{Uploaded: st.BytesUploaded, Downloaded: st.BytesFromPeers + st.BytesFromOrigin, Left: c.Manifest.TotalSize() - sess.BytesHeld()}
@@ -594,3 +595,12 @@ func (p *Peer) Sessions() []*swarm.Session { return p.node.Sessions() }
 
 // Node is the peer's swarm node (to connect peers by hand).
 func (p *Peer) Node() *swarm.Node { return p.node }
+
+// signerOf returns the host's identity signer, so the tracker knows our
+// announces speak for our peer ID; nil for a host without a key (in-memory
+// test networks), whose announces only trackers that allow unsigned ones
+// accept.
+func signerOf(h netx.Host) discovery.Signer {
+	s, _ := h.(discovery.Signer)
+	return s
+}

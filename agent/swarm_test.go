@@ -73,7 +73,8 @@ func (sf *swarmFixture) startTracker(t *testing.T, ln net.Listener) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sf.stopTrack, sf.trackDone = cancel, make(chan struct{})
-	srv := tracker.New(tracker.Config{Interval: 200 * time.Millisecond})
+	// In-memory hosts hold no key to sign announces with.
+	srv := tracker.New(tracker.Config{Interval: 200 * time.Millisecond, AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1})
 	sf.track = srv
 	go func() {
 		defer close(sf.trackDone)

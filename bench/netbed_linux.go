@@ -564,7 +564,9 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		return nil, err
 	}
 	defer origin.stop(10 * time.Second)
-	tracker, err := startIn(nb.origin, cfg.Shoal, nil, "tracker", "--listen", netbedOriginAddr+":7070")
+	// Every receiver is in one /24 of the testbed: no diversity cap, or
+	// each would learn only a few of the others per announce.
+	tracker, err := startIn(nb.origin, cfg.Shoal, nil, "tracker", "--listen", netbedOriginAddr+":7070", "--max-per-prefix", "0")
 	if err != nil {
 		return nil, err
 	}

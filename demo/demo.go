@@ -99,7 +99,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	tsrv := tracker.New(tracker.Config{Interval: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	// The demo's peers are in-memory hosts of this process: they hold no
+	// key to sign announces with, and all come from loopback.
+	tsrv := tracker.New(tracker.Config{Interval: 2 * time.Second, Logger: slog.New(slog.DiscardHandler),
+		AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1})
 	trackerURL, err := serve(tsrv.Handler(), tsrv.Serve)
 	if err != nil {
 		return err
@@ -165,7 +168,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		f := res.Manifest.Files[0]
-		fmt.Fprintf(w, "\ngateway of peer 0, up until Ctrl-C:\n  %s/api/status\n  %s/metrics\n  %s/c/%s/%s\n  tracker: %s/api/swarms\n",
+		fmt.Fprintf(w, "\ngateway of peer 0, up until Ctrl-C:\n  %s/api/status\n  %s/metrics\n  %s/c/%s/%s\n  tracker: %s/metrics\n",
 			gw, gw, gw, res.ID, f.Path, trackerURL)
 		<-ctx.Done()
 	}

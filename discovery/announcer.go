@@ -41,6 +41,13 @@ type AnnouncerConfig struct {
 	// none.
 	Token func() string
 
+	// Signer signs every announce with the key Peer embeds, so the tracker
+	// knows it speaks for that peer. Nil sends unsigned announces, which
+	// only trackers configured for simulations accept.
+	Signer Signer
+	// Clock stamps signed announces (core.RealClock).
+	Clock core.Clock
+
 	// Stats returns the current counters; called before every announce.
 	// Nil reports zeros.
 	Stats func() Stats
@@ -74,6 +81,10 @@ type Announcer struct {
 	cfg  AnnouncerConfig
 	log  *slog.Logger
 	kick chan struct{} // buffered(1): a pending AnnounceNow
+	// lastTS is the timestamp of the last signed announce, so the next one
+	// is later even within one millisecond: the tracker refuses an older
+	// or equal one as a replay. Used only from Run's goroutine.
+	lastTS int64
 }
 
 // ErrBadAnnouncerConfig is returned by NewAnnouncer for a missing or invalid field.
@@ -106,6 +117,9 @@ func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
 	}
 	if cfg.RetryMax < cfg.RetryMin {
 		cfg.RetryMax = cfg.RetryMin
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = core.RealClock{}
 	}
 	if cfg.Stats == nil {
 		cfg.Stats = func() Stats { return Stats{} }
@@ -165,7 +179,12 @@ func (a *Announcer) Run(ctx context.Context) error {
 		if ev == EventNone && prevLeft > 0 && st.Left == 0 {
 			ev = EventCompleted
 		}
-		resp, err := a.cfg.Tracker.Announce(ctx, a.request(st, ev))
+		req := a.request(st, ev)
+		err := a.sign(&req)
+		var resp AnnounceResponse
+		if err == nil {
+			resp, err = a.cfg.Tracker.Announce(ctx, req)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				continue // the select above sends "stopped" and returns
@@ -205,6 +224,23 @@ func (a *Announcer) token() string {
 	return a.cfg.Token()
 }
 
+// sign signs req when the Announcer has a Signer, with a timestamp later
+// than the previous one.
+func (a *Announcer) sign(req *AnnounceRequest) error {
+	if a.cfg.Signer == nil {
+		return nil
+	}
+	at := a.cfg.Clock.Now()
+	if at.UnixMilli() <= a.lastTS {
+		at = time.UnixMilli(a.lastTS + 1)
+	}
+	if err := req.Sign(a.cfg.Signer, at); err != nil {
+		return err
+	}
+	a.lastTS = req.TS
+	return nil
+}
+
 // stop tells the tracker we leave, so it stops handing out our address; on a
 // context of its own because Run's has already ended.
 func (a *Announcer) stop() {
@@ -212,7 +248,11 @@ func (a *Announcer) stop() {
 	defer cancel()
 	req := a.request(a.cfg.Stats(), EventStopped)
 	req.NumWant = 0
-	if _, err := a.cfg.Tracker.Announce(ctx, req); err != nil {
+	err := a.sign(&req)
+	if err == nil {
+		_, err = a.cfg.Tracker.Announce(ctx, req)
+	}
+	if err != nil {
 		a.log.Warn("stopped announce failed", "err", err)
 	}
 }

@@ -126,6 +126,15 @@ func (r *AnnounceRequest) Validate() error {
 	if r.NumWant < 0 || r.NumWant > MaxNumWant {
 		return fieldErr("numwant", "%d out of range 0..%d", r.NumWant, MaxNumWant)
 	}
+	if len(r.Token) > MaxTokenLen {
+		return fieldErr("token", "%d bytes, at most %d allowed", len(r.Token), MaxTokenLen)
+	}
+	if r.TS < 0 {
+		return fieldErr("ts", "negative (%d)", r.TS)
+	}
+	if len(r.Sig) > MaxSigLen {
+		return fieldErr("sig", "%d bytes, at most %d allowed", len(r.Sig), MaxSigLen)
+	}
 	return nil
 }
 

@@ -19,6 +19,8 @@ const (
 	MaxAddrLen    = 256      // bytes of one multiaddr string
 	MaxRegionLen  = 64       // bytes of the region label
 	MaxNumWant    = 1000     // hard ceiling; the tracker applies its own, lower cap
+	MaxTokenLen   = 4 << 10  // bytes of the access token
+	MaxSigLen     = 256      // bytes of the announce signature (Ed25519: 64)
 	MaxRespBytes  = 4 << 20  // response body the client will read
 	maxErrorBytes = 4 << 10  // error body the client will quote
 )
@@ -47,10 +49,14 @@ type AnnounceRequest struct {
 	Region     string         `json:"region,omitempty"`
 	Event      Event          `json:"event,omitempty"`
 	// NumWant asks for at most this many peers; 0 means the tracker's default.
-	NumWant int `json:"numwant,omitempty"`
-	// Token is the peer's access token (package token's printed form); the
-	// tracker checks it when its swarms require tokens.
-	Token string `json:"token,omitempty"`
+	NumWant int    `json:"numwant,omitempty"`
+	Token   string `json:"token,omitempty"` // access token; trackers that require none ignore it
+	// TS is when the peer signed the announce, in Unix milliseconds; the
+	// tracker refuses stale ones so a captured announce cannot be replayed.
+	TS int64 `json:"ts,omitempty"`
+	// Sig is the peer's signature over SigningBytes, made with the private
+	// key its peer ID embeds (see Sign).
+	Sig []byte `json:"sig,omitempty"`
 }
 
 // AnnounceResponse is the tracker's answer to a valid announce.

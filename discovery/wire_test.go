@@ -139,6 +139,7 @@ func FuzzDecodeAnnounceRequest(f *testing.F) {
 	f.Add([]byte(`{"content":"` + testContent("x").String() + `","peer":"p","numwant":3,"extra":[{}]}`))
 	f.Add([]byte(`{"content":null}`))
 	f.Add([]byte(`{"addrs":[1]}`))
+	f.Add([]byte(`{"content":"` + testContent("x").String() + `","peer":"p","sig":"","ts":5,"token":"t"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := DecodeAnnounceRequest(bytes.NewReader(data))
 		if err != nil {
@@ -161,10 +162,14 @@ func FuzzDecodeAnnounceRequest(f *testing.F) {
 	})
 }
 
-// normalize maps an empty address list to nil: omitempty drops it.
+// normalize maps an empty address list or signature to nil: omitempty
+// drops them.
 func normalize(r AnnounceRequest) AnnounceRequest {
 	if len(r.Addrs) == 0 {
 		r.Addrs = nil
+	}
+	if len(r.Sig) == 0 {
+		r.Sig = nil
 	}
 	return r
 }

@@ -130,6 +130,16 @@ func NewLibp2pHost(ctx context.Context, cfg Libp2pConfig) (Host, error) {
 
 func (h *libp2pHost) ID() PeerID { return PeerID(h.h.ID().String()) }
 
+// Sign signs msg with the host's identity key: a tracker checks with it that
+// an announce speaks for this peer ID (the ID embeds the public key).
+func (h *libp2pHost) Sign(msg []byte) ([]byte, error) {
+	k := h.h.Peerstore().PrivKey(h.h.ID())
+	if k == nil {
+		return nil, fmt.Errorf("sign as %s: the host holds no private key", h.h.ID())
+	}
+	return k.Sign(msg)
+}
+
 func (h *libp2pHost) Addrs() []string {
 	addrs := h.h.Addrs()
 	out := make([]string, len(addrs))

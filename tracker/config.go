@@ -15,9 +15,39 @@ const (
 	DefaultListen   = "127.0.0.1:7070"
 	DefaultInterval = policy.AnnounceInterval // what the simulator's peers assume too
 	DefaultMaxPeers = 50
+
+	// DefaultClockSkew is how far an announce's signing time may be from the
+	// tracker's: wide enough for unsynchronised consumer clocks, short
+	// enough that a captured announce is soon useless.
+	DefaultClockSkew = 2 * time.Minute
+	// Announce rate limits, in announces per second and burst. A peer
+	// announces each content every 30 s, so one address holding 100
+	// contents stays under the per-IP rate; a /24 or /48 (an office, a
+	// campus, a cloud subnet) gets 5 times that.
+	DefaultRatePerIP       = 20.0
+	DefaultBurstPerIP      = 100
+	DefaultRatePerPrefix   = 100.0
+	DefaultBurstPerPrefix  = 500
+	DefaultRateTableSize   = 100_000 // limiters kept per table (IPs, prefixes), least recently used dropped
+	DefaultMaxSwarmPeers   = 20_000  // peers listed per swarm
+	DefaultMaxTenantSwarms = 10_000  // swarms per tenant
+	DefaultMaxSwarms       = 50_000  // swarms in all
+	DefaultMaxPeersTotal   = 250_000 // peer entries in all (about 1 KiB each)
+	// DefaultMaxPerPrefix is the most peers from one /24 (IPv4) or /48 (IPv6)
+	// in one returned peer set, so one host faking identities gets a few
+	// slots, not all.
+	DefaultMaxPerPrefix = 4
+	// DefaultAdminPageSize and MaxAdminPageSize bound one page of /api/swarms.
+	DefaultAdminPageSize = 100
+	MaxAdminPageSize     = 1000
+	// DefaultStoppedMemory is how many stopped peers the tracker remembers
+	// (for the clock skew window) so that replaying one of their earlier
+	// announces cannot list them again.
+	DefaultStoppedMemory = 100_000
 )
 
-// Config configures a tracker Server. Zero fields take the defaults given.
+// Config configures a tracker Server. Zero fields take the defaults given;
+// for the limits, a negative value means no limit.
 type Config struct {
 	// Listen is the TCP address Run listens on (127.0.0.1:7070).
 	Listen string
@@ -32,6 +62,50 @@ type Config struct {
 	// MaxPeers caps the peers returned per announce, and is the default when
 	// a request does not ask for a number (50).
 	MaxPeers int
+
+	// AllowUnsigned accepts announces without a signature, for simulations
+	// and tests that name peers rather than hold keys. Anyone can then speak
+	// for any peer ID: never set it on a tracker peers reach over a network.
+	// Signed announces are verified either way.
+	AllowUnsigned bool
+	// ClockSkew is how far an announce's signing time may be from the
+	// tracker's clock, either way (2 min).
+	ClockSkew time.Duration
+	// TrustForwarded takes the client address from the last entry of
+	// X-Forwarded-For, for a tracker behind a reverse proxy that sets it.
+	// Off, anyone could claim any address with that header.
+	TrustForwarded bool
+
+	// RatePerIP and BurstPerIP limit announces from one client address, per
+	// second (20, burst 100); RatePerPrefix and BurstPerPrefix from one /24
+	// or /48 (100, burst 500). RateTableSize bounds each table of limiters
+	// (100,000; least recently used forgotten).
+	RatePerIP, RatePerPrefix   float64
+	BurstPerIP, BurstPerPrefix int
+	RateTableSize              int
+	// MaxSwarmPeers is how many peers one swarm lists (20,000): more are
+	// answered but not listed. MaxTenantSwarms (10,000) and MaxSwarms
+	// (50,000) cap the swarms one tenant and everyone may open;
+	// MaxPeersTotal (250,000) caps peer entries over all swarms.
+	MaxSwarmPeers, MaxTenantSwarms, MaxSwarms, MaxPeersTotal int
+	// MaxPerPrefix is the most peers from one /24 or /48 in a returned peer
+	// set (4). Peers on the tracker's own loopback are exempt: they are one
+	// machine's tests or demo.
+	MaxPerPrefix int
+	// StoppedMemory is how many stopped peers are remembered to refuse
+	// replays of their announces (100,000).
+	StoppedMemory int
+
+	// Authorize checks each announce's token and names the tenant and
+	// regions it grants. Nil makes an open tracker: one tenant, "", and no
+	// token needed.
+	Authorize Authorizer
+	// Manifests, when set, lets Authorize learn a content's name, publisher
+	// and policy (AuthRequest.Manifest).
+	Manifests *ManifestLookup
+	// AdminToken is the bearer credential /api/swarms requires. Empty
+	// disables the listing.
+	AdminToken string
 	// Clock drives expiry (core.RealClock).
 	Clock core.Clock
 	// Rand picks peer subsets and jitter. Nil seeds one randomly; tests pass
@@ -77,6 +151,35 @@ func (c Config) withDefaults() Config {
 	if c.MaxPeers <= 0 {
 		c.MaxPeers = DefaultMaxPeers
 	}
+	if c.ClockSkew <= 0 {
+		c.ClockSkew = DefaultClockSkew
+	}
+	deff := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defi := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	deff(&c.RatePerIP, DefaultRatePerIP)
+	deff(&c.RatePerPrefix, DefaultRatePerPrefix)
+	defi(&c.BurstPerIP, DefaultBurstPerIP)
+	defi(&c.BurstPerPrefix, DefaultBurstPerPrefix)
+	if c.RateTableSize <= 0 {
+		c.RateTableSize = DefaultRateTableSize
+	}
+	defi(&c.MaxSwarmPeers, DefaultMaxSwarmPeers)
+	defi(&c.MaxTenantSwarms, DefaultMaxTenantSwarms)
+	defi(&c.MaxSwarms, DefaultMaxSwarms)
+	defi(&c.MaxPeersTotal, DefaultMaxPeersTotal)
+	defi(&c.MaxPerPrefix, DefaultMaxPerPrefix)
+	if c.StoppedMemory <= 0 {
+		c.StoppedMemory = DefaultStoppedMemory
+	}
+	c.Audit = audit.OrDiscard(c.Audit)
 	if c.Clock == nil {
 		c.Clock = core.RealClock{}
 	}
@@ -101,3 +204,6 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// unlimited reports whether a limit was configured as "no limit".
+func unlimited[T int | float64](v T) bool { return v < 0 }

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
 )
@@ -20,11 +24,19 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func content(name string) core.ContentID { return core.ContentID(core.SumSHA256([]byte(name))) }
 
-// newTestServer returns a tracker on a manual clock with a seeded source.
+const testAdminToken = "test-admin-token"
+
+// newTestServer returns a tracker on a manual clock with a seeded source,
+// for tests of what the tracker does with announces once it accepts them:
+// it takes unsigned ones from peers named by short strings, and has no rate
+// limits. Tests of the checks use newStrictServer.
 func newTestServer(t testing.TB, seed uint64) (*Server, *core.ManualClock) {
 	t.Helper()
 	clk := &core.ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := New(Config{Interval: 10 * time.Second, MaxPeers: 50, Clock: clk, Rand: rand.New(rand.NewPCG(seed, seed)), Logger: quiet})
+	s := New(Config{
+		Interval: 10 * time.Second, MaxPeers: 50, Clock: clk, Rand: rand.New(rand.NewPCG(seed, seed)), Logger: quiet,
+		AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1, AdminToken: testAdminToken,
+	})
 	return s, clk
 }
 
@@ -35,12 +47,20 @@ func req(c, peer, region string, left int64) discovery.AnnounceRequest {
 	}
 }
 
-// post sends body to the handler directly (no network) and returns the
-// status and raw body.
+// post sends body to the handler directly (no network) from a client on
+// the tracker's loopback, and returns the status and raw body.
 func post(t testing.TB, s *Server, body []byte) (int, []byte) {
 	t.Helper()
+	return postFrom(t, s, "127.0.0.1:40000", body)
+}
+
+// postFrom is post from the client address remote ("ip:port").
+func postFrom(t testing.TB, s *Server, remote string, body []byte) (int, []byte) {
+	t.Helper()
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/announce", bytes.NewReader(body)))
+	hr := httptest.NewRequest(http.MethodPost, "/announce", bytes.NewReader(body))
+	hr.RemoteAddr = remote
+	s.Handler().ServeHTTP(rec, hr)
 	return rec.Code, rec.Body.Bytes()
 }
 
@@ -72,9 +92,43 @@ func peerIDs(ps []discovery.PeerInfo) []string {
 func get(t testing.TB, s *Server, path string) []byte {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	hr := httptest.NewRequest(http.MethodGet, path, nil)
+	hr.Header.Set("Authorization", "Bearer "+testAdminToken)
+	s.Handler().ServeHTTP(rec, hr)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET %s: HTTP %d", path, rec.Code)
 	}
 	return rec.Body.Bytes()
+}
+
+// testPeer is a peer with a real Ed25519 key, for signed announces.
+type testPeer struct {
+	key crypto.PrivKey
+	id  string
+}
+
+// newPeer returns the peer whose key is derived from seed.
+func newPeer(t testing.TB, seed uint64) testPeer {
+	t.Helper()
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	k, _, err := crypto.GenerateEd25519Key(rand.NewChaCha8(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testPeer{key: k, id: id.String()}
+}
+
+// signed returns r as p's announce signed at at.
+func (p testPeer) signed(t testing.TB, r discovery.AnnounceRequest, at time.Time) discovery.AnnounceRequest {
+	t.Helper()
+	r.Peer = p.id
+	if err := r.Sign(p.key, at); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -269,12 +269,18 @@ func (rs *reports) filter(peers []discovery.PeerInfo, now time.Time) []discovery
 // errNotListed: a report about (or by) a peer not in the content's swarm.
 var errNotListed = errors.New("not in the swarm")
 
-// listed reports whether peer is announcing content.
+// listed reports whether peer is announcing content, in any tenant's swarm
+// (a report carries no token). Cost: O(swarms), under the reports' rate
+// limit.
 func (s *Server) listed(content core.ContentID, peer string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sw := s.st.swarms[content]
-	return sw != nil && sw.peers[peer] != nil
+	for k, sw := range s.st.swarms {
+		if k.content == content && sw.peers[peer] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // handleReport serves POST /report: a peer reports a chunk that failed

@@ -87,7 +87,7 @@ func postReport(t *testing.T, s *Server, r discovery.Report, addr string) (int, 
 func TestReportsExcludeOnlyFromDistinctReporters(t *testing.T) {
 	clk := &core.ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	log := &events{}
-	s := New(Config{Interval: time.Hour, Clock: clk, Rand: rand.New(rand.NewPCG(1, 1)), Logger: quiet, Audit: log})
+	s := New(Config{AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1, Interval: time.Hour, Clock: clk, Rand: rand.New(rand.NewPCG(1, 1)), Logger: quiet, Audit: log})
 	c := content("movie")
 	liar := newIdentity(t)
 	var reporters []identity
@@ -149,7 +149,7 @@ func TestReportsExcludeOnlyFromDistinctReporters(t *testing.T) {
 
 func TestReportRefusals(t *testing.T) {
 	clk := &core.ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := New(Config{Interval: time.Hour, Clock: clk, Rand: rand.New(rand.NewPCG(1, 1)), Logger: quiet})
+	s := New(Config{AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1, Interval: time.Hour, Clock: clk, Rand: rand.New(rand.NewPCG(1, 1)), Logger: quiet})
 	c := content("app")
 	a, b, stranger := newIdentity(t), newIdentity(t), newIdentity(t)
 	announce(t, s, req("app", a.id, "", 0))

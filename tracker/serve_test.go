@@ -78,7 +78,8 @@ func TestServeShutsDownCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Announce(ctx, req("c", "a", "", 1)); err != nil {
+	a := newPeer(t, 1)
+	if _, err := c.Announce(ctx, a.signed(t, req("c", "", "", 1), time.Now())); err != nil {
 		t.Fatalf("announce over the network: %v", err)
 	}
 	cancel()
@@ -93,21 +94,25 @@ func TestRunReportsListenError(t *testing.T) {
 	}
 }
 
-// watch wraps a tracker handler and reports each announce's peer and event.
+// watch wraps a tracker handler and reports each announce's peer and event
+// once the tracker has answered it, so a test that waits for an announce
+// knows the tracker's state includes it.
 func watch(h http.Handler, seen chan<- discovery.AnnounceRequest) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == discovery.AnnouncePath {
-			b, _ := io.ReadAll(r.Body)
-			var req discovery.AnnounceRequest
-			if json.Unmarshal(b, &req) == nil {
-				select {
-				case seen <- req:
-				default: // the test is not listening for this one
-				}
-			}
-			r.Body = io.NopCloser(bytes.NewReader(b))
+		if r.URL.Path != discovery.AnnouncePath {
+			h.ServeHTTP(w, r)
+			return
 		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
 		h.ServeHTTP(w, r)
+		var req discovery.AnnounceRequest
+		if json.Unmarshal(b, &req) == nil {
+			select {
+			case seen <- req:
+			default: // the test is not listening for this one
+			}
+		}
 	})
 }
 
@@ -133,13 +138,14 @@ func TestAnnouncerSurvivesTrackerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// B is registered directly; A runs an Announcer.
-	if _, err := client.Announce(context.Background(), req("c", "B", "", 0)); err != nil {
+	// B is registered directly; A runs an Announcer that signs.
+	A, B := newPeer(t, 1), newPeer(t, 2)
+	if _, err := client.Announce(context.Background(), B.signed(t, req("c", "", "", 0), time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	found := make(chan []discovery.PeerInfo, 16)
 	a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
-		Tracker: client, Content: content("c"), Peer: "A", Addrs: []string{"/ip4/127.0.0.1/tcp/4001"},
+		Tracker: client, Content: content("c"), Peer: A.id, Signer: A.key, Addrs: []string{"/ip4/127.0.0.1/tcp/4001"},
 		Stats:       func() discovery.Stats { return discovery.Stats{Left: 10} },
 		OnPeers:     func(p []discovery.PeerInfo) { found <- p },
 		MinInterval: time.Millisecond, RetryMin: 2 * time.Millisecond, RetryMax: 10 * time.Millisecond,
@@ -153,7 +159,7 @@ func TestAnnouncerSurvivesTrackerRestart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 
-	if ps := waitFound(t, found); len(ps) != 1 || ps[0].Peer != "B" {
+	if ps := waitFound(t, found); len(ps) != 1 || ps[0].Peer != B.id {
 		t.Fatalf("A found %+v before the restart, want B", ps)
 	}
 	stop1() // tracker down: A's announces fail and back off
@@ -161,12 +167,12 @@ func TestAnnouncerSurvivesTrackerRestart(t *testing.T) {
 	drain(seen)
 	s2, _, stop2 := serveOn(t, addr, seen) // same address, empty memory
 	defer stop2()
-	waitAnnounce(t, seen, "A", "") // A is back, with a plain announce
+	waitAnnounce(t, seen, A.id, "") // A is back, with a plain announce
 
-	if _, err := client.Announce(context.Background(), req("c", "B", "", 0)); err != nil {
+	if _, err := client.Announce(context.Background(), B.signed(t, req("c", "", "", 0), time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if ps := waitFound(t, found); len(ps) != 1 || ps[0].Peer != "B" {
+	if ps := waitFound(t, found); len(ps) != 1 || ps[0].Peer != B.id {
 		t.Fatalf("A found %+v after the restart, want B again", ps)
 	}
 	cancel()

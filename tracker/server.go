@@ -3,13 +3,19 @@
 // same region first. State is in memory; a restarted tracker refills within
 // one announce interval.
 //
+// Every announce is signed by the peer's key and checked (see
+// handleAnnounce); a swarm is a content within one tenant, and which tenant
+// an announce belongs to is for Config.Authorize to say.
+//
 // It serves POST /announce (the wire types live in package discovery),
-// POST /report (report.go), GET /api/swarms and GET /metrics. Only cmd/shoal and the demo import it.
+// POST /report (report.go), GET /api/swarms (paged, behind an admin
+// credential) and GET /metrics. Only cmd/shoal and the demo import it.
 package tracker
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,10 +38,13 @@ const shutdownTimeout = 5 * time.Second
 
 // Server is a tracker. Its handler is safe for concurrent use.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	m   *metrics
-	mux *http.ServeMux
+	cfg   Config
+	log   *slog.Logger
+	m     *metrics
+	mux   *http.ServeMux
+	rates rateLimits
+	audit audit.Sink
+	admin [sha256.Size]byte // hash of cfg.AdminToken, compared in constant time
 
 	mu sync.Mutex // guards st, including cfg.Rand which st uses
 	st *state
@@ -47,11 +56,17 @@ type Server struct {
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg: cfg,
-		log: cfg.Logger.With("role", "tracker"),
-		m:   newMetrics(),
-		mux: http.NewServeMux(),
-		st:  newState(cfg.PeerTTL, cfg.Rand),
+		cfg:   cfg,
+		log:   cfg.Logger.With("role", "tracker"),
+		m:     newMetrics(),
+		mux:   http.NewServeMux(),
+		rates: newRateLimits(cfg),
+		audit: cfg.Audit,
+		admin: sha256.Sum256([]byte(cfg.AdminToken)),
+		st: newState(cfg.PeerTTL, cfg.Rand, limits{
+			swarmPeers: cfg.MaxSwarmPeers, tenantSwarms: cfg.MaxTenantSwarms, swarms: cfg.MaxSwarms,
+			peersTotal: cfg.MaxPeersTotal, perPrefix: cfg.MaxPerPrefix,
+		}, cfg.StoppedMemory),
 	}
 	s.reports = newReports(cfg, s.m.reg)
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
@@ -92,6 +107,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("tracker listening", "addr", ln.Addr().String(), "interval", s.cfg.Interval, "peer_ttl", s.cfg.PeerTTL)
+	if s.cfg.Authorize == nil {
+		s.log.Info("open tracker: announces need no token, every peer is in one tenant")
+	}
+	if s.cfg.AllowUnsigned {
+		s.log.Warn("unsigned announces accepted: anyone can speak for any peer ID")
+	}
+	if s.cfg.AdminToken == "" {
+		s.log.Info("swarm listing /api/swarms disabled: no admin token configured")
+	}
 
 	sweep := time.NewTicker(s.cfg.Interval)
 	defer sweep.Stop()
@@ -119,15 +143,32 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // and /api/swarms also expire lazily; Sweep is for idle periods and tests.
 func (s *Server) Sweep() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked()
+	events := s.expireLocked(nil)
+	s.mu.Unlock()
+	s.record(events)
 }
 
-func (s *Server) expireLocked() {
-	if n := s.st.expire(s.cfg.Clock.Now()); n > 0 {
-		s.m.expired.Add(float64(n))
-		s.log.Debug("peers expired", "count", n)
-		s.gaugesLocked()
+// expireLocked drops expired peers and appends their leave events, which
+// the caller records once the lock is released.
+func (s *Server) expireLocked(events []audit.Event) []audit.Event {
+	now := s.cfg.Clock.Now()
+	gone := s.st.expire(now)
+	if len(gone) == 0 {
+		return events
+	}
+	s.m.expired.Add(float64(len(gone)))
+	s.log.Debug("peers expired", "count", len(gone))
+	s.gaugesLocked()
+	for _, e := range gone {
+		events = append(events, audit.Event{Time: now, Kind: audit.KindLeave, Tenant: e.sw.key.tenant,
+			Content: e.sw.key.content.String(), Peer: e.id, IP: e.addrs.observed.String(), Reason: "expired"})
+	}
+	return events
+}
+
+func (s *Server) record(events []audit.Event) {
+	for _, e := range events {
+		s.audit.Record(e)
 	}
 }
 
@@ -141,6 +182,24 @@ func (s *Server) gaugesLocked() {
 	s.m.seeds.Set(float64(seeds))
 }
 
+// refusal is an announce the tracker turns down after decoding it.
+type refusal struct {
+	status int
+	result string // metrics label
+	kind   string // audit kind; "" for none
+	msg    string
+}
+
+// handleAnnounce checks an announce in order of cost, then records it:
+//  1. the body decodes and every field is within the protocol's limits;
+//  2. the client address and its /24 or /48 are within their rate limits
+//     (before any signature is checked, so a flood costs little);
+//  3. the signature verifies for the peer ID the announce names, and its
+//     timestamp is within the clock skew (unless AllowUnsigned and unsigned);
+//  4. Authorize, if set, grants a tenant and regions for the token;
+//  5. the announced addresses are filtered (see filterAddrs);
+//  6. under the lock: not older than the last accepted announce of the
+//     peer (a replay), and within the caps on swarms and peers.
 func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, discovery.MaxBodyBytes))
 	if err != nil {
@@ -157,34 +216,111 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, err)
 		return
 	}
+	ip, err := remoteIP(r, s.cfg.TrustForwarded)
+	if err != nil {
+		s.reject(w, r, &discovery.FieldError{Field: "client address", Reason: err.Error()})
+		return
+	}
+	now := s.cfg.Clock.Now()
+	ev := audit.Event{Time: now, Content: req.Content.String(), Peer: req.Peer, IP: ip.String()}
+	refuse := func(rf refusal) {
+		s.m.announces.WithLabelValues(rf.result).Inc()
+		s.log.Debug("announce refused", "remote", ip, "peer", req.Peer, "content", req.Content.Short(), "reason", rf.msg)
+		if rf.kind != "" {
+			ev.Kind, ev.Reason = rf.kind, rf.msg
+			s.audit.Record(ev)
+		}
+		if rf.status == http.StatusTooManyRequests || rf.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", fmt.Sprint(int(max(s.cfg.MinInterval/time.Second, 1))))
+		}
+		writeJSON(w, rf.status, errorBody{Error: rf.msg})
+	}
+
+	if by, first := s.rates.allow(ip, now); by != "" {
+		rf := refusal{status: http.StatusTooManyRequests, result: resultLimited, msg: "rate limit: too many announces from " + by}
+		if first {
+			rf.kind = audit.KindAnnounceRejected
+		}
+		refuse(rf)
+		return
+	}
+	if len(req.Sig) > 0 || !s.cfg.AllowUnsigned {
+		if err := req.VerifySignature(now, s.cfg.ClockSkew); err != nil {
+			refuse(refusal{status: http.StatusForbidden, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()})
+			return
+		}
+	}
+
+	grant := Grant{}
+	if s.cfg.Authorize != nil {
+		ar := AuthRequest{Token: req.Token, Content: req.Content, Peer: req.Peer, RemoteIP: ip}
+		if l := s.cfg.Manifests; l != nil {
+			ar.Manifest = func(ctx context.Context) (ManifestInfo, error) { return l.Lookup(ctx, req.Content) }
+		}
+		if grant, err = s.cfg.Authorize(r.Context(), ar); err != nil {
+			refuse(refusal{status: http.StatusForbidden, result: resultRefused, kind: audit.KindTokenRefused, msg: "token refused: " + err.Error()})
+			return
+		}
+		ev.Tenant = grant.Tenant
+	}
+	ad := admission{key: swarmKey{grant.Tenant, req.Content}, region: req.Region, observed: ip, regions: grant.Regions}
+	if grant.Region != "" {
+		ad.region, ad.trusted = grant.Region, true
+	}
+	if !grant.allows(grant.Region) {
+		refuse(refusal{status: http.StatusForbidden, result: resultRefused, kind: audit.KindTokenRefused,
+			msg: fmt.Sprintf("token refused: %v: peer in %q, content allowed in %q", ErrOutsideRegions, grant.Region, grant.Regions)})
+		return
+	}
+	var dropped []droppedAddr
+	ad.addrs, dropped = filterAddrs(req.Addrs, ip)
+	for _, d := range dropped {
+		s.log.Debug("announced address dropped", "peer", req.Peer, "remote", ip, "addr", d.addr, "reason", d.reason)
+	}
+
 	want := s.cfg.MaxPeers
 	if req.NumWant > 0 {
 		want = min(req.NumWant, s.cfg.MaxPeers)
 	}
-
 	s.mu.Lock()
-	s.expireLocked()
-	sw := s.st.swarms[req.Content]
-	wasIn := sw != nil && sw.peers[req.Peer] != nil
-	now := s.cfg.Clock.Now()
-	e := s.st.announce(&req, now)
+	events := s.expireLocked(nil)
+	out, err := s.st.announce(&req, &ad, now)
 	peers := []discovery.PeerInfo{}
-	if e != nil {
-		peers = s.st.sample(e, want)
+	if err == nil && out.sw != nil && req.Event != discovery.EventStopped {
+		peers = s.st.sample(out.sw, &asker{id: req.Peer, region: ad.region, ip: ip, regions: ad.regions}, want)
 	}
 	// ±10% so peers that arrived together drift apart.
 	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*s.cfg.Rand.Float64()))
 	s.gaugesLocked()
 	s.mu.Unlock()
-	if isIn := e != nil; isIn != wasIn {
-		kind := audit.KindJoin
-		if !isIn {
-			kind = audit.KindLeave
-		}
-		s.cfg.Audit.Record(audit.Event{Time: now, Kind: kind, Content: req.Content.String(), Peer: req.Peer, IP: r.RemoteAddr})
-	}
-	peers = s.reports.filter(peers, s.cfg.Clock.Now()) // reported by enough distinct peers: withheld
+	s.record(events)
+	peers = s.reports.filter(peers, now) // reported by enough distinct peers: withheld
 
+	switch {
+	case errors.Is(err, errReplay):
+		refuse(refusal{status: http.StatusForbidden, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()})
+		return
+	case errors.Is(err, errTooMany):
+		refuse(refusal{status: http.StatusServiceUnavailable, result: resultFull, kind: audit.KindAnnounceRejected, msg: err.Error()})
+		return
+	}
+	switch {
+	case out.joined:
+		ev.Kind, ev.Reason = audit.KindJoin, string(req.Event)
+		s.audit.Record(ev)
+		for _, d := range dropped {
+			if d.foreign {
+				ev.Kind, ev.Reason = audit.KindAnnounceRejected, "address "+d.addr+" dropped: "+d.reason
+				s.audit.Record(ev)
+			}
+		}
+	case out.left != nil:
+		ev.Kind, ev.Reason = audit.KindLeave, "stopped"
+		s.audit.Record(ev)
+	case out.capped != "":
+		s.m.unlisted.Inc()
+		s.log.Debug("peer answered but not listed", "peer", req.Peer, "reason", out.capped)
+	}
 	s.m.announces.WithLabelValues(resultOK).Inc()
 	writeJSON(w, http.StatusOK, discovery.AnnounceResponse{
 		IntervalS:    discovery.Seconds(interval),
@@ -193,13 +329,15 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
 	s.m.announces.WithLabelValues(resultInvalid).Inc()
 	s.log.Debug("announce rejected", "remote", r.RemoteAddr, "err", err)
-	resp := struct {
-		Error string `json:"error"`
-		Field string `json:"field,omitempty"`
-	}{Error: err.Error()}
+	resp := errorBody{Error: err.Error()}
 	var fe *discovery.FieldError
 	if errors.As(err, &fe) {
 		resp.Field = fe.Field
@@ -207,21 +345,26 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, http.StatusBadRequest, resp)
 }
 
-// SwarmsResponse is the body of GET /api/swarms.
-type SwarmsResponse struct {
-	Swarms []SwarmStats `json:"swarms"` // most peers first
-}
-
-// Swarms returns the current per-swarm statistics, most peers first.
+// Swarms returns the current per-swarm statistics, most peers first. It
+// holds the lock for the whole listing: for tests and in-process callers;
+// the HTTP listing is paged.
 func (s *Server) Swarms() []SwarmStats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked()
-	return s.st.stats()
+	events := s.expireLocked(nil)
+	out := s.st.stats()
+	s.mu.Unlock()
+	s.record(events)
+	return out
 }
 
-func (s *Server) handleSwarms(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, SwarmsResponse{Swarms: s.Swarms()})
+// observedIP is remoteIP as text for an audit event, empty when r has no
+// usable client address.
+func observedIP(r *http.Request, trust bool) string {
+	ip, err := remoteIP(r, trust)
+	if err != nil {
+		return ""
+	}
+	return ip.String()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,39 +1,92 @@
 package tracker
 
 import (
+	"bytes"
 	"cmp"
 	"container/list"
+	"errors"
+	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/google/btree"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
 )
+
+// swarmKey names a swarm: a content within one tenant. Peers of one tenant
+// never learn peers of another, even for the same content ID.
+type swarmKey struct {
+	tenant  string
+	content core.ContentID
+}
+
+func (k swarmKey) less(o swarmKey) bool {
+	if k.tenant != o.tenant {
+		return k.tenant < o.tenant
+	}
+	return bytes.Compare(k.content[:], o.content[:]) < 0
+}
 
 // peerEntry is one peer of one swarm. The indexes make removal O(1), which
 // keeps announce cost independent of swarm size.
 type peerEntry struct {
 	id                         string
 	sw                         *swarm
-	addrs                      []string
+	addrs                      peerAddrs
+	prefix                     netip.Prefix // of the observed address, for diversity
 	region                     string
+	trustedRegion              bool // region came from a token, not from the peer
 	uploaded, downloaded, left int64
 	lastSeen                   time.Time
-	allIdx, regionIdx          int           // positions in sw.all and sw.byRegion[region]
+	lastTS                     int64         // signing time of the last announce (0: unsigned)
+	g                          [2]*group     // the entry's groups: [groupLocal] by (region, network), [groupNet] by network
+	gIdx                       [2]int        // positions in g[i].peers
 	lru                        *list.Element // position in state.lru
 }
 
-func (e *peerEntry) info() discovery.PeerInfo {
-	return discovery.PeerInfo{Peer: e.id, Addrs: e.addrs, Region: e.region, Seed: e.left == 0}
+func (e *peerEntry) info(asker netip.Addr) discovery.PeerInfo {
+	return discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visible(asker, nil), Region: e.region, Seed: e.left == 0}
 }
 
-// swarm is every peer announcing one content.
+// groupKey groups a swarm's peers by region and network, the two things
+// sampling cares about: same region first, few from one network.
+type groupKey struct {
+	region string
+	prefix netip.Prefix
+}
+
+// The two kinds of group. A peer is in one group of each.
+const (
+	groupLocal = 0 // by (region, network): a region's peers, network by network
+	groupNet   = 1 // by network alone, whatever the regions
+)
+
+// group is the peers of one swarm in one network (and, for local groups,
+// one region). The index fields make removal O(1).
+type group struct {
+	key   groupKey
+	kind  int // groupLocal or groupNet
+	peers []*peerEntry
+	idx   int // position in swarm.nets (groupNet) or swarm.byRegion[key.region] (groupLocal)
+}
+
+// capped reports whether the diversity cap applies to g's network: not to
+// the tracker's own loopback, one machine's tests or demo.
+func (g *group) capped() bool { return !g.key.prefix.Addr().IsLoopback() }
+
+// swarm is every peer announcing one content within one tenant.
 type swarm struct {
-	content  core.ContentID
+	key      swarmKey
 	peers    map[string]*peerEntry
-	all      []*peerEntry            // the peers again, for O(1) random picks
-	byRegion map[string][]*peerEntry // the peers by region, same reason
+	byKey    map[groupKey]*group     // the groupLocal groups
+	byRegion map[string][]*group     // the same by region, for O(1) random picks
+	byNet    map[netip.Prefix]*group // the groupNet groups
+	nets     []*group                // the same again, for O(1) random picks
 	seeds    int
 	// uploaded and downloaded total the increases peers reported, so they do
 	// not drop when peers leave. Approximate: a peer that expires and comes
@@ -41,72 +94,153 @@ type swarm struct {
 	uploaded, downloaded int64
 }
 
+// stopKey names a peer that left a swarm, to refuse replays of its earlier
+// announces.
+type stopKey struct {
+	swarmKey
+	peer string
+}
+
+// limits are the caps state enforces; negative means none.
+type limits struct {
+	swarmPeers, tenantSwarms, swarms, peersTotal, perPrefix int
+}
+
 // state is the tracker's whole memory. Not safe for concurrent use: Server
 // guards it with a mutex.
 type state struct {
-	ttl    time.Duration
-	rng    *rand.Rand
-	swarms map[core.ContentID]*swarm
-	lru    *list.List // of *peerEntry, least recently announced first
+	ttl     time.Duration
+	rng     *rand.Rand
+	lim     limits
+	swarms  map[swarmKey]*swarm
+	index   *btree.BTreeG[*swarm] // the swarms by key, for paged listing
+	tenants map[string]int        // swarms per tenant
+	lru     *list.List            // of *peerEntry, least recently announced first
+	stopped *lru.Cache[stopKey, int64]
 }
 
-func newState(ttl time.Duration, rng *rand.Rand) *state {
-	return &state{ttl: ttl, rng: rng, swarms: map[core.ContentID]*swarm{}, lru: list.New()}
+func newState(ttl time.Duration, rng *rand.Rand, lim limits, stoppedMemory int) *state {
+	stopped, _ := lru.New[stopKey, int64](stoppedMemory)
+	return &state{
+		ttl: ttl, rng: rng, lim: lim,
+		swarms:  map[swarmKey]*swarm{},
+		index:   btree.NewG(32, func(a, b *swarm) bool { return a.key.less(b.key) }),
+		tenants: map[string]int{},
+		lru:     list.New(),
+		stopped: stopped,
+	}
 }
 
 func (st *state) numPeers() int { return st.lru.Len() }
 
-// expire drops peers silent for longer than the TTL and returns how many.
-// The LRU list is ordered by last announce, so this costs O(expired). (If the
+// expire drops peers silent for longer than the TTL and returns them. The
+// LRU list is ordered by last announce, so this costs O(expired). (If the
 // clock steps back, order is off by that step and expiry is late by as much.)
-func (st *state) expire(now time.Time) int {
-	n := 0
+func (st *state) expire(now time.Time) []*peerEntry {
+	var gone []*peerEntry
 	for el := st.lru.Front(); el != nil; el = st.lru.Front() {
 		e := el.Value.(*peerEntry)
 		if now.Sub(e.lastSeen) <= st.ttl {
 			break
 		}
 		st.remove(e)
-		n++
+		gone = append(gone, e)
 	}
-	return n
+	return gone
 }
 
-// announce records req at now and returns the entry, or nil for "stopped".
-func (st *state) announce(req *discovery.AnnounceRequest, now time.Time) *peerEntry {
-	sw := st.swarms[req.Content]
+// Errors of state.announce; the handler maps them to statuses.
+var (
+	errReplay  = errors.New("announce replayed: signed no later than one already accepted from this peer")
+	errTooMany = errors.New("tracker full")
+)
+
+// admission is what the handler learned from the announce, beyond the
+// request: who the peer is to the tracker.
+type admission struct {
+	key      swarmKey
+	region   string // effective: from the grant, else claimed
+	trusted  bool   // region from the grant
+	addrs    peerAddrs
+	regions  []string // where the content may go; empty = anywhere
+	observed netip.Addr
+}
+
+// outcome of one announce.
+type outcome struct {
+	sw     *swarm     // the swarm to sample, nil when none
+	e      *peerEntry // the peer's entry; nil when stopped or not listed
+	joined bool       // a new entry
+	left   *peerEntry // the entry a stopped announce removed
+	capped string     // why the peer was answered but not listed
+}
+
+// announce records req at now.
+func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now time.Time) (outcome, error) {
+	sw := st.swarms[ad.key]
 	var e *peerEntry
 	if sw != nil {
 		e = sw.peers[req.Peer]
 	}
-	if req.Event == discovery.EventStopped {
-		if e != nil {
-			sw.addCounters(e, req)
-			st.remove(e)
+	if req.TS != 0 {
+		if e != nil && req.TS <= e.lastTS {
+			return outcome{}, errReplay
 		}
-		return nil
+		if ts, ok := st.stopped.Peek(stopKey{ad.key, req.Peer}); ok && e == nil && req.TS <= ts {
+			return outcome{}, errReplay
+		}
+	}
+	if req.Event == discovery.EventStopped {
+		if e == nil {
+			return outcome{}, nil
+		}
+		sw.addCounters(e, req)
+		st.remove(e)
+		st.stopped.Add(stopKey{ad.key, req.Peer}, req.TS)
+		return outcome{left: e}, nil
 	}
 	if sw == nil {
-		sw = &swarm{content: req.Content, peers: map[string]*peerEntry{}, byRegion: map[string][]*peerEntry{}}
-		st.swarms[req.Content] = sw
+		if over(len(st.swarms), st.lim.swarms) {
+			return outcome{}, fmt.Errorf("%w: %d swarms, the most allowed (--max-swarms)", errTooMany, len(st.swarms))
+		}
+		if n := st.tenants[ad.key.tenant]; over(n, st.lim.tenantSwarms) {
+			return outcome{}, fmt.Errorf("%w: tenant %q has %d swarms, the most allowed (--max-tenant-swarms)", errTooMany, ad.key.tenant, n)
+		}
+		sw = &swarm{key: ad.key, peers: map[string]*peerEntry{}, byKey: map[groupKey]*group{}, byRegion: map[string][]*group{}, byNet: map[netip.Prefix]*group{}}
+		st.swarms[ad.key] = sw
+		st.index.ReplaceOrInsert(sw)
+		st.tenants[ad.key.tenant]++
 	}
+	out := outcome{sw: sw}
 	if e == nil {
-		e = &peerEntry{id: req.Peer, sw: sw, region: req.Region, allIdx: len(sw.all)}
+		switch {
+		case over(len(sw.peers), st.lim.swarmPeers):
+			out.capped = "swarm full"
+		case over(st.lru.Len(), st.lim.peersTotal):
+			out.capped = "tracker full"
+		}
+		if out.capped != "" {
+			if len(sw.peers) == 0 { // a swarm made for this peer alone
+				st.drop(sw)
+				out.sw = nil
+			}
+			return out, nil
+		}
+		e = &peerEntry{id: req.Peer, sw: sw, region: ad.region, prefix: prefixOf(ad.observed)}
 		sw.peers[e.id] = e
-		sw.all = append(sw.all, e)
-		e.regionIdx = len(sw.byRegion[e.region])
-		sw.byRegion[e.region] = append(sw.byRegion[e.region], e)
+		sw.addToGroup(e)
 		e.lru = st.lru.PushBack(e)
 		e.left = -1 // not a seed yet; counted below
+		out.joined = true
 	} else {
 		st.lru.MoveToBack(e.lru)
-		if e.region != req.Region {
-			sw.removeRegion(e)
-			e.region = req.Region
-			e.regionIdx = len(sw.byRegion[e.region])
-			sw.byRegion[e.region] = append(sw.byRegion[e.region], e)
+		if p := prefixOf(ad.observed); e.region != ad.region || e.prefix != p {
+			sw.removeFromGroup(e)
+			e.region, e.prefix = ad.region, p
+			sw.addToGroup(e)
 		}
 	}
+	e.trustedRegion = ad.trusted
 	sw.addCounters(e, req)
 	if e.left == 0 {
 		sw.seeds--
@@ -115,10 +249,15 @@ func (st *state) announce(req *discovery.AnnounceRequest, now time.Time) *peerEn
 		sw.seeds++
 	}
 	e.left = req.Left
-	e.addrs = slices.Clone(req.Addrs)
+	e.addrs = ad.addrs
 	e.lastSeen = now
-	return e
+	e.lastTS = req.TS
+	out.e = e
+	return out, nil
 }
+
+// over reports whether n has reached a limit (negative: none).
+func over(n, limit int) bool { return limit >= 0 && n >= limit }
 
 // addCounters adds what the peer transferred since its last announce. A
 // counter that went down means the peer restarted its session.
@@ -139,83 +278,186 @@ func (st *state) remove(e *peerEntry) {
 	sw := e.sw
 	st.lru.Remove(e.lru)
 	delete(sw.peers, e.id)
-	last := sw.all[len(sw.all)-1]
-	sw.all[e.allIdx], last.allIdx = last, e.allIdx
-	sw.all[len(sw.all)-1] = nil
-	sw.all = sw.all[:len(sw.all)-1]
-	sw.removeRegion(e)
+	sw.removeFromGroup(e)
 	if e.left == 0 {
 		sw.seeds--
 	}
+	if e.lastTS != 0 {
+		st.stopped.Add(stopKey{sw.key, e.id}, e.lastTS)
+	}
 	if len(sw.peers) == 0 {
-		delete(st.swarms, sw.content)
+		st.drop(sw)
 	}
 }
 
-func (sw *swarm) removeRegion(e *peerEntry) {
-	rl := sw.byRegion[e.region]
-	last := rl[len(rl)-1]
-	rl[e.regionIdx], last.regionIdx = last, e.regionIdx
-	rl[len(rl)-1] = nil
-	rl = rl[:len(rl)-1]
-	if len(rl) == 0 {
-		delete(sw.byRegion, e.region)
-	} else {
-		sw.byRegion[e.region] = rl
+// drop forgets an empty swarm.
+func (st *state) drop(sw *swarm) {
+	delete(st.swarms, sw.key)
+	st.index.Delete(sw)
+	if st.tenants[sw.key.tenant]--; st.tenants[sw.key.tenant] <= 0 {
+		delete(st.tenants, sw.key.tenant)
 	}
 }
 
-// sample returns up to k random peers of self's swarm other than self: its
-// own region first, then the rest. Each part is uniformly random.
-func (st *state) sample(self *peerEntry, k int) []discovery.PeerInfo {
-	sw := self.sw
-	same := sw.byRegion[self.region]
-	out := make([]discovery.PeerInfo, 0, min(k, len(sw.all)-1))
-	out = pick(st.rng, out, same, len(same)-1, k, func(e *peerEntry) bool { return e == self })
-	if rest := k - len(out); rest > 0 {
-		out = pick(st.rng, out, sw.all, len(sw.all)-len(same), rest,
-			func(e *peerEntry) bool { return e.region == self.region })
+func (sw *swarm) addToGroup(e *peerEntry) {
+	k := groupKey{e.region, e.prefix}
+	g := sw.byKey[k]
+	if g == nil {
+		g = &group{key: k, kind: groupLocal, idx: len(sw.byRegion[k.region])}
+		sw.byKey[k] = g
+		sw.byRegion[k.region] = append(sw.byRegion[k.region], g)
 	}
-	return out
+	n := sw.byNet[e.prefix]
+	if n == nil {
+		n = &group{key: groupKey{prefix: e.prefix}, kind: groupNet, idx: len(sw.nets)}
+		sw.byNet[e.prefix] = n
+		sw.nets = append(sw.nets, n)
+	}
+	for kind, g := range [2]*group{g, n} {
+		e.g[kind], e.gIdx[kind] = g, len(g.peers)
+		g.peers = append(g.peers, e)
+	}
 }
 
-// pick appends up to want random entries of list that skip rejects; eligible
-// is how many entries skip accepts. When eligible is large it samples by
-// rejection, so the cost is O(want) not O(len(list)).
-func pick(rng *rand.Rand, out []discovery.PeerInfo, list []*peerEntry, eligible, want int, skip func(*peerEntry) bool) []discovery.PeerInfo {
-	if eligible <= 0 || want <= 0 {
-		return out
-	}
-	if eligible <= 2*want || len(list) > 4*eligible {
-		// Few candidates, or mostly skipped ones: collect and shuffle the head.
-		var cand []*peerEntry
-		for _, e := range list {
-			if !skip(e) {
-				cand = append(cand, e)
-			}
-		}
-		n := min(want, len(cand))
-		for i := 0; i < n; i++ {
-			j := i + rng.IntN(len(cand)-i)
-			cand[i], cand[j] = cand[j], cand[i]
-			out = append(out, cand[i].info())
-		}
-		return out
-	}
-	chosen := make(map[int]struct{}, want)
-	for len(chosen) < want {
-		i := rng.IntN(len(list))
-		if _, dup := chosen[i]; dup || skip(list[i]) {
+func (sw *swarm) removeFromGroup(e *peerEntry) {
+	for kind, g := range e.g {
+		e.g[kind] = nil
+		g.peers = swapRemove(g.peers, e.gIdx[kind], func(m *peerEntry, i int) { m.gIdx[kind] = i })
+		if len(g.peers) > 0 {
 			continue
 		}
-		chosen[i] = struct{}{}
-		out = append(out, list[i].info())
+		if kind == groupNet {
+			delete(sw.byNet, g.key.prefix)
+			sw.nets = swapRemove(sw.nets, g.idx, func(m *group, i int) { m.idx = i })
+			continue
+		}
+		delete(sw.byKey, g.key)
+		rl := swapRemove(sw.byRegion[g.key.region], g.idx, func(m *group, i int) { m.idx = i })
+		if len(rl) == 0 {
+			delete(sw.byRegion, g.key.region)
+		} else {
+			sw.byRegion[g.key.region] = rl
+		}
+	}
+}
+
+// swapRemove removes s[i] by moving the last element into its place, and
+// tells that element its new index.
+func swapRemove[T any](s []T, i int, moved func(T, int)) []T {
+	last := len(s) - 1
+	if i != last {
+		s[i] = s[last]
+		moved(s[i], i)
+	}
+	var zero T
+	s[last] = zero
+	return s[:last]
+}
+
+// asker is the peer a sample is for.
+type asker struct {
+	id      string
+	region  string
+	ip      netip.Addr
+	regions []string // residency: only peers with a granted region in these; empty = any
+}
+
+// sample returns up to k random peers of sw for a: its own region first,
+// then the rest. Among the peers a may get:
+//   - never a itself;
+//   - only peers with an address a can dial (see peerAddrs.visible);
+//   - under residency, only peers whose granted region is allowed;
+//   - at most lim.perPrefix peers from one /24 or /48, so identities faked
+//     from one network get a few slots, not the whole set.
+//
+// It picks networks uniformly at random, then peers within each: a peer
+// in a crowded network is less likely to be returned than one alone in its
+// own, which is the point. The cost grows with the networks looked at, not
+// with the peers in them (each is looked into a bounded number of times),
+// so a thousand identities in one /24 cost what a few do.
+func (st *state) sample(sw *swarm, a *asker, k int) []discovery.PeerInfo {
+	out := make([]discovery.PeerInfo, 0, min(k, len(sw.peers)))
+	var taken map[netip.Prefix]int // per capped network, across regions
+	if st.lim.perPrefix >= 0 {
+		taken = map[netip.Prefix]int{}
+	}
+	eligible := func(e *peerEntry) bool {
+		if e.id == a.id || !e.addrs.anyVisible(a.ip) {
+			return false
+		}
+		return len(a.regions) == 0 || e.trustedRegion && slices.Contains(a.regions, e.region)
+	}
+	// fromGroup takes from g, in random order, as many peers as are still
+	// wanted and its network's cap allows; with other set, only peers of
+	// regions other than a's.
+	fromGroup := func(g *group, other bool) {
+		want := k - len(out)
+		if taken != nil && g.capped() {
+			want = min(want, st.lim.perPrefix-taken[g.key.prefix])
+		}
+		if want <= 0 {
+			return
+		}
+		// A bounded look per group: a network of identities none of which
+		// a can use (addresses it cannot dial, regions it may not get) must
+		// not cost a scan of all of them on every announce.
+		before, looks := len(out), 4*want+64
+		lazyShuffle(st.rng, g.peers, func(e *peerEntry) bool {
+			if (!other || e.region != a.region) && eligible(e) {
+				out = append(out, e.info(a.ip))
+			}
+			looks--
+			return len(out)-before < want && looks > 0
+		})
+		if taken != nil && g.capped() {
+			taken[g.key.prefix] += len(out) - before
+		}
+	}
+	// The asker's region, network by network; then every network for peers
+	// of other regions. Both passes cost the networks looked at (an
+	// attacker's claimed regions do not multiply them in the second).
+	lazyShuffle(st.rng, sw.byRegion[a.region], func(g *group) bool { fromGroup(g, false); return len(out) < k })
+	otherRegions := len(sw.byRegion)
+	if _, ok := sw.byRegion[a.region]; ok {
+		otherRegions--
+	}
+	if len(out) < k && otherRegions > 0 {
+		lazyShuffle(st.rng, sw.nets, func(g *group) bool { fromGroup(g, true); return len(out) < k })
 	}
 	return out
+}
+
+// lazyShuffle calls visit on the elements of list in uniformly random order
+// until visit returns false or the list is exhausted. It
+// draws the permutation lazily (Fisher–Yates with the swaps kept in a map),
+// so the cost is the number of elements visited, not the length of list.
+func lazyShuffle[T any](rng *rand.Rand, list []T, visit func(T) bool) {
+	n := len(list)
+	var moved map[int]int
+	at := func(i int) int {
+		if v, ok := moved[i]; ok {
+			return v
+		}
+		return i
+	}
+	for i := 0; i < n; i++ {
+		j := i + rng.IntN(n-i)
+		vi, vj := at(i), at(j)
+		if j != i {
+			if moved == nil {
+				moved = make(map[int]int)
+			}
+			moved[j] = vi
+		}
+		if !visit(list[vj]) {
+			return
+		}
+	}
 }
 
 // SwarmStats is one swarm as GET /api/swarms reports it.
 type SwarmStats struct {
+	Tenant     string         `json:"tenant,omitempty"`
 	Content    core.ContentID `json:"content"`
 	Peers      int            `json:"peers"`
 	Seeds      int            `json:"seeds"`
@@ -224,19 +466,54 @@ type SwarmStats struct {
 	Downloaded int64          `json:"downloaded"` // bytes peers reported downloading
 }
 
+func (sw *swarm) stats() SwarmStats {
+	return SwarmStats{
+		Tenant: sw.key.tenant, Content: sw.key.content, Peers: len(sw.peers), Seeds: sw.seeds,
+		Leechers: len(sw.peers) - sw.seeds, Uploaded: sw.uploaded, Downloaded: sw.downloaded,
+	}
+}
+
+// stats returns every swarm, most peers first. For in-process callers and
+// tests; HTTP listing is paged (see page).
 func (st *state) stats() []SwarmStats {
 	out := make([]SwarmStats, 0, len(st.swarms))
 	for _, sw := range st.swarms {
-		out = append(out, SwarmStats{
-			Content: sw.content, Peers: len(sw.peers), Seeds: sw.seeds, Leechers: len(sw.peers) - sw.seeds,
-			Uploaded: sw.uploaded, Downloaded: sw.downloaded,
-		})
+		out = append(out, sw.stats())
 	}
 	slices.SortFunc(out, func(a, b SwarmStats) int {
 		if c := cmp.Compare(b.Peers, a.Peers); c != 0 {
 			return c
 		}
+		if c := cmp.Compare(a.Tenant, b.Tenant); c != 0 {
+			return c
+		}
 		return cmp.Compare(a.Content.String(), b.Content.String())
 	})
 	return out
+}
+
+// page returns up to limit swarms in key order after the key after (from
+// the start when after is nil), and whether more follow. It costs
+// O(log swarms + limit), so the lock is held briefly however many swarms
+// there are.
+func (st *state) page(after *swarmKey, limit int) ([]SwarmStats, bool) {
+	out := make([]SwarmStats, 0, min(limit, len(st.swarms)))
+	more := false
+	visit := func(sw *swarm) bool {
+		if after != nil && sw.key == *after {
+			return true
+		}
+		if len(out) == limit {
+			more = true
+			return false
+		}
+		out = append(out, sw.stats())
+		return true
+	}
+	if after == nil {
+		st.index.Ascend(visit)
+	} else {
+		st.index.AscendGreaterOrEqual(&swarm{key: *after}, visit)
+	}
+	return out, more
 }

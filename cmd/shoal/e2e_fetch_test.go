@@ -317,8 +317,8 @@ func (r *fxRig) startOrigin() {
 func (r *fxRig) startTracker() {
 	addr := freePort(r.t)
 	r.trackerURL = "http://" + addr
-	p := r.start("tracker", "tracker", "--listen", addr, "--interval", "1s")
-	r.up("tracker", r.trackerURL+"/api/swarms", p)
+	p := r.start("tracker", "tracker", "--listen", addr, "--interval", "1s", "--admin-token", e2eAdminToken)
+	r.up("tracker", r.trackerURL+"/metrics", p)
 }
 
 // fxPeer is a running `shoal peer`.
@@ -768,7 +768,7 @@ func TestQuotaPeerServesFileManyTimesItsQuota(t *testing.T) {
 	var sw tracker.SwarmStats
 	waitFor(t, "tracker has both peers' latest announces", fxDeadline, func() (bool, string) {
 		var resp tracker.SwarmsResponse
-		getJSON(t, r.trackerURL+"/api/swarms", &resp)
+		getAdminJSON(t, r.trackerURL+"/api/swarms", &resp)
 		for _, s := range resp.Swarms {
 			if s.Content.String() == c.id {
 				sw = s

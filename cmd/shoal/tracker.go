@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/shoal-cdn/shoal/token"
 	"github.com/shoal-cdn/shoal/tracker"
 )
 
@@ -13,13 +14,28 @@ func init() {
 }
 
 func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("tracker", "[--listen ADDR] [--interval DUR] [--max-peers N]", stderr)
+	fs := newFlagSet("tracker", "[--listen ADDR] [--interval DUR] [--max-peers N] [--admin-token T] [--origin URL] [limits…]", stderr)
 	listen := fs.String("listen", tracker.DefaultListen, "TCP address to serve announces, /api/swarms and /metrics on")
 	interval := fs.Duration("interval", tracker.DefaultInterval, "re-announce interval handed to peers (jittered ±10%); silent peers expire after 3×")
 	maxPeers := fs.Int("max-peers", tracker.DefaultMaxPeers, "most peers returned per announce")
 	af := addAuditFlags(fs)
 	reportThreshold := fs.Int("report-threshold", tracker.DefaultReportThreshold, "distinct reporters (from distinct /24 or /48 networks) whose reports of bad chunks stop a peer being handed out")
 	reportHalfLife := fs.Duration("report-half-life", tracker.DefaultReportHalfLife, "how long a report of a bad chunk takes to count half")
+	adminToken := fs.String("admin-token", "", "bearer token that GET /api/swarms requires; empty disables the listing (prefer the env twin: a flag shows in ps)")
+	trustForwarded := fs.Bool("trust-forwarded", false, "take the client address from the last X-Forwarded-For entry (only behind a reverse proxy that sets it)")
+	clockSkew := fs.Duration("clock-skew", tracker.DefaultClockSkew, "how far an announce's signing time may be from the tracker's clock")
+	trust := &keyList{}
+	fs.Var(trust, "trust", "publisher public keys whose access tokens (shoal token issue) the tracker requires before it accepts an announce or returns a peer: comma-separated, repeatable; without it the tracker is open (no token, one tenant)")
+	origin := fs.String("origin", "", "origin URL to fetch and verify manifests from, for token scopes by name and regions (empty: none)")
+	ratePerIP := fs.Float64("rate-per-ip", tracker.DefaultRatePerIP, "announces per second from one client address (0: no limit)")
+	burstPerIP := fs.Int("burst-per-ip", tracker.DefaultBurstPerIP, "announces one client address may send at once")
+	ratePerPrefix := fs.Float64("rate-per-prefix", tracker.DefaultRatePerPrefix, "announces per second from one /24 (IPv4) or /48 (IPv6) (0: no limit)")
+	burstPerPrefix := fs.Int("burst-per-prefix", tracker.DefaultBurstPerPrefix, "announces one /24 or /48 may send at once")
+	maxSwarmPeers := fs.Int("max-swarm-peers", tracker.DefaultMaxSwarmPeers, "peers one swarm lists; more are answered but not listed (0: no limit)")
+	maxTenantSwarms := fs.Int("max-tenant-swarms", tracker.DefaultMaxTenantSwarms, "swarms one tenant may open (0: no limit)")
+	maxSwarms := fs.Int("max-swarms", tracker.DefaultMaxSwarms, "swarms in all (0: no limit)")
+	maxPeersTotal := fs.Int("max-peers-total", tracker.DefaultMaxPeersTotal, "peer entries over all swarms, about 1 KiB each (0: no limit)")
+	maxPerPrefix := fs.Int("max-per-prefix", tracker.DefaultMaxPerPrefix, "most peers from one /24 or /48 in one returned peer set (0: no limit)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,12 +60,66 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if *reportHalfLife <= 0 {
 		return usagef("--report-half-life must be positive, got %v", *reportHalfLife)
 	}
-	return tracker.Run(ctx, tracker.Config{
-		ReportThreshold: *reportThreshold, ReportHalfLife: *reportHalfLife,
-		Listen:   *listen,
-		Interval: *interval,
-		MaxPeers: *maxPeers,
-		Logger:   log,
-		Audit:    sink,
-	})
+	if *clockSkew <= 0 {
+		return usagef("--clock-skew must be positive, got %v", *clockSkew)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"rate-per-ip", *ratePerIP}, {"rate-per-prefix", *ratePerPrefix},
+		{"burst-per-ip", float64(*burstPerIP)}, {"burst-per-prefix", float64(*burstPerPrefix)},
+		{"max-swarm-peers", float64(*maxSwarmPeers)}, {"max-tenant-swarms", float64(*maxTenantSwarms)},
+		{"max-swarms", float64(*maxSwarms)}, {"max-peers-total", float64(*maxPeersTotal)}, {"max-per-prefix", float64(*maxPerPrefix)},
+	} {
+		if f.v < 0 {
+			return usagef("--%s must be 0 (no limit) or positive, got %v", f.name, f.v)
+		}
+	}
+	// On the command line 0 means no limit; in tracker.Config a negative
+	// value does (0 takes the default).
+	noLimit := func(v int) int {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	noRate := func(v float64) float64 {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	cfg := tracker.Config{
+		Listen:          *listen,
+		Interval:        *interval,
+		MaxPeers:        *maxPeers,
+		AdminToken:      *adminToken,
+		TrustForwarded:  *trustForwarded,
+		ClockSkew:       *clockSkew,
+		RatePerIP:       noRate(*ratePerIP),
+		BurstPerIP:      max(*burstPerIP, 1),
+		RatePerPrefix:   noRate(*ratePerPrefix),
+		BurstPerPrefix:  max(*burstPerPrefix, 1),
+		MaxSwarmPeers:   noLimit(*maxSwarmPeers),
+		MaxTenantSwarms: noLimit(*maxTenantSwarms),
+		MaxSwarms:       noLimit(*maxSwarms),
+		MaxPeersTotal:   noLimit(*maxPeersTotal),
+		MaxPerPrefix:    noLimit(*maxPerPrefix),
+		Logger:          log,
+		Audit:           sink,
+		ReportThreshold: *reportThreshold,
+		ReportHalfLife:  *reportHalfLife,
+	}
+	if *origin != "" {
+		l, err := tracker.NewManifestLookup(tracker.ManifestLookupConfig{Origin: *origin})
+		if err != nil {
+			return usagef("--origin: %v", err)
+		}
+		cfg.Manifests = l
+	}
+	if len(*trust) > 0 {
+		cfg.Authorize = tracker.TokenAuthorizer(token.NewVerifier(*trust, nil))
+	}
+	return tracker.Run(ctx, cfg)
 }

@@ -1,0 +1,107 @@
+package discovery
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Errors of VerifySignature. Each is wrapped with the detail.
+var (
+	// ErrUnsigned: the announce carries no signature or no timestamp.
+	ErrUnsigned = errors.New("announce not signed")
+	// ErrBadSignature: the signature does not verify for the peer ID the
+	// announce names, or that ID does not embed a public key.
+	ErrBadSignature = errors.New("announce signature invalid")
+	// ErrStale: the announce was signed too far from the tracker's time, so
+	// it may be a replay.
+	ErrStale = errors.New("announce timestamp out of window")
+)
+
+// Signer signs an announce with the peer's private key. A libp2p
+// crypto.PrivKey is one; the key must be the one the peer ID embeds.
+type Signer interface {
+	Sign(msg []byte) ([]byte, error)
+}
+
+// signingDomain starts every signed message so that an announce signature can
+// never be mistaken for a signature over anything else the peer key signs.
+const signingDomain = "shoal announce v1\n"
+
+// SigningBytes is the canonical encoding the signature covers: every field
+// but Sig, each length-prefixed or fixed-size, so no two requests share an
+// encoding.
+func (r *AnnounceRequest) SigningBytes() []byte {
+	b := make([]byte, 0, 256+len(r.Token))
+	b = append(b, signingDomain...)
+	b = append(b, r.Content[:]...)
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	str(r.Peer)
+	b = binary.AppendUvarint(b, uint64(len(r.Addrs)))
+	for _, a := range r.Addrs {
+		str(a)
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Uploaded))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Downloaded))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Left))
+	str(r.Region)
+	str(string(r.Event))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.NumWant))
+	str(r.Token)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.TS))
+	return b
+}
+
+// Sign stamps the request with at (Unix milliseconds) and signs it with s.
+// Call it last: any later change to a field voids the signature.
+func (r *AnnounceRequest) Sign(s Signer, at time.Time) error {
+	r.TS = at.UnixMilli()
+	r.Sig = nil
+	sig, err := s.Sign(r.SigningBytes())
+	if err != nil {
+		return fmt.Errorf("sign announce for peer %s: %w", r.Peer, err)
+	}
+	r.Sig = sig
+	return nil
+}
+
+// Time returns TS as a time (the zero time when unset).
+func (r *AnnounceRequest) Time() time.Time {
+	if r.TS == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(r.TS)
+}
+
+// VerifySignature checks that the request was signed by the key its peer ID
+// embeds (no key registry: a libp2p peer ID of an Ed25519 key is that key)
+// and that its timestamp is within window of now either way. It does not
+// call Validate.
+func (r *AnnounceRequest) VerifySignature(now time.Time, window time.Duration) error {
+	if len(r.Sig) == 0 || r.TS == 0 {
+		return fmt.Errorf("%w: want fields ts and sig", ErrUnsigned)
+	}
+	if d := now.Sub(r.Time()); d > window || d < -window {
+		return fmt.Errorf("%w: signed at %s, tracker time %s, allowed skew %v",
+			ErrStale, r.Time().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), window)
+	}
+	id, err := peer.Decode(r.Peer)
+	if err != nil {
+		return fmt.Errorf("%w: peer %q is not a libp2p peer ID: %v", ErrBadSignature, truncate(r.Peer, 64), err)
+	}
+	pub, err := id.ExtractPublicKey()
+	if err != nil {
+		return fmt.Errorf("%w: peer ID %s does not embed its public key: %v", ErrBadSignature, r.Peer, err)
+	}
+	ok, err := pub.Verify(r.SigningBytes(), r.Sig)
+	if err != nil || !ok {
+		return fmt.Errorf("%w: signature does not verify for peer %s", ErrBadSignature, r.Peer)
+	}
+	return nil
+}

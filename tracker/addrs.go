@@ -1,0 +1,203 @@
+package tracker
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// addrKind is what an address is to the peers the tracker hands it to.
+type addrKind int
+
+const (
+	kindBad      addrKind = iota // unspecified, link-local, multicast: never handed out
+	kindLoopback                 // only for peers on the same loopback
+	kindPrivate                  // only for peers in the same private network or behind the same NAT
+	kindPublic
+)
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10") // shared address space: private to a carrier's NAT
+
+func classify(ip netip.Addr) addrKind {
+	ip = ip.Unmap()
+	switch {
+	case !ip.IsValid(), ip.IsUnspecified(), ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(),
+		ip.IsInterfaceLocalMulticast(), ip.IsMulticast(), ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return kindBad
+	case ip.IsLoopback():
+		return kindLoopback
+	case ip.IsPrivate(), cgnat.Contains(ip):
+		return kindPrivate
+	}
+	return kindPublic
+}
+
+// local reports whether ip is loopback or private: a peer the tracker sees
+// from inside its own network.
+func local(ip netip.Addr) bool {
+	k := classify(ip)
+	return k == kindLoopback || k == kindPrivate
+}
+
+// peerAddrs are the announced addresses the tracker kept, by kind, with the
+// address the announce came from.
+type peerAddrs struct {
+	observed netip.Addr
+	public   []string
+	private  []string
+	loopback []string
+}
+
+// droppedAddr is an announced address the tracker refused to hand out.
+type droppedAddr struct {
+	addr, reason string
+	foreign      bool // a routable host other than the announcer: a possible reflection attempt
+}
+
+// filterAddrs keeps the announced addresses other peers may dial, given the
+// address observed the announce came from:
+//   - never unspecified, link-local or multicast addresses, host names (the
+//     tracker cannot check them) or relay circuits (their host is the relay);
+//   - loopback only from a peer on the tracker's loopback;
+//   - a public address only if it is the observed one, so nobody can make
+//     peers dial a third party;
+//   - private addresses always, but handed only to peers that share the
+//     network (see visible).
+func filterAddrs(announced []string, observed netip.Addr) (peerAddrs, []droppedAddr) {
+	out := peerAddrs{observed: observed}
+	var dropped []droppedAddr
+	for _, s := range announced {
+		ip, why := addrIP(s)
+		if why != "" {
+			dropped = append(dropped, droppedAddr{addr: s, reason: why})
+			continue
+		}
+		if !ip.IsValid() { // in-process
+			out.public = append(out.public, s)
+			continue
+		}
+		switch classify(ip) {
+		case kindBad:
+			dropped = append(dropped, droppedAddr{addr: s, reason: "unspecified, link-local or multicast"})
+		case kindLoopback:
+			if classify(observed) != kindLoopback {
+				dropped = append(dropped, droppedAddr{addr: s, reason: "loopback, announced from " + observed.String()})
+				continue
+			}
+			out.loopback = append(out.loopback, s)
+		case kindPrivate:
+			out.private = append(out.private, s)
+		case kindPublic:
+			if ip.Unmap() != observed.Unmap() {
+				dropped = append(dropped, droppedAddr{addr: s, reason: "not the announcing host " + observed.String(), foreign: true})
+				continue
+			}
+			out.public = append(out.public, s)
+		}
+	}
+	return out, dropped
+}
+
+// addrIP returns the IP a multiaddr dials, or why the tracker will not hand
+// it out. An in-process address (/memory/…, simulations and tests) has no
+// IP, dials nothing on a network, and is handed out as it is.
+func addrIP(s string) (netip.Addr, string) {
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return netip.Addr{}, "not a multiaddr" // Validate already refused these
+	}
+	if _, err := m.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+		return netip.Addr{}, "relay circuit: its host is the relay, not the peer"
+	}
+	first, _ := ma.SplitFirst(m)
+	if first == nil {
+		return netip.Addr{}, "empty"
+	}
+	switch first.Protocol().Code {
+	case ma.P_MEMORY:
+		return netip.Addr{}, ""
+	case ma.P_IP4, ma.P_IP6:
+		ip, ok := netip.AddrFromSlice(first.RawValue())
+		if !ok {
+			return netip.Addr{}, "bad IP"
+		}
+		return ip.Unmap(), ""
+	case ma.P_IP6ZONE:
+		return netip.Addr{}, "zoned IPv6: link-local"
+	}
+	return netip.Addr{}, "host name or non-IP address: the tracker cannot check it"
+}
+
+// visible returns the addresses of a a peer at asker may dial, appended to
+// out.
+func (a *peerAddrs) visible(asker netip.Addr, out []string) []string {
+	out = append(out, a.public...)
+	if len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed)) {
+		out = append(out, a.private...)
+	}
+	if len(a.loopback) > 0 && classify(asker) == kindLoopback {
+		out = append(out, a.loopback...)
+	}
+	return out
+}
+
+// anyVisible reports whether visible(asker) would return any address.
+func (a *peerAddrs) anyVisible(asker netip.Addr) bool {
+	return len(a.public) > 0 ||
+		len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed)) ||
+		len(a.loopback) > 0 && classify(asker) == kindLoopback
+}
+
+// prefixOf is the network a peer counts against for rate limits and
+// diversity: its /24 (IPv4) or /48 (IPv6). A loopback address is its own
+// network, so that the diversity cap can tell it (see group.capped).
+func prefixOf(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap()
+	bits := 48
+	switch {
+	case ip.IsLoopback():
+		bits = ip.BitLen()
+	case ip.Is4():
+		bits = 24
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// remoteIP is the client address of r: the TCP peer, or with trustForwarded
+// the last X-Forwarded-For entry (the one the trusted proxy appended).
+func remoteIP(r *http.Request, trustForwarded bool) (netip.Addr, error) {
+	if trustForwarded {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			last := xff[len(xff)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			ip, err := netip.ParseAddr(strings.TrimSpace(last))
+			if err != nil {
+				return netip.Addr{}, fmt.Errorf("X-Forwarded-For %q: last entry is not an IP address", truncate(last, 64))
+			}
+			return ip.Unmap(), nil
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("remote address %q is not an IP address", truncate(r.RemoteAddr, 64))
+	}
+	return ip.Unmap(), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

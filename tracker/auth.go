@@ -1,0 +1,53 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+
+	"github.com/shoal-cdn/shoal/core"
+)
+
+// Authorizer decides whether an announce may join a swarm and learn its
+// peers. It is defined here, where it is consumed: the binary adapts the
+// token verifier to it. It may block (a manifest fetch), bounded by ctx. An
+// error refuses the announce with 403; its text, which should say what is
+// wrong with the token, goes back to the peer and into the audit log.
+type Authorizer func(ctx context.Context, r AuthRequest) (Grant, error)
+
+// AuthRequest is what an Authorizer judges. Every field but Manifest comes
+// from a signed announce: the peer proved it holds the key of Peer.
+type AuthRequest struct {
+	Token    string
+	Content  core.ContentID
+	Peer     string     // libp2p peer ID (its signature checked, unless the tracker allows unsigned announces)
+	RemoteIP netip.Addr // the client address the tracker observed
+	// Manifest returns the name, publisher and policy of Content, fetched
+	// from the origin and verified once, then cached. Nil when the tracker
+	// has no origin configured.
+	Manifest func(ctx context.Context) (ManifestInfo, error)
+}
+
+// Grant is what an Authorizer allows.
+type Grant struct {
+	// Tenant scopes the swarm: peers of one tenant never learn peers of
+	// another, even for the same content ID.
+	Tenant string
+	// Region is where the peer is, from its token. When set it replaces the
+	// region the peer claims.
+	Region string
+	// Regions are where this content may go; empty means anywhere. A peer
+	// whose Region is outside them is refused, and only peers inside them
+	// are returned.
+	Regions []string
+}
+
+// ErrOutsideRegions refuses a peer whose granted region is not one the
+// content may go to.
+var ErrOutsideRegions = errors.New("peer's region is outside the content's regions")
+
+// allows reports whether a peer in region may receive content granted g.
+func (g *Grant) allows(region string) bool {
+	return len(g.Regions) == 0 || region != "" && slices.Contains(g.Regions, region)
+}
