@@ -523,7 +523,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	if p.tracker != nil {
 		ann, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
 			Tracker: p.tracker, Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region,
-			Token: p.tokenFunc(),
+			Token:  p.tokenFunc(),
 			Signer: signerOf(p.host),
 			Stats: func() discovery.Stats {
 				st := sess.Stats()
