@@ -50,12 +50,12 @@ func (p *Peer) manifestOf(ctx context.Context, id core.ContentID) (*manifest.Man
 	if err == nil || !originDown(err) || p.tracker == nil {
 		return m, err
 	}
-	peers := p.lookupPeers(ctx, id)
+	peers, lerr := p.lookupPeers(ctx, id)
 	b, m, perr := fromPeers(ctx, p, peers, wire.MetaManifest, core.Hash(id), maxManifestBytes, func(b []byte) (*manifest.Manifest, error) {
 		return manifest.DecodeTrusted(b, id, p.cfg.Trust)
 	})
 	if perr != nil {
-		return nil, fmt.Errorf("%w; from peers: %v", err, perr)
+		return nil, fmt.Errorf("%w; from peers: %v%s", err, perr, trackerSaid(lerr))
 	}
 	if err := writeFileAtomic(p.cache.file(layout.ManifestPath(id)), b); err != nil {
 		return nil, err
@@ -73,8 +73,9 @@ func originDown(err error) bool {
 }
 
 // lookupPeers asks the tracker once for peers of id (before a session
-// exists, to fetch its manifest from them).
-func (p *Peer) lookupPeers(ctx context.Context, id core.ContentID) []discovery.PeerInfo {
+// exists, to fetch its manifest from them). The error is the tracker's
+// refusal or failure, for the caller's message.
+func (p *Peer) lookupPeers(ctx context.Context, id core.ContentID) ([]discovery.PeerInfo, error) {
 	req := discovery.AnnounceRequest{
 		Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region, Left: 1, NumWant: 30,
 		Token: p.currentToken(),
@@ -89,9 +90,17 @@ func (p *Peer) lookupPeers(ctx context.Context, id core.ContentID) []discovery.P
 	}
 	if err != nil {
 		p.log.Debug("tracker lookup", "content", id, "err", err)
-		return nil
+		return nil, err
 	}
-	return resp.Peers
+	return resp.Peers, nil
+}
+
+// trackerSaid adds a tracker lookup's error to a message ("" without one).
+func trackerSaid(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " (tracker: " + err.Error() + ")"
 }
 
 // fromPeers asks peers, a few at a time, for a metadata object until one
@@ -198,8 +207,9 @@ func (p *Peer) fetchLayer(ctx context.Context, sess *swarm.Session, fi int) erro
 		for _, id := range sess.Peers() {
 			peers = append(peers, discovery.PeerInfo{Peer: string(id)})
 		}
+		var lerr error
 		if len(peers) == 0 && p.tracker != nil {
-			peers = p.lookupPeers(ctx, sess.Content().ID) // not connected yet
+			peers, lerr = p.lookupPeers(ctx, sess.Content().ID) // not connected yet
 		}
 		var b []byte
 		var perr error
@@ -207,7 +217,7 @@ func (p *Peer) fetchLayer(ctx context.Context, sess *swarm.Session, fi int) erro
 			return manifest.ParseHashLayer(f, b)
 		})
 		if perr != nil {
-			return fmt.Errorf("%w; from peers: %v", err, perr)
+			return fmt.Errorf("%w; from peers: %v%s", err, perr, trackerSaid(lerr))
 		}
 		err = writeFileAtomic(p.cache.file(layout.HashLayerPath(f.Root)), b)
 	}
