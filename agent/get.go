@@ -452,7 +452,7 @@ func (f *fetcher) run(ctx context.Context, files []manifest.File, layers []manif
 			all = append(all, chunkJob{file: file, index: int64(idx), hash: h, dst: rel})
 		}
 	}
-	if as, ok := f.src.(arrivalSource); ok {
+	if as, ok := f.src.(arrivalSource); ok && len(all) <= maxArrivalJobs {
 		feedArrivals(ctx, jobs, all, as)
 	} else {
 		feedInOrder(ctx, jobs, all)
@@ -474,6 +474,12 @@ func feedInOrder(ctx context.Context, jobs chan<- chunkJob, all []chunkJob) {
 		}
 	}
 }
+
+// maxArrivalJobs bounds the chunks feedArrivals takes in arrival order: it
+// rescans what is pending at every arrival, O(n²) over a content, which is
+// cheap up to tens of thousands of chunks (10 GiB of 256 KiB chunks);
+// beyond, chunks are taken in file order.
+const maxArrivalJobs = 1 << 15
 
 // feedArrivals hands out the jobs whose chunks have arrived, in file order
 // among them, then waits for more: the output fills as the swarm delivers,

@@ -298,7 +298,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.setMetaAccess()
 	if cfg.Token != nil {
 		p.goOwned(func() {
-			cfg.Token.watch(ctx, DefaultTokenPoll, func(err error) { p.log.Warn("token file", "err", err) })
+			cfg.Token.watch(bg, DefaultTokenPoll, func(err error) { p.log.Warn("token file", "err", err) })
 		})
 	}
 	if cfg.ScrubRate > 0 {

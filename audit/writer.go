@@ -231,7 +231,10 @@ func (w *Writer) pseudonym(addr string, t time.Time) string {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
-	if epoch := t.UnixNano() / int64(w.cfg.KeyRotation); epoch != w.keyEpoch || w.key == nil {
+	// Only ever forward: events queued from many goroutines arrive a little
+	// out of order around a period boundary, and going back would draw yet
+	// another key (the old one is gone) and split one address's pseudonyms.
+	if epoch := t.UnixNano() / int64(w.cfg.KeyRotation); epoch > w.keyEpoch || w.key == nil {
 		w.key = make([]byte, 32)
 		rand.Read(w.key) // never fails (crypto/rand panics rather than return an error)
 		w.keyEpoch = epoch

@@ -179,14 +179,25 @@ func (s *Session) attached(st netx.Stream, c *token.Claims, sent string) {
 	}
 }
 
+// refreshMinGap bounds how often a peer's token refresh is checked: an
+// honest peer refreshes once per token lifetime, and each check costs
+// signature verifications under the session's lock.
+const refreshMinGap = time.Second
+
 // refreshLocked handles a Token frame on an open stream: the new token
 // replaces the old one if it verifies. One that does not is audited and
-// ignored; the old one stays in force until it expires.
+// ignored; the old one stays in force until it expires. The same token
+// again, or a refresh within refreshMinGap of the last, is ignored unchecked.
 func (s *Session) refreshLocked(p *peer, tok string) {
 	a := s.cfg.Access
 	if a == nil || !a.Require {
 		return
 	}
+	now := s.cfg.Clock.Now()
+	if tok == p.refreshTok || now.Sub(p.refreshAt) < refreshMinGap {
+		return
+	}
+	p.refreshTok, p.refreshAt = tok, now
 	c, err := s.checkToken(tok, p.id)
 	if err != nil {
 		audit.OrDiscard(a.Audit).Record(audit.Event{

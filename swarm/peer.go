@@ -43,6 +43,8 @@ type peer struct {
 	lastRecv       time.Time
 	tokenExpiry    time.Time // when their access token expires (zero: not checked)
 	sentToken      string    // the access token we last presented to them
+	refreshTok     string    // the last token they sent as a refresh
+	refreshAt      time.Time // when: refreshes closer than refreshMinGap are ignored
 
 	lastIngest chan struct{} // owned by the read loop: closed once the last chunk it passed on is recorded
 

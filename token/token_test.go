@@ -105,7 +105,9 @@ func TestCheck(t *testing.T) {
 		want   error // nil: accepted
 	}{
 		{"valid content token", pub, base(ContentScope(cid)), nil, nil},
-		{"second trusted key", rotated, base(ContentScope(cid)), nil, nil},
+		{"second trusted key", rotated, base(ContentScope(cid)), func(s *Subject) { s.Publisher = manifest.PublicOf(rotated) }, nil},
+		{"another trusted publisher's content", rotated, base(ContentScope(cid)), nil, ErrScope},
+		{"any scope, publisher unknown", pub, base(AnyScope()), func(s *Subject) { s.Publisher = manifest.PublicKey{} }, ErrNeedName},
 		{"untrusted key", other, base(ContentScope(cid)), nil, ErrUntrusted},
 		{"expired", pub, with(func(c *Claims) { c.Expiry = t0.Add(time.Minute) }), nil, ErrExpired},
 		{"within skew after expiry", pub, with(func(c *Claims) { c.Expiry = t0.Add(10*time.Minute - DefaultSkew/2) }), nil, nil},

@@ -153,8 +153,13 @@ func short(p string) string {
 	return p
 }
 
-// inScope checks that s, granted by publisher root, covers subj.
+// inScope checks that s, granted by publisher root, covers subj. Whatever
+// the scope, a content signed by another publisher is out of it: a trusted
+// publisher grants access to its own contents only.
 func inScope(s Scope, root manifest.PublicKey, subj Subject) error {
+	if subj.Publisher != (manifest.PublicKey{}) && subj.Publisher != root {
+		return fmt.Errorf("%w: token covers what %s signs, this content is signed by %s", ErrScope, root, subj.Publisher)
+	}
 	switch s.Kind {
 	case ScopeContent:
 		if subj.Content != s.Content {
@@ -168,15 +173,12 @@ func inScope(s Scope, root manifest.PublicKey, subj Subject) error {
 		if subj.Name == "" || subj.Publisher == (manifest.PublicKey{}) {
 			return ErrNeedName
 		}
-		if subj.Publisher != root {
-			return fmt.Errorf("%w: token covers what %s signs, this content is signed by %s", ErrScope, root, subj.Publisher)
-		}
 		if !strings.HasPrefix(subj.Name, s.Prefix) {
 			return fmt.Errorf("%w: name %q does not start with %q", ErrScope, subj.Name, s.Prefix)
 		}
 	case ScopeAny:
-		if subj.Publisher != (manifest.PublicKey{}) && subj.Publisher != root {
-			return fmt.Errorf("%w: token covers what %s signs, this content is signed by %s", ErrScope, root, subj.Publisher)
+		if subj.Publisher == (manifest.PublicKey{}) {
+			return ErrNeedName // whose content it is decides
 		}
 	default:
 		return fmt.Errorf("%w: unknown scope kind %d", ErrScope, uint8(s.Kind))

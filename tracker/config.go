@@ -189,7 +189,6 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	c.Audit = audit.OrDiscard(c.Audit)
 	if c.ReportThreshold < 2 { // one report must never exclude anyone
 		c.ReportThreshold = DefaultReportThreshold
 	}

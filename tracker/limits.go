@@ -75,11 +75,10 @@ func newRateLimits(c Config) rateLimits {
 // none did) and whether it is the first refusal of a run.
 func (l rateLimits) allow(ip netip.Addr, now time.Time) (refusedBy string, first bool) {
 	if ok, f := l.ip.allow(ip, now); !ok {
-		return "address " + ip.String(), f
+		return "this address", f
 	}
-	p := prefixOf(ip)
-	if ok, f := l.prefix.allow(p, now); !ok {
-		return "network " + p.String(), f
+	if ok, f := l.prefix.allow(prefixOf(ip), now); !ok {
+		return "this network (/24 or /48)", f
 	}
 	return "", false
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -120,16 +119,7 @@ func reportNetwork(addr netip.Addr) string {
 	return p.String()
 }
 
-// reporterAddr is the remote address of r as the tracker sees it.
-func reporterAddr(r *http.Request) (netip.Addr, error) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return netip.ParseAddr(host)
-}
-
-// allow takes one report token for addr.
+// allow takes one report token for addr (a network: see handleReport).
 func (rs *reports) allow(addr string, now time.Time) bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -290,15 +280,15 @@ func (s *Server) listed(content core.ContentID, peer string) bool {
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	rs := s.reports
 	now := s.cfg.Clock.Now()
-	addr, err := reporterAddr(r)
+	addr, err := remoteIP(r, s.cfg.TrustForwarded)
 	if err != nil {
 		rs.refused.Inc()
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "remote address " + r.RemoteAddr + ": not an IP"})
 		return
 	}
-	if !rs.allow(addr.String(), now) {
+	if !rs.allow(prefixOf(addr).String(), now) { // per /24 or /48: one IPv6 host has a /64 of addresses
 		rs.refused.Inc()
-		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf("more than %d reports a minute from %s", int(rs.perMinute), addr)})
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf("more than %d reports a minute from your network (%s)", int(rs.perMinute), prefixOf(addr))})
 		return
 	}
 	rep, err := discovery.DecodeReport(r.Body)

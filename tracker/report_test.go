@@ -202,8 +202,8 @@ func TestReportRefusals(t *testing.T) {
 			t.Fatalf("report %d within the burst: HTTP %d %s", k, code, body)
 		}
 	}
-	if code, body := report(t, s, a, b.id, c, "198.18.9.9:1", now); code != http.StatusTooManyRequests || !strings.Contains(body, "198.18.9.9") {
-		t.Fatalf("report past the burst: HTTP %d %s, want 429 naming the address", code, body)
+	if code, body := report(t, s, a, b.id, c, "198.18.9.9:1", now); code != http.StatusTooManyRequests || !strings.Contains(body, "198.18.9.0/24") {
+		t.Fatalf("report past the burst: HTTP %d %s, want 429 naming the network", code, body)
 	}
 	clk.Advance(time.Minute)
 	announce(t, s, req("app", a.id, "", 0))

@@ -310,7 +310,9 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		s.audit.Record(ev)
 		for _, d := range dropped {
 			if d.foreign {
-				ev.Kind, ev.Reason = audit.KindAnnounceRejected, "address "+d.addr+" dropped: "+d.reason
+				// No address in the reason: the audit log pseudonymises
+				// addresses (the IP field) and reasons are kept verbatim.
+				ev.Kind, ev.Reason = audit.KindAnnounceRejected, "foreign address dropped: not the announcing host"
 				s.audit.Record(ev)
 			}
 		}

@@ -10,44 +10,35 @@ import (
 
 // TokenAuthorizer is the Authorizer of a tracker whose swarms require
 // access tokens (package token) signed, or delegated, by a key v trusts.
-// The token must name the announced content (or a name prefix of it, which
-// needs the tracker's manifest lookup, --origin) and, when bound, the
-// announcing peer. The swarm's tenant and the peer's region come from the
-// token; the regions the content may go to come from its signed manifest
-// policy, when the tracker can look it up. A refusal's error says why.
+// The token must cover the announced content and, when bound, the
+// announcing peer. With the tracker's manifest lookup (--origin) it must
+// also come from the content's own publisher, prefix and "any" scopes work,
+// and the content's signed regions are enforced; without it only content-
+// and channel-scoped tokens can be checked, and residency and ownership are
+// left to the peers' handshake. The swarm's tenant and the peer's region
+// come from the token. A refusal's error says why.
 func TokenAuthorizer(v *token.Verifier) Authorizer {
 	return func(ctx context.Context, r AuthRequest) (Grant, error) {
 		subj := token.Subject{Content: r.Content, Peer: r.Peer}
-		var info *ManifestInfo
-		lookup := func() error {
-			if info != nil {
-				return nil
-			}
-			if r.Manifest == nil {
-				return errors.New("the tracker has no origin to look the manifest up (--origin)")
-			}
+		var regions []string
+		if r.Manifest != nil {
+			// The manifest (looked up once per content, then cached: it is
+			// immutable) says whose content it is, its name and where it
+			// may go. Without it the tracker cannot enforce residency or
+			// the publisher's ownership, so a failed lookup refuses.
 			mi, err := r.Manifest(ctx)
 			if err != nil {
-				return err
+				return Grant{}, fmt.Errorf("cannot check the token against content %s: its manifest: %w", r.Content, err)
 			}
-			info = &mi
-			return nil
+			subj.Name, subj.Publisher, regions = mi.Name, mi.Publisher, mi.Policy.Regions
 		}
 		c, err := v.Check(r.Token, subj)
 		if errors.Is(err, token.ErrNeedName) {
-			if lerr := lookup(); lerr != nil {
-				return Grant{}, fmt.Errorf("%w (manifest of %s: %v)", err, r.Content, lerr)
-			}
-			subj.Name, subj.Publisher = info.Name, info.Publisher
-			c, err = v.Check(r.Token, subj)
+			return Grant{}, fmt.Errorf("%w (the tracker needs --origin to look the manifest up)", err)
 		}
 		if err != nil {
 			return Grant{}, err
 		}
-		g := Grant{Tenant: c.Tenant, Region: c.Region}
-		if r.Manifest != nil && lookup() == nil {
-			g.Regions = info.Policy.Regions
-		}
-		return g, nil
+		return Grant{Tenant: c.Tenant, Region: c.Region, Regions: regions}, nil
 	}
 }

@@ -234,8 +234,10 @@ func TestForeignAddressNeverHandedOut(t *testing.T) {
 		t.Fatalf("peers %+v, want m with only its observed address", resp.Peers)
 	}
 	ev := log.of(audit.KindAnnounceRejected)
-	if len(ev) != 1 || !strings.Contains(ev[0].Reason, "198.18.9.9") {
-		t.Fatalf("audit %+v, want the dropped foreign address named", ev)
+	// Recorded, but with no address in the free-text reason: only the IP
+	// field, which the audit log pseudonymises, carries one.
+	if len(ev) != 1 || !strings.Contains(ev[0].Reason, "foreign address dropped") || strings.Contains(ev[0].Reason, "198.18.") {
+		t.Fatalf("audit %+v, want the dropped foreign address recorded without naming it", ev)
 	}
 }
 

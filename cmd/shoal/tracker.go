@@ -120,6 +120,9 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if len(*trust) > 0 {
 		cfg.Authorize = tracker.TokenAuthorizer(token.NewVerifier(*trust, nil))
+		if cfg.Manifests == nil {
+			log.Warn("--trust without --origin: the tracker checks content- and channel-scoped tokens only, and leaves residency and publisher ownership to the peers")
+		}
 	}
 	return tracker.Run(ctx, cfg)
 }
