@@ -337,6 +337,7 @@ func (p *Peer) Close() error {
 		}
 	}
 	p.wg.Wait()
+	p.trust.Flush() // the ban list on disk is the latest
 	p.origin.Close()
 	err := p.host.Close()
 	if cerr := p.cache.Close(); err == nil {

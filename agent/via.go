@@ -144,6 +144,9 @@ func (p *Peer) serveManifest(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !p.authContent(w, r, id) { // with --gateway-tokens, as for the content itself
+		return
+	}
 	if _, err := p.manifestOf(r.Context(), id); err != nil {
 		code := http.StatusBadGateway
 		switch {
@@ -175,6 +178,9 @@ func viaDaemon(ctx context.Context, cfg GetConfig, t Target, gw string) (GetResu
 	}
 	fail := func(err error) (GetResult, error) {
 		return GetResult{}, fmt.Errorf("through the peer daemon at %s: %w", gw, err)
+	}
+	if tok := cfg.Swarm.Token; tok != nil { // a daemon with --gateway-tokens asks for it
+		client = withBearer(client, tok.Token)
 	}
 	body, err := daemonGet(ctx, client, gw+"/api/manifest/"+t.ID.String())
 	if err != nil {
@@ -300,6 +306,31 @@ func (f *fetcher) fromGateway(ctx context.Context, client *http.Client, u string
 		return fmt.Errorf("%w: %s from the peer daemon: merkle root %s, want %s", ErrVerify, file.Path, got.Short(), file.Root.Short())
 	}
 	return nil
+}
+
+// withBearer returns a client that sends "Authorization: Bearer TOKEN" with
+// every request, the token read at each request.
+func withBearer(c *http.Client, token func() string) *http.Client {
+	cc := *c
+	next := c.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	cc.Transport = bearerTransport{next: next, token: token}
+	return &cc
+}
+
+type bearerTransport struct {
+	next  http.RoundTripper
+	token func() string
+}
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if tok := b.token(); tok != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return b.next.RoundTrip(r)
 }
 
 // daemonGet GETs u from the daemon and returns the body of a 200.

@@ -218,7 +218,7 @@ func (w *world) originLane(n *node) {
 	if x := w.sc.Swarm.OriginAssist; x != 0 {
 		budget := policy.AssistBudget(x, w.total)
 		for ; free > 0; free-- {
-			i := n.picker.AssistPick(n.seed, nil)
+			i := n.picker.AssistPick(now, n.seed, nil)
 			if i < 0 || budget > 0 && n.assisted+w.size(i) > budget {
 				return
 			}

@@ -14,7 +14,7 @@ func (s *Session) originAssistLocked(now time.Time, free int) {
 		return ok && now.Before(t)
 	}
 	for ; free > 0; free-- {
-		best := s.picker.AssistPick(s.selfSeed, skip)
+		best := s.picker.AssistPick(now, s.selfSeed, skip)
 		if best < 0 {
 			return
 		}

@@ -81,11 +81,12 @@ type Trust struct {
 	log   *slog.Logger
 	audit audit.Sink
 
-	saveMu sync.Mutex // serialises writes of the ban file, in the order of the changes
-
-	mu   sync.Mutex
-	rep  *policy.Reputation     // guarded by mu
-	bans map[netx.PeerID]banRec // guarded by mu
+	mu     sync.Mutex
+	rep    *policy.Reputation     // guarded by mu
+	bans   map[netx.PeerID]banRec // guarded by mu
+	saving bool                   // guarded by mu: a writer goroutine runs (save)
+	dirty  bool                   // guarded by mu: the bans changed since it took its copy
+	writer sync.WaitGroup         // the writer goroutine, for Flush
 }
 
 // banRec is one ban, as stored in the ban file.
@@ -303,28 +304,56 @@ func (t *Trust) Unban(id netx.PeerID) {
 	}
 }
 
-// save writes the ban list to BanFile, if any. Failures are logged: the
-// bans stay in force in memory.
+// save has the ban list written to BanFile, if any, in the background:
+// bans change on request paths, sometimes under a session's lock, and a
+// write (with its fsync) must not hold them up. One writer at a time, which
+// writes again while the list changed under it, so the file ends with the
+// latest list. Failures are logged: the bans stay in force in memory.
 func (t *Trust) save() {
 	if t.cfg.BanFile == "" {
 		return
 	}
-	t.saveMu.Lock()
-	defer t.saveMu.Unlock()
 	t.mu.Lock()
-	bf := banFile{Version: banFileVersion, Bans: make([]banRec, 0, len(t.bans))}
-	for _, b := range t.bans {
-		bf.Bans = append(bf.Bans, b)
+	defer t.mu.Unlock()
+	if t.saving {
+		t.dirty = true
+		return
 	}
-	t.mu.Unlock()
-	data, err := json.Marshal(bf)
-	if err == nil {
-		err = renameio.WriteFile(t.cfg.BanFile, data, 0o600)
-	}
-	if err != nil {
-		t.log.Warn("save ban list", "file", t.cfg.BanFile, "err", err)
+	t.saving = true
+	t.writer.Add(1)
+	go t.writeBans()
+}
+
+func (t *Trust) writeBans() {
+	defer t.writer.Done()
+	for {
+		t.mu.Lock()
+		bf := banFile{Version: banFileVersion, Bans: make([]banRec, 0, len(t.bans))}
+		for _, b := range t.bans {
+			bf.Bans = append(bf.Bans, b)
+		}
+		t.dirty = false
+		t.mu.Unlock()
+		data, err := json.Marshal(bf)
+		if err == nil {
+			err = renameio.WriteFile(t.cfg.BanFile, data, 0o600)
+		}
+		if err != nil {
+			t.log.Warn("save ban list", "file", t.cfg.BanFile, "err", err)
+		}
+		t.mu.Lock()
+		if !t.dirty {
+			t.saving = false
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
 	}
 }
+
+// Flush waits until the ban file holds the latest list. Call it before
+// reading the file, and when the peer closes.
+func (t *Trust) Flush() { t.writer.Wait() }
 
 // Record feeds one outcome of dealing with id into its score.
 func (t *Trust) Record(id netx.PeerID, o policy.Outcome, bytes int64) {

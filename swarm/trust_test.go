@@ -65,6 +65,7 @@ func TestBanPersistsAndExpires(t *testing.T) {
 	}
 
 	// A restart: a new Trust on the same file.
+	tr.Flush()
 	clock.Advance(59 * time.Minute)
 	tr2 := NewTrust(TrustConfig{BanFile: file, BanFor: time.Hour, Clock: clock, Audit: log})
 	if !tr2.Banned("liar") || tr2.Banned("honest") {
@@ -80,6 +81,7 @@ func TestBanPersistsAndExpires(t *testing.T) {
 	// The expiry was saved: a third start does not bring the ban back,
 	// even on a clock that has not moved.
 	clock.Advance(-time.Hour)
+	tr2.Flush()
 	if tr3 := NewTrust(TrustConfig{BanFile: file, Clock: clock}); tr3.Banned("liar") || tr3.Bans() != 0 {
 		t.Fatalf("expired ban came back after a restart (%d bans)", tr3.Bans())
 	}
@@ -110,6 +112,7 @@ func TestCorruptBanFileStartsEmpty(t *testing.T) {
 				t.Fatalf("%d bans from a corrupt file, want 0", tr.Bans())
 			}
 			tr.Ban("liar", h0, "bad chunk")
+			tr.Flush()
 			if tr2 := NewTrust(TrustConfig{BanFile: file, MaxBans: 3}); !tr2.Banned("liar") || tr2.Bans() != 1 {
 				t.Fatalf("the file rewritten after a corrupt one holds %d bans, want liar's", tr2.Bans())
 			}
@@ -128,6 +131,7 @@ func TestBanListBounded(t *testing.T) {
 	if tr.Bans() != 3 {
 		t.Fatalf("%d bans kept, bound 3", tr.Bans())
 	}
+	tr.Flush()
 	tr2 := NewTrust(TrustConfig{BanFile: file, MaxBans: 3, Clock: clock})
 	for id, want := range map[netx.PeerID]bool{"a": false, "b": false, "c": true, "d": true, "e": true} {
 		if tr2.Banned(id) != want {
@@ -152,7 +156,8 @@ func TestBannedLiarStaysBannedAfterRestart(t *testing.T) {
 	}}
 	storeDir := t.TempDir()
 
-	p := h.addPeerWith("honest", true, NewTrust(cfg), storeDir)
+	tr1 := NewTrust(cfg)
+	p := h.addPeerWith("honest", true, tr1, storeDir)
 	h.waitAll([]*hpeer{p}, time.Minute)
 	h.checkBytes(p)
 	if !p.sess.Banned(rogueID) || p.sess.Stats().BadChunks == 0 {
@@ -175,6 +180,7 @@ func TestBannedLiarStaysBannedAfterRestart(t *testing.T) {
 		t.Fatalf("offence %+v: want the rogue, the content and the SHA-256 of the bytes it sent", o)
 	}
 	p.stop()
+	tr1.Flush()
 
 	// Restarted on the same cache directory: the ban is back before any
 	// stream, so neither side's handshake gets through.

@@ -229,3 +229,27 @@ func TestStarterBeforeGrace(t *testing.T) {
 		t.Fatalf("16 sessions drew only %d distinct starters: %v", len(seen), seen)
 	}
 }
+
+// AssistPick waits for a newcomer's first chunk (or the end of the grace):
+// its starter must not share the origin with assist fetches.
+func TestAssistPickWaitsForTheFirstChunk(t *testing.T) {
+	p := newTestPicker(8, 1)
+	withCounts(p, []int{1, 0, 0, 0, 0, 0, 0, 0})
+	if got := p.OriginFallback(at(0), 0); len(got) != 1 {
+		t.Fatalf("starter %v, want one chunk", got)
+	}
+	if i := p.AssistPick(at(0), 7, nil); i != -1 {
+		t.Fatalf("assist picked %d before anything arrived, within the grace", i)
+	}
+	if i := p.AssistPick(at(DefaultGrace), 7, nil); i < 0 {
+		t.Fatal("assist picked nothing once the grace was over")
+	}
+	q := newTestPicker(8, 1)
+	withCounts(q, []int{1, 0, 0, 0, 0, 0, 0, 0})
+	q.OriginFallback(at(0), 0)
+	q.Requested(0, "a", at(0))
+	q.Received(0, "a", at(time.Millisecond))
+	if i := q.AssistPick(at(time.Millisecond), 7, nil); i < 0 {
+		t.Fatal("assist picked nothing after the first chunk arrived")
+	}
+}
