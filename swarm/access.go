@@ -3,6 +3,7 @@ package swarm
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/shoal-cdn/shoal/audit"
@@ -81,14 +82,54 @@ func (s *Session) admit(tok string, remote netx.PeerID) (*token.Claims, error) {
 	}
 	c, err := s.checkToken(tok, remote)
 	if err != nil {
-		audit.OrDiscard(a.Audit).Record(audit.Event{
-			Time: s.cfg.Clock.Now(), Kind: audit.KindPeerRefused, Tenant: s.tenant(),
-			Content: s.c.ID.String(), Peer: string(remote), By: string(s.self), Reason: "token " + token.Reason(err),
-		})
-		s.log.Info("peer refused", "peer", remote.Short(), "err", err)
+		why := "token " + token.Reason(err)
+		if now := s.cfg.Clock.Now(); s.refusals.first(remote, why, now) {
+			audit.OrDiscard(a.Audit).Record(audit.Event{
+				Time: now, Kind: audit.KindPeerRefused, Tenant: s.tenant(),
+				Content: s.c.ID.String(), Peer: string(remote), By: string(s.self), Reason: why,
+			})
+			s.log.Info("peer refused", "peer", remote.Short(), "err", err)
+		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrRefused, remote.Short(), err)
 	}
 	return c, nil
+}
+
+// refusalQuiet is how long after a peer's refusal its further refusals for
+// the same reason (a peer retrying stream after stream) go unaudited and
+// unlogged, so an unauthenticated peer cannot flood the audit log and push
+// older events out of its rotation. maxRefusalLog bounds what is
+// remembered.
+const (
+	refusalQuiet  = time.Minute
+	maxRefusalLog = 4096
+)
+
+// refusalLog remembers when each peer was last refused, per reason.
+type refusalLog struct {
+	mu   sync.Mutex
+	last map[refusalKey]time.Time // guarded by mu
+}
+
+type refusalKey struct {
+	peer netx.PeerID
+	why  string
+}
+
+// first reports whether id's refusal for why at now is the first within
+// refusalQuiet, and records it.
+func (l *refusalLog) first(id netx.PeerID, why string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := refusalKey{id, why}
+	if t, ok := l.last[k]; ok && now.Sub(t) < refusalQuiet {
+		return false
+	}
+	if l.last == nil || len(l.last) >= maxRefusalLog {
+		l.last = map[refusalKey]time.Time{} // forget them all: at worst one more event each
+	}
+	l.last[k] = now
+	return true
 }
 
 func (s *Session) checkToken(tok string, remote netx.PeerID) (*token.Claims, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -401,5 +402,32 @@ func TestMetaGateServesOnlyTokenHolders(t *testing.T) {
 	b, err := asker.FetchMeta(w.ctx, seed.node.ID(), nil, wire.MetaManifest, core.Hash(w.content.ID), 1<<20)
 	if err != nil || string(b) != "manifest bytes" {
 		t.Fatalf("valid token: %q, %v", b, err)
+	}
+}
+
+// A peer refused over and over for the same reason is audited once a
+// refusalQuiet, not once per stream; another reason is audited at once.
+func TestRefusalsAuditedOncePerQuietPeriod(t *testing.T) {
+	var l refusalLog
+	t0 := tokenT0
+	if !l.first("p", "token missing", t0) {
+		t.Fatal("first refusal not audited")
+	}
+	for k := range 100 {
+		if l.first("p", "token missing", t0.Add(time.Duration(k)*time.Millisecond)) {
+			t.Fatalf("refusal %d within the quiet period audited again", k)
+		}
+	}
+	if !l.first("p", "token expired", t0) || !l.first("q", "token missing", t0) {
+		t.Fatal("a new reason or a new peer was not audited")
+	}
+	if !l.first("p", "token missing", t0.Add(refusalQuiet)) {
+		t.Fatal("a refusal after the quiet period was not audited")
+	}
+	for i := range 2 * maxRefusalLog {
+		l.first(netx.PeerID(fmt.Sprint("x", i)), "token missing", t0)
+	}
+	if n := len(l.last); n > maxRefusalLog {
+		t.Fatalf("%d refusals remembered, bound %d", n, maxRefusalLog)
 	}
 }

@@ -143,6 +143,8 @@ type Session struct {
 	// arrived is closed, and replaced, whenever a chunk is received or the
 	// session stalls (Arrived).
 	arrived chan struct{} // guarded by mu
+	// refusals rate-limits the audit events of refused peers (access.go).
+	refusals refusalLog
 
 	ingest chan struct{} // semaphore: peer chunks being verified and stored
 	bufs   *bufPool      // chunk-sized payload buffers
