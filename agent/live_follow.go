@@ -221,7 +221,7 @@ func (lc *liveChannels) evictLocked() *liveChannel {
 // nil when the peer is closing.
 func (lc *liveChannels) startLocked(id manifest.ChannelID) *liveChannel {
 	p := lc.p
-	ctx, cancel := context.WithCancel(p.ctx)
+	ctx, cancel := context.WithCancel(p.bg) // Close ends it: its gossip goroutines are waited for
 	ch := &liveChannel{
 		id: id, ctx: ctx, cancel: cancel, ready: make(chan struct{}),
 		held: map[core.ContentID]bool{}, due: map[core.ContentID]time.Time{}, busy: map[core.ContentID]int{},

@@ -337,6 +337,10 @@ func (p *Peer) Close() error {
 		}
 	}
 	p.wg.Wait()
+	p.gossipOnce.Do(func() {}) // none starts from now on
+	if p.gsp != nil {
+		p.gsp.Wait() // its deliveries (revocation lists) write to the cache
+	}
 	p.trust.Flush() // the ban list on disk is the latest
 	p.origin.Close()
 	err := p.host.Close()

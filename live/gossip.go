@@ -33,6 +33,22 @@ type Gossip struct {
 
 	mu     sync.Mutex                           // guards topics
 	topics map[manifest.ChannelID]*pubsub.Topic // joined topics
+
+	wg sync.WaitGroup // every goroutine Follow and Subscribe start (Wait)
+}
+
+// Wait blocks until every goroutine the Gossip started has returned: call it
+// after the contexts given to Follow and Subscribe end, before releasing
+// what their deliveries use.
+func (g *Gossip) Wait() { g.wg.Wait() }
+
+// goOwned runs fn on a goroutine Wait waits for.
+func (g *Gossip) goOwned(fn func()) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		fn()
+	}()
 }
 
 // NewGossip starts GossipSub on h. It stops when ctx ends.
@@ -94,13 +110,13 @@ func (g *Gossip) Follow(ctx context.Context, f *Follower) error {
 	f.OnUpdate(func(_ *manifest.ChannelUpdate, raw []byte) {
 		// Publishing validates inline and may block briefly; never hold up
 		// the caller of Offer.
-		go func() {
+		g.goOwned(func() {
 			if err := t.Publish(ctx, raw); err != nil && ctx.Err() == nil {
 				g.log.Debug("live: gossip publish", "channel", id.Short(), "err", err)
 			}
-		}()
+		})
 	})
-	go func() {
+	g.goOwned(func() {
 		defer func() {
 			sub.Cancel()
 			g.mu.Lock()
@@ -121,7 +137,7 @@ func (g *Gossip) Follow(ctx context.Context, f *Follower) error {
 				g.log.Debug("live: update by gossip", "channel", id.Short(), "seq", u.Seq, "from", m.ReceivedFrom)
 			}
 		}
-	}()
+	})
 	return nil
 }
 
@@ -197,7 +213,7 @@ func (g *Gossip) Subscribe(ctx context.Context, name string, check func(data []b
 		g.ps.UnregisterTopicValidator(name)
 		return nil, fmt.Errorf("live: subscribe %s: %w", name, err)
 	}
-	go func() {
+	g.goOwned(func() {
 		defer func() {
 			sub.Cancel()
 			t.Close()
@@ -212,12 +228,12 @@ func (g *Gossip) Subscribe(ctx context.Context, name string, check func(data []b
 				deliver(m.Data)
 			}
 		}
-	}()
+	})
 	return func(data []byte) {
-		go func() {
+		g.goOwned(func() {
 			if err := t.Publish(ctx, data); err != nil && ctx.Err() == nil {
 				g.log.Debug("live: gossip publish", "topic", name, "err", err)
 			}
-		}()
+		})
 	}, nil
 }
