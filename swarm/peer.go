@@ -326,7 +326,11 @@ func (p *peer) handle(m wire.Message) error {
 	case *wire.Reject:
 		i := int(m.Index)
 		if _, ok := p.requested[i]; ok {
-			s.trust.Record(p.id, policy.Refused, 0)
+			// Choked and Busy are honest flow control; a chunk refused
+			// while still advertised is a broken promise.
+			if m.Reason == wire.ReasonNotHave && p.bits.Has(i) || m.Reason == wire.ReasonUnspecified {
+				s.trust.Record(p.id, policy.Refused, 0)
+			}
 			delete(p.requested, i)
 			s.picker.Failed(i, p.key)
 		}
