@@ -65,8 +65,10 @@ type droppedAddr struct {
 //   - loopback only from a peer on the tracker's loopback;
 //   - a public address only if it is the observed one, so nobody can make
 //     peers dial a third party;
-//   - private addresses always, but handed only to peers that share the
-//     network (see visible).
+//   - a private address only if it is the observed one when the announce
+//     comes from a private network (the tracker sees the host), and from
+//     behind a NAT (a public observed address) unchecked but handed only to
+//     peers behind the same NAT (see visible).
 func filterAddrs(announced []string, observed netip.Addr) (peerAddrs, []droppedAddr) {
 	out := peerAddrs{observed: observed}
 	var dropped []droppedAddr
@@ -90,6 +92,13 @@ func filterAddrs(announced []string, observed netip.Addr) (peerAddrs, []droppedA
 			}
 			out.loopback = append(out.loopback, s)
 		case kindPrivate:
+			if local(observed) && ip.Unmap() != observed.Unmap() {
+				// Announced from inside a private network, where the
+				// tracker sees the real host: as for a public address,
+				// nobody may make its neighbours dial a third party.
+				dropped = append(dropped, droppedAddr{addr: s, reason: "not the announcing host " + observed.String(), foreign: true})
+				continue
+			}
 			out.private = append(out.private, s)
 		case kindPublic:
 			if ip.Unmap() != observed.Unmap() {

@@ -196,6 +196,8 @@ func TestAddressFilter(t *testing.T) {
 		{"host name", "198.18.0.1", "/dns4/example.com/tcp/1", false, nil, nil},
 		{"relay circuit", "198.18.0.1", "/ip4/198.18.0.1/tcp/1/p2p/12D3KooWGRUVh6ckNHTDcrXvNFg5qZBZzKpLrE8aDsoaUGt2UGJQ/p2p-circuit", false, nil, nil},
 		{"private in a LAN", "10.0.0.1", "/ip4/10.0.0.1/tcp/1", true, []string{"10.0.0.9", "192.168.1.1", "127.0.0.1"}, []string{"198.19.0.1"}},
+		{"another host in the LAN", "10.0.0.1", "/ip4/10.0.0.7/tcp/22", false, nil, nil},
+		{"private from loopback", "127.0.0.1", "/ip4/10.0.0.7/tcp/1", false, nil, nil},
 		{"private behind a NAT", "198.18.0.1", "/ip4/192.168.1.5/tcp/1", true, []string{"198.18.0.1"}, []string{"198.18.0.2", "198.19.0.1"}},
 		{"carrier NAT", "198.18.0.1", "/ip4/100.64.0.5/tcp/1", true, []string{"198.18.0.1"}, []string{"198.19.0.1"}},
 	}
