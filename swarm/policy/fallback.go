@@ -26,13 +26,13 @@ import (
 //     wanted missing chunk that no connected peer has, that is not in flight
 //     and not peer-only, in ascending index order so the origin fetcher can
 //     coalesce ranges.
-//   - Before that, while the session has requested and received nothing,
-//     one chunk no peer has: the starter, the earliest-due such chunk, or
-//     else the one this peer ranks best for in origin designations (see
-//     starter). It gives a newcomer its first verified bytes at once
-//     instead of after the grace, at the cost of at most one chunk a peer
-//     might have served: a flash crowd's peers draw different chunks, most
-//     likely each one it is designated for anyway.
+//   - Before that, while the session has requested and received nothing
+//     and has no deadlines, one chunk no peer has: the starter, the one
+//     this peer ranks best for in origin designations (see starter). It
+//     gives a newcomer its first verified bytes at once instead of after
+//     the grace, at the cost of at most one chunk a peer might have
+//     served: a flash crowd's peers draw different chunks, most likely
+//     each one it is designated for anyway.
 //
 // Cost: O(deadline chunks + chunks no peer has).
 func (p *Picker) OriginFallback(now time.Time, max int) []int {
@@ -89,21 +89,19 @@ func (p *Picker) OriginFallback(now time.Time, max int) []int {
 }
 
 // starter returns the chunk for the origin to start a session with (see
-// OriginFallback): the earliest-due chunk no peer has, else, among the
-// chunks no peer has, the one this peer ranks best for in origin
-// designations (OriginRank with PickerConfig.Self). The latter is most
-// likely a chunk this peer is designated for anyway, and peers of a flash
-// crowd draw different ones. -1 once the session has requested or
-// received something, or no chunk qualifies. Cost: O(chunks no peer has),
-// only until the session is primed.
+// OriginFallback): among the chunks no peer has, the one this peer ranks
+// best for in origin designations (OriginRank with PickerConfig.Self).
+// That is most likely a chunk this peer is designated for anyway, and
+// peers of a flash crowd draw different ones. -1 once the session has
+// requested or received something, or while it has deadlines: a player's
+// start-up is the deadline lane's (and the gateway's direct start-up
+// fetches'), and a starter there would make every joining viewer take its
+// first segment from the origin rather than from the neighbours it is
+// about to meet. Cost: O(chunks no peer has), only until the session is
+// primed.
 func (p *Picker) starter() int {
-	if p.primed {
+	if p.primed || len(p.due) > 0 {
 		return -1
-	}
-	for _, d := range p.due {
-		if i := d.chunk; i < p.edge && p.avail.Count(i) == 0 && p.flights[i] == nil && !p.peerOnly[i] {
-			return i
-		}
 	}
 	best, rank := -1, uint64(0)
 	p.avail.eachUnavailable(func(i int) {

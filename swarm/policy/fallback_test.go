@@ -90,11 +90,12 @@ func TestOriginFallbackForDeadlines(t *testing.T) {
 			p.SetDeadline(0, at(time.Minute))
 			p.Requested(1, "x", t0)
 		}, DefaultGrace - time.Millisecond, nil},
-		// Nothing held or requested: the starter, the one chunk no peer has.
-		{"no peer has it, far deadline, grace not over, starter", func(p *Picker) {
+		// Nothing held or requested, but deadlines: no starter (a
+		// player's start-up is the deadline lane's).
+		{"no peer has it, far deadline, grace not over, no starter", func(p *Picker) {
 			p.SetDeadline(2, at(time.Hour))
 			p.SetDeadline(0, at(time.Minute))
-		}, DefaultGrace - time.Millisecond, []int{0}},
+		}, DefaultGrace - time.Millisecond, nil},
 		{"no peer has it, far deadline, grace over", func(p *Picker) {
 			p.SetDeadline(2, at(time.Hour))
 			p.SetDeadline(0, at(time.Minute))
