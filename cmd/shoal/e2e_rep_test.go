@@ -102,7 +102,19 @@ func (l *repLiar) announce(t *testing.T, trackerURL string, seen func([]discover
 		defer close(done)
 		ev := discovery.EventStarted
 		for ctx.Err() == nil {
-			resp, err := tc.Announce(ctx, discovery.AnnounceRequest{Content: l.content, Peer: string(l.host.ID()), Addrs: l.host.Addrs(), Event: ev})
+			// Signed with the liar's own key, as every announce must be:
+			// the liar is a real libp2p identity, only its bytes lie.
+			req := discovery.AnnounceRequest{Content: l.content, Peer: string(l.host.ID()), Addrs: l.host.Addrs(), Event: ev}
+			signer, ok := l.host.(discovery.Signer)
+			if !ok {
+				t.Error("the liar's host cannot sign announces")
+				return
+			}
+			if err := req.Sign(signer, time.Now()); err != nil {
+				t.Error(err)
+				return
+			}
+			resp, err := tc.Announce(ctx, req)
 			if err == nil {
 				ev = discovery.EventNone
 				seen(resp.Peers)
