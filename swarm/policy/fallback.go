@@ -119,11 +119,12 @@ func (p *Picker) starter() int {
 // what the origin sends is what the swarm can least supply and most wants
 // passed on; ties go by OriginRank(self, chunk), so peers that start
 // together ask the origin for different chunks rather than the same first
-// ones. -1: none, and none either before the grace period is over while
-// nothing has arrived yet: a newcomer's first chunk (OriginFallback's
-// starter) must not share the origin with assist fetches. Cost: O(chunks).
+// ones. -1: none, and none either before the grace period is over: the
+// swarm's newcomers' first chunks (OriginFallback's starters) must not share
+// the origin with assist fetches — a peer cannot tell when the others' have
+// arrived. Cost: O(chunks).
 func (p *Picker) AssistPick(now time.Time, self uint64, skip func(i int) bool) int {
-	if !p.received && (p.start.IsZero() || now.Before(p.start.Add(p.cfg.Grace))) {
+	if p.start.IsZero() || now.Before(p.start.Add(p.cfg.Grace)) {
 		return -1
 	}
 	best, bestCount, bestRank := -1, 0, uint64(0)

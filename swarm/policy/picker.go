@@ -89,8 +89,6 @@ type Picker struct {
 	// the origin's starter chunk (OriginFallback) is for a session that
 	// has done neither.
 	primed bool
-	// received is set once a chunk has arrived (AssistPick waits for it).
-	received bool
 
 	flights    map[int]*flight // chunks with at least one request outstanding
 	flightList []int           // the keys of flights, in a deterministic order
@@ -398,7 +396,7 @@ func (p *Picker) Received(i int, from PeerKey, t time.Time) (cancel []PeerKey) {
 	}
 	p.have.Set(i)
 	p.missing--
-	p.primed, p.received = true, true
+	p.primed = true
 	if ps := p.peers[from]; ps != nil && from != Origin {
 		ps.lastDone = t
 	}
