@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -178,26 +177,9 @@ func DecodeChannelUpdate(b []byte, trust Trust) (*ChannelUpdate, error) {
 	if len(b) > MaxChannelUpdateSize {
 		return nil, fmt.Errorf("%w: channel update of %d bytes, at most %d", ErrTooLarge, len(b), MaxChannelUpdateSize)
 	}
-	var v struct {
-		Version *int `json:"version"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%w: channel update: %v", ErrMalformed, err)
-	}
-	if v.Version == nil {
-		return nil, fmt.Errorf("%w: channel update has no version field", ErrMalformed)
-	}
-	if *v.Version != ChannelUpdateVersion {
-		return nil, fmt.Errorf("%w: channel update version %d (this Shoal reads version %d)", ErrVersion, *v.Version, ChannelUpdateVersion)
-	}
 	u := new(ChannelUpdate)
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(u); err != nil {
-		return nil, fmt.Errorf("%w: channel update: %v", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the channel update", ErrMalformed)
+	if err := decodeStrict(b, "channel update", ChannelUpdateVersion, u); err != nil {
+		return nil, err
 	}
 	if err := u.validate(); err != nil {
 		return nil, err

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"strings"
 	"time"
@@ -164,26 +163,9 @@ func Decode(b []byte) (*Manifest, error) {
 	if len(b) > MaxManifestSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxManifestSize)
 	}
-	var v struct {
-		Version *int `json:"version"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if v.Version == nil {
-		return nil, fmt.Errorf("%w: no version field", ErrMalformed)
-	}
-	if *v.Version != Version {
-		return nil, fmt.Errorf("%w: %d (this Shoal reads version %d)", ErrVersion, *v.Version, Version)
-	}
 	m := new(Manifest)
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the manifest", ErrMalformed)
+	if err := decodeStrict(b, "manifest", Version, m); err != nil {
+		return nil, err
 	}
 	if err := m.validate(); err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -155,26 +154,9 @@ func DecodeRevocation(b []byte, trust Trust) (*Revocation, error) {
 	if len(b) > MaxRevocationSize {
 		return nil, fmt.Errorf("%w: revocation list of %d bytes, at most %d", ErrTooLarge, len(b), MaxRevocationSize)
 	}
-	var v struct {
-		Version *int `json:"version"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%w: revocation list: %v", ErrMalformed, err)
-	}
-	if v.Version == nil {
-		return nil, fmt.Errorf("%w: revocation list has no version field", ErrMalformed)
-	}
-	if *v.Version != RevocationVersion {
-		return nil, fmt.Errorf("%w: revocation list version %d (this Shoal reads version %d)", ErrVersion, *v.Version, RevocationVersion)
-	}
 	r := new(Revocation)
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(r); err != nil {
-		return nil, fmt.Errorf("%w: revocation list: %v", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the revocation list", ErrMalformed)
+	if err := decodeStrict(b, "revocation list", RevocationVersion, r); err != nil {
+		return nil, err
 	}
 	if err := r.validate(); err != nil {
 		return nil, err
