@@ -482,11 +482,13 @@ type Status struct {
 	Playbacks []PlaybackStatus `json:"playbacks"`
 	// LiveChannels are the live channels the gateway follows.
 	LiveChannels []LiveChannelStatus `json:"live_channels"`
+	// Discovery counts the peers each source named and connected.
+	Discovery DiscoveryStatus `json:"discovery"`
 }
 
 // Status reports every swarm.
 func (p *Peer) Status() Status {
-	st := Status{Peer: string(p.ID()), Addrs: p.Addrs(), Swarms: []SwarmStatus{}}
+	st := Status{Peer: string(p.ID()), Addrs: p.Addrs(), Swarms: []SwarmStatus{}, Discovery: p.discoveryStatus()}
 	for _, s := range p.Sessions() {
 		x := s.Stats()
 		c := s.Content()

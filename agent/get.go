@@ -224,7 +224,7 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 		// swarmLayers gives the hash layers the swarm session loaded.
 		swarmLayers func(manifest.File) manifest.HashLayer
 	)
-	if cfg.Tracker != "" {
+	if cfg.Tracker != "" || dhtEnabled(cfg.Swarm.DHT) {
 		pc := cfg.Swarm
 		pc.CacheDir, pc.Tracker, pc.Origin, pc.Trust = cfg.CacheDir, cfg.Tracker, cfg.Origin, cfg.Trust
 		if pc.Logger == nil {

@@ -25,11 +25,14 @@ var (
 	descBad        = prometheus.NewDesc("shoal_peer_bad_chunks_total", "Chunks received from peers that failed verification.", []string{"content"}, nil)
 	descBans       = prometheus.NewDesc("shoal_peer_bans_total", "Peers banned from the swarm for sending bad chunks.", []string{"content"}, nil)
 	descLive       = prometheus.NewDesc("shoal_peer_live_channels", "Live channels the gateway follows (polls and holds segment swarms for).", nil, nil)
+	descLearned    = prometheus.NewDesc("shoal_peer_discovered_peers_total", "Peers a discovery source (tracker, dht, pex) named for a swarm.", []string{"source"}, nil)
+	descConnected  = prometheus.NewDesc("shoal_peer_discovered_connected_total", "Connections to swarm peers (dialled and handshaken) a discovery source brought.", []string{"source"}, nil)
+	descDHTTable   = prometheus.NewDesc("shoal_peer_dht_routing_table_peers", "DHT servers in the DHT node's routing table.", nil, nil)
 	descWritable   = prometheus.NewDesc("shoal_peer_cache_writable", "1 while the cache stores chunks; 0 after a failed write (a full disk), until a probe write succeeds: fetching is paused meanwhile.", nil, nil)
 )
 
 func (c peerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans, descLive, descWritable} {
+	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans, descLive, descWritable, descLearned, descConnected, descDHTTable} {
 		ch <- d
 	}
 }
@@ -41,6 +44,14 @@ func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
 		writable = 0
 	}
 	ch <- prometheus.MustNewConstMetric(descWritable, prometheus.GaugeValue, writable)
+	ds := c.p.discoveryStatus()
+	for src, n := range ds.Sources {
+		ch <- prometheus.MustNewConstMetric(descLearned, prometheus.CounterValue, float64(n.Learned), string(src))
+		ch <- prometheus.MustNewConstMetric(descConnected, prometheus.CounterValue, float64(n.Connected), string(src))
+	}
+	if ds.DHT != nil {
+		ch <- prometheus.MustNewConstMetric(descDHTTable, prometheus.GaugeValue, float64(ds.DHT.RoutingTable))
+	}
 	for _, s := range c.p.Sessions() {
 		x := s.Stats()
 		id := s.Content().ID.String()

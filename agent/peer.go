@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
+	"github.com/shoal-cdn/shoal/discovery/dht"
 	"github.com/shoal-cdn/shoal/layout"
 	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
@@ -114,6 +115,15 @@ type PeerConfig struct {
 	// fetched from the origin (default DefaultRevocationPoll, ±10 %).
 	// Lists also spread between peers by gossip.
 	RevocationPoll time.Duration
+	// DHT configures discovery through Shoal's DHT: a node runs when
+	// DHT.Bootstrap is set or DHT.Server (on a libp2p host), provides every
+	// content joined and looks up its providers.
+	DHT dht.Config
+	// PEXInterval is peer exchange's interval: the least time between two
+	// messages to or from one neighbour (0: discovery.DefaultPEXInterval;
+	// negative: no peer exchange).
+	PEXInterval time.Duration
+
 	// Audit receives security events (peers refused, bans and their
 	// expiries, revocations enforced; nil: audit.Discard). An audit.Writer
 	// is also registered on /metrics.
@@ -144,6 +154,10 @@ type Peer struct {
 	bg     context.Context
 	stopBg context.CancelFunc
 	audit  audit.Sink
+
+	dht   *dht.DHT                  // nil without one (PeerConfig.DHT)
+	pex   *discovery.PEX            // nil when off
+	found map[Source]*sourceCounts // peers named and connected, per source; fixed at NewPeer
 
 	gossipOnce sync.Once
 	gsp        *live.Gossip // set by gossipOnce; nil without libp2p
@@ -289,6 +303,12 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		return nil, err
 	}
 	p.node.UseTrust(p.trust)
+	if err := p.startDiscovery(bg); err != nil {
+		stopBg()
+		p.host.Close()
+		p.cache.Close()
+		return nil, err
+	}
 	p.node.ServeMeta(p.serveMeta)
 	p.revs.loadCached(ctx)
 	p.goOwned(func() { p.revs.run(bg, cfg.RevocationPoll) })
@@ -342,6 +362,7 @@ func (p *Peer) Close() error {
 		p.gsp.Wait() // its deliveries (revocation lists) write to the cache
 	}
 	p.trust.Flush() // the ban list on disk is the latest
+	p.stopDiscovery()
 	p.origin.Close()
 	err := p.host.Close()
 	if cerr := p.cache.Close(); err == nil {
@@ -536,11 +557,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 			},
 			OnPeers: func(peers []discovery.PeerInfo) {
 				for _, pi := range peers {
-					go func() {
-						if err := p.node.Connect(sctx, sess, netx.PeerID(pi.Peer), pi.Addrs); err != nil {
-							p.log.Debug("connect", "peer", pi.Peer, "err", err)
-						}
-					}()
+					go p.connectFound(sctx, sess, SourceTracker, pi)
 				}
 			},
 			DefaultInterval: p.cfg.AnnounceInterval,
@@ -567,6 +584,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 			}
 		}()
 	}
+	p.discover(sctx, sess, id)
 	if seen {
 		p.wg.Add(1)
 		go func() {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/shoal-cdn/shoal/agent"
 	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/discovery"
+	"github.com/shoal-cdn/shoal/discovery/dht"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/swarm"
 )
@@ -51,25 +53,31 @@ type receiverFlags struct {
 	token, tokenFile                                       *string
 	openSwarm                                              *bool
 	banFor                                                 *time.Duration
+	bootstrap                                              *string
+	dhtServer                                              *bool
+	pexInterval                                            *time.Duration
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
 	trust := &keyList{}
 	fs.Var(trust, "trust", "publisher public keys (printed by shoal keygen) manifests may be signed by: comma-separated, and the flag may be repeated; trust the old and the new key while rotating")
 	return receiverFlags{
-		trust:     trust,
-		trustFile: fs.String("trust-file", "", "file of trusted publisher keys, one per line (# comments), added to --trust; a running peer re-reads it when it changes"),
-		cache:     fs.String("cache", agent.DefaultCacheDir(), cacheHelp),
-		origin:    fs.String("origin", "", "origin or CDN URL of the layout root (the source of truth and fallback)"),
-		tracker:   fs.String("tracker", "", trackerHelp),
-		listen:    fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
-		upload:    fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
-		region:    fs.String("region", "", "region label; the tracker prefers peers of the same region"),
-		token:     fs.String("token", "", "access token (printed by shoal token issue) presented to peers and the tracker; with one, peers must present a valid token of the same tenant too"),
-		tokenFile: fs.String("token-file", "", "file holding the access token; read again when it changes, so a refreshed token needs no restart (instead of --token)"),
-		openSwarm: fs.Bool("open-swarm", false, "serve peers that present no token even when this peer has one"),
-		banFor:    fs.Duration("ban-for", swarm.DefaultBanFor, "how long a peer that sent a chunk failing verification stays banned, from every swarm and across restarts (kept in the cache directory)"),
-		assist:    fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
+		trust:       trust,
+		trustFile:   fs.String("trust-file", "", "file of trusted publisher keys, one per line (# comments), added to --trust; a running peer re-reads it when it changes"),
+		cache:       fs.String("cache", agent.DefaultCacheDir(), cacheHelp),
+		origin:      fs.String("origin", "", "origin or CDN URL of the layout root (the source of truth and fallback)"),
+		tracker:     fs.String("tracker", "", trackerHelp),
+		listen:      fs.String("listen", listenDefault, "comma-separated libp2p listen multiaddrs (TCP and QUIC)"),
+		upload:      fs.String("upload-limit", "0", "upload cap to peers, e.g. 20Mbit or 5MB/s (0: unlimited)"),
+		region:      fs.String("region", "", "region label; the tracker prefers peers of the same region"),
+		token:       fs.String("token", "", "access token (printed by shoal token issue) presented to peers and the tracker; with one, peers must present a valid token of the same tenant too"),
+		tokenFile:   fs.String("token-file", "", "file holding the access token; read again when it changes, so a refreshed token needs no restart (instead of --token)"),
+		openSwarm:   fs.Bool("open-swarm", false, "serve peers that present no token even when this peer has one"),
+		banFor:      fs.Duration("ban-for", swarm.DefaultBanFor, "how long a peer that sent a chunk failing verification stays banned, from every swarm and across restarts (kept in the cache directory)"),
+		bootstrap:   fs.String("bootstrap", "", "DHT bootstrap nodes: comma-separated multiaddrs ending in /p2p/PEERID (a shoal relay, or a peer run with --dht-server); with them the peer finds swarms through Shoal's DHT too, and without any tracker"),
+		dhtServer:   fs.Bool("dht-server", false, "run the DHT node in server mode (answer queries, store provider records: what a bootstrap node does); default: server only once publicly reachable, client otherwise"),
+		pexInterval: fs.Duration("pex-interval", discovery.DefaultPEXInterval, "peer exchange: least time between two messages to or from one swarm neighbour (each names up to 16 peers we are connected to); 0: off"),
+		assist:      fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
 
@@ -95,7 +103,24 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 			return agent.PeerConfig{}, usagef("--token/--token-file: %v", err)
 		}
 	}
+	if *r.pexInterval < 0 {
+		return agent.PeerConfig{}, usagef("--pex-interval %v: want a positive duration such as 30s, or 0 for off", *r.pexInterval)
+	}
+	pex := *r.pexInterval
+	if pex == 0 {
+		pex = -1 // off
+	}
+	var boot []string
+	for _, a := range strings.Split(*r.bootstrap, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			boot = append(boot, a)
+		}
+	}
+	if _, err := dht.ParseBootstrap(boot); err != nil {
+		return agent.PeerConfig{}, usagef("--bootstrap: %v", err)
+	}
 	return agent.PeerConfig{
+		DHT: dht.Config{Bootstrap: boot, Server: *r.dhtServer}, PEXInterval: pex,
 		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: manifest.NewKeySet(*r.trust...), TrustFile: *r.trustFile, BanFor: *r.banFor,
 		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region, OriginAssist: assist,
 		Token: ts, OpenSwarm: *r.openSwarm,
