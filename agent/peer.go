@@ -155,8 +155,8 @@ type Peer struct {
 	stopBg context.CancelFunc
 	audit  audit.Sink
 
-	dht   *dht.DHT                  // nil without one (PeerConfig.DHT)
-	pex   *discovery.PEX            // nil when off
+	dht   *dht.DHT                 // nil without one (PeerConfig.DHT)
+	pex   *discovery.PEX           // nil when off
 	found map[Source]*sourceCounts // peers named and connected, per source; fixed at NewPeer
 
 	gossipOnce sync.Once
