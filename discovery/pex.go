@@ -69,6 +69,12 @@ type PEX struct {
 	swarms map[core.ContentID]*pexSwarm // guarded by mu
 }
 
+// pexSent is the peer set last sent to a neighbour, and when.
+type pexSent struct {
+	key string
+	at  time.Time
+}
+
 // pexSwarm is one swarm's exchange state.
 type pexSwarm struct {
 	sw      PEXSwarm
@@ -79,7 +85,7 @@ type pexSwarm struct {
 
 	mu       sync.Mutex
 	lastFrom map[netx.PeerID]time.Time // guarded by mu: last message accepted from each neighbour
-	lastSent map[netx.PeerID]string    // guarded by mu: the peer set last sent to each neighbour
+	lastSent map[netx.PeerID]pexSent   // guarded by mu: what each neighbour was last sent
 	tried    map[string]time.Time      // guarded by mu: peers dialled on a neighbour's word, and when
 }
 
@@ -110,7 +116,7 @@ func (x *PEX) Close() { x.cfg.Host.SetStreamHandler(PEXProtocol, nil) }
 // dialled: err nil when it joined the swarm.
 func (x *PEX) Run(ctx context.Context, id core.ContentID, sw PEXSwarm, learned func(PeerInfo, error)) {
 	s := &pexSwarm{sw: sw, ctx: ctx, learned: learned, dials: make(chan struct{}, x.cfg.Dials),
-		lastFrom: map[netx.PeerID]time.Time{}, lastSent: map[netx.PeerID]string{}, tried: map[string]time.Time{}}
+		lastFrom: map[netx.PeerID]time.Time{}, lastSent: map[netx.PeerID]pexSent{}, tried: map[string]time.Time{}}
 	x.mu.Lock()
 	if x.swarms[id] != nil {
 		x.mu.Unlock()
@@ -139,7 +145,8 @@ func (x *PEX) Run(ctx context.Context, id core.ContentID, sw PEXSwarm, learned f
 }
 
 // round sends each neighbour the other neighbours, unless that set has not
-// changed since the last message to it.
+// changed since the last message to it, sent less than pexRetryAfter
+// intervals ago (a receiver that had not yet attached the sender drops it).
 func (x *PEX) round(ctx context.Context, id core.ContentID, s *pexSwarm) {
 	nbrs := s.sw.Neighbours()
 	known := make([]PeerInfo, 0, len(nbrs))
@@ -163,7 +170,7 @@ func (x *PEX) round(ctx context.Context, id core.ContentID, s *pexSwarm) {
 		}
 		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 		peers = peers[:min(len(peers), x.cfg.MaxPeers)]
-		if len(peers) == 0 || !s.changed(n, peers) {
+		if len(peers) == 0 || !s.changed(n, peers, time.Now(), x.cfg.Interval) {
 			continue
 		}
 		select {
@@ -293,9 +300,9 @@ func (s *pexSwarm) try(p string, now time.Time, interval time.Duration) bool {
 	return true
 }
 
-// changed reports whether peers differ from what n was last sent, and
-// records them as sent.
-func (s *pexSwarm) changed(n netx.PeerID, peers []PeerInfo) bool {
+// changed reports whether peers differ from what n was last sent, or were
+// sent pexRetryAfter intervals ago, and records them as sent now.
+func (s *pexSwarm) changed(n netx.PeerID, peers []PeerInfo, now time.Time, interval time.Duration) bool {
 	ids := make([]string, len(peers))
 	for i, p := range peers {
 		ids[i] = p.Peer
@@ -304,10 +311,10 @@ func (s *pexSwarm) changed(n netx.PeerID, peers []PeerInfo) bool {
 	key := strings.Join(ids, "\n")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.lastSent[n] == key {
+	if last, ok := s.lastSent[n]; ok && last.key == key && now.Sub(last.at) < pexRetryAfter*interval {
 		return false
 	}
-	s.lastSent[n] = key
+	s.lastSent[n] = pexSent{key, now}
 	return true
 }
 
