@@ -222,7 +222,9 @@ func (x *PEX) accept(st netx.Stream) {
 		st.Reset()
 		return
 	}
-	st.Close()
+	// Closed once the message is dealt with, so a sender that waits for
+	// the end of the stream knows it was.
+	defer st.Close()
 	var m PEXMessage
 	if err := m.UnmarshalBinary(b); err != nil {
 		x.log.Debug("PEX message refused", "peer", from.Short(), "err", err)
