@@ -269,6 +269,13 @@ func (d *DHT) Provide(ctx context.Context, id core.ContentID) {
 		for {
 			err := d.limited(ctx, func(lctx context.Context) error {
 				if d.kad.RoutingTable().Size() == 0 {
+					// A server answers for itself meanwhile: nodes that
+					// reach it find it as a provider.
+					if d.kad.Mode() == kad.ModeServer {
+						if err := d.kad.Provide(lctx, key, false); err != nil {
+							return err
+						}
+					}
 					return errNoServers
 				}
 				return d.kad.Provide(lctx, key, true)
