@@ -93,6 +93,9 @@ type Config struct {
 	// ReprovideInterval is how often a provided content is provided again
 	// (default DefaultReprovideInterval, within the records' 48 h life).
 	ReprovideInterval time.Duration `yaml:"reprovide_interval"`
+	// MaxRecords bounds the provider records the node stores for others
+	// (default DefaultMaxRecords); beyond it new ones are refused.
+	MaxRecords int `yaml:"max_records"`
 	Logger            *slog.Logger  `yaml:"-"`
 }
 
@@ -111,6 +114,9 @@ func (c *Config) fill() error {
 	}
 	if c.ReprovideInterval <= 0 {
 		c.ReprovideInterval = DefaultReprovideInterval
+	}
+	if c.MaxRecords <= 0 {
+		c.MaxRecords = DefaultMaxRecords
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -192,6 +198,7 @@ func New(ctx context.Context, h host.Host, cfg Config) (*DHT, error) {
 		// public-key and name-record validators.
 		kad.DisableValues(),
 		kad.Validator(record.NamespacedValidator{}),
+		kad.Datastore(newBoundedStore(cfg.MaxRecords)),
 	}
 	if cfg.PublicOnly {
 		opts = append(opts,

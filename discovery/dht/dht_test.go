@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -132,5 +133,31 @@ func TestClientsFindEachOtherThroughBootstrap(t *testing.T) {
 	cancel()
 	if err := <-bootDone; err != nil {
 		t.Fatalf("bootstrap node: %v", err)
+	}
+}
+
+func TestRecordStoreIsBounded(t *testing.T) {
+	ctx := context.Background()
+	s := newBoundedStore(2)
+	for _, k := range []string{"/a", "/b", "/a"} {
+		if err := s.Put(ctx, ds.NewKey(k), []byte("v")); err != nil {
+			t.Fatalf("put %s: %v", k, err)
+		}
+	}
+	if err := s.Put(ctx, ds.NewKey("/c"), []byte("v")); !errors.Is(err, ErrStoreFull) {
+		t.Fatalf("third key: %v, want ErrStoreFull", err)
+	}
+	// Expired records leave in a batch of deletes; they free room.
+	b, _ := s.Batch(ctx)
+	b.Delete(ctx, ds.NewKey("/a"))
+	b.Delete(ctx, ds.NewKey("/never"))
+	if err := b.Commit(ctx); err != nil {
+		t.Fatalf("batch of deletes: %v", err)
+	}
+	if err := s.Put(ctx, ds.NewKey("/c"), []byte("v")); err != nil {
+		t.Fatalf("put after a delete: %v", err)
+	}
+	if err := s.Put(ctx, ds.NewKey("/d"), []byte("v")); !errors.Is(err, ErrStoreFull) {
+		t.Fatalf("after the batch: %v, want ErrStoreFull", err)
 	}
 }
