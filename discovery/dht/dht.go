@@ -95,8 +95,8 @@ type Config struct {
 	ReprovideInterval time.Duration `yaml:"reprovide_interval"`
 	// MaxRecords bounds the provider records the node stores for others
 	// (default DefaultMaxRecords); beyond it new ones are refused.
-	MaxRecords int `yaml:"max_records"`
-	Logger            *slog.Logger  `yaml:"-"`
+	MaxRecords int          `yaml:"max_records"`
+	Logger     *slog.Logger `yaml:"-"`
 }
 
 func (c *Config) fill() error {
