@@ -345,3 +345,25 @@ func (l *Log) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(l.dropped.Load()))
 	ch <- prometheus.MustNewConstMetric(descFailed, prometheus.CounterValue, float64(l.failed.Load()))
 }
+
+// Parse reads an access log: one Entry per line, each strictly of this
+// format (no unknown field; time, daemon, method, path, status and
+// request_id present). For tests and tools that read the log back.
+func Parse(r io.Reader) ([]Entry, error) {
+	var out []Entry
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		var e Entry
+		if err := dec.Decode(&e); err != nil {
+			return out, fmt.Errorf("access log line %d: %w", n, err)
+		}
+		if e.Time.IsZero() || e.Daemon == "" || e.Method == "" || e.Path == "" || e.Status == 0 || e.RequestID == "" {
+			return out, fmt.Errorf("access log line %d: %q lacks one of time, daemon, method, path, status, request_id", n, sc.Text())
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
