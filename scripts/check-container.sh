@@ -35,7 +35,7 @@ store="$work/storage"
 b() { buildah --storage-driver vfs --root "$store" --runroot "$work/run" "$@"; }
 b bud --quiet -t localhost/shoal-check -f "$work/Containerfile" "$work" >/dev/null
 user="$(b inspect --format '{{.OCIv1.Config.User}}' localhost/shoal-check)"
-entry="$(b inspect --format '{{json .OCIv1.Config.Entrypoint}}' localhost/shoal-check)"
+entry="$(b inspect --format '{{.OCIv1.Config.Entrypoint}}' localhost/shoal-check)"
 [ "$user" = "65532:65532" ] || { echo "container: user $user, want 65532:65532" >&2; exit 1; }
-[ "$entry" = '["/usr/bin/shoal"]' ] || { echo "container: entrypoint $entry, want [\"/usr/bin/shoal\"]" >&2; exit 1; }
+[ "$entry" = '[/usr/bin/shoal]' ] || { echo "container: entrypoint $entry, want [/usr/bin/shoal]" >&2; exit 1; }
 echo "container: static binary and runtime stage check out (user $user, entrypoint $entry)"
