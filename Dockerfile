@@ -26,10 +26,10 @@ RUN CGO_ENABLED=0 GOFLAGS=-trimpath go build \
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/shoal /usr/bin/shoal
 COPY LICENSE /usr/share/doc/shoal/LICENSE
-# The peer's cache and the relay's key live here; mount a volume on it.
-WORKDIR /var/lib/shoal
-ENV SHOAL_PEER_CACHE=/var/lib/shoal/cache \
-    SHOAL_PEER_LOG_FORMAT=json \
+# The peer's cache defaults to $HOME/.cache/shoal (/home/nonroot, owned by
+# the non-root user); mount a volume there, or pass --cache, to keep it.
+WORKDIR /home/nonroot
+ENV SHOAL_PEER_LOG_FORMAT=json \
     SHOAL_TRACKER_LOG_FORMAT=json \
     SHOAL_ORIGIN_LOG_FORMAT=json \
     SHOAL_RELAY_LOG_FORMAT=json
