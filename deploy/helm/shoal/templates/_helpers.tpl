@@ -60,9 +60,9 @@ seccompProfile:
 {{- end -}}
 
 {{- define "shoal.scrape" -}}
-{{- if .root.Values.prometheusScrape }}
+{{- if .root.Values.prometheusScrape -}}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
-{{- end }}
+{{- end -}}
 {{- end -}}
