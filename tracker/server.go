@@ -10,7 +10,8 @@
 // It serves POST /announce (the wire types live in package discovery),
 // POST /report (report.go), GET /api/swarms (paged, behind an admin
 // credential), GET /metrics, and the probes GET /healthz and /readyz (ready
-// until shutdown begins, and while every check added by AddReadyCheck passes). Only cmd/shoal and the demo import it.
+// until shutdown begins, while every AddReadyCheck check passes). Only
+// cmd/shoal and the demo import it.
 package tracker
 
 import (
@@ -45,13 +46,14 @@ type Server struct {
 	log   *slog.Logger
 	m     *metrics
 	mux   *http.ServeMux
+	rates rateLimits
+	audit audit.Sink
+	admin [sha256.Size]byte // hash of cfg.AdminToken, compared in constant time
+
 	h     http.Handler  // mux behind the probes and the access log
 	ready health.Checks // what /readyz checks
 	// draining is set once shutdown begins: /readyz then says so.
 	draining atomic.Bool
-	rates    rateLimits
-	audit    audit.Sink
-	admin    [sha256.Size]byte // hash of cfg.AdminToken, compared in constant time
 
 	mu sync.Mutex // guards st, including cfg.Rand which st uses
 	st *state
