@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/shoal-cdn/shoal/health"
 )
 
 // DaemonConfig is `shoal peer`: a Peer plus its local HTTP gateway.
@@ -24,7 +27,8 @@ const (
 )
 
 // RunDaemon runs the peer daemon until ctx ends: it re-joins the swarms of
-// what its cache holds, serves the gateway, and shuts down cleanly.
+// what its cache holds, serves the gateway with /healthz and /readyz in
+// front of it, and shuts down cleanly.
 func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	if cfg.Gateway == "" {
 		cfg.Gateway = "127.0.0.1:7171"
@@ -55,8 +59,9 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	// (and a read deadline cancels the request's context). A stalled
 	// reader is cut by the gateway's per-write deadline instead
 	// (GatewayLimits.StallTimeout).
+	var draining atomic.Bool
 	srv := &http.Server{
-		Handler:           p.Gateway(),
+		Handler:           health.Route(p.readiness(&draining), p.Gateway()),
 		ReadHeaderTimeout: gatewayReadHeaderTimeout,
 		IdleTimeout:       gatewayIdleTimeout,
 		MaxHeaderBytes:    gatewayMaxHeaderBytes,
@@ -67,6 +72,7 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	case err = <-errc:
 	case <-ctx.Done():
 	}
+	draining.Store(true)
 	shCtx, shCancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer shCancel()
 	if serr := srv.Shutdown(shCtx); serr != nil {
@@ -81,4 +87,32 @@ func RunDaemon(ctx context.Context, cfg DaemonConfig) error {
 	}
 	p.log.Info("peer stopped")
 	return err
+}
+
+// readiness is the gateway's /readyz: the peer is ready while it is not
+// shutting down, its libp2p host listens, and its cache stores chunks (after
+// a failed write, a full disk, fetching pauses until a probe write
+// succeeds). The tracker is not a condition: without it the peer still
+// serves, from its cache, the peers it knows and the origin.
+func (p *Peer) readiness(draining *atomic.Bool) *health.Checks {
+	c := &health.Checks{}
+	c.Add("peer", func() error {
+		if draining.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	})
+	c.Add("p2p", func() error {
+		if len(p.Addrs()) == 0 {
+			return errors.New("libp2p host has no listen address")
+		}
+		return nil
+	})
+	c.Add("cache", func() error {
+		if err := p.cache.chunks.WriteErr(); err != nil {
+			return fmt.Errorf("not writable: %w", err)
+		}
+		return nil
+	})
+	return c
 }

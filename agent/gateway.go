@@ -24,7 +24,9 @@ import (
 const lookahead = 8
 
 // Gateway is the peer's local HTTP interface: content under /c/, status
-// under /api/status, and Prometheus metrics under /metrics.
+// under /api/status, and Prometheus metrics under /metrics; every request
+// goes to the access log when there is one. RunDaemon puts the probes
+// (/healthz, /readyz) in front of it.
 func (p *Peer) Gateway() http.Handler {
 	mux := http.NewServeMux()
 	p.liveRoutes(mux)
@@ -33,7 +35,7 @@ func (p *Peer) Gateway() http.Handler {
 	mux.HandleFunc("GET /api/status", p.serveStatus)
 	mux.HandleFunc("GET /api/manifest/{id}", p.serveManifest)
 	mux.Handle("GET /metrics", p.metricsHandler())
-	return withCORS(mux, p.cfg.StatusOrigins)
+	return p.cfg.AccessLog.Wrap("gateway", withCORS(mux, p.cfg.StatusOrigins))
 }
 
 // serveContent streams a file (or a byte range of it) in order, each chunk

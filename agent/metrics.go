@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shoal-cdn/shoal/buildinfo"
 )
 
 // peerCollector turns the sessions' counters into Prometheus metrics at
@@ -71,7 +73,10 @@ func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
 
 func (p *Peer) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(peerCollector{p}, cacheCollector{p}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(peerCollector{p}, cacheCollector{p}, buildinfo.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if p.cfg.AccessLog != nil {
+		reg.MustRegister(p.cfg.AccessLog)
+	}
 	reg.MustRegister(p.plays.collectors()...)
 	reg.MustRegister(p.gw.collectors()...)
 	if c, ok := p.audit.(prometheus.Collector); ok {

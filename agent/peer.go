@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-cdn/shoal/accesslog"
 	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
@@ -128,6 +129,9 @@ type PeerConfig struct {
 	// expiries, revocations enforced; nil: audit.Discard). An audit.Writer
 	// is also registered on /metrics.
 	Audit audit.Sink
+	// AccessLog, when set, gets one line per gateway request (probes
+	// excepted); the caller opens and closes it.
+	AccessLog *accesslog.Log
 }
 
 // Peer runs swarms for the contents it is asked for and keeps seeding what

@@ -3,16 +3,11 @@ package audit
 import (
 	"bufio"
 	"bytes"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,11 +25,6 @@ const (
 	DefaultKeyRotation = 24 * time.Hour
 	DefaultQueue       = 4096 // events waiting to be written
 )
-
-// pseudonymBytes is how much of the HMAC-SHA256 a pseudonym keeps: 96 bits,
-// enough that two addresses never share one in practice, printed as 16
-// base64url characters after a '~' (which no IP address starts with).
-const pseudonymBytes = 12
 
 // ErrBadConfig is returned by NewWriter for a configuration it cannot use.
 var ErrBadConfig = errors.New("audit: bad configuration")
@@ -89,12 +79,10 @@ type Writer struct {
 	written, dropped, failed atomic.Uint64
 
 	// Owned by the writing goroutine.
-	bw       *bufio.Writer
-	line     bytes.Buffer
-	enc      *json.Encoder
-	key      []byte
-	keyEpoch int64 // period the key belongs to; -1: none yet
-	mac      hashState
+	bw     *bufio.Writer
+	line   bytes.Buffer
+	enc    *json.Encoder
+	pseudo *Pseudonymizer
 }
 
 var (
@@ -141,7 +129,7 @@ func newWriter(cfg WriterConfig, out io.WriteCloser) *Writer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Writer{cfg: cfg, clock: cfg.Clock, out: out, q: make(chan Event, cfg.Queue), done: make(chan struct{}), keyEpoch: -1}
+	w := &Writer{cfg: cfg, clock: cfg.Clock, out: out, q: make(chan Event, cfg.Queue), done: make(chan struct{}), pseudo: NewPseudonymizer(cfg.KeyRotation)}
 	if w.clock == nil {
 		w.clock = core.RealClock{}
 	}
@@ -210,7 +198,7 @@ func (w *Writer) run() {
 func (w *Writer) write(e Event) {
 	e.Time = e.Time.UTC()
 	if e.IP != "" && !w.cfg.RawIPs {
-		e.IP = w.pseudonym(e.IP, e.Time)
+		e.IP = w.pseudo.Pseudonym(e.IP, e.Time)
 	}
 	w.line.Reset()
 	if err := w.enc.Encode(&e); err != nil {
@@ -223,38 +211,6 @@ func (w *Writer) write(e Event) {
 		return
 	}
 	w.written.Add(1)
-}
-
-// pseudonym maps an address (host, or host:port, whose port is dropped) to
-// its keyed hash under the key of the period of t, the event's time.
-func (w *Writer) pseudonym(addr string, t time.Time) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
-	}
-	// Only ever forward: events queued from many goroutines arrive a little
-	// out of order around a period boundary, and going back would draw yet
-	// another key (the old one is gone) and split one address's pseudonyms.
-	if epoch := t.UnixNano() / int64(w.cfg.KeyRotation); epoch > w.keyEpoch || w.key == nil {
-		w.key = make([]byte, 32)
-		rand.Read(w.key) // never fails (crypto/rand panics rather than return an error)
-		w.keyEpoch = epoch
-		w.mac = hashState{h: hmac.New(sha256.New, w.key)}
-	}
-	w.mac.h.Reset()
-	w.mac.h.Write([]byte(addr))
-	sum := w.mac.h.Sum(w.mac.sum[:0])
-	return "~" + base64.RawURLEncoding.EncodeToString(sum[:pseudonymBytes])
-}
-
-// hashState is the keyed hash of the current period and a buffer for its
-// sums.
-type hashState struct {
-	h interface {
-		io.Writer
-		Reset()
-		Sum([]byte) []byte
-	}
-	sum [sha256.Size]byte
 }
 
 var (

@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shoal-cdn/shoal/buildinfo"
 )
 
 // metrics lives in its own registry so that many servers (the demo, tests,
@@ -47,7 +49,7 @@ func newMetrics() *metrics {
 			http.MethodPatch: true,
 		},
 	}
-	m.reg.MustRegister(m.requests, m.kinds, m.bytes, m.inFlight,
+	m.reg.MustRegister(m.requests, m.kinds, m.bytes, m.inFlight, buildinfo.Collector(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

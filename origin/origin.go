@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/shoal-cdn/shoal/accesslog"
+	"github.com/shoal-cdn/shoal/health"
 )
 
 // DefaultListen is the listen address used when Config.Listen is empty.
@@ -44,6 +47,9 @@ type Config struct {
 	UploadLimit float64
 	// Logger receives startup and error logs; nil discards them.
 	Logger *slog.Logger
+	// AccessLog, when set, gets one line per request (probes excepted);
+	// the caller opens and closes it.
+	AccessLog *accesslog.Log
 }
 
 // Server serves one layout directory. Its counters are safe for concurrent use.
@@ -55,6 +61,10 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	gzip    gzipCache // compressed manifests
+	ready   health.Checks
+	// draining is set once shutdown begins, so /readyz turns away new
+	// traffic while in-flight responses finish.
+	draining atomic.Bool
 
 	bytes    atomic.Int64
 	requests atomic.Int64
@@ -89,7 +99,21 @@ func New(cfg Config) (*Server, error) {
 		s.chunk = writeChunk(cfg.UploadLimit)
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.UploadLimit), s.chunk)
 	}
-	s.handler = route(s.metrics.handler(), s.instrument(http.HandlerFunc(s.serveFile)))
+	if cfg.AccessLog != nil {
+		s.metrics.reg.MustRegister(cfg.AccessLog)
+	}
+	// Ready: not shutting down, and the layout directory still there (a
+	// stat: an unmounted volume or a deleted layout shows here).
+	s.ready.Add("origin", func() error {
+		if s.draining.Load() {
+			return errors.New("shutting down")
+		}
+		if _, err := os.Stat(s.dir); err != nil {
+			return fmt.Errorf("layout directory: %w", err)
+		}
+		return nil
+	})
+	s.handler = health.Route(&s.ready, cfg.AccessLog.Wrap("origin", route(s.metrics.handler(), s.instrument(http.HandlerFunc(s.serveFile)))))
 	return s, nil
 }
 
@@ -106,7 +130,7 @@ func route(metrics, files http.Handler) http.Handler {
 	})
 }
 
-// Handler returns the file handler plus /metrics.
+// Handler returns the file handler plus /metrics, /healthz and /readyz.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // BytesServed is the number of response body bytes written so far (origin
@@ -143,6 +167,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("origin: serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
+	s.draining.Store(true)
 	shCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shCtx)

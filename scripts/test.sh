@@ -21,6 +21,13 @@ go test -race -tags e2e -timeout 20m ./cmd/shoal
 # The netbed: real processes in network namespaces the test makes (root).
 go test -race -tags netbed -timeout 10m -run '^TestNetbed' ./bench
 
+# Deployment artefacts: the alert rules (also checked by go test ./deploy,
+# with the units, chart and dashboard) and what of the container image can
+# be built here.
+promtool check rules deploy/prometheus/shoal-rules.yml
+promtool test rules deploy/prometheus/shoal-rules.test.yml
+bash scripts/check-container.sh
+
 # Every Fuzz* target, run briefly on top of its seed corpus.
 fuzz_one() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" "$1" 2>&1; }
 for pkg in $(go list ./...); do

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/shoal-cdn/shoal/accesslog"
 	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/swarm/policy"
@@ -133,6 +134,9 @@ type Config struct {
 	// announces, reports and exclusions (nil: audit.Discard). An
 	// audit.Writer is also registered on /metrics.
 	Audit audit.Sink
+	// AccessLog, when set, gets one line per HTTP request (probes
+	// excepted); the caller opens and closes it.
+	AccessLog *accesslog.Log
 }
 
 func (c Config) withDefaults() Config {

@@ -3,6 +3,8 @@ package tracker
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/shoal-cdn/shoal/buildinfo"
 )
 
 // metrics live in the Server's own registry, so several trackers (tests, the
@@ -33,7 +35,7 @@ func newMetrics() *metrics {
 	for _, r := range []string{resultOK, resultInvalid, resultForged, resultRefused, resultLimited, resultFull} {
 		m.announces.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.announces, m.swarms, m.peers, m.seeds, m.expired, m.unlisted,
+	m.reg.MustRegister(m.announces, m.swarms, m.peers, m.seeds, m.expired, m.unlisted, buildinfo.Collector(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

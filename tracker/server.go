@@ -9,7 +9,9 @@
 //
 // It serves POST /announce (the wire types live in package discovery),
 // POST /report (report.go), GET /api/swarms (paged, behind an admin
-// credential) and GET /metrics. Only cmd/shoal and the demo import it.
+// credential), GET /metrics, and the probes GET /healthz and /readyz (ready
+// until shutdown begins, while every AddReadyCheck check passes). Only
+// cmd/shoal and the demo import it.
 package tracker
 
 import (
@@ -24,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +34,7 @@ import (
 
 	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/discovery"
+	"github.com/shoal-cdn/shoal/health"
 )
 
 // shutdownTimeout bounds how long Serve waits for in-flight requests.
@@ -45,6 +49,11 @@ type Server struct {
 	rates rateLimits
 	audit audit.Sink
 	admin [sha256.Size]byte // hash of cfg.AdminToken, compared in constant time
+
+	h     http.Handler  // mux behind the probes and the access log
+	ready health.Checks // what /readyz checks
+	// draining is set once shutdown begins: /readyz then says so.
+	draining atomic.Bool
 
 	mu sync.Mutex // guards st, including cfg.Rand which st uses
 	st *state
@@ -75,12 +84,27 @@ func New(cfg Config) *Server {
 	if c, ok := cfg.Audit.(prometheus.Collector); ok {
 		s.m.reg.MustRegister(c) // the audit log's written and dropped counts
 	}
+	if cfg.AccessLog != nil {
+		s.m.reg.MustRegister(cfg.AccessLog)
+	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	s.ready.Add("tracker", func() error {
+		if s.draining.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	})
+	// Probes first: no rate limit, no token, not in the access log.
+	s.h = health.Route(&s.ready, cfg.AccessLog.Wrap("tracker", s.mux))
 	return s
 }
 
-// Handler returns the tracker's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the tracker's HTTP handler, /healthz and /readyz included.
+func (s *Server) Handler() http.Handler { return s.h }
+
+// AddReadyCheck adds a check to /readyz (a shared store's reachability, for
+// one). Checks run on every probe, so each must be cheap.
+func (s *Server) AddReadyCheck(name string, check health.Check) { s.ready.Add(name, check) }
 
 // Run listens on cfg.Listen and serves until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
@@ -97,7 +121,7 @@ func Run(ctx context.Context, cfg Config) error {
 // even when no one announces.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -126,6 +150,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		case err := <-errc:
 			return fmt.Errorf("tracker on %s: %w", ln.Addr(), err)
 		case <-ctx.Done():
+			s.draining.Store(true)
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			defer cancel()
 			err := srv.Shutdown(sctx)

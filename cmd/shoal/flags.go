@@ -16,11 +16,12 @@ import (
 
 // newFlagSet returns a FlagSet for one subcommand that reports errors
 // instead of exiting, and prints usage to stderr. Every subcommand gets
-// --config: a YAML file of flag values.
+// --config: a YAML file of flag values, and --log-format and --log-level.
 func newFlagSet(name, usageLine string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.String("config", "", "YAML file of flag values (keys are flag names, e.g. cache-size: 10GiB)")
+	addLogFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: shoal %s %s\n\nflags (precedence: flag > env twin %s<FLAG> > --config file > default;\ne.g. --config → %s):\n", name, usageLine, envName(name, ""), envName(name, "config"))
 		fs.PrintDefaults()
@@ -86,6 +87,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			}
 		}
 	})
+	if err == nil {
+		// Checks --log-format and --log-level for every command, and
+		// points slog's default logger at stderr in that format.
+		_, err = newLogger(fs, fs.Output())
+	}
 	return err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/shoal-cdn/shoal/agent"
 )
@@ -15,6 +14,7 @@ func init() {
 
 func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("get", "--origin URL --trust PUBKEY [-o OUT] CONTENT_ID[/PATH]", stderr)
+	quieterLogs(fs)
 	rf := addReceiverFlags(fs, "cache directory; verified chunks stay here so a rerun resumes",
 		"tracker URL: fetch from the swarm (the origin fills gaps) and seed while downloading",
 		"/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
@@ -37,7 +37,10 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := loadTrustFileOnce(&pc); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log, err := newLogger(fs, stderr)
+	if err != nil {
+		return err
+	}
 	sink, closeAudit, err := af.open(log)
 	if err != nil {
 		return err

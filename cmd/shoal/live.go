@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/shoal-cdn/shoal/live"
 )
@@ -32,10 +31,14 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	log, err := newLogger(fs, stderr)
+	if err != nil {
+		return err
+	}
 	p, err := live.NewPublisher(live.PublisherConfig{
 		Key: priv, Channel: *channel, Watch: *watch, Playlist: *playlist, Out: *pf.out,
 		Window: *window, ChunkSize: cs, Poll: *poll,
-		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
+		Logger: log,
 	})
 	if err != nil {
 		return usagef("%v", err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/origin"
@@ -18,6 +17,7 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dir := fs.String("dir", "", "layout root written by 'shoal publish' (required)")
 	listen := fs.String("listen", origin.DefaultListen, "TCP address to serve on")
 	limit := fs.String("upload-limit", "0", "cap on total upload rate, e.g. 100Mbit or 10MB/s; 0 = unlimited")
+	alf := addAccessLogFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -31,10 +31,20 @@ func runOrigin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return usagef("--upload-limit: %v", err)
 	}
+	log, err := newLogger(fs, stderr)
+	if err != nil {
+		return err
+	}
+	al, closeAccess, err := alf.open(log)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
 	return origin.Run(ctx, origin.Config{
 		Dir:         *dir,
 		Listen:      *listen,
 		UploadLimit: rate,
-		Logger:      slog.New(slog.NewTextHandler(stderr, nil)),
+		Logger:      log,
+		AccessLog:   al,
 	})
 }

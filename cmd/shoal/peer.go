@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/shoal-cdn/shoal/agent"
@@ -31,6 +30,7 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	liveIdle := fs.Duration("live-idle", agent.DefaultLiveIdle, "how long a live channel is still followed after its last gateway request (at least two target durations); then the peer stops polling it and leaves its segments' swarms")
 	revPoll := fs.Duration("revocation-poll", agent.DefaultRevocationPoll, "how often each trusted key's revocation list is fetched from the origin (conditional GET, jittered ±10%); lists also spread between peers by gossip")
 	af := addAuditFlags(fs)
+	alf := addAccessLogFlags(fs)
 	gatewayTokens := fs.Bool("gateway-tokens", false, "serve /c/ and /live/ only to requests with \"Authorization: Bearer TOKEN\", a token that admits them to the content or channel (checked against --trust, and this peer's tenant when it has a --token)")
 	originRequests := fs.Int("origin-requests", swarm.DefaultOriginRequests, "most chunk requests to the origin in flight at once, across all swarms; failed ones back off exponentially (1s doubling to 30s, with jitter)")
 	if err := parseFlags(fs, args); err != nil {
@@ -78,13 +78,21 @@ func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	pc.RevocationPoll = *revPoll
 	pc.GatewayTokens = *gatewayTokens
-	pc.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	if pc.Logger, err = newLogger(fs, stderr); err != nil {
+		return err
+	}
 	sink, closeAudit, err := af.open(pc.Logger)
 	if err != nil {
 		return err
 	}
 	defer closeAudit()
 	pc.Audit = sink
+	al, closeAccess, err := alf.open(pc.Logger)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
+	pc.AccessLog = al
 	return agent.RunDaemon(ctx, agent.DaemonConfig{Gateway: *gateway, PeerConfig: pc})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/shoal-cdn/shoal/manifest"
@@ -32,9 +31,13 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	log, err := newLogger(fs, stderr)
+	if err != nil {
+		return err
+	}
 	res, err := publish.Publish(ctx, publish.Config{
 		Key: priv, Out: *pf.out, ChunkSize: cs, Name: *name, Paths: fs.Args(), Regions: regions,
-		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
+		Logger: log,
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 
 	"github.com/shoal-cdn/shoal/token"
 	"github.com/shoal-cdn/shoal/tracker"
@@ -19,6 +18,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	interval := fs.Duration("interval", tracker.DefaultInterval, "re-announce interval handed to peers (jittered ±10%); silent peers expire after 3×")
 	maxPeers := fs.Int("max-peers", tracker.DefaultMaxPeers, "most peers returned per announce")
 	af := addAuditFlags(fs)
+	alf := addAccessLogFlags(fs)
 	reportThreshold := fs.Int("report-threshold", tracker.DefaultReportThreshold, "distinct reporters (from distinct /24 or /48 networks) whose reports of bad chunks stop a peer being handed out")
 	reportHalfLife := fs.Duration("report-half-life", tracker.DefaultReportHalfLife, "how long a report of a bad chunk takes to count half")
 	adminToken := fs.String("admin-token", "", "bearer token that GET /api/swarms requires; empty disables the listing (prefer the env twin: a flag shows in ps)")
@@ -48,12 +48,20 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if *maxPeers <= 0 {
 		return usagef("--max-peers must be positive, got %d", *maxPeers)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log, err := newLogger(fs, stderr)
+	if err != nil {
+		return err
+	}
 	sink, closeAudit, err := af.open(log)
 	if err != nil {
 		return err
 	}
 	defer closeAudit()
+	al, closeAccess, err := alf.open(log)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
 	if *reportThreshold < 2 {
 		return usagef("--report-threshold must be at least 2 (one report never excludes a peer), got %d", *reportThreshold)
 	}
@@ -108,6 +116,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		MaxPerPrefix:    noLimit(*maxPerPrefix),
 		Logger:          log,
 		Audit:           sink,
+		AccessLog:       al,
 		ReportThreshold: *reportThreshold,
 		ReportHalfLife:  *reportHalfLife,
 	}
