@@ -1,0 +1,66 @@
+// Package relay is the relay role (shoal relay): a public libp2p node that
+// helps peers behind NATs and firewalls. It relays their connections (circuit
+// relay v2, within per-peer limits of time and bytes) and dials their
+// addresses back on request (AutoNAT), so they learn whether they are
+// reachable. Only cmd/shoal imports it.
+package relay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/shoal-cdn/shoal/netx"
+)
+
+// Config is the relay's configuration.
+type Config struct {
+	// Host is the relay's libp2p configuration: listen addresses, identity
+	// and limits.
+	Host netx.RelayConfig
+	// Out gets the relay's full multiaddrs (with /p2p/ID), one a line, once
+	// it listens: what peers pass as --relay. Nil: not printed.
+	Out io.Writer
+	// Logger logs the relay's life; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Run serves until ctx ends, then closes the host.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	h, err := netx.NewRelayHost(ctx, cfg.Host)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	// DHT bootstrap: the DHT's bootstrap service starts here, on h, once it
+	// exists (it serves the Shoal DHT protocol to peers that list this relay
+	// as a bootstrap node).
+	addrs := FullAddrs(h)
+	if cfg.Out != nil {
+		for _, a := range addrs {
+			fmt.Fprintln(cfg.Out, a)
+		}
+	}
+	log.Info("relay up", "id", h.ID(), "addrs", addrs)
+	<-ctx.Done()
+	if err := h.Close(); err != nil {
+		return fmt.Errorf("close relay: %w", err)
+	}
+	return nil
+}
+
+// FullAddrs are h's listen addresses with its /p2p/ID.
+func FullAddrs(h host.Host) []string {
+	var out []string
+	for _, a := range h.Addrs() {
+		out = append(out, a.String()+"/p2p/"+h.ID().String())
+	}
+	return out
+}
