@@ -535,8 +535,9 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	if p.tracker != nil {
 		ann, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
 			Tracker: p.tracker, Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region,
-			Token:  p.tokenFunc(),
-			Signer: signerOf(p.host),
+			CurrentAddrs: p.host.Addrs, // a NATed peer's external and relay addresses come later
+			Token:        p.tokenFunc(),
+			Signer:       signerOf(p.host),
 			Stats: func() discovery.Stats {
 				st := sess.Stats()
 				return discovery.Stats{Uploaded: st.BytesUploaded, Downloaded: st.BytesFromPeers + st.BytesFromOrigin, Left: c.Manifest.TotalSize() - sess.BytesHeld()}

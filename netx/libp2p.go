@@ -77,6 +77,7 @@ type Libp2pConfig struct {
 type libp2pHost struct {
 	h       host.Host
 	punches *punchLog
+	rsv     *reserver // nil without relays
 
 	mu     sync.Mutex // guards closed
 	closed bool
@@ -147,7 +148,12 @@ func NewLibp2pHost(ctx context.Context, cfg Libp2pConfig) (Host, error) {
 		cm.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
-	return &libp2pHost{h: h, punches: punches}, nil
+	lh := &libp2pHost{h: h, punches: punches}
+	if len(cfg.Relays) > 0 {
+		relays, _ := ParseRelays(cfg.Relays) // natOptions checked them
+		lh.rsv = startReserver(h, relays)
+	}
+	return lh, nil
 }
 
 func (h *libp2pHost) ID() PeerID { return PeerID(h.h.ID().String()) }
@@ -162,11 +168,18 @@ func (h *libp2pHost) Sign(msg []byte) ([]byte, error) {
 	return k.Sign(msg)
 }
 
+// Addrs are the host's direct addresses (listen, observed and mapped ones)
+// and then the circuits of the relay slots it holds.
 func (h *libp2pHost) Addrs() []string {
 	addrs := h.h.Addrs()
-	out := make([]string, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.String()
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if !isCircuit(a) {
+			out = append(out, a.String())
+		}
+	}
+	if h.rsv != nil {
+		out = append(out, h.rsv.addrs()...)
 	}
 	return out
 }
@@ -246,6 +259,9 @@ func (h *libp2pHost) Close() error {
 	}
 	h.closed = true
 	h.mu.Unlock()
+	if h.rsv != nil {
+		h.rsv.close()
+	}
 	if err := h.h.Close(); err != nil {
 		return fmt.Errorf("close libp2p host %s: %w", h.ID().Short(), err)
 	}

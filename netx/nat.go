@@ -90,7 +90,9 @@ func natOptions(cfg Libp2pConfig, hp *punchLog) ([]libp2p.Option, error) {
 	}
 	var opts []libp2p.Option
 	if len(relays) > 0 {
-		opts = append(opts, libp2p.EnableRelay(), libp2p.EnableAutoRelayWithStaticRelays(relays))
+		// The relay client transport; the reserver (see startReserver)
+		// holds the slots.
+		opts = append(opts, libp2p.EnableRelay())
 	} else {
 		opts = append(opts, libp2p.DisableRelay())
 	}
@@ -102,8 +104,8 @@ func natOptions(cfg Libp2pConfig, hp *punchLog) ([]libp2p.Option, error) {
 		opts = append(opts,
 			libp2p.NoListenAddrs,
 			libp2p.ConnectionGater(relayOnlyGater{relays: ids}),
-			// Nobody can dial it directly: autorelay reserves at once, and
-			// the host's addresses are its relay circuits alone.
+			// Nobody can dial it directly: its addresses are its relay
+			// circuits alone.
 			libp2p.ForceReachabilityPrivate(),
 			libp2p.AddrsFactory(func(as []ma.Multiaddr) []ma.Multiaddr {
 				return slices.DeleteFunc(as, func(a ma.Multiaddr) bool { return !isCircuit(a) })
