@@ -8,11 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -33,6 +33,9 @@ type labStatus struct {
 	BytesPeers    int64             `json:"bytes_from_peers"`
 	BytesOrigin   int64             `json:"bytes_from_origin"`
 	Conns         map[string]string `json:"conns"`
+	Swarms        []struct {
+		Complete bool `json:"complete"`
+	} `json:"swarms"`
 }
 
 // labSwarm is a lab with the public services (origin, tracker, relay)
@@ -169,47 +172,51 @@ func (s *labSwarm) status(p *labPeer) (labStatus, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-// fetchAll has every peer read the whole content through its gateway at
-// once, and checks each copy is the published bytes.
+// fetchAll has every peer join the content whole at once (a HEAD with
+// ?prefetch=all: the swarm's background lane, rarest first, as shoal get
+// does), waits until every one holds it all, then reads each copy through
+// its gateway and checks it is the published bytes.
 func (s *labSwarm) fetchAll(peers []*labPeer, timeout time.Duration) {
 	t := s.t
 	t.Helper()
-	var wg sync.WaitGroup
-	errs := make([]error, len(peers))
+	url := "http://" + labGateway + "/c/" + s.content.id + "/content.bin"
 	for i, p := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := nsClient(p.NS)
-			c.Timeout = timeout
-			resp, err := c.Get("http://" + labGateway + "/c/" + s.content.id + "/content.bin")
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != 200 {
-				errs[i] = fmt.Errorf("HTTP %d", resp.StatusCode)
-				return
-			}
-			h := sha256.New()
-			n, err := io.Copy(h, resp.Body)
-			switch {
-			case err != nil:
-				errs[i] = fmt.Errorf("after %d bytes: %w", n, err)
-			case n != s.size || [32]byte(h.Sum(nil)) != s.sum:
-				errs[i] = fmt.Errorf("got %d bytes that differ from the %d published", n, s.size)
-			}
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
+		req, _ := http.NewRequest(http.MethodHead, url+"?prefetch=all", nil)
+		resp, err := nsClient(p.NS).Do(req)
 		if err != nil {
-			t.Errorf("peer %d (%s%s): fetch: %v\n%s", i, peers[i].Kind, map[bool]string{true: ", private"}[peers[i].Private], err, peers[i].proc.log)
+			t.Fatalf("peer %d: join: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("peer %d: join: HTTP %d", i, resp.StatusCode)
 		}
 	}
-	if t.Failed() {
-		t.FailNow()
+	deadline := time.Now().Add(timeout)
+	for i, p := range peers {
+		for {
+			st, err := s.status(p)
+			if err == nil && len(st.Swarms) > 0 && st.Swarms[0].Complete {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("peer %d (%s) did not complete within %v: %+v %v\n%s", i, p.Kind, timeout, st.Swarms, err, p.proc.log)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	for i, p := range peers {
+		c := nsClient(p.NS)
+		c.Timeout = time.Minute
+		resp, err := c.Get(url + "?prefetch=none")
+		if err != nil {
+			t.Fatalf("peer %d: read: %v", i, err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || n != s.size || [32]byte(h.Sum(nil)) != s.sum {
+			t.Fatalf("peer %d (%s): read HTTP %d, %d bytes (%v) that differ from the %d published", i, p.Kind, resp.StatusCode, n, err, s.size)
+		}
 	}
 }
 
