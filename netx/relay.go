@@ -13,6 +13,7 @@ import (
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Relay defaults: a slot per peer for an hour, and circuits long and large
@@ -49,6 +50,9 @@ type RelayConfig struct {
 	CircuitBytes int64
 	// CircuitDuration is the longest a relayed connection lasts.
 	CircuitDuration time.Duration
+	// Registerer, if set, gets the host's and the relay service's metrics
+	// (reservations, circuits, bytes relayed). Nil: none are kept.
+	Registerer prometheus.Registerer
 }
 
 // NewRelayHost starts a public libp2p host that serves circuit relay v2
@@ -85,17 +89,23 @@ func NewRelayHost(ctx context.Context, cfg RelayConfig) (host.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start relay: %w", err)
 	}
+	relayOpts := []relayv2.Option{relayv2.WithResources(rc)}
+	metrics := libp2p.DisableMetrics()
+	if cfg.Registerer != nil {
+		metrics = libp2p.PrometheusRegisterer(cfg.Registerer)
+		relayOpts = append(relayOpts, relayv2.WithMetricsTracer(relayv2.NewMetricsTracer(relayv2.WithRegisterer(cfg.Registerer))))
+	}
 	opts := []libp2p.Option{
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.DefaultSecurity,
 		libp2p.DefaultMuxers,
-		libp2p.DisableMetrics(),
+		metrics,
 		libp2p.ConnectionManager(cm),
 		libp2p.UserAgent("shoal-relay"),
 		libp2p.ForceReachabilityPublic(),
-		libp2p.EnableRelayService(relayv2.WithResources(rc)),
+		libp2p.EnableRelayService(relayOpts...),
 		libp2p.EnableNATService(),
 		libp2p.EnableAutoNATv2(),
 	}

@@ -10,6 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/libp2p/go-libp2p/core/host"
 
@@ -24,6 +30,9 @@ type Config struct {
 	// Out gets the relay's full multiaddrs (with /p2p/ID), one a line, once
 	// it listens: what peers pass as --relay. Nil: not printed.
 	Out io.Writer
+	// Metrics is the listen address (host:port) of the Prometheus /metrics
+	// endpoint; empty: none.
+	Metrics string
 	// Logger logs the relay's life; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -33,6 +42,29 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	var srv *http.Server
+	if cfg.Metrics != "" {
+		reg := prometheus.NewRegistry()
+		cfg.Host.Registerer = reg
+		ln, err := net.Listen("tcp", cfg.Metrics)
+		if err != nil {
+			return fmt.Errorf("relay metrics listen %s: %w", cfg.Metrics, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		serveDone := make(chan struct{})
+		go func() {
+			defer close(serveDone)
+			srv.Serve(ln)
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+			<-serveDone
+		}()
 	}
 	h, err := netx.NewRelayHost(ctx, cfg.Host)
 	if err != nil {
@@ -48,7 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 			fmt.Fprintln(cfg.Out, a)
 		}
 	}
-	log.Info("relay up", "id", h.ID(), "addrs", addrs)
+	log.Info("relay up", "id", h.ID(), "addrs", addrs, "metrics", cfg.Metrics)
 	<-ctx.Done()
 	if err := h.Close(); err != nil {
 		return fmt.Errorf("close relay: %w", err)

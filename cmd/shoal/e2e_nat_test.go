@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -18,9 +19,9 @@ import (
 
 // startRelayBin starts shoal relay on loopback with stateDir and returns
 // the multiaddr it prints first, and the process.
-func startRelayBin(t *testing.T, bin, stateDir string) (string, *exec.Cmd) {
+func startRelayBin(t *testing.T, bin, stateDir, metrics string) (string, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(bin, "relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--state-dir", stateDir)
+	cmd := exec.Command(bin, "relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--state-dir", stateDir, "--metrics", metrics)
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -46,13 +47,14 @@ func startRelayBin(t *testing.T, bin, stateDir string) (string, *exec.Cmd) {
 }
 
 // TestBinaryRelay: shoal relay prints a dialable multiaddr with its peer
-// ID, keeps that ID across restarts with the same --state-dir, and exits 0
+// ID, counts reservations on /metrics, keeps that ID across restarts with the same --state-dir, and exits 0
 // on SIGTERM; a --private peer given it offers only circuits through it.
 func TestBinaryRelay(t *testing.T) {
 	bin := buildShoal(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, "relay")
-	addr, relay := startRelayBin(t, bin, state)
+	metrics := freePort(t)
+	addr, relay := startRelayBin(t, bin, state, metrics)
 	if !strings.HasPrefix(addr, "/ip4/127.0.0.1/tcp/") || !strings.Contains(addr, "/p2p/12D3KooW") {
 		t.Fatalf("relay printed %q, want /ip4/127.0.0.1/tcp/PORT/p2p/ID", addr)
 	}
@@ -92,11 +94,21 @@ func TestBinaryRelay(t *testing.T) {
 		}
 	}
 
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "libp2p_relaysvc_reservations_total") {
+		t.Errorf("relay /metrics has no reservation counter:\n%.2000s", body)
+	}
+
 	relay.Process.Signal(syscall.SIGTERM)
 	if err := relay.Wait(); err != nil {
 		t.Fatalf("relay after SIGTERM: %v", err)
 	}
-	addr2, _ := startRelayBin(t, bin, state)
+	addr2, _ := startRelayBin(t, bin, state, freePort(t))
 	if _, id2, _ := strings.Cut(addr2, "/p2p/"); id2 != id {
 		t.Fatalf("relay restarted with the same --state-dir as %s, want %s", id2, id)
 	}

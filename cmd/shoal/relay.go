@@ -26,6 +26,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxCircuits := fs.Int("max-circuits", netx.DefaultRelayMaxCircuits, "most relayed connections to or from one peer at once")
 	circuitBytes := fs.String("circuit-bytes", "64MiB", "bytes one relayed connection carries in each direction before the relay resets it")
 	circuitDur := fs.Duration("circuit-duration", netx.DefaultRelayCircuitDuration, "longest a relayed connection lasts before the relay resets it")
+	metrics := fs.String("metrics", "127.0.0.1:7272", "listen address of the Prometheus /metrics endpoint (reservations, circuits, bytes relayed); empty: none")
 	lab := addLabFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -55,8 +56,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			ReservationTTL: *ttl, MaxReservations: *maxRes, MaxReservationsPerIP: *maxResIP,
 			MaxCircuits: *maxCircuits, CircuitBytes: cb, CircuitDuration: *circuitDur,
 		},
-		Out:    stdout,
-		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
+		Out:     stdout,
+		Metrics: *metrics,
+		Logger:  slog.New(slog.NewTextHandler(stderr, nil)),
 	})
 }
 
