@@ -71,9 +71,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer h.Close()
-	// DHT bootstrap: the DHT's bootstrap service starts here, on h, once it
-	// exists (it serves the Shoal DHT protocol to peers that list this relay
-	// as a bootstrap node).
+	// DHT BOOTSTRAP GOES HERE: start the Shoal DHT (server mode) on h, so
+	// peers that list this relay as a bootstrap node find each other, and
+	// stop it before h closes.
 	addrs := FullAddrs(h)
 	if cfg.Out != nil {
 		for _, a := range addrs {
