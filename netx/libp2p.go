@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p"
@@ -17,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
 	msmux "github.com/multiformats/go-multistream"
 )
 
@@ -168,17 +170,25 @@ func (h *libp2pHost) Sign(msg []byte) ([]byte, error) {
 	return k.Sign(msg)
 }
 
-// Addrs are the host's direct addresses (listen, observed and mapped ones)
-// and then the circuits of the relay slots it holds.
+// Addrs are the addresses others should dial: the host's direct ones
+// (listen, observed and mapped), less those AutoNAT found unreachable, and
+// then, unless AutoNAT confirmed one reachable, the circuits of the relay
+// slots the host holds.
 func (h *libp2pHost) Addrs() []string {
+	var reachable, unreachable []ma.Multiaddr
+	if c, ok := h.h.(interface {
+		ConfirmedAddrs() (reachable, unreachable, unknown []ma.Multiaddr)
+	}); ok {
+		reachable, unreachable, _ = c.ConfirmedAddrs()
+	}
 	addrs := h.h.Addrs()
 	out := make([]string, 0, len(addrs))
 	for _, a := range addrs {
-		if !isCircuit(a) {
+		if !isCircuit(a) && !slices.ContainsFunc(unreachable, a.Equal) {
 			out = append(out, a.String())
 		}
 	}
-	if h.rsv != nil {
+	if h.rsv != nil && len(reachable) == 0 {
 		out = append(out, h.rsv.addrs()...)
 	}
 	return out
