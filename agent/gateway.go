@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-cdn/shoal/cdn"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
+	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/store"
 	"github.com/shoal-cdn/shoal/swarm"
 )
@@ -486,6 +487,9 @@ type Status struct {
 	LiveChannels []LiveChannelStatus `json:"live_channels"`
 	// Discovery counts the peers each source named and connected.
 	Discovery DiscoveryStatus `json:"discovery"`
+	// Conns says, for each peer (or relay) connected now, how the
+	// connection was formed: direct, hole-punched or relayed.
+	Conns map[string]netx.ConnKind `json:"conns"`
 }
 
 // Status reports every swarm.
@@ -507,6 +511,10 @@ func (p *Peer) Status() Status {
 	st.OffloadRatio = offload(st.BytesFromPeers, st.BytesFromOrigin)
 	st.Playbacks = p.plays.status()
 	st.LiveChannels = p.live.status()
+	st.Conns = map[string]netx.ConnKind{}
+	for id, k := range netx.ConnKinds(p.host) {
+		st.Conns[string(id)] = k
+	}
 	return st
 }
 

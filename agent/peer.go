@@ -101,6 +101,12 @@ type PeerConfig struct {
 
 	// Host replaces the libp2p host (tests and benchmarks pass an in-memory one).
 	Host netx.Host
+	// Relays, AutoNAT, HolePunching, NATPortMap and Private are the libp2p
+	// host's connectivity behind NATs and firewalls (see netx.Libp2pConfig:
+	// Private is relay-only mode, in which no other peer learns this
+	// peer's IP address).
+	Relays                                     []string
+	AutoNAT, HolePunching, NATPortMap, Private bool
 	// AnnounceInterval overrides the tracker's default announce interval (tests).
 	AnnounceInterval time.Duration
 	// OriginHTTP replaces the origin client's HTTP client (benchmarks pass
@@ -286,7 +292,8 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	}
 	p.host = cfg.Host
 	if p.host == nil {
-		p.host, err = netx.NewLibp2pHost(ctx, netx.Libp2pConfig{ListenAddrs: cfg.Listen, StateDir: cfg.CacheDir})
+		p.host, err = netx.NewLibp2pHost(ctx, netx.Libp2pConfig{ListenAddrs: cfg.Listen, StateDir: cfg.CacheDir,
+			Relays: cfg.Relays, AutoNAT: cfg.AutoNAT, HolePunching: cfg.HolePunching, NATPortMap: cfg.NATPortMap, Private: cfg.Private})
 		if err != nil {
 			p.cache.Close()
 			return nil, err
@@ -553,8 +560,9 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	if p.tracker != nil {
 		ann, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
 			Tracker: p.tracker, Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region,
-			Token:  p.tokenFunc(),
-			Signer: signerOf(p.host),
+			CurrentAddrs: p.host.Addrs, // a NATed peer's external and relay addresses come later
+			Token:        p.tokenFunc(),
+			Signer:       signerOf(p.host),
 			Stats: func() discovery.Stats {
 				st := sess.Stats()
 				return discovery.Stats{Uploaded: st.BytesUploaded, Downloaded: st.BytesFromPeers + st.BytesFromOrigin, Left: c.Manifest.TotalSize() - sess.BytesHeld()}

@@ -108,37 +108,11 @@ func newNetbedNet(ctx context.Context, n int, originUp, originDown, peerUp, peer
 			nb.close()
 		}
 	}()
-	if err := run(ctx, "ip", "netns", "add", nb.hub); err != nil {
+	if err := newHub(ctx, nb.hub); err != nil {
 		return nb, err
 	}
-	for _, c := range [][]string{
-		{"ip", "-n", nb.hub, "link", "add", "br0", "type", "bridge"},
-		{"ip", "-n", nb.hub, "link", "set", "br0", "up"},
-		{"ip", "-n", nb.hub, "link", "set", "lo", "up"},
-	} {
-		if err := run(ctx, c[0], c[1:]...); err != nil {
-			return nb, err
-		}
-	}
 	attach := func(ns, port, addr string, up, down float64) error {
-		if err := run(ctx, "ip", "netns", "add", ns); err != nil {
-			return err
-		}
-		for _, c := range [][]string{
-			{"ip", "-n", nb.hub, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns},
-			{"ip", "-n", nb.hub, "link", "set", port, "master", "br0", "up"},
-			{"ip", "-n", ns, "addr", "add", addr + "/16", "dev", "eth0"},
-			{"ip", "-n", ns, "link", "set", "eth0", "up"},
-			{"ip", "-n", ns, "link", "set", "lo", "up"},
-		} {
-			if err := run(ctx, c[0], c[1:]...); err != nil {
-				return err
-			}
-		}
-		if err := tbf(ctx, ns, "eth0", up); err != nil {
-			return err
-		}
-		return tbf(ctx, nb.hub, port, down)
+		return attachToHub(ctx, nb.hub, ns, port, addr+"/16", up, down)
 	}
 	if err := attach(nb.origin, "vo", netbedOriginAddr, originUp, originDown); err != nil {
 		return nb, err
@@ -152,6 +126,48 @@ func newNetbedNet(ctx context.Context, n int, originUp, originDown, peerUp, peer
 		}
 	}
 	return nb, nil
+}
+
+// newHub makes namespace hub holding the bridge br0 that attachToHub joins
+// other namespaces to.
+func newHub(ctx context.Context, hub string) error {
+	if err := run(ctx, "ip", "netns", "add", hub); err != nil {
+		return err
+	}
+	for _, c := range [][]string{
+		{"ip", "-n", hub, "link", "add", "br0", "type", "bridge"},
+		{"ip", "-n", hub, "link", "set", "br0", "up"},
+		{"ip", "-n", hub, "link", "set", "lo", "up"},
+	} {
+		if err := run(ctx, c[0], c[1:]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attachToHub makes namespace ns and joins it to the hub's bridge br0 by a
+// veth pair (port on the hub's side, eth0 in ns, with address addr, a CIDR),
+// shaping ns's upload to up and download to down bytes/s (0: unshaped).
+func attachToHub(ctx context.Context, hub, ns, port, addr string, up, down float64) error {
+	if err := run(ctx, "ip", "netns", "add", ns); err != nil {
+		return err
+	}
+	for _, c := range [][]string{
+		{"ip", "-n", hub, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns},
+		{"ip", "-n", hub, "link", "set", port, "master", "br0", "up"},
+		{"ip", "-n", ns, "addr", "add", addr, "dev", "eth0"},
+		{"ip", "-n", ns, "link", "set", "eth0", "up"},
+		{"ip", "-n", ns, "link", "set", "lo", "up"},
+	} {
+		if err := run(ctx, c[0], c[1:]...); err != nil {
+			return err
+		}
+	}
+	if err := tbf(ctx, ns, "eth0", up); err != nil {
+		return err
+	}
+	return tbf(ctx, hub, port, down)
 }
 
 // close deletes every namespace (the veths and qdiscs go with them).

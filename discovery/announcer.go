@@ -34,8 +34,12 @@ type AnnouncerConfig struct {
 	Content core.ContentID // required
 	Peer    string         // required: this peer's libp2p ID
 	Addrs   []string       // this peer's listen multiaddrs
-	Region  string
-	NumWant int // 0: the tracker's default
+	// CurrentAddrs, if set, returns the addresses to announce each time
+	// (they change as a NATed peer learns its external address or gets a
+	// relay slot); at most MaxAddrs are sent. Nil: Addrs.
+	CurrentAddrs func() []string
+	Region       string
+	NumWant      int // 0: the tracker's default
 	// Token returns the access token to send with each announce (read
 	// each time, so a refreshed token is sent at the next announce). Nil:
 	// none.
@@ -210,8 +214,13 @@ func (a *Announcer) Run(ctx context.Context) error {
 }
 
 func (a *Announcer) request(st Stats, ev Event) AnnounceRequest {
+	addrs := a.cfg.Addrs
+	if a.cfg.CurrentAddrs != nil {
+		addrs = a.cfg.CurrentAddrs()
+		addrs = addrs[:min(len(addrs), MaxAddrs)]
+	}
 	return AnnounceRequest{
-		Content: a.cfg.Content, Peer: a.cfg.Peer, Addrs: a.cfg.Addrs, Region: a.cfg.Region,
+		Content: a.cfg.Content, Peer: a.cfg.Peer, Addrs: addrs, Region: a.cfg.Region,
 		Uploaded: st.Uploaded, Downloaded: st.Downloaded, Left: max(st.Left, 0),
 		Event: ev, NumWant: a.cfg.NumWant, Token: a.token(),
 	}

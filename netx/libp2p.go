@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p"
@@ -17,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
 	msmux "github.com/multiformats/go-multistream"
 )
 
@@ -54,11 +56,30 @@ type Libp2pConfig struct {
 	// NATPortMap asks the gateway (UPnP/NAT-PMP) to forward our ports. Off by
 	// default: it probes the LAN and keeps goroutines running.
 	NATPortMap bool
+	// Relays are circuit relay v2 nodes (multiaddrs ending in /p2p/ID, as
+	// shoal relay prints them). With any, the host reserves a slot on them
+	// and, while it is not known to be reachable, offers its relay circuit
+	// addresses. Empty: relaying is off.
+	Relays []string
+	// AutoNAT asks other hosts (relays and peers) to dial our addresses
+	// back, so only addresses confirmed reachable are offered without a
+	// relay circuit; the host answers such requests too (AutoNAT v2).
+	AutoNAT bool
+	// HolePunching upgrades a relayed connection to a direct one when both
+	// sides' NATs allow it (DCUtR).
+	HolePunching bool
+	// Private is relay-only mode: the host listens on no address, connects
+	// directly only to its Relays, reaches and is reached by every other
+	// peer through a relay circuit, and offers only circuit addresses; no
+	// hole punching. Needs at least one relay.
+	Private bool
 }
 
 // libp2pHost adapts a libp2p host to Host.
 type libp2pHost struct {
-	h host.Host
+	h       host.Host
+	punches *punchLog
+	rsv     *reserver // nil without relays
 
 	mu     sync.Mutex // guards closed
 	closed bool
@@ -68,8 +89,9 @@ var _ Host = (*libp2pHost)(nil)
 
 // NewLibp2pHost starts a libp2p host with TCP and QUIC transports, always
 // encrypted (TLS 1.3 or Noise, negotiated) and multiplexed with yamux.
-// Relay, metrics and NAT port mapping are off to keep idle hosts light; the
-// resource manager keeps libp2p's autoscaled defaults.
+// Relay, AutoNAT, hole punching and NAT port mapping are off unless cfg asks
+// for them, and metrics are off, to keep idle hosts light; the resource
+// manager keeps libp2p's autoscaled defaults.
 func NewLibp2pHost(ctx context.Context, cfg Libp2pConfig) (Host, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
@@ -109,7 +131,6 @@ func NewLibp2pHost(ctx context.Context, cfg Libp2pConfig) (Host, error) {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.DefaultSecurity,
 		libp2p.DefaultMuxers,
-		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.ConnectionManager(cm),
 		libp2p.UserAgent("shoal"),
@@ -117,15 +138,24 @@ func NewLibp2pHost(ctx context.Context, cfg Libp2pConfig) (Host, error) {
 	if key != nil {
 		opts = append(opts, libp2p.Identity(key))
 	}
-	if cfg.NATPortMap {
-		opts = append(opts, libp2p.NATPortMap())
+	punches := &punchLog{}
+	nat, err := natOptions(cfg, punches)
+	if err != nil {
+		cm.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
+	opts = append(opts, nat...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		cm.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
-	return &libp2pHost{h: h}, nil
+	lh := &libp2pHost{h: h, punches: punches}
+	if len(cfg.Relays) > 0 {
+		relays, _ := ParseRelays(cfg.Relays) // natOptions checked them
+		lh.rsv = startReserver(h, relays)
+	}
+	return lh, nil
 }
 
 func (h *libp2pHost) ID() PeerID { return PeerID(h.h.ID().String()) }
@@ -140,11 +170,26 @@ func (h *libp2pHost) Sign(msg []byte) ([]byte, error) {
 	return k.Sign(msg)
 }
 
+// Addrs are the addresses others should dial: the host's direct ones
+// (listen, observed and mapped), less those AutoNAT found unreachable, and
+// then, unless AutoNAT confirmed one reachable, the circuits of the relay
+// slots the host holds.
 func (h *libp2pHost) Addrs() []string {
+	var reachable, unreachable []ma.Multiaddr
+	if c, ok := h.h.(interface {
+		ConfirmedAddrs() (reachable, unreachable, unknown []ma.Multiaddr)
+	}); ok {
+		reachable, unreachable, _ = c.ConfirmedAddrs()
+	}
 	addrs := h.h.Addrs()
-	out := make([]string, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.String()
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if !isCircuit(a) && !slices.ContainsFunc(unreachable, a.Equal) {
+			out = append(out, a.String())
+		}
+	}
+	if h.rsv != nil && len(reachable) == 0 {
+		out = append(out, h.rsv.addrs()...)
 	}
 	return out
 }
@@ -160,6 +205,12 @@ func (h *libp2pHost) NewStream(ctx context.Context, p PeerID, addrs []string, pr
 	if err != nil {
 		return fail(fmt.Errorf("%w: bad peer ID: %w", ErrUnknownPeer, err))
 	}
+	// A relayed connection is limited in time and bytes, yet for a peer
+	// behind a NAT it may be all there is. The swarm dials direct addresses
+	// before circuits and picks a direct connection (dialled or
+	// hole-punched) over a relayed one whenever it has both, so a relayed
+	// connection carries streams only while nothing better exists.
+	ctx = network.WithAllowLimitedConn(ctx, "shoal")
 	if len(addrs) > 0 {
 		mas, err := ParseAddrs(addrs)
 		if err != nil {
@@ -218,6 +269,9 @@ func (h *libp2pHost) Close() error {
 	}
 	h.closed = true
 	h.mu.Unlock()
+	if h.rsv != nil {
+		h.rsv.close()
+	}
 	if err := h.h.Close(); err != nil {
 		return fmt.Errorf("close libp2p host %s: %w", h.ID().Short(), err)
 	}

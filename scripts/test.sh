@@ -15,11 +15,15 @@ fi
 go vet ./...
 go vet -tags e2e ./cmd/shoal
 go vet -tags netbed ./bench
+go vet -tags natlab ./bench
 go test -race -timeout 20m ./...
 # The binary end to end (builds shoal, starts processes): behind a build tag.
 go test -race -tags e2e -timeout 20m ./cmd/shoal
 # The netbed: real processes in network namespaces the test makes (root).
 go test -race -tags netbed -timeout 10m -run '^TestNetbed' ./bench
+# The NAT lab: routers doing NAT with nftables, real shoal peers behind them
+# (root).
+go test -race -tags natlab -timeout 15m -run '^TestNAT' ./bench
 
 # Deployment artefacts: the alert rules (also checked by go test ./deploy,
 # with the units, chart and dashboard) and what of the container image can

@@ -61,7 +61,10 @@ type droppedAddr struct {
 // filterAddrs keeps the announced addresses other peers may dial, given the
 // address observed the announce came from:
 //   - never unspecified, link-local or multicast addresses, host names (the
-//     tracker cannot check them) or relay circuits (their host is the relay);
+//     tracker cannot check them);
+//   - a relay circuit (…/p2p/RELAY/p2p-circuit) by its relay's address: any
+//     public relay, a private one for peers of the same network, a loopback
+//     one only on the tracker's loopback;
 //   - loopback only from a peer on the tracker's loopback;
 //   - a public address only if it is the observed one, so nobody can make
 //     peers dial a third party;
@@ -73,6 +76,27 @@ func filterAddrs(announced []string, observed netip.Addr) (peerAddrs, []droppedA
 	out := peerAddrs{observed: observed}
 	var dropped []droppedAddr
 	for _, s := range announced {
+		if relayIP, ok := circuitRelayIP(s); ok {
+			// A relay circuit: its host is the relay, not the peer, so
+			// the relay's address cannot be checked against the
+			// announcer's; it must still be dialable by the peers that
+			// get it.
+			switch k := classify(relayIP); {
+			case !relayIP.IsValid():
+				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit whose relay is no IP address"})
+			case k == kindBad:
+				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through an unspecified, link-local or multicast address"})
+			case k == kindLoopback && classify(observed) != kindLoopback:
+				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through loopback, announced from " + observed.String()})
+			case k == kindLoopback:
+				out.loopback = append(out.loopback, s)
+			case k == kindPrivate:
+				out.private = append(out.private, s)
+			default:
+				out.public = append(out.public, s)
+			}
+			continue
+		}
 		ip, why := addrIP(s)
 		if why != "" {
 			dropped = append(dropped, droppedAddr{addr: s, reason: why})
@@ -109,6 +133,32 @@ func filterAddrs(announced []string, observed netip.Addr) (peerAddrs, []droppedA
 		}
 	}
 	return out, dropped
+}
+
+// circuitRelayIP reports whether s is a relay circuit whose relay part
+// names the relay (/p2p/ID), and returns the relay's IP (invalid if it has
+// none).
+func circuitRelayIP(s string) (netip.Addr, bool) {
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	relayPart, _ := ma.SplitFunc(m, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT })
+	if len(relayPart) == len(m) {
+		return netip.Addr{}, false // no /p2p-circuit
+	}
+	if _, err := relayPart.ValueForProtocol(ma.P_P2P); err != nil {
+		return netip.Addr{}, true // a circuit through an unnamed relay
+	}
+	first, _ := ma.SplitFirst(relayPart)
+	if first == nil || (first.Protocol().Code != ma.P_IP4 && first.Protocol().Code != ma.P_IP6) {
+		return netip.Addr{}, true
+	}
+	ip, ok := netip.AddrFromSlice(first.RawValue())
+	if !ok {
+		return netip.Addr{}, true
+	}
+	return ip.Unmap(), true
 }
 
 // addrIP returns the IP a multiaddr dials, or why the tracker will not hand

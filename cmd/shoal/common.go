@@ -56,6 +56,7 @@ type receiverFlags struct {
 	bootstrap                                              *string
 	dhtServer                                              *bool
 	pexInterval                                            *time.Duration
+	nat                                                    natFlags
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
@@ -77,6 +78,7 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		bootstrap:   fs.String("bootstrap", "", "DHT bootstrap nodes: comma-separated multiaddrs ending in /p2p/PEERID (a shoal relay, or a peer run with --dht-server); with them the peer finds swarms through Shoal's DHT too, and without any tracker"),
 		dhtServer:   fs.Bool("dht-server", false, "run the DHT node in server mode (answer queries, store provider records: what a bootstrap node does); default: server only once publicly reachable, client otherwise"),
 		pexInterval: fs.Duration("pex-interval", discovery.DefaultPEXInterval, "peer exchange: least time between two messages to or from one swarm neighbour (each names up to 16 peers we are connected to); 0: off"),
+		nat:         addNATFlags(fs),
 		assist:      fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
@@ -119,12 +121,16 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 	if _, err := dht.ParseBootstrap(boot); err != nil {
 		return agent.PeerConfig{}, usagef("--bootstrap: %v", err)
 	}
-	return agent.PeerConfig{
+	pc := agent.PeerConfig{
 		DHT: dht.Config{Bootstrap: boot, Server: *r.dhtServer}, PEXInterval: pex,
 		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: manifest.NewKeySet(*r.trust...), TrustFile: *r.trustFile, BanFor: *r.banFor,
 		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region, OriginAssist: assist,
 		Token: ts, OpenSwarm: *r.openSwarm,
-	}, nil
+	}
+	if err := r.nat.apply(&pc); err != nil {
+		return agent.PeerConfig{}, err
+	}
+	return pc, nil
 }
 
 // keyList is a repeatable flag of comma-separated publisher keys.

@@ -5,14 +5,15 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/shoal-cdn/shoal/agent"
 )
 
-// TestDHTSwarmFormsWithTrackerDown: no tracker runs at all. A `shoal peer
-// --dht-server` holding nothing is the bootstrap node; one seed (fetched
+// TestDHTSwarmFormsWithTrackerDown: no tracker runs at all. A `shoal relay`
+// is the bootstrap node; one seed (fetched
 // from the origin) and seven getters know only its address. Four getters
 // are given no tracker, three a tracker URL whose port is closed. They find
 // each other through the DHT (and exchange peers), complete with origin
@@ -27,15 +28,9 @@ func TestDHTSwarmFormsWithTrackerDown(t *testing.T) {
 	}
 	closedTracker := "http://" + freePort(t) // nothing listens there
 
-	boot := r.startPeer("boot", "--dht-server")
-	bst := boot.status(t)
-	if len(bst.Addrs) == 0 {
-		t.Fatalf("bootstrap node reports no address: %+v", bst)
-	}
-	bootAddr := bst.Addrs[0] + "/p2p/" + bst.Peer
-	if bst.Discovery.DHT == nil || bst.Discovery.DHT.Mode != "server" {
-		t.Fatalf("--dht-server peer's DHT: %+v, want a server", bst.Discovery.DHT)
-	}
+	// The bootstrap node is a real shoal relay (a DHT server holding no
+	// content), the node peers are given in a deployment.
+	bootAddr, _ := startRelayBin(t, r.bin, filepath.Join(r.dir, "relay"), freePort(t))
 
 	dhtUp := func(p *fxPeer) {
 		t.Helper()
