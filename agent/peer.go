@@ -114,6 +114,10 @@ type PeerConfig struct {
 	// fetched from the origin (default DefaultRevocationPoll, ±10 %).
 	// Lists also spread between peers by gossip.
 	RevocationPoll time.Duration
+	// GossipInterval is the availability gossip's anti-entropy period:
+	// each swarm's peers republish their summaries this often (default
+	// DefaultGossipInterval); negative: no availability gossip.
+	GossipInterval time.Duration
 	// Audit receives security events (peers refused, bans and their
 	// expiries, revocations enforced; nil: audit.Discard). An audit.Writer
 	// is also registered on /metrics.
@@ -574,6 +578,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 			p.loadCachedLayers(j)
 		}()
 	}
+	p.startAvailGossip(sctx, sess)
 	p.log.Info("joined swarm", "content", id, "name", m.Name, "chunks", c.Len())
 	return nil
 }

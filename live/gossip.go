@@ -277,3 +277,6 @@ func (g *Gossip) SubscribeSigned(ctx context.Context, name string, check func(au
 		})
 	}, nil
 }
+
+// TopicPeers is how many peers this host shares topic name with.
+func (g *Gossip) TopicPeers(name string) int { return len(g.ps.ListPeers(name)) }
