@@ -82,10 +82,11 @@ func availCheck(sess *swarm.Session, author string, data []byte) live.Verdict {
 }
 
 // runAvailGossip publishes sess's summary on its topic and records its
-// peers' summaries until ctx ends: at start, after each change worth
+// peers' summaries until ctx ends: at start (once it holds a chunk), after each change worth
 // telling (a chunk gained after none, completion, or an eighth of the
 // content since the last summary) or each new topic neighbour, at most
-// once per gossipMinGap, and every Interval (±20 %) regardless. It dials
+// once per gossipMinGap, and every Interval (±20 %) regardless, or less
+// often in a large swarm (swarm.GossipInterval). It dials
 // holders of chunks no connected peer has (sess.RemoteDials).
 func runAvailGossip(ctx context.Context, g *live.Gossip, sess *swarm.Session, cfg availConfig) error {
 	if cfg.Interval <= 0 {
@@ -109,7 +110,8 @@ func runAvailGossip(ctx context.Context, g *live.Gossip, sess *swarm.Session, cf
 		n         = sess.Content().Len()
 	)
 	jitter := func() time.Duration {
-		return cfg.Interval*8/10 + rand.N(cfg.Interval*4/10+1)
+		iv := swarm.GossipInterval(cfg.Interval, sess.KnownPeers())
+		return iv*8/10 + rand.N(iv*4/10+1)
 	}
 	t := time.NewTicker(gossipCheck)
 	defer t.Stop()
@@ -126,7 +128,10 @@ func runAvailGossip(ctx context.Context, g *live.Gossip, sess *swarm.Session, cf
 			(held == n && lastHeld != n) ||
 			held-lastHeld >= max(1, n/8) ||
 			peers > lastPeers
-		if (worth && now.Sub(last) >= gossipMinGap) || !now.Before(next) {
+		// A peer that holds nothing has nothing to tell (once it has
+		// said so, if it held something before).
+		quiet := held == 0 && lastHeld <= 0
+		if !quiet && ((worth && now.Sub(last) >= gossipMinGap) || !now.Before(next)) {
 			seq = max(seq+1, uint64(now.UnixMilli()))
 			sum.Seq = seq
 			if b, err := wire.MarshalSummary(sum); err == nil {

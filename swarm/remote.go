@@ -22,12 +22,19 @@ const (
 	// DefaultRemotePeers bounds the summaries a session keeps: beyond it,
 	// the one heard from longest ago goes.
 	DefaultRemotePeers = 256
-	// DefaultRemoteTTL is how long a summary counts after it arrives: three
-	// anti-entropy rounds, so one lost round does not forget a holder.
+	// DefaultRemoteTTL is how long a summary counts after it arrives, in a
+	// swarm small enough for the default interval: three anti-entropy
+	// rounds, so one lost round does not forget a holder. It stretches
+	// with the interval (GossipInterval).
 	DefaultRemoteTTL = 3 * DefaultGossipInterval
 	// DefaultGossipInterval is how often a peer republishes its summary
-	// when nothing worth telling happened (anti-entropy).
+	// when nothing worth telling happened (anti-entropy), in a swarm of up
+	// to GossipRate × DefaultGossipInterval peers (see GossipInterval).
 	DefaultGossipInterval = 30 * time.Second
+	// GossipRate is the anti-entropy summaries per second a whole swarm
+	// sends: each peer's interval stretches with the swarm's size so that
+	// the gossip a peer carries stays about the same however many join.
+	GossipRate = 1
 	// remoteRedial is how long a remote holder is left alone after a dial.
 	remoteRedial = 10 * time.Second
 )
@@ -139,7 +146,30 @@ func (s *Session) remoteTTL() time.Duration {
 	if s.cfg.RemoteTTL > 0 {
 		return s.cfg.RemoteTTL
 	}
-	return DefaultRemoteTTL
+	return 3 * GossipInterval(DefaultGossipInterval, len(s.remotes)+1)
+}
+
+// GossipInterval is the anti-entropy interval of a peer that knows of
+// known peers in its swarm (itself included): base, or longer in a swarm
+// of more than GossipRate × base peers, so the swarm as a whole sends about
+// GossipRate summaries per second.
+func GossipInterval(base time.Duration, known int) time.Duration {
+	return max(base, time.Duration(known)*time.Second/GossipRate)
+}
+
+// KnownPeers is how many peers of the swarm the session knows of: the
+// connected ones and those it holds a summary of (bounded by RemotePeers),
+// itself included.
+func (s *Session) KnownPeers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.remotes) + 1
+	for id := range s.peers {
+		if _, ok := s.remotes[id]; !ok {
+			n++
+		}
+	}
+	return n
 }
 
 // pruneRemotesLocked drops expired summaries, then the oldest ones until

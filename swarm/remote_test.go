@@ -100,3 +100,17 @@ func TestRemoteSummariesBounded(t *testing.T) {
 		t.Fatalf("holders known: 0 %v, 1 %v, 2 %v; want the oldest sender (a, chunk 0) forgotten", s.KnowsHolder(0), s.KnowsHolder(1), s.KnowsHolder(2))
 	}
 }
+
+// TestGossipIntervalStretchesWithSwarm: the anti-entropy interval is the
+// base in a small swarm and grows with the peers known beyond it, so the
+// whole swarm sends about GossipRate summaries a second.
+func TestGossipIntervalStretchesWithSwarm(t *testing.T) {
+	for _, tc := range []struct {
+		known int
+		want  time.Duration
+	}{{1, 30 * time.Second}, {30, 30 * time.Second}, {100, 100 * time.Second}, {257, 257 * time.Second}} {
+		if got := GossipInterval(30*time.Second, tc.known); got != tc.want {
+			t.Errorf("GossipInterval(30s, %d) = %v, want %v", tc.known, got, tc.want)
+		}
+	}
+}
