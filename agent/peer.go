@@ -114,6 +114,15 @@ type PeerConfig struct {
 	// fetched from the origin (default DefaultRevocationPoll, ±10 %).
 	// Lists also spread between peers by gossip.
 	RevocationPoll time.Duration
+	// Identity is how the peer's libp2p identity is kept in CacheDir:
+	// netx.IdentityFixed (the default: one key for good) or
+	// netx.IdentityDaily (a key per UTC day from a secret seed; a running
+	// peer takes the new day's identity at its next start).
+	Identity netx.Identity
+	// DSCP marks the peer's P2P sockets so networks can deprioritise its
+	// traffic (0 or netx.DSCPOff: unmarked; `shoal peer` and `shoal get`
+	// default to netx.DefaultDSCP, CS1). Origin requests are never marked.
+	DSCP netx.DSCP
 	// GossipInterval is the availability gossip's anti-entropy period:
 	// each swarm's peers republish their summaries this often (default
 	// DefaultGossipInterval); negative: no availability gossip.
@@ -272,7 +281,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	}
 	p.host = cfg.Host
 	if p.host == nil {
-		p.host, err = netx.NewLibp2pHost(ctx, netx.Libp2pConfig{ListenAddrs: cfg.Listen, StateDir: cfg.CacheDir})
+		p.host, err = netx.NewLibp2pHost(ctx, netx.Libp2pConfig{ListenAddrs: cfg.Listen, StateDir: cfg.CacheDir, Identity: cfg.Identity, DSCP: cfg.DSCP})
 		if err != nil {
 			p.cache.Close()
 			return nil, err

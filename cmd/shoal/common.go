@@ -51,6 +51,7 @@ type receiverFlags struct {
 	token, tokenFile                                       *string
 	openSwarm                                              *bool
 	banFor                                                 *time.Duration
+	p2p                                                    p2pFlags
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
@@ -69,6 +70,7 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		tokenFile: fs.String("token-file", "", "file holding the access token; read again when it changes, so a refreshed token needs no restart (instead of --token)"),
 		openSwarm: fs.Bool("open-swarm", false, "serve peers that present no token even when this peer has one"),
 		banFor:    fs.Duration("ban-for", swarm.DefaultBanFor, "how long a peer that sent a chunk failing verification stays banned, from every swarm and across restarts (kept in the cache directory)"),
+		p2p:       addP2PFlags(fs),
 		assist:    fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
@@ -95,11 +97,12 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 			return agent.PeerConfig{}, usagef("--token/--token-file: %v", err)
 		}
 	}
-	return agent.PeerConfig{
+	pc := agent.PeerConfig{
 		CacheDir: *r.cache, Tracker: *r.tracker, Origin: *r.origin, Trust: manifest.NewKeySet(*r.trust...), TrustFile: *r.trustFile, BanFor: *r.banFor,
 		Listen: strings.Split(*r.listen, ","), UploadLimit: up, Region: *r.region, OriginAssist: assist,
 		Token: ts, OpenSwarm: *r.openSwarm,
-	}, nil
+	}
+	return pc, r.p2p.apply(&pc)
 }
 
 // keyList is a repeatable flag of comma-separated publisher keys.
