@@ -69,9 +69,14 @@ func availCheck(sess *swarm.Session, author string, data []byte) live.Verdict {
 	if sess.CheckSummary(sum) != nil {
 		return live.Reject
 	}
-	if _, err := netx.ParseAddrs(sum.Addrs); err != nil {
+	addrs, err := netx.UnpackAddrs(sum.Addrs)
+	if err != nil {
 		return live.Reject
 	}
+	if _, err := netx.ParseAddrs(addrs); err != nil {
+		return live.Reject
+	}
+	sum.Addrs = addrs // recorded as text, as Node.Connect takes them
 	switch err := sess.OfferSummary(netx.PeerID(author), sum); {
 	case errors.Is(err, swarm.ErrStaleSummary):
 		return live.Ignore // old news, perhaps replayed: not passed on
@@ -117,7 +122,7 @@ func runAvailGossip(ctx context.Context, g *live.Gossip, sess *swarm.Session, cf
 	defer t.Stop()
 	for {
 		now := time.Now()
-		sum := sess.Summary(0, addrsOf(cfg.Addrs))
+		sum := sess.Summary(0, netx.PackAddrs(addrsOf(cfg.Addrs)))
 		held := 0
 		for _, r := range sum.Ranges {
 			held += r.To - r.From
@@ -167,9 +172,16 @@ func addrsOf(f func() []string) []string {
 }
 
 // startAvailGossip runs the availability gossip of sess until ctx ends,
-// when the host is libp2p and the gossip is not turned off.
+// when the host is libp2p, the gossip is not turned off and sess is not a
+// live segment's.
 func (p *Peer) startAvailGossip(ctx context.Context, sess *swarm.Session) {
 	if p.cfg.GossipInterval < 0 {
+		return
+	}
+	if _, seg := p.segChan.Load(sess.Content().ID); seg {
+		// A live segment's swarm lives for seconds: a topic per segment
+		// would churn subscriptions on every peer each segment, and the
+		// channel's own gossip already tells who follows it.
 		return
 	}
 	g := p.gossip()

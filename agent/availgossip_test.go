@@ -255,7 +255,7 @@ func TestGossipRejectsInvalidSummaries(t *testing.T) {
 	}
 	defer st.Close()
 	s := swarm.NewSession("me", swarm.Config{Content: c, Store: st})
-	good := &wire.Summary{Content: c.ID, Chunks: c.Len(), Seq: 10, Slots: 1, Addrs: []string{"/ip4/127.0.0.1/tcp/4001"}, Ranges: []wire.Run{{From: 3, To: 4}}}
+	good := &wire.Summary{Content: c.ID, Chunks: c.Len(), Seq: 10, Slots: 1, Addrs: netx.PackAddrs([]string{"/ip4/127.0.0.1/tcp/4001"}), Ranges: []wire.Run{{From: 3, To: 4}}}
 	enc := func(sum wire.Summary) []byte {
 		b, err := wire.MarshalSummary(&sum)
 		if err != nil {

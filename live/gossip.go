@@ -65,9 +65,9 @@ func (g *Gossip) goOwned(fn func()) {
 // each topic's validator refuses what is too big for it.
 func GossipParams() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
-	p.D, p.Dlo, p.Dhi = 4, 3, 8
-	p.Dscore, p.Dout = 2, 1
-	p.Dlazy = 4
+	p.D, p.Dlo, p.Dhi = 3, 2, 5
+	p.Dscore, p.Dout = 1, 1
+	p.Dlazy = 3
 	p.HistoryLength, p.HistoryGossip = 5, 3
 	p.HeartbeatInterval = time.Second
 	return p

@@ -9,7 +9,7 @@ import (
 
 // An availability summary is what a peer tells its swarm's gossip topic
 // about itself: which chunk ranges it holds, how many more peers it takes,
-// and the addresses to dial it at. It is a hint, never trusted for data
+// and the addresses (binary multiaddrs) to dial it at. It is a hint, never trusted for data
 // (chunks are verified as ever), so it may undersell: a peer whose holdings
 // are more fragmented than MaxSummaryRanges runs tells the first ones only.
 //
@@ -38,7 +38,8 @@ type Summary struct {
 	Slots int
 	// Flags: SummarySeeder.
 	Flags uint8
-	// Addrs are multiaddrs to dial the sender at (the receiver parses them).
+	// Addrs are the addresses to dial the sender at: binary multiaddrs
+	// (the receiver decodes and checks them; wire only bounds them).
 	Addrs []string
 	// Ranges are the held runs of chunk indexes, sorted and disjoint.
 	Ranges []Run
