@@ -35,6 +35,7 @@ type gossipRig struct {
 	rare  int
 	chunk int
 	start time.Time // when the gossip started
+	t0    time.Time // when the rig began
 	ctx   context.Context
 	wg    sync.WaitGroup
 }
@@ -97,7 +98,7 @@ func newGossipRig(t testing.TB, n int, interval time.Duration) *gossipRig {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &gossipRig{rare: 17, chunk: testChunk, ctx: ctx}
+	r := &gossipRig{rare: 17, chunk: testChunk, ctx: ctx, t0: time.Now()}
 	t.Cleanup(func() {
 		cancel()
 		r.wg.Wait()
@@ -210,7 +211,8 @@ func (r *gossipRig) knowAll(t testing.TB, deadline time.Duration) []time.Duratio
 // it and fetches it from it, with no origin.
 func TestGossipTellsEveryPeerWhereTheRareChunkIs(t *testing.T) {
 	r := newGossipRig(t, 30, DefaultGossipInterval)
-	r.knowAll(t, 2*time.Minute)
+	took := r.knowAll(t, 2*time.Minute)
+	t.Logf("rig built in %v; every peer knew a holder %v after the gossip started", r.start.Sub(r.t0), slices.Max(took))
 	far := 15 // four hops from peer 0
 	if slices.Contains(r.sess[far].Peers(), r.hosts[0].ID()) {
 		t.Fatalf("peer %d is connected to the holder from the start", far)
@@ -222,6 +224,7 @@ func TestGossipTellsEveryPeerWhereTheRareChunkIs(t *testing.T) {
 	if err := r.sess[far].WaitChunk(ctx, r.rare); err != nil {
 		t.Fatalf("peer %d never got chunk %d: %v (connected to %d peers)", far, r.rare, err, len(r.sess[far].Peers()))
 	}
+	t.Logf("peer %d had the rare chunk %v after the gossip started", far, time.Since(r.start))
 	if !slices.Contains(r.sess[far].Peers(), r.hosts[0].ID()) {
 		t.Errorf("peer %d got the rare chunk without dialling its holder", far)
 	}

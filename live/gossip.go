@@ -54,19 +54,21 @@ func (g *Gossip) goOwned(fn func()) {
 // GossipParams are the GossipSub parameters of every Gossip, tuned for
 // Shoal's topics: a channel's or a swarm's peers, each connected to a few
 // (often 8 or fewer) of the others, and small messages (updates, summaries)
-// that are worth little once late. A mesh degree of 4 (3..8) still reaches
-// 30 peers in about three hops, and costs each peer about 4 copies of each
-// message rather than the default 6 (5..12), which a peer with 8
-// connections could not even keep. Lazy gossip (IHAVE) goes to 4 non-mesh
-// peers per heartbeat, and messages stay 5 heartbeats in the history (3 of
-// them advertised), so a peer that missed one fetches it within seconds.
+// that are worth little once late. Each message crosses every mesh link
+// about once, so a peer's share of the traffic is its mesh size times the
+// messages: a mesh of 4 (3..5, so grafts beyond 5 are pruned) still reaches
+// 30 peers in about three hops, and costs each peer about 5 copies of each
+// message where the default 6 (5..12) let a peer with 8 connections mesh
+// with all of them. Lazy gossip (IHAVE) goes to 3 non-mesh peers per
+// heartbeat, and messages stay 5 heartbeats in the history (3 of them
+// advertised), so a peer that missed one fetches it within seconds.
 // The heartbeat stays at 1 s: the mesh repairs within a second of a peer
 // leaving. The message cap stays at 1 MiB, the largest channel update;
 // each topic's validator refuses what is too big for it.
 func GossipParams() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
-	p.D, p.Dlo, p.Dhi = 3, 2, 5
-	p.Dscore, p.Dout = 1, 1
+	p.D, p.Dlo, p.Dhi = 4, 3, 5
+	p.Dscore, p.Dout = 2, 1
 	p.Dlazy = 3
 	p.HistoryLength, p.HistoryGossip = 5, 3
 	p.HeartbeatInterval = time.Second
