@@ -131,6 +131,19 @@ type PeerConfig struct {
 	// negative: no peer exchange).
 	PEXInterval time.Duration
 
+	// Identity is how the peer's libp2p identity is kept in CacheDir:
+	// netx.IdentityFixed (the default: one key for good) or
+	// netx.IdentityDaily (a key per UTC day from a secret seed; a running
+	// peer takes the new day's identity at its next start).
+	Identity netx.Identity
+	// DSCP marks the peer's P2P sockets so networks can deprioritise its
+	// traffic (0 or netx.DSCPOff: unmarked; `shoal peer` and `shoal get`
+	// default to netx.DefaultDSCP, CS1). Origin requests are never marked.
+	DSCP netx.DSCP
+	// GossipInterval is the availability gossip's anti-entropy period:
+	// each swarm's peers republish their summaries this often (default
+	// DefaultGossipInterval); negative: no availability gossip.
+	GossipInterval time.Duration
 	// Audit receives security events (peers refused, bans and their
 	// expiries, revocations enforced; nil: audit.Discard). An audit.Writer
 	// is also registered on /metrics.
@@ -292,7 +305,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	}
 	p.host = cfg.Host
 	if p.host == nil {
-		p.host, err = netx.NewLibp2pHost(ctx, netx.Libp2pConfig{ListenAddrs: cfg.Listen, StateDir: cfg.CacheDir,
+		p.host, err = netx.NewLibp2pHost(ctx, netx.Libp2pConfig{ListenAddrs: cfg.Listen, StateDir: cfg.CacheDir, Identity: cfg.Identity, DSCP: cfg.DSCP,
 			Relays: cfg.Relays, AutoNAT: cfg.AutoNAT, HolePunching: cfg.HolePunching, NATPortMap: cfg.NATPortMap, Private: cfg.Private})
 		if err != nil {
 			p.cache.Close()
@@ -604,6 +617,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 			p.loadCachedLayers(j)
 		}()
 	}
+	p.startAvailGossip(sctx, sess)
 	p.log.Info("joined swarm", "content", id, "name", m.Name, "chunks", c.Len())
 	return nil
 }

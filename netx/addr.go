@@ -51,3 +51,30 @@ func FullAddrs(h Host) []string {
 	}
 	return out
 }
+
+// PackAddrs turns multiaddr strings into their binary form (as strings of
+// bytes), about a third of the size: what gossip summaries carry. Addresses
+// that do not parse are left out.
+func PackAddrs(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	for _, s := range addrs {
+		if m, err := ma.NewMultiaddr(s); err == nil {
+			out = append(out, string(m.Bytes()))
+		}
+	}
+	return out
+}
+
+// UnpackAddrs turns binary multiaddrs (PackAddrs) back into strings; it
+// fails with ErrBadAddr on any that does not decode.
+func UnpackAddrs(packed []string) ([]string, error) {
+	out := make([]string, 0, len(packed))
+	for k, b := range packed {
+		m, err := ma.NewMultiaddrBytes([]byte(b))
+		if err != nil {
+			return nil, fmt.Errorf("packed address %d: %w: %w", k, ErrBadAddr, err)
+		}
+		out = append(out, m.String())
+	}
+	return out, nil
+}

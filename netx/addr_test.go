@@ -53,3 +53,18 @@ func TestPeerIDShort(t *testing.T) {
 		t.Errorf("Short = %q, want mem-1", got)
 	}
 }
+
+func TestPackAddrsRoundTrip(t *testing.T) {
+	in := []string{"/ip4/127.0.0.1/tcp/4001", "/ip6/::1/udp/4001/quic-v1"}
+	packed := PackAddrs(append(in, "not an address"))
+	if len(packed) != 2 || len(packed[0]) >= len(in[0]) {
+		t.Fatalf("PackAddrs = %q: want 2 addresses, shorter than their text", packed)
+	}
+	out, err := UnpackAddrs(packed)
+	if err != nil || len(out) != 2 || out[0] != in[0] || out[1] != in[1] {
+		t.Fatalf("UnpackAddrs = %v, %v; want %v", out, err, in)
+	}
+	if _, err := UnpackAddrs([]string{"\xff\xff"}); !errors.Is(err, ErrBadAddr) {
+		t.Fatalf("UnpackAddrs of garbage: err = %v, want ErrBadAddr", err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -53,6 +55,13 @@ type Libp2pConfig struct {
 	// ConnHigh connections it trims down to ConnLow. Zero means
 	// DefaultConnLow / DefaultConnHigh.
 	ConnLow, ConnHigh int
+	// Identity picks the identity kept in StateDir: IdentityFixed (the
+	// default, peer.key) or IdentityDaily (a key per UTC day derived from
+	// identity.seed). Ignored when Key is set.
+	Identity Identity
+	// DSCP marks the host's P2P sockets (TCP and QUIC, both directions)
+	// with a DSCP value; 0 or DSCPOff leaves them unmarked.
+	DSCP DSCP
 	// NATPortMap asks the gateway (UPnP/NAT-PMP) to forward our ports. Off by
 	// default: it probes the LAN and keeps goroutines running.
 	NATPortMap bool
@@ -96,12 +105,9 @@ func NewLibp2pHost(ctx context.Context, cfg Libp2pConfig) (Host, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
-	key := cfg.Key
-	if key == nil && cfg.StateDir != "" {
-		var err error
-		if key, err = LoadOrCreateKey(filepath.Join(cfg.StateDir, KeyFileName)); err != nil {
-			return nil, fmt.Errorf("start libp2p host: %w", err)
-		}
+	key, err := stateKey(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	listen := cfg.ListenAddrs
 	if len(listen) == 0 {
@@ -125,9 +131,9 @@ func NewLibp2pHost(ctx context.Context, cfg Libp2pConfig) (Host, error) {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 
+	var hp atomic.Pointer[libp2pHost] // for the DSCP dialer, once it exists
 	opts := []libp2p.Option{
 		libp2p.ListenAddrStrings(listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.DefaultSecurity,
 		libp2p.DefaultMuxers,
@@ -145,17 +151,54 @@ func NewLibp2pHost(ctx context.Context, cfg Libp2pConfig) (Host, error) {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	opts = append(opts, nat...)
+	if cfg.DSCP.marks() {
+		opts = append(opts, dscpOptions(cfg.DSCP, &hp)...)
+	} else {
+		opts = append(opts, libp2p.Transport(tcp.NewTCPTransport))
+	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		cm.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	lh := &libp2pHost{h: h, punches: punches}
+	hp.Store(lh)
+	if cfg.DSCP.marks() {
+		if err := markListeners(cfg.DSCP, h.Network().ListenAddresses()); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("start libp2p host: mark listening sockets with DSCP %v: %w", cfg.DSCP, err)
+		}
+	}
 	if len(cfg.Relays) > 0 {
 		relays, _ := ParseRelays(cfg.Relays) // natOptions checked them
 		lh.rsv = startReserver(h, relays)
 	}
 	return lh, nil
+}
+
+// stateKey is the identity cfg asks for: its Key, the state dir's fixed
+// key or today's daily key, or nil (an ephemeral one).
+func stateKey(cfg Libp2pConfig) (crypto.PrivKey, error) {
+	if cfg.Key != nil {
+		return cfg.Key, nil
+	}
+	mode, err := ParseIdentity(string(cfg.Identity))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case mode == IdentityDaily && cfg.StateDir == "":
+		return nil, fmt.Errorf("identity daily needs a state directory to keep its seed in")
+	case mode == IdentityDaily:
+		seed, err := LoadOrCreateSeed(filepath.Join(cfg.StateDir, SeedFileName))
+		if err != nil {
+			return nil, err
+		}
+		return DailyKey(seed, Day(time.Now()))
+	case cfg.StateDir != "":
+		return LoadOrCreateKey(filepath.Join(cfg.StateDir, KeyFileName))
+	}
+	return nil, nil
 }
 
 func (h *libp2pHost) ID() PeerID { return PeerID(h.h.ID().String()) }

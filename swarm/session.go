@@ -81,6 +81,11 @@ type Config struct {
 	OnDemand bool
 	// Access is the swarm's token policy (see Access); nil: an open swarm.
 	Access *Access
+	// RemotePeers bounds the gossip summaries kept of peers (default
+	// DefaultRemotePeers); RemoteTTL is how long each counts (default
+	// DefaultRemoteTTL). See OfferSummary.
+	RemotePeers int
+	RemoteTTL   time.Duration
 }
 
 // ingestParallel bounds the peer chunks a session verifies and stores at
@@ -143,6 +148,8 @@ type Session struct {
 	// arrived is closed, and replaced, whenever a chunk is received or the
 	// session stalls (Arrived).
 	arrived chan struct{} // guarded by mu
+	// remotes are the latest gossip summaries of peers (remote.go).
+	remotes map[netx.PeerID]*remotePeer // guarded by mu
 	// refusals rate-limits the audit events of refused peers (access.go).
 	refusals refusalLog
 

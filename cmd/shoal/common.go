@@ -57,6 +57,7 @@ type receiverFlags struct {
 	dhtServer                                              *bool
 	pexInterval                                            *time.Duration
 	nat                                                    natFlags
+	p2p                                                    p2pFlags
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
@@ -79,6 +80,7 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		dhtServer:   fs.Bool("dht-server", false, "run the DHT node in server mode (answer queries, store provider records: what a bootstrap node does); default: server only once publicly reachable, client otherwise"),
 		pexInterval: fs.Duration("pex-interval", discovery.DefaultPEXInterval, "peer exchange: least time between two messages to or from one swarm neighbour (each names up to 16 peers we are connected to); 0: off"),
 		nat:         addNATFlags(fs),
+		p2p:         addP2PFlags(fs),
 		assist:      fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
@@ -130,7 +132,7 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 	if err := r.nat.apply(&pc); err != nil {
 		return agent.PeerConfig{}, err
 	}
-	return pc, nil
+	return pc, r.p2p.apply(&pc)
 }
 
 // keyList is a repeatable flag of comma-separated publisher keys.
