@@ -19,10 +19,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -43,6 +44,7 @@ type Server struct {
 	m     *metrics
 	mux   *http.ServeMux
 	rates rateLimits
+	gate  *gate // bounds announces in flight (overload.go)
 	audit audit.Sink
 	admin [sha256.Size]byte // hash of cfg.AdminToken, compared in constant time
 
@@ -61,6 +63,7 @@ func New(cfg Config) *Server {
 		m:     newMetrics(),
 		mux:   http.NewServeMux(),
 		rates: newRateLimits(cfg),
+		gate:  newGate(cfg.MaxInFlight, cfg.QueueWait),
 		audit: cfg.Audit,
 		admin: sha256.Sum256([]byte(cfg.AdminToken)),
 		st: newState(cfg.PeerTTL, cfg.Rand, limits{
@@ -75,7 +78,16 @@ func New(cfg Config) *Server {
 	if c, ok := cfg.Audit.(prometheus.Collector); ok {
 		s.m.reg.MustRegister(c) // the audit log's written and dropped counts
 	}
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	// The swarm gauges cost a walk over every swarm: they are brought up to
+	// date when scraped, not on every announce.
+	prom := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
+	s.mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.gaugesLocked()
+		s.mu.Unlock()
+		s.m.inFlight.Set(float64(s.gate.inFlight()))
+		prom.ServeHTTP(w, r)
+	}))
 	return s
 }
 
@@ -106,7 +118,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("tracker listening", "addr", ln.Addr().String(), "interval", s.cfg.Interval, "peer_ttl", s.cfg.PeerTTL)
+	s.log.Info("tracker listening", "addr", ln.Addr().String(), "interval", s.cfg.Interval, "peer_ttl", s.cfg.PeerTTL,
+		"max_inflight", s.cfg.MaxInFlight, "queue_wait", s.cfg.QueueWait)
 	if s.cfg.Authorize == nil {
 		s.log.Info("open tracker: announces need no token, every peer is in one tenant")
 	}
@@ -144,6 +157,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Sweep() {
 	s.mu.Lock()
 	events := s.expireLocked(nil)
+	s.gaugesLocked()
 	s.mu.Unlock()
 	s.record(events)
 }
@@ -158,7 +172,6 @@ func (s *Server) expireLocked(events []audit.Event) []audit.Event {
 	}
 	s.m.expired.Add(float64(len(gone)))
 	s.log.Debug("peers expired", "count", len(gone))
-	s.gaugesLocked()
 	for _, e := range gone {
 		events = append(events, audit.Event{Time: now, Kind: audit.KindLeave, Tenant: e.sw.key.tenant,
 			Content: e.sw.key.content.String(), Peer: e.id, IP: e.addrs.observed.String(), Reason: "expired"})
@@ -191,6 +204,10 @@ type refusal struct {
 }
 
 // handleAnnounce checks an announce in order of cost, then records it:
+//  0. the body is read (at most MaxBodyBytes), then a slot among the
+//     announces in flight is free within QueueWait, or the tracker is
+//     saturated and answers 503 at once (overload.go): a slow client
+//     sending its body holds no slot;
 //  1. the body decodes and every field is within the protocol's limits;
 //  2. the client address and its /24 or /48 are within their rate limits
 //     (before any signature is checked, so a flood costs little);
@@ -201,7 +218,7 @@ type refusal struct {
 //  6. under the lock: not older than the last accepted announce of the
 //     peer (a replay), and within the caps on swarms and peers.
 func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, discovery.MaxBodyBytes))
+	body, err := readBody(w, r)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -211,6 +228,18 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if !s.gate.enter(r.Context()) {
+		s.m.overloaded.Inc()
+		// Jittered so the refused do not all come back in the same second.
+		d := time.Duration(float64(s.cfg.OverloadRetryAfter) * (1 + 0.5*rand.Float64()))
+		iv := retryAfter(w, d)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{
+			Error:     fmt.Sprintf("tracker overloaded: more than %d announces in flight for %v; retry after %.0f s", s.cfg.MaxInFlight, s.cfg.QueueWait, iv),
+			IntervalS: iv,
+		})
+		return
+	}
+	defer s.gate.leave()
 	req, err := discovery.DecodeAnnounceRequest(bytes.NewReader(body))
 	if err != nil {
 		s.reject(w, r, err)
@@ -230,10 +259,11 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 			ev.Kind, ev.Reason = rf.kind, rf.msg
 			s.audit.Record(ev)
 		}
+		eb := errorBody{Error: rf.msg}
 		if rf.status == http.StatusTooManyRequests || rf.status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", fmt.Sprint(int(max(s.cfg.MinInterval/time.Second, 1))))
+			eb.IntervalS = retryAfter(w, s.cfg.MinInterval)
 		}
-		writeJSON(w, rf.status, errorBody{Error: rf.msg})
+		writeJSON(w, rf.status, eb)
 	}
 
 	if by, first := s.rates.allow(ip, now); by != "" {
@@ -291,7 +321,6 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	// ±10% so peers that arrived together drift apart.
 	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*s.cfg.Rand.Float64()))
-	s.gaugesLocked()
 	s.mu.Unlock()
 	s.record(events)
 	peers = s.reports.filter(peers, now) // reported by enough distinct peers: withheld
@@ -323,21 +352,65 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		s.m.unlisted.Inc()
 		s.log.Debug("peer answered but not listed", "peer", req.Peer, "reason", out.capped)
 	}
-	s.m.announces.WithLabelValues(resultOK).Inc()
-	writeJSON(w, http.StatusOK, discovery.AnnounceResponse{
+	s.m.ok.Inc()
+	resp := discovery.AnnounceResponse{
 		IntervalS:    discovery.Seconds(interval),
 		MinIntervalS: discovery.Seconds(s.cfg.MinInterval),
 		Peers:        peers,
-	})
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := append(resp.AppendJSON((*bp)[:0]), '\n') // encoding/json's Encoder ends with one too
+	writeRaw(w, http.StatusOK, b)
+	if cap(b) <= maxPooledBuf { // one huge response must not pin its buffer
+		*bp = b
+		bufPool.Put(bp)
+	}
+}
+
+// readBody reads an announce body into a pooled-size buffer, refusing more
+// than discovery.MaxBodyBytes. The common body (under 1 KiB) costs one
+// allocation.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	n := 1024
+	if r.ContentLength > 0 && r.ContentLength <= discovery.MaxBodyBytes {
+		n = int(r.ContentLength) + 1 // +1: ReadAll-style EOF check without growing
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, discovery.MaxBodyBytes))
+	return buf.Bytes(), err
+}
+
+// Response buffers, reused across announces: a response of 50 peers is a
+// few KiB, written from one buffer without reflection.
+const maxPooledBuf = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// Header values shared by every response; net/http only reads them.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+)
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrNoStore
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // the client went away; nothing to do
 }
 
 type errorBody struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
+	// IntervalS is, on a 429 or 503, when to try again in seconds: the
+	// Retry-After header's value, with fractions.
+	IntervalS float64 `json:"interval_s,omitempty"`
 }
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
-	s.m.announces.WithLabelValues(resultInvalid).Inc()
+	s.m.invalid.Inc()
 	s.log.Debug("announce rejected", "remote", r.RemoteAddr, "err", err)
 	resp := errorBody{Error: err.Error()}
 	var fe *discovery.FieldError
