@@ -204,18 +204,19 @@ type refusal struct {
 }
 
 // handleAnnounce checks an announce in order of cost, then records it:
-//  0. the body is read (at most MaxBodyBytes), then a slot among the
-//     announces in flight is free within QueueWait, or the tracker is
-//     saturated and answers 503 at once (overload.go): a slow client
-//     sending its body holds no slot;
 //  1. the body decodes and every field is within the protocol's limits;
 //  2. the client address and its /24 or /48 are within their rate limits
 //     (before any signature is checked, so a flood costs little);
-//  3. the signature verifies for the peer ID the announce names, and its
+//  3. a slot among the announces in flight is free within QueueWait, or
+//     the tracker is saturated and answers 503 at once (overload.go). The
+//     body was read and the rate limits checked first: a slow client
+//     holds no slot, and a flooding address gets its 429 without taking
+//     one from everyone else;
+//  4. the signature verifies for the peer ID the announce names, and its
 //     timestamp is within the clock skew (unless AllowUnsigned and unsigned);
-//  4. Authorize, if set, grants a tenant and regions for the token;
-//  5. the announced addresses are filtered (see filterAddrs);
-//  6. under the lock: not older than the last accepted announce of the
+//  5. Authorize, if set, grants a tenant and regions for the token;
+//  6. the announced addresses are filtered (see filterAddrs);
+//  7. under the lock: not older than the last accepted announce of the
 //     peer (a replay), and within the caps on swarms and peers.
 func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r)
@@ -228,18 +229,6 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if !s.gate.enter(r.Context()) {
-		s.m.overloaded.Inc()
-		// Jittered so the refused do not all come back in the same second.
-		d := time.Duration(float64(s.cfg.OverloadRetryAfter) * (1 + 0.5*rand.Float64()))
-		iv := retryAfter(w, d)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{
-			Error:     fmt.Sprintf("tracker overloaded: more than %d announces in flight for %v; retry after %.0f s", s.cfg.MaxInFlight, s.cfg.QueueWait, iv),
-			IntervalS: iv,
-		})
-		return
-	}
-	defer s.gate.leave()
 	req, err := discovery.DecodeAnnounceRequest(bytes.NewReader(body))
 	if err != nil {
 		s.reject(w, r, err)
@@ -274,6 +263,18 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		refuse(rf)
 		return
 	}
+	if !s.gate.enter(r.Context()) {
+		s.m.overloaded.Inc()
+		// Jittered so the refused do not all come back in the same second.
+		d := time.Duration(float64(s.cfg.OverloadRetryAfter) * (1 + 0.5*rand.Float64()))
+		iv := retryAfter(w, d)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{
+			Error:     fmt.Sprintf("tracker overloaded: more than %d announces in flight for %v; retry after %.0f s", s.cfg.MaxInFlight, s.cfg.QueueWait, iv),
+			IntervalS: iv,
+		})
+		return
+	}
+	defer s.gate.leave()
 	if len(req.Sig) > 0 || !s.cfg.AllowUnsigned {
 		if err := req.VerifySignature(now, s.cfg.ClockSkew); err != nil {
 			refuse(refusal{status: http.StatusForbidden, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()})
