@@ -8,10 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"net/http/httptest"
 	"testing"
 	"time"
 
