@@ -79,8 +79,7 @@ func plainFloat(f float64) bool {
 // they are copied; anything else goes through encoding/json.
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainByte[s[i]] {
 			return appendMarshal(b, s)
 		}
 	}
@@ -96,3 +95,12 @@ func appendMarshal(b []byte, v any) []byte {
 	}
 	return append(b, out...)
 }
+
+// plainByte marks the bytes encoding/json copies into a string as they are:
+// printable ASCII but for '"', '\\' and the HTML-escaped '<', '>', '&'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
