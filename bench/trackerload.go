@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -14,6 +15,8 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -50,9 +53,10 @@ const (
 type TrackerLoadConfig struct {
 	// Targets are run one after the other, each with a workload of its own
 	// (fresh peer identities and swarms, so one target's announces are no
-	// replays at the next): TargetMemory, TargetMemoryChecks, or the base
-	// URLs of running trackers on this machine's loopback, several joined by
-	// '|' for replicas announced to in turn.
+	// replays at the next): TargetMemory, TargetMemoryChecks, SpawnTarget
+	// (child `shoal tracker` processes, say on one Redis), or the base URLs
+	// of running trackers on this machine's loopback, several joined by '|'
+	// for replicas the connections are spread over.
 	Targets []string
 	// Peers announce concurrently (10,000), each in one of Swarms swarms
 	// (1,000) drawn with a Zipf popularity (exponent ZipfS, 1.1): a few
@@ -72,6 +76,9 @@ type TrackerLoadConfig struct {
 	Duration  time.Duration
 	Announces int
 	Seed      uint64
+	// Exe is the shoal binary that spawned targets ("shoal:N:ARGS") run as
+	// `shoal tracker`; `shoal bench tracker` sets it to itself.
+	Exe string
 	// Progress, if set, receives a line per phase.
 	Progress func(string)
 }
@@ -123,8 +130,17 @@ type loadTarget struct {
 	inProc  bool
 	checks  bool     // in-process: signatures, tokens and rate limits on
 	hosts   []string // host:port of each replica (external)
+	spawn   int      // child `shoal tracker` processes to start
+	args    []string // their extra flags
 	signed  bool
 	tokened bool
+}
+
+// SpawnTarget names n child `shoal tracker` processes started with args
+// (say "--redis", URL) on loopback, with signatures, tokens (the bench's
+// own issuer key, passed with --trust) and the default rate limits on.
+func SpawnTarget(n int, args ...string) string {
+	return "shoal:" + strconv.Itoa(n) + ":" + strings.Join(args, " ")
 }
 
 func parseTarget(t string) (loadTarget, error) {
@@ -133,6 +149,14 @@ func parseTarget(t string) (loadTarget, error) {
 		return loadTarget{name: t, inProc: true}, nil
 	case TargetMemoryChecks:
 		return loadTarget{name: t, inProc: true, checks: true, signed: true, tokened: true}, nil
+	}
+	if rest, ok := strings.CutPrefix(t, "shoal:"); ok {
+		ns, args, _ := strings.Cut(rest, ":")
+		n, err := strconv.Atoi(ns)
+		if err != nil || n < 1 || n > 8 {
+			return loadTarget{}, fmt.Errorf("%w: target %q: want shoal:N:FLAGS with N from 1 to 8 replicas", ErrConfig, t)
+		}
+		return loadTarget{name: t, spawn: n, args: strings.Fields(args), signed: true, tokened: true}, nil
 	}
 	lt := loadTarget{name: t, signed: true}
 	for _, u := range strings.Split(t, "|") {
@@ -215,6 +239,22 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 		issuer = ed25519.NewKeyFromSeed(s[:])
 	}
 	hosts := lt.hosts
+	var children []*child
+	if lt.spawn > 0 {
+		defer func() {
+			for _, c := range children {
+				c.stop()
+			}
+		}()
+		for i := range lt.spawn {
+			c, err := spawnTracker(ctx, cfg.Exe, manifest.PublicOf(issuer).String(), lt.args)
+			if err != nil {
+				return res, fmt.Errorf("replica %d: %w", i+1, err)
+			}
+			children = append(children, c)
+			hosts = append(hosts, c.addr)
+		}
+	}
 	if lt.inProc {
 		tcfg := tracker.Config{Logger: slog.New(slog.DiscardHandler), TrustForwarded: true,
 			AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1, MaxPeersTotal: -1, MaxSwarms: -1, MaxTenantSwarms: -1}
@@ -247,7 +287,7 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 		lat     = make([]time.Duration, 0, len(reqs))
 		wg      sync.WaitGroup
 		start   = time.Now()
-		cpu0    = cpuTime()
+		cpu0    = cpuTime(children)
 		rctx, c = context.WithTimeout(ctx, cfg.Duration)
 	)
 	defer c()
@@ -316,7 +356,7 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
-	res.CPU = cpuTime() - cpu0
+	res.CPU = cpuTime(children) - cpu0
 	res.Sent = len(lat)
 	if len(lat) > 0 {
 		slices.Sort(lat)
@@ -559,11 +599,112 @@ func WriteLoadReport(w io.Writer, cfg TrackerLoadConfig, rs []LoadResult) {
 
 func msec(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
+// cpuTime is the CPU time, user and system, this process and the running
+// children have used.
+func cpuTime(children []*child) time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	t := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	for _, c := range children {
+		t += procCPU(c.cmd.Process.Pid)
+	}
+	return t
+}
+
+// procCPU reads a process's CPU time from /proc (0 where there is none).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * time.Second / 100 // USER_HZ, 100 on Linux
+}
+
+// child is a `shoal tracker` process the bench started.
+type child struct {
+	cmd    *exec.Cmd
+	addr   string
+	exited chan struct{}
+	stderr *bytes.Buffer // the last of its log, for an error
+}
+
+// spawnTracker starts `exe tracker` on a free loopback port with the
+// bench's token key trusted, each simulated peer's address taken from
+// X-Forwarded-For, and extra args, and waits until it answers.
+func spawnTracker(ctx context.Context, exe, trustKey string, extra []string) (*child, error) {
+	if exe == "" {
+		return nil, fmt.Errorf("%w: spawned targets need the shoal binary (TrackerLoadConfig.Exe)", ErrConfig)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close() // free for the child; another process taking it in between fails the start below
+	args := append([]string{"tracker", "--listen", addr, "--trust", trustKey, "--trust-forwarded",
+		"--max-peers-total", "0", "--max-swarms", "0"}, extra...)
+	c := &child{cmd: exec.Command(exe, args...), addr: addr, exited: make(chan struct{}), stderr: &bytes.Buffer{}}
+	c.cmd.Stdout = io.Discard
+	c.cmd.Stderr = &tailWriter{b: c.stderr, max: 4 << 10}
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s tracker: %w", exe, err)
+	}
+	go func() { _ = c.cmd.Wait(); close(c.exited) }()
+	for end := time.Now().Add(20 * time.Second); ; {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return c, nil
+		}
+		select {
+		case <-c.exited:
+			return nil, fmt.Errorf("shoal %s exited: %s", strings.Join(args, " "), strings.TrimSpace(c.stderr.String()))
+		case <-ctx.Done():
+			c.stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(end) {
+			c.stop()
+			return nil, fmt.Errorf("shoal tracker on %s not listening after 20 s", addr)
+		}
+	}
+}
+
+// stop ends the child with SIGTERM (a clean shutdown), then kills it if
+// it has not exited within 10 s.
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
+
+// tailWriter keeps the last max bytes written to b. Only the child's
+// stderr copier writes; b is read after the child exited.
+type tailWriter struct {
+	b   *bytes.Buffer
+	max int
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.b.Write(p)
+	if over := w.b.Len() - w.max; over > 0 {
+		w.b.Next(over)
+	}
+	return len(p), nil
 }
