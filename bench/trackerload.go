@@ -285,6 +285,7 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 		next    atomic.Int64
 		mu      sync.Mutex // guards res's counts and lat
 		lat     = make([]time.Duration, 0, len(reqs))
+		done    = make([]atomic.Bool, len(reqs)) // answered (or given up): the peer's next may go
 		wg      sync.WaitGroup
 		start   = time.Now()
 		cpu0    = cpuTime(children)
@@ -320,12 +321,19 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 				if i >= len(reqs) {
 					return
 				}
+				// A peer never has two announces in flight: its next one
+				// waits for the previous answer, as a real peer's would.
+				for p := reqs[i].prev; p >= 0 && !done[p].Load() && rctx.Err() == nil; {
+					runtime.Gosched()
+				}
+				mark := func() { done[i].Store(true) }
 				if conn == nil {
 					d := net.Dialer{Timeout: 5 * time.Second}
 					c, err := d.DialContext(rctx, "tcp", host)
 					if err != nil {
 						failed++
 						fail = err.Error()
+						mark()
 						continue
 					}
 					conn = c
@@ -333,8 +341,9 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 				}
 				t0 := time.Now()
 				_ = conn.SetDeadline(t0.Add(30 * time.Second))
-				status, err := roundTrip(conn, br, reqs[i])
+				status, err := roundTrip(conn, br, reqs[i].raw)
 				d := time.Since(t0)
+				mark()
 				switch {
 				case err != nil:
 					failed++
@@ -365,6 +374,12 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 	return res, nil
 }
 
+// loadReq is one announce of the workload.
+type loadReq struct {
+	raw  []byte // the whole HTTP request
+	prev int    // the same peer's previous announce; -1: none
+}
+
 // rawRequest is one announce as an HTTP/1.1 request, encoded before the
 // run so the generator's cost per request is a write and a read.
 func rawRequest(host, xff string, body []byte) []byte {
@@ -389,7 +404,7 @@ type loadPeer struct {
 	n, len  int // announces sent this session, and the session's length
 	lastTS  int64
 	tok     string
-	started bool
+	last    int // index of its latest announce in the workload; -1: none
 }
 
 // buildWorkload makes cfg.Announces announce requests: the peers take
@@ -397,7 +412,7 @@ type loadPeer struct {
 // compressed), each through its session, a new identity taking over a slot
 // whose session ended. Signing, the peers' own cost, is spread over the
 // cores here, before the clock starts.
-func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed25519.PrivateKey, host string) ([][]byte, error) {
+func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed25519.PrivateKey, host string) ([]loadReq, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x10ad))
 	zipf := rand.NewZipf(rng, cfg.ZipfS, 1, uint64(cfg.Swarms-1))
 	swarms := make([]core.ContentID, cfg.Swarms)
@@ -421,7 +436,7 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 		// the diversity cap see a realistic spread. Only text: every byte
 		// goes to loopback.
 		ip := fmt.Sprintf("198.%d.%d.%d", 18+slot%2, (slot/2)%256, 1+(slot/512)%250)
-		*p = loadPeer{key: k, id: id.String(), swarm: int(zipf.Uint64()), ip: ip, len: 3 + rng.IntN(2*(cfg.Session-3)+1)}
+		*p = loadPeer{key: k, id: id.String(), swarm: int(zipf.Uint64()), ip: ip, len: 3 + rng.IntN(2*(cfg.Session-3)+1), last: -1}
 		if lt.tokened {
 			p.tok, _ = token.Issue(issuer, token.Claims{Tenant: "bench", Scope: token.ContentScope(swarms[p.swarm]),
 				Peer: p.id, NotBefore: now.Add(-time.Hour), Expiry: now.Add(time.Hour)})
@@ -432,8 +447,9 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 		newIdentity(&peers[i], i)
 	}
 	type job struct {
-		p   *loadPeer // identity as of this announce (copied key and id)
-		req discovery.AnnounceRequest
+		p    *loadPeer // identity as of this announce (copied key and id)
+		req  discovery.AnnounceRequest
+		prev int // the same identity's previous announce; -1: none
 	}
 	jobs := make([]job, 0, cfg.Announces)
 	order := rng.Perm(cfg.Peers)
@@ -466,11 +482,12 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 			ts := max(base+int64(len(jobs))*span/int64(cfg.Announces), p.lastTS+1)
 			r.TS, p.lastTS = ts, ts
 			p.n++
-			jobs = append(jobs, job{p: &loadPeer{key: p.key, id: p.id, ip: p.ip}, req: r})
+			jobs = append(jobs, job{p: &loadPeer{key: p.key, id: p.id, ip: p.ip}, req: r, prev: p.last})
+			p.last = len(jobs) - 1
 		}
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	}
-	out := make([][]byte, len(jobs))
+	out := make([]loadReq, len(jobs))
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	workers := runtime.GOMAXPROCS(0)
@@ -493,7 +510,7 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 					failed.Store(err)
 					return
 				}
-				out[i] = rawRequest(host, j.p.ip, b)
+				out[i] = loadReq{raw: rawRequest(host, j.p.ip, b), prev: j.prev}
 			}
 		}()
 	}
