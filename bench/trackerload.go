@@ -397,14 +397,14 @@ func rawRequest(host, xff string, body []byte) []byte {
 // loadPeer is one slot of the workload: a peer identity in one swarm,
 // somewhere in its session.
 type loadPeer struct {
-	key     crypto.PrivKey
-	id      string
-	swarm   int
-	ip      string
-	n, len  int // announces sent this session, and the session's length
-	lastTS  int64
-	tok     string
-	last    int // index of its latest announce in the workload; -1: none
+	key    crypto.PrivKey
+	id     string
+	swarm  int
+	ip     string
+	n, len int // announces sent this session, and the session's length
+	lastTS int64
+	tok    string
+	last   int // index of its latest announce in the workload; -1: none
 }
 
 // buildWorkload makes cfg.Announces announce requests: the peers take
