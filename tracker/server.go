@@ -229,7 +229,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	req, err := discovery.DecodeAnnounceRequest(bytes.NewReader(body))
+	req, err := discovery.DecodeAnnounceBody(body)
 	if err != nil {
 		s.reject(w, r, err)
 		return
