@@ -240,13 +240,18 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Clock.Now()
-	ev := audit.Event{Time: now, Content: req.Content.String(), Peer: req.Peer, IP: ip.String()}
+	// The audit event is built only when one is recorded: most announces
+	// record none, and its text fields cost allocations.
+	tenant := ""
+	record := func(kind, reason string) {
+		s.audit.Record(audit.Event{Time: now, Kind: kind, Reason: reason, Tenant: tenant,
+			Content: req.Content.String(), Peer: req.Peer, IP: ip.String()})
+	}
 	refuse := func(rf refusal) {
 		s.m.announces.WithLabelValues(rf.result).Inc()
 		s.log.Debug("announce refused", "remote", ip, "peer", req.Peer, "content", req.Content.Short(), "reason", rf.msg)
 		if rf.kind != "" {
-			ev.Kind, ev.Reason = rf.kind, rf.msg
-			s.audit.Record(ev)
+			record(rf.kind, rf.msg)
 		}
 		eb := errorBody{Error: rf.msg}
 		if rf.status == http.StatusTooManyRequests || rf.status == http.StatusServiceUnavailable {
@@ -292,7 +297,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 			refuse(refusal{status: http.StatusForbidden, result: resultRefused, kind: audit.KindTokenRefused, msg: "token refused: " + err.Error()})
 			return
 		}
-		ev.Tenant = grant.Tenant
+		tenant = grant.Tenant
 	}
 	ad := admission{key: swarmKey{grant.Tenant, req.Content}, region: req.Region, observed: ip, regions: grant.Regions}
 	if grant.Region != "" {
@@ -336,19 +341,16 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case out.joined:
-		ev.Kind, ev.Reason = audit.KindJoin, string(req.Event)
-		s.audit.Record(ev)
+		record(audit.KindJoin, string(req.Event))
 		for _, d := range dropped {
 			if d.foreign {
 				// No address in the reason: the audit log pseudonymises
 				// addresses (the IP field) and reasons are kept verbatim.
-				ev.Kind, ev.Reason = audit.KindAnnounceRejected, "foreign address dropped: not the announcing host"
-				s.audit.Record(ev)
+				record(audit.KindAnnounceRejected, "foreign address dropped: not the announcing host")
 			}
 		}
 	case out.left != nil:
-		ev.Kind, ev.Reason = audit.KindLeave, "stopped"
-		s.audit.Record(ev)
+		record(audit.KindLeave, "stopped")
 	case out.capped != "":
 		s.m.unlisted.Inc()
 		s.log.Debug("peer answered but not listed", "peer", req.Peer, "reason", out.capped)
