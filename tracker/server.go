@@ -13,12 +13,12 @@
 package tracker
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -370,17 +370,29 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readBody reads an announce body into a pooled-size buffer, refusing more
-// than discovery.MaxBodyBytes. The common body (under 1 KiB) costs one
-// allocation.
+// readBody reads an announce body, refusing more than
+// discovery.MaxBodyBytes, into a buffer sized by Content-Length: one
+// allocation for a body that says its length, as every peer's does.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	n := 1024
 	if r.ContentLength > 0 && r.ContentLength <= discovery.MaxBodyBytes {
 		n = int(r.ContentLength) + 1 // +1: ReadAll-style EOF check without growing
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n))
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, discovery.MaxBodyBytes))
-	return buf.Bytes(), err
+	rd := http.MaxBytesReader(w, r.Body, discovery.MaxBodyBytes)
+	buf := make([]byte, 0, n)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append pick the growth
+		}
+		m, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // Response buffers, reused across announces: a response of 50 peers is a
