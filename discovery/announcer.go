@@ -194,7 +194,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 				continue // the select above sends "stopped" and returns
 			}
 			failures++
-			wait := a.backoff(failures)
+			wait := a.retryWait(failures, err)
 			a.log.Warn("announce failed; will retry", "err", err, "failures", failures, "retry_in", wait)
 			timer.Reset(wait)
 			continue
@@ -294,6 +294,27 @@ func (a *Announcer) backoff(failures int) time.Duration {
 		r = rand.Int64N(half + 1)
 	}
 	return time.Duration(half + r)
+}
+
+// retryWait is how long to wait after the failures-th failure in a row,
+// err: the backoff, and when the tracker said when to come back
+// (RetryAfterError), at least that plus up to half again as jitter, so
+// peers refused together by an overloaded tracker do not return together.
+// A Retry-After beyond MaxInterval is taken as MaxInterval.
+func (a *Announcer) retryWait(failures int, err error) time.Duration {
+	wait := a.backoff(failures)
+	ra := min(RetryAfter(err), a.cfg.MaxInterval)
+	if ra <= 0 {
+		return wait
+	}
+	half := int64(ra / 2)
+	var r int64
+	if a.cfg.Rand != nil {
+		r = a.cfg.Rand.Int64N(half + 1)
+	} else {
+		r = rand.Int64N(half + 1)
+	}
+	return max(wait, ra+time.Duration(r))
 }
 
 // newPeers returns the peers of resp not present (with the same addresses) in

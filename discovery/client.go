@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -87,8 +88,12 @@ func (c *TrackerClient) Announce(ctx context.Context, req AnnounceRequest) (Anno
 	defer resp.Body.Close()
 
 	if resp.StatusCode != http.StatusOK {
-		return AnnounceResponse{}, fmt.Errorf("announce to tracker %s: %w: HTTP %s: %s",
-			c.base, ErrTrackerStatus, resp.Status, errorReason(resp.Body))
+		reason, intervalS := errorReason(resp.Body)
+		err := fmt.Errorf("announce to tracker %s: %w: HTTP %s: %s", c.base, ErrTrackerStatus, resp.Status, reason)
+		if d := max(parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), secondsToDuration(intervalS)); d > 0 {
+			err = &RetryAfterError{err: err, After: d}
+		}
+		return AnnounceResponse{}, err
 	}
 	var out AnnounceResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxRespBytes)).Decode(&out); err != nil {
@@ -97,19 +102,62 @@ func (c *TrackerClient) Announce(ctx context.Context, req AnnounceRequest) (Anno
 	return out, nil
 }
 
-// errorReason extracts the "error" of a JSON error body, or quotes the start
-// of a non-JSON body (a proxy's HTML page, say).
-func errorReason(r io.Reader) string {
+// RetryAfterError is a refusal that says when to come back: a tracker
+// under overload (503) or rate-limiting this peer (429) sends a Retry-After
+// header and the same as interval_s in its JSON body. It wraps the
+// ErrTrackerStatus error.
+type RetryAfterError struct {
+	err   error
+	After time.Duration // how long the tracker asks to be left alone
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", e.err, e.After.Round(time.Millisecond))
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter returns how long err, an error of Announce, asks the peer to
+// wait before announcing to that tracker again; 0 when it does not say.
+func RetryAfter(err error) time.Duration {
+	var ra *RetryAfterError
+	if errors.As(err, &ra) {
+		return ra.After
+	}
+	return 0
+}
+
+// parseRetryAfter reads a Retry-After value, delay-seconds or an HTTP date
+// (RFC 9110 §10.2.3); 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return secondsToDuration(float64(n))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return secondsToDuration(t.Sub(now).Seconds())
+	}
+	return 0
+}
+
+// errorReason extracts the "error" (and "interval_s", when to retry) of a
+// JSON error body, or quotes the start of a non-JSON body (a proxy's HTML
+// page, say).
+func errorReason(r io.Reader) (string, float64) {
 	b, _ := io.ReadAll(io.LimitReader(r, maxErrorBytes))
 	var e struct {
-		Error string `json:"error"`
+		Error     string  `json:"error"`
+		IntervalS float64 `json:"interval_s"`
 	}
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		return e.Error
+		return e.Error, e.IntervalS
 	}
 	s := strings.TrimSpace(string(b))
 	if s == "" {
-		return "no reason given"
+		return "no reason given", 0
 	}
-	return fmt.Sprintf("%q", truncate(s, 200))
+	return fmt.Sprintf("%q", truncate(s, 200)), 0
 }

@@ -172,7 +172,8 @@ func (c *TrackerClient) Report(ctx context.Context, r Report) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("report to %s: %w: HTTP %d: %s", c.base, ErrReportRefused, resp.StatusCode, errorReason(resp.Body))
+		reason, _ := errorReason(resp.Body)
+		return fmt.Errorf("report to %s: %w: HTTP %d: %s", c.base, ErrReportRefused, resp.StatusCode, reason)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
 	return nil

@@ -47,6 +47,12 @@ func (r *AnnounceRequest) UnmarshalJSON(b []byte) error {
 		if errors.As(err, &te) && te.Field != "" {
 			return fieldErr(strings.TrimPrefix(te.Field, "plain."), "want a JSON %s, got %s", te.Type, te.Value)
 		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) && strings.HasSuffix(se.Error(), "after top-level value") {
+			// A second value after the object is a client bug worth
+			// reporting; it would otherwise be silently ignored.
+			return fieldErr("body", "trailing data after the JSON object")
+		}
 		return fieldErr("body", "bad JSON: %v", err)
 	}
 	if aux.Content == nil {
@@ -64,19 +70,20 @@ func (r *AnnounceRequest) UnmarshalJSON(b []byte) error {
 // it. Every error it returns is a *FieldError wrapping ErrInvalidRequest. The
 // caller bounds the size of rd.
 func DecodeAnnounceRequest(rd io.Reader) (AnnounceRequest, error) {
-	var req AnnounceRequest
-	dec := json.NewDecoder(rd)
-	if err := dec.Decode(&req); err != nil {
-		var fe *FieldError
-		if errors.As(err, &fe) {
-			return AnnounceRequest{}, fe
-		}
-		return AnnounceRequest{}, fieldErr("body", "bad JSON: %v", err)
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		return AnnounceRequest{}, fieldErr("body", "read: %v", err)
 	}
-	// A second value after the object is a client bug worth reporting; it would
-	// otherwise be silently ignored.
-	if _, err := dec.Token(); err != io.EOF {
-		return AnnounceRequest{}, fieldErr("body", "trailing data after the JSON object")
+	return DecodeAnnounceBody(b)
+}
+
+// DecodeAnnounceBody is DecodeAnnounceRequest for a body already read: one
+// pass of encoding/json over it (plus its validity scan), where a
+// json.Decoder would scan it twice more.
+func DecodeAnnounceBody(b []byte) (AnnounceRequest, error) {
+	var req AnnounceRequest
+	if err := req.UnmarshalJSON(b); err != nil {
+		return AnnounceRequest{}, err
 	}
 	if err := req.Validate(); err != nil {
 		return AnnounceRequest{}, err

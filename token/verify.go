@@ -2,10 +2,13 @@ package token
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
@@ -32,6 +35,9 @@ type Verifier struct {
 	trust manifest.Trust
 	clock core.Clock
 	skew  time.Duration
+	// verified remembers tokens whose signatures verified, by the hash of
+	// their printed form (nil: no cache). See WithCache.
+	verified *lru.Cache[[sha256.Size]byte, *Token]
 }
 
 // NewVerifier trusts tokens signed by any of keys (or delegated by one of
@@ -57,6 +63,23 @@ func (v *Verifier) WithSkew(skew time.Duration) *Verifier {
 	return &c
 }
 
+// WithCache returns a copy of v that remembers up to n tokens whose
+// signatures verified (least recently used forgotten), so a token presented
+// again, as a peer does with every announce, costs a hash and the claims
+// checks instead of a decode and one or two Ed25519 verifications. Only the
+// signatures' verdict is remembered: a signature over the same bytes
+// verifies forever, while everything that can change (whether the issuer
+// is still trusted, expiry, the delegation's expiry, scope, peer, region)
+// is checked at every call. n <= 0 returns v unchanged.
+func (v *Verifier) WithCache(n int) *Verifier {
+	if n <= 0 {
+		return v
+	}
+	c := *v
+	c.verified, _ = lru.New[[sha256.Size]byte, *Token](n)
+	return &c
+}
+
 // Now is the verifier's clock.
 func (v *Verifier) Now() time.Time { return v.clock.Now() }
 
@@ -74,6 +97,20 @@ func (v *Verifier) Check(tok string, subj Subject) (*Claims, error) {
 	if tok == "" {
 		return nil, ErrMissing
 	}
+	var key [sha256.Size]byte
+	if v.verified != nil {
+		key = sha256.Sum256([]byte(tok))
+		if t, ok := v.verified.Get(key); ok {
+			if err := v.checkTrusted(t); err != nil {
+				return nil, err
+			}
+			if err := v.checkClaims(&t.Claims, subj); err != nil {
+				return nil, err
+			}
+			c := t.Claims // the cached token is shared: hand out a copy
+			return &c, nil
+		}
+	}
 	t, err := Decode(tok)
 	if err != nil {
 		return nil, err
@@ -81,31 +118,47 @@ func (v *Verifier) Check(tok string, subj Subject) (*Claims, error) {
 	if err := v.checkSigned(t); err != nil {
 		return nil, err
 	}
+	if v.verified != nil {
+		v.verified.Add(key, t)
+	}
 	if err := v.checkClaims(&t.Claims, subj); err != nil {
 		return nil, err
 	}
-	return &t.Claims, nil
+	c := t.Claims
+	return &c, nil
 }
 
+// checkSigned checks that t's signer is trusted (checkTrusted) and that its
+// signatures, and its delegation's, verify.
 func (v *Verifier) checkSigned(t *Token) error {
+	if err := v.checkTrusted(t); err != nil {
+		return err
+	}
+	if d := t.Delegation; d != nil && !d.Verify() {
+		return fmt.Errorf("%w: delegation signature does not verify under %s", ErrDelegation, d.Publisher)
+	}
+	body := t.raw[:len(t.raw)-ed25519.SignatureSize]
+	if !ed25519.Verify(t.Issuer[:], append([]byte(TokenDomain), body...), t.Signature) {
+		return fmt.Errorf("%w under %s", ErrBadSignature, t.Issuer)
+	}
+	return nil
+}
+
+// checkTrusted is what checkSigned checks besides the signatures, all of
+// which can change between two checks of one token: whether its root key
+// is trusted, and whether its delegation has expired.
+func (v *Verifier) checkTrusted(t *Token) error {
 	root := t.Issuer
 	if d := t.Delegation; d != nil {
 		root = d.Publisher
 		if !v.trust.Trusts(root) {
 			return fmt.Errorf("%w: delegation signed by %s, which is not a trusted publisher key", ErrUntrusted, root)
 		}
-		if !d.Verify() {
-			return fmt.Errorf("%w: delegation signature does not verify under %s", ErrDelegation, root)
-		}
 		if now := v.clock.Now(); !now.Add(-v.skew).Before(d.Expiry) {
 			return fmt.Errorf("%w: delegation to %s expired at %s", ErrDelegation, d.Delegate, stamp(d.Expiry))
 		}
 	} else if !v.trust.Trusts(root) {
 		return fmt.Errorf("%w: %s", ErrUntrusted, root)
-	}
-	body := t.raw[:len(t.raw)-ed25519.SignatureSize]
-	if !ed25519.Verify(t.Issuer[:], append([]byte(TokenDomain), body...), t.Signature) {
-		return fmt.Errorf("%w under %s", ErrBadSignature, t.Issuer)
 	}
 	return nil
 }

@@ -192,13 +192,28 @@ func addrIP(s string) (netip.Addr, string) {
 }
 
 // visible returns the addresses of a a peer at asker may dial, appended to
-// out.
+// out. With out nil and one kind of address visible, as for nearly every
+// peer, it returns that kind's slice itself, capped so that an append
+// copies: announces replace a peer's slices, never change them, so sharing
+// them costs no allocation per peer handed out.
 func (a *peerAddrs) visible(asker netip.Addr, out []string) []string {
+	priv := len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed))
+	loop := len(a.loopback) > 0 && classify(asker) == kindLoopback
+	if out == nil {
+		switch {
+		case !priv && !loop:
+			return a.public[:len(a.public):len(a.public)]
+		case len(a.public) == 0 && !loop:
+			return a.private[:len(a.private):len(a.private)]
+		case len(a.public) == 0 && !priv:
+			return a.loopback[:len(a.loopback):len(a.loopback)]
+		}
+	}
 	out = append(out, a.public...)
-	if len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed)) {
+	if priv {
 		out = append(out, a.private...)
 	}
-	if len(a.loopback) > 0 && classify(asker) == kindLoopback {
+	if loop {
 		out = append(out, a.loopback...)
 	}
 	return out

@@ -45,6 +45,19 @@ const (
 	// (for the clock skew window) so that replaying one of their earlier
 	// announces cannot list them again.
 	DefaultStoppedMemory = 100_000
+	// DefaultMaxInFlight is how many announces the tracker works on at
+	// once; DefaultQueueWait how long one more waits for a slot before the
+	// tracker counts itself saturated and refuses it with 503 and
+	// DefaultOverloadRetryAfter (jittered up to +50%). A slot is held for
+	// tens of microseconds, so 256 in flight is far past what 2 cores
+	// serve in the wait: only a real overload is refused.
+	DefaultMaxInFlight        = 256
+	DefaultQueueWait          = 100 * time.Millisecond
+	DefaultOverloadRetryAfter = 10 * time.Second
+	// DefaultTokenCache is how many verified tokens the binary's token
+	// check remembers (token.Verifier.WithCache): one per active peer and
+	// content is the working set; 100,000 is a few tens of MB at most.
+	DefaultTokenCache = 100_000
 )
 
 // Config configures a tracker Server. Zero fields take the defaults given;
@@ -96,6 +109,13 @@ type Config struct {
 	// StoppedMemory is how many stopped peers are remembered to refuse
 	// replays of their announces (100,000).
 	StoppedMemory int
+	// MaxInFlight bounds the announces handled at once (256; negative: no
+	// bound). One more waits at most QueueWait (100 ms) for a slot, then is
+	// refused unread with 503, a Retry-After header and interval_s in the
+	// body: OverloadRetryAfter (10 s) plus up to 50% jitter.
+	MaxInFlight        int
+	QueueWait          time.Duration
+	OverloadRetryAfter time.Duration
 
 	// Authorize checks each announce's token and names the tenant and
 	// regions it grants. Nil makes an open tracker: one tenant, "", and no
@@ -182,6 +202,13 @@ func (c Config) withDefaults() Config {
 	defi(&c.MaxPerPrefix, DefaultMaxPerPrefix)
 	if c.StoppedMemory <= 0 {
 		c.StoppedMemory = DefaultStoppedMemory
+	}
+	defi(&c.MaxInFlight, DefaultMaxInFlight)
+	if c.QueueWait <= 0 {
+		c.QueueWait = DefaultQueueWait
+	}
+	if c.OverloadRetryAfter <= 0 {
+		c.OverloadRetryAfter = DefaultOverloadRetryAfter
 	}
 	c.Audit = audit.OrDiscard(c.Audit)
 	if c.Clock == nil {

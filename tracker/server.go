@@ -15,7 +15,6 @@
 package tracker
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -23,8 +22,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type Server struct {
 	m     *metrics
 	mux   *http.ServeMux
 	rates rateLimits
+	gate  *gate // bounds announces in flight (overload.go)
 	audit audit.Sink
 	admin [sha256.Size]byte // hash of cfg.AdminToken, compared in constant time
 
@@ -70,6 +72,7 @@ func New(cfg Config) *Server {
 		m:     newMetrics(),
 		mux:   http.NewServeMux(),
 		rates: newRateLimits(cfg),
+		gate:  newGate(cfg.MaxInFlight, cfg.QueueWait),
 		audit: cfg.Audit,
 		admin: sha256.Sum256([]byte(cfg.AdminToken)),
 		st: newState(cfg.PeerTTL, cfg.Rand, limits{
@@ -87,7 +90,16 @@ func New(cfg Config) *Server {
 	if cfg.AccessLog != nil {
 		s.m.reg.MustRegister(cfg.AccessLog)
 	}
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	// The swarm gauges cost a walk over every swarm: they are brought up to
+	// date when scraped, not on every announce.
+	prom := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
+	s.mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.gaugesLocked()
+		s.mu.Unlock()
+		s.m.inFlight.Set(float64(s.gate.inFlight()))
+		prom.ServeHTTP(w, r)
+	}))
 	s.ready.Add("tracker", func() error {
 		if s.draining.Load() {
 			return errors.New("shutting down")
@@ -130,7 +142,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("tracker listening", "addr", ln.Addr().String(), "interval", s.cfg.Interval, "peer_ttl", s.cfg.PeerTTL)
+	s.log.Info("tracker listening", "addr", ln.Addr().String(), "interval", s.cfg.Interval, "peer_ttl", s.cfg.PeerTTL,
+		"max_inflight", s.cfg.MaxInFlight, "queue_wait", s.cfg.QueueWait)
 	if s.cfg.Authorize == nil {
 		s.log.Info("open tracker: announces need no token, every peer is in one tenant")
 	}
@@ -169,6 +182,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Sweep() {
 	s.mu.Lock()
 	events := s.expireLocked(nil)
+	s.gaugesLocked()
 	s.mu.Unlock()
 	s.record(events)
 }
@@ -183,7 +197,6 @@ func (s *Server) expireLocked(events []audit.Event) []audit.Event {
 	}
 	s.m.expired.Add(float64(len(gone)))
 	s.log.Debug("peers expired", "count", len(gone))
-	s.gaugesLocked()
 	for _, e := range gone {
 		events = append(events, audit.Event{Time: now, Kind: audit.KindLeave, Tenant: e.sw.key.tenant,
 			Content: e.sw.key.content.String(), Peer: e.id, IP: e.addrs.observed.String(), Reason: "expired"})
@@ -219,14 +232,19 @@ type refusal struct {
 //  1. the body decodes and every field is within the protocol's limits;
 //  2. the client address and its /24 or /48 are within their rate limits
 //     (before any signature is checked, so a flood costs little);
-//  3. the signature verifies for the peer ID the announce names, and its
+//  3. a slot among the announces in flight is free within QueueWait, or
+//     the tracker is saturated and answers 503 at once (overload.go). The
+//     body was read and the rate limits checked first: a slow client
+//     holds no slot, and a flooding address gets its 429 without taking
+//     one from everyone else;
+//  4. the signature verifies for the peer ID the announce names, and its
 //     timestamp is within the clock skew (unless AllowUnsigned and unsigned);
-//  4. Authorize, if set, grants a tenant and regions for the token;
-//  5. the announced addresses are filtered (see filterAddrs);
-//  6. under the lock: not older than the last accepted announce of the
+//  5. Authorize, if set, grants a tenant and regions for the token;
+//  6. the announced addresses are filtered (see filterAddrs);
+//  7. under the lock: not older than the last accepted announce of the
 //     peer (a replay), and within the caps on swarms and peers.
 func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, discovery.MaxBodyBytes))
+	body, err := readBody(w, r)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -236,7 +254,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	req, err := discovery.DecodeAnnounceRequest(bytes.NewReader(body))
+	req, err := discovery.DecodeAnnounceBody(body)
 	if err != nil {
 		s.reject(w, r, err)
 		return
@@ -247,18 +265,24 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Clock.Now()
-	ev := audit.Event{Time: now, Content: req.Content.String(), Peer: req.Peer, IP: ip.String()}
+	// The audit event is built only when one is recorded: most announces
+	// record none, and its text fields cost allocations.
+	tenant := ""
+	record := func(kind, reason string) {
+		s.audit.Record(audit.Event{Time: now, Kind: kind, Reason: reason, Tenant: tenant,
+			Content: req.Content.String(), Peer: req.Peer, IP: ip.String()})
+	}
 	refuse := func(rf refusal) {
 		s.m.announces.WithLabelValues(rf.result).Inc()
 		s.log.Debug("announce refused", "remote", ip, "peer", req.Peer, "content", req.Content.Short(), "reason", rf.msg)
 		if rf.kind != "" {
-			ev.Kind, ev.Reason = rf.kind, rf.msg
-			s.audit.Record(ev)
+			record(rf.kind, rf.msg)
 		}
+		eb := errorBody{Error: rf.msg}
 		if rf.status == http.StatusTooManyRequests || rf.status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", fmt.Sprint(int(max(s.cfg.MinInterval/time.Second, 1))))
+			eb.IntervalS = retryAfter(w, s.cfg.MinInterval)
 		}
-		writeJSON(w, rf.status, errorBody{Error: rf.msg})
+		writeJSON(w, rf.status, eb)
 	}
 
 	if by, first := s.rates.allow(ip, now); by != "" {
@@ -269,6 +293,18 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		refuse(rf)
 		return
 	}
+	if !s.gate.enter(r.Context()) {
+		s.m.overloaded.Inc()
+		// Jittered so the refused do not all come back in the same second.
+		d := time.Duration(float64(s.cfg.OverloadRetryAfter) * (1 + 0.5*rand.Float64()))
+		iv := retryAfter(w, d)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{
+			Error:     fmt.Sprintf("tracker overloaded: more than %d announces in flight for %v; retry after %.0f s", s.cfg.MaxInFlight, s.cfg.QueueWait, iv),
+			IntervalS: iv,
+		})
+		return
+	}
+	defer s.gate.leave()
 	if len(req.Sig) > 0 || !s.cfg.AllowUnsigned {
 		if err := req.VerifySignature(now, s.cfg.ClockSkew); err != nil {
 			refuse(refusal{status: http.StatusForbidden, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()})
@@ -286,7 +322,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 			refuse(refusal{status: http.StatusForbidden, result: resultRefused, kind: audit.KindTokenRefused, msg: "token refused: " + err.Error()})
 			return
 		}
-		ev.Tenant = grant.Tenant
+		tenant = grant.Tenant
 	}
 	ad := admission{key: swarmKey{grant.Tenant, req.Content}, region: req.Region, observed: ip, regions: grant.Regions}
 	if grant.Region != "" {
@@ -316,7 +352,6 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	// ±10% so peers that arrived together drift apart.
 	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*s.cfg.Rand.Float64()))
-	s.gaugesLocked()
 	s.mu.Unlock()
 	s.record(events)
 	peers = s.reports.filter(peers, now) // reported by enough distinct peers: withheld
@@ -331,38 +366,91 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case out.joined:
-		ev.Kind, ev.Reason = audit.KindJoin, string(req.Event)
-		s.audit.Record(ev)
+		record(audit.KindJoin, string(req.Event))
 		for _, d := range dropped {
 			if d.foreign {
 				// No address in the reason: the audit log pseudonymises
 				// addresses (the IP field) and reasons are kept verbatim.
-				ev.Kind, ev.Reason = audit.KindAnnounceRejected, "foreign address dropped: not the announcing host"
-				s.audit.Record(ev)
+				record(audit.KindAnnounceRejected, "foreign address dropped: not the announcing host")
 			}
 		}
 	case out.left != nil:
-		ev.Kind, ev.Reason = audit.KindLeave, "stopped"
-		s.audit.Record(ev)
+		record(audit.KindLeave, "stopped")
 	case out.capped != "":
 		s.m.unlisted.Inc()
 		s.log.Debug("peer answered but not listed", "peer", req.Peer, "reason", out.capped)
 	}
-	s.m.announces.WithLabelValues(resultOK).Inc()
-	writeJSON(w, http.StatusOK, discovery.AnnounceResponse{
+	s.m.ok.Inc()
+	resp := discovery.AnnounceResponse{
 		IntervalS:    discovery.Seconds(interval),
 		MinIntervalS: discovery.Seconds(s.cfg.MinInterval),
 		Peers:        peers,
-	})
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := append(resp.AppendJSON((*bp)[:0]), '\n') // encoding/json's Encoder ends with one too
+	writeRaw(w, http.StatusOK, b)
+	if cap(b) <= maxPooledBuf { // one huge response must not pin its buffer
+		*bp = b
+		bufPool.Put(bp)
+	}
+}
+
+// readBody reads an announce body, refusing more than
+// discovery.MaxBodyBytes, into a buffer sized by Content-Length: one
+// allocation for a body that says its length, as every peer's does.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	n := 1024
+	if r.ContentLength > 0 && r.ContentLength <= discovery.MaxBodyBytes {
+		n = int(r.ContentLength) + 1 // +1: ReadAll-style EOF check without growing
+	}
+	rd := http.MaxBytesReader(w, r.Body, discovery.MaxBodyBytes)
+	buf := make([]byte, 0, n)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append pick the growth
+		}
+		m, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// Response buffers, reused across announces: a response of 50 peers is a
+// few KiB, written from one buffer without reflection.
+const maxPooledBuf = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// Header values shared by every response; net/http only reads them.
+var (
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+)
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrNoStore
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // the client went away; nothing to do
 }
 
 type errorBody struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
+	// IntervalS is, on a 429 or 503, when to try again in seconds: the
+	// Retry-After header's value, with fractions.
+	IntervalS float64 `json:"interval_s,omitempty"`
 }
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
-	s.m.announces.WithLabelValues(resultInvalid).Inc()
+	s.m.invalid.Inc()
 	s.log.Debug("announce rejected", "remote", r.RemoteAddr, "err", err)
 	resp := errorBody{Error: err.Error()}
 	var fe *discovery.FieldError

@@ -14,12 +14,13 @@ import (
 
 // benchCommands are the benchmarks under `shoal bench`.
 var benchCommands = map[string]command{
-	"swarm":  {summary: "flash crowd of N shaped peers and a capped origin, in one process", run: runBenchSwarm},
-	"stream": {summary: "N viewers of a live or VOD stream, P2P and CDN-only side by side", run: runBenchStream},
+	"swarm":   {summary: "flash crowd of N shaped peers and a capped origin, in one process", run: runBenchSwarm},
+	"stream":  {summary: "N viewers of a live or VOD stream, P2P and CDN-only side by side", run: runBenchStream},
+	"tracker": {summary: "announce load on trackers (in memory, checks off and on, or running ones): announces/s, p50/p99", run: runBenchTracker},
 }
 
 func init() {
-	register("bench", "benchmarks: swarm, stream", runBench)
+	register("bench", "benchmarks: swarm, stream, tracker", runBench)
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {

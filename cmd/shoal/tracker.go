@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/shoal-cdn/shoal/token"
 	"github.com/shoal-cdn/shoal/tracker"
@@ -35,6 +36,10 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	maxTenantSwarms := fs.Int("max-tenant-swarms", tracker.DefaultMaxTenantSwarms, "swarms one tenant may open (0: no limit)")
 	maxSwarms := fs.Int("max-swarms", tracker.DefaultMaxSwarms, "swarms in all (0: no limit)")
 	maxPeersTotal := fs.Int("max-peers-total", tracker.DefaultMaxPeersTotal, "peer entries over all swarms, about 1 KiB each (0: no limit)")
+	maxInFlight := fs.Int("max-inflight", tracker.DefaultMaxInFlight, "announces handled at once; one more waits --queue-wait for a slot, then is refused with 503 and Retry-After (0: no limit)")
+	queueWait := fs.Duration("queue-wait", tracker.DefaultQueueWait, "longest an announce waits for a slot before the tracker counts itself overloaded and refuses it")
+	overloadRetry := fs.Duration("overload-retry-after", tracker.DefaultOverloadRetryAfter, "Retry-After of an overload refusal (jittered up to +50%); peers wait at least that long")
+	tokenCache := fs.Int("token-cache", tracker.DefaultTokenCache, "tokens whose signatures verified, remembered so a re-announce skips the Ed25519 verification (expiry, trust and scope are checked every time; 0: no cache)")
 	maxPerPrefix := fs.Int("max-per-prefix", tracker.DefaultMaxPerPrefix, "most peers from one /24 or /48 in one returned peer set (0: no limit)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -68,6 +73,12 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if *reportHalfLife <= 0 {
 		return usagef("--report-half-life must be positive, got %v", *reportHalfLife)
 	}
+	if *queueWait <= 0 {
+		return usagef("--queue-wait must be positive, got %v", *queueWait)
+	}
+	if *overloadRetry < time.Second {
+		return usagef("--overload-retry-after must be at least 1s (Retry-After counts whole seconds), got %v", *overloadRetry)
+	}
 	if *clockSkew <= 0 {
 		return usagef("--clock-skew must be positive, got %v", *clockSkew)
 	}
@@ -79,6 +90,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		{"burst-per-ip", float64(*burstPerIP)}, {"burst-per-prefix", float64(*burstPerPrefix)},
 		{"max-swarm-peers", float64(*maxSwarmPeers)}, {"max-tenant-swarms", float64(*maxTenantSwarms)},
 		{"max-swarms", float64(*maxSwarms)}, {"max-peers-total", float64(*maxPeersTotal)}, {"max-per-prefix", float64(*maxPerPrefix)},
+		{"max-inflight", float64(*maxInFlight)}, {"token-cache", float64(*tokenCache)},
 	} {
 		if f.v < 0 {
 			return usagef("--%s must be 0 (no limit) or positive, got %v", f.name, f.v)
@@ -99,26 +111,29 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return v
 	}
 	cfg := tracker.Config{
-		Listen:          *listen,
-		Interval:        *interval,
-		MaxPeers:        *maxPeers,
-		AdminToken:      *adminToken,
-		TrustForwarded:  *trustForwarded,
-		ClockSkew:       *clockSkew,
-		RatePerIP:       noRate(*ratePerIP),
-		BurstPerIP:      max(*burstPerIP, 1),
-		RatePerPrefix:   noRate(*ratePerPrefix),
-		BurstPerPrefix:  max(*burstPerPrefix, 1),
-		MaxSwarmPeers:   noLimit(*maxSwarmPeers),
-		MaxTenantSwarms: noLimit(*maxTenantSwarms),
-		MaxSwarms:       noLimit(*maxSwarms),
-		MaxPeersTotal:   noLimit(*maxPeersTotal),
-		MaxPerPrefix:    noLimit(*maxPerPrefix),
-		Logger:          log,
-		Audit:           sink,
-		AccessLog:       al,
-		ReportThreshold: *reportThreshold,
-		ReportHalfLife:  *reportHalfLife,
+		Listen:             *listen,
+		Interval:           *interval,
+		MaxPeers:           *maxPeers,
+		AdminToken:         *adminToken,
+		TrustForwarded:     *trustForwarded,
+		ClockSkew:          *clockSkew,
+		RatePerIP:          noRate(*ratePerIP),
+		BurstPerIP:         max(*burstPerIP, 1),
+		RatePerPrefix:      noRate(*ratePerPrefix),
+		BurstPerPrefix:     max(*burstPerPrefix, 1),
+		MaxSwarmPeers:      noLimit(*maxSwarmPeers),
+		MaxTenantSwarms:    noLimit(*maxTenantSwarms),
+		MaxSwarms:          noLimit(*maxSwarms),
+		MaxPeersTotal:      noLimit(*maxPeersTotal),
+		MaxPerPrefix:       noLimit(*maxPerPrefix),
+		MaxInFlight:        noLimit(*maxInFlight),
+		QueueWait:          *queueWait,
+		OverloadRetryAfter: *overloadRetry,
+		Logger:             log,
+		Audit:              sink,
+		AccessLog:          al,
+		ReportThreshold:    *reportThreshold,
+		ReportHalfLife:     *reportHalfLife,
 	}
 	if *origin != "" {
 		l, err := tracker.NewManifestLookup(tracker.ManifestLookupConfig{Origin: *origin})
@@ -128,7 +143,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		cfg.Manifests = l
 	}
 	if len(*trust) > 0 {
-		cfg.Authorize = tracker.TokenAuthorizer(token.NewVerifier(*trust, nil))
+		cfg.Authorize = tracker.TokenAuthorizer(token.NewVerifier(*trust, nil).WithCache(*tokenCache))
 		if cfg.Manifests == nil {
 			log.Warn("--trust without --origin: the tracker checks content- and channel-scoped tokens only, and leaves residency and publisher ownership to the peers")
 		}

@@ -1,0 +1,44 @@
+package bench
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTrackerLoadAnswersEveryAnnounce runs a small workload on both
+// in-process targets: every announce (signed ones with tokens included) is
+// answered 200, so the workload's churn, timestamps and tokens are what a
+// strict tracker accepts.
+func TestTrackerLoadAnswersEveryAnnounce(t *testing.T) {
+	cfg := TrackerLoadConfig{Peers: 50, Swarms: 10, Session: 4, Conns: 4, Announces: 400, Duration: time.Minute, Seed: 3}
+	rs, err := RunTrackerLoad(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("%d results, want 2 (memory, memory+checks)", len(rs))
+	}
+	for _, r := range rs {
+		if r.OK != 400 || r.Failed != 0 || r.Refused != 0 {
+			t.Errorf("%s: ok %d refused %d failed %d (first failure %q), want all 400 ok", r.Target, r.OK, r.Refused, r.Failed, r.FirstFail)
+		}
+		if r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 {
+			t.Errorf("%s: percentiles out of order: p50 %v p99 %v max %v", r.Target, r.P50, r.P99, r.Max)
+		}
+	}
+	var b strings.Builder
+	WriteLoadReport(&b, cfg, rs)
+	if !strings.Contains(b.String(), "memory+checks") {
+		t.Errorf("report lacks a target:\n%s", b.String())
+	}
+}
+
+func TestTrackerLoadRefusesNonLoopbackTargets(t *testing.T) {
+	for _, target := range []string{"http://198.18.0.1:7070", "http://example.com:80", "redis", "http://127.0.0.1:7070|http://10.0.0.1:7070"} {
+		if _, err := RunTrackerLoad(context.Background(), TrackerLoadConfig{Targets: []string{target}}); err == nil {
+			t.Errorf("target %q accepted", target)
+		}
+	}
+}

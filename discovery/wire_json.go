@@ -1,0 +1,106 @@
+package discovery
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+)
+
+// AppendJSON appends r encoded exactly as encoding/json encodes it (HTML-
+// safe escaping included), so the tracker can answer from a reused buffer
+// without reflection: the response's shape is fixed, and it is the largest
+// part of an announce's cost. FuzzAppendJSON checks the two agree byte for
+// byte. Values the fast path does not cover (a float in exponent form, a
+// string needing escapes) take encoding/json's own code.
+func (r *AnnounceResponse) AppendJSON(b []byte) []byte {
+	if !plainFloat(r.IntervalS) || !plainFloat(r.MinIntervalS) {
+		return appendMarshal(b, r)
+	}
+	b = append(b, `{"interval_s":`...)
+	b = strconv.AppendFloat(b, r.IntervalS, 'f', -1, 64)
+	if r.MinIntervalS != 0 {
+		b = append(b, `,"min_interval_s":`...)
+		b = strconv.AppendFloat(b, r.MinIntervalS, 'f', -1, 64)
+	}
+	b = append(b, `,"peers":`...)
+	if r.Peers == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range r.Peers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = r.Peers[i].appendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func (p *PeerInfo) appendJSON(b []byte) []byte {
+	b = append(b, `{"peer":`...)
+	b = appendString(b, p.Peer)
+	b = append(b, `,"addrs":`...)
+	if p.Addrs == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, a := range p.Addrs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, a)
+		}
+		b = append(b, ']')
+	}
+	if p.Region != "" {
+		b = append(b, `,"region":`...)
+		b = appendString(b, p.Region)
+	}
+	if p.Seed {
+		b = append(b, `,"seed":true`...)
+	}
+	return append(b, '}')
+}
+
+// plainFloat reports whether encoding/json writes f in 'f' format, the one
+// AppendJSON writes itself.
+func plainFloat(f float64) bool {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return false
+	}
+	a := math.Abs(f)
+	return a == 0 || a >= 1e-6 && a < 1e21
+}
+
+// appendString quotes s as encoding/json does. Peer IDs, multiaddrs and
+// regions are printable ASCII without characters JSON or HTML escape, so
+// they are copied; anything else goes through encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !plainByte[s[i]] {
+			return appendMarshal(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func appendMarshal(b []byte, v any) []byte {
+	out, err := json.Marshal(v)
+	if err != nil { // NaN or ±Inf: no tracker sends them; keep the output valid JSON
+		return append(b, "null"...)
+	}
+	return append(b, out...)
+}
+
+// plainByte marks the bytes encoding/json copies into a string as they are:
+// printable ASCII but for '"', '\\' and the HTML-escaped '<', '>', '&'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
