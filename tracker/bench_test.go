@@ -48,7 +48,7 @@ func BenchmarkSample(b *testing.B) {
 				r := req("c", fmt.Sprintf("p%d", i), fmt.Sprintf("r%d", i%4), 1)
 				ip := netip.MustParseAddr("127.0.0.1")
 				pa, _ := filterAddrs(r.Addrs, ip)
-				out, err := s.st.announce(&r, &admission{key: swarmKey{"", r.Content}, region: r.Region, addrs: pa, observed: ip}, clk.Now())
+				out, err := memState(s).announce(&r, &admission{key: swarmKey{"", r.Content}, region: r.Region, addrs: pa, observed: ip}, clk.Now())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -56,7 +56,7 @@ func BenchmarkSample(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if got := s.st.sample(s.st.swarms[swarmKey{"", content("c")}], self, 50); len(got) != 50 {
+				if got := memState(s).sample(memState(s).swarms[swarmKey{"", content("c")}], self, 50); len(got) != 50 {
 					b.Fatalf("sampled %d", len(got))
 				}
 			}

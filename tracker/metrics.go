@@ -21,7 +21,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		announces: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_tracker_announces_total", Help: "Announce requests by result (ok, invalid, forged, refused, limited, full).",
+			Name: "shoal_tracker_announces_total", Help: "Announce requests by result (ok, invalid, forged, refused, limited, full, store).",
 		}, []string{"result"}),
 		swarms:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoal_tracker_swarms", Help: "Swarms with at least one live peer."}),
 		peers:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoal_tracker_peers", Help: "Live peers over all swarms."}),
@@ -30,7 +30,7 @@ func newMetrics() *metrics {
 		unlisted: prometheus.NewCounter(prometheus.CounterOpts{Name: "shoal_tracker_unlisted_total", Help: "Announces answered but not listed: swarm or tracker at its peer cap."}),
 	}
 	// Pre-create the labels so dashboards see zeros rather than gaps.
-	for _, r := range []string{resultOK, resultInvalid, resultForged, resultRefused, resultLimited, resultFull} {
+	for _, r := range []string{resultOK, resultInvalid, resultForged, resultRefused, resultLimited, resultFull, resultStore} {
 		m.announces.WithLabelValues(r)
 	}
 	m.reg.MustRegister(m.announces, m.swarms, m.peers, m.seeds, m.expired, m.unlisted,
@@ -45,4 +45,5 @@ const (
 	resultRefused = "refused" // token refused or region not allowed
 	resultLimited = "limited" // rate limit
 	resultFull    = "full"    // swarm caps reached
+	resultStore   = "store"   // the shared store failed (Redis unreachable)
 )
