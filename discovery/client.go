@@ -88,7 +88,7 @@ func (c *TrackerClient) Announce(ctx context.Context, req AnnounceRequest) (Anno
 
 	if resp.StatusCode != http.StatusOK {
 		return AnnounceResponse{}, fmt.Errorf("announce to tracker %s: %w: HTTP %s: %s",
-			c.base, ErrTrackerStatus, resp.Status, errorReason(resp.Body))
+			c.base, &StatusError{Code: resp.StatusCode}, resp.Status, errorReason(resp.Body))
 	}
 	var out AnnounceResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxRespBytes)).Decode(&out); err != nil {

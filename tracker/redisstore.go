@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -73,6 +74,7 @@ func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, e
 	if err != nil {
 		return nil, err
 	}
+	redis.SetLogger(redisLog{cfg.Logger})
 	c := redis.NewUniversalClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -89,6 +91,15 @@ func newRedisStore(c redis.UniversalClient, cfg Config, m *metrics) *redisStore 
 		c: c, prefix: cfg.RedisPrefix, ttl: cfg.PeerTTL, skew: cfg.ClockSkew, lim: cfg.limits(),
 		sample: cfg.RedisSample, m: m, indexed: indexed,
 	}
+}
+
+// redisLog passes the client's own messages (pool dial retries, which the
+// tracker's errors repeat) to the tracker's log at debug level. go-redis
+// has one logger per process: the last tracker opened sets it.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
 
 // ErrBadRedisURL: Config.Redis (--redis) is not a URL go-redis can use.
@@ -161,7 +172,9 @@ func redactURL(raw string) string {
 // member is a swarm's name in the indexes and its keys' hash tag: the
 // content ID (URL-safe base64, no braces) then the tenant in hex, so that
 // every tenant name fits and one content's swarms sort together.
-func member(k swarmKey) string { return k.content.String() + "!" + hex.EncodeToString([]byte(k.tenant)) }
+func member(k swarmKey) string {
+	return k.content.String() + "!" + hex.EncodeToString([]byte(k.tenant))
+}
 
 func parseMember(s string) (swarmKey, bool) {
 	c, t, ok := strings.Cut(s, "!")
