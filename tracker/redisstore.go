@@ -122,6 +122,9 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 	cluster := false
 	switch u.Scheme {
 	case "redis+cluster", "rediss+cluster":
+		if q.Has("master_name") {
+			return nil, bad(errors.New("a cluster URL takes no master_name (that is Sentinel: use redis:// or rediss://)"))
+		}
 		cluster = true
 		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
 	case "redis", "rediss":
