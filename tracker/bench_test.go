@@ -43,6 +43,7 @@ func BenchmarkSample(b *testing.B) {
 	for _, n := range []int{100, 10000, 100000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			s, clk := newTestServer(b, 1)
+			memState(s).lim.swarmPeers, memState(s).lim.peersTotal = -1, -1 // a swarm of n, past the default caps
 			var self *asker
 			for i := range n {
 				r := req("c", fmt.Sprintf("p%d", i), fmt.Sprintf("r%d", i%4), 1)
