@@ -22,11 +22,11 @@ func newMemStore(cfg Config, m *metrics) *memStore {
 	return &memStore{m: m, st: newState(cfg.PeerTTL, cfg.Rand, cfg.limits(), cfg.StoppedMemory)}
 }
 
-func (ms *memStore) announce(_ context.Context, req *discovery.AnnounceRequest, ad *admission, want int, now time.Time) (announceResult, error) {
+func (ms *memStore) announce(_ context.Context, req *discovery.AnnounceRequest, ad admission, want int, now time.Time) (announceResult, error) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	res := announceResult{expired: ms.expireLocked(now)}
-	out, err := ms.st.announce(req, ad, now)
+	out, err := ms.st.announce(req, &ad, now)
 	if err == nil && out.sw != nil && req.Event != discovery.EventStopped {
 		res.peers = ms.st.sample(out.sw, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want)
 	}

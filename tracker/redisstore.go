@@ -215,7 +215,7 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 // peer's TTL and the window in which a stopped peer's replay could arrive.
 func (rs *redisStore) keyTTL() time.Duration { return rs.ttl + rs.skew + time.Minute }
 
-func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceRequest, ad *admission, want int, now time.Time) (announceResult, error) {
+func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceRequest, ad admission, want int, now time.Time) (announceResult, error) {
 	var res announceResult
 	mem := member(ad.key)
 	keys := rs.swarmKeys(mem)

@@ -304,7 +304,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	if req.NumWant > 0 {
 		want = min(req.NumWant, s.cfg.MaxPeers)
 	}
-	res, err := s.store.announce(r.Context(), &req, &ad, want, now)
+	res, err := s.store.announce(r.Context(), &req, ad, want, now)
 	s.record(s.leaveEvents(nil, res.expired, now))
 	// ±10% so peers that arrived together drift apart.
 	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*rand.Float64()))

@@ -19,7 +19,7 @@ type peerStore interface {
 	// silent peers on the way, refuses replays (errReplay) and new swarms
 	// over the caps (errTooMany), and unless the peer stopped returns up to
 	// want peers for it.
-	announce(ctx context.Context, req *discovery.AnnounceRequest, ad *admission, want int, now time.Time) (announceResult, error)
+	announce(ctx context.Context, req *discovery.AnnounceRequest, ad admission, want int, now time.Time) (announceResult, error)
 	// expire drops peers silent for longer than the TTL at now (or, for a
 	// shared store, the swarms nobody announced to for that long).
 	expire(ctx context.Context, now time.Time) ([]leftPeer, error)
