@@ -46,7 +46,7 @@ const (
 	DefaultStoppedMemory = 100_000
 	// DefaultRedisPrefix and DefaultRedisSample: see Config.
 	DefaultRedisPrefix = "shoal:"
-	DefaultRedisSample = 256
+	DefaultRedisSample = 128
 )
 
 // Config configures a tracker Server. Zero fields take the defaults given;
@@ -143,8 +143,8 @@ type Config struct {
 	// can share one Redis.
 	RedisPrefix string
 	// RedisSample is how many entries one announce reads at most from a
-	// Redis swarm to choose its peers from (DefaultRedisSample, 256; at
-	// least 4 × MaxPeers): the locality and per-network choice is made
+	// Redis swarm to choose its peers from (DefaultRedisSample, 128; at
+	// least 2 × MaxPeers): the locality and per-network choice is made
 	// among them, so a sample never reads a whole large swarm.
 	RedisSample int
 
@@ -204,7 +204,7 @@ func (c Config) withDefaults() Config {
 	if c.RedisSample <= 0 {
 		c.RedisSample = DefaultRedisSample
 	}
-	c.RedisSample = max(c.RedisSample, 4*c.MaxPeers)
+	c.RedisSample = max(c.RedisSample, 2*c.MaxPeers)
 	c.Audit = audit.OrDiscard(c.Audit)
 	if c.Clock == nil {
 		c.Clock = core.RealClock{}

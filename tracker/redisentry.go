@@ -73,7 +73,17 @@ func appendString(b []byte, s string) []byte {
 }
 
 // decodeEntry parses an entry encode wrote, within the protocol's limits.
-func decodeEntry(b []byte) (redisEntry, error) {
+func decodeEntry(b []byte) (redisEntry, error) { return decodeEntryHead(b, false) }
+
+// blanks stands in for the addresses of an entry decoded head only.
+var blanks [discovery.MaxAddrs]string
+
+// decodeEntryHead is decodeEntry that, with headOnly, allocates nothing for
+// the addresses: each list holds as many empty strings as the entry has
+// addresses, enough for peerAddrs.anyVisible. Sampling looks at a few
+// hundred entries per announce and hands out a few dozen; only those are
+// decoded whole.
+func decodeEntryHead(b []byte, headOnly bool) (redisEntry, error) {
 	d := entryDecoder{b: b}
 	var e redisEntry
 	if v := d.byte("version"); d.err == nil && v != entryVersion {
@@ -103,9 +113,16 @@ func decodeEntry(b []byte) (redisEntry, error) {
 		d.fail("observed IP: length %d", n)
 	}
 	for _, l := range []*[]string{&e.addrs.public, &e.addrs.private, &e.addrs.loopback} {
-		n := d.uvarint("address count", discovery.MaxAddrs)
-		for i := 0; i < int(n) && d.err == nil; i++ {
+		n := int(d.uvarint("address count", discovery.MaxAddrs))
+		for i := 0; i < n && d.err == nil; i++ {
+			if headOnly {
+				d.take("address", int(d.uvarint("address length", discovery.MaxAddrLen)))
+				continue
+			}
 			*l = append(*l, d.string("address", discovery.MaxAddrLen))
+		}
+		if headOnly && n > 0 {
+			*l = blanks[:n:n]
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {

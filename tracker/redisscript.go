@@ -42,6 +42,10 @@ end
 `
 
 // announceScript records one announce; see redisStore.announce for ARGV:
+// The key TTLs are set when a peer joins or stops; a re-announce leaves
+// them to the replica's index refresh (redisStore.index), every third of
+// the peer TTL, which saves six calls on the common path.
+//
 // now, cutoff, key TTL (ms), peer, event, ts, uploaded, downloaded, left,
 // entry, swarm cap (negative: none), sample size, stopped cutoff, stopped
 // cap, trim limit. It returns {status, expired, sample}: status is joined,
@@ -102,7 +106,7 @@ if status ~= 'capped' then
   if left == 0 then redis.call('ZADD', S, now, id) else redis.call('ZREM', S, id) end
   redis.call('HSET', M, id, string.format('%d %d %d', ts, up, dn))
   redis.call('HSET', E, id, entry)
-  keepalive()
+  if status == 'joined' then keepalive() end
 end
 local sample = {}
 if nsample > 0 then sample = redis.call('HRANDFIELD', E, nsample, 'WITHVALUES') end

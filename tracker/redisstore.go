@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -41,8 +42,9 @@ import (
 // expired peers, checks replay and caps, updates the peer, the seed set and
 // the totals together, sets key TTLs and returns a bounded random sample;
 // the choice among the sample (own region first, a few per network) is made
-// here in Go. The swarm indexes are written from a second pipeline only
-// when this replica has not refreshed them for a third of the peer TTL.
+// here in Go. The swarm indexes and the key TTLs are written from a second
+// pipeline only when this replica has not refreshed them for a third of
+// the peer TTL.
 type redisStore struct {
 	c      redis.UniversalClient
 	prefix string
@@ -293,10 +295,14 @@ func (rs *redisStore) checkCaps(ctx context.Context, k swarmKey, peersKey string
 	return nil
 }
 
-// index writes the swarm into the listing and cap indexes. A failure only
-// delays the swarm's listing: it is logged by the next sweep, not refused.
+// index writes the swarm into the listing and cap indexes and refreshes
+// its keys' TTLs. A failure only delays the swarm's listing: the next
+// announce tries again.
 func (rs *redisStore) index(ctx context.Context, k swarmKey, mem string, now time.Time) {
 	_, err := rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range rs.swarmKeys(mem) {
+			p.PExpire(ctx, k, rs.keyTTL())
+		}
 		p.ZAdd(ctx, rs.prefix+"swarms", redis.Z{Member: mem})
 		p.ZAdd(ctx, rs.prefix+"swarms:seen", redis.Z{Score: float64(ms(now)), Member: mem})
 		p.ZAdd(ctx, rs.tenantKey(k.tenant), redis.Z{Score: float64(ms(now)), Member: mem})
@@ -330,8 +336,9 @@ func (rs *redisStore) gone(k swarmKey, v any) []leftPeer {
 // from one /24 or /48. Entries past the TTL not yet trimmed are skipped.
 func (rs *redisStore) choose(pairs []any, a *asker, k int, cutoff int64) []discovery.PeerInfo {
 	type cand struct {
-		id string
-		e  redisEntry
+		id, raw string
+		region  string
+		prefix  netip.Prefix
 	}
 	cands := make([]cand, 0, len(pairs)/2)
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -340,35 +347,39 @@ func (rs *redisStore) choose(pairs []any, a *asker, k int, cutoff int64) []disco
 		if id == a.id || id == "" {
 			continue
 		}
-		e, err := decodeEntry([]byte(raw))
+		e, err := decodeEntryHead([]byte(raw), true)
 		if err != nil || e.lastSeen < cutoff || !e.addrs.anyVisible(a.ip) {
 			continue
 		}
 		if len(a.regions) > 0 && !(e.trusted && slices.Contains(a.regions, e.region)) {
 			continue
 		}
-		cands = append(cands, cand{id, e})
+		cands = append(cands, cand{id: id, raw: raw, region: e.region, prefix: prefixOf(e.addrs.observed)})
 	}
 	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 	out := make([]discovery.PeerInfo, 0, min(k, len(cands)))
-	taken := map[string]int{}
+	var taken map[netip.Prefix]int
 	for pass := range 2 {
 		for i := range cands {
 			c := &cands[i]
 			if len(out) == k {
 				return out
 			}
-			if c.id == "" || (pass == 0) != (c.e.region == a.region) {
+			if c.id == "" || (pass == 0) != (c.region == a.region) {
 				continue
 			}
-			p := prefixOf(c.e.addrs.observed)
-			if rs.lim.perPrefix >= 0 && !p.Addr().IsLoopback() {
-				if taken[p.String()] >= rs.lim.perPrefix {
+			if rs.lim.perPrefix >= 0 && !c.prefix.Addr().IsLoopback() {
+				if taken == nil {
+					taken = map[netip.Prefix]int{}
+				}
+				if taken[c.prefix] >= rs.lim.perPrefix {
 					continue
 				}
-				taken[p.String()]++
+				taken[c.prefix]++
 			}
-			out = append(out, discovery.PeerInfo{Peer: c.id, Addrs: c.e.addrs.visible(a.ip, nil), Region: c.e.region, Seed: c.e.seed})
+			if e, err := decodeEntry([]byte(c.raw)); err == nil {
+				out = append(out, discovery.PeerInfo{Peer: c.id, Addrs: e.addrs.visible(a.ip, nil), Region: e.region, Seed: e.seed})
+			}
 			c.id = ""
 		}
 	}
