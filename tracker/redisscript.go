@@ -108,8 +108,17 @@ if status ~= 'capped' then
   redis.call('HSET', E, id, entry)
   if status == 'joined' then keepalive() end
 end
+-- A swarm no larger than the sample is read whole; a larger one by
+-- independent random picks (a negative count: repeats possible, removed in
+-- Go), which costs Redis a fraction of distinct picks.
 local sample = {}
-if nsample > 0 then sample = redis.call('HRANDFIELD', E, nsample, 'WITHVALUES') end
+if nsample > 0 then
+  if redis.call('HLEN', E) <= nsample then
+    sample = redis.call('HGETALL', E)
+  else
+    sample = redis.call('HRANDFIELD', E, -nsample, 'WITHVALUES')
+  end
+end
 return {status, gone, sample}
 `)
 

@@ -341,12 +341,14 @@ func (rs *redisStore) choose(pairs []any, a *asker, k int, cutoff int64) []disco
 		prefix  netip.Prefix
 	}
 	cands := make([]cand, 0, len(pairs)/2)
+	seen := make(map[string]bool, len(pairs)/2) // random picks may repeat
 	for i := 0; i+1 < len(pairs); i += 2 {
 		id, _ := pairs[i].(string)
 		raw, _ := pairs[i+1].(string)
-		if id == a.id || id == "" {
+		if id == a.id || id == "" || seen[id] {
 			continue
 		}
+		seen[id] = true
 		e, err := decodeEntryHead([]byte(raw), true)
 		if err != nil || e.lastSeen < cutoff || !e.addrs.anyVisible(a.ip) {
 			continue
