@@ -264,6 +264,24 @@ var storeCases = []storeCase{
 			t.Fatalf("listed %d swarms in %d pages, want %d in 3", len(seen), pages, n)
 		}
 	}},
+	{name: "LargeSwarmSampled", run: func(t *testing.T, s *Server, _ *core.ManualClock) {
+		// Larger than the Redis store's sample (128): peers come from
+		// random picks, still distinct, never the asker, as many as wanted.
+		for i := range 300 {
+			announce(t, s, req("c", fmt.Sprint("p", i), "", 1))
+		}
+		got := peerIDs(announce(t, s, req("c", "p7", "", 1)).Peers)
+		distinct := map[string]bool{}
+		for _, id := range got {
+			distinct[id] = true
+		}
+		if len(got) != 50 || len(distinct) != 50 || distinct["p7"] {
+			t.Fatalf("got %d peers (%d distinct, self %v): want 50 distinct others", len(got), len(distinct), distinct["p7"])
+		}
+		if st := swarmOf(s, "c"); st.Peers != 300 {
+			t.Fatalf("swarm %+v: want 300 peers", st)
+		}
+	}},
 	{name: "StoppedPeerReplayRefused", run: func(t *testing.T, s *Server, clk *core.ManualClock) {
 		code := func(r discovery.AnnounceRequest) int {
 			b, _ := json.Marshal(r)
