@@ -82,7 +82,7 @@ func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, e
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("redis %s: %w", redactURL(cfg.Redis), err)
+		return nil, fmt.Errorf("Redis at %s does not answer PING: %w", redactURL(cfg.Redis), err)
 	}
 	return newRedisStore(c, cfg, m), nil
 }
@@ -408,14 +408,14 @@ func (rs *redisStore) expire(ctx context.Context, now time.Time) ([]leftPeer, er
 		if ok {
 			gone = append(gone, rs.gone(k, r[0])...)
 		}
-		if left, _ := r[1].(int64); left > 0 || !ok {
-			if ok {
-				// Peers still live (or more to trim): announced through a
-				// replica whose index refresh is pending. Look again later.
-				rs.c.ZAdd(ctx, rs.prefix+"swarms:seen", redis.Z{Score: float64(ms(now)), Member: mem})
-				continue
-			}
+		if left, _ := r[1].(int64); ok && left > 0 {
+			// Peers still live (or more to trim): announced through a
+			// replica whose index refresh is pending. Look again later.
+			rs.c.ZAdd(ctx, rs.prefix+"swarms:seen", redis.Z{Score: float64(ms(now)), Member: mem})
+			continue
 		}
+		// Empty (its keys deleted by the script), or a name no tracker
+		// writes: unlist it.
 		_, err = rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.ZRem(ctx, rs.prefix+"swarms", mem)
 			p.ZRem(ctx, rs.prefix+"swarms:seen", mem)

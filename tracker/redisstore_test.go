@@ -126,3 +126,28 @@ func TestRedisDownAnswers503(t *testing.T) {
 		t.Fatalf("error body %q: want it to say the store is unavailable", rec.Body)
 	}
 }
+
+// TestRedisSweepForgetsSilentSwarms: a swarm nobody announced to for a
+// TTL is trimmed by the sweep, unlisted and its keys deleted, without any
+// announce to it: nothing of it is left in Redis but the stopped set.
+func TestRedisSweepForgetsSilentSwarms(t *testing.T) {
+	rds := redistest.Start(t)
+	rs, clk := redisReplicas(t, rds.URL(), 1)
+	s := rs[0]
+	announce(t, s, req("c", "p1", "", 0))
+	announce(t, s, req("c", "p2", "", 3))
+	st := s.store.(*redisStore)
+	ctx := context.Background()
+	keys := st.swarmKeys(member(swarmKey{content: content("c")}))
+	if n := st.c.Exists(ctx, keys[0], keys[3]).Val(); n != 2 {
+		t.Fatalf("%d of the swarm's peer and entry keys exist, want 2", n)
+	}
+	clk.Advance(31 * time.Second)
+	s.Sweep()
+	if n := st.c.Exists(ctx, keys[:5]...).Val(); n != 0 {
+		t.Fatalf("%d of the swarm's keys left after the sweep, want 0", n)
+	}
+	if n := st.c.ZCard(ctx, st.prefix+"swarms").Val(); n != 0 {
+		t.Fatalf("%d swarms indexed after the sweep, want 0", n)
+	}
+}
