@@ -73,21 +73,24 @@ func appendString(b []byte, s string) []byte {
 }
 
 // decodeEntry parses an entry encode wrote, within the protocol's limits.
-func decodeEntry(b []byte) (redisEntry, error) { return decodeEntryHead(b, false) }
+func decodeEntry(b []byte) (redisEntry, error) {
+	e, _, err := decodeEntryHead(b, false)
+	return e, err
+}
 
 // blanks stands in for the addresses of an entry decoded head only.
 var blanks [discovery.MaxAddrs]string
 
-// decodeEntryHead is decodeEntry that, with headOnly, allocates nothing for
-// the addresses: each list holds as many empty strings as the entry has
-// addresses, enough for peerAddrs.anyVisible. Sampling looks at a few
-// hundred entries per announce and hands out a few dozen; only those are
-// decoded whole.
-func decodeEntryHead(b []byte, headOnly bool) (redisEntry, error) {
+// decodeEntryHead is decodeEntry that, with headOnly, allocates nothing:
+// the region is left empty and returned as a slice of b instead, and each
+// address list holds as many empty strings as the entry has addresses,
+// enough for peerAddrs.anyVisible. Sampling looks at a hundred entries per
+// announce and hands out a few dozen; only those are decoded whole.
+func decodeEntryHead(b []byte, headOnly bool) (redisEntry, []byte, error) {
 	d := entryDecoder{b: b}
 	var e redisEntry
 	if v := d.byte("version"); d.err == nil && v != entryVersion {
-		return e, fmt.Errorf("%w: version %d, want %d", errBadEntry, v, entryVersion)
+		return e, nil, fmt.Errorf("%w: version %d, want %d", errBadEntry, v, entryVersion)
 	}
 	flags := d.byte("flags")
 	if d.err == nil && flags&^(entryFlagSeed|entryFlagTrusted) != 0 {
@@ -96,7 +99,10 @@ func decodeEntryHead(b []byte, headOnly bool) (redisEntry, error) {
 	e.seed, e.trusted = flags&entryFlagSeed != 0, flags&entryFlagTrusted != 0
 	ls := d.uvarint("last seen", 1<<62)
 	e.lastSeen = int64(ls)
-	e.region = d.string("region", discovery.MaxRegionLen)
+	region := d.take("region", int(d.uvarint("region length", discovery.MaxRegionLen)))
+	if !headOnly {
+		e.region = string(region)
+	}
 	switch n := d.byte("observed IP length"); {
 	case d.err != nil:
 	case n == 0:
@@ -128,7 +134,7 @@ func decodeEntryHead(b []byte, headOnly bool) (redisEntry, error) {
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
 	}
-	return e, d.err
+	return e, region, d.err
 }
 
 // entryDecoder reads an entry, keeping the first error.

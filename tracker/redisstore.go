@@ -336,9 +336,10 @@ func (rs *redisStore) gone(k swarmKey, v any) []leftPeer {
 // from one /24 or /48. Entries past the TTL not yet trimmed are skipped.
 func (rs *redisStore) choose(pairs []any, a *asker, k int, cutoff int64) []discovery.PeerInfo {
 	type cand struct {
-		id, raw string
-		region  string
-		prefix  netip.Prefix
+		id     string
+		raw    []byte
+		region []byte // a slice of raw
+		prefix netip.Prefix
 	}
 	cands := make([]cand, 0, len(pairs)/2)
 	seen := make(map[string]bool, len(pairs)/2) // random picks may repeat
@@ -349,14 +350,15 @@ func (rs *redisStore) choose(pairs []any, a *asker, k int, cutoff int64) []disco
 			continue
 		}
 		seen[id] = true
-		e, err := decodeEntryHead([]byte(raw), true)
+		b := []byte(raw)
+		e, region, err := decodeEntryHead(b, true)
 		if err != nil || e.lastSeen < cutoff || !e.addrs.anyVisible(a.ip) {
 			continue
 		}
-		if len(a.regions) > 0 && !(e.trusted && slices.Contains(a.regions, e.region)) {
+		if len(a.regions) > 0 && !(e.trusted && slices.ContainsFunc(a.regions, func(r string) bool { return r == string(region) })) {
 			continue
 		}
-		cands = append(cands, cand{id: id, raw: raw, region: e.region, prefix: prefixOf(e.addrs.observed)})
+		cands = append(cands, cand{id: id, raw: b, region: region, prefix: prefixOf(e.addrs.observed)})
 	}
 	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 	out := make([]discovery.PeerInfo, 0, min(k, len(cands)))
@@ -367,7 +369,7 @@ func (rs *redisStore) choose(pairs []any, a *asker, k int, cutoff int64) []disco
 			if len(out) == k {
 				return out
 			}
-			if c.id == "" || (pass == 0) != (c.region == a.region) {
+			if c.id == "" || (pass == 0) != (string(c.region) == a.region) {
 				continue
 			}
 			if rs.lim.perPrefix >= 0 && !c.prefix.Addr().IsLoopback() {
@@ -379,7 +381,7 @@ func (rs *redisStore) choose(pairs []any, a *asker, k int, cutoff int64) []disco
 				}
 				taken[c.prefix]++
 			}
-			if e, err := decodeEntry([]byte(c.raw)); err == nil {
+			if e, err := decodeEntry(c.raw); err == nil {
 				out = append(out, discovery.PeerInfo{Peer: c.id, Addrs: e.addrs.visible(a.ip, nil), Region: e.region, Seed: e.seed})
 			}
 			c.id = ""
