@@ -20,9 +20,18 @@ local function forget(id)
   redis.call('HDEL', M, id)
   redis.call('HDEL', E, id)
 end
+-- trimStopped bounds the stopped set: stops older than the clock skew go
+-- (their announces are refused as stale anyway), then the oldest past the
+-- cap. Called wherever the set grows.
+local function trimStopped(stopcut, stopcap)
+  redis.call('ZREMRANGEBYSCORE', T, '-inf', '(' .. stopcut)
+  local n = redis.call('ZCARD', T)
+  if n > stopcap then redis.call('ZREMRANGEBYRANK', T, 0, n - stopcap - 1) end
+end
 local function trim(cutoff, limit, stopcut, stopcap)
   local gone = {}
   local old = redis.call('ZRANGEBYSCORE', P, '-inf', '(' .. cutoff, 'LIMIT', 0, limit)
+  if #old == 0 then return gone end
   for _, id in ipairs(old) do
     local m = redis.call('HGET', M, id)
     gone[#gone + 1] = id
@@ -33,9 +42,7 @@ local function trim(cutoff, limit, stopcut, stopcap)
       if ts and ts > 0 then redis.call('ZADD', T, string.format('%d', ts), id) end
     end
   end
-  redis.call('ZREMRANGEBYSCORE', T, '-inf', '(' .. stopcut)
-  local n = redis.call('ZCARD', T)
-  if n > stopcap then redis.call('ZREMRANGEBYRANK', T, 0, n - stopcap - 1) end
+  trimStopped(stopcut, stopcap)
   if redis.call('ZCARD', P) == 0 then redis.call('DEL', X) end
   return gone
 end
@@ -86,6 +93,7 @@ if ev == 'stopped' then
   counters()
   forget(id)
   redis.call('ZADD', T, string.format('%d', ts), id)
+  trimStopped(ARGV[13], tonumber(ARGV[14]))
   if redis.call('ZCARD', P) == 0 then redis.call('DEL', X) end
   keepalive()
   return {'left', gone, {}}
@@ -128,6 +136,7 @@ return {status, gone, sample}
 // keeps refusing replays until its TTL.
 var trimScript = redis.NewScript(scriptPrelude + `
 local gone = trim(ARGV[1], tonumber(ARGV[4]), ARGV[2], tonumber(ARGV[3]))
+trimStopped(ARGV[2], tonumber(ARGV[3]))
 local n = redis.call('ZCARD', P)
 if n == 0 then redis.call('DEL', P, S, M, E, X) end
 return {gone, n}
