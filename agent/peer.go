@@ -31,7 +31,7 @@ import (
 // `shoal peer`, and `shoal get --tracker`.
 type PeerConfig struct {
 	CacheDir    string           // cache and identity key; default DefaultCacheDir()
-	Tracker     string           // tracker URL; empty: no tracker (peers must be added by hand)
+	Tracker     string           // tracker URLs, comma-separated, tried in turn (replicas); empty: no tracker (peers must be added by hand)
 	Origin      string           // origin or CDN URL of the layout root
 	Trust       *manifest.KeySet // publisher keys manifests must be signed by (any one of them)
 	Listen      []string         // libp2p listen multiaddrs; default loopback TCP and QUIC on random ports
@@ -161,7 +161,7 @@ type Peer struct {
 	cache   *cache
 	origin  *cdn.Client
 	gate    *swarm.OriginGate // the origin's share of the peer: cap and back-off
-	tracker *discovery.TrackerClient
+	tracker *discovery.Trackers
 	host    netx.Host
 	node    *swarm.Node
 	trust   *swarm.Trust // reputation and bans across every swarm
@@ -296,7 +296,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	if cfg.Tracker != "" {
-		if p.tracker, err = discovery.NewTrackerClient(cfg.Tracker, nil); err != nil {
+		if p.tracker, err = discovery.ParseTrackers(cfg.Tracker, nil); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 		}
 	}

@@ -89,7 +89,7 @@ func (c *TrackerClient) Announce(ctx context.Context, req AnnounceRequest) (Anno
 
 	if resp.StatusCode != http.StatusOK {
 		reason, intervalS := errorReason(resp.Body)
-		err := fmt.Errorf("announce to tracker %s: %w: HTTP %s: %s", c.base, ErrTrackerStatus, resp.Status, reason)
+		err := fmt.Errorf("announce to tracker %s: %w: HTTP %s: %s", c.base, &StatusError{Code: resp.StatusCode}, resp.Status, reason)
 		if d := max(parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), secondsToDuration(intervalS)); d > 0 {
 			err = &RetryAfterError{err: err, After: d}
 		}

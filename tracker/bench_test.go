@@ -2,17 +2,20 @@ package tracker
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
+	"github.com/shoal-cdn/shoal/internal/redistest"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/token"
 )
@@ -42,12 +45,13 @@ func BenchmarkSample(b *testing.B) {
 	for _, n := range []int{100, 10000, 100000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			s, clk := newTestServer(b, 1)
+			memState(s).lim.swarmPeers, memState(s).lim.peersTotal = -1, -1 // a swarm of n, past the default caps
 			var self *asker
 			for i := range n {
 				r := req("c", fmt.Sprintf("p%d", i), fmt.Sprintf("r%d", i%4), 1)
 				ip := netip.MustParseAddr("127.0.0.1")
 				pa, _ := filterAddrs(r.Addrs, ip)
-				out, err := s.st.announce(&r, &admission{key: swarmKey{"", r.Content}, region: r.Region, addrs: pa, observed: ip}, clk.Now())
+				out, err := memState(s).announce(&r, &admission{key: swarmKey{"", r.Content}, region: r.Region, addrs: pa, observed: ip}, clk.Now())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -55,7 +59,7 @@ func BenchmarkSample(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if got := s.st.sample(s.st.swarms[swarmKey{"", content("c")}], self, 50); len(got) != 50 {
+				if got := memState(s).sample(memState(s).swarms[swarmKey{"", content("c")}], self, 50); len(got) != 50 {
 					b.Fatalf("sampled %d", len(got))
 				}
 			}
@@ -134,4 +138,37 @@ func BenchmarkAnnounceChecks(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "announces/s")
 		})
 	}
+}
+
+// BenchmarkAnnounceRedis is BenchmarkAnnounce on the Redis store (a real
+// redis-server on loopback), with the handler called from as many
+// goroutines as GOMAXPROCS: one EVALSHA per announce, so the figure is
+// the round trips one tracker process gets through.
+func BenchmarkAnnounceRedis(b *testing.B) {
+	rds := redistest.Start(b)
+	clk := &core.ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s, err := Open(context.Background(), Config{Interval: 10 * time.Second, MaxPeers: 50, Clock: clk, Rand: rand.New(rand.NewPCG(1, 1)),
+		Logger: quiet, AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1, Redis: rds.URL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const n = 10000
+	bodies := make([][]byte, n)
+	for i := range n {
+		bodies[i], _ = json.Marshal(req("c", fmt.Sprintf("peer%05d", i), fmt.Sprintf("r%d", i%4), int64(i%2)))
+		post(b, s, bodies[i])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if code, body := post(b, s, bodies[next.Add(1)%n]); code != http.StatusOK {
+				b.Errorf("HTTP %d: %s", code, body)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "announces/s")
 }

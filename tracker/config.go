@@ -58,6 +58,9 @@ const (
 	// check remembers (token.Verifier.WithCache): one per active peer and
 	// content is the working set; 100,000 is a few tens of MB at most.
 	DefaultTokenCache = 100_000
+	// DefaultRedisPrefix and DefaultRedisSample: see Config.
+	DefaultRedisPrefix = "shoal:"
+	DefaultRedisSample = 128
 )
 
 // Config configures a tracker Server. Zero fields take the defaults given;
@@ -150,6 +153,22 @@ type Config struct {
 	// ReportsPerMinute caps the reports one address may send
 	// (DefaultReportsPerMinute, 10).
 	ReportsPerMinute int
+	// Redis, when set, keeps the swarms in the Redis at this URL instead of
+	// in memory, so any number of trackers on it serve the same swarms (see
+	// docs/tracker-store.md for the URL forms: redis://, rediss://,
+	// redis-sentinel-style ?master_name= and cluster ?addr= lists). Open and
+	// Run honour it; New keeps state in memory.
+	Redis string
+	// RedisPrefix starts every key the tracker writes in Redis
+	// (DefaultRedisPrefix, "shoal:"), so trackers of different deployments
+	// can share one Redis.
+	RedisPrefix string
+	// RedisSample is how many entries one announce reads at most from a
+	// Redis swarm to choose its peers from (DefaultRedisSample, 128; at
+	// least 2 × MaxPeers): the locality and per-network choice is made
+	// among them, so a sample never reads a whole large swarm.
+	RedisSample int
+
 	// Audit receives security events: joins and leaves per swarm, refused
 	// announces, reports and exclusions (nil: audit.Discard). An
 	// audit.Writer is also registered on /metrics.
@@ -210,6 +229,13 @@ func (c Config) withDefaults() Config {
 	if c.OverloadRetryAfter <= 0 {
 		c.OverloadRetryAfter = DefaultOverloadRetryAfter
 	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = DefaultRedisPrefix
+	}
+	if c.RedisSample <= 0 {
+		c.RedisSample = DefaultRedisSample
+	}
+	c.RedisSample = max(c.RedisSample, 2*c.MaxPeers)
 	c.Audit = audit.OrDiscard(c.Audit)
 	if c.Clock == nil {
 		c.Clock = core.RealClock{}
@@ -233,6 +259,14 @@ func (c Config) withDefaults() Config {
 		c.ReportsPerMinute = DefaultReportsPerMinute
 	}
 	return c
+}
+
+// limits are the caps the stores enforce.
+func (c Config) limits() limits {
+	return limits{
+		swarmPeers: c.MaxSwarmPeers, tenantSwarms: c.MaxTenantSwarms, swarms: c.MaxSwarms,
+		peersTotal: c.MaxPeersTotal, perPrefix: c.MaxPerPrefix,
+	}
 }
 
 // unlimited reports whether a limit was configured as "no limit".

@@ -132,3 +132,6 @@ func (p testPeer) signed(t testing.TB, r discovery.AnnounceRequest, at time.Time
 	}
 	return r
 }
+
+// memState is the in-memory state of a Server made by New.
+func memState(s *Server) *state { return s.store.(*memStore).st }

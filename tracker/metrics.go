@@ -26,7 +26,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		announces: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_tracker_announces_total", Help: "Announce requests by result (ok, invalid, forged, refused, limited, full, overloaded).",
+			Name: "shoal_tracker_announces_total", Help: "Announce requests by result (ok, invalid, forged, refused, limited, full, overloaded, store).",
 		}, []string{"result"}),
 		swarms:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoal_tracker_swarms", Help: "Swarms with at least one live peer."}),
 		peers:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoal_tracker_peers", Help: "Live peers over all swarms."}),
@@ -36,7 +36,7 @@ func newMetrics() *metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoal_tracker_announces_in_flight", Help: "Announces being handled when scraped (at most --max-inflight)."}),
 	}
 	// Pre-create the labels so dashboards see zeros rather than gaps.
-	for _, r := range []string{resultOK, resultInvalid, resultForged, resultRefused, resultLimited, resultFull, resultOverloaded} {
+	for _, r := range []string{resultOK, resultInvalid, resultForged, resultRefused, resultLimited, resultFull, resultOverloaded, resultStore} {
 		m.announces.WithLabelValues(r)
 	}
 	m.ok = m.announces.WithLabelValues(resultOK)
@@ -56,4 +56,5 @@ const (
 	resultFull    = "full"    // swarm caps reached
 	// resultOverloaded: refused unread, the tracker saturated (overload.go)
 	resultOverloaded = "overloaded"
+	resultStore      = "store" // the shared store failed (Redis unreachable)
 )

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"container/list"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -260,17 +261,13 @@ func (rs *reports) filter(peers []discovery.PeerInfo, now time.Time) []discovery
 var errNotListed = errors.New("not in the swarm")
 
 // listed reports whether peer is announcing content, in any tenant's swarm
-// (a report carries no token). Cost: O(swarms), under the reports' rate
-// limit.
-func (s *Server) listed(content core.ContentID, peer string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, sw := range s.st.swarms {
-		if k.content == content && sw.peers[peer] != nil {
-			return true
-		}
+// (a report carries no token). A store that fails counts as not listed.
+func (s *Server) listed(ctx context.Context, content core.ContentID, peer string) bool {
+	ok, err := s.store.listed(ctx, content, peer, s.cfg.Clock.Now())
+	if err != nil {
+		s.log.Warn("checking a reported peer", "peer", peer, "err", err)
 	}
-	return false
+	return ok
 }
 
 // handleReport serves POST /report: a peer reports a chunk that failed
@@ -295,7 +292,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = rep.Verify(now)
 	}
-	if err == nil && (!s.listed(rep.Content, rep.Reporter) || !s.listed(rep.Content, rep.Offender)) {
+	if err == nil && (!s.listed(r.Context(), rep.Content, rep.Reporter) || !s.listed(r.Context(), rep.Content, rep.Offender)) {
 		err = &discovery.FieldError{Field: "offender", Reason: fmt.Sprintf("reporter or offender %s of content %s: %v", rep.Offender, rep.Content.Short(), errNotListed)}
 	}
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package tracker is the tracker role: the rendezvous where peers announce
 // which content they hold or want and learn other peers of the same swarm,
-// same region first. State is in memory; a restarted tracker refills within
-// one announce interval.
+// same region first. State is in memory (a restarted tracker refills within
+// one announce interval) or, with Config.Redis, in Redis, shared by any
+// number of replicas (redisstore.go).
 //
 // Every announce is signed by the peer's key and checked (see
 // handleAnnounce); a swarm is a content within one tenant, and which tenant
@@ -57,15 +58,41 @@ type Server struct {
 	// draining is set once shutdown begins: /readyz then says so.
 	draining atomic.Bool
 
-	mu sync.Mutex // guards st, including cfg.Rand which st uses
-	st *state
+	store peerStore // memStore or redisStore; safe for concurrent use
 
 	reports *reports // reports of proven offences (report.go); its own lock
 }
 
-// New returns a Server for cfg, with defaults filled in.
+// New returns a Server for cfg, with defaults filled in, keeping its state
+// in memory. Config.Redis is for Open and Run; New ignores it.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
+	s := newServer(cfg)
+	s.store = newMemStore(cfg, s.m)
+	return s
+}
+
+// Open returns a Server for cfg: in memory, or on the Redis at cfg.Redis.
+// It fails when that URL is unusable or the Redis does not answer. Close
+// releases the connections.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Redis == "" {
+		return New(cfg), nil
+	}
+	s := newServer(cfg)
+	st, err := openRedisStore(ctx, cfg, s.m)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	return s, nil
+}
+
+// Close releases the Server's store (its Redis connections, if any).
+func (s *Server) Close() error { return s.store.close() }
+
+func newServer(cfg Config) *Server {
 	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger.With("role", "tracker"),
@@ -75,10 +102,6 @@ func New(cfg Config) *Server {
 		gate:  newGate(cfg.MaxInFlight, cfg.QueueWait),
 		audit: cfg.Audit,
 		admin: sha256.Sum256([]byte(cfg.AdminToken)),
-		st: newState(cfg.PeerTTL, cfg.Rand, limits{
-			swarmPeers: cfg.MaxSwarmPeers, tenantSwarms: cfg.MaxTenantSwarms, swarms: cfg.MaxSwarms,
-			peersTotal: cfg.MaxPeersTotal, perPrefix: cfg.MaxPerPrefix,
-		}, cfg.StoppedMemory),
 	}
 	s.reports = newReports(cfg, s.m.reg)
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
@@ -94,9 +117,9 @@ func New(cfg Config) *Server {
 	// date when scraped, not on every announce.
 	prom := promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{})
 	s.mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.gaugesLocked()
-		s.mu.Unlock()
+		if g, ok := s.store.(interface{ refreshGauges() }); ok {
+			g.refreshGauges()
+		}
 		s.m.inFlight.Set(float64(s.gate.inFlight()))
 		prom.ServeHTTP(w, r)
 	}))
@@ -125,7 +148,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err // already names the address: "listen tcp 1.2.3.4:5: ..."
 	}
-	return New(cfg).Serve(ctx, ln)
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer s.Close()
+	return s.Serve(ctx, ln)
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully and returns
@@ -143,7 +172,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("tracker listening", "addr", ln.Addr().String(), "interval", s.cfg.Interval, "peer_ttl", s.cfg.PeerTTL,
-		"max_inflight", s.cfg.MaxInFlight, "queue_wait", s.cfg.QueueWait)
+		"max_inflight", s.cfg.MaxInFlight, "queue_wait", s.cfg.QueueWait, "store", s.storeName())
 	if s.cfg.Authorize == nil {
 		s.log.Info("open tracker: announces need no token, every peer is in one tenant")
 	}
@@ -159,7 +188,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for {
 		select {
 		case <-sweep.C:
-			s.Sweep()
+			s.sweep(ctx)
 		case err := <-errc:
 			return fmt.Errorf("tracker on %s: %w", ln.Addr(), err)
 		case <-ctx.Done():
@@ -180,26 +209,29 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Sweep drops peers whose TTL has passed on the configured clock. Announces
 // and /api/swarms also expire lazily; Sweep is for idle periods and tests.
 func (s *Server) Sweep() {
-	s.mu.Lock()
-	events := s.expireLocked(nil)
-	s.gaugesLocked()
-	s.mu.Unlock()
-	s.record(events)
+	s.sweep(context.Background())
 }
 
-// expireLocked drops expired peers and appends their leave events, which
-// the caller records once the lock is released.
-func (s *Server) expireLocked(events []audit.Event) []audit.Event {
+func (s *Server) sweep(ctx context.Context) {
 	now := s.cfg.Clock.Now()
-	gone := s.st.expire(now)
+	gone, err := s.store.expire(ctx, now)
+	if err != nil {
+		s.log.Warn("sweeping expired peers", "err", err)
+	}
+	s.record(s.leaveEvents(nil, gone, now))
+}
+
+// leaveEvents counts the peers a store dropped for silence and appends
+// their leave events to events.
+func (s *Server) leaveEvents(events []audit.Event, gone []leftPeer, now time.Time) []audit.Event {
 	if len(gone) == 0 {
 		return events
 	}
 	s.m.expired.Add(float64(len(gone)))
 	s.log.Debug("peers expired", "count", len(gone))
 	for _, e := range gone {
-		events = append(events, audit.Event{Time: now, Kind: audit.KindLeave, Tenant: e.sw.key.tenant,
-			Content: e.sw.key.content.String(), Peer: e.id, IP: e.addrs.observed.String(), Reason: "expired"})
+		events = append(events, audit.Event{Time: now, Kind: audit.KindLeave, Tenant: e.key.tenant,
+			Content: e.key.content.String(), Peer: e.id, IP: e.ip.String(), Reason: "expired"})
 	}
 	return events
 }
@@ -208,16 +240,6 @@ func (s *Server) record(events []audit.Event) {
 	for _, e := range events {
 		s.audit.Record(e)
 	}
-}
-
-func (s *Server) gaugesLocked() {
-	s.m.swarms.Set(float64(len(s.st.swarms)))
-	s.m.peers.Set(float64(s.st.numPeers()))
-	seeds := 0
-	for _, sw := range s.st.swarms {
-		seeds += sw.seeds
-	}
-	s.m.seeds.Set(float64(seeds))
 }
 
 // refusal is an announce the tracker turns down after decoding it.
@@ -343,17 +365,14 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	if req.NumWant > 0 {
 		want = min(req.NumWant, s.cfg.MaxPeers)
 	}
-	s.mu.Lock()
-	events := s.expireLocked(nil)
-	out, err := s.st.announce(&req, &ad, now)
-	peers := []discovery.PeerInfo{}
-	if err == nil && out.sw != nil && req.Event != discovery.EventStopped {
-		peers = s.st.sample(out.sw, &asker{id: req.Peer, region: ad.region, ip: ip, regions: ad.regions}, want)
-	}
+	res, err := s.store.announce(r.Context(), &req, ad, want, now)
+	s.record(s.leaveEvents(nil, res.expired, now))
 	// ±10% so peers that arrived together drift apart.
-	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*s.cfg.Rand.Float64()))
-	s.mu.Unlock()
-	s.record(events)
+	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*rand.Float64()))
+	peers := res.peers
+	if peers == nil {
+		peers = []discovery.PeerInfo{}
+	}
 	peers = s.reports.filter(peers, now) // reported by enough distinct peers: withheld
 
 	switch {
@@ -363,9 +382,13 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errTooMany):
 		refuse(refusal{status: http.StatusServiceUnavailable, result: resultFull, kind: audit.KindAnnounceRejected, msg: err.Error()})
 		return
+	case err != nil:
+		s.log.Warn("announce not recorded", "peer", req.Peer, "content", req.Content.Short(), "err", err)
+		refuse(refusal{status: http.StatusServiceUnavailable, result: resultStore, msg: err.Error()})
+		return
 	}
 	switch {
-	case out.joined:
+	case res.joined:
 		record(audit.KindJoin, string(req.Event))
 		for _, d := range dropped {
 			if d.foreign {
@@ -374,11 +397,11 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 				record(audit.KindAnnounceRejected, "foreign address dropped: not the announcing host")
 			}
 		}
-	case out.left != nil:
+	case res.left:
 		record(audit.KindLeave, "stopped")
-	case out.capped != "":
+	case res.capped != "":
 		s.m.unlisted.Inc()
-		s.log.Debug("peer answered but not listed", "peer", req.Peer, "reason", out.capped)
+		s.log.Debug("peer answered but not listed", "peer", req.Peer, "reason", res.capped)
 	}
 	s.m.ok.Inc()
 	resp := discovery.AnnounceResponse{
@@ -461,15 +484,34 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // Swarms returns the current per-swarm statistics, most peers first. It
-// holds the lock for the whole listing: for tests and in-process callers;
-// the HTTP listing is paged.
+// pages through the whole store: for tests and in-process callers; the HTTP
+// listing is paged.
 func (s *Server) Swarms() []SwarmStats {
-	s.mu.Lock()
-	events := s.expireLocked(nil)
-	out := s.st.stats()
-	s.mu.Unlock()
-	s.record(events)
+	ctx := context.Background()
+	s.sweep(ctx)
+	var out []SwarmStats
+	var after *swarmKey
+	for {
+		page, next, err := s.store.page(ctx, after, MaxAdminPageSize, s.cfg.Clock.Now())
+		if err != nil {
+			s.log.Warn("listing swarms", "err", err)
+			break
+		}
+		out = append(out, page...)
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	sortByPeers(out)
 	return out
+}
+
+func (s *Server) storeName() string {
+	if _, ok := s.store.(*redisStore); ok {
+		return "redis"
+	}
+	return "memory"
 }
 
 // observedIP is remoteIP as text for an audit event, empty when r has no

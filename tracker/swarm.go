@@ -88,6 +88,9 @@ type swarm struct {
 	byNet    map[netip.Prefix]*group // the groupNet groups
 	nets     []*group                // the same again, for O(1) random picks
 	seeds    int
+	// completed counts the announces of listed peers that finished the
+	// content (event completed).
+	completed int64
 	// uploaded and downloaded total the increases peers reported, so they do
 	// not drop when peers leave. Approximate: a peer that expires and comes
 	// back with the same session counters is counted twice.
@@ -242,6 +245,9 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 	}
 	e.trustedRegion = ad.trusted
 	sw.addCounters(e, req)
+	if req.Event == discovery.EventCompleted {
+		sw.completed++
+	}
 	if e.left == 0 {
 		sw.seeds--
 	}
@@ -462,6 +468,7 @@ type SwarmStats struct {
 	Peers      int            `json:"peers"`
 	Seeds      int            `json:"seeds"`
 	Leechers   int            `json:"leechers"`
+	Completed  int64          `json:"completed"`  // completed events from listed peers
 	Uploaded   int64          `json:"uploaded"`   // bytes peers reported uploading
 	Downloaded int64          `json:"downloaded"` // bytes peers reported downloading
 }
@@ -469,17 +476,12 @@ type SwarmStats struct {
 func (sw *swarm) stats() SwarmStats {
 	return SwarmStats{
 		Tenant: sw.key.tenant, Content: sw.key.content, Peers: len(sw.peers), Seeds: sw.seeds,
-		Leechers: len(sw.peers) - sw.seeds, Uploaded: sw.uploaded, Downloaded: sw.downloaded,
+		Leechers: len(sw.peers) - sw.seeds, Completed: sw.completed, Uploaded: sw.uploaded, Downloaded: sw.downloaded,
 	}
 }
 
-// stats returns every swarm, most peers first. For in-process callers and
-// tests; HTTP listing is paged (see page).
-func (st *state) stats() []SwarmStats {
-	out := make([]SwarmStats, 0, len(st.swarms))
-	for _, sw := range st.swarms {
-		out = append(out, sw.stats())
-	}
+// sortByPeers orders swarms most peers first, then by tenant and content.
+func sortByPeers(out []SwarmStats) {
 	slices.SortFunc(out, func(a, b SwarmStats) int {
 		if c := cmp.Compare(b.Peers, a.Peers); c != 0 {
 			return c
@@ -489,7 +491,6 @@ func (st *state) stats() []SwarmStats {
 		}
 		return cmp.Compare(a.Content.String(), b.Content.String())
 	})
-	return out
 }
 
 // page returns up to limit swarms in key order after the key after (from

@@ -240,7 +240,7 @@ func TestSwarmsCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []SwarmStats{
-		{Content: content("big"), Peers: 2, Seeds: 1, Leechers: 1, Uploaded: 150, Downloaded: 80},
+		{Content: content("big"), Peers: 2, Seeds: 1, Leechers: 1, Completed: 1, Uploaded: 150, Downloaded: 80},
 		{Content: content("small"), Peers: 1, Seeds: 1, Leechers: 0},
 	}
 	if !slices.Equal(got.Swarms, want) {

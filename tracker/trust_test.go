@@ -497,7 +497,7 @@ func TestForwardedForOnlyWhenTrusted(t *testing.T) {
 			t.Fatalf("trust %v: join %+v, want client address %s", trust, ev, want)
 		}
 		// The announced public address counts only when it is the client's.
-		kept := len(s.st.swarms[swarmKey{"", content("c")}].peers[p.id].addrs.public) == 1
+		kept := len(memState(s).swarms[swarmKey{"", content("c")}].peers[p.id].addrs.public) == 1
 		if kept != trust {
 			t.Fatalf("trust %v: announced 198.18.5.5 kept = %v", trust, kept)
 		}

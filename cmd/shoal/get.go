@@ -16,7 +16,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("get", "--origin URL --trust PUBKEY [-o OUT] CONTENT_ID[/PATH]", stderr)
 	quieterLogs(fs)
 	rf := addReceiverFlags(fs, "cache directory; verified chunks stay here so a rerun resumes",
-		"tracker URL: fetch from the swarm (the origin fills gaps) and seed while downloading",
+		"tracker URL, or comma-separated URLs of replicas tried in turn: fetch from the swarm (the origin fills gaps) and seed while downloading",
 		"/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1")
 	out := fs.String("o", "", "output file or directory (default: the file's name, or the content name)")
 	parallel := fs.Int("parallel", 8, "chunk requests in flight")

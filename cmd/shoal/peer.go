@@ -17,7 +17,7 @@ func init() {
 
 func runPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("peer", "--tracker URL --origin URL --trust PUBKEY [--gateway 127.0.0.1:7171] [flags]", stderr)
-	rf := addReceiverFlags(fs, "cache directory (chunks, manifests, the peer's identity key)", "tracker URL",
+	rf := addReceiverFlags(fs, "cache directory (chunks, manifests, the peer's identity key)", "tracker URL, or comma-separated URLs of replicas tried in turn (on an error or timeout the next; the one that answers is kept)",
 		"/ip4/0.0.0.0/tcp/4001,/ip4/0.0.0.0/udp/4001/quic-v1")
 	gateway := fs.String("gateway", "127.0.0.1:7171", "local HTTP gateway address (/c/ID/PATH, /live/CHANNEL/…, /api/status, /metrics)")
 	cacheSize := fs.String("cache-size", "0", "chunk cache quota, e.g. 10GiB (0: unlimited); least recently used chunks go first")

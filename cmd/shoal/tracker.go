@@ -14,7 +14,7 @@ func init() {
 }
 
 func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("tracker", "[--listen ADDR] [--interval DUR] [--max-peers N] [--admin-token T] [--origin URL] [limits…]", stderr)
+	fs := newFlagSet("tracker", "[--listen ADDR] [--redis URL] [--interval DUR] [--max-peers N] [--admin-token T] [--origin URL] [limits…]", stderr)
 	listen := fs.String("listen", tracker.DefaultListen, "TCP address to serve announces, /api/swarms and /metrics on")
 	interval := fs.Duration("interval", tracker.DefaultInterval, "re-announce interval handed to peers (jittered ±10%); silent peers expire after 3×")
 	maxPeers := fs.Int("max-peers", tracker.DefaultMaxPeers, "most peers returned per announce")
@@ -40,6 +40,8 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	queueWait := fs.Duration("queue-wait", tracker.DefaultQueueWait, "longest an announce waits for a slot before the tracker counts itself overloaded and refuses it")
 	overloadRetry := fs.Duration("overload-retry-after", tracker.DefaultOverloadRetryAfter, "Retry-After of an overload refusal (jittered up to +50%); peers wait at least that long")
 	tokenCache := fs.Int("token-cache", tracker.DefaultTokenCache, "tokens whose signatures verified, remembered so a re-announce skips the Ed25519 verification (expiry, trust and scope are checked every time; 0: no cache)")
+	redisURL := fs.String("redis", "", "keep swarms in the Redis at this URL instead of in memory, so any number of trackers on it serve the same swarms: redis://[user:pass@]host:port[/db], rediss:// (TLS), ?master_name=NAME&addr=… (Sentinel), redis+cluster://host:port[?addr=…] (Cluster); prefer the env twin when it holds a password")
+	redisPrefix := fs.String("redis-prefix", tracker.DefaultRedisPrefix, "start of every key the tracker writes in Redis, so deployments can share one")
 	maxPerPrefix := fs.Int("max-per-prefix", tracker.DefaultMaxPerPrefix, "most peers from one /24 or /48 in one returned peer set (0: no limit)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -112,6 +114,8 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	cfg := tracker.Config{
 		Listen:             *listen,
+		Redis:              *redisURL,
+		RedisPrefix:        *redisPrefix,
 		Interval:           *interval,
 		MaxPeers:           *maxPeers,
 		AdminToken:         *adminToken,

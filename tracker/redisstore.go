@@ -1,0 +1,524 @@
+package tracker
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/discovery"
+)
+
+// redisStore keeps the swarms in Redis, so any number of trackers share
+// them (see docs/tracker-store.md). Per swarm, under one hash tag so that a
+// cluster keeps a swarm on one slot ({T} = content ID "!" hex of tenant):
+//
+//	<prefix>{T}:p  sorted set: peer ID → last seen (ms, tracker clock)
+//	<prefix>{T}:s  sorted set: the seeds among them, same scores
+//	<prefix>{T}:m  hash: peer ID → "ts uploaded downloaded" (the script's)
+//	<prefix>{T}:e  hash: peer ID → redisEntry (addresses, region; Go's)
+//	<prefix>{T}:x  hash: up, dn, done: the swarm's byte totals, completions
+//	<prefix>{T}:t  sorted set: stopped peer ID → signing time of its stop
+//
+// and across swarms, for the paged listing and the swarm caps:
+//
+//	<prefix>swarms          sorted set, all scores 0: "T" in lexical order
+//	<prefix>swarms:seen     sorted set: T → last announce (ms)
+//	<prefix>tenant:<hex>    sorted set: one tenant's T → last announce (ms)
+//
+// One announce is one EVALSHA (announceScript): it trims the swarm's
+// expired peers, checks replay and caps, updates the peer, the seed set and
+// the totals together, sets key TTLs and returns a bounded random sample;
+// the choice among the sample (own region first, a few per network) is made
+// here in Go. The swarm indexes and the key TTLs are written from a second
+// pipeline only when this replica has not refreshed them for a third of
+// the peer TTL.
+type redisStore struct {
+	c      redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+	skew   time.Duration
+	lim    limits
+	sample int // entries read per announce
+	m      *metrics
+
+	// indexed remembers the swarms this replica recently wrote to the
+	// indexes, and when. Safe to be stale: a stale entry delays an index
+	// refresh or a cap check by at most a third of the peer TTL.
+	indexed *lru.Cache[string, time.Time]
+}
+
+const (
+	// trimPerCall bounds the expired peers one script call removes, so an
+	// announce to a swarm that went silent costs a bounded time; the rest
+	// go on later calls (and the sample skips them meanwhile).
+	trimPerCall = 500
+	// sweepPerCall bounds the silent swarms one sweep looks at.
+	sweepPerCall = 1000
+	// indexedCacheSize bounds the swarms a replica remembers indexing.
+	indexedCacheSize = 100_000
+)
+
+func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, error) {
+	opts, err := redisOptions(cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	redis.SetLogger(redisLog{cfg.Logger})
+	c := redis.NewUniversalClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("Redis at %s does not answer PING: %w", redactURL(cfg.Redis), err)
+	}
+	return newRedisStore(c, cfg, m), nil
+}
+
+func newRedisStore(c redis.UniversalClient, cfg Config, m *metrics) *redisStore {
+	indexed, _ := lru.New[string, time.Time](indexedCacheSize)
+	return &redisStore{
+		c: c, prefix: cfg.RedisPrefix, ttl: cfg.PeerTTL, skew: cfg.ClockSkew, lim: cfg.limits(),
+		sample: cfg.RedisSample, m: m, indexed: indexed,
+	}
+}
+
+// redisLog passes the client's own messages (pool dial retries, which the
+// tracker's errors repeat) to the tracker's log at debug level. go-redis
+// has one logger per process: the last tracker opened sets it.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+// ErrBadRedisURL: Config.Redis (--redis) is not a URL go-redis can use.
+var ErrBadRedisURL = errors.New("bad Redis URL")
+
+// redisOptions turns a --redis URL into client options:
+//   - redis://[user:pass@]host:port[/db] and rediss:// (TLS): one server;
+//   - the same with ?master_name=NAME[&addr=host:port…]: Sentinel, the
+//     host and addr values being the sentinels;
+//   - redis+cluster:// or rediss+cluster://host:port[?addr=host:port…], or a
+//     redis:// URL with addr= values and no master_name: Redis Cluster,
+//     seeded from every address given.
+func redisOptions(raw string) (*redis.UniversalOptions, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrBadRedisURL, redactURL(raw), err)
+	}
+	bad := func(err error) error { return fmt.Errorf("%w %s: %v", ErrBadRedisURL, redactURL(raw), err) }
+	q := u.Query()
+	cluster := false
+	switch u.Scheme {
+	case "redis+cluster", "rediss+cluster":
+		if q.Has("master_name") {
+			return nil, bad(errors.New("a cluster URL takes no master_name (that is Sentinel: use redis:// or rediss://)"))
+		}
+		cluster = true
+		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
+	case "redis", "rediss":
+		cluster = q.Has("addr") && !q.Has("master_name")
+	default:
+		return nil, bad(fmt.Errorf("scheme %q: want redis, rediss, redis+cluster or rediss+cluster", u.Scheme))
+	}
+	switch {
+	case q.Has("master_name"):
+		o, err := redis.ParseFailoverURL(u.String())
+		if err != nil {
+			return nil, bad(err)
+		}
+		return &redis.UniversalOptions{
+			Addrs: o.SentinelAddrs, MasterName: o.MasterName, DB: o.DB, Username: o.Username, Password: o.Password,
+			SentinelUsername: o.SentinelUsername, SentinelPassword: o.SentinelPassword, TLSConfig: o.TLSConfig,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, PoolSize: o.PoolSize,
+		}, nil
+	case cluster:
+		o, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, bad(err)
+		}
+		return &redis.UniversalOptions{
+			Addrs: o.Addrs, IsClusterMode: true, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, PoolSize: o.PoolSize,
+		}, nil
+	}
+	o, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, bad(err)
+	}
+	return &redis.UniversalOptions{
+		Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, PoolSize: o.PoolSize,
+	}, nil
+}
+
+// redactURL is raw without its password, for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// member is a swarm's name in the indexes and its keys' hash tag: the
+// content ID (URL-safe base64, no braces) then the tenant in hex, so that
+// every tenant name fits and one content's swarms sort together.
+func member(k swarmKey) string {
+	return k.content.String() + "!" + hex.EncodeToString([]byte(k.tenant))
+}
+
+func parseMember(s string) (swarmKey, bool) {
+	c, t, ok := strings.Cut(s, "!")
+	if !ok {
+		return swarmKey{}, false
+	}
+	id, err := core.ParseContentID(c)
+	if err != nil {
+		return swarmKey{}, false
+	}
+	tenant, err := hex.DecodeString(t)
+	if err != nil {
+		return swarmKey{}, false
+	}
+	return swarmKey{tenant: string(tenant), content: id}, true
+}
+
+// swarmKeys are the keys of one swarm, in the order the scripts take them.
+func (rs *redisStore) swarmKeys(m string) []string {
+	p := rs.prefix + "{" + m + "}:"
+	return []string{p + "p", p + "s", p + "m", p + "e", p + "x", p + "t"}
+}
+
+func (rs *redisStore) tenantKey(tenant string) string {
+	return rs.prefix + "tenant:" + hex.EncodeToString([]byte(tenant))
+}
+
+func (rs *redisStore) fail(what string, err error) error {
+	return fmt.Errorf("%w: redis: %s: %v", errStore, what, err)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// keyTTL is how long a swarm's keys outlive its last announce: past every
+// peer's TTL and the window in which a stopped peer's replay could arrive.
+func (rs *redisStore) keyTTL() time.Duration { return rs.ttl + rs.skew + time.Minute }
+
+func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceRequest, ad admission, want int, now time.Time) (announceResult, error) {
+	var res announceResult
+	mem := member(ad.key)
+	keys := rs.swarmKeys(mem)
+	last, known := rs.indexed.Get(mem)
+	stale := !known || now.Sub(last) > rs.ttl/3
+	if !known && req.Event != discovery.EventStopped {
+		if err := rs.checkCaps(ctx, ad.key, keys[0]); err != nil {
+			return res, err
+		}
+	}
+	e := redisEntry{seed: req.Left == 0, trusted: ad.trusted, lastSeen: ms(now), region: ad.region, addrs: ad.addrs}
+	cutoff := ms(now.Add(-rs.ttl))
+	r, err := announceScript.Run(ctx, rs.c, keys,
+		ms(now), cutoff, rs.keyTTL().Milliseconds(), req.Peer, string(req.Event), req.TS,
+		req.Uploaded, req.Downloaded, req.Left, e.encode(), rs.lim.swarmPeers, rs.sample,
+		ms(now.Add(-rs.skew)), stoppedPerSwarm, trimPerCall,
+	).Slice()
+	if err != nil {
+		return res, rs.fail("announce to swarm "+ad.key.content.Short(), err)
+	}
+	status, _ := r[0].(string)
+	res.expired = rs.gone(ad.key, r[1])
+	switch status {
+	case "replay":
+		return res, errReplay
+	case "left":
+		res.left = true
+		return res, nil
+	case "none": // a stop from a peer not listed
+		return res, nil
+	case "capped":
+		res.capped = "swarm full"
+	case "joined":
+		res.joined = true
+	}
+	if stale && status != "capped" {
+		rs.index(ctx, ad.key, mem, now)
+	}
+	pairs, _ := r[2].([]any)
+	res.peers = rs.choose(pairs, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, cutoff)
+	return res, nil
+}
+
+// stoppedPerSwarm bounds the stopped peers remembered per swarm (besides
+// dropping those whose stop is older than the clock skew: their earlier
+// announces are refused as stale anyway).
+const stoppedPerSwarm = 10_000
+
+// checkCaps refuses a new swarm over MaxSwarms or MaxTenantSwarms. It counts
+// the indexes, so the caps are approximate across replicas: swarms opened at
+// the same moment on several replicas can pass them by as many.
+func (rs *redisStore) checkCaps(ctx context.Context, k swarmKey, peersKey string) error {
+	if rs.lim.swarms < 0 && rs.lim.tenantSwarms < 0 {
+		return nil
+	}
+	var exists, total, tenant *redis.IntCmd
+	_, err := rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		exists = p.Exists(ctx, peersKey)
+		total = p.ZCard(ctx, rs.prefix+"swarms")
+		tenant = p.ZCard(ctx, rs.tenantKey(k.tenant))
+		return nil
+	})
+	if err != nil {
+		return rs.fail("count swarms", err)
+	}
+	if exists.Val() > 0 {
+		return nil
+	}
+	if n := int(total.Val()); over(n, rs.lim.swarms) {
+		return fmt.Errorf("%w: %d swarms, the most allowed (--max-swarms)", errTooMany, n)
+	}
+	if n := int(tenant.Val()); over(n, rs.lim.tenantSwarms) {
+		return fmt.Errorf("%w: tenant %q has %d swarms, the most allowed (--max-tenant-swarms)", errTooMany, k.tenant, n)
+	}
+	return nil
+}
+
+// index writes the swarm into the listing and cap indexes and refreshes
+// its keys' TTLs. A failure only delays the swarm's listing: the next
+// announce tries again.
+func (rs *redisStore) index(ctx context.Context, k swarmKey, mem string, now time.Time) {
+	_, err := rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range rs.swarmKeys(mem) {
+			p.PExpire(ctx, k, rs.keyTTL())
+		}
+		p.ZAdd(ctx, rs.prefix+"swarms", redis.Z{Member: mem})
+		p.ZAdd(ctx, rs.prefix+"swarms:seen", redis.Z{Score: float64(ms(now)), Member: mem})
+		p.ZAdd(ctx, rs.tenantKey(k.tenant), redis.Z{Score: float64(ms(now)), Member: mem})
+		return nil
+	})
+	if err == nil {
+		rs.indexed.Add(mem, now)
+	}
+}
+
+// gone decodes the script's list of expired peers: ID, entry, ID, entry….
+func (rs *redisStore) gone(k swarmKey, v any) []leftPeer {
+	l, _ := v.([]any)
+	var out []leftPeer
+	for i := 0; i+1 < len(l); i += 2 {
+		id, _ := l[i].(string)
+		lp := leftPeer{key: k, id: id}
+		if s, ok := l[i+1].(string); ok {
+			if e, err := decodeEntry([]byte(s)); err == nil {
+				lp.ip = e.addrs.observed
+			}
+		}
+		out = append(out, lp)
+	}
+	return out
+}
+
+// choose picks up to k peers for a among the sampled entries (ID, entry,
+// ID, entry…) with the rules of state.sample: never a itself, only
+// addresses a can dial, residency, a's region first, at most perPrefix
+// from one /24 or /48. Entries past the TTL not yet trimmed are skipped.
+func (rs *redisStore) choose(pairs []any, a *asker, k int, cutoff int64) []discovery.PeerInfo {
+	type cand struct {
+		id     string
+		raw    []byte
+		region []byte // a slice of raw
+		prefix netip.Prefix
+	}
+	cands := make([]cand, 0, len(pairs)/2)
+	seen := make(map[string]bool, len(pairs)/2) // random picks may repeat
+	for i := 0; i+1 < len(pairs); i += 2 {
+		id, _ := pairs[i].(string)
+		raw, _ := pairs[i+1].(string)
+		if id == a.id || id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		b := []byte(raw)
+		e, region, err := decodeEntryHead(b, true)
+		if err != nil || e.lastSeen < cutoff || !e.addrs.anyVisible(a.ip) {
+			continue
+		}
+		if len(a.regions) > 0 && !(e.trusted && slices.ContainsFunc(a.regions, func(r string) bool { return r == string(region) })) {
+			continue
+		}
+		cands = append(cands, cand{id: id, raw: b, region: region, prefix: prefixOf(e.addrs.observed)})
+	}
+	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+	out := make([]discovery.PeerInfo, 0, min(k, len(cands)))
+	var taken map[netip.Prefix]int
+	for pass := range 2 {
+		for i := range cands {
+			c := &cands[i]
+			if len(out) == k {
+				return out
+			}
+			if c.id == "" || (pass == 0) != (string(c.region) == a.region) {
+				continue
+			}
+			if rs.lim.perPrefix >= 0 && !c.prefix.Addr().IsLoopback() {
+				if taken == nil {
+					taken = map[netip.Prefix]int{}
+				}
+				if taken[c.prefix] >= rs.lim.perPrefix {
+					continue
+				}
+				taken[c.prefix]++
+			}
+			if e, err := decodeEntry(c.raw); err == nil {
+				out = append(out, discovery.PeerInfo{Peer: c.id, Addrs: e.addrs.visible(a.ip, nil), Region: e.region, Seed: e.seed})
+			}
+			c.id = ""
+		}
+	}
+	return out
+}
+
+// expire trims the swarms nobody announced to for a TTL: their peers are
+// all silent. Swarms with announces trim themselves in announceScript.
+func (rs *redisStore) expire(ctx context.Context, now time.Time) ([]leftPeer, error) {
+	cutoff := ms(now.Add(-rs.ttl))
+	stale, err := rs.c.ZRangeByScore(ctx, rs.prefix+"swarms:seen", &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatInt(cutoff, 10), Count: sweepPerCall,
+	}).Result()
+	if err != nil {
+		return nil, rs.fail("list silent swarms", err)
+	}
+	var gone []leftPeer
+	for _, mem := range stale {
+		k, ok := parseMember(mem)
+		r, err := trimScript.Run(ctx, rs.c, rs.swarmKeys(mem), cutoff, ms(now.Add(-rs.skew)), stoppedPerSwarm, trimPerCall).Slice()
+		if err != nil {
+			return gone, rs.fail("trim swarm "+mem, err)
+		}
+		if ok {
+			gone = append(gone, rs.gone(k, r[0])...)
+		}
+		if left, _ := r[1].(int64); ok && left > 0 {
+			// Peers still live (or more to trim): announced through a
+			// replica whose index refresh is pending. Look again later.
+			rs.c.ZAdd(ctx, rs.prefix+"swarms:seen", redis.Z{Score: float64(ms(now)), Member: mem})
+			continue
+		}
+		// Empty (its keys deleted by the script), or a name no tracker
+		// writes: unlist it.
+		_, err = rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.ZRem(ctx, rs.prefix+"swarms", mem)
+			p.ZRem(ctx, rs.prefix+"swarms:seen", mem)
+			if ok {
+				p.ZRem(ctx, rs.tenantKey(k.tenant), mem)
+			}
+			return nil
+		})
+		if err != nil {
+			return gone, rs.fail("unlist swarm "+mem, err)
+		}
+		rs.indexed.Remove(mem)
+	}
+	if n, err := rs.c.ZCard(ctx, rs.prefix+"swarms").Result(); err == nil {
+		rs.m.swarms.Set(float64(n))
+	}
+	return gone, nil
+}
+
+// page lists swarms in the lexical order of their index names (content,
+// then tenant). Each costs three counts, so a page is O(limit · log n).
+func (rs *redisStore) page(ctx context.Context, after *swarmKey, limit int, now time.Time) ([]SwarmStats, *swarmKey, error) {
+	start := "-"
+	if after != nil {
+		start = "(" + member(*after)
+	}
+	mems, err := rs.c.ZRangeByLex(ctx, rs.prefix+"swarms", &redis.ZRangeBy{Min: start, Max: "+", Count: int64(limit) + 1}).Result()
+	if err != nil {
+		return nil, nil, rs.fail("list swarms", err)
+	}
+	var next *swarmKey
+	if len(mems) > limit {
+		mems = mems[:limit]
+		if k, ok := parseMember(mems[len(mems)-1]); ok {
+			next = &k
+		}
+	}
+	type counts struct {
+		k            swarmKey
+		peers, seeds *redis.IntCmd
+		x            *redis.SliceCmd
+	}
+	cs := make([]counts, 0, len(mems))
+	min := strconv.FormatInt(ms(now.Add(-rs.ttl)), 10)
+	_, err = rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, mem := range mems {
+			k, ok := parseMember(mem)
+			if !ok {
+				continue
+			}
+			ks := rs.swarmKeys(mem)
+			cs = append(cs, counts{k: k, peers: p.ZCount(ctx, ks[0], min, "+inf"), seeds: p.ZCount(ctx, ks[1], min, "+inf"),
+				x: p.HMGet(ctx, ks[4], "up", "dn", "done")})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, rs.fail("count swarms", err)
+	}
+	out := make([]SwarmStats, 0, len(cs))
+	for _, c := range cs {
+		n := int(c.peers.Val())
+		if n == 0 {
+			continue // silent: the sweep unlists it
+		}
+		x := c.x.Val()
+		st := SwarmStats{Tenant: c.k.tenant, Content: c.k.content, Peers: n, Seeds: int(c.seeds.Val())}
+		st.Leechers = st.Peers - st.Seeds
+		st.Uploaded, st.Downloaded, st.Completed = toInt(x[0]), toInt(x[1]), toInt(x[2])
+		out = append(out, st)
+	}
+	return out, next, nil
+}
+
+func toInt(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// listed looks up the peer in each tenant's swarm of the content (at most
+// 64 tenants: a report names no tenant).
+func (rs *redisStore) listed(ctx context.Context, content core.ContentID, peer string, now time.Time) (bool, error) {
+	c := content.String()
+	mems, err := rs.c.ZRangeByLex(ctx, rs.prefix+"swarms", &redis.ZRangeBy{Min: "[" + c + "!", Max: "[" + c + "\"", Count: 64}).Result()
+	if err != nil {
+		return false, rs.fail("find swarms of "+content.Short(), err)
+	}
+	for _, mem := range mems {
+		score, err := rs.c.ZScore(ctx, rs.swarmKeys(mem)[0], peer).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return false, rs.fail("find peer in "+mem, err)
+		}
+		if int64(score) >= ms(now.Add(-rs.ttl)) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (rs *redisStore) close() error { return rs.c.Close() }
