@@ -29,13 +29,18 @@ const perTrackerTimeout = 5 * time.Second
 // answered last and moves to the next in turn when that one fails (an
 // error, a timeout or a 5xx status), wrapping round once. A 4xx refusal is
 // returned at once: the request is at fault, and any replica would refuse
-// it. It is safe for concurrent use.
+// it. A tracker that refused with a Retry-After (overloaded, or its store
+// down) is left alone for that long: the others are asked meanwhile, and
+// when every tracker is resting Announce fails at once with the shortest
+// rest left, which the announcer honours. It is safe for concurrent use.
 type Trackers struct {
 	clients []*TrackerClient
-	timeout time.Duration // per attempt when there are several
+	timeout time.Duration    // per attempt when there are several
+	now     func() time.Time // the clock rests are judged on
 
-	mu  sync.Mutex // guards cur
-	cur int        // the tracker that answered last
+	mu   sync.Mutex  // guards cur and rest
+	cur  int         // the tracker that answered last
+	rest []time.Time // per tracker: not asked again before this
 }
 
 var _ AnnounceClient = (*Trackers)(nil)
@@ -43,7 +48,7 @@ var _ AnnounceClient = (*Trackers)(nil)
 // NewTrackers returns a client for the trackers at urls, tried in that
 // order. A nil hc gives each a client with a 15 s timeout.
 func NewTrackers(urls []string, hc *http.Client) (*Trackers, error) {
-	t := &Trackers{timeout: perTrackerTimeout}
+	t := &Trackers{timeout: perTrackerTimeout, now: time.Now}
 	for _, u := range urls {
 		u = strings.TrimSpace(u)
 		if u == "" {
@@ -58,6 +63,7 @@ func NewTrackers(urls []string, hc *http.Client) (*Trackers, error) {
 	if len(t.clients) == 0 {
 		return nil, fmt.Errorf("%w: no tracker URL in %q", ErrBadTrackerURL, strings.Join(urls, ","))
 	}
+	t.rest = make([]time.Time, len(t.clients))
 	return t, nil
 }
 
@@ -92,14 +98,31 @@ func (t *Trackers) Report(ctx context.Context, r Report) error {
 
 func (t *Trackers) try(ctx context.Context, do func(context.Context, *TrackerClient) error) error {
 	t.mu.Lock()
-	start := t.cur
-	t.mu.Unlock()
+	start, now := t.cur, t.now()
 	n := len(t.clients)
-	var errs []error
+	order := make([]int, 0, n)
+	var soonest time.Time
 	for i := range n {
 		k := (start + i) % n
+		if now.Before(t.rest[k]) {
+			if soonest.IsZero() || t.rest[k].Before(soonest) {
+				soonest = t.rest[k]
+			}
+			continue
+		}
+		order = append(order, k)
+	}
+	t.mu.Unlock()
+	if len(order) == 0 {
+		return &RetryAfterError{
+			err:   fmt.Errorf("%w: every tracker asked to be left alone for a while", ErrTrackerStatus),
+			After: soonest.Sub(now),
+		}
+	}
+	var errs []error
+	for _, k := range order {
 		actx, cancel := ctx, context.CancelFunc(func() {})
-		if n > 1 {
+		if len(order) > 1 {
 			actx, cancel = context.WithTimeout(ctx, t.timeout)
 		}
 		err := do(actx, t.clients[k])
@@ -109,6 +132,11 @@ func (t *Trackers) try(ctx context.Context, do func(context.Context, *TrackerCli
 			t.cur = k
 			t.mu.Unlock()
 			return nil
+		}
+		if d := RetryAfter(err); d > 0 {
+			t.mu.Lock()
+			t.rest[k] = t.now().Add(d)
+			t.mu.Unlock()
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil || !movesOn(err) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // statusTracker answers announces with status, counting them.
@@ -61,6 +62,45 @@ func TestTrackersRefusalIsFinal(t *testing.T) {
 	var se *StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusForbidden || !errors.Is(err, ErrTrackerStatus) || goodN.Load() != 0 {
 		t.Fatalf("got %v (next tracker asked %d times): want the 403, and no other tracker asked", err, goodN.Load())
+	}
+}
+
+// TestTrackersRestAfterRetryAfter: a tracker that answered 503 with
+// Retry-After is not asked again before that time; with every tracker
+// resting or down, the error carries the rest left, and once it is over the
+// tracker is asked again.
+func TestTrackersRestAfterRetryAfter(t *testing.T) {
+	var busyN atomic.Int32
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		busyN.Add(1)
+		w.Header().Set("Retry-After", "60")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(busy.Close)
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	ts, err := NewTrackers([]string{busy.URL, downURL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ts.now = func() time.Time { return clock }
+	if _, err := ts.Announce(context.Background(), validRequest()); RetryAfter(err) < time.Minute {
+		t.Fatalf("first announce: %v (retry after %v), want the busy tracker's 60 s", err, RetryAfter(err))
+	}
+	clock = clock.Add(30 * time.Second)
+	if _, err := ts.Announce(context.Background(), validRequest()); err == nil || busyN.Load() != 1 {
+		t.Fatalf("announce 30 s later: %v; busy tracker asked %d times, want an error and still 1", err, busyN.Load())
+	}
+	ts.rest[1] = clock.Add(10 * time.Second) // the other one resting too
+	if _, err := ts.Announce(context.Background(), validRequest()); RetryAfter(err) != 10*time.Second || busyN.Load() != 1 {
+		t.Fatalf("every tracker resting: %v (retry after %v, busy asked %d times), want 10 s and nobody asked", err, RetryAfter(err), busyN.Load())
+	}
+	clock = clock.Add(31 * time.Second)
+	ts.Announce(context.Background(), validRequest())
+	if busyN.Load() != 2 {
+		t.Fatalf("after the rest the busy tracker was asked %d times in all, want 2", busyN.Load())
 	}
 }
 
