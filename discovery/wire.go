@@ -83,6 +83,11 @@ type PeerInfo struct {
 	Addrs  []string `json:"addrs"`
 	Region string   `json:"region,omitempty"`
 	Seed   bool     `json:"seed,omitempty"`
+	// Encoded, when set, is this PeerInfo as AppendJSON writes it, which
+	// AnnounceResponse.AppendJSON then copies instead of encoding it again:
+	// a tracker keeps it with each peer it hands out many times. Whoever
+	// sets it keeps it in step with the fields.
+	Encoded []byte `json:"-"`
 }
 
 // Seconds converts d to the float seconds used on the wire, rounded to the

@@ -31,12 +31,19 @@ func (r *AnnounceResponse) AppendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = r.Peers[i].appendJSON(b)
+			if p := &r.Peers[i]; p.Encoded != nil {
+				b = append(b, p.Encoded...)
+			} else {
+				b = p.appendJSON(b)
+			}
 		}
 		b = append(b, ']')
 	}
 	return append(b, '}')
 }
+
+// AppendJSON appends p as encoding/json writes it (Encoded ignored).
+func (p *PeerInfo) AppendJSON(b []byte) []byte { return p.appendJSON(b) }
 
 func (p *PeerInfo) appendJSON(b []byte) []byte {
 	b = append(b, `{"peer":`...)

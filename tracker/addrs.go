@@ -219,6 +219,13 @@ func (a *peerAddrs) visible(asker netip.Addr, out []string) []string {
 	return out
 }
 
+// publicOnly reports whether visible(asker) is the public addresses alone,
+// as for most askers.
+func (a *peerAddrs) publicOnly(asker netip.Addr) bool {
+	return !(len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed))) &&
+		!(len(a.loopback) > 0 && classify(asker) == kindLoopback)
+}
+
 // anyVisible reports whether visible(asker) would return any address.
 func (a *peerAddrs) anyVisible(asker netip.Addr) bool {
 	return len(a.public) > 0 ||

@@ -28,7 +28,7 @@ func (ms *memStore) announce(_ context.Context, req *discovery.AnnounceRequest, 
 	res := announceResult{expired: ms.expireLocked(now)}
 	out, err := ms.st.announce(req, &ad, now)
 	if err == nil && out.sw != nil && req.Event != discovery.EventStopped {
-		res.peers = ms.st.sample(out.sw, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want)
+		res.peers = ms.st.sample(out.sw, &asker{self: out.e, id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want)
 	}
 	res.joined, res.left, res.capped = out.joined, out.left != nil, out.capped
 	return res, err

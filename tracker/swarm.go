@@ -47,10 +47,21 @@ type peerEntry struct {
 	g                          [2]*group     // the entry's groups: [groupLocal] by (region, network), [groupNet] by network
 	gIdx                       [2]int        // positions in g[i].peers
 	lru                        *list.Element // position in state.lru
+	// enc is the entry's JSON as most askers get it (its public addresses
+	// alone), made at the first hand-out after the entry last changed: a
+	// peer is handed out many times per announce of its own.
+	enc []byte
 }
 
 func (e *peerEntry) info(asker netip.Addr) discovery.PeerInfo {
-	return discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visible(asker, nil), Region: e.region, Seed: e.left == 0}
+	pi := discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visible(asker, nil), Region: e.region, Seed: e.left == 0}
+	if e.addrs.publicOnly(asker) {
+		if e.enc == nil {
+			e.enc = pi.AppendJSON(nil)
+		}
+		pi.Encoded = e.enc
+	}
+	return pi
 }
 
 // groupKey groups a swarm's peers by region and network, the two things
@@ -73,11 +84,18 @@ type group struct {
 	kind  int // groupLocal or groupNet
 	peers []*peerEntry
 	idx   int // position in swarm.nets (groupNet) or swarm.byRegion[key.region] (groupLocal)
+	// capped: the diversity cap applies to the group's network (not to the
+	// tracker's own loopback: one machine's tests or demo).
+	capped bool
+	// net is the groupNet group of the same network (itself for one); as
+	// long as a local group has peers, they are in that group too.
+	net *group
+	// takenAt and taken (groupNet): peers of the network already put in
+	// the sample numbered takenAt; counts of earlier samples are stale.
+	takenAt uint64
+	taken   int
 }
 
-// capped reports whether the diversity cap applies to g's network: not to
-// the tracker's own loopback, one machine's tests or demo.
-func (g *group) capped() bool { return !g.key.prefix.Addr().IsLoopback() }
 
 // swarm is every peer announcing one content within one tenant.
 type swarm struct {
@@ -120,6 +138,10 @@ type state struct {
 	tenants map[string]int        // swarms per tenant
 	lru     *list.List            // of *peerEntry, least recently announced first
 	stopped *lru.Cache[stopKey, int64]
+	// samples numbers the calls of sample (see group.takenAt); shuffle
+	// holds the two levels of sample's lazy permutations between calls.
+	samples uint64
+	shuffle [2][]int32
 }
 
 func newState(ttl time.Duration, rng *rand.Rand, lim limits, stoppedMemory int) *state {
@@ -256,6 +278,7 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 	}
 	e.left = req.Left
 	e.addrs = ad.addrs
+	e.enc = nil // addresses, region or seed may have changed
 	e.lastSeen = now
 	e.lastTS = req.TS
 	out.e = e
@@ -315,10 +338,12 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 	}
 	n := sw.byNet[e.prefix]
 	if n == nil {
-		n = &group{key: groupKey{prefix: e.prefix}, kind: groupNet, idx: len(sw.nets)}
+		n = &group{key: groupKey{prefix: e.prefix}, kind: groupNet, idx: len(sw.nets), capped: !e.prefix.Addr().IsLoopback()}
+		n.net = n
 		sw.byNet[e.prefix] = n
 		sw.nets = append(sw.nets, n)
 	}
+	g.net, g.capped = n, n.capped
 	for kind, g := range [2]*group{g, n} {
 		e.g[kind], e.gIdx[kind] = g, len(g.peers)
 		g.peers = append(g.peers, e)
@@ -362,6 +387,7 @@ func swapRemove[T any](s []T, i int, moved func(T, int)) []T {
 
 // asker is the peer a sample is for.
 type asker struct {
+	self    *peerEntry // the asker's own entry, if it has one
 	id      string
 	region  string
 	ip      netip.Addr
@@ -383,12 +409,17 @@ type asker struct {
 // so a thousand identities in one /24 cost what a few do.
 func (st *state) sample(sw *swarm, a *asker, k int) []discovery.PeerInfo {
 	out := make([]discovery.PeerInfo, 0, min(k, len(sw.peers)))
-	var taken map[netip.Prefix]int // per capped network, across regions
-	if st.lim.perPrefix >= 0 {
-		taken = map[netip.Prefix]int{}
+	capping := st.lim.perPrefix >= 0
+	st.samples++
+	epoch := st.samples
+	taken := func(g *group) int { // per capped network, across regions
+		if g.net.takenAt != epoch {
+			return 0
+		}
+		return g.net.taken
 	}
 	eligible := func(e *peerEntry) bool {
-		if e.id == a.id || !e.addrs.anyVisible(a.ip) {
+		if e == a.self || a.self == nil && e.id == a.id || !e.addrs.anyVisible(a.ip) {
 			return false
 		}
 		return len(a.regions) == 0 || e.trustedRegion && slices.Contains(a.regions, e.region)
@@ -398,8 +429,8 @@ func (st *state) sample(sw *swarm, a *asker, k int) []discovery.PeerInfo {
 	// regions other than a's.
 	fromGroup := func(g *group, other bool) {
 		want := k - len(out)
-		if taken != nil && g.capped() {
-			want = min(want, st.lim.perPrefix-taken[g.key.prefix])
+		if capping && g.capped {
+			want = min(want, st.lim.perPrefix-taken(g))
 		}
 		if want <= 0 {
 			return
@@ -408,37 +439,66 @@ func (st *state) sample(sw *swarm, a *asker, k int) []discovery.PeerInfo {
 		// a can use (addresses it cannot dial, regions it may not get) must
 		// not cost a scan of all of them on every announce.
 		before, looks := len(out), 4*want+64
-		lazyShuffle(st.rng, g.peers, func(e *peerEntry) bool {
+		lazyShuffle(st.rng, g.peers, &st.shuffle[1], func(e *peerEntry) bool {
 			if (!other || e.region != a.region) && eligible(e) {
 				out = append(out, e.info(a.ip))
 			}
 			looks--
 			return len(out)-before < want && looks > 0
 		})
-		if taken != nil && g.capped() {
-			taken[g.key.prefix] += len(out) - before
+		if capping && g.capped {
+			g.net.taken, g.net.takenAt = taken(g)+len(out)-before, epoch
 		}
 	}
 	// The asker's region, network by network; then every network for peers
 	// of other regions. Both passes cost the networks looked at (an
 	// attacker's claimed regions do not multiply them in the second).
-	lazyShuffle(st.rng, sw.byRegion[a.region], func(g *group) bool { fromGroup(g, false); return len(out) < k })
+	lazyShuffle(st.rng, sw.byRegion[a.region], &st.shuffle[0], func(g *group) bool { fromGroup(g, false); return len(out) < k })
 	otherRegions := len(sw.byRegion)
 	if _, ok := sw.byRegion[a.region]; ok {
 		otherRegions--
 	}
 	if len(out) < k && otherRegions > 0 {
-		lazyShuffle(st.rng, sw.nets, func(g *group) bool { fromGroup(g, true); return len(out) < k })
+		lazyShuffle(st.rng, sw.nets, &st.shuffle[0], func(g *group) bool { fromGroup(g, true); return len(out) < k })
 	}
 	return out
 }
 
+// shuffleScratch is the longest list lazyShuffle permutes in a reused
+// slice; longer ones keep their swaps in a map.
+const shuffleScratch = 1 << 12
+
 // lazyShuffle calls visit on the elements of list in uniformly random order
-// until visit returns false or the list is exhausted. It
-// draws the permutation lazily (Fisher–Yates with the swaps kept in a map),
-// so the cost is the number of elements visited, not the length of list.
-func lazyShuffle[T any](rng *rand.Rand, list []T, visit func(T) bool) {
+// until visit returns false or the list is exhausted. It draws the
+// permutation lazily (Fisher–Yates), so the cost is the number of elements
+// visited, not the length of list: for a short list in *scratch (filled as
+// it goes, reused across calls), for a long one with the swaps in a map.
+// A nested call must pass another scratch.
+func lazyShuffle[T any](rng *rand.Rand, list []T, scratch *[]int32, visit func(T) bool) {
 	n := len(list)
+	if n <= shuffleScratch {
+		if cap(*scratch) < n {
+			*scratch = make([]int32, shuffleScratch)
+		}
+		perm := (*scratch)[:n]
+		// perm[i] holds i+1 once written (0: never written, so i).
+		at := func(i int) int {
+			if v := perm[i]; v != 0 {
+				return int(v) - 1
+			}
+			return i
+		}
+		defer clear(perm) // only the written ones matter, but clear is a memclr
+		for i := 0; i < n; i++ {
+			j := i + rng.IntN(n-i)
+			vi, vj := at(i), at(j)
+			perm[j] = int32(vi) + 1
+			if !visit(list[vj]) {
+				return
+			}
+		}
+		return
+	}
 	var moved map[int]int
 	at := func(i int) int {
 		if v, ok := moved[i]; ok {

@@ -581,8 +581,11 @@ func TestPrefixOf(t *testing.T) {
 			t.Errorf("prefixOf(%s) = %s, want %s", in, p, want)
 		}
 		wantCapped := want != "127.0.0.1/32" && want != "::1/128"
-		if g := (&group{key: groupKey{prefix: p}}); g.capped() != wantCapped {
-			t.Errorf("%s: capped = %v, want %v", in, g.capped(), wantCapped)
+		sw := &swarm{peers: map[string]*peerEntry{}, byKey: map[groupKey]*group{}, byRegion: map[string][]*group{}, byNet: map[netip.Prefix]*group{}}
+		e := &peerEntry{id: "p", sw: sw, prefix: p}
+		sw.addToGroup(e)
+		if e.g[groupLocal].capped != wantCapped || e.g[groupNet].capped != wantCapped {
+			t.Errorf("%s: capped = %v (local) %v (network), want %v", in, e.g[groupLocal].capped, e.g[groupNet].capped, wantCapped)
 		}
 	}
 }
