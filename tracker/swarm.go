@@ -96,7 +96,6 @@ type group struct {
 	taken   int
 }
 
-
 // swarm is every peer announcing one content within one tenant.
 type swarm struct {
 	key      swarmKey
