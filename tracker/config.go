@@ -61,6 +61,8 @@ const (
 	// DefaultRedisPrefix and DefaultRedisSample: see Config.
 	DefaultRedisPrefix = "shoal:"
 	DefaultRedisSample = 128
+	// DefaultRedisSampleReuse: see Config.RedisSampleReuse.
+	DefaultRedisSampleReuse = time.Second
 )
 
 // Config configures a tracker Server. Zero fields take the defaults given;
@@ -168,6 +170,13 @@ type Config struct {
 	// least 2 × MaxPeers): the locality and per-network choice is made
 	// among them, so a sample never reads a whole large swarm.
 	RedisSample int
+	// RedisSampleReuse is how long a replica keeps reusing the entries it
+	// last read from a Redis swarm for the swarm's other announces, so a
+	// busy swarm's re-announces skip the read: its peer lists are at most
+	// this stale, except that a peer joining or leaving through this
+	// replica makes the next announce read again (DefaultRedisSampleReuse,
+	// 1 s; negative: read on every announce).
+	RedisSampleReuse time.Duration
 
 	// Audit receives security events: joins and leaves per swarm, refused
 	// announces, reports and exclusions (nil: audit.Discard). An
@@ -236,6 +245,9 @@ func (c Config) withDefaults() Config {
 		c.RedisSample = DefaultRedisSample
 	}
 	c.RedisSample = max(c.RedisSample, 2*c.MaxPeers)
+	if c.RedisSampleReuse == 0 {
+		c.RedisSampleReuse = DefaultRedisSampleReuse
+	}
 	c.Audit = audit.OrDiscard(c.Audit)
 	if c.Clock == nil {
 		c.Clock = core.RealClock{}

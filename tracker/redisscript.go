@@ -54,7 +54,8 @@ end
 // the peer TTL, which saves six calls on the common path.
 //
 // now, cutoff, key TTL (ms), peer, event, ts, uploaded, downloaded, left,
-// entry, swarm cap (negative: none), sample size, stopped cutoff, stopped
+// entry, swarm cap (negative: none), sample size (0: none; the store reads
+// its sample in the same pipeline instead), stopped cutoff, stopped
 // cap, trim limit. It returns {status, expired, sample}: status is joined,
 // ok, capped (answered, not listed), left (a stop removed the peer), none
 // (a stop from a peer not listed) or replay; sample is {id, entry, …}.

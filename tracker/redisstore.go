@@ -38,7 +38,7 @@ import (
 //	<prefix>swarms:seen     sorted set: T → last announce (ms)
 //	<prefix>tenant:<hex>    sorted set: one tenant's T → last announce (ms)
 //
-// One announce is one EVALSHA (announceScript): it trims the swarm's
+// One announce is one round trip: an EVALSHA (announceScript) that trims the swarm's
 // expired peers, checks replay and caps, updates the peer, the seed set and
 // the totals together, sets key TTLs and returns a bounded random sample;
 // the choice among the sample (own region first, a few per network) is made
@@ -58,6 +58,19 @@ type redisStore struct {
 	// indexes, and when. Safe to be stale: a stale entry delays an index
 	// refresh or a cap check by at most a third of the peer TTL.
 	indexed *lru.Cache[string, time.Time]
+	// reuse keeps, per swarm, the entries last read and when, reused for
+	// announces within reuseFor (see Config.RedisSampleReuse). Safe to be
+	// stale by that much: peers learn of a newcomer a moment later, and a
+	// departed or expired peer is skipped by its last-seen time or fails
+	// its dial.
+	reuse    *lru.Cache[string, reusedSample]
+	reuseFor time.Duration
+}
+
+// reusedSample is a swarm's entries as one announce read them.
+type reusedSample struct {
+	at    time.Time
+	pairs []redis.KeyValue
 }
 
 const (
@@ -69,6 +82,9 @@ const (
 	sweepPerCall = 1000
 	// indexedCacheSize bounds the swarms a replica remembers indexing.
 	indexedCacheSize = 100_000
+	// reuseCacheSize bounds the swarms whose last read a replica keeps
+	// (each at most Config.RedisSample entries of a few hundred bytes).
+	reuseCacheSize = 4096
 )
 
 func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, error) {
@@ -89,9 +105,10 @@ func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, e
 
 func newRedisStore(c redis.UniversalClient, cfg Config, m *metrics) *redisStore {
 	indexed, _ := lru.New[string, time.Time](indexedCacheSize)
+	reuse, _ := lru.New[string, reusedSample](reuseCacheSize)
 	return &redisStore{
 		c: c, prefix: cfg.RedisPrefix, ttl: cfg.PeerTTL, skew: cfg.ClockSkew, lim: cfg.limits(),
-		sample: cfg.RedisSample, m: m, indexed: indexed,
+		sample: cfg.RedisSample, m: m, indexed: indexed, reuse: reuse, reuseFor: cfg.RedisSampleReuse,
 	}
 }
 
@@ -230,14 +247,42 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 	}
 	e := redisEntry{seed: req.Left == 0, trusted: ad.trusted, lastSeen: ms(now), region: ad.region, addrs: ad.addrs}
 	cutoff := ms(now.Add(-rs.ttl))
-	r, err := announceScript.Run(ctx, rs.c, keys,
-		ms(now), cutoff, rs.keyTTL().Milliseconds(), req.Peer, string(req.Event), req.TS,
-		req.Uploaded, req.Downloaded, req.Left, e.encode(), rs.lim.swarmPeers, rs.sample,
-		ms(now.Add(-rs.skew)), stoppedPerSwarm, trimPerCall,
-	).Slice()
-	if err != nil {
+	// Read the swarm's entries unless a recent read can be reused (or no
+	// peer is wanted).
+	nsample := rs.sample
+	reused, ok := rs.reuse.Get(mem)
+	if ok && (now.Before(reused.at) || now.Sub(reused.at) >= rs.reuseFor) {
+		ok = false
+	}
+	if ok || want <= 0 || req.Event == discovery.EventStopped {
+		nsample = 0
+	}
+	args := []any{ms(now), cutoff, rs.keyTTL().Milliseconds(), req.Peer, string(req.Event), req.TS,
+		req.Uploaded, req.Downloaded, req.Left, e.encode(), rs.lim.swarmPeers, 0,
+		ms(now.Add(-rs.skew)), stoppedPerSwarm, trimPerCall}
+	// The script writes; the sample is read in the same round trip, after
+	// it (so it holds a newcomer itself), outside the script, which would
+	// copy every entry into a Lua table and out again.
+	var ev *redis.Cmd
+	var hr *redis.KeyValueSliceCmd
+	pipe := func(p redis.Pipeliner) error {
+		ev = announceScript.EvalSha(ctx, p, keys, args...)
+		if nsample > 0 {
+			hr = p.HRandFieldWithValues(ctx, keys[3], nsample)
+		}
+		return nil
+	}
+	_, err := rs.c.Pipelined(ctx, pipe)
+	if err != nil && redis.HasErrorPrefix(ev.Err(), "NOSCRIPT") {
+		// A Redis that restarted or flushed its scripts: load it, once.
+		if err = announceScript.Load(ctx, rs.c).Err(); err == nil {
+			_, err = rs.c.Pipelined(ctx, pipe)
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return res, rs.fail("announce to swarm "+ad.key.content.Short(), err)
 	}
+	r, err := ev.Slice()
 	status, _ := r[0].(string)
 	res.expired = rs.gone(ad.key, r[1])
 	switch status {
@@ -245,6 +290,7 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		return res, errReplay
 	case "left":
 		res.left = true
+		rs.reuse.Remove(mem)
 		return res, nil
 	case "none": // a stop from a peer not listed
 		return res, nil
@@ -256,7 +302,19 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 	if stale && status != "capped" {
 		rs.index(ctx, ad.key, mem, now)
 	}
-	pairs, _ := r[2].([]any)
+	var pairs []redis.KeyValue
+	if hr != nil {
+		pairs = hr.Val()
+	}
+	switch {
+	case nsample > 0: // read after this announce was written: reusable
+		rs.reuse.Add(mem, reusedSample{at: now, pairs: pairs})
+	case status == "joined":
+		rs.reuse.Remove(mem) // the next announce reads the newcomer too
+		pairs = reused.pairs
+	default:
+		pairs = reused.pairs
+	}
 	res.peers = rs.choose(pairs, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, cutoff)
 	return res, nil
 }
@@ -334,18 +392,17 @@ func (rs *redisStore) gone(k swarmKey, v any) []leftPeer {
 // ID, entry…) with the rules of state.sample: never a itself, only
 // addresses a can dial, residency, a's region first, at most perPrefix
 // from one /24 or /48. Entries past the TTL not yet trimmed are skipped.
-func (rs *redisStore) choose(pairs []any, a *asker, k int, cutoff int64) []discovery.PeerInfo {
+func (rs *redisStore) choose(pairs []redis.KeyValue, a *asker, k int, cutoff int64) []discovery.PeerInfo {
 	type cand struct {
 		id     string
 		raw    []byte
 		region []byte // a slice of raw
 		prefix netip.Prefix
 	}
-	cands := make([]cand, 0, len(pairs)/2)
-	seen := make(map[string]bool, len(pairs)/2) // random picks may repeat
-	for i := 0; i+1 < len(pairs); i += 2 {
-		id, _ := pairs[i].(string)
-		raw, _ := pairs[i+1].(string)
+	cands := make([]cand, 0, len(pairs))
+	seen := make(map[string]bool, len(pairs)) // in case picks repeat
+	for _, kv := range pairs {
+		id, raw := kv.Key, kv.Value
 		if id == a.id || id == "" || seen[id] {
 			continue
 		}

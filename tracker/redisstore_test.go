@@ -96,6 +96,37 @@ func TestRedisReplicasShareSwarms(t *testing.T) {
 	}
 }
 
+// TestRedisSampleReuse: a replica reuses what it last read from a swarm
+// for the swarm's announces within RedisSampleReuse, so a peer that joined
+// through another replica shows up a moment later, not at once; a peer
+// joining through this replica, or the window passing, makes it read again.
+func TestRedisSampleReuse(t *testing.T) {
+	rds := redistest.Start(t)
+	rs, clk := redisReplicas(t, rds.URL(), 2)
+	a, b := rs[0], rs[1]
+	announce(t, a, req("c", "p1", "", 0))
+	announce(t, a, req("c", "p2", "", 5)) // a join: a's next announce reads again
+	if got := peerIDs(announce(t, a, req("c", "p2", "", 5)).Peers); !slices.Equal(got, []string{"p1"}) {
+		t.Fatalf("p2 re-announcing got %v, want [p1]", got)
+	}
+	announce(t, b, req("c", "p3", "", 5))
+	if got := peerIDs(announce(t, a, req("c", "p2", "", 5)).Peers); !slices.Equal(got, []string{"p1"}) {
+		t.Fatalf("within the reuse window a gave %v, want its last read, [p1]", got)
+	}
+	clk.Advance(DefaultRedisSampleReuse)
+	got := peerIDs(announce(t, a, req("c", "p2", "", 5)).Peers)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"p1", "p3"}) {
+		t.Fatalf("after the reuse window a gave %v, want [p1 p3]", got)
+	}
+	announce(t, a, req("c", "p4", "", 5)) // joins through a: read again next time
+	got = peerIDs(announce(t, a, req("c", "p2", "", 5)).Peers)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"p1", "p3", "p4"}) {
+		t.Fatalf("after p4 joined through a, a gave %v, want [p1 p3 p4]", got)
+	}
+}
+
 // TestRedisDownAnswers503: with its Redis gone a replica refuses announces
 // at once with a retry-after (peers move to another tracker or come back
 // later), and the listing says why.
