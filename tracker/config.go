@@ -58,6 +58,13 @@ const (
 	// check remembers (token.Verifier.WithCache): one per active peer and
 	// content is the working set; 100,000 is a few tens of MB at most.
 	DefaultTokenCache = 100_000
+	// DefaultSessionTTL is the lifetime of a session ticket the binary
+	// hands out (--session-ttl): a peer signs one announce per tracker per
+	// lifetime, and a stolen ticket is useless after it.
+	DefaultSessionTTL = time.Hour
+	// MinSessionKeyLen is the shortest session secret --session-key-file
+	// accepts.
+	MinSessionKeyLen = 32
 )
 
 // Config configures a tracker Server. Zero fields take the defaults given;
@@ -116,6 +123,18 @@ type Config struct {
 	MaxInFlight        int
 	QueueWait          time.Duration
 	OverloadRetryAfter time.Duration
+
+	// SessionTTL is the lifetime of the session tickets the tracker hands
+	// out after a verified signature (session.go); a peer holding one MACs
+	// its announces instead of signing them. 0 turns tickets off: none is
+	// issued and MACed announces are refused. The binary's default is
+	// DefaultSessionTTL.
+	SessionTTL time.Duration
+	// SessionKey is the secret tickets are derived from. Nil: 32 random
+	// bytes at start, so a restart voids every ticket and peers sign once
+	// more. Replicas behind one load balancer share it, so that a ticket
+	// from one is good on another.
+	SessionKey []byte
 
 	// Authorize checks each announce's token and names the tenant and
 	// regions it grants. Nil makes an open tracker: one tenant, "", and no
@@ -209,6 +228,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OverloadRetryAfter <= 0 {
 		c.OverloadRetryAfter = DefaultOverloadRetryAfter
+	}
+	if c.SessionTTL < 0 {
+		c.SessionTTL = 0
+	}
+	if len(c.SessionKey) == 0 {
+		c.SessionKey = newSessionKey(MinSessionKeyLen)
 	}
 	c.Audit = audit.OrDiscard(c.Audit)
 	if c.Clock == nil {

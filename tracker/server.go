@@ -51,6 +51,7 @@ type Server struct {
 	gate  *gate // bounds announces in flight (overload.go)
 	audit audit.Sink
 	admin [sha256.Size]byte // hash of cfg.AdminToken, compared in constant time
+	sess  *sessions         // session tickets (session.go)
 
 	h     http.Handler  // mux behind the probes and the access log
 	ready health.Checks // what /readyz checks
@@ -75,6 +76,7 @@ func New(cfg Config) *Server {
 		gate:  newGate(cfg.MaxInFlight, cfg.QueueWait),
 		audit: cfg.Audit,
 		admin: sha256.Sum256([]byte(cfg.AdminToken)),
+		sess:  newSessions(cfg.SessionKey, cfg.SessionTTL, cfg.ClockSkew),
 		st: newState(cfg.PeerTTL, cfg.Rand, limits{
 			swarmPeers: cfg.MaxSwarmPeers, tenantSwarms: cfg.MaxTenantSwarms, swarms: cfg.MaxSwarms,
 			peersTotal: cfg.MaxPeersTotal, perPrefix: cfg.MaxPerPrefix,
@@ -239,6 +241,9 @@ type refusal struct {
 //     one from everyone else;
 //  4. the signature verifies for the peer ID the announce names, and its
 //     timestamp is within the clock skew (unless AllowUnsigned and unsigned);
+//     or, instead of a signature, a MAC made with a session ticket this
+//     tracker (or one sharing its secret) issued to that peer ID, which is
+//     as good: tickets go only to peers whose signature verified;
 //  5. Authorize, if set, grants a tenant and regions for the token;
 //  6. the announced addresses are filtered (see filterAddrs);
 //  7. under the lock: not older than the last accepted announce of the
@@ -305,11 +310,27 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.gate.leave()
-	if len(req.Sig) > 0 || !s.cfg.AllowUnsigned {
+	proven := false // the peer proved it holds the key of req.Peer
+	var held int64  // exp of the ticket the announce was MACed with
+	switch {
+	case len(req.MAC) > 0:
+		if err := s.sess.verify(&req, now); err != nil {
+			rf := refusal{status: http.StatusUnauthorized, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()}
+			if errors.Is(err, discovery.ErrSessionExpired) {
+				rf.kind = "" // routine: the peer signs its next announce
+			} else if errors.Is(err, discovery.ErrStale) {
+				rf.status = http.StatusForbidden
+			}
+			refuse(rf)
+			return
+		}
+		proven, held = true, req.SessExp
+	case len(req.Sig) > 0 || !s.cfg.AllowUnsigned:
 		if err := req.VerifySignature(now, s.cfg.ClockSkew); err != nil {
 			refuse(refusal{status: http.StatusForbidden, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()})
 			return
 		}
+		proven = true
 	}
 
 	grant := Grant{}
@@ -385,6 +406,9 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		IntervalS:    discovery.Seconds(interval),
 		MinIntervalS: discovery.Seconds(s.cfg.MinInterval),
 		Peers:        peers,
+	}
+	if proven && req.Event != discovery.EventStopped {
+		resp.Session = s.sess.issue(req.Peer, held, now)
 	}
 	bp := bufPool.Get().(*[]byte)
 	b := append(resp.AppendJSON((*bp)[:0]), '\n') // encoding/json's Encoder ends with one too
