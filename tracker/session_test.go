@@ -2,13 +2,20 @@ package tracker
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/shoal-cdn/shoal/audit"
+	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
 )
 
@@ -188,4 +195,86 @@ func TestSharedKeyTicketWorksOnReplica(t *testing.T) {
 	p := newPeer(t, 1)
 	tk := ticketFor(t, a, now(), p, "198.18.0.1")
 	mustSend(t, b, "198.18.0.1:5000", maced(p, at("c", "198.18.0.1", 4001), tk, now().Add(time.Millisecond)))
+}
+
+// TestAnnouncerFallsBackAfterRestart runs a real Announcer against the
+// tracker over HTTP: it signs once, MACs with the ticket, and when the
+// tracker restarts with a new secret it signs exactly once more.
+func TestAnnouncerFallsBackAfterRestart(t *testing.T) {
+	clk := &core.ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	mk := func() *Server {
+		return New(Config{Interval: time.Hour, Clock: clk, Logger: quiet, SessionTTL: time.Hour, RatePerIP: -1, RatePerPrefix: -1})
+	}
+	var (
+		mu  sync.Mutex // guards cur and log
+		cur = mk()
+		log []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req discovery.AnnounceRequest
+		_ = json.Unmarshal(body, &req)
+		kind := "sig"
+		if len(req.MAC) > 0 {
+			kind = "mac"
+		}
+		mu.Lock()
+		s := cur
+		mu.Unlock()
+		rec := httptest.NewRecorder()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		s.Handler().ServeHTTP(rec, r)
+		mu.Lock()
+		log = append(log, fmt.Sprintf("%s %d", kind, rec.Code))
+		mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	defer srv.Close()
+	entries := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(log) }
+	wait := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for len(entries()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("tracker saw %q, want %d announces", entries(), n)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+
+	tc, err := discovery.NewTrackerClient(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPeer(t, 1)
+	a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
+		Tracker: tc, Content: content("c"), Peer: p.id, Addrs: []string{"/ip4/127.0.0.1/tcp/4001"},
+		Signer: p.key, Clock: clk, Logger: quiet, MinInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	wait(1)
+	a.AnnounceNow()
+	wait(2)
+	mu.Lock()
+	cur = mk() // restart: a new random secret
+	mu.Unlock()
+	a.AnnounceNow()
+	wait(4)
+	a.AnnounceNow()
+	wait(5)
+	cancel()
+	<-done
+	got := strings.Join(entries(), ", ")
+	if want := "sig 200, mac 200, mac 401, sig 200, mac 200, mac 200"; got != want { // the last: "stopped"
+		t.Fatalf("tracker saw %s\nwant        %s", got, want)
+	}
 }
