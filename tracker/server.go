@@ -315,11 +315,11 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case len(req.MAC) > 0:
 		if err := s.sess.verify(&req, now); err != nil {
-			rf := refusal{status: http.StatusUnauthorized, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()}
+			rf := refusal{status: http.StatusUnauthorized, result: resultTicket, kind: audit.KindAnnounceRejected, msg: err.Error()}
 			if errors.Is(err, discovery.ErrSessionExpired) {
 				rf.kind = "" // routine: the peer signs its next announce
 			} else if errors.Is(err, discovery.ErrStale) {
-				rf.status = http.StatusForbidden
+				rf.status, rf.result = http.StatusForbidden, resultForged // as for a signed announce
 			}
 			refuse(rf)
 			return

@@ -22,6 +22,12 @@ import (
 // tickets. A ticket is only ever issued to a peer that proved it holds the
 // key of its peer ID, so an announce with a valid MAC proves as much.
 
+// resultTicket labels announces refused for their session ticket (expired,
+// or a MAC that does not verify) in shoal_tracker_announces_total: mostly
+// routine (a restart with a new secret, a ticket past its end), the peer
+// signs its next announce.
+const resultTicket = "ticket"
+
 // sessionDomain starts the key derivation, so a ticket key can never be
 // mistaken for any other use of K.
 const sessionDomain = "shoal session v1\n"

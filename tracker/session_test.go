@@ -154,6 +154,11 @@ func TestBadTicketsRefused(t *testing.T) {
 			if (c.status == http.StatusUnauthorized) != discovery.IsSessionRefusal(&textErr{msg}) {
 				t.Fatalf("refusal %q: the peer would take it as a ticket refusal: %v", msg, !(c.status == http.StatusUnauthorized))
 			}
+			if c.status == http.StatusUnauthorized {
+				if got := metricLabel(t, s, `shoal_tracker_announces_total{result="ticket"}`); got != 1 {
+					t.Errorf("ticket refusals counted %v, want 1", got)
+				}
+			}
 			// The refusal changed nothing: p is still listed at its
 			// signed address, q not at all.
 			w := newPeer(t, 3)
