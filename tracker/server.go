@@ -76,13 +76,13 @@ func New(cfg Config) *Server {
 		gate:  newGate(cfg.MaxInFlight, cfg.QueueWait),
 		audit: cfg.Audit,
 		admin: sha256.Sum256([]byte(cfg.AdminToken)),
-		sess:  newSessions(cfg.SessionKey, cfg.SessionTTL, cfg.ClockSkew),
 		st: newState(cfg.PeerTTL, cfg.Rand, limits{
 			swarmPeers: cfg.MaxSwarmPeers, tenantSwarms: cfg.MaxTenantSwarms, swarms: cfg.MaxSwarms,
 			peersTotal: cfg.MaxPeersTotal, perPrefix: cfg.MaxPerPrefix,
 		}, cfg.StoppedMemory),
 	}
 	s.reports = newReports(cfg, s.m.reg)
+	s.sess = newSessions(cfg.SessionKey, cfg.SessionTTL, cfg.ClockSkew, s.m.reg)
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
 	s.mux.HandleFunc("POST "+discovery.ReportPath, s.handleReport)
 	s.mux.HandleFunc("GET /api/swarms", s.handleSwarms)

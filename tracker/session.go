@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoal-cdn/shoal/discovery"
 )
 
@@ -37,10 +39,17 @@ type sessions struct {
 	ttl  time.Duration // ticket lifetime; 0: tickets off
 	skew time.Duration // announce clock skew: a ticket's exp may lie at most ttl+skew ahead
 	pool sync.Pool     // of hash.Hash: HMAC-SHA256 keyed with K, Reset between uses
+
+	issued, accepted prometheus.Counter
 }
 
-func newSessions(secret []byte, ttl, skew time.Duration) *sessions {
-	s := &sessions{ttl: ttl, skew: skew}
+func newSessions(secret []byte, ttl, skew time.Duration, reg prometheus.Registerer) *sessions {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shoal_tracker_session_tickets_total",
+		Help: "Session tickets issued (after a verified signature, or to renew one in its last third) and announces accepted on a ticket's MAC instead of a signature.",
+	}, []string{"event"})
+	reg.MustRegister(c)
+	s := &sessions{ttl: ttl, skew: skew, issued: c.WithLabelValues("issued"), accepted: c.WithLabelValues("accepted")}
 	k := append([]byte(nil), secret...)
 	s.pool.New = func() any { return hmac.New(sha256.New, k) }
 	return s
@@ -75,7 +84,11 @@ func (s *sessions) verify(req *discovery.AnnounceRequest, now time.Time) error {
 		return fmt.Errorf("%w: ticket of peer %s expires %s, later than any this tracker issues",
 			discovery.ErrSessionInvalid, req.Peer, time.Unix(req.SessExp, 0).UTC().Format(time.RFC3339))
 	}
-	return req.VerifyMAC(s.key(req.Peer, req.SessExp), now, s.skew)
+	if err := req.VerifyMAC(s.key(req.Peer, req.SessExp), now, s.skew); err != nil {
+		return err
+	}
+	s.accepted.Inc()
+	return nil
 }
 
 // issue returns a fresh ticket for peer, or nil when tickets are off or the
@@ -86,6 +99,7 @@ func (s *sessions) issue(peer string, exp int64, now time.Time) *discovery.Sessi
 		return nil
 	}
 	exp = now.Add(s.ttl).Unix()
+	s.issued.Inc()
 	return &discovery.Session{Exp: exp, Key: s.key(peer, exp)}
 }
 

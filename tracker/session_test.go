@@ -78,6 +78,11 @@ func TestMACedAnnounceActsAsSigned(t *testing.T) {
 	if ev := log.of(audit.KindAnnounceRejected); len(ev) != 0 {
 		t.Fatalf("audit %+v: want no refusal", ev)
 	}
+	for ev, want := range map[string]float64{"issued": 3, "accepted": 2} { // p once, w twice; p's two MACed
+		if got := metricLabel(t, s, `shoal_tracker_session_tickets_total{event="`+ev+`"}`); got != want {
+			t.Errorf("tickets %s: %v, want %v", ev, got, want)
+		}
+	}
 }
 
 func TestTicketRenewedInLastThird(t *testing.T) {
