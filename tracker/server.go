@@ -3,8 +3,9 @@
 // same region first. State is in memory; a restarted tracker refills within
 // one announce interval.
 //
-// Every announce is signed by the peer's key and checked (see
-// handleAnnounce); a swarm is a content within one tenant, and which tenant
+// Every announce is signed by the peer's key and checked, or carries a MAC
+// made with a session ticket the tracker issued after such a check
+// (session.go; see handleAnnounce); a swarm is a content within one tenant, and which tenant
 // an announce belongs to is for Config.Authorize to say.
 //
 // It serves POST /announce (the wire types live in package discovery),
