@@ -5,8 +5,9 @@
 //
 // Every announce is signed by the peer's key and checked, or carries a MAC
 // made with a session ticket the tracker issued after such a check
-// (session.go; see handleAnnounce); a swarm is a content within one tenant, and which tenant
-// an announce belongs to is for Config.Authorize to say.
+// (session.go; see handleAnnounce); a swarm is a content within one
+// tenant, and which tenant an announce belongs to is for Config.Authorize
+// to say.
 //
 // It serves POST /announce (the wire types live in package discovery),
 // POST /report (report.go), GET /api/swarms (paged, behind an admin
