@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -46,7 +49,7 @@ const (
 	DefaultLoadSession   = 12 // mean announces of one peer session, started to stopped
 	// The in-process targets.
 	TargetMemory       = "memory"        // in-memory tracker, checks off: unsigned, no token, no rate limits
-	TargetMemoryChecks = "memory+checks" // in-memory tracker, signatures, tokens (cached) and rate limits on
+	TargetMemoryChecks = "memory+checks" // in-memory tracker, signatures, session tickets, tokens (cached) and rate limits on
 )
 
 // TrackerLoadConfig configures RunTrackerLoad.
@@ -72,7 +75,9 @@ type TrackerLoadConfig struct {
 	// tracker's.
 	Conns int
 	// Duration (5 s) and Announces (200,000) bound each target's run,
-	// whichever ends first. Announces are signed before the clock starts.
+	// whichever ends first. Announces are signed before the clock starts;
+	// a peer whose first announce brought a session ticket MACs its later
+	// ones with it during the run, as a real peer would (about 1 µs each).
 	Duration  time.Duration
 	Announces int
 	Seed      uint64
@@ -183,6 +188,7 @@ type LoadResult struct {
 	OK        int           // 200
 	Refused   int           // 429 or 503, with Retry-After
 	Failed    int           // any other status, or a broken connection
+	MACed     int           // sent with a session ticket's MAC instead of a signature
 	Elapsed   time.Duration // from the first request to the last answer
 	P50, P99  time.Duration // of every answered request
 	Max       time.Duration
@@ -262,6 +268,7 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 			tcfg.AllowUnsigned, tcfg.RatePerIP, tcfg.RatePerPrefix = false, 0, 0 // the defaults
 			v := token.NewVerifier([]manifest.PublicKey{manifest.PublicOf(issuer)}, nil).WithCache(tracker.DefaultTokenCache)
 			tcfg.Authorize = tracker.TokenAuthorizer(v)
+			tcfg.SessionTTL = tracker.DefaultSessionTTL // as the binary's
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -281,6 +288,10 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 	}
 	cfg.Progress(fmt.Sprintf("%s: announcing over %d connections for at most %v…", lt.name, cfg.Conns, cfg.Duration))
 
+	// tickets[id] is the session ticket identity id got with its first
+	// announce; written before that announce is marked answered, read
+	// after, so its next announce sees it.
+	tickets := make([]atomic.Pointer[discovery.Session], idents(reqs))
 	var (
 		next    atomic.Int64
 		mu      sync.Mutex // guards res's counts and lat
@@ -300,7 +311,8 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 			var conn net.Conn
 			var br *bufio.Reader
 			mine := make([]time.Duration, 0, len(reqs)/cfg.Conns+1)
-			var ok, refused, failed int
+			var buf []byte // a MACed request, built in the timed loop
+			var ok, refused, failed, maced int
 			var fail string
 			defer func() {
 				if conn != nil {
@@ -311,6 +323,7 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 				res.OK += ok
 				res.Refused += refused
 				res.Failed += failed
+				res.MACed += maced
 				if res.FirstFail == "" {
 					res.FirstFail = fail
 				}
@@ -339,10 +352,23 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 					conn = c
 					br = bufio.NewReaderSize(conn, 16<<10)
 				}
+				q := &reqs[i]
 				t0 := time.Now()
+				raw := q.raw
+				if tk := tickets[q.ident].Load(); tk != nil && q.tmpl != nil {
+					buf = q.maced(buf[:0], tk)
+					raw = buf
+					maced++
+				}
 				_ = conn.SetDeadline(t0.Add(30 * time.Second))
-				status, err := roundTrip(conn, br, reqs[i].raw)
+				status, body, err := roundTrip(conn, br, raw, q.first)
 				d := time.Since(t0)
+				if status == 200 && q.first {
+					var ar struct{ Session *discovery.Session }
+					if json.Unmarshal(body, &ar) == nil && ar.Session != nil && len(ar.Session.Key) == discovery.SessionKeyLen {
+						tickets[q.ident].Store(ar.Session)
+					}
+				}
 				mark()
 				switch {
 				case err != nil:
@@ -376,22 +402,61 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 
 // loadReq is one announce of the workload.
 type loadReq struct {
-	raw  []byte // the whole HTTP request
-	prev int    // the same peer's previous announce; -1: none
+	raw   []byte // the whole HTTP request, signed
+	prev  int    // the same peer's previous announce; -1: none
+	ident int    // the peer identity's number
+	first bool   // the identity's first announce: its answer may bring a ticket
+	// For a later announce of a signed workload, what maced needs to send it
+	// with a ticket instead: the HTTP head up to Content-Length's value, the
+	// JSON body without sig and its closing brace, and the signing bytes.
+	head, tmpl, sb []byte
+}
+
+// maced appends q as an HTTP request authenticated with ticket tk: the MAC
+// is the peer's own cost, made here in the timed loop as a peer would.
+func (q *loadReq) maced(b []byte, tk *discovery.Session) []byte {
+	m := hmac.New(sha256.New, tk.Key)
+	m.Write(q.sb)
+	var sum [sha256.Size]byte
+	mac := m.Sum(sum[:0])
+	var tail [128]byte
+	t := append(tail[:0], `,"sess_exp":`...)
+	t = strconv.AppendInt(t, tk.Exp, 10)
+	t = append(t, `,"mac":"`...)
+	t = base64.StdEncoding.AppendEncode(t, mac)
+	t = append(t, `"}`...)
+	b = append(b, q.head...)
+	b = strconv.AppendInt(b, int64(len(q.tmpl)+len(t)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, q.tmpl...)
+	return append(b, t...)
+}
+
+// idents is the number of peer identities in reqs.
+func idents(reqs []loadReq) int {
+	n := 0
+	for i := range reqs {
+		n = max(n, reqs[i].ident+1)
+	}
+	return n
 }
 
 // rawRequest is one announce as an HTTP/1.1 request, encoded before the
 // run so the generator's cost per request is a write and a read.
 func rawRequest(host, xff string, body []byte) []byte {
-	b := make([]byte, 0, 160+len(body))
+	b := requestHead(make([]byte, 0, 160+len(body)), host, xff)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	return append(b, body...)
+}
+
+// requestHead appends an announce's HTTP head up to Content-Length's value.
+func requestHead(b []byte, host, xff string) []byte {
 	b = append(b, "POST "+discovery.AnnouncePath+" HTTP/1.1\r\nHost: "...)
 	b = append(b, host...)
 	b = append(b, "\r\nContent-Type: application/json\r\nX-Forwarded-For: "...)
 	b = append(b, xff...)
-	b = append(b, "\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
-	b = append(b, "\r\n\r\n"...)
-	return append(b, body...)
+	return append(b, "\r\nContent-Length: "...)
 }
 
 // loadPeer is one slot of the workload: a peer identity in one swarm,
@@ -405,6 +470,7 @@ type loadPeer struct {
 	lastTS int64
 	tok    string
 	last   int // index of its latest announce in the workload; -1: none
+	ident  int // the identity's number
 }
 
 // buildWorkload makes cfg.Announces announce requests: the peers take
@@ -436,7 +502,7 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 		// the diversity cap see a realistic spread. Only text: every byte
 		// goes to loopback.
 		ip := fmt.Sprintf("198.%d.%d.%d", 18+slot%2, (slot/2)%256, 1+(slot/512)%250)
-		*p = loadPeer{key: k, id: id.String(), swarm: int(zipf.Uint64()), ip: ip, len: 3 + rng.IntN(2*(cfg.Session-3)+1), last: -1}
+		*p = loadPeer{key: k, id: id.String(), swarm: int(zipf.Uint64()), ip: ip, len: 3 + rng.IntN(2*(cfg.Session-3)+1), last: -1, ident: identities - 1}
 		if lt.tokened {
 			p.tok, _ = token.Issue(issuer, token.Claims{Tenant: "bench", Scope: token.ContentScope(swarms[p.swarm]),
 				Peer: p.id, NotBefore: now.Add(-time.Hour), Expiry: now.Add(time.Hour)})
@@ -447,9 +513,10 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 		newIdentity(&peers[i], i)
 	}
 	type job struct {
-		p    *loadPeer // identity as of this announce (copied key and id)
-		req  discovery.AnnounceRequest
-		prev int // the same identity's previous announce; -1: none
+		p     *loadPeer // identity as of this announce (copied key and id)
+		req   discovery.AnnounceRequest
+		prev  int // the same identity's previous announce; -1: none
+		first bool
 	}
 	jobs := make([]job, 0, cfg.Announces)
 	order := rng.Perm(cfg.Peers)
@@ -482,7 +549,7 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 			ts := max(base+int64(len(jobs))*span/int64(cfg.Announces), p.lastTS+1)
 			r.TS, p.lastTS = ts, ts
 			p.n++
-			jobs = append(jobs, job{p: &loadPeer{key: p.key, id: p.id, ip: p.ip}, req: r, prev: p.last})
+			jobs = append(jobs, job{p: &loadPeer{key: p.key, id: p.id, ip: p.ip, ident: p.ident}, req: r, prev: p.last, first: p.n == 1})
 			p.last = len(jobs) - 1
 		}
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
@@ -497,7 +564,18 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 			defer wg.Done()
 			for i := w; i < len(jobs); i += workers {
 				j := &jobs[i]
+				q := loadReq{prev: j.prev, ident: j.p.ident, first: j.first}
 				if lt.signed {
+					if !j.first { // may go with a ticket instead of sig
+						tmpl, err := json.Marshal(j.req)
+						if err != nil {
+							failed.Store(err)
+							return
+						}
+						q.tmpl = tmpl[:len(tmpl)-1] // without '}'
+						q.sb = j.req.SigningBytes()
+						q.head = requestHead(nil, host, j.p.ip)
+					}
 					if err := j.req.Sign(j.p.key, time.UnixMilli(j.req.TS)); err != nil {
 						failed.Store(err)
 						return
@@ -510,7 +588,8 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 					failed.Store(err)
 					return
 				}
-				out[i] = loadReq{raw: rawRequest(host, j.p.ip, b), prev: j.prev}
+				q.raw = rawRequest(host, j.p.ip, b)
+				out[i] = q
 			}
 		}()
 	}
@@ -523,27 +602,29 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 
 // roundTrip writes one pre-encoded HTTP/1.1 request on a keep-alive
 // connection and reads the answer's status, discarding its body (by
-// Content-Length or chunked).
-func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (int, error) {
+// Content-Length or chunked) unless keep: then a body sent with
+// Content-Length is returned.
+func roundTrip(conn net.Conn, br *bufio.Reader, req []byte, keep bool) (int, []byte, error) {
 	if _, err := conn.Write(req); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	line, err := br.ReadSlice('\n')
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if len(line) < 12 || string(line[:5]) != "HTTP/" {
-		return 0, fmt.Errorf("bad status line %q", truncate(string(line), 64))
+		return 0, nil, fmt.Errorf("bad status line %q", truncate(string(line), 64))
 	}
 	status, err := strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return 0, fmt.Errorf("bad status line %q", truncate(string(line), 64))
+		return 0, nil, fmt.Errorf("bad status line %q", truncate(string(line), 64))
 	}
+	var body []byte
 	length, chunked, closing := -1, false, false
 	for {
 		h, err := br.ReadSlice('\n')
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if len(h) <= 2 {
 			break
@@ -553,7 +634,7 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (int, error) {
 		switch strings.ToLower(k) {
 		case "content-length":
 			if length, err = strconv.Atoi(v); err != nil || length < 0 {
-				return 0, fmt.Errorf("bad Content-Length %q", v)
+				return 0, nil, fmt.Errorf("bad Content-Length %q", v)
 			}
 		case "transfer-encoding":
 			chunked = strings.EqualFold(v, "chunked")
@@ -566,30 +647,35 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (int, error) {
 		for {
 			sl, err := br.ReadSlice('\n')
 			if err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 			n, err := strconv.ParseInt(strings.TrimSpace(strings.SplitN(string(sl), ";", 2)[0]), 16, 32)
 			if err != nil || n < 0 {
-				return 0, fmt.Errorf("bad chunk size %q", truncate(string(sl), 32))
+				return 0, nil, fmt.Errorf("bad chunk size %q", truncate(string(sl), 32))
 			}
 			if _, err := br.Discard(int(n) + 2); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 			if n == 0 {
 				break
 			}
 		}
+	case length >= 0 && keep:
+		body = make([]byte, length)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return 0, nil, err
+		}
 	case length >= 0:
 		if _, err := br.Discard(length); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	default:
-		return 0, errors.New("answer with neither Content-Length nor chunked body")
+		return 0, nil, errors.New("answer with neither Content-Length nor chunked body")
 	}
 	if closing {
-		return status, io.ErrUnexpectedEOF // the server closes: reconnect
+		return status, body, io.ErrUnexpectedEOF // the server closes: reconnect
 	}
-	return status, nil
+	return status, body, nil
 }
 
 func truncate(s string, n int) string {
@@ -604,9 +690,9 @@ func WriteLoadReport(w io.Writer, cfg TrackerLoadConfig, rs []LoadResult) {
 	_ = cfg.withDefaults()
 	fmt.Fprintf(w, "tracker load: %d peers in %d swarms (zipf %.2g), sessions of ~%d announces, %d connections, up to %v or %d announces per target, GOMAXPROCS=%d\n",
 		cfg.Peers, cfg.Swarms, cfg.ZipfS, cfg.Session, cfg.Conns, cfg.Duration, cfg.Announces, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(w, "%-32s %10s %9s %8s %8s %8s %8s %8s %9s\n", "target", "announce/s", "ok", "refused", "failed", "p50", "p99", "max", "cpu/ann")
+	fmt.Fprintf(w, "%-32s %10s %9s %8s %8s %9s %8s %8s %8s %9s\n", "target", "announce/s", "ok", "refused", "failed", "ticketed", "p50", "p99", "max", "cpu/ann")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-32s %10.0f %9d %8d %8d %8s %8s %8s %7.1fµs\n", truncate(r.Target, 32), r.Rate(), r.OK, r.Refused, r.Failed,
+		fmt.Fprintf(w, "%-32s %10.0f %9d %8d %8d %9d %8s %8s %8s %7.1fµs\n", truncate(r.Target, 32), r.Rate(), r.OK, r.Refused, r.Failed, r.MACed,
 			msec(r.P50), msec(r.P99), msec(r.Max), float64(r.CPUPerAnnounce())/float64(time.Microsecond))
 		if r.FirstFail != "" {
 			fmt.Fprintf(w, "  first failure: %s\n", r.FirstFail)

@@ -24,6 +24,11 @@ func TestTrackerLoadAnswersEveryAnnounce(t *testing.T) {
 		if r.OK != 400 || r.Failed != 0 || r.Refused != 0 {
 			t.Errorf("%s: ok %d refused %d failed %d (first failure %q), want all 400 ok", r.Target, r.OK, r.Refused, r.Failed, r.FirstFail)
 		}
+		// The checked target hands out session tickets: each peer's first
+		// announce is signed, the later ones of its session MACed.
+		if wantMAC := r.Target == TargetMemoryChecks; (r.MACed > 0) != wantMAC || r.MACed >= r.OK {
+			t.Errorf("%s: %d of %d announces MACed; want some but not all (%v), none without checks", r.Target, r.MACed, r.OK, wantMAC)
+		}
 		if r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 {
 			t.Errorf("%s: percentiles out of order: p50 %v p99 %v max %v", r.Target, r.P50, r.P99, r.Max)
 		}

@@ -45,9 +45,12 @@ type AnnouncerConfig struct {
 	// none.
 	Token func() string
 
-	// Signer signs every announce with the key Peer embeds, so the tracker
-	// knows it speaks for that peer. Nil sends unsigned announces, which
-	// only trackers configured for simulations accept.
+	// Signer signs announces with the key Peer embeds, so the tracker
+	// knows it speaks for that peer. While the tracker's session ticket is
+	// valid, announces carry a MAC made with it instead (cheaper for the
+	// tracker to check); a refused ticket is dropped and that announce
+	// signed. Nil sends unsigned announces, which only trackers configured
+	// for simulations accept.
 	Signer Signer
 	// Clock stamps signed announces (core.RealClock).
 	Clock core.Clock
@@ -89,7 +92,15 @@ type Announcer struct {
 	// is later even within one millisecond: the tracker refuses an older
 	// or equal one as a replay. Used only from Run's goroutine.
 	lastTS int64
+	// tickets are the session tickets trackers handed out, by tracker URL.
+	// Used only from Run's goroutine.
+	tickets map[string]Session
 }
+
+// sessionMargin is how long before its exp a ticket is no longer used: an
+// announce MACed with it must still reach the tracker in time, whatever the
+// skew between the two clocks' seconds.
+const sessionMargin = time.Minute
 
 // ErrBadAnnouncerConfig is returned by NewAnnouncer for a missing or invalid field.
 var ErrBadAnnouncerConfig = errors.New("bad announcer config")
@@ -183,12 +194,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 		if ev == EventNone && prevLeft > 0 && st.Left == 0 {
 			ev = EventCompleted
 		}
-		req := a.request(st, ev)
-		err := a.sign(&req)
-		var resp AnnounceResponse
-		if err == nil {
-			resp, err = a.cfg.Tracker.Announce(ctx, req)
-		}
+		resp, err := a.send(ctx, a.request(st, ev))
 		if err != nil {
 			if ctx.Err() != nil {
 				continue // the select above sends "stopped" and returns
@@ -239,15 +245,68 @@ func (a *Announcer) sign(req *AnnounceRequest) error {
 	if a.cfg.Signer == nil {
 		return nil
 	}
-	at := a.cfg.Clock.Now()
-	if at.UnixMilli() <= a.lastTS {
-		at = time.UnixMilli(a.lastTS + 1)
-	}
-	if err := req.Sign(a.cfg.Signer, at); err != nil {
+	if err := req.Sign(a.cfg.Signer, a.stamp()); err != nil {
 		return err
 	}
 	a.lastTS = req.TS
 	return nil
+}
+
+// send authenticates req (a MAC with the tracker's session ticket while one
+// is valid, else a signature) and announces it. A refused ticket is dropped
+// and the announce signed and sent once more: one retry, no loop. A ticket
+// in the answer is kept for the tracker that gave it.
+func (a *Announcer) send(ctx context.Context, req AnnounceRequest) (AnnounceResponse, error) {
+	url := trackerName(a.cfg.Tracker)
+	maced, err := a.authenticate(&req, url)
+	if err != nil {
+		return AnnounceResponse{}, err
+	}
+	resp, err := a.cfg.Tracker.Announce(ctx, req)
+	if err != nil && maced && IsSessionRefusal(err) {
+		delete(a.tickets, url)
+		a.log.Info("session ticket refused; signing the announce", "err", err)
+		if err = a.sign(&req); err != nil {
+			return AnnounceResponse{}, err
+		}
+		resp, err = a.cfg.Tracker.Announce(ctx, req)
+	}
+	if err == nil && resp.Session != nil && a.cfg.Signer != nil {
+		if t := *resp.Session; len(t.Key) == SessionKeyLen {
+			if a.tickets == nil {
+				a.tickets = make(map[string]Session, 1)
+			}
+			a.tickets[trackerName(a.cfg.Tracker)] = t // the tracker that answered
+		}
+	}
+	return resp, err
+}
+
+// authenticate MACs req with the ticket of the tracker at url when it has
+// more than sessionMargin left, and signs it otherwise. It reports whether
+// it used the ticket.
+func (a *Announcer) authenticate(req *AnnounceRequest, url string) (bool, error) {
+	if a.cfg.Signer == nil {
+		return false, nil
+	}
+	t, ok := a.tickets[url]
+	if !ok || t.Expiry().Sub(a.cfg.Clock.Now()) <= sessionMargin {
+		delete(a.tickets, url)
+		return false, a.sign(req)
+	}
+	req.MACWith(t, a.stamp())
+	a.lastTS = req.TS
+	return true, nil
+}
+
+// stamp is the time to put on the next announce: now, or a millisecond
+// after the previous one when the clock has not moved past it.
+func (a *Announcer) stamp() time.Time {
+	at := a.cfg.Clock.Now()
+	if at.UnixMilli() <= a.lastTS {
+		at = time.UnixMilli(a.lastTS + 1)
+	}
+	return at
 }
 
 // stop tells the tracker we leave, so it stops handing out our address; on a
@@ -257,11 +316,7 @@ func (a *Announcer) stop() {
 	defer cancel()
 	req := a.request(a.cfg.Stats(), EventStopped)
 	req.NumWant = 0
-	err := a.sign(&req)
-	if err == nil {
-		_, err = a.cfg.Tracker.Announce(ctx, req)
-	}
-	if err != nil {
+	if _, err := a.send(ctx, req); err != nil {
 		a.log.Warn("stopped announce failed", "err", err)
 	}
 }

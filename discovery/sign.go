@@ -1,9 +1,12 @@
 package discovery
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -19,6 +22,14 @@ var (
 	// ErrStale: the announce was signed too far from the tracker's time, so
 	// it may be a replay.
 	ErrStale = errors.New("announce timestamp out of window")
+	// ErrSessionExpired and ErrSessionInvalid refuse an announce
+	// authenticated with a session ticket: the ticket's exp has passed, or
+	// its MAC does not verify (another peer's ticket, a tracker that
+	// restarted with a new secret or issues none, modified fields). The
+	// tracker answers 401 with the text; the peer recognises it (see
+	// IsSessionRefusal) and signs its next announce.
+	ErrSessionExpired = errors.New("session ticket expired: sign the announce")
+	ErrSessionInvalid = errors.New("session ticket invalid: sign the announce")
 )
 
 // Signer signs an announce with the peer's private key. A libp2p
@@ -62,7 +73,7 @@ func (r *AnnounceRequest) SigningBytes() []byte {
 // Call it last: any later change to a field voids the signature.
 func (r *AnnounceRequest) Sign(s Signer, at time.Time) error {
 	r.TS = at.UnixMilli()
-	r.Sig = nil
+	r.Sig, r.MAC, r.SessExp = nil, nil, 0
 	sig, err := s.Sign(r.SigningBytes())
 	if err != nil {
 		return fmt.Errorf("sign announce for peer %s: %w", r.Peer, err)
@@ -104,4 +115,57 @@ func (r *AnnounceRequest) VerifySignature(now time.Time, window time.Duration) e
 		return fmt.Errorf("%w: signature does not verify for peer %s", ErrBadSignature, r.Peer)
 	}
 	return nil
+}
+
+// MACWith stamps the request with at (Unix milliseconds) and authenticates
+// it with the session ticket t instead of a signature: MAC is HMAC-SHA256
+// with t.Key over SigningBytes, the bytes a signature would cover. Call it
+// last, as Sign.
+func (r *AnnounceRequest) MACWith(t Session, at time.Time) {
+	r.TS = at.UnixMilli()
+	r.Sig = nil
+	r.SessExp = t.Exp
+	r.MAC = nil
+	m := hmac.New(sha256.New, t.Key)
+	m.Write(r.SigningBytes())
+	r.MAC = m.Sum(make([]byte, 0, MACLen))
+}
+
+// VerifyMAC checks a request authenticated with a session ticket whose key
+// the tracker derived as key (from its secret, r.Peer and r.SessExp): the
+// ticket has not expired at now, TS is within window of now either way, and
+// MAC verifies (compared in constant time). It does not call Validate.
+func (r *AnnounceRequest) VerifyMAC(key []byte, now time.Time, window time.Duration) error {
+	if len(r.MAC) == 0 || r.TS == 0 || r.SessExp == 0 {
+		return fmt.Errorf("%w: want fields ts, sess_exp and mac", ErrSessionInvalid)
+	}
+	if now.Unix() >= r.SessExp {
+		return fmt.Errorf("%w: ticket of peer %s expired at %s, tracker time %s", ErrSessionExpired, r.Peer,
+			time.Unix(r.SessExp, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if d := now.Sub(r.Time()); d > window || d < -window {
+		return fmt.Errorf("%w: sent at %s, tracker time %s, allowed skew %v",
+			ErrStale, r.Time().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), window)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(r.SigningBytes())
+	var sum [sha256.Size]byte
+	if !hmac.Equal(m.Sum(sum[:0]), r.MAC) {
+		return fmt.Errorf("%w: mac does not verify for peer %s", ErrSessionInvalid, r.Peer)
+	}
+	return nil
+}
+
+// IsSessionRefusal reports whether err, an error of Announce, is a tracker
+// refusing a session ticket (ErrSessionExpired or ErrSessionInvalid, as
+// text: it crossed HTTP), so the announce should be signed instead.
+func IsSessionRefusal(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrSessionExpired) || errors.Is(err, ErrSessionInvalid) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, ErrSessionExpired.Error()) || strings.Contains(s, ErrSessionInvalid.Error())
 }

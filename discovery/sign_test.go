@@ -126,12 +126,15 @@ func FuzzSignedAnnounce(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"content":"` + testContent("x").String() + `","peer":"12D3KooWPeerA","ts":1,"sig":"AAAA"}`))
 	f.Add([]byte(`{"content":"` + testContent("x").String() + `","peer":"p","ts":-1,"sig":"!"}`))
+	b, _ = marshalRequest(macedRequest(f))
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := DecodeAnnounceRequest(bytes.NewReader(data))
 		if err != nil {
 			return
 		}
 		first := req.VerifySignature(signTime, time.Minute)
+		firstMAC := req.VerifyMAC(testTicket.Key, signTime, time.Minute)
 		enc, err := marshalRequest(req)
 		if err != nil {
 			t.Fatal(err)
@@ -145,6 +148,9 @@ func FuzzSignedAnnounce(f *testing.F) {
 		}
 		if second := again.VerifySignature(signTime, time.Minute); (first == nil) != (second == nil) {
 			t.Fatalf("verification changed across a round trip: %v then %v", first, second)
+		}
+		if second := again.VerifyMAC(testTicket.Key, signTime, time.Minute); (firstMAC == nil) != (second == nil) {
+			t.Fatalf("MAC verification changed across a round trip: %v then %v", firstMAC, second)
 		}
 	})
 }

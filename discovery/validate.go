@@ -142,6 +142,20 @@ func (r *AnnounceRequest) Validate() error {
 	if len(r.Sig) > MaxSigLen {
 		return fieldErr("sig", "%d bytes, at most %d allowed", len(r.Sig), MaxSigLen)
 	}
+	if r.SessExp < 0 {
+		return fieldErr("sess_exp", "negative (%d)", r.SessExp)
+	}
+	if len(r.MAC) > 0 {
+		if len(r.MAC) != MACLen {
+			return fieldErr("mac", "%d bytes, want %d (HMAC-SHA256)", len(r.MAC), MACLen)
+		}
+		if r.SessExp == 0 {
+			return fieldErr("sess_exp", "missing: a mac needs the exp of the session ticket it was made with")
+		}
+		if len(r.Sig) > 0 {
+			return fieldErr("mac", "sent with sig: authenticate with one of them")
+		}
+	}
 	return nil
 }
 

@@ -21,6 +21,8 @@ const (
 	MaxNumWant    = 1000     // hard ceiling; the tracker applies its own, lower cap
 	MaxTokenLen   = 4 << 10  // bytes of the access token
 	MaxSigLen     = 256      // bytes of the announce signature (Ed25519: 64)
+	MACLen        = 32       // bytes of an announce MAC (HMAC-SHA256)
+	SessionKeyLen = 32       // bytes of a session ticket's key
 	MaxRespBytes  = 4 << 20  // response body the client will read
 	maxErrorBytes = 4 << 10  // error body the client will quote
 )
@@ -57,6 +59,11 @@ type AnnounceRequest struct {
 	// Sig is the peer's signature over SigningBytes, made with the private
 	// key its peer ID embeds (see Sign).
 	Sig []byte `json:"sig,omitempty"`
+	// SessExp and MAC replace Sig for a peer holding a session ticket (see
+	// Session): SessExp is the ticket's exp, MAC is HMAC-SHA256 with the
+	// ticket's key over SigningBytes (see MACWith).
+	SessExp int64  `json:"sess_exp,omitempty"`
+	MAC     []byte `json:"mac,omitempty"`
 }
 
 // AnnounceResponse is the tracker's answer to a valid announce.
@@ -69,7 +76,24 @@ type AnnounceResponse struct {
 	MinIntervalS float64 `json:"min_interval_s,omitempty"`
 	// Peers are other peers of the swarm, same region first; never the asker.
 	Peers []PeerInfo `json:"peers"`
+	// Session, when set, is a session ticket: until Exp the peer may
+	// authenticate its announces to this tracker with a MAC instead of a
+	// signature. The tracker hands one out after a verified signature, and a
+	// fresh one when the current one nears its end.
+	Session *Session `json:"session,omitempty"`
 }
+
+// Session is a session ticket. The tracker derives Key from its own secret,
+// the peer ID and Exp, and keeps nothing per ticket; Key is a secret shared
+// with the peer it was issued to, so a tracker handing out tickets must be
+// reached over TLS.
+type Session struct {
+	Exp int64  `json:"exp"` // Unix seconds after which the ticket is refused
+	Key []byte `json:"key"` // SessionKeyLen bytes, base64 on the wire
+}
+
+// Expiry returns Exp as a time.
+func (s Session) Expiry() time.Time { return time.Unix(s.Exp, 0) }
 
 // Interval returns IntervalS as a duration (0 if unset or invalid).
 func (r AnnounceResponse) Interval() time.Duration { return secondsToDuration(r.IntervalS) }

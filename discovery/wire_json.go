@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -38,6 +39,19 @@ func (r *AnnounceResponse) AppendJSON(b []byte) []byte {
 			}
 		}
 		b = append(b, ']')
+	}
+	if r.Session != nil {
+		b = append(b, `,"session":{"exp":`...)
+		b = strconv.AppendInt(b, r.Session.Exp, 10)
+		b = append(b, `,"key":`...)
+		if r.Session.Key == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, r.Session.Key)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
 	}
 	return append(b, '}')
 }

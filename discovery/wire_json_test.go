@@ -16,6 +16,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}},
 		{IntervalS: 1e-7, MinIntervalS: 1e22},
 		{IntervalS: -0.5},
+		{IntervalS: 30, Peers: []PeerInfo{}, Session: &Session{Exp: 1767225600, Key: []byte("0123456789abcdef0123456789abcdef")}},
+		{IntervalS: 30, Session: &Session{Exp: -1}},
 	}
 	for i, r := range cases {
 		want, err := json.Marshal(r)
@@ -32,11 +34,14 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 // encoding/json byte for byte, and that what it writes decodes back to the
 // same response.
 func FuzzAppendJSON(f *testing.F) {
-	f.Add(27.345, 15.0, "12D3KooWA", "/ip4/198.18.0.1/tcp/4001", "eu", true, uint8(3))
-	f.Add(1e-9, 0.0, "a\"b", "", "", false, uint8(0))
-	f.Add(math.Inf(1), math.NaN(), "\xff<", "&", "\u2028", false, uint8(255))
-	f.Fuzz(func(t *testing.T, iv, miv float64, peer, addr, region string, seed bool, n uint8) {
+	f.Add(27.345, 15.0, "12D3KooWA", "/ip4/198.18.0.1/tcp/4001", "eu", true, uint8(3), int64(0), []byte(nil))
+	f.Add(1e-9, 0.0, "a\"b", "", "", false, uint8(0), int64(1767225600), []byte("0123456789abcdef0123456789abcdef"))
+	f.Add(math.Inf(1), math.NaN(), "\xff<", "&", "\u2028", false, uint8(255), int64(-5), []byte{})
+	f.Fuzz(func(t *testing.T, iv, miv float64, peer, addr, region string, seed bool, n uint8, exp int64, key []byte) {
 		r := AnnounceResponse{IntervalS: iv, MinIntervalS: miv}
+		if exp != 0 || key != nil {
+			r.Session = &Session{Exp: exp, Key: key}
+		}
 		if n > 0 {
 			r.Peers = []PeerInfo{}
 		}

@@ -140,6 +140,8 @@ func FuzzDecodeAnnounceRequest(f *testing.F) {
 	f.Add([]byte(`{"content":null}`))
 	f.Add([]byte(`{"addrs":[1]}`))
 	f.Add([]byte(`{"content":"` + testContent("x").String() + `","peer":"p","sig":"","ts":5,"token":"t"}`))
+	f.Add([]byte(`{"content":"` + testContent("x").String() + `","peer":"p","ts":5,"sess_exp":9,"mac":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}`))
+	f.Add([]byte(`{"content":"` + testContent("x").String() + `","peer":"p","ts":5,"sess_exp":-9,"mac":"AAAA","sig":"AAAA"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := DecodeAnnounceRequest(bytes.NewReader(data))
 		if err != nil {
@@ -170,6 +172,9 @@ func normalize(r AnnounceRequest) AnnounceRequest {
 	}
 	if len(r.Sig) == 0 {
 		r.Sig = nil
+	}
+	if len(r.MAC) == 0 {
+		r.MAC = nil
 	}
 	return r
 }

@@ -17,7 +17,8 @@ import (
 type Authorizer func(ctx context.Context, r AuthRequest) (Grant, error)
 
 // AuthRequest is what an Authorizer judges. Every field but Manifest comes
-// from a signed announce: the peer proved it holds the key of Peer.
+// from a signed announce (or one MACed with a session ticket, issued only
+// after a signature verified): the peer proved it holds the key of Peer.
 type AuthRequest struct {
 	Token    string
 	Content  core.ContentID

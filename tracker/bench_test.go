@@ -72,8 +72,10 @@ func BenchmarkSample(b *testing.B) {
 // checks off (unsigned, no token, no rate limits) and on (Ed25519 announce
 // signature, the binary's token check with its cache of verified tokens,
 // rate limits, replay check), in one run so the two are comparable; and
-// "on-uncached", the same without the token cache. Signing is the peer's
-// cost and is kept out of the timing.
+// "on-uncached", the same without the token cache; "on-ticket", "on" where
+// each peer, after its first signed announce, MACs its announces with the
+// session ticket it got (session.go). Signing and MACing are the peer's
+// cost and are kept out of the timing.
 func BenchmarkAnnounceChecks(b *testing.B) {
 	const n = 10000
 	issuer := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize))
@@ -85,15 +87,18 @@ func BenchmarkAnnounceChecks(b *testing.B) {
 		}
 		return tok
 	}
-	for _, mode := range []string{"off", "on", "on-uncached"} {
+	for _, mode := range []string{"off", "on", "on-uncached", "on-ticket"} {
 		on := mode != "off"
 		b.Run(mode, func(b *testing.B) {
 			clk := &core.ManualClock{T: t0}
 			cfg := Config{Interval: 10 * time.Second, MaxPeers: 50, Clock: clk, Rand: rand.New(rand.NewPCG(1, 1)), Logger: quiet}
 			if on {
 				v := token.NewVerifier([]manifest.PublicKey{manifest.PublicOf(issuer)}, clk)
-				if mode == "on" {
+				if mode != "on-uncached" {
 					v = v.WithCache(DefaultTokenCache)
+				}
+				if mode == "on-ticket" {
+					cfg.SessionTTL = DefaultSessionTTL
 				}
 				cfg.Authorize, cfg.RatePerIP, cfg.RatePerPrefix = TokenAuthorizer(v), 1e9, 1e9
 			} else {
@@ -103,9 +108,13 @@ func BenchmarkAnnounceChecks(b *testing.B) {
 			peers := make([]testPeer, n)
 			remotes := make([]string, n)
 			reqs := make([]discovery.AnnounceRequest, n)
+			tickets := make([]*discovery.Session, n)
 			body := func(i int) []byte {
 				r := reqs[i]
-				if on {
+				switch {
+				case tickets[i] != nil:
+					r.MACWith(*tickets[i], clk.Now())
+				case on:
 					r = peers[i].signed(b, r, clk.Now())
 				}
 				bb, _ := json.Marshal(r)
@@ -120,8 +129,16 @@ func BenchmarkAnnounceChecks(b *testing.B) {
 				if on {
 					reqs[i].Token = tokenFor(reqs[i].Content, peers[i].id)
 				}
-				if code, resp := postFrom(b, s, remotes[i], body(i)); code != http.StatusOK {
+				code, resp := postFrom(b, s, remotes[i], body(i))
+				if code != http.StatusOK {
 					b.Fatalf("HTTP %d: %s", code, resp)
+				}
+				if mode == "on-ticket" {
+					var ar discovery.AnnounceResponse
+					if err := json.Unmarshal(resp, &ar); err != nil || ar.Session == nil {
+						b.Fatalf("no session ticket in %s (%v)", resp, err)
+					}
+					tickets[i] = ar.Session
 				}
 			}
 			b.ReportAllocs()

@@ -63,6 +63,13 @@ const (
 	DefaultRedisSample = 128
 	// DefaultRedisSampleReuse: see Config.RedisSampleReuse.
 	DefaultRedisSampleReuse = time.Second
+	// DefaultSessionTTL is the lifetime of a session ticket the binary
+	// hands out (--session-ttl): a peer signs one announce per tracker per
+	// lifetime, and a stolen ticket is useless after it.
+	DefaultSessionTTL = time.Hour
+	// MinSessionKeyLen is the shortest session secret --session-key-file
+	// accepts.
+	MinSessionKeyLen = 32
 )
 
 // Config configures a tracker Server. Zero fields take the defaults given;
@@ -121,6 +128,18 @@ type Config struct {
 	MaxInFlight        int
 	QueueWait          time.Duration
 	OverloadRetryAfter time.Duration
+
+	// SessionTTL is the lifetime of the session tickets the tracker hands
+	// out after a verified signature (session.go); a peer holding one MACs
+	// its announces instead of signing them. 0 turns tickets off: none is
+	// issued and MACed announces are refused. The binary's default is
+	// DefaultSessionTTL.
+	SessionTTL time.Duration
+	// SessionKey is the secret tickets are derived from. Nil: 32 random
+	// bytes at start, so a restart voids every ticket and peers sign once
+	// more. Replicas behind one load balancer share it, so that a ticket
+	// from one is good on another.
+	SessionKey []byte
 
 	// Authorize checks each announce's token and names the tenant and
 	// regions it grants. Nil makes an open tracker: one tenant, "", and no
@@ -247,6 +266,12 @@ func (c Config) withDefaults() Config {
 	c.RedisSample = max(c.RedisSample, 2*c.MaxPeers)
 	if c.RedisSampleReuse == 0 {
 		c.RedisSampleReuse = DefaultRedisSampleReuse
+	}
+	if c.SessionTTL < 0 {
+		c.SessionTTL = 0
+	}
+	if len(c.SessionKey) == 0 {
+		c.SessionKey = newSessionKey(MinSessionKeyLen)
 	}
 	c.Audit = audit.OrDiscard(c.Audit)
 	if c.Clock == nil {

@@ -319,6 +319,25 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 	return res, nil
 }
 
+// sessionSecret returns the session secret the replicas on this Redis
+// share: the one stored under PREFIX+"session-key", or fresh (stored for the
+// others) when there is none yet. It does not expire: tickets outlive any
+// one replica.
+func (rs *redisStore) sessionSecret(ctx context.Context, fresh []byte) ([]byte, error) {
+	key := rs.prefix + "session-key"
+	if err := rs.c.SetNX(ctx, key, fresh, 0).Err(); err != nil {
+		return nil, rs.fail("store the session secret", err)
+	}
+	k, err := rs.c.Get(ctx, key).Bytes()
+	if err != nil {
+		return nil, rs.fail("read the session secret", err)
+	}
+	if len(k) < MinSessionKeyLen {
+		return nil, fmt.Errorf("%w: redis key %s holds a %d-byte session secret, want at least %d (delete it, or give --session-key-file)", errStore, key, len(k), MinSessionKeyLen)
+	}
+	return k, nil
+}
+
 // stoppedPerSwarm bounds the stopped peers remembered per swarm (besides
 // dropping those whose stop is older than the clock skew: their earlier
 // announces are refused as stale anyway).

@@ -4,9 +4,11 @@
 // one announce interval) or, with Config.Redis, in Redis, shared by any
 // number of replicas (redisstore.go).
 //
-// Every announce is signed by the peer's key and checked (see
-// handleAnnounce); a swarm is a content within one tenant, and which tenant
-// an announce belongs to is for Config.Authorize to say.
+// Every announce is signed by the peer's key and checked, or carries a MAC
+// made with a session ticket the tracker issued after such a check
+// (session.go; see handleAnnounce); a swarm is a content within one
+// tenant, and which tenant an announce belongs to is for Config.Authorize
+// to say.
 //
 // It serves POST /announce (the wire types live in package discovery),
 // POST /report (report.go), GET /api/swarms (paged, behind an admin
@@ -52,6 +54,7 @@ type Server struct {
 	gate  *gate // bounds announces in flight (overload.go)
 	audit audit.Sink
 	admin [sha256.Size]byte // hash of cfg.AdminToken, compared in constant time
+	sess  *sessions         // session tickets (session.go)
 
 	h     http.Handler  // mux behind the probes and the access log
 	ready health.Checks // what /readyz checks
@@ -76,6 +79,7 @@ func New(cfg Config) *Server {
 // It fails when that URL is unusable or the Redis does not answer. Close
 // releases the connections.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
+	ownKey := len(cfg.SessionKey) > 0
 	cfg = cfg.withDefaults()
 	if cfg.Redis == "" {
 		return New(cfg), nil
@@ -86,6 +90,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	if !ownKey && cfg.SessionTTL > 0 {
+		// Replicas on one Redis share one session secret, kept there, so a
+		// ticket from one is good on every other behind the same balancer.
+		k, err := st.sessionSecret(ctx, cfg.SessionKey)
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		s.sess.setSecret(k)
+	}
 	return s, nil
 }
 
@@ -104,6 +118,7 @@ func newServer(cfg Config) *Server {
 		admin: sha256.Sum256([]byte(cfg.AdminToken)),
 	}
 	s.reports = newReports(cfg, s.m.reg)
+	s.sess = newSessions(cfg.SessionKey, cfg.SessionTTL, cfg.ClockSkew, s.m.reg)
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
 	s.mux.HandleFunc("POST "+discovery.ReportPath, s.handleReport)
 	s.mux.HandleFunc("GET /api/swarms", s.handleSwarms)
@@ -261,6 +276,9 @@ type refusal struct {
 //     one from everyone else;
 //  4. the signature verifies for the peer ID the announce names, and its
 //     timestamp is within the clock skew (unless AllowUnsigned and unsigned);
+//     or, instead of a signature, a MAC made with a session ticket this
+//     tracker (or one sharing its secret) issued to that peer ID, which is
+//     as good: tickets go only to peers whose signature verified;
 //  5. Authorize, if set, grants a tenant and regions for the token;
 //  6. the announced addresses are filtered (see filterAddrs);
 //  7. under the lock: not older than the last accepted announce of the
@@ -327,11 +345,27 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.gate.leave()
-	if len(req.Sig) > 0 || !s.cfg.AllowUnsigned {
+	proven := false // the peer proved it holds the key of req.Peer
+	var held int64  // exp of the ticket the announce was MACed with
+	switch {
+	case len(req.MAC) > 0:
+		if err := s.sess.verify(&req, now); err != nil {
+			rf := refusal{status: http.StatusUnauthorized, result: resultTicket, kind: audit.KindAnnounceRejected, msg: err.Error()}
+			if errors.Is(err, discovery.ErrSessionExpired) {
+				rf.kind = "" // routine: the peer signs its next announce
+			} else if errors.Is(err, discovery.ErrStale) {
+				rf.status, rf.result = http.StatusForbidden, resultForged // as for a signed announce
+			}
+			refuse(rf)
+			return
+		}
+		proven, held = true, req.SessExp
+	case len(req.Sig) > 0 || !s.cfg.AllowUnsigned:
 		if err := req.VerifySignature(now, s.cfg.ClockSkew); err != nil {
 			refuse(refusal{status: http.StatusForbidden, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()})
 			return
 		}
+		proven = true
 	}
 
 	grant := Grant{}
@@ -408,6 +442,9 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		IntervalS:    discovery.Seconds(interval),
 		MinIntervalS: discovery.Seconds(s.cfg.MinInterval),
 		Peers:        peers,
+	}
+	if proven && req.Event != discovery.EventStopped {
+		resp.Session = s.sess.issue(req.Peer, held, now)
 	}
 	bp := bufPool.Get().(*[]byte)
 	b := append(resp.AppendJSON((*bp)[:0]), '\n') // encoding/json's Encoder ends with one too

@@ -28,9 +28,15 @@ func TestBinaryBenchTracker(t *testing.T) {
 			continue
 		}
 		// A spawned target's name has spaces: count the columns from the end.
-		ok, refused, failed := f[len(f)-7], f[len(f)-6], f[len(f)-5]
+		ok, refused, failed, ticketed := f[len(f)-8], f[len(f)-7], f[len(f)-6], f[len(f)-5]
 		if ok != strconv.Itoa(n) || refused != "0" || failed != "0" {
 			t.Errorf("row %q: want %d ok, 0 refused, 0 failed", line, n)
+		}
+		// The checked targets (the spawned binary with its default
+		// --session-ttl included) hand out session tickets: every peer's
+		// announces after its first go with one.
+		if checked := f[0] != "memory"; (ticketed != "0") != checked {
+			t.Errorf("row %q: %s announces sent with a session ticket; want some on a checked target, none on memory", line, ticketed)
 		}
 		rows++
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/shoal-cdn/shoal/token"
@@ -42,6 +44,8 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	tokenCache := fs.Int("token-cache", tracker.DefaultTokenCache, "tokens whose signatures verified, remembered so a re-announce skips the Ed25519 verification (expiry, trust and scope are checked every time; 0: no cache)")
 	redisURL := fs.String("redis", "", "keep swarms in the Redis at this URL instead of in memory, so any number of trackers on it serve the same swarms: redis://[user:pass@]host:port[/db], rediss:// (TLS), ?master_name=NAME&addr=… (Sentinel), redis+cluster://host:port[?addr=…] (Cluster); prefer the env twin when it holds a password")
 	redisPrefix := fs.String("redis-prefix", tracker.DefaultRedisPrefix, "start of every key the tracker writes in Redis, so deployments can share one")
+	sessionTTL := fs.Duration("session-ttl", tracker.DefaultSessionTTL, "lifetime of the session tickets handed to peers whose signed announce verified; until it ends a peer MACs its announces instead of signing them (0: tickets off)")
+	sessionKeyFile := fs.String("session-key-file", "", "file holding the secret (at least 32 bytes) session tickets derive from; replicas behind one load balancer share it (empty: random at start, so a restart voids tickets)")
 	maxPerPrefix := fs.Int("max-per-prefix", tracker.DefaultMaxPerPrefix, "most peers from one /24 or /48 in one returned peer set (0: no limit)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -80,6 +84,15 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if *overloadRetry < time.Second {
 		return usagef("--overload-retry-after must be at least 1s (Retry-After counts whole seconds), got %v", *overloadRetry)
+	}
+	if *sessionTTL < 0 {
+		return usagef("--session-ttl must be 0 (tickets off) or positive, got %v", *sessionTTL)
+	}
+	var sessionKey []byte
+	if *sessionKeyFile != "" {
+		if sessionKey, err = readSessionKey(*sessionKeyFile); err != nil {
+			return usagef("--session-key-file: %v", err)
+		}
 	}
 	if *clockSkew <= 0 {
 		return usagef("--clock-skew must be positive, got %v", *clockSkew)
@@ -121,6 +134,8 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		AdminToken:         *adminToken,
 		TrustForwarded:     *trustForwarded,
 		ClockSkew:          *clockSkew,
+		SessionTTL:         *sessionTTL,
+		SessionKey:         sessionKey,
 		RatePerIP:          noRate(*ratePerIP),
 		BurstPerIP:         max(*burstPerIP, 1),
 		RatePerPrefix:      noRate(*ratePerPrefix),
@@ -153,4 +168,18 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	}
 	return tracker.Run(ctx, cfg)
+}
+
+// readSessionKey reads a tracker's session secret: the file's bytes, at
+// least tracker.MinSessionKeyLen of them (a trailing newline is part of it;
+// every replica reads the same file).
+func readSessionKey(path string) ([]byte, error) {
+	k, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // names the file
+	}
+	if len(k) < tracker.MinSessionKeyLen {
+		return nil, fmt.Errorf("%s holds %d bytes, want at least %d (say: head -c 32 /dev/urandom > %s)", path, len(k), tracker.MinSessionKeyLen, path)
+	}
+	return k, nil
 }
