@@ -158,8 +158,9 @@ func (s *Server) AddReadyCheck(name string, check health.Check) { s.ready.Add(na
 
 // Run listens on cfg.Listen and serves until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	cfg = cfg.withDefaults()
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// Open applies the defaults itself: it must see which were given (the
+	// session secret above all).
+	ln, err := net.Listen("tcp", cfg.withDefaults().Listen)
 	if err != nil {
 		return err // already names the address: "listen tcp 1.2.3.4:5: ..."
 	}
