@@ -283,6 +283,12 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		return res, rs.fail("announce to swarm "+ad.key.content.Short(), err)
 	}
 	r, err := ev.Slice()
+	if err == nil && len(r) < 3 {
+		err = fmt.Errorf("announce script answered %d values, want 3", len(r))
+	}
+	if err != nil {
+		return res, rs.fail("announce to swarm "+ad.key.content.Short(), err)
+	}
 	status, _ := r[0].(string)
 	res.expired = rs.gone(ad.key, r[1])
 	switch status {

@@ -347,7 +347,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.gate.leave()
 	proven := false // the peer proved it holds the key of req.Peer
-	var held int64  // exp of the ticket the announce was MACed with
+	var maced bool // proven by a session ticket's MAC, not a signature
 	switch {
 	case len(req.MAC) > 0:
 		if err := s.sess.verify(&req, now); err != nil {
@@ -360,7 +360,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 			refuse(rf)
 			return
 		}
-		proven, held = true, req.SessExp
+		proven, maced = true, true
 	case len(req.Sig) > 0 || !s.cfg.AllowUnsigned:
 		if err := req.VerifySignature(now, s.cfg.ClockSkew); err != nil {
 			refuse(refusal{status: http.StatusForbidden, result: resultForged, kind: audit.KindAnnounceRejected, msg: err.Error()})
@@ -444,8 +444,10 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		MinIntervalS: discovery.Seconds(s.cfg.MinInterval),
 		Peers:        peers,
 	}
-	if proven && req.Event != discovery.EventStopped {
-		resp.Session = s.sess.issue(req.Peer, held, now)
+	// Tickets only ever follow a verified signature: a ticket cannot
+	// renew itself, so one that leaks is good until its exp and no longer.
+	if proven && !maced && req.Event != discovery.EventStopped {
+		resp.Session = s.sess.issue(req.Peer, 0, now)
 	}
 	bp := bufPool.Get().(*[]byte)
 	b := append(resp.AppendJSON((*bp)[:0]), '\n') // encoding/json's Encoder ends with one too

@@ -87,21 +87,25 @@ func TestMACedAnnounceActsAsSigned(t *testing.T) {
 	}
 }
 
-func TestTicketRenewedInLastThird(t *testing.T) {
+// TestTicketNeverRenewsItself: an announce MACed with a ticket, even in the
+// ticket's last minutes, gets no new ticket (one that leaked is good until
+// its exp and no longer); a signed announce gets a fresh one, which works.
+func TestTicketNeverRenewsItself(t *testing.T) {
 	s, clk, _ := newStrictServer(t, func(c *Config) { c.SessionTTL = time.Hour })
 	p := newPeer(t, 1)
 	tk := ticketFor(t, s, clk.Now(), p, "198.18.0.1")
-	clk.Advance(39 * time.Minute) // 21 min left: more than a third
-	if resp := mustSend(t, s, "198.18.0.1:5000", maced(p, at("c", "198.18.0.1", 4001), tk, clk.Now())); resp.Session != nil {
-		t.Fatalf("ticket with 21 min of 60 left renewed: %+v", resp.Session)
+	for _, left := range []time.Duration{21 * time.Minute, 2 * time.Minute} {
+		clk.T = time.Unix(tk.Exp, 0).Add(-left)
+		if resp := mustSend(t, s, "198.18.0.1:5000", maced(p, at("c", "198.18.0.1", 4001), tk, clk.Now())); resp.Session != nil {
+			t.Fatalf("MACed announce with %v of the ticket left got a new ticket: %+v", left, resp.Session)
+		}
 	}
-	clk.Advance(2 * time.Minute) // 19 min left
-	resp := mustSend(t, s, "198.18.0.1:5000", maced(p, at("c", "198.18.0.1", 4001), tk, clk.Now()))
-	if resp.Session == nil || resp.Session.Exp != clk.Now().Add(time.Hour).Unix() || bytes.Equal(resp.Session.Key, tk.Key) {
-		t.Fatalf("ticket with 19 min of 60 left: answer carries %+v, want a fresh one for another hour", resp.Session)
+	clk.Advance(time.Millisecond)
+	fresh := ticketFor(t, s, clk.Now(), p, "198.18.0.1")
+	if fresh.Exp != clk.Now().Add(time.Hour).Unix() || bytes.Equal(fresh.Key, tk.Key) {
+		t.Fatalf("signed announce got %+v, want a fresh ticket for another hour", fresh)
 	}
-	// The fresh one works.
-	mustSend(t, s, "198.18.0.1:5000", maced(p, at("c", "198.18.0.1", 4001), *resp.Session, clk.Now().Add(time.Millisecond)))
+	mustSend(t, s, "198.18.0.1:5000", maced(p, at("c", "198.18.0.1", 4001), fresh, clk.Now().Add(time.Millisecond)))
 }
 
 func TestBadTicketsRefused(t *testing.T) {
