@@ -46,7 +46,7 @@ type sessions struct {
 func newSessions(secret []byte, ttl, skew time.Duration, reg prometheus.Registerer) *sessions {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shoal_tracker_session_tickets_total",
-		Help: "Session tickets issued (after a verified signature, or to renew one in its last third) and announces whose ticket MAC verified in place of a signature.",
+		Help: "Session tickets issued (after a verified signature) and announces whose ticket MAC verified in place of a signature.",
 	}, []string{"event"})
 	reg.MustRegister(c)
 	s := &sessions{ttl: ttl, skew: skew, issued: c.WithLabelValues("issued"), accepted: c.WithLabelValues("accepted")}
