@@ -106,9 +106,6 @@ func startLabSwarm(t *testing.T, kinds []NATKind, size int64, pubUp, peerUp floa
 		return p
 	}
 	origin := start(s.lab.pub, nil, "origin", "--dir", s.content.layout, "--listen", labPubAddr+":8080")
-	// Every open peer is in one /24: no diversity cap. A short interval
-	// spreads addresses learnt after the first announce (observed, relay).
-	tracker := start(s.lab.pub, nil, "tracker", "--listen", labPubAddr+":7070", "--max-per-prefix", "0", "--interval", "5s")
 	relayAddr := make(chan string, 1)
 	relay := start(s.lab.pub, func(line string) {
 		if strings.HasPrefix(line, "/ip4/"+labPubAddr+"/tcp/") {
@@ -121,15 +118,19 @@ func startLabSwarm(t *testing.T, kinds []NATKind, size int64, pubUp, peerUp floa
 	if err := waitHTTP(ctx, s.lab.pub, labOriginURL+"/metrics", origin); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitHTTP(ctx, s.lab.pub, labTrackerURL+"/metrics", tracker); err != nil {
-		t.Fatal(err)
-	}
 	select {
 	case s.relay = <-relayAddr:
 	case <-relay.done:
 		t.Fatalf("relay exited: %s", relay.log)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("relay printed no address within 30s: %s", relay.log)
+	}
+	// Every open peer is in one /24: no diversity cap. A short interval
+	// spreads addresses learnt after the first announce (observed, relay).
+	// The tracker hands out circuits through the relay it lists.
+	tracker := start(s.lab.pub, nil, "tracker", "--listen", labPubAddr+":7070", "--max-per-prefix", "0", "--interval", "5s", "--relays", s.relay)
+	if err := waitHTTP(ctx, s.lab.pub, labTrackerURL+"/metrics", tracker); err != nil {
+		t.Fatal(err)
 	}
 	return s
 }

@@ -72,18 +72,22 @@ type droppedAddr struct {
 //     comes from a private network (the tracker sees the host), and from
 //     behind a NAT (a public observed address) unchecked but handed only to
 //     peers behind the same NAT (see visible).
-func filterAddrs(announced []string, observed netip.Addr) (peerAddrs, []droppedAddr) {
+func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peerAddrs, []droppedAddr) {
 	out := peerAddrs{observed: observed}
 	var dropped []droppedAddr
 	for _, s := range announced {
-		if relayIP, ok := circuitRelayIP(s); ok {
+		if relayIP, relayID, ok := circuitRelay(s); ok {
 			// A relay circuit: its host is the relay, not the peer, so
 			// the relay's address cannot be checked against the
-			// announcer's; it must still be dialable by the peers that
-			// get it.
+			// announcer's. Peers that get it dial the relay's address,
+			// so only relays the operator listed are handed out (or one
+			// on the tracker's own loopback): otherwise anyone could make
+			// every asker dial a host of its choosing.
 			switch k := classify(relayIP); {
 			case !relayIP.IsValid():
 				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit whose relay is no IP address"})
+			case k != kindLoopback && !relays[relayKey{relayIP, relayID}]:
+				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through a relay the tracker does not list (--relays)", foreign: true})
 			case k == kindBad:
 				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through an unspecified, link-local or multicast address"})
 			case k == kindLoopback && classify(observed) != kindLoopback:
@@ -138,27 +142,63 @@ func filterAddrs(announced []string, observed netip.Addr) (peerAddrs, []droppedA
 // circuitRelayIP reports whether s is a relay circuit whose relay part
 // names the relay (/p2p/ID), and returns the relay's IP (invalid if it has
 // none).
-func circuitRelayIP(s string) (netip.Addr, bool) {
+func circuitRelay(s string) (netip.Addr, string, bool) {
 	m, err := ma.NewMultiaddr(s)
 	if err != nil {
-		return netip.Addr{}, false
+		return netip.Addr{}, "", false
 	}
 	relayPart, _ := ma.SplitFunc(m, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT })
 	if len(relayPart) == len(m) {
-		return netip.Addr{}, false // no /p2p-circuit
+		return netip.Addr{}, "", false // no /p2p-circuit
 	}
-	if _, err := relayPart.ValueForProtocol(ma.P_P2P); err != nil {
-		return netip.Addr{}, true // a circuit through an unnamed relay
+	ip, id, _ := relayOf(relayPart)
+	return ip, id, true
+}
+
+// relayOf returns the IP and peer ID of a relay multiaddr
+// (/ip4/…/…/p2p/ID); an invalid IP when it has no IP or no ID.
+func relayOf(m ma.Multiaddr) (netip.Addr, string, error) {
+	id, err := m.ValueForProtocol(ma.P_P2P)
+	if err != nil {
+		return netip.Addr{}, "", fmt.Errorf("%s names no relay peer ID (/p2p/…)", m)
 	}
-	first, _ := ma.SplitFirst(relayPart)
+	first, _ := ma.SplitFirst(m)
 	if first == nil || (first.Protocol().Code != ma.P_IP4 && first.Protocol().Code != ma.P_IP6) {
-		return netip.Addr{}, true
+		return netip.Addr{}, "", fmt.Errorf("%s does not start with an IP address", m)
 	}
 	ip, ok := netip.AddrFromSlice(first.RawValue())
 	if !ok {
-		return netip.Addr{}, true
+		return netip.Addr{}, "", fmt.Errorf("%s: bad IP address", m)
 	}
-	return ip.Unmap(), true
+	return ip.Unmap(), id, nil
+}
+
+// relayKey names a relay by what peers dial: its IP and its peer ID.
+type relayKey struct {
+	ip netip.Addr
+	id string
+}
+
+// RelaySet is the relays whose circuit addresses a tracker hands out.
+type RelaySet map[relayKey]bool
+
+// ParseRelays reads relay multiaddrs such as
+// /ip4/203.0.113.7/tcp/4002/p2p/12D3KooW… (what shoal relay prints) into a
+// RelaySet; every one must have an IP address and a peer ID.
+func ParseRelays(list []string) (RelaySet, error) {
+	set := RelaySet{}
+	for _, s := range list {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("relay %q: %w", s, err)
+		}
+		ip, id, err := relayOf(m)
+		if err != nil {
+			return nil, fmt.Errorf("relay %q: %w", s, err)
+		}
+		set[relayKey{ip, id}] = true
+	}
+	return set, nil
 }
 
 // addrIP returns the IP a multiaddr dials, or why the tracker will not hand

@@ -124,7 +124,7 @@ func FuzzFilterAddrs(f *testing.F) {
 		if err != nil {
 			return
 		}
-		pa, _ := filterAddrs([]string{addr}, obs)
+		pa, _ := filterAddrs([]string{addr}, obs, nil)
 		for _, a := range pa.public {
 			if ip, why := addrIP(a); why != "" || ip.IsValid() && ip != obs.Unmap() {
 				t.Fatalf("kept %q as public for announcer %s", a, obs)

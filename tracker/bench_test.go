@@ -50,7 +50,7 @@ func BenchmarkSample(b *testing.B) {
 			for i := range n {
 				r := req("c", fmt.Sprintf("p%d", i), fmt.Sprintf("r%d", i%4), 1)
 				ip := netip.MustParseAddr("127.0.0.1")
-				pa, _ := filterAddrs(r.Addrs, ip)
+				pa, _ := filterAddrs(r.Addrs, ip, nil)
 				out, err := memState(s).announce(&r, &admission{key: swarmKey{"", r.Content}, region: r.Region, addrs: pa, observed: ip}, clk.Now())
 				if err != nil {
 					b.Fatal(err)

@@ -196,6 +196,11 @@ type Config struct {
 	// replica makes the next announce read again (DefaultRedisSampleReuse,
 	// 1 s; negative: read on every announce).
 	RedisSampleReuse time.Duration
+	// Relays are the relays whose circuit addresses the tracker hands out
+	// (ParseRelays; the binary's --relays). A circuit through any other
+	// relay is dropped from the announce, except through a relay on the
+	// tracker's own loopback, for peers on that loopback.
+	Relays RelaySet
 
 	// Audit receives security events: joins and leaves per swarm, refused
 	// announces, reports and exclusions (nil: audit.Discard). An

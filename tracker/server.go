@@ -347,7 +347,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.gate.leave()
 	proven := false // the peer proved it holds the key of req.Peer
-	var maced bool // proven by a session ticket's MAC, not a signature
+	var maced bool  // proven by a session ticket's MAC, not a signature
 	switch {
 	case len(req.MAC) > 0:
 		if err := s.sess.verify(&req, now); err != nil {
@@ -391,7 +391,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var dropped []droppedAddr
-	ad.addrs, dropped = filterAddrs(req.Addrs, ip)
+	ad.addrs, dropped = filterAddrs(req.Addrs, ip, s.cfg.Relays)
 	for _, d := range dropped {
 		s.log.Debug("announced address dropped", "peer", req.Peer, "remote", ip, "addr", d.addr, "reason", d.reason)
 	}

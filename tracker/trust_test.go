@@ -201,6 +201,8 @@ func TestAddressFilter(t *testing.T) {
 		{"circuit through loopback from remote", "198.18.0.1", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWGRUVh6ckNHTDcrXvNFg5qZBZzKpLrE8aDsoaUGt2UGJQ/p2p-circuit", false, nil, nil},
 		{"circuit through loopback on loopback", "127.0.0.1", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWGRUVh6ckNHTDcrXvNFg5qZBZzKpLrE8aDsoaUGt2UGJQ/p2p-circuit", true, []string{"127.0.0.1"}, []string{"198.19.0.1"}},
 		{"circuit through a LAN relay", "10.0.0.1", "/ip4/10.0.0.2/tcp/1/p2p/12D3KooWGRUVh6ckNHTDcrXvNFg5qZBZzKpLrE8aDsoaUGt2UGJQ/p2p-circuit", true, []string{"10.0.0.9"}, []string{"198.19.0.1"}},
+		{"circuit through an unlisted public relay", "198.18.0.1", "/ip4/198.18.9.9/tcp/1/p2p/12D3KooWGRUVh6ckNHTDcrXvNFg5qZBZzKpLrE8aDsoaUGt2UGJQ/p2p-circuit", false, nil, nil},
+		{"circuit naming a listed relay's ID at another address", "198.18.0.1", "/ip4/203.0.113.9/tcp/22/p2p/12D3KooWGRUVh6ckNHTDcrXvNFg5qZBZzKpLrE8aDsoaUGt2UGJQ/p2p-circuit", false, nil, nil},
 		{"circuit through multicast", "198.18.0.1", "/ip4/224.0.0.1/udp/1/quic-v1/p2p/12D3KooWGRUVh6ckNHTDcrXvNFg5qZBZzKpLrE8aDsoaUGt2UGJQ/p2p-circuit", false, nil, nil},
 		{"private in a LAN", "10.0.0.1", "/ip4/10.0.0.1/tcp/1", true, []string{"10.0.0.9", "192.168.1.1", "127.0.0.1"}, []string{"198.19.0.1"}},
 		{"another host in the LAN", "10.0.0.1", "/ip4/10.0.0.7/tcp/22", false, nil, nil},
@@ -208,10 +210,16 @@ func TestAddressFilter(t *testing.T) {
 		{"private behind a NAT", "198.18.0.1", "/ip4/192.168.1.5/tcp/1", true, []string{"198.18.0.1"}, []string{"198.18.0.2", "198.19.0.1"}},
 		{"carrier NAT", "198.18.0.1", "/ip4/100.64.0.5/tcp/1", true, []string{"198.18.0.1"}, []string{"198.19.0.1"}},
 	}
+	const relayID = "12D3KooWGRUVh6ckNHTDcrXvNFg5qZBZzKpLrE8aDsoaUGt2UGJQ"
+	listed, err := ParseRelays([]string{"/ip4/198.18.0.1/tcp/4002/p2p/" + relayID, "/ip4/198.18.7.7/udp/4002/quic-v1/p2p/" + relayID,
+		"/ip4/10.0.0.2/tcp/4002/p2p/" + relayID, "/ip4/224.0.0.1/tcp/1/p2p/" + relayID})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			obs := mustAddr(t, c.observed)
-			pa, dropped := filterAddrs([]string{c.addr}, obs)
+			pa, dropped := filterAddrs([]string{c.addr}, obs, listed)
 			if kept := len(dropped) == 0; kept != c.kept {
 				t.Fatalf("kept = %v (dropped %+v), want %v", kept, dropped, c.kept)
 			}

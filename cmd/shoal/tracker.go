@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/shoal-cdn/shoal/token"
@@ -42,6 +43,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	queueWait := fs.Duration("queue-wait", tracker.DefaultQueueWait, "longest an announce waits for a slot before the tracker counts itself overloaded and refuses it")
 	overloadRetry := fs.Duration("overload-retry-after", tracker.DefaultOverloadRetryAfter, "Retry-After of an overload refusal (jittered up to +50%); peers wait at least that long")
 	tokenCache := fs.Int("token-cache", tracker.DefaultTokenCache, "tokens whose signatures verified, remembered so a re-announce skips the Ed25519 verification (expiry, trust and scope are checked every time; 0: no cache)")
+	relays := fs.String("relays", "", "the relays (shoal relay's multiaddrs, /ip4/IP/tcp/PORT/p2p/ID, comma-separated) whose circuit addresses peers may announce and the tracker hands out; a circuit through any other relay is dropped (a relay on the tracker's loopback excepted, for peers on it)")
 	redisURL := fs.String("redis", "", "keep swarms in the Redis at this URL instead of in memory, so any number of trackers on it serve the same swarms: redis://[user:pass@]host:port[/db], rediss:// (TLS), ?master_name=NAME&addr=… (Sentinel), redis+cluster://host:port[?addr=…] (Cluster); prefer the env twin when it holds a password")
 	redisPrefix := fs.String("redis-prefix", tracker.DefaultRedisPrefix, "start of every key the tracker writes in Redis, so deployments can share one")
 	sessionTTL := fs.Duration("session-ttl", tracker.DefaultSessionTTL, "lifetime of the session tickets handed to peers whose signed announce verified; until it ends a peer MACs its announces instead of signing them (0: tickets off)")
@@ -87,6 +89,16 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if *sessionTTL < 0 {
 		return usagef("--session-ttl must be 0 (tickets off) or positive, got %v", *sessionTTL)
+	}
+	var relayList []string
+	for _, r := range strings.Split(*relays, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			relayList = append(relayList, r)
+		}
+	}
+	relaySet, err := tracker.ParseRelays(relayList)
+	if err != nil {
+		return usagef("--relays: %v", err)
 	}
 	var sessionKey []byte
 	if *sessionKeyFile != "" {
@@ -135,6 +147,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		TrustForwarded:     *trustForwarded,
 		ClockSkew:          *clockSkew,
 		SessionTTL:         *sessionTTL,
+		Relays:             relaySet,
 		SessionKey:         sessionKey,
 		RatePerIP:          noRate(*ratePerIP),
 		BurstPerIP:         max(*burstPerIP, 1),
