@@ -58,7 +58,7 @@ type availConfig struct {
 // be for sess's content, carry dialable addresses and be newer than its
 // author's last one; a valid one is recorded at once (so the validator's
 // verdict and the recorded state never disagree).
-func availCheck(sess *swarm.Session, author string, data []byte) live.Verdict {
+func availCheck(sess *swarm.Session, own []string, author string, data []byte) live.Verdict {
 	if len(data) > wire.MaxSummary {
 		return live.Reject
 	}
@@ -76,7 +76,10 @@ func availCheck(sess *swarm.Session, author string, data []byte) live.Verdict {
 	if _, err := netx.ParseAddrs(addrs); err != nil {
 		return live.Reject
 	}
-	sum.Addrs = addrs // recorded as text, as Node.Connect takes them
+	// Recorded as text, as Node.Connect takes them, and only those this
+	// peer could dial: an author must not make the swarm dial hosts of its
+	// choosing (a LAN host, a port on each peer's own machine).
+	sum.Addrs = netx.Reachable(own, addrs)
 	switch err := sess.OfferSummary(netx.PeerID(author), sum); {
 	case errors.Is(err, swarm.ErrStaleSummary):
 		return live.Ignore // old news, perhaps replayed: not passed on
@@ -99,7 +102,9 @@ func runAvailGossip(ctx context.Context, g *live.Gossip, sess *swarm.Session, cf
 	}
 	topic := AvailTopic(sess.Content().ID)
 	publish, err := g.SubscribeSigned(ctx, topic,
-		func(author string, data []byte) live.Verdict { return availCheck(sess, author, data) },
+		func(author string, data []byte) live.Verdict {
+			return availCheck(sess, addrsOf(cfg.Addrs), author, data)
+		},
 		func(string, []byte) {}) // recorded by the validator
 	if err != nil {
 		return err

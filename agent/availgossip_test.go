@@ -288,7 +288,7 @@ func TestGossipRejectsInvalidSummaries(t *testing.T) {
 		{"replayed", enc(*good), live.Ignore},
 		{"newer", enc(later), live.Accept},
 	} {
-		if got := availCheck(s, "12D3KooWauthor", tc.data); got != tc.want {
+		if got := availCheck(s, []string{"/ip4/127.0.0.1/tcp/1"}, "12D3KooWauthor", tc.data); got != tc.want {
 			t.Errorf("%s: verdict %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -249,7 +249,14 @@ func (x *PEX) accept(st netx.Stream) {
 		return
 	}
 	self := string(x.cfg.Host.ID())
+	own := x.cfg.Host.Addrs()
 	for _, p := range m.Peers {
+		// Only addresses this peer could dial: a neighbour must not make
+		// it dial hosts of the neighbour's choosing (a LAN host, a port on
+		// this machine).
+		if p.Addrs = netx.Reachable(own, p.Addrs); len(p.Addrs) == 0 {
+			continue
+		}
 		if p.Peer == self || slices.Contains(nbrs, netx.PeerID(p.Peer)) || !s.try(p.Peer, now, x.cfg.Interval) {
 			continue
 		}

@@ -2,6 +2,7 @@ package netx
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -77,4 +78,71 @@ func UnpackAddrs(packed []string) ([]string, error) {
 		out = append(out, m.String())
 	}
 	return out, nil
+}
+
+// addrScope is how far an address reaches: what a peer can dial.
+type addrScope int
+
+const (
+	scopeNone     addrScope = iota // unspecified, link-local, multicast, unparsable
+	scopeLoopback                  // this machine
+	scopePrivate                   // a private network (RFC 1918, ULA, carrier NAT)
+	scopePublic                    // anything else with an IP; also in-process addresses
+)
+
+var carrierNAT = netip.MustParsePrefix("100.64.0.0/10")
+
+// scopeOf is the scope of a multiaddr: of its first IP (for a relay
+// circuit, the relay's).
+func scopeOf(s string) addrScope {
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return scopeNone
+	}
+	first, _ := ma.SplitFirst(m)
+	if first == nil {
+		return scopeNone
+	}
+	switch first.Protocol().Code {
+	case ma.P_IP4, ma.P_IP6:
+	case ma.P_MEMORY:
+		return scopePublic // in-process: dials nothing on a network
+	default:
+		return scopeNone // host names: whoever dials resolves them; not taken second-hand
+	}
+	ip, ok := netip.AddrFromSlice(first.RawValue())
+	if !ok {
+		return scopeNone
+	}
+	ip = ip.Unmap()
+	switch {
+	case !ip.IsValid(), ip.IsUnspecified(), ip.IsLinkLocalUnicast(), ip.IsMulticast(), ip.IsLinkLocalMulticast(), ip.IsInterfaceLocalMulticast():
+		return scopeNone
+	case ip.IsLoopback():
+		return scopeLoopback
+	case ip.IsPrivate(), carrierNAT.Contains(ip):
+		return scopePrivate
+	}
+	return scopePublic
+}
+
+// Reachable keeps the addresses, learnt second-hand (from gossip or peer
+// exchange), that a host with the addresses own could sensibly dial: public
+// ones always, private ones only when own has a private address too,
+// loopback ones only when own has a loopback one; never unspecified,
+// link-local or multicast ones, nor host names. Without it, whoever
+// gossips an address makes every peer dial it: a LAN host, a port on the
+// peers' own machine.
+func Reachable(own, addrs []string) []string {
+	var have [scopePublic + 1]bool
+	for _, a := range own {
+		have[scopeOf(a)] = true
+	}
+	out := addrs[:0:0]
+	for _, a := range addrs {
+		if sc := scopeOf(a); sc == scopePublic || sc != scopeNone && have[sc] {
+			out = append(out, a)
+		}
+	}
+	return out
 }

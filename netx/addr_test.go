@@ -2,6 +2,7 @@ package netx
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -66,5 +67,36 @@ func TestPackAddrsRoundTrip(t *testing.T) {
 	}
 	if _, err := UnpackAddrs([]string{"\xff\xff"}); !errors.Is(err, ErrBadAddr) {
 		t.Fatalf("UnpackAddrs of garbage: err = %v, want ErrBadAddr", err)
+	}
+}
+
+// TestReachable: addresses learnt second-hand are kept only when this
+// host could sensibly dial them.
+func TestReachable(t *testing.T) {
+	const id = "12D3KooWGRUVh6ckNHTDcrXvNFg5qZBZzKpLrE8aDsoaUGt2UGJQ"
+	in := []string{
+		"/ip4/203.0.113.7/tcp/4001",                            // public
+		"/ip4/192.168.1.5/tcp/4001",                            // private
+		"/ip4/127.0.0.1/tcp/22",                                // loopback
+		"/ip4/0.0.0.0/tcp/1",                                   // unspecified
+		"/ip4/224.0.0.1/udp/1/quic-v1",                         // multicast
+		"/dns4/victim.example/tcp/80",                          // host name
+		"/ip4/203.0.113.9/tcp/4002/p2p/" + id + "/p2p-circuit", // circuit through a public relay
+		"/ip4/10.0.0.2/tcp/4002/p2p/" + id + "/p2p-circuit",    // through a private one
+		"not an address",
+	}
+	for _, tc := range []struct {
+		name string
+		own  []string
+		want []string
+	}{
+		{"public host", []string{"/ip4/198.51.100.1/tcp/4001"}, []string{in[0], in[6]}},
+		{"host in a LAN", []string{"/ip4/10.0.0.9/tcp/4001"}, []string{in[0], in[1], in[6], in[7]}},
+		{"host on loopback", []string{"/ip4/127.0.0.1/tcp/4001"}, []string{in[0], in[2], in[6]}},
+		{"host with no address", nil, []string{in[0], in[6]}},
+	} {
+		if got := Reachable(tc.own, in); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: kept %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -83,7 +83,6 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("relay DHT: %w", err)
 	}
-	defer d.Close()
 	addrs := FullAddrs(h)
 	if cfg.Out != nil {
 		for _, a := range addrs {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -135,7 +136,18 @@ func TestRedisDownAnswers503(t *testing.T) {
 	rs, _ := redisReplicas(t, rds.URL(), 1)
 	s := rs[0]
 	announce(t, s, req("c", "p1", "", 0))
+	ready := func() int {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code
+	}
+	if code := ready(); code != http.StatusOK {
+		t.Fatalf("/readyz with Redis up: %d, want 200", code)
+	}
 	rds.Kill()
+	if code := ready(); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with Redis down: %d, want 503", code)
+	}
 	b, _ := json.Marshal(req("c", "p2", "", 0))
 	rec := postRec(s, "127.0.0.1:40000", b)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {

@@ -90,6 +90,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.store = st
+	s.AddReadyCheck("redis", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := st.c.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("Redis does not answer PING: %w", err)
+		}
+		return nil
+	})
 	if !ownKey && cfg.SessionTTL > 0 {
 		// Replicas on one Redis share one session secret, kept there, so a
 		// ticket from one is good on every other behind the same balancer.

@@ -487,11 +487,13 @@ func lazyShuffle[T any](rng *rand.Rand, list []T, scratch *[]int32, visit func(T
 			}
 			return i
 		}
-		defer clear(perm) // only the written ones matter, but clear is a memclr
+		hi := -1 // the highest index written: only those are cleared
+		defer func() { clear(perm[:hi+1]) }()
 		for i := 0; i < n; i++ {
 			j := i + rng.IntN(n-i)
 			vi, vj := at(i), at(j)
 			perm[j] = int32(vi) + 1
+			hi = max(hi, j)
 			if !visit(list[vj]) {
 				return
 			}
