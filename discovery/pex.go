@@ -87,6 +87,7 @@ type pexSwarm struct {
 	lastFrom map[netx.PeerID]time.Time // guarded by mu: last message accepted from each neighbour
 	lastSent map[netx.PeerID]pexSent   // guarded by mu: what each neighbour was last sent
 	tried    map[string]time.Time      // guarded by mu: peers dialled on a neighbour's word, and when
+	closed   bool                      // guarded by mu: Run is done; no new dials (wg.Add) from here
 }
 
 // NewPEX starts answering PEX streams on cfg.Host. Swarms take part with Run.
@@ -128,6 +129,9 @@ func (x *PEX) Run(ctx context.Context, id core.ContentID, sw PEXSwarm, learned f
 		x.mu.Lock()
 		delete(x.swarms, id)
 		x.mu.Unlock()
+		s.mu.Lock()
+		s.closed = true // a stream handler that found s before the delete adds no dial now
+		s.mu.Unlock()
 		s.wg.Wait()
 	}()
 	wait := x.cfg.Interval / 4 // the first round soon after joining
@@ -265,7 +269,14 @@ func (x *PEX) accept(st netx.Stream) {
 		default:
 			continue // enough dials in flight: the rest wait for another round
 		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			<-s.dials
+			return
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.dials }()
