@@ -37,11 +37,7 @@ func runBenchTracker(ctx context.Context, args []string, stdout, stderr io.Write
 		Peers: *peers, Swarms: *swarms, ZipfS: *zipf, Session: *session, Conns: *conns,
 		Duration: *duration, Announces: *announces, Seed: *seed,
 	}
-	for _, t := range strings.Split(*targets, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			cfg.Targets = append(cfg.Targets, t)
-		}
-	}
+	cfg.Targets = commaList(*targets)
 	if *redis != "" {
 		cfg.Targets = append(cfg.Targets, bench.SpawnTarget(1, "--redis", *redis), bench.SpawnTarget(2, "--redis", *redis))
 	}

@@ -114,12 +114,7 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 	if pex == 0 {
 		pex = -1 // off
 	}
-	var boot []string
-	for _, a := range strings.Split(*r.bootstrap, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			boot = append(boot, a)
-		}
-	}
+	boot := commaList(*r.bootstrap)
 	if _, err := dht.ParseBootstrap(boot); err != nil {
 		return agent.PeerConfig{}, usagef("--bootstrap: %v", err)
 	}

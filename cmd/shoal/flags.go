@@ -164,3 +164,15 @@ func loadConfig(fs *flag.FlagSet, set map[string]bool) (map[string]string, error
 	}
 	return out, nil
 }
+
+// commaList splits a comma-separated flag value into its items, spaces
+// trimmed, empty ones dropped: "" is no item, "a, b," is [a b].
+func commaList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

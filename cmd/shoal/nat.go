@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"strings"
 
 	"github.com/shoal-cdn/shoal/agent"
 	"github.com/shoal-cdn/shoal/netx"
@@ -29,8 +28,7 @@ func addNATFlags(fs *flag.FlagSet) natFlags {
 
 // apply checks the flags and fills pc's connectivity.
 func (n natFlags) apply(pc *agent.PeerConfig) error {
-	if *n.relays != "" {
-		pc.Relays = strings.Split(*n.relays, ",")
+	if pc.Relays = commaList(*n.relays); len(pc.Relays) > 0 {
 		if _, err := netx.ParseRelays(pc.Relays); err != nil {
 			return usagef("--relay: %v", err)
 		}

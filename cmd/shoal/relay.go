@@ -52,12 +52,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var boot []string
-	for _, a := range strings.Split(*bootstrap, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			boot = append(boot, a)
-		}
-	}
+	boot := commaList(*bootstrap)
 	if _, err := dht.ParseBootstrap(boot); err != nil {
 		return usagef("--bootstrap: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/shoal-cdn/shoal/token"
@@ -90,13 +89,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if *sessionTTL < 0 {
 		return usagef("--session-ttl must be 0 (tickets off) or positive, got %v", *sessionTTL)
 	}
-	var relayList []string
-	for _, r := range strings.Split(*relays, ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			relayList = append(relayList, r)
-		}
-	}
-	relaySet, err := tracker.ParseRelays(relayList)
+	relaySet, err := tracker.ParseRelays(commaList(*relays))
 	if err != nil {
 		return usagef("--relays: %v", err)
 	}
