@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/shoal-cdn/shoal/core"
@@ -64,6 +65,9 @@ type AnnounceRequest struct {
 	// ticket's key over SigningBytes (see MACWith).
 	SessExp int64  `json:"sess_exp,omitempty"`
 	MAC     []byte `json:"mac,omitempty"`
+	// PolicySerial is the serial of the operator policy the peer holds (0:
+	// none); the tracker sends its own with the answer when it is newer.
+	PolicySerial uint64 `json:"policy_serial,omitempty"`
 }
 
 // AnnounceResponse is the tracker's answer to a valid announce.
@@ -81,7 +85,22 @@ type AnnounceResponse struct {
 	// signature. The tracker hands one out after a verified signature, and a
 	// fresh one when the current one nears its end.
 	Session *Session `json:"session,omitempty"`
+	// Policy, when set, is the operator's signed policy (control.Policy,
+	// its canonical encoding verbatim), newer than the PolicySerial the
+	// peer announced. The peer checks it against its operator keys.
+	Policy json.RawMessage `json:"policy,omitempty"`
 }
+
+// PolicyPath is the tracker's policy endpoint, relative to its base URL:
+// GET answers the current signed policy (404 when there is none);
+// ?after=SERIAL holds the request (long poll, up to PolicyWait) until the
+// policy's serial is above SERIAL, then answers it, or answers 204 No
+// Content when the wait ends first. Peers keep one such request open, so
+// a kill switch reaches them within a round trip.
+const PolicyPath = "/policy"
+
+// PolicyWait is how long the tracker holds a policy long poll at most.
+const PolicyWait = 25 * time.Second
 
 // Session is a session ticket. The tracker derives Key from its own secret,
 // the peer ID and Exp, and keeps nothing per ticket; Key is a secret shared

@@ -12,9 +12,9 @@ import (
 // without reflection: the response's shape is fixed, and it is the largest
 // part of an announce's cost. FuzzAppendJSON checks the two agree byte for
 // byte. Values the fast path does not cover (a float in exponent form, a
-// string needing escapes) take encoding/json's own code.
+// string needing escapes, a policy) take encoding/json's own code.
 func (r *AnnounceResponse) AppendJSON(b []byte) []byte {
-	if !plainFloat(r.IntervalS) || !plainFloat(r.MinIntervalS) {
+	if !plainFloat(r.IntervalS) || !plainFloat(r.MinIntervalS) || r.Policy != nil {
 		return appendMarshal(b, r)
 	}
 	b = append(b, `{"interval_s":`...)
