@@ -218,3 +218,45 @@ func TestOffFetchesDueChunksFromOriginAtOnce(t *testing.T) {
 		seed.stop()
 	})
 }
+
+// TestOnPeersDoNotWaitOnOffPeers: with half a swarm off (a region's kill
+// switch), the peers still on do not wait for the off ones to fetch the
+// chunks the origin designation gives them (an off peer would never pass
+// them on): they finish about as soon as a swarm of their own would, not
+// after a takeover wait per off peer ranked before them (over 20 s here).
+func TestOnPeersDoNotWaitOnOffPeers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const chunk, size = 64 << 10, 8 << 20
+		h := newHarness(t, "mixed", 17, chunk, size)
+		var on, all []*hpeer
+		for i := range 8 {
+			off := i%2 == 0
+			h.configure = func(id string, c *Config) {
+				c.Upload = NewBucket(1<<20, nil)
+				if off {
+					c.Mode = ModeOff
+				}
+			}
+			p := h.addPeer(fmt.Sprintf("peer-%d", i), true)
+			all = append(all, p)
+			if !off {
+				on = append(on, p)
+			}
+		}
+		start := time.Now()
+		h.waitAll(on, 5*time.Minute)
+		took := time.Since(start)
+		t.Logf("the peers still on complete in %v; origin egress %.2f × F", took, float64(h.origin.BytesServed())/size)
+		if limit := 2 * policy.TakeoverWait; took > limit {
+			t.Fatalf("the peers still on took %v; want at most %v", took, limit)
+		}
+		h.waitAll(all, time.Minute)
+		for _, p := range all {
+			h.checkBytes(p)
+			if st := p.sess.Stats(); p.sess.Mode() == ModeOff && (st.PeerDataReceived != 0 || st.BytesUploaded != 0) {
+				t.Fatalf("an off peer moved peer data: %+v", st)
+			}
+			p.stop()
+		}
+	})
+}
