@@ -6,7 +6,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/swarm/policy"
+	"github.com/shoal-cdn/shoal/wire"
 )
 
 // peerTraffic is the DATA payload bytes a set of peers received from and
@@ -259,4 +261,97 @@ func TestOnPeersDoNotWaitOnOffPeers(t *testing.T) {
 			p.stop()
 		}
 	})
+}
+
+// TestNoUploadModesOnTheWire speaks the wire protocol to a seed that
+// uploads nothing (off, leech-only): its handshake offers no chunk, a
+// REQUEST is answered REJECT(choked) and never DATA; switched on, it
+// unchokes the interested peer, offers its chunks again (BITFIELD) and
+// serves the same request.
+func TestNoUploadModesOnTheWire(t *testing.T) {
+	for _, mode := range []Mode{ModeOff, ModeLeechOnly} {
+		t.Run(mode.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const chunk, n = 64 << 10, 8
+				h := newHarness(t, "wire", 18, chunk, n*chunk)
+				seed := h.addPeer("seed", true)
+				h.waitAll([]*hpeer{seed}, time.Minute)
+				seed.sess.SetMode(mode)
+
+				host, err := h.net.NewHost(netx.PeerID("raw"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer host.Close()
+				st, err := host.NewStream(h.ctx, seed.node.ID(), nil, wire.ProtocolID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Reset()
+				send := func(m wire.Message) {
+					t.Helper()
+					if err := wire.WriteMessage(st, m); err != nil {
+						t.Fatal(err)
+					}
+				}
+				r := wire.NewReader(st, wire.MaxFrame)
+				next := func() wire.Message {
+					t.Helper()
+					m, err := r.Next()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d, ok := m.(*wire.Data); ok {
+						t.Fatalf("DATA for chunk %d from a seed in mode %v", d.Index, seed.sess.Mode())
+					}
+					return m
+				}
+				send(&wire.Handshake{Content: h.content.ID, Client: "raw/1", Bits: wire.NewBitfield(n)})
+				hs, ok := next().(*wire.Handshake)
+				if !ok {
+					t.Fatal("no handshake from the seed")
+				}
+				if hs.Bits.Count() != 0 || hs.Flags&wire.FlagSeeder != 0 {
+					t.Fatalf("seed in mode %v offers %v chunks, flags %b; want none, not a seeder", mode, hs.Bits, hs.Flags)
+				}
+				send(&wire.Interested{})
+				req := &wire.Request{Index: 3, Length: chunk}
+				send(req)
+				for {
+					m := next()
+					if rej, ok := m.(*wire.Reject); ok {
+						if rej.Index != 3 || rej.Reason != wire.ReasonChoked {
+							t.Fatalf("REJECT %d (%v); want chunk 3, choked", rej.Index, rej.Reason)
+						}
+						break
+					}
+				}
+
+				seed.sess.SetMode(ModeOn)
+				unchoked, offered := false, false
+				for !unchoked || !offered {
+					switch m := next().(type) {
+					case *wire.Unchoke:
+						unchoked = true
+					case *wire.BitfieldUpdate:
+						offered = m.Bits.Complete()
+					}
+				}
+				send(req)
+				m, err := r.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d, ok := m.(*wire.Data); !ok || d.Index != 3 || len(d.Payload) != chunk {
+					t.Fatalf("after switching on, the request got %v; want DATA of chunk 3", m.Type())
+				}
+				synctest.Wait() // the seed's writer counts the chunk after sending it
+				if up := seed.sess.Stats().BytesUploaded; up != chunk {
+					t.Fatalf("seed uploaded %d bytes; want one chunk, %d", up, chunk)
+				}
+				st.Reset()
+				seed.stop()
+			})
+		})
+	}
 }
