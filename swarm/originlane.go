@@ -74,16 +74,27 @@ func (s *Session) beginOriginLocked(i int, now time.Time) {
 // aheadLocked counts the connected peers lacking chunk i that rank before
 // us for its origin fetch: 0 means we are its designated fetcher. Only
 // peers that fetch the whole content (FlagFetchAll) count: a peer fetching
-// on demand may never want chunk i, and waiting on it would stall us.
+// on demand may never want chunk i, and waiting on it would stall us. Nor
+// does a peer with P2P off (looksOffLocked): it would never pass the chunk
+// on, so waiting for it only delays the takeover.
 func (s *Session) aheadLocked(i int) int {
+	held := s.c.Len() > s.picker.Missing()
 	return policy.Ahead(s.selfSeed, i, func(yield func(uint64) bool) {
 		for _, p := range s.peers {
-			if p.fetchAll && !p.bits.Has(i) && !yield(p.seed) {
+			if p.fetchAll && !p.bits.Has(i) && !(held && p.looksOffLocked()) && !yield(p.seed) {
 				return
 			}
 		}
 	})
 }
+
+// looksOffLocked reports whether p behaves as a peer with P2P off (see
+// Session.SetMode): it offers nothing and is not interested in us, though
+// it fetches the whole content and we hold chunks (the caller checks that
+// we do). A peer that fetches from peers would be interested; a newcomer's
+// INTERESTED may still be on its way, which at worst costs one chunk
+// fetched from the origin twice.
+func (p *peer) looksOffLocked() bool { return !p.peerInterested && p.bits.Count() == 0 }
 
 // fetchOrigin is a lane's origin fetch of chunk i (startOriginLocked): on
 // failure the chunk waits out its retry back-off; on success the fetch time
