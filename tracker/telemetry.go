@@ -280,6 +280,12 @@ func (f *fleet) add(tenant string, r *discovery.TelemetryReport, now time.Time) 
 
 	t := bucketStart(now)
 	if n := len(s.hist); n == 0 || s.hist[n-1].t != t {
+		f.trimLocked(s, now)
+		if len(s.hist) == cap(s.hist) {
+			// Grow to at most the points History holds, never beyond.
+			grown := make([]point, len(s.hist), min(max(2*cap(s.hist), 8), f.maxPoints()))
+			s.hist = append(grown[:0], s.hist...)
+		}
 		s.hist = append(s.hist, point{t: t})
 	}
 	pt := &s.hist[len(s.hist)-1]
@@ -293,7 +299,6 @@ func (f *fleet) add(tenant string, r *discovery.TelemetryReport, now time.Time) 
 	pt.stallS += float32(r.StallS)
 	pt.watchS += float32(r.WatchS)
 	pt.peers, pt.chunks, pt.rare = uint32(s.live), s.chunks, s.rare
-	f.trimLocked(s, now)
 	return false, nil
 }
 
@@ -309,6 +314,10 @@ func bucketStart(t time.Time) int64 {
 	w := int64(TelemetryBucket / time.Second)
 	return u - u%w
 }
+
+// maxPoints is the most history points a label set holds: one per bucket
+// of History, and the bucket being filled.
+func (f *fleet) maxPoints() int { return int(f.cfg.History/TelemetryBucket) + 2 }
 
 // trimLocked drops s's history points older than History.
 func (f *fleet) trimLocked(s *series, now time.Time) {
