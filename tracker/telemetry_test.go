@@ -324,7 +324,9 @@ func TestFleetAPINeedsAdminToken(t *testing.T) {
 func TestFleetTenantFromToken(t *testing.T) {
 	tenants := map[string]string{"tok-a": "a", "tok-b": "b"}
 	s, _ := newFleetServer(t, func(c *Config) {
-		c.Authorize = func(context.Context, AuthRequest) (Grant, error) { return Grant{}, errors.New("announces not under test") }
+		c.Authorize = func(context.Context, AuthRequest) (Grant, error) {
+			return Grant{}, errors.New("announces not under test")
+		}
 		c.TokenTenant = func(_ context.Context, tok, _ string) (string, error) {
 			if tn, ok := tenants[tok]; ok {
 				return tn, nil
