@@ -14,8 +14,12 @@ import (
 // summary (PeerConfig.TelemetryInterval).
 const DefaultTelemetryInterval = 30 * time.Second
 
-// telemetryTimeout bounds one post to the trackers.
-const telemetryTimeout = 10 * time.Second
+// telemetryTimeout bounds one post to the trackers; finalTelemetryTimeout
+// the last one, as the peer shuts down.
+const (
+	telemetryTimeout      = 10 * time.Second
+	finalTelemetryTimeout = 2 * time.Second
+)
 
 // playTotals are the gateway's playback figures since the peer started,
 // which the telemetry loop turns into deltas.
@@ -95,16 +99,16 @@ func (p *Peer) runTelemetry(ctx context.Context) {
 		seen: map[*swarm.Session]byteCounts{}}
 	tick := time.NewTicker(t.interval)
 	defer tick.Stop()
-	var last time.Time
+	var last time.Time // of the last report sent; zero before the first
 	for {
 		select {
 		case <-tick.C:
-			t.send(ctx)
+			t.send(ctx, false)
 			last = time.Now()
 		case <-ctx.Done():
-			if time.Since(last) >= t.interval/2 {
-				fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				t.send(fctx)
+			if last.IsZero() || time.Since(last) >= t.interval/2 {
+				fctx, cancel := context.WithTimeout(context.Background(), finalTelemetryTimeout)
+				t.send(fctx, true)
 				cancel()
 			}
 			return
@@ -191,14 +195,17 @@ func containsSession(ss []*swarm.Session, s *swarm.Session) bool {
 	return false
 }
 
-// send posts the next report to the first tracker that answers. A report
+// send posts the next report (final: the last, skipped when empty) to the first tracker that answers. A report
 // that does not get through (a tracker down, resting or overloaded) leaves
 // its deltas for the next one, which adds to them: nothing queues but a
 // few sums. One the tracker refuses as malformed or unauthorised is
 // dropped.
-func (t *telemetry) send(ctx context.Context) {
+func (t *telemetry) send(ctx context.Context, final bool) {
 	p := t.p
 	r := t.report()
+	if final && r.FromPeers == 0 && r.FromOrigin == 0 && r.Uploaded == 0 && r.Startups == nil && r.WatchS == 0 && r.StallS == 0 {
+		return // nothing since the last: spare the shutdown a round trip
+	}
 	t.seq++
 	r.Seq = t.seq
 	if s := signerOf(p.host); s != nil {
