@@ -195,11 +195,11 @@ func containsSession(ss []*swarm.Session, s *swarm.Session) bool {
 	return false
 }
 
-// send posts the next report (final: the last, skipped when empty) to the first tracker that answers. A report
-// that does not get through (a tracker down, resting or overloaded) leaves
-// its deltas for the next one, which adds to them: nothing queues but a
-// few sums. One the tracker refuses as malformed or unauthorised is
-// dropped.
+// send posts the next report to the first tracker that answers (final:
+// the last one, skipped when it has no figures). A report that does not
+// get through (a tracker down, resting or overloaded) leaves its deltas
+// for the next one, which adds to them: nothing queues but a few sums. One
+// the tracker refuses as malformed or unauthorised is dropped.
 func (t *telemetry) send(ctx context.Context, final bool) {
 	p := t.p
 	r := t.report()
