@@ -362,7 +362,7 @@ func TestFleetTenantFromToken(t *testing.T) {
 }
 
 func TestFleetChecksSignatures(t *testing.T) {
-	s, clk := newFleetServer(t, func(c *Config) { c.AllowUnsigned = false })
+	s, clk := newFleetServer(t, func(c *Config) { c.AllowUnsigned, c.SessionTTL = false, time.Hour })
 	p := newPeer(t, 1)
 	r := tel(p.id, 1)
 	if code, body := postTelemetry(t, s, r); code != http.StatusForbidden {
@@ -386,6 +386,16 @@ func TestFleetChecksSignatures(t *testing.T) {
 	}
 	if code, body := postTelemetry(t, s, r); code != http.StatusForbidden {
 		t.Fatalf("signed by another peer's key: HTTP %d: %s", code, body)
+	}
+	// A session ticket the tracker issued to a peer serves as well.
+	ticket := s.sess.issue(other.id, 0, clk.Now())
+	r.MACWith(*ticket, clk.Now())
+	mustReport(t, s, r)
+	r.Seq = 2
+	clk.Advance(5 * time.Second)
+	r.MACWith(discovery.Session{Exp: ticket.Exp, Key: bytes.Repeat([]byte{1}, discovery.SessionKeyLen)}, clk.Now())
+	if code, body := postTelemetry(t, s, r); code != http.StatusForbidden {
+		t.Fatalf("a MAC with a key the tracker never issued: HTTP %d: %s", code, body)
 	}
 }
 
