@@ -410,3 +410,60 @@ func TestFleetRefusesMalformedWithField(t *testing.T) {
 		t.Fatalf("a device class with a space: HTTP %d: %s", code, body)
 	}
 }
+
+// BenchmarkTelemetryReport is one signed report through the handler:
+// decode, signature, aggregation, into 1000 label sets.
+func BenchmarkTelemetryReport(b *testing.B) {
+	s, clk := newFleetServer(b, func(c *Config) { c.AllowUnsigned = false })
+	p := newPeer(b, 1)
+	bodies := make([][]byte, 1000)
+	for i := range bodies {
+		r := tel(p.id, int64(i+1))
+		r.Region, r.FromPeers, r.Startups = fmt.Sprintf("r%d", i), 1<<20, []int64{1, 0, 0, 0, 0, 0, 0}
+		if err := r.Sign(p.key, clk.Now()); err != nil {
+			b.Fatal(err)
+		}
+		bodies[i], _ = json.Marshal(r)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		s.fleet.mu.Lock()
+		delete(s.fleet.peers, p.id) // every report is a peer's first: no rate limit per peer
+		s.fleet.due = s.fleet.due[:0]
+		s.fleet.mu.Unlock()
+		rec := httptest.NewRecorder()
+		hr := httptest.NewRequest(http.MethodPost, discovery.TelemetryPath, bytes.NewReader(bodies[i%len(bodies)]))
+		s.Handler().ServeHTTP(rec, hr)
+		if rec.Code != http.StatusAccepted {
+			b.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkFleetHistory is GET /api/fleet over 100 label sets with an
+// hour of points each.
+func BenchmarkFleetHistory(b *testing.B) {
+	s, clk := newFleetServer(b, nil)
+	for step := range 360 {
+		for i := range 100 {
+			r := tel(fmt.Sprintf("peer-%d", i), int64(step+1))
+			r.Region, r.FromPeers = fmt.Sprintf("r%d", i), 1<<20
+			mustReport(b, s, r)
+		}
+		clk.Advance(10 * time.Second)
+	}
+	if _, resp := fleetAPI(b, s, "", testAdminToken); len(resp.Series) != 100 || len(resp.Series[0].Points) < 360 {
+		b.Fatalf("%d series", len(resp.Series))
+	}
+	b.ResetTimer()
+	for range b.N {
+		rec := httptest.NewRecorder()
+		hr := httptest.NewRequest(http.MethodGet, "/api/fleet", nil)
+		hr.Header.Set("Authorization", "Bearer "+testAdminToken)
+		s.Handler().ServeHTTP(rec, hr)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("HTTP %d", rec.Code)
+		}
+		b.SetBytes(int64(rec.Body.Len()))
+	}
+}
