@@ -65,6 +65,9 @@ type telemetry struct {
 	seen    map[*swarm.Session]byteCounts // counters as of the last report, of sessions seen then
 	play    playTotals                    // as of the last report
 	pending discovery.TelemetryReport     // deltas of reports that did not get through
+	// refusing is set while the tracker refuses every report, so the log
+	// says so once, not every interval.
+	refusing bool
 }
 
 // checkTelemetry checks the telemetry settings, fills the default
@@ -227,9 +230,18 @@ func (t *telemetry) send(ctx context.Context, final bool) {
 	switch {
 	case err == nil:
 		t.pending = discovery.TelemetryReport{}
+		t.refusing = false
 	case errors.Is(err, discovery.ErrTelemetryRefused):
-		p.log.Warn("telemetry refused", "err", err)
+		// Once per run of refusals: a tracker without telemetry (404) or
+		// one that refuses this peer's token refuses every report.
+		if !t.refusing {
+			p.log.Warn("telemetry refused; figures dropped until the tracker accepts them", "err", err)
+		} else {
+			p.log.Debug("telemetry refused", "err", err)
+		}
+		t.refusing = true
 		t.pending = discovery.TelemetryReport{}
+		return
 	default:
 		p.log.Debug("telemetry not delivered; its figures go with the next", "err", err)
 		t.pending = discovery.TelemetryReport{

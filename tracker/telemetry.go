@@ -186,6 +186,8 @@ const (
 	telemetryInvalid = "invalid" // malformed
 	telemetryForged  = "forged"  // bad signature or MAC, stale
 	telemetryRefused = "refused" // token refused or missing
+	// telemetryOverloaded: refused unverified, the tracker saturated
+	telemetryOverloaded = "overloaded"
 )
 
 func newFleet(cfg TelemetryConfig, skew time.Duration, clock core.Clock, reg prometheus.Registerer) *fleet {
@@ -193,13 +195,13 @@ func newFleet(cfg TelemetryConfig, skew time.Duration, clock core.Clock, reg pro
 		cfg: cfg, skew: skew, clock: clock,
 		series: map[seriesKey]*series{}, peers: map[string]*fleetPeer{},
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_fleet_reports_total", Help: "Telemetry reports by result (ok, repeat, limited, invalid, forged, refused).",
+			Name: "shoal_fleet_reports_total", Help: "Telemetry reports by result (ok, repeat, limited, invalid, forged, refused, overloaded).",
 		}, []string{"result"}),
 		folded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_fleet_folded_reports_total", Help: "Telemetry reports counted under the label set \"other\": their own would pass --telemetry-max-series.",
 		}),
 	}
-	for _, r := range []string{telemetryOK, telemetryRepeat, telemetryLimited, telemetryInvalid, telemetryForged, telemetryRefused} {
+	for _, r := range []string{telemetryOK, telemetryRepeat, telemetryLimited, telemetryInvalid, telemetryForged, telemetryRefused, telemetryOverloaded} {
 		f.reports.WithLabelValues(r)
 	}
 	reg.MustRegister(f.reports, f.folded, f)

@@ -190,3 +190,63 @@ func TestFleetTelemetryEndToEnd(t *testing.T) {
 		t.Errorf("/api/fleet has %d start-ups for the tv, its gateway counted %v", startups, gw)
 	}
 }
+
+// TestFleetTelemetryTenantFromToken: on a tracker that requires tokens,
+// each peer's telemetry counts under the tenant of its real access token
+// (whatever content the token covers), a tenant's /api/fleet history holds
+// only its own peers' figures, and a peer without a token is refused.
+func TestFleetTelemetryTenantFromToken(t *testing.T) {
+	r := newFxRig(t)
+	c := r.publish("tenants", fxFile{"clip.bin", 3*fxChunk + 7, 1415})
+	r.startOrigin()
+	addr := freePort(t)
+	r.trackerURL = "http://" + addr
+	tp := r.start("tracker", "tracker", "--listen", addr, "--interval", "1s", "--admin-token", e2eAdminToken, "--trust", r.pub)
+	r.up("tracker", r.trackerURL+"/metrics", tp)
+	issue := func(tenant string) string {
+		out, e, code := runBin(t, r.bin, "token", "issue", "--key", r.key, "--tenant", tenant, "--content", c.id)
+		if code != 0 {
+			t.Fatalf("token issue: exit %d: %s", code, e)
+		}
+		return strings.TrimSpace(out)
+	}
+	fast := []string{"--telemetry-interval", "1s", "--device-class", "desktop"}
+	a := r.startPeer("tenant-a", append(fast, "--token", issue("tenant-a"))...)
+	b := r.startPeer("tenant-b", append(fast, "--token", issue("tenant-b"))...)
+	anon := r.startPeer("anonymous", fast...)
+	for _, p := range []*fxPeer{a, b, anon} {
+		wantWhole(t, p.name+" GET", fxDo(t, "GET", p.gw+"/c/"+c.id+"/clip.bin"), c.files["clip.bin"])
+	}
+	size := float64(c.files["clip.bin"].size)
+	tenantBytes := func(tenant string) (float64, string) {
+		var fleet tracker.FleetResponse
+		getAdminJSON(t, r.trackerURL+"/api/fleet?tenant="+tenant, &fleet)
+		sum := 0.0
+		for _, s := range fleet.Series {
+			if s.Labels.Tenant != tenant {
+				return -1, fmt.Sprintf("?tenant=%s returned a series of tenant %q", tenant, s.Labels.Tenant)
+			}
+			for _, p := range s.Points {
+				sum += float64(p.FromPeers + p.FromOrigin)
+			}
+		}
+		return sum, fmt.Sprintf("%s: %v bytes", tenant, sum)
+	}
+	waitFor(t, "each tenant's history holds its own peer's bytes", fxDeadline, func() (bool, string) {
+		ga, wa := tenantBytes("tenant-a")
+		gb, wb := tenantBytes("tenant-b")
+		return ga == size && gb == size, wa + "; " + wb + fmt.Sprintf("; want %v each", size)
+	})
+	for i := 0; i < 3; i++ { // a few more intervals: still exactly one copy each
+		time.Sleep(time.Second)
+		if ga, wa := tenantBytes("tenant-a"); ga != size {
+			t.Fatalf("later: %s, want %v", wa, size)
+		}
+	}
+	waitFor(t, "the anonymous peer's telemetry refused", fxDeadline, func() (bool, string) {
+		m := fxDo(t, "GET", r.trackerURL+"/metrics").body
+		refused, _ := promSum(m, "shoal_fleet_reports_total", `result="refused"`)
+		anonSeries, _ := promSum(m, "shoal_fleet_from_origin_bytes_total", `tenant=""`)
+		return refused >= 1 && anonSeries == 0, fmt.Sprintf("%v refused, %v bytes under no tenant", refused, anonSeries)
+	})
+}
