@@ -155,3 +155,28 @@ func TestCanonicalPolicyCopied(t *testing.T) {
 		t.Fatalf("answer %s does not end with the policy's bytes", got)
 	}
 }
+
+// TestTrackersPolicyRefusalLeavesAnnounces: a tracker refusing a long poll
+// with a Retry-After (its waiters full) still takes the next announce.
+func TestTrackersPolicyRefusalLeavesAnnounces(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == PolicyPath {
+			w.Header().Set("Retry-After", "60")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte(`{"interval_s":30,"peers":[]}`))
+	}))
+	defer srv.Close()
+	ts, err := NewTrackers([]string{srv.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Policy(context.Background(), 0); RetryAfter(err) != time.Minute {
+		t.Fatalf("poll: %v, want a Retry-After of 1 min", err)
+	}
+	req := AnnounceRequest{Content: testContent("a"), Peer: "self", Addrs: []string{"/ip4/127.0.0.1/tcp/1"}}
+	if _, err := ts.Announce(context.Background(), req); err != nil {
+		t.Fatalf("announce after a refused poll: %v, want it sent", err)
+	}
+}
