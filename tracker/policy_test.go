@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/shoal-cdn/shoal/control"
 	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/discovery"
 	"github.com/shoal-cdn/shoal/internal/redistest"
 	"github.com/shoal-cdn/shoal/manifest"
 )
@@ -276,5 +280,68 @@ func TestPolicyFileReloaded(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), cfg.PolicyFile) {
 		t.Fatalf("a file signed by another key: %v, want an error naming the file", err)
+	}
+}
+
+// TestPolicyPollEndsAtShutdown: a long poll held when the tracker shuts
+// down is answered (204) at once, so shutdown does not wait for it.
+func TestPolicyPollEndsAtShutdown(t *testing.T) {
+	cfg := Config{Logger: quiet, PolicyWait: discovery.PolicyWait}
+	withOperator(&cfg)
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	polled := make(chan int, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/policy?after=0")
+		if err != nil {
+			polled <- -1
+			return
+		}
+		resp.Body.Close()
+		polled <- resp.StatusCode
+	}()
+	waitFor(t, "the poll held", func() bool { return s.pol.waiters.Load() == 1 })
+	cancel()
+	if code := <-polled; code != http.StatusNoContent {
+		t.Fatalf("held poll at shutdown: %d, want 204", code)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v, want a clean shutdown", err)
+	}
+}
+
+// TestPolicyPollsLimitedApart: policy polls are not counted against the
+// announce rate limit, and have one of their own.
+func TestPolicyPollsLimitedApart(t *testing.T) {
+	cfg := Config{Logger: quiet, AllowUnsigned: true, RatePerIP: 0.001, BurstPerIP: 2, RatePerPrefix: -1}
+	withOperator(&cfg)
+	s := New(cfg)
+	if _, err := s.SetPolicy(context.Background(), signedPolicy(t, operatorKey(1), 1, "eu")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		announce(t, s, req("c", fmt.Sprint("p", i), "", 1))
+	}
+	b, _ := json.Marshal(req("c", "p9", "", 1))
+	if code, _ := post(t, s, b); code != http.StatusTooManyRequests {
+		t.Fatalf("third announce over a burst of 2: HTTP %d, want 429", code)
+	}
+	for i := range 2 {
+		if rec := getPolicy(s.Handler(), "/policy?after=0"); rec.Code != http.StatusOK {
+			t.Fatalf("poll %d with the announce limit spent: HTTP %d, want 200", i, rec.Code)
+		}
+	}
+	if rec := getPolicy(s.Handler(), "/policy?after=0"); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("third poll over its own burst of 2: HTTP %d, want 429 with Retry-After", rec.Code)
 	}
 }
