@@ -36,3 +36,11 @@ func (b *Bucket) Wait(ctx context.Context, n int) error {
 	}
 	return core.Sleep(ctx, d)
 }
+
+// SetRate changes the cap to bytesPerSec (0: unlimited), for senders
+// already waiting too.
+func (b *Bucket) SetRate(bytesPerSec float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tb.SetLimit(b.clock.Now(), bytesPerSec, max(int64(bytesPerSec/10), 256<<10))
+}

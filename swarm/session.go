@@ -86,6 +86,9 @@ type Config struct {
 	// DefaultRemoteTTL). See OfferSummary.
 	RemotePeers int
 	RemoteTTL   time.Duration
+	// Mode is the session's P2P mode when it starts (default ModeOn);
+	// SetMode changes it live.
+	Mode Mode
 }
 
 // ingestParallel bounds the peer chunks a session verifies and stores at
@@ -152,6 +155,8 @@ type Session struct {
 	remotes map[netx.PeerID]*remotePeer // guarded by mu
 	// refusals rate-limits the audit events of refused peers (access.go).
 	refusals refusalLog
+	// mode is how the session uses peers (SetMode).
+	mode Mode // guarded by mu
 
 	ingest chan struct{} // semaphore: peer chunks being verified and stored
 	bufs   *bufPool      // chunk-sized payload buffers
@@ -228,6 +233,7 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		bufs:          newBufPool(int(c.Manifest.ChunkSize)),
 		wantRef:       make([]int32, c.Len()),
 		originRef:     make([]int32, c.Len()),
+		mode:          cfg.Mode,
 	}
 	s.picker = policy.NewPicker(policy.PickerConfig{
 		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,

@@ -143,6 +143,10 @@ func (a *Availability) eachUnavailable(f func(i int)) {
 	}
 }
 
+// pickable reports whether chunk i is in the pickable order (not excluded
+// as held, in flight or in the deadline lane).
+func (a *Availability) pickable(i int) bool { return !a.out.Has(i) }
+
 func gcd(x, y int) int {
 	for y != 0 {
 		x, y = y, x%y

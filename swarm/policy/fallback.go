@@ -34,13 +34,23 @@ import (
 //     served: a flash crowd's peers draw different chunks, most likely
 //     each one it is designated for anyway.
 //
-// Cost: O(deadline chunks + chunks no peer has).
+// In ModeOff (SetMode) no peer counts: every wanted chunk is treated as
+// one no connected peer has and the grace as over, so the deadline chunks
+// come first, earliest first, then every other wanted missing chunk not in
+// flight, in ascending order; peer-only chunks still wait until urgent.
+//
+// Cost: O(deadline chunks + chunks no peer has); in ModeOff O(chunks).
 func (p *Picker) OriginFallback(now time.Time, max int) []int {
 	if p.start.IsZero() {
 		p.start = now
 	}
-	graceOver := !now.Before(p.start.Add(p.cfg.Grace))
+	off := !p.mode.FetchFromPeers()
+	graceOver := off || !now.Before(p.start.Add(p.cfg.Grace))
 	full := func(out []int) bool { return max > 0 && len(out) >= max }
+	count := p.avail.Count
+	if off {
+		count = func(int) int { return 0 }
+	}
 
 	var out []int
 	for _, d := range p.due {
@@ -53,7 +63,7 @@ func (p *Picker) OriginFallback(now time.Time, max int) []int {
 		}
 		urgent := !now.Before(d.at.Add(-p.cfg.Margin))
 		switch {
-		case p.avail.Count(i) == 0:
+		case count(i) == 0:
 			if urgent || graceOver && !p.peerOnly[i] {
 				out = append(out, i)
 			}
@@ -73,12 +83,22 @@ func (p *Picker) OriginFallback(now time.Time, max int) []int {
 		return out
 	}
 	var rest []int
-	p.avail.eachUnavailable(func(i int) {
-		if !p.peerOnly[i] {
-			rest = append(rest, i)
+	if off {
+		// Pickable chunks (wanted, missing, published, not in flight, no
+		// deadline) in ascending order, whoever holds them.
+		for i := 0; i < p.edge && (max <= 0 || len(out)+len(rest) < max); i++ {
+			if p.avail.pickable(i) && !p.peerOnly[i] {
+				rest = append(rest, i)
+			}
 		}
-	})
-	slices.Sort(rest)
+	} else {
+		p.avail.eachUnavailable(func(i int) {
+			if !p.peerOnly[i] {
+				rest = append(rest, i)
+			}
+		})
+		slices.Sort(rest)
+	}
 	for _, i := range rest {
 		if full(out) {
 			break

@@ -49,10 +49,13 @@ func (w without) Has(i int) bool { return w.a.Has(i) && !w.b.Has(i) }
 //     fewer than EndGameMaxRequests requests out, fewest outstanding
 //     requests first, then oldest. Received then reports the duplicates to cancel.
 //
+// In a mode that does not fetch from peers (SetMode(ModeOff)) it picks
+// nothing.
+//
 // Cost: O(deadline chunks) + O(chunks inspected by the rarest-first walk,
 // which stops at max) + O(in-flight chunks) in end-game only.
 func (p *Picker) Next(now time.Time, src Source, max int) []int {
-	if max <= 0 || src.Has == nil || p.missing == 0 {
+	if max <= 0 || src.Has == nil || p.missing == 0 || !p.mode.FetchFromPeers() {
 		return nil
 	}
 	var ps *peerState

@@ -11,7 +11,9 @@ import "time"
 // once and spreads from there. A designated peer may have no origin
 // access, so once our own share is started (slots left over), the peer
 // ranked k-th takes over a chunk that has waited k × TakeoverWait() since.
-// Deadline chunks skip the designation.
+// Deadline chunks skip the designation, and so does every chunk while the
+// picker's mode fetches nothing from peers (ModeOff): no peer would pass
+// the chunk on to us, so every one we want is ours to fetch.
 //
 // swarm.Session and the simulator both run it; the zero value is not
 // usable, call NewOriginLane. Not safe for concurrent use.
@@ -65,7 +67,7 @@ func (l *OriginLane) Plan(now time.Time, p *Picker, free int, in LaneInputs) int
 		if in.Skip != nil && in.Skip(i) {
 			continue
 		}
-		if _, due := p.Deadline(i); !due && in.Ahead(i) > 0 {
+		if _, due := p.Deadline(i); !due && p.mode.FetchFromPeers() && in.Ahead(i) > 0 {
 			others = append(others, i)
 			continue
 		}

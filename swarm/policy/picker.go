@@ -107,6 +107,8 @@ type Picker struct {
 
 	edge    int // chunks >= edge are not published yet (live); Chunks by default
 	seqFrom int // Sequential: no missing chunk below this index
+
+	mode Mode // which sources Next and OriginFallback may use (SetMode)
 }
 
 type request struct {
@@ -228,6 +230,16 @@ func (p *Picker) SetPeerOnly(i int, on bool) {
 		delete(p.peerOnly, i)
 	}
 }
+
+// SetMode sets which sources the picker uses from now on: in a mode that
+// does not fetch from peers (ModeOff) Next picks nothing and
+// OriginFallback treats every wanted chunk as one no peer has, with the
+// grace over. The caller releases what is in flight to peers (Failed)
+// when it switches to ModeOff, so those chunks become origin candidates.
+func (p *Picker) SetMode(m Mode) { p.mode = m }
+
+// Mode is the mode SetMode set (ModeOn by default).
+func (p *Picker) Mode() Mode { return p.mode }
 
 // Wanted reports whether chunk i is in the wanted set.
 func (p *Picker) Wanted(i int) bool { return p.valid(i) && p.want.Has(i) }
