@@ -210,13 +210,7 @@ func (s *Session) wants(id netx.PeerID) bool {
 func (s *Session) snapshot() (*wire.Bitfield, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := wire.NewBitfield(s.c.Len())
-	for i := range s.c.Len() {
-		if s.picker.Has(i) {
-			b.Set(i)
-		}
-	}
-	return b, s.fetchAllLocked()
+	return s.advertisedLocked(), s.fetchAllLocked()
 }
 
 func (s *Session) handshake(bits *wire.Bitfield, fetchAll bool) *wire.Handshake {
@@ -295,12 +289,13 @@ func (s *Session) attach(st netx.Stream, hs *wire.Handshake, dialer netx.PeerID,
 	s.peers[id] = p
 	s.picker.Availability().AddBitfield(p.bits)
 	p.useful = s.usefulLocked(p.bits)
+	adv := s.advertisedLocked() // the mode may have changed since the handshake
 	for i := range s.c.Len() {
 		switch {
-		case s.picker.Has(i) && !sent.Has(i):
+		case adv.Has(i) && !sent.Has(i):
 			p.send(&wire.Have{Index: uint32(i)})
-		case !s.picker.Has(i) && sent.Has(i):
-			p.send(&wire.DontHave{Index: uint32(i)}) // lost since the handshake
+		case !adv.Has(i) && sent.Has(i):
+			p.send(&wire.DontHave{Index: uint32(i)}) // lost, or no longer offered, since the handshake
 		}
 	}
 	s.updateInterestLocked(p)

@@ -206,6 +206,14 @@ func (p *peer) serve(r wire.Request) error {
 			return err
 		}
 	}
+	s.mu.Lock()
+	allowed := !p.amChoking && s.mode.UploadToPeers()
+	s.mu.Unlock()
+	if !allowed {
+		// Choked (or the mode changed) while this request waited: the
+		// choke told the peer its requests are dropped.
+		return nil
+	}
 	if err := wire.WriteMessage(p.st, &wire.Data{Index: r.Index, Offset: r.Offset, Payload: data[r.Offset : r.Offset+r.Length]}); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
@@ -314,7 +322,7 @@ func (p *peer) handle(m wire.Message) error {
 			return p.violation("REQUEST %d+%d of chunk %d", m.Offset, m.Length, i)
 		}
 		switch {
-		case p.amChoking:
+		case p.amChoking || !s.mode.UploadToPeers():
 			p.send(&wire.Reject{Index: m.Index, Offset: m.Offset, Length: m.Length, Reason: wire.ReasonChoked})
 		case !s.picker.Has(i):
 			p.send(&wire.Reject{Index: m.Index, Offset: m.Offset, Length: m.Length, Reason: wire.ReasonNotHave})
@@ -352,6 +360,7 @@ func (p *peer) data(d *wire.Data, now time.Time) error {
 	if i >= s.c.Len() || d.Offset != 0 || len(d.Payload) != s.c.Size(i) {
 		return p.violation("DATA %d+%d bytes for chunk %d", d.Offset, len(d.Payload), i)
 	}
+	s.peerDataIn.Add(int64(len(d.Payload)))
 	s.mu.Lock()
 	p.lastRecv = now
 	_, pending := p.requested[i]

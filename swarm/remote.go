@@ -71,12 +71,7 @@ type RemotePeer struct {
 func (s *Session) Summary(seq uint64, addrs []string) *wire.Summary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	bits := wire.NewBitfield(s.c.Len())
-	for i := range s.c.Len() {
-		if s.picker.Has(i) {
-			bits.Set(i)
-		}
-	}
+	bits := s.advertisedLocked()
 	sum := &wire.Summary{
 		Content: s.c.ID, Seq: seq, Chunks: s.c.Len(),
 		Slots:  min(255, max(0, s.cfg.MaxPeers-len(s.peers))),

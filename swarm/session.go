@@ -101,17 +101,23 @@ type Stats struct {
 	Chunks, Have    int
 	BytesFromPeers  int64 // bytes of chunks a peer delivered first (duplicates not counted)
 	BytesFromOrigin int64 // bytes of chunks the origin delivered first
-	BytesUploaded   int64
-	Peers           int
-	BadChunks       int64
-	Bans            int64
-	Wanted          int   // chunks readers want (every chunk unless on demand)
-	Lost            int64 // held chunks that left the cache (evicted, corrupt, purged)
-	MinAvailability int   // fewest connected peers holding any chunk we lack (rare-chunk scarcity)
-	RareChunks      int   // chunks we lack that no connected peer has
-	OriginRequests  int64
-	OriginErrors    int64
-	Complete        bool
+	BytesUploaded   int64 // payload bytes of the DATA frames sent to peers
+	// PeerDataReceived is the payload bytes of every well-formed DATA
+	// frame peers sent us, duplicates and late answers to cancelled
+	// requests included: what the network carried, where BytesFromPeers
+	// is what it delivered first.
+	PeerDataReceived int64
+	Mode             Mode // the session's P2P mode (SetMode)
+	Peers            int
+	BadChunks        int64
+	Bans             int64
+	Wanted           int   // chunks readers want (every chunk unless on demand)
+	Lost             int64 // held chunks that left the cache (evicted, corrupt, purged)
+	MinAvailability  int   // fewest connected peers holding any chunk we lack (rare-chunk scarcity)
+	RareChunks       int   // chunks we lack that no connected peer has
+	OriginRequests   int64
+	OriginErrors     int64
+	Complete         bool
 }
 
 // Session is one content's swarm on one peer.
@@ -162,6 +168,7 @@ type Session struct {
 	bufs   *bufPool      // chunk-sized payload buffers
 
 	fromPeers, fromOrigin, uploaded atomic.Int64
+	peerDataIn                      atomic.Int64
 	badChunks, bans, lost           atomic.Int64
 	originReqs, originErrs          atomic.Int64
 	wg                              sync.WaitGroup
@@ -195,6 +202,9 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
+	}
+	if !cfg.Mode.Valid() {
+		cfg.Mode = ModeOff // an unknown mode allows the least
 	}
 	c := cfg.Content
 	have := policy.NewBitset(c.Len())
@@ -239,6 +249,7 @@ func NewSession(self netx.PeerID, cfg Config) *Session {
 		Chunks: c.Len(), ChunkSize: c.Manifest.ChunkSize, Have: have,
 		Rand: cfg.Rand, Self: policy.PeerSeed(policy.PeerKey(self)), Grace: cfg.Grace, AssumedRate: policy.DefaultAssumedRate, Order: cfg.PickOrder, Want: want,
 	})
+	s.picker.SetMode(s.mode)
 	s.choker = policy.NewChoker(policy.ChokerConfig{Rand: cfg.Rand})
 	s.checkCompleteLocked()
 	return s
@@ -331,6 +342,7 @@ func (s *Session) Stats() Stats {
 		Chunks: s.c.Len(), Have: s.c.Len() - s.picker.Missing(),
 		BytesFromPeers: s.fromPeers.Load(), BytesFromOrigin: s.fromOrigin.Load(),
 		BytesUploaded: s.uploaded.Load(), Peers: len(s.peers),
+		PeerDataReceived: s.peerDataIn.Load(), Mode: s.mode,
 		BadChunks: s.badChunks.Load(), Bans: s.bans.Load(),
 		OriginRequests: s.originReqs.Load(), OriginErrors: s.originErrs.Load(),
 		Complete: s.complete, MinAvailability: -1, Lost: s.lost.Load(),
@@ -572,8 +584,11 @@ func (s *Session) rechokeLocked(now time.Time) {
 	unchoke := map[policy.PeerKey]bool{}
 	// Holding all that its readers want, a peer seeds: it unchokes by fair
 	// rotation, not by what it downloads.
+	// The choker keeps its rotation in every mode, so that back on it
+	// unchokes at once whom it would have; a mode that uploads nothing
+	// overrides it and chokes everyone.
 	for _, k := range s.choker.Tick(now, s.picker.Satisfied(), states) {
-		unchoke[k] = true
+		unchoke[k] = s.mode.UploadToPeers()
 	}
 	for _, p := range s.peers {
 		switch {
@@ -593,7 +608,7 @@ func (s *Session) topUpLocked(p *peer, now time.Time) {
 	if s.peers[p.id] != p {
 		return // closed while its reader finished a message
 	}
-	if p.peerChoking || !p.amInterested || s.picker.Done() || s.stallErr != nil {
+	if p.peerChoking || !p.amInterested || s.picker.Done() || s.stallErr != nil || !s.mode.FetchFromPeers() {
 		return // nothing wanted from p, or nowhere to put it
 	}
 	rate := p.down.At(now)
@@ -638,9 +653,10 @@ func (s *Session) trustedHoldersLocked(p *peer) policy.Haver {
 	})
 }
 
-// updateInterestLocked sends INTERESTED/NOT_INTERESTED when p.useful crosses zero.
+// updateInterestLocked sends INTERESTED/NOT_INTERESTED when p.useful
+// crosses zero, or the mode starts or stops fetching from peers.
 func (s *Session) updateInterestLocked(p *peer) {
-	want := p.useful > 0
+	want := p.useful > 0 && s.mode.FetchFromPeers()
 	if want != p.amInterested {
 		p.amInterested = want
 		if want {
@@ -679,13 +695,15 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 		}
 		delete(s.waiters, j)
 		s.wakeArrivedLocked()
-		wanted := s.picker.Wanted(j)
+		wanted, announce := s.picker.Wanted(j), s.mode.UploadToPeers()
 		for _, p := range s.peers {
 			if p.bits.Has(j) && wanted {
 				p.useful--
 				s.updateInterestLocked(p)
 			}
-			p.send(&wire.Have{Index: uint32(j)})
+			if announce { // a chunk we would not serve is not advertised
+				p.send(&wire.Have{Index: uint32(j)})
+			}
 		}
 	}
 	if s.picker.Done() && !s.complete {
