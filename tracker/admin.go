@@ -31,12 +31,7 @@ func (s *Server) handleSwarms(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "the swarm listing is disabled: the tracker has no admin token (--admin-token)"})
 		return
 	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if h := sha256.Sum256([]byte(tok)); !ok || subtle.ConstantTimeCompare(h[:], s.admin[:]) != 1 {
-		ev.Reason = "list swarms refused: missing or wrong admin token"
-		s.audit.Record(ev)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="shoal tracker"`)
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or wrong admin token: send Authorization: Bearer <token>"})
+	if !s.adminOK(w, r, ev, "list swarms") {
 		return
 	}
 	q := r.URL.Query()
@@ -81,6 +76,21 @@ func (s *Server) handleSwarms(w http.ResponseWriter, r *http.Request) {
 		resp.Next = encodeCursor(*next)
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// adminOK checks r's bearer credential against the admin token (set: the
+// caller checked). When it fails it records the refusal of what, answers
+// 401 and returns false.
+func (s *Server) adminOK(w http.ResponseWriter, r *http.Request, ev audit.Event, what string) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if h := sha256.Sum256([]byte(tok)); ok && subtle.ConstantTimeCompare(h[:], s.admin[:]) == 1 {
+		return true
+	}
+	ev.Reason = what + " refused: missing or wrong admin token"
+	s.audit.Record(ev)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="shoal tracker"`)
+	writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or wrong admin token: send Authorization: Bearer <token>"})
+	return false
 }
 
 // A cursor is the content ID's bytes then the tenant's, URL-safe: opaque to

@@ -8,6 +8,8 @@ import (
 	"github.com/shoal-cdn/shoal/accesslog"
 	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/discovery"
+	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
@@ -67,6 +69,10 @@ const (
 	// hands out (--session-ttl): a peer signs one announce per tracker per
 	// lifetime, and a stolen ticket is useless after it.
 	DefaultSessionTTL = time.Hour
+	// DefaultMaxPolicyWaiters bounds the policy long polls held at once
+	// (GET /policy?after=): each costs a goroutine and a connection's
+	// buffers, some 10–20 KiB.
+	DefaultMaxPolicyWaiters = 100_000
 	// MinSessionKeyLen is the shortest session secret --session-key-file
 	// accepts.
 	MinSessionKeyLen = 32
@@ -148,9 +154,24 @@ type Config struct {
 	// Manifests, when set, lets Authorize learn a content's name, publisher
 	// and policy (AuthRequest.Manifest).
 	Manifests *ManifestLookup
-	// AdminToken is the bearer credential /api/swarms requires. Empty
-	// disables the listing.
+	// AdminToken is the bearer credential /api/swarms and PUT /api/policy
+	// require. Empty disables both.
 	AdminToken string
+	// OperatorKeys are the keys whose signed policies (package control) the
+	// tracker accepts: from PUT /api/policy, PolicyFile, or another replica
+	// through Redis. None: it serves no policy and refuses uploads.
+	OperatorKeys []manifest.PublicKey
+	// PolicyFile, when set, is a signed policy set at start, and again
+	// whenever the file changes (checked every 2 s), unless the policy held
+	// is as new. Open and Run honour it.
+	PolicyFile string
+	// PolicyWait is how long a policy long poll is held at most
+	// (discovery.PolicyWait, 25 s, which is also the most).
+	PolicyWait time.Duration
+	// MaxPolicyWaiters bounds the policy long polls held at once
+	// (DefaultMaxPolicyWaiters; negative: no bound); one more is refused
+	// with 503 and a Retry-After of OverloadRetryAfter (jittered).
+	MaxPolicyWaiters int
 	// Clock drives expiry (core.RealClock).
 	Clock core.Clock
 	// Rand picks peer subsets and jitter. Nil seeds one randomly; tests pass
@@ -262,6 +283,10 @@ func (c Config) withDefaults() Config {
 	if c.OverloadRetryAfter <= 0 {
 		c.OverloadRetryAfter = DefaultOverloadRetryAfter
 	}
+	if c.PolicyWait <= 0 || c.PolicyWait > discovery.PolicyWait {
+		c.PolicyWait = discovery.PolicyWait
+	}
+	defi(&c.MaxPolicyWaiters, DefaultMaxPolicyWaiters)
 	if c.RedisPrefix == "" {
 		c.RedisPrefix = DefaultRedisPrefix
 	}

@@ -12,7 +12,8 @@
 //
 // It serves POST /announce (the wire types live in package discovery),
 // POST /report (report.go), GET /api/swarms (paged, behind an admin
-// credential), GET /metrics, and the probes GET /healthz and /readyz (ready
+// credential), the operator's policy (GET /policy, its long poll, and PUT
+// /api/policy behind the admin credential: policy.go), GET /metrics, and the probes GET /healthz and /readyz (ready
 // until shutdown begins, while every AddReadyCheck check passes). Only
 // cmd/shoal and the demo import it.
 package tracker
@@ -64,6 +65,13 @@ type Server struct {
 	store peerStore // memStore or redisStore; safe for concurrent use
 
 	reports *reports // reports of proven offences (report.go); its own lock
+
+	pol       *policies  // the operator's policy (policy.go)
+	pollRates rateLimits // limits on policy long polls, apart from announces'
+	// stopBG ends the background loops Open started (the policy watches);
+	// bg waits for them. Close does both.
+	stopBG context.CancelFunc
+	bg     sync.WaitGroup
 }
 
 // New returns a Server for cfg, with defaults filled in, keeping its state
@@ -82,7 +90,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	ownKey := len(cfg.SessionKey) > 0
 	cfg = cfg.withDefaults()
 	if cfg.Redis == "" {
-		return New(cfg), nil
+		s := New(cfg)
+		if err := s.startPolicy(ctx); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	s := newServer(cfg)
 	st, err := openRedisStore(ctx, cfg, s.m)
@@ -108,11 +120,22 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.sess.setSecret(k)
 	}
+	if err := s.startPolicy(ctx); err != nil {
+		st.close()
+		return nil, err
+	}
 	return s, nil
 }
 
 // Close releases the Server's store (its Redis connections, if any).
-func (s *Server) Close() error { return s.store.close() }
+func (s *Server) Close() error {
+	s.pol.stopWaiting()
+	if s.stopBG != nil {
+		s.stopBG()
+	}
+	s.bg.Wait()
+	return s.store.close()
+}
 
 func newServer(cfg Config) *Server {
 	s := &Server{
@@ -126,10 +149,14 @@ func newServer(cfg Config) *Server {
 		admin: sha256.Sum256([]byte(cfg.AdminToken)),
 	}
 	s.reports = newReports(cfg, s.m.reg)
+	s.pol = newPolicies(cfg, s.m.reg)
+	s.pollRates = newRateLimits(cfg)
 	s.sess = newSessions(cfg.SessionKey, cfg.SessionTTL, cfg.ClockSkew, s.m.reg)
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
 	s.mux.HandleFunc("POST "+discovery.ReportPath, s.handleReport)
 	s.mux.HandleFunc("GET /api/swarms", s.handleSwarms)
+	s.mux.HandleFunc("GET "+discovery.PolicyPath, s.handlePolicy)
+	s.mux.HandleFunc("PUT "+PolicyAPIPath, s.handlePolicyPut)
 	if c, ok := cfg.Audit.(prometheus.Collector); ok {
 		s.m.reg.MustRegister(c) // the audit log's written and dropped counts
 	}
@@ -193,6 +220,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(s.pol.stopWaiting) // held policy polls answer at once
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("tracker listening", "addr", ln.Addr().String(), "interval", s.cfg.Interval, "peer_ttl", s.cfg.PeerTTL,
@@ -451,6 +479,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		IntervalS:    discovery.Seconds(interval),
 		MinIntervalS: discovery.Seconds(s.cfg.MinInterval),
 		Peers:        peers,
+		Policy:       s.pol.newerThan(req.PolicySerial), // nil unless the peer's is older
 	}
 	// Tickets only ever follow a verified signature: a ticket cannot
 	// renew itself, so one that leaks is good until its exp and no longer.

@@ -46,7 +46,7 @@ func TestStoreBehaviours(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			for _, c := range storeCases {
+			for _, c := range slices.Concat(storeCases, policyCases) {
 				t.Run(c.name, func(t *testing.T) {
 					clk := &core.ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 					cfg := Config{Interval: 10 * time.Second, MaxPeers: 50, Clock: clk, Rand: rand.New(rand.NewPCG(1, 2)),
