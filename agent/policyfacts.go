@@ -45,7 +45,8 @@ const DefaultFactsPoll = 30 * time.Second
 // OnBattery reads a power-supply directory laid out as Linux's
 // /sys/class/power_supply: the machine runs on battery when a supply of
 // type Battery reports status Discharging and no supply of type Mains is
-// online. A missing directory (a server, a container) is not on battery.
+// online. Peripherals' batteries (scope Device) do not count. A missing
+// directory (a server, a container) is not on battery.
 func OnBattery(dir string) (bool, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -65,6 +66,9 @@ func OnBattery(dir string) (bool, error) {
 				return ""
 			}
 			return strings.TrimSpace(string(b))
+		}
+		if read("scope") == "Device" {
+			continue // a mouse's or a headset's battery, not the machine's
 		}
 		switch read("type") {
 		case "Battery":
