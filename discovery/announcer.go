@@ -58,6 +58,14 @@ type AnnouncerConfig struct {
 	// Stats returns the current counters; called before every announce.
 	// Nil reports zeros.
 	Stats func() Stats
+	// PolicySerial returns the serial of the operator policy the peer
+	// holds (0: none), sent with each announce so the tracker answers a
+	// newer one. Nil: 0.
+	PolicySerial func() uint64
+	// OnPolicy receives the operator policy an answer carries (its
+	// encoding, for control.Decode: unverified), on the Announcer's
+	// goroutine. Nil: ignored.
+	OnPolicy func([]byte)
 	// OnPeers receives the peers of each successful response that were not in
 	// the previous one. It runs on the Announcer's goroutine, so it should hand
 	// the peers off rather than dial them inline.
@@ -210,6 +218,9 @@ func (a *Announcer) Run(ctx context.Context) error {
 		}
 		failures, registered, event, prevLeft = 0, true, EventNone, st.Left
 
+		if len(resp.Policy) > 0 && a.cfg.OnPolicy != nil {
+			a.cfg.OnPolicy(resp.Policy)
+		}
 		fresh, cur := newPeers(prev, resp.Peers, a.cfg.Peer)
 		prev = cur
 		if len(fresh) > 0 {
@@ -228,8 +239,15 @@ func (a *Announcer) request(st Stats, ev Event) AnnounceRequest {
 	return AnnounceRequest{
 		Content: a.cfg.Content, Peer: a.cfg.Peer, Addrs: addrs, Region: a.cfg.Region,
 		Uploaded: st.Uploaded, Downloaded: st.Downloaded, Left: max(st.Left, 0),
-		Event: ev, NumWant: a.cfg.NumWant, Token: a.token(),
+		Event: ev, NumWant: a.cfg.NumWant, Token: a.token(), PolicySerial: a.policySerial(),
 	}
+}
+
+func (a *Announcer) policySerial() uint64 {
+	if a.cfg.PolicySerial == nil {
+		return 0
+	}
+	return a.cfg.PolicySerial()
 }
 
 func (a *Announcer) token() string {

@@ -97,6 +97,11 @@ func (t *Trackers) Report(ctx context.Context, r Report) error {
 }
 
 func (t *Trackers) try(ctx context.Context, do func(context.Context, *TrackerClient) error) error {
+	return t.tryFor(ctx, t.timeout, do)
+}
+
+// tryFor is try with per-attempt timeout (0: none, for a long poll).
+func (t *Trackers) tryFor(ctx context.Context, timeout time.Duration, do func(context.Context, *TrackerClient) error) error {
 	t.mu.Lock()
 	start, now := t.cur, t.now()
 	n := len(t.clients)
@@ -122,8 +127,8 @@ func (t *Trackers) try(ctx context.Context, do func(context.Context, *TrackerCli
 	var errs []error
 	for _, k := range order {
 		actx, cancel := ctx, context.CancelFunc(func() {})
-		if len(order) > 1 {
-			actx, cancel = context.WithTimeout(ctx, t.timeout)
+		if len(order) > 1 && timeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, timeout)
 		}
 		err := do(actx, t.clients[k])
 		cancel()
