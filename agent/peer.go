@@ -603,7 +603,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 		p.node.Remove(id)
 	}()
 	if p.tracker != nil {
-		ann, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
+		acfg := discovery.AnnouncerConfig{
 			Tracker: p.tracker, Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region,
 			CurrentAddrs: p.host.Addrs, // a NATed peer's external and relay addresses come later
 			Token:        p.tokenFunc(),
@@ -621,7 +621,9 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 			MinInterval:     min(time.Second, max(p.cfg.AnnounceInterval, 100*time.Millisecond)),
 			RetryMin:        min(time.Second, max(p.cfg.AnnounceInterval, 100*time.Millisecond)),
 			Logger:          p.log,
-		})
+		}
+		p.pol.announcerHooks(&acfg)
+		ann, err := discovery.NewAnnouncer(acfg)
 		if err != nil {
 			cancel()
 			return err

@@ -31,6 +31,10 @@ const PolicyFile = "operator-policy.json"
 // peers without a tracker, learn it too.
 const policyRepublish = 2 * time.Minute
 
+// noPolicyWait is how long a peer waits before asking a tracker that
+// serves no policy (no operator key) again (±50 %).
+const noPolicyWait = 10 * time.Minute
+
 // ErrStalePolicy means a policy was refused because its serial is not above
 // the one held: a replayed old policy never turns back a kill switch.
 var ErrStalePolicy = errors.New("policy not newer than the one held")
@@ -320,8 +324,8 @@ func (e *operatorPolicy) run(ctx context.Context) {
 			e.p.goOwned(func() { e.republish(ctx, publish) })
 		}
 	}
-	if lp, ok := any(e.p.tracker).(policyPoller); ok && e.p.tracker != nil {
-		e.p.goOwned(func() { e.longPoll(ctx, lp) })
+	if e.p.tracker != nil {
+		e.p.goOwned(func() { e.longPoll(ctx, e.p.tracker) })
 	}
 	poll := e.p.cfg.FactsPoll
 	if poll <= 0 {
@@ -364,13 +368,16 @@ func (e *operatorPolicy) republish(ctx context.Context, publish func([]byte)) {
 // longPoll keeps one policy request open on the tracker: it answers when
 // the policy's serial passes the one held, so a kill switch reaches the
 // peer within a round trip. Failures back off (1 s doubling to 1 min, with
-// jitter, at least what the tracker's Retry-After asks).
+// jitter, at least what the tracker's Retry-After asks; noPolicyWait when
+// the tracker serves no policy).
 func (e *operatorPolicy) longPoll(ctx context.Context, lp policyPoller) {
 	failures := 0
 	for ctx.Err() == nil {
 		b, err := lp.Policy(ctx, e.serial())
 		if err == nil && b != nil {
-			if _, err = e.offer(b, "tracker"); err != nil {
+			if _, err = e.offer(b, "tracker"); errors.Is(err, ErrStalePolicy) {
+				err = nil // an announce answer brought it first
+			} else if err != nil {
 				e.p.log.Warn("operator policy from the tracker refused", "err", err)
 			}
 		}
@@ -384,6 +391,9 @@ func (e *operatorPolicy) longPoll(ctx context.Context, lp policyPoller) {
 		failures++
 		wait := time.Second << min(failures-1, 6)
 		wait = min(wait, time.Minute)
+		if errors.Is(err, discovery.ErrNoPolicy) {
+			wait = noPolicyWait // announce answers still carry one set up later
+		}
 		wait = wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
 		wait = max(wait, discovery.RetryAfter(err))
 		e.p.log.Debug("operator policy long poll", "err", err, "retry_in", wait)
@@ -504,4 +514,19 @@ func (cfg *PeerConfig) checkPolicyConfig() error {
 		return fmt.Errorf("%w: device class of %d bytes, at most %d", ErrBadInput, len(cfg.Device), control.MaxLabelLen)
 	}
 	return nil
+}
+
+// announcerHooks are the announcer's policy fields: announces carry the
+// serial held, and answers' newer policies are offered (none without
+// operator keys).
+func (e *operatorPolicy) announcerHooks(cfg *discovery.AnnouncerConfig) {
+	if e.keys == nil {
+		return
+	}
+	cfg.PolicySerial = e.serial
+	cfg.OnPolicy = func(b []byte) {
+		if _, err := e.offer(b, "tracker"); err != nil && !errors.Is(err, ErrStalePolicy) {
+			e.p.log.Warn("operator policy in an announce answer refused", "err", err)
+		}
+	}
 }
