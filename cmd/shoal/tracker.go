@@ -16,7 +16,7 @@ func init() {
 }
 
 func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("tracker", "[--listen ADDR] [--redis URL] [--interval DUR] [--max-peers N] [--admin-token T] [--origin URL] [limits…]", stderr)
+	fs := newFlagSet("tracker", "[--listen ADDR] [--redis URL] [--interval DUR] [--max-peers N] [--admin-token T] [--origin URL] [--operator-key PUB --policy FILE] [limits…]", stderr)
 	listen := fs.String("listen", tracker.DefaultListen, "TCP address to serve announces, /api/swarms and /metrics on")
 	interval := fs.Duration("interval", tracker.DefaultInterval, "re-announce interval handed to peers (jittered ±10%); silent peers expire after 3×")
 	maxPeers := fs.Int("max-peers", tracker.DefaultMaxPeers, "most peers returned per announce")
@@ -24,7 +24,11 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	alf := addAccessLogFlags(fs)
 	reportThreshold := fs.Int("report-threshold", tracker.DefaultReportThreshold, "distinct reporters (from distinct /24 or /48 networks) whose reports of bad chunks stop a peer being handed out")
 	reportHalfLife := fs.Duration("report-half-life", tracker.DefaultReportHalfLife, "how long a report of a bad chunk takes to count half")
-	adminToken := fs.String("admin-token", "", "bearer token that GET /api/swarms requires; empty disables the listing (prefer the env twin: a flag shows in ps)")
+	adminToken := fs.String("admin-token", "", "bearer token that GET /api/swarms and PUT /api/policy (shoal policy push) require; empty disables both (prefer the env twin: a flag shows in ps)")
+	operatorKeys := &keyList{}
+	fs.Var(operatorKeys, "operator-key", "operator public keys (shoal keygen) whose signed policies the tracker accepts and hands out to peers: comma-separated, repeatable; without it the tracker serves no policy")
+	policyFile := fs.String("policy", "", "signed policy file (shoal policy sign) to hand out from the start, taken again whenever it changes, unless the policy held is as new (needs --operator-key)")
+	maxPolicyWaiters := fs.Int("max-policy-waiters", tracker.DefaultMaxPolicyWaiters, "policy long polls (GET /policy?after=) held at once, some 10-20 KiB each; one more is refused with 503 and Retry-After (0: no limit)")
 	trustForwarded := fs.Bool("trust-forwarded", false, "take the client address from the last X-Forwarded-For entry (only behind a reverse proxy that sets it)")
 	clockSkew := fs.Duration("clock-skew", tracker.DefaultClockSkew, "how far an announce's signing time may be from the tracker's clock")
 	trust := &keyList{}
@@ -110,7 +114,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		{"burst-per-ip", float64(*burstPerIP)}, {"burst-per-prefix", float64(*burstPerPrefix)},
 		{"max-swarm-peers", float64(*maxSwarmPeers)}, {"max-tenant-swarms", float64(*maxTenantSwarms)},
 		{"max-swarms", float64(*maxSwarms)}, {"max-peers-total", float64(*maxPeersTotal)}, {"max-per-prefix", float64(*maxPerPrefix)},
-		{"max-inflight", float64(*maxInFlight)}, {"token-cache", float64(*tokenCache)},
+		{"max-inflight", float64(*maxInFlight)}, {"token-cache", float64(*tokenCache)}, {"max-policy-waiters", float64(*maxPolicyWaiters)},
 	} {
 		if f.v < 0 {
 			return usagef("--%s must be 0 (no limit) or positive, got %v", f.name, f.v)
@@ -159,6 +163,12 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		AccessLog:          al,
 		ReportThreshold:    *reportThreshold,
 		ReportHalfLife:     *reportHalfLife,
+		OperatorKeys:       *operatorKeys,
+		PolicyFile:         *policyFile,
+		MaxPolicyWaiters:   noLimit(*maxPolicyWaiters),
+	}
+	if *policyFile != "" && len(*operatorKeys) == 0 {
+		return usagef("--policy needs --operator-key: the keys the policy must be signed by")
 	}
 	if *origin != "" {
 		l, err := tracker.NewManifestLookup(tracker.ManifestLookupConfig{Origin: *origin})
