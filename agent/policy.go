@@ -65,13 +65,12 @@ type operatorPolicy struct {
 	decisions   map[core.ContentID]control.Decision // guarded by mu: each session's, as applied
 	modeChanges int64                               // guarded by mu: sessions' mode changes
 	publish     func([]byte)                        // guarded by mu: gossip; nil without
-	changed     chan struct{}                       // guarded by mu: closed and replaced when cur changes
 
 	applyMu sync.Mutex // serialises applying decisions to sessions
 }
 
 func newOperatorPolicy(p *Peer) *operatorPolicy {
-	e := &operatorPolicy{p: p, keys: p.cfg.OperatorKeys, decisions: map[core.ContentID]control.Decision{}, changed: make(chan struct{})}
+	e := &operatorPolicy{p: p, keys: p.cfg.OperatorKeys, decisions: map[core.ContentID]control.Decision{}}
 	if e.keys != nil && len(e.keys.Keys()) == 0 {
 		e.keys = nil
 	}
@@ -165,8 +164,6 @@ func (e *operatorPolicy) offer(b []byte, source string) (bool, error) {
 		return false, fmt.Errorf("operator policy %d from %s: %w (serial %d)", pol.Serial, source, ErrStalePolicy, held)
 	}
 	e.cur, e.raw, e.source = pol, slices.Clone(b), source
-	close(e.changed)
-	e.changed = make(chan struct{})
 	publish := e.publish
 	e.mu.Unlock()
 	e.p.log.Info("operator policy taken", "serial", pol.Serial, "from", source, "rules", len(pol.Rules), "experiments", len(pol.Experiments))
@@ -471,14 +468,6 @@ func (p *Peer) OfferPolicy(b []byte) error {
 // PolicyStatus reports the operator policy held and what it decides for
 // this peer as a whole.
 func (p *Peer) PolicyStatus() PolicyStatus { return p.pol.status() }
-
-// PolicyChanged returns a channel closed when the peer next takes a newer
-// policy (tests and callers that wait for one).
-func (p *Peer) PolicyChanged() <-chan struct{} {
-	p.pol.mu.Lock()
-	defer p.pol.mu.Unlock()
-	return p.pol.changed
-}
 
 // Cohort is the peer's cohorts under the policy held, as telemetry labels
 // them (control.CohortLabel; "" when in none).
