@@ -488,10 +488,10 @@ func (p *Peer) RecheckFacts(ctx context.Context) {
 func (cfg *PeerConfig) checkPolicyConfig() error {
 	var err error
 	if cfg.Metered, err = ParseToggle(string(cfg.Metered)); err != nil {
-		return fmt.Errorf("metered: %w", err)
+		return fmt.Errorf("%w: metered: %v", ErrBadInput, err)
 	}
 	if cfg.OnBattery, err = ParseToggle(string(cfg.OnBattery)); err != nil {
-		return fmt.Errorf("on battery: %w", err)
+		return fmt.Errorf("%w: on battery: %v", ErrBadInput, err)
 	}
 	if cfg.P2P == "" {
 		cfg.P2P = control.On

@@ -32,7 +32,7 @@ func ParseToggle(s string) (Toggle, error) {
 	case ToggleAuto, ToggleYes, ToggleNo:
 		return t, nil
 	}
-	return "", fmt.Errorf("%w: %q: want auto, yes or no", ErrBadInput, s)
+	return "", fmt.Errorf("%q: want auto, yes or no", s)
 }
 
 // DefaultPowerSupplyDir is where Linux lists power supplies.

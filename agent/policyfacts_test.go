@@ -103,8 +103,8 @@ func TestParseToggle(t *testing.T) {
 			t.Fatalf("ParseToggle(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := ParseToggle("sometimes"); !errors.Is(err, ErrBadInput) {
-		t.Fatalf("ParseToggle(sometimes): %v, want ErrBadInput", err)
+	if _, err := ParseToggle("sometimes"); err == nil || err.Error() != `"sometimes": want auto, yes or no` {
+		t.Fatalf("ParseToggle(sometimes): %v", err)
 	}
 }
 
