@@ -164,6 +164,8 @@ type PeerConfig struct {
 	DeviceClass, NetworkLabel string
 	// TelemetryCohort, when set, names the peer's cohort in each report
 	// ("experiment/variant", or "" for none); it is called once a report.
+	// Unset, the cohorts come from the operator policy's experiments
+	// (Peer.Cohort).
 	TelemetryCohort func() string
 	// OperatorKeys are the keys whose signed policies (control.Policy) the
 	// peer obeys, learnt from the tracker, gossip and its cache; none: it
