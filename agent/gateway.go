@@ -470,6 +470,10 @@ type SwarmStatus struct {
 	Bans            int64   `json:"bans"`
 	MinAvailability int     `json:"min_availability"`
 	RareChunks      int     `json:"rare_chunks"`
+	// Mode is the swarm's P2P mode (on, leech-only, off) and ModeWhy the
+	// policy rules or local flags that made it stricter than on.
+	Mode    string   `json:"mode"`
+	ModeWhy []string `json:"mode_why,omitempty"`
 }
 
 // Status is the body of /api/status.
@@ -490,6 +494,8 @@ type Status struct {
 	// Conns says, for each peer (or relay) connected now, how the
 	// connection was formed: direct, hole-punched or relayed.
 	Conns map[string]netx.ConnKind `json:"conns"`
+	// Policy is the operator policy held and what it decides here.
+	Policy PolicyStatus `json:"policy"`
 }
 
 // Status reports every swarm.
@@ -503,7 +509,11 @@ func (p *Peer) Status() Status {
 			Peers: x.Peers, BytesFromPeers: x.BytesFromPeers, BytesFromOrigin: x.BytesFromOrigin,
 			BytesUploaded: x.BytesUploaded, OffloadRatio: offload(x.BytesFromPeers, x.BytesFromOrigin),
 			BadChunks: x.BadChunks, Bans: x.Bans, MinAvailability: x.MinAvailability, RareChunks: x.RareChunks,
+			Mode: s.Mode().String(),
 		})
+		if d, ok := p.pol.sessionDecision(c.ID); ok {
+			st.Swarms[len(st.Swarms)-1].ModeWhy = d.Why
+		}
 		st.BytesFromPeers += x.BytesFromPeers
 		st.BytesFromOrigin += x.BytesFromOrigin
 		st.BytesUploaded += x.BytesUploaded
@@ -511,6 +521,7 @@ func (p *Peer) Status() Status {
 	st.OffloadRatio = offload(st.BytesFromPeers, st.BytesFromOrigin)
 	st.Playbacks = p.plays.status()
 	st.LiveChannels = p.live.status()
+	st.Policy = p.pol.status()
 	st.Conns = map[string]netx.ConnKind{}
 	for id, k := range netx.ConnKinds(p.host) {
 		st.Conns[string(id)] = k

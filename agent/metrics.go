@@ -15,26 +15,33 @@ import (
 type peerCollector struct{ p *Peer }
 
 var (
-	descFromPeers  = prometheus.NewDesc("shoal_peer_bytes_from_peers_total", "Verified content bytes received from other peers.", []string{"content"}, nil)
-	descFromOrigin = prometheus.NewDesc("shoal_peer_bytes_from_origin_total", "Verified content bytes fetched from the origin/CDN.", []string{"content"}, nil)
-	descUploaded   = prometheus.NewDesc("shoal_peer_bytes_uploaded_total", "Content bytes sent to other peers.", []string{"content"}, nil)
-	descOffload    = prometheus.NewDesc("shoal_peer_offload_ratio", "Share of downloaded bytes that came from peers (0–1).", []string{"content"}, nil)
-	descPeers      = prometheus.NewDesc("shoal_peer_swarm_peers", "Connected peers in the swarm.", []string{"content"}, nil)
-	descHave       = prometheus.NewDesc("shoal_peer_chunks_held", "Chunks of the content held, verified.", []string{"content"}, nil)
-	descChunks     = prometheus.NewDesc("shoal_peer_chunks", "Chunks in the content.", []string{"content"}, nil)
-	descMinAvail   = prometheus.NewDesc("shoal_peer_min_availability", "Fewest connected peers holding any chunk still missing here (rare-chunk scarcity; 0 means some chunk only the origin has).", []string{"content"}, nil)
-	descRare       = prometheus.NewDesc("shoal_peer_rare_chunks", "Missing chunks that no connected peer holds.", []string{"content"}, nil)
-	descBad        = prometheus.NewDesc("shoal_peer_bad_chunks_total", "Chunks received from peers that failed verification.", []string{"content"}, nil)
-	descBans       = prometheus.NewDesc("shoal_peer_bans_total", "Peers banned from the swarm for sending bad chunks.", []string{"content"}, nil)
-	descLive       = prometheus.NewDesc("shoal_peer_live_channels", "Live channels the gateway follows (polls and holds segment swarms for).", nil, nil)
-	descLearned    = prometheus.NewDesc("shoal_peer_discovered_peers_total", "Peers a discovery source (tracker, dht, pex) named for a swarm.", []string{"source"}, nil)
-	descConnected  = prometheus.NewDesc("shoal_peer_discovered_connected_total", "Connections to swarm peers (dialled and handshaken) a discovery source brought.", []string{"source"}, nil)
-	descDHTTable   = prometheus.NewDesc("shoal_peer_dht_routing_table_peers", "DHT servers in the DHT node's routing table.", nil, nil)
-	descWritable   = prometheus.NewDesc("shoal_peer_cache_writable", "1 while the cache stores chunks; 0 after a failed write (a full disk), until a probe write succeeds: fetching is paused meanwhile.", nil, nil)
+	descFromPeers   = prometheus.NewDesc("shoal_peer_bytes_from_peers_total", "Verified content bytes received from other peers.", []string{"content"}, nil)
+	descFromOrigin  = prometheus.NewDesc("shoal_peer_bytes_from_origin_total", "Verified content bytes fetched from the origin/CDN.", []string{"content"}, nil)
+	descUploaded    = prometheus.NewDesc("shoal_peer_bytes_uploaded_total", "Content bytes sent to other peers.", []string{"content"}, nil)
+	descOffload     = prometheus.NewDesc("shoal_peer_offload_ratio", "Share of downloaded bytes that came from peers (0–1).", []string{"content"}, nil)
+	descPeers       = prometheus.NewDesc("shoal_peer_swarm_peers", "Connected peers in the swarm.", []string{"content"}, nil)
+	descHave        = prometheus.NewDesc("shoal_peer_chunks_held", "Chunks of the content held, verified.", []string{"content"}, nil)
+	descChunks      = prometheus.NewDesc("shoal_peer_chunks", "Chunks in the content.", []string{"content"}, nil)
+	descMinAvail    = prometheus.NewDesc("shoal_peer_min_availability", "Fewest connected peers holding any chunk still missing here (rare-chunk scarcity; 0 means some chunk only the origin has).", []string{"content"}, nil)
+	descRare        = prometheus.NewDesc("shoal_peer_rare_chunks", "Missing chunks that no connected peer holds.", []string{"content"}, nil)
+	descBad         = prometheus.NewDesc("shoal_peer_bad_chunks_total", "Chunks received from peers that failed verification.", []string{"content"}, nil)
+	descBans        = prometheus.NewDesc("shoal_peer_bans_total", "Peers banned from the swarm for sending bad chunks.", []string{"content"}, nil)
+	descLive        = prometheus.NewDesc("shoal_peer_live_channels", "Live channels the gateway follows (polls and holds segment swarms for).", nil, nil)
+	descLearned     = prometheus.NewDesc("shoal_peer_discovered_peers_total", "Peers a discovery source (tracker, dht, pex) named for a swarm.", []string{"source"}, nil)
+	descConnected   = prometheus.NewDesc("shoal_peer_discovered_connected_total", "Connections to swarm peers (dialled and handshaken) a discovery source brought.", []string{"source"}, nil)
+	descDHTTable    = prometheus.NewDesc("shoal_peer_dht_routing_table_peers", "DHT servers in the DHT node's routing table.", nil, nil)
+	descMode        = prometheus.NewDesc("shoal_peer_p2p_mode", "The swarm's P2P mode under the operator policy and local flags: 0 on, 1 leech-only (no upload), 2 off (origin only).", []string{"content"}, nil)
+	descModeChanges = prometheus.NewDesc("shoal_peer_p2p_mode_changes_total", "Swarms' P2P mode changes made by the operator policy, local flags or metered/battery state.", nil, nil)
+	descPolicy      = prometheus.NewDesc("shoal_peer_policy_serial", "Serial of the operator policy the peer holds (0: none).", nil, nil)
+	descUploadCap   = prometheus.NewDesc("shoal_peer_upload_cap_bytes_per_second", "Upload cap to peers across swarms from the policy and --upload-limit (0: none).", nil, nil)
+	descMetered     = prometheus.NewDesc("shoal_peer_metered", "1 while the peer takes its network to be metered.", nil, nil)
+	descBattery     = prometheus.NewDesc("shoal_peer_on_battery", "1 while the peer takes itself to run on battery.", nil, nil)
+	descWritable    = prometheus.NewDesc("shoal_peer_cache_writable", "1 while the cache stores chunks; 0 after a failed write (a full disk), until a probe write succeeds: fetching is paused meanwhile.", nil, nil)
 )
 
 func (c peerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans, descLive, descWritable, descLearned, descConnected, descDHTTable} {
+	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans, descLive, descWritable, descLearned, descConnected, descDHTTable,
+		descMode, descModeChanges, descPolicy, descUploadCap, descMetered, descBattery} {
 		ch <- d
 	}
 }
@@ -46,6 +53,12 @@ func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
 		writable = 0
 	}
 	ch <- prometheus.MustNewConstMetric(descWritable, prometheus.GaugeValue, writable)
+	ps := c.p.pol.status()
+	ch <- prometheus.MustNewConstMetric(descModeChanges, prometheus.CounterValue, float64(ps.ModeChanges))
+	ch <- prometheus.MustNewConstMetric(descPolicy, prometheus.GaugeValue, float64(ps.Serial))
+	ch <- prometheus.MustNewConstMetric(descUploadCap, prometheus.GaugeValue, float64(ps.UploadBps))
+	ch <- prometheus.MustNewConstMetric(descMetered, prometheus.GaugeValue, b2f(ps.Metered))
+	ch <- prometheus.MustNewConstMetric(descBattery, prometheus.GaugeValue, b2f(ps.OnBattery))
 	ds := c.p.discoveryStatus()
 	for src, n := range ds.Sources {
 		ch <- prometheus.MustNewConstMetric(descLearned, prometheus.CounterValue, float64(n.Learned), string(src))
@@ -68,6 +81,7 @@ func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRare, prometheus.GaugeValue, float64(x.RareChunks), id)
 		ch <- prometheus.MustNewConstMetric(descBad, prometheus.CounterValue, float64(x.BadChunks), id)
 		ch <- prometheus.MustNewConstMetric(descBans, prometheus.CounterValue, float64(x.Bans), id)
+		ch <- prometheus.MustNewConstMetric(descMode, prometheus.GaugeValue, float64(s.Mode()), id)
 	}
 }
 
@@ -83,4 +97,11 @@ func (p *Peer) metricsHandler() http.Handler {
 		reg.MustRegister(c) // the audit log's written and dropped counts
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

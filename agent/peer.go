@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-cdn/shoal/accesslog"
 	"github.com/shoal-cdn/shoal/audit"
 	"github.com/shoal-cdn/shoal/cdn"
+	"github.com/shoal-cdn/shoal/control"
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
 	"github.com/shoal-cdn/shoal/discovery/dht"
@@ -156,13 +157,37 @@ type PeerConfig struct {
 	// (agent/telemetry.go; default DefaultTelemetryInterval, at least 1 s;
 	// negative: never). Without a tracker none is sent.
 	TelemetryInterval time.Duration
-	// DeviceClass and NetworkLabel label the peer's telemetry: a device
+	// DeviceClass and NetworkLabel label the peer's telemetry (and a
+	// policy's rules match DeviceClass): a device
 	// class (desktop, mobile, tv, settop, server…) and an ISP or ASN
 	// label, each at most 64 bytes of [a-zA-Z0-9._/-], or empty.
 	DeviceClass, NetworkLabel string
 	// TelemetryCohort, when set, names the peer's cohort in each report
 	// ("experiment/variant", or "" for none); it is called once a report.
+	// Unset, the cohorts come from the operator policy's experiments
+	// (Peer.Cohort).
 	TelemetryCohort func() string
+	// OperatorKeys are the keys whose signed policies (control.Policy) the
+	// peer obeys, learnt from the tracker, gossip and its cache; none: it
+	// applies no policy (policy.go).
+	OperatorKeys *manifest.KeySet
+	// P2P is the peer's own P2P mode (control.On when empty): a policy can
+	// make it stricter, never looser. UploadLimit is likewise the most a
+	// policy's upload cap can allow.
+	P2P control.P2P
+	// Consent says the viewer consented to peer-to-peer delivery. (The
+	// policy's rules match DeviceClass.)
+	Consent bool
+	// Metered and OnBattery say whether the peer is on a metered network
+	// or on battery: ToggleAuto (the default) reads the system every
+	// FactsPoll (NetworkManager's Metered property; PowerSupplyDir).
+	Metered, OnBattery Toggle
+	// FactsPoll is how often auto facts are re-read (DefaultFactsPoll).
+	FactsPoll time.Duration
+	// PowerSupplyDir replaces DefaultPowerSupplyDir (tests).
+	PowerSupplyDir string
+	// MeteredProbe replaces the NetworkManager reader (tests).
+	MeteredProbe func(context.Context) (bool, error)
 }
 
 // Peer runs swarms for the contents it is asked for and keeps seeding what
@@ -183,7 +208,8 @@ type Peer struct {
 	plays   *playbacks    // the gateway's playback sessions (playback.go)
 	live    *liveChannels // the gateway's followed live channels (live.go)
 	gw      *gatewayBounds
-	revs    *revocations // revocation lists held (revoke.go)
+	revs    *revocations    // revocation lists held (revoke.go)
+	pol     *operatorPolicy // the operator policy and this peer's facts (policy.go)
 	// stopBg ends the peer's own background loops (revocation polls, the
 	// trust file watch), which Close ends even if NewPeer's ctx goes on.
 	bg     context.Context
@@ -287,6 +313,9 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if err := cfg.Gateway.fill(); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkPolicyConfig(); err != nil {
+		return nil, err
+	}
 	if cfg.Trust == nil {
 		cfg.Trust = manifest.NewKeySet()
 	}
@@ -328,8 +357,8 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 			return nil, err
 		}
 	}
-	if cfg.UploadLimit > 0 {
-		p.upload = swarm.NewBucket(cfg.UploadLimit, nil)
+	if cfg.UploadLimit > 0 || cfg.OperatorKeys != nil {
+		p.upload = swarm.NewBucket(cfg.UploadLimit, nil) // a policy may cap it later
 	}
 	p.verifier = p.tokenVerifier()
 	p.live = newLiveChannels(p)
@@ -352,6 +381,9 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.node.ServeMeta(p.serveMeta)
 	p.revs.loadCached(ctx)
 	p.goOwned(func() { p.revs.run(bg, cfg.RevocationPoll) })
+	p.pol = newOperatorPolicy(p)
+	p.pol.start(ctx)
+	p.goOwned(func() { p.pol.run(bg) })
 	if tf != nil {
 		p.goOwned(func() { tf.watch(bg, p) })
 	}
@@ -573,7 +605,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	sess := swarm.NewSession(p.host.ID(), swarm.Config{
 		Content: c, Store: p.cache.chunks, Origin: p.origin, Gate: p.gate, Upload: p.upload, Logger: p.log, Trust: p.trust,
 		OnDemand: true, OriginAssist: p.cfg.OriginAssist != 0, AssistBudget: policy.AssistBudget(p.cfg.OriginAssist, m.TotalSize()),
-		Access: p.access(id),
+		Access: p.access(id), Mode: p.pol.modeFor(id),
 	})
 	sctx, cancel := context.WithCancel(ctx)
 	j.ctx, j.cancel = sctx, cancel
@@ -581,6 +613,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	j.loading = map[int]*layerCall{}
 	sess.Begin(sctx)
 	p.node.Add(sess)
+	p.pol.applySession(sess) // a policy taken since modeFor
 	j.stopped = make(chan struct{})
 	p.wg.Add(1)
 	go func() {
@@ -590,7 +623,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 		p.node.Remove(id)
 	}()
 	if p.tracker != nil {
-		ann, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
+		acfg := discovery.AnnouncerConfig{
 			Tracker: p.tracker, Content: id, Peer: string(p.host.ID()), Addrs: p.host.Addrs(), Region: p.cfg.Region,
 			CurrentAddrs: p.host.Addrs, // a NATed peer's external and relay addresses come later
 			Token:        p.tokenFunc(),
@@ -608,7 +641,9 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 			MinInterval:     min(time.Second, max(p.cfg.AnnounceInterval, 100*time.Millisecond)),
 			RetryMin:        min(time.Second, max(p.cfg.AnnounceInterval, 100*time.Millisecond)),
 			Logger:          p.log,
-		})
+		}
+		p.pol.announcerHooks(&acfg)
+		ann, err := discovery.NewAnnouncer(acfg)
 		if err != nil {
 			cancel()
 			return err

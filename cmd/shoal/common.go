@@ -59,6 +59,7 @@ type receiverFlags struct {
 	nat                                                    natFlags
 	p2p                                                    p2pFlags
 	tel                                                    peerTelemetryFlags
+	policy                                                 policyFlags
 }
 
 func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault string) receiverFlags {
@@ -83,6 +84,7 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		nat:         addNATFlags(fs),
 		p2p:         addP2PFlags(fs),
 		tel:         addPeerTelemetryFlags(fs),
+		policy:      addPolicyFlags(fs),
 		assist:      fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
 }
@@ -130,6 +132,9 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 		return agent.PeerConfig{}, err
 	}
 	if err := r.tel.apply(&pc); err != nil {
+		return agent.PeerConfig{}, err
+	}
+	if err := r.policy.apply(&pc); err != nil {
 		return agent.PeerConfig{}, err
 	}
 	return pc, r.p2p.apply(&pc)
