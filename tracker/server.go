@@ -12,7 +12,8 @@
 //
 // It serves POST /announce (the wire types live in package discovery),
 // POST /report (report.go), GET /api/swarms (paged, behind an admin
-// credential), GET /metrics, and the probes GET /healthz and /readyz (ready
+// credential), the operator's page GET /dashboard/ (package dashboard),
+// GET /metrics, and the probes GET /healthz and /readyz (ready
 // until shutdown begins, while every AddReadyCheck check passes). Only
 // cmd/shoal and the demo import it.
 package tracker
@@ -37,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shoal-cdn/shoal/audit"
+	"github.com/shoal-cdn/shoal/dashboard"
 	"github.com/shoal-cdn/shoal/discovery"
 	"github.com/shoal-cdn/shoal/health"
 )
@@ -130,6 +132,7 @@ func newServer(cfg Config) *Server {
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
 	s.mux.HandleFunc("POST "+discovery.ReportPath, s.handleReport)
 	s.mux.HandleFunc("GET /api/swarms", s.handleSwarms)
+	s.mux.Handle("GET "+dashboard.Path, dashboard.Handler()) // static; the data it draws needs the admin token
 	if c, ok := cfg.Audit.(prometheus.Collector); ok {
 		s.m.reg.MustRegister(c) // the audit log's written and dropped counts
 	}

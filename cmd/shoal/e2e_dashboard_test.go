@@ -1,0 +1,501 @@
+//go:build e2e
+
+// End-to-end test of the tracker's dashboard (package dashboard) in
+// Debian's headless Chromium: a real `shoal tracker` serves the page, the
+// page fetches GET /api/fleet with the admin token from its URL fragment,
+// draws every chart with the vendored uPlot under its Content-Security-
+// Policy, and POSTs back what it drew (points, pixels of each line's
+// colour, latest values, the selectors' choices). A screenshot of the page
+// is written under the test's temp dir (and to $SHOAL_DASHBOARD_SHOT when
+// set) and its path logged.
+//
+// The page reaches the tracker through a small loopback proxy that also
+// takes the page's report (the page may talk to its own origin only) and
+// records how the page asked for its data.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shoal-cdn/shoal/dashboard"
+)
+
+// dashReportPath is where the page POSTs its self-check (on the proxy).
+const dashReportPath = "/dashboard-report"
+
+// dashResult is what dashboard.js POSTs after each update.
+type dashResult struct {
+	Error     string              `json:"error"`
+	Errors    []string            `json:"errors"`
+	TokenSent bool                `json:"tokenSent"`
+	Series    int                 `json:"series"`
+	Options   map[string][]string `json:"options"`
+	Charts    []dashLine          `json:"charts"`
+	Cohorts   []dashLine          `json:"cohorts"`
+}
+
+// dashLine is one line of one chart as drawn.
+type dashLine struct {
+	Chart          string   `json:"chart"`
+	Line           string   `json:"line"`
+	Points         int      `json:"points"`
+	Last           *float64 `json:"last"`
+	Inked          int      `json:"inked"` // plot pixels of the line's colour
+	Threshold      *float64 `json:"threshold"`
+	ThresholdInked int      `json:"thresholdInked"`
+}
+
+func (l dashLine) String() string {
+	last := "null"
+	if l.Last != nil {
+		last = fmt.Sprintf("%.4g", *l.Last)
+	}
+	s := fmt.Sprintf("%s/%s: points=%d inked=%dpx last=%s", l.Chart, l.Line, l.Points, l.Inked, last)
+	if l.Threshold != nil {
+		s += fmt.Sprintf(" threshold=%g inked=%dpx", *l.Threshold, l.ThresholdInked)
+	}
+	return s
+}
+
+// fleetRequest is how the page asked for /api/fleet.
+type fleetRequest struct {
+	url, auth string
+}
+
+// dashProxy forwards to a tracker, takes the page's reports, and, with
+// fleet set, answers GET /api/fleet itself.
+type dashProxy struct {
+	*httptest.Server
+	results chan dashResult
+	fleet   func() []byte
+
+	mu       sync.Mutex
+	requests []fleetRequest // guarded by mu
+}
+
+func newDashProxy(t *testing.T, trackerURL string, fleet func() []byte) *dashProxy {
+	t.Helper()
+	target, err := url.Parse(trackerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dashProxy{results: make(chan dashResult, 16), fleet: fleet}
+	fwd := httputil.NewSingleHostReverseProxy(target)
+	mux := http.NewServeMux()
+	mux.Handle("/", fwd)
+	mux.HandleFunc("GET /api/fleet", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.requests = append(p.requests, fleetRequest{url: r.URL.String(), auth: r.Header.Get("Authorization")})
+		p.mu.Unlock()
+		if p.fleet == nil {
+			fwd.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+e2eAdminToken {
+			http.Error(w, `{"error":"missing or wrong admin token"}`, http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(p.fleet())
+	})
+	mux.HandleFunc("POST "+dashReportPath, func(w http.ResponseWriter, r *http.Request) {
+		var res dashResult
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&res); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case p.results <- res:
+		default: // the test reads the latest few; older ones may go
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	p.Server = httptest.NewServer(mux)
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *dashProxy) fleetRequests() []fleetRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.requests)
+}
+
+// chromiumArgs are the flags every headless run here uses: normal web
+// security, no sandbox (tests run as root), shared memory in /tmp, none of
+// Chromium's own traffic, and a fixed window for the screenshot.
+func chromiumArgs(t *testing.T) []string {
+	return []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
+		"--disable-background-networking", "--disable-component-update", "--no-pings",
+		"--hide-scrollbars", "--window-size=1400,1800", "--force-device-scale-factor=1",
+		"--user-data-dir=" + t.TempDir()}
+}
+
+// watchDashboard opens pageURL in headless Chromium and returns the first
+// report that done accepts, or the last one when none does within the
+// deadline. Chromium is killed on return.
+func watchDashboard(t *testing.T, pageURL string, results <-chan dashResult, deadline time.Duration, done func(dashResult) (bool, string)) dashResult {
+	t.Helper()
+	log := &fxLog{}
+	cmd := exec.Command(chromium(t), append(chromiumArgs(t), pageURL)...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers die with it
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}()
+	var last dashResult
+	var got bool
+	why := "no report from the page"
+	end := time.After(deadline)
+	for {
+		select {
+		case res := <-results:
+			last, got = res, true
+			var ok bool
+			if ok, why = done(res); ok {
+				return res
+			}
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("chromium exited before the page drew the fleet (%v):\n%s", err, log.tail(8<<10))
+		case <-end:
+			if !got {
+				t.Fatalf("no report from the dashboard within %v:\n%s", deadline, log.tail(8<<10))
+			}
+			t.Errorf("the dashboard did not draw what was expected within %v: %s", deadline, why)
+			return last
+		}
+	}
+}
+
+// screenshot saves a PNG of pageURL as Chromium draws it after the page's
+// scripts have run and fetched, to the test's temp dir and to
+// $SHOAL_DASHBOARD_SHOT when set; it logs where.
+func screenshot(t *testing.T, pageURL string) {
+	t.Helper()
+	shot := filepath.Join(t.TempDir(), "dashboard.png")
+	// Virtual time lets the page's fetch and first drawing finish before
+	// the shot, however loaded the machine: it waits for the network.
+	args := append(chromiumArgs(t), "--screenshot="+shot, "--virtual-time-budget=8000", pageURL)
+	cmd := exec.Command(chromium(t), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(shot)
+	if err != nil || len(b) < 8 || string(b[1:4]) != "PNG" {
+		t.Fatalf("chromium wrote no PNG to %s (%v):\n%s", shot, err, out)
+	}
+	t.Logf("DASHBOARD screenshot: %s (%d bytes)", shot, len(b))
+	if p := os.Getenv("SHOAL_DASHBOARD_SHOT"); p != "" {
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatalf("SHOAL_DASHBOARD_SHOT: %v", err)
+		}
+		t.Logf("DASHBOARD screenshot also at %s", p)
+	}
+}
+
+// TestDashboardDrawsFleet: the tracker serves the dashboard under its
+// Content-Security-Policy; in Chromium the page fetches the fleet with the
+// admin token as a bearer header (never in a URL), lists every region and
+// cohort in its selectors, draws each of the six charts and both A/B
+// charts with points and pixels of their colours and the alert thresholds,
+// and its latest figures equal those computed here from the same data.
+func TestDashboardDrawsFleet(t *testing.T) {
+	chromium(t)
+	r := newFxRig(t)
+	r.startTracker()
+
+	// The tracker serves the page itself, with its policy.
+	resp, err := fxClient.Get(r.trackerURL + dashboard.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Security-Policy") != dashboard.CSP || !strings.Contains(string(page), "dashboard.js") {
+		t.Fatalf("GET %s%s: %s, CSP %q, %d bytes", r.trackerURL, dashboard.Path, resp.Status, resp.Header.Get("Content-Security-Policy"), len(page))
+	}
+
+	fx := newFleetFixture(time.Now())
+	proxy := newDashProxy(t, r.trackerURL, fx.json)
+	frag := url.Values{"token": {e2eAdminToken}, "report": {dashReportPath}, "refresh": {"1"}}
+	pageURL := proxy.URL + dashboard.Path + "#" + frag.Encode()
+
+	want := fx.latest()
+	res := watchDashboard(t, pageURL, proxy.results, fxDeadline, func(res dashResult) (bool, string) {
+		return dashDrawn(res, 6, 4)
+	})
+	for _, l := range append(res.Charts, res.Cohorts...) {
+		t.Logf("DASHBOARD %s", l)
+	}
+	if res.Error != "" || len(res.Errors) > 0 {
+		t.Errorf("the page reports errors: %q %q", res.Error, res.Errors)
+	}
+	if ok, why := dashDrawn(res, 6, 4); !ok {
+		t.Errorf("not drawn: %s", why)
+	}
+	// Its figures are the data's, computed independently here.
+	for _, l := range res.Charts {
+		w, ok := want[l.Chart]
+		if !ok {
+			t.Errorf("chart %q is not one of %v", l.Chart, want)
+			continue
+		}
+		if l.Last == nil || math.Abs(*l.Last-w) > 1e-6*math.Max(1, math.Abs(w)) {
+			t.Errorf("chart %s: latest value %v, want %.6g", l.Chart, l.Last, w)
+		}
+	}
+	for _, dim := range []string{"region", "cohort", "network", "device"} {
+		if got, w := res.Options[dim], fx.values(dim); !slices.Equal(got, w) {
+			t.Errorf("selector %s offers %q, want the data's %q", dim, got, w)
+		}
+	}
+	var cohorts []string
+	for _, l := range res.Cohorts {
+		if l.Chart == "ab-offload" {
+			cohorts = append(cohorts, l.Line)
+		}
+	}
+	if w := fx.values("cohort"); !slices.Equal(cohorts, w) {
+		t.Errorf("A/B panel shows cohorts %q, want %q", cohorts, w)
+	}
+	checkFleetRequests(t, proxy.fleetRequests())
+	screenshot(t, pageURL)
+}
+
+// dashDrawn says whether every chart has a line with points and pixels,
+// and every thresholded chart its threshold line.
+func dashDrawn(res dashResult, charts, thresholds int) (bool, string) {
+	if len(res.Charts) != charts {
+		return false, fmt.Sprintf("%d charts reported, want %d (error %q)", len(res.Charts), charts, res.Error)
+	}
+	var thr int
+	for _, l := range append(res.Charts, res.Cohorts...) {
+		if l.Points < 2 || l.Inked < 20 {
+			return false, "not drawn: " + l.String()
+		}
+		if l.Threshold != nil {
+			if l.ThresholdInked < 20 {
+				return false, "threshold not drawn: " + l.String()
+			}
+			if !strings.HasPrefix(l.Chart, "ab-") {
+				thr++
+			}
+		}
+	}
+	if thr != thresholds {
+		return false, fmt.Sprintf("%d thresholds drawn, want %d", thr, thresholds)
+	}
+	if len(res.Cohorts) < 4 {
+		return false, fmt.Sprintf("A/B panel has %d lines, want 2 charts of 2 cohorts", len(res.Cohorts))
+	}
+	return true, ""
+}
+
+// checkFleetRequests: the page asked for its data with the admin token in
+// the Authorization header and never in the URL.
+func checkFleetRequests(t *testing.T, reqs []fleetRequest) {
+	t.Helper()
+	if len(reqs) == 0 {
+		t.Fatal("the page never asked for /api/fleet")
+	}
+	for _, q := range reqs {
+		if q.auth != "Bearer "+e2eAdminToken {
+			t.Errorf("GET %s carried Authorization %q, want the admin token as a bearer", q.url, q.auth)
+		}
+		if strings.Contains(q.url, e2eAdminToken) || strings.Contains(strings.ToLower(q.url), "token") {
+			t.Errorf("GET %s: the token is in the URL", q.url)
+		}
+	}
+}
+
+// ---- a fleet of fixed, seeded data in /api/fleet's schema ----
+
+// fleetDoc is GET /api/fleet's body.
+type fleetDoc struct {
+	Now             int64              `json:"now"`
+	BucketS         int64              `json:"bucket_s"`
+	StartupBucketsS []float64          `json:"startup_buckets_s"`
+	Thresholds      map[string]float64 `json:"thresholds"`
+	Series          []fleetSeries      `json:"series"`
+}
+
+type fleetSeries struct {
+	Labels map[string]string `json:"labels"`
+	Points []fleetPoint      `json:"points"`
+}
+
+type fleetPoint struct {
+	T          int64     `json:"t"`
+	FromPeers  float64   `json:"from_peers"`
+	FromOrigin float64   `json:"from_origin"`
+	Uploaded   float64   `json:"uploaded"`
+	Startups   []float64 `json:"startups"`
+	Stalls     float64   `json:"stalls"`
+	StallS     float64   `json:"stall_s"`
+	WatchS     float64   `json:"watch_s"`
+	Peers      float64   `json:"peers"`
+	Chunks     float64   `json:"chunks"`
+	RareChunks float64   `json:"rare_chunks"`
+}
+
+// fleetFixture is half an hour of five label sets, two cohorts, some
+// reporting every bucket and some every third, as peers on a 30 s
+// interval do.
+type fleetFixture struct{ doc fleetDoc }
+
+func newFleetFixture(now time.Time) *fleetFixture {
+	const b = 10
+	end := now.Unix() / b * b
+	doc := fleetDoc{Now: now.Unix(), BucketS: b, StartupBucketsS: []float64{0.25, 0.5, 1, 2, 4, 8},
+		Thresholds: map[string]float64{"offload_min": 0.5, "startup_p95_max_s": 4, "rebuffer_s_per_hour_max": 30, "scarcity_max": 0.2}}
+	sets := []struct {
+		region, network, device, cohort string
+		peers                           float64
+		p2p                             bool
+		every                           int64 // report every n buckets
+	}{
+		{"eu-west", "AS3320", "desktop", "rollout/p2p", 12, true, 1},
+		{"eu-west", "AS3320", "mobile", "rollout/cdn", 8, false, 1},
+		{"us-east", "AS7922", "tv", "rollout/p2p", 6, true, 3},
+		{"us-east", "AS7922", "desktop", "rollout/cdn", 5, false, 3},
+		{"eu-west", "AS3209", "mobile", "rollout/p2p", 4, true, 1},
+	}
+	for si, s := range sets {
+		fs := fleetSeries{Labels: map[string]string{"tenant": "acme", "region": s.region, "network": s.network, "device": s.device, "cohort": s.cohort}}
+		for k := int64(180); k >= 0; k-- {
+			t := end - k*b
+			if (t/b)%s.every != 0 {
+				continue
+			}
+			// Smooth waves, different per set, so lines are told apart.
+			ph := float64(k)/20 + float64(si)
+			wave := 0.5 + 0.5*math.Sin(ph)
+			bytes := s.peers * float64(s.every) * b * (2e6 + 1e6*wave)
+			p := fleetPoint{T: t, Peers: s.peers, Chunks: 400 * s.peers, WatchS: s.peers * float64(s.every) * b}
+			share := 0.0
+			if s.p2p {
+				share = 0.55 + 0.35*math.Sin(ph/2) // dips under the 50 % threshold now and then
+			}
+			p.FromPeers = bytes * share
+			p.FromOrigin = bytes - p.FromPeers
+			p.Uploaded = p.FromPeers
+			p.RareChunks = p.Chunks * (0.05 + 0.2*wave)
+			p.Startups = []float64{float64(si % 3), 2, 3 + float64(k%4), 1 + float64(k%3), float64(si % 2), float64(k % 5 / 4), 0}
+			p.Stalls = float64(k % 7 / 6)
+			p.StallS = p.Stalls * (0.5 + wave)
+			fs.Points = append(fs.Points, p)
+		}
+		doc.Series = append(doc.Series, fs)
+	}
+	return &fleetFixture{doc: doc}
+}
+
+func (f *fleetFixture) json() []byte {
+	b, err := json.Marshal(f.doc)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// values is the sorted distinct values of one label.
+func (f *fleetFixture) values(dim string) []string {
+	var vs []string
+	for _, s := range f.doc.Series {
+		if v := s.Labels[dim]; !slices.Contains(vs, v) {
+			vs = append(vs, v)
+		}
+	}
+	slices.Sort(vs)
+	return vs
+}
+
+// latest is each chart's figure for the page's defaults (every label set,
+// the one-minute window ending with the last complete bucket), computed
+// here as the dashboard documents it.
+func (f *fleetFixture) latest() map[string]float64 {
+	d := f.doc
+	b := d.BucketS
+	end := d.Now/b*b - b
+	from := end - 60 + b
+	var fp, fo, stallS, watchS, chunks, rare, peers float64
+	hist := make([]float64, len(d.StartupBucketsS)+1)
+	for _, s := range d.Series {
+		var maxPeers float64
+		for _, p := range s.Points {
+			if p.T < from || p.T > end {
+				continue
+			}
+			fp += p.FromPeers
+			fo += p.FromOrigin
+			stallS += p.StallS
+			watchS += p.WatchS
+			chunks += p.Chunks
+			rare += p.RareChunks
+			for i, c := range p.Startups {
+				hist[i] += c
+			}
+			maxPeers = max(maxPeers, p.Peers)
+		}
+		peers += maxPeers
+	}
+	return map[string]float64{
+		"offload":  fp / (fp + fo),
+		"egress":   fo / 60,
+		"startup":  histQuantile(0.95, hist, d.StartupBucketsS),
+		"rebuffer": stallS / watchS * 3600,
+		"scarcity": rare / chunks,
+		"peers":    peers,
+	}
+}
+
+// histQuantile interpolates the q-quantile within its bucket of a
+// histogram of counts per bound (the last count above every bound).
+func histQuantile(q float64, counts, bounds []float64) float64 {
+	var total float64
+	for _, c := range counts {
+		total += c
+	}
+	rank := q * total
+	var cum float64
+	for i, c := range counts {
+		if c > 0 && cum+c >= rank {
+			if i == len(bounds) {
+				return bounds[len(bounds)-1]
+			}
+			lo := 0.0
+			if i > 0 {
+				lo = bounds[i-1]
+			}
+			return lo + (bounds[i]-lo)*(rank-cum)/c
+		}
+		cum += c
+	}
+	return bounds[len(bounds)-1]
+}
