@@ -37,7 +37,7 @@
   };
   const axis = {
     pct: (v) => Math.round(v * 100) + ' %',
-    rate: (v) => si(v) + 'B/s',
+    rate: (v) => si(v, true) + 'B/s',
     secs: (v) => (+v.toFixed(3)) + ' s',
     perHour: (v) => (+v.toFixed(1)) + ' s/h',
     count: (v) => Number.isInteger(v) ? String(v) : '',
@@ -215,7 +215,7 @@
     const series = [{}].concat(lines.map((l) => ({label: l.label, stroke: l.color, width: 2, value: (u, v) => f(v)})));
     if (thr != null) {
       const dir = spec.bad(thr - 1e-9, thr) ? 'below' : 'above';
-      series.push({label: 'alert ' + dir + ' ' + f(thr), stroke: THRESHOLD_COLOR, width: 1.5, dash: [6, 4],
+      series.push({label: 'alert ' + dir + ' ' + axis[spec.unit](thr), stroke: THRESHOLD_COLOR, width: 1.5, dash: [6, 4],
         points: {show: false}, value: (u, v) => f(v)});
     }
     return {
@@ -226,7 +226,7 @@
       scales: {x: {time: true}, y: {range: (u, min, max) => yRange(spec, thr, min, max)}},
       axes: [
         {stroke: '#5b6670', grid: {stroke: '#eceff2'}, ticks: {stroke: '#d9dee3'}},
-        {stroke: '#5b6670', grid: {stroke: '#eceff2'}, ticks: {stroke: '#d9dee3'}, size: 72,
+        {stroke: '#5b6670', grid: {stroke: '#eceff2'}, ticks: {stroke: '#d9dee3'}, size: 78,
           values: (u, splits) => splits.map(axis[spec.unit])},
       ],
     };
@@ -452,11 +452,12 @@
   function total(xs) { return xs.reduce((s, v) => s + v, 0); }
   function clamp(v, lo, hi) { return Math.min(hi, Math.max(lo, v)); }
 
-  function si(v) {
+  // si writes v with a decimal prefix (k, M, G…); short for axis labels.
+  function si(v, short) {
     const units = ['', 'k', 'M', 'G', 'T', 'P'];
     let i = 0;
     while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++; }
-    const s = i === 0 ? String(+v.toFixed(1)) : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0);
+    const s = i === 0 || short ? String(+v.toFixed(v < 10 ? 1 : 0)) : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0);
     return s + ' ' + units[i];
   }
 
