@@ -151,6 +151,18 @@ type PeerConfig struct {
 	// AccessLog, when set, gets one line per gateway request (probes
 	// excepted); the caller opens and closes it.
 	AccessLog *accesslog.Log
+
+	// TelemetryInterval is how often the peer sends the tracker a summary
+	// (agent/telemetry.go; default DefaultTelemetryInterval, at least 1 s;
+	// negative: never). Without a tracker none is sent.
+	TelemetryInterval time.Duration
+	// DeviceClass and NetworkLabel label the peer's telemetry: a device
+	// class (desktop, mobile, tv, settop, server…) and an ISP or ASN
+	// label, each at most 64 bytes of [a-zA-Z0-9._/-], or empty.
+	DeviceClass, NetworkLabel string
+	// TelemetryCohort, when set, names the peer's cohort in each report
+	// ("experiment/variant", or "" for none); it is called once a report.
+	TelemetryCohort func() string
 }
 
 // Peer runs swarms for the contents it is asked for and keeps seeding what
@@ -288,6 +300,10 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{}),
 		gw: newGatewayBounds(cfg.Gateway), audit: audit.OrDiscard(cfg.Audit)}
 	p.revs = newRevocations(p)
+	telemetryOn, err := p.checkTelemetry()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.OriginRequests < 0 {
 		return nil, fmt.Errorf("%w: origin requests %d: want a positive number (0: the default %d)", ErrBadInput, cfg.OriginRequests, swarm.DefaultOriginRequests)
 	}
@@ -344,6 +360,9 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		p.goOwned(func() {
 			cfg.Token.watch(bg, DefaultTokenPoll, func(err error) { p.log.Warn("token file", "err", err) })
 		})
+	}
+	if telemetryOn {
+		p.goOwned(func() { p.runTelemetry(bg) })
 	}
 	if cfg.ScrubRate > 0 {
 		p.goOwned(func() {

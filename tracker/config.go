@@ -148,8 +148,15 @@ type Config struct {
 	// Manifests, when set, lets Authorize learn a content's name, publisher
 	// and policy (AuthRequest.Manifest).
 	Manifests *ManifestLookup
+	// TokenTenant checks the token of a telemetry report when Authorize is
+	// set (tokens required) and names its tenant; nil then refuses every
+	// report.
+	TokenTenant TokenTenant
+	// Telemetry configures fleet telemetry (POST /telemetry, GET
+	// /api/fleet, the shoal_fleet_* metrics).
+	Telemetry TelemetryConfig
 	// AdminToken is the bearer credential /api/swarms requires. Empty
-	// disables the listing.
+	// disables the listing. /api/fleet requires it when set.
 	AdminToken string
 	// Clock drives expiry (core.RealClock).
 	Clock core.Clock
@@ -297,6 +304,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxOffenders <= 0 {
 		c.MaxOffenders = DefaultMaxOffenders
 	}
+	c.Telemetry = c.Telemetry.withDefaults()
 	if c.ReportsPerMinute <= 0 {
 		c.ReportsPerMinute = DefaultReportsPerMinute
 	}

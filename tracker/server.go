@@ -11,7 +11,8 @@
 // to say.
 //
 // It serves POST /announce (the wire types live in package discovery),
-// POST /report (report.go), GET /api/swarms (paged, behind an admin
+// POST /report (report.go), POST /telemetry and GET /api/fleet (fleet
+// telemetry: telemetry.go), GET /api/swarms (paged, behind an admin
 // credential), the operator's page GET /dashboard/ (package dashboard),
 // GET /metrics, and the probes GET /healthz and /readyz (ready
 // until shutdown begins, while every AddReadyCheck check passes). Only
@@ -66,6 +67,7 @@ type Server struct {
 	store peerStore // memStore or redisStore; safe for concurrent use
 
 	reports *reports // reports of proven offences (report.go); its own lock
+	fleet   *fleet   // fleet telemetry (telemetry.go); its own lock
 }
 
 // New returns a Server for cfg, with defaults filled in, keeping its state
@@ -132,6 +134,11 @@ func newServer(cfg Config) *Server {
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
 	s.mux.HandleFunc("POST "+discovery.ReportPath, s.handleReport)
 	s.mux.HandleFunc("GET /api/swarms", s.handleSwarms)
+	if !cfg.Telemetry.Off {
+		s.fleet = newFleet(cfg.Telemetry, cfg.ClockSkew, cfg.Clock, s.m.reg)
+		s.mux.HandleFunc("POST "+discovery.TelemetryPath, s.handleTelemetry)
+		s.mux.HandleFunc("GET /api/fleet", s.handleFleet)
+	}
 	s.mux.Handle("GET "+dashboard.Path, dashboard.Handler()) // static; the data it draws needs the admin token
 	if c, ok := cfg.Audit.(prometheus.Collector); ok {
 		s.m.reg.MustRegister(c) // the audit log's written and dropped counts
