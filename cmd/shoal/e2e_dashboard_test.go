@@ -15,6 +15,8 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,6 +36,8 @@ import (
 	"time"
 
 	"github.com/shoal-cdn/shoal/dashboard"
+	"github.com/shoal-cdn/shoal/media/mediatest"
+	"github.com/shoal-cdn/shoal/player"
 )
 
 // dashReportPath is where the page POSTs its self-check (on the proxy).
@@ -41,6 +45,7 @@ const dashReportPath = "/dashboard-report"
 
 // dashResult is what dashboard.js POSTs after each update.
 type dashResult struct {
+	Now       int64               `json:"now"` // the drawn data's "now"
 	Error     string              `json:"error"`
 	Errors    []string            `json:"errors"`
 	TokenSent bool                `json:"tokenSent"`
@@ -86,7 +91,8 @@ type dashProxy struct {
 	fleet   func() []byte
 
 	mu       sync.Mutex
-	requests []fleetRequest // guarded by mu
+	requests []fleetRequest      // guarded by mu
+	served   map[int64]*fleetDoc // guarded by mu: bodies served, by their "now"
 }
 
 func newDashProxy(t *testing.T, trackerURL string, fleet func() []byte) *dashProxy {
@@ -95,7 +101,7 @@ func newDashProxy(t *testing.T, trackerURL string, fleet func() []byte) *dashPro
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &dashProxy{results: make(chan dashResult, 16), fleet: fleet}
+	p := &dashProxy{results: make(chan dashResult, 16), fleet: fleet, served: map[int64]*fleetDoc{}}
 	fwd := httputil.NewSingleHostReverseProxy(target)
 	mux := http.NewServeMux()
 	mux.Handle("/", fwd)
@@ -103,16 +109,28 @@ func newDashProxy(t *testing.T, trackerURL string, fleet func() []byte) *dashPro
 		p.mu.Lock()
 		p.requests = append(p.requests, fleetRequest{url: r.URL.String(), auth: r.Header.Get("Authorization")})
 		p.mu.Unlock()
-		if p.fleet == nil {
-			fwd.ServeHTTP(w, r)
-			return
+		status, body := http.StatusOK, []byte(nil)
+		switch {
+		case p.fleet == nil:
+			status, body = forwardFleet(trackerURL, r)
+		case r.Header.Get("Authorization") != "Bearer "+e2eAdminToken:
+			status, body = http.StatusUnauthorized, []byte(`{"error":"missing or wrong admin token"}`)
+		default:
+			body = p.fleet()
 		}
-		if r.Header.Get("Authorization") != "Bearer "+e2eAdminToken {
-			http.Error(w, `{"error":"missing or wrong admin token"}`, http.StatusUnauthorized)
-			return
+		if status == http.StatusOK {
+			var doc fleetDoc
+			if err := json.Unmarshal(body, &doc); err == nil {
+				p.mu.Lock()
+				if len(p.served) < 1000 {
+					p.served[doc.Now] = &doc
+				}
+				p.mu.Unlock()
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(p.fleet())
+		w.WriteHeader(status)
+		w.Write(body)
 	})
 	mux.HandleFunc("POST "+dashReportPath, func(w http.ResponseWriter, r *http.Request) {
 		var res dashResult
@@ -129,6 +147,29 @@ func newDashProxy(t *testing.T, trackerURL string, fleet func() []byte) *dashPro
 	p.Server = httptest.NewServer(mux)
 	t.Cleanup(p.Close)
 	return p
+}
+
+// forwardFleet asks the tracker for what r asks, as r asks it.
+func forwardFleet(trackerURL string, r *http.Request) (int, []byte) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, trackerURL+r.URL.RequestURI(), nil)
+	if err != nil {
+		return http.StatusBadGateway, []byte(`{"error":"` + err.Error() + `"}`)
+	}
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	resp, err := fxClient.Do(req)
+	if err != nil {
+		return http.StatusBadGateway, []byte(`{"error":"tracker: ` + err.Error() + `"}`)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return resp.StatusCode, b
+}
+
+// servedAt is the /api/fleet body the proxy served whose "now" was now.
+func (p *dashProxy) servedAt(now int64) *fleetDoc {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.served[now]
 }
 
 func (p *dashProxy) fleetRequests() []fleetRequest {
@@ -225,53 +266,176 @@ func screenshot(t *testing.T, pageURL string) {
 // cohort in its selectors, draws each of the six charts and both A/B
 // charts with points and pixels of their colours and the alert thresholds,
 // and its latest figures equal those computed here from the same data.
+// The data is fixed (half an hour of five label sets, two cohorts, the
+// thresholds crossed now and then), so every figure is known.
 func TestDashboardDrawsFleet(t *testing.T) {
 	chromium(t)
 	r := newFxRig(t)
 	r.startTracker()
+	checkDashboardServed(t, r.trackerURL)
 
-	// The tracker serves the page itself, with its policy.
-	resp, err := fxClient.Get(r.trackerURL + dashboard.Path)
+	fx := newFleetFixture(time.Now())
+	body, err := json.Marshal(fx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newDashProxy(t, r.trackerURL, func() []byte { return body })
+	pageURL := proxy.URL + dashPage(true)
+	res := watchDashboard(t, pageURL, proxy.results, fxDeadline, func(res dashResult) (bool, string) {
+		return dashDrawn(res, fx)
+	})
+	checkDashboard(t, res, proxy)
+	screenshot(t, pageURL)
+}
+
+// TestDashboardLiveSwarm: the dashboard draws live data from a running
+// swarm: a real tracker, origin and four peers in two regions, of several
+// device classes and networks, reporting telemetry every second while
+// they fetch a file from each other and play HLS through their gateways.
+// The page, opened on the tracker, draws every chart, and its latest
+// figures are those of the /api/fleet answer it drew.
+func TestDashboardLiveSwarm(t *testing.T) {
+	chromium(t)
+	r := newFxRig(t)
+	hlsDir := filepath.Join(r.dir, "hls")
+	mediatest.HLS(t, hlsDir, mediatest.TS)
+	hlsID := r.publishMediaDir("hls", hlsDir)
+	c := r.publish("file", fxFile{"blob.bin", 8 << 20, 1401})
+	r.startOrigin()
+	r.startTracker()
+	checkDashboardServed(t, r.trackerURL)
+
+	peers := []*fxPeer{}
+	for _, p := range []struct{ name, region, device, network string }{
+		{"seed", "eu-west", "server", "AS3320"},
+		{"viewer-eu", "eu-west", "desktop", "AS3320"},
+		{"viewer-us", "us-east", "tv", "AS7922"},
+		{"mobile-us", "us-east", "mobile", "AS7922"},
+	} {
+		peers = append(peers, r.startPeer(p.name, "--telemetry-interval", "1s",
+			"--region", p.region, "--device-class", p.device, "--network-label", p.network))
+	}
+	// The seed fetches the file from the origin; the others then get it
+	// from the swarm and each plays the HLS through its own gateway.
+	wantWhole(t, "seed GET", fxDo(t, http.MethodGet, peers[0].gw+"/c/"+c.id+"/blob.bin"), c.files["blob.bin"])
+	peers[0].waitComplete(t, c.id)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(peers))
+	for i, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i > 0 {
+				if res := fxDo(t, http.MethodGet, p.gw+"/c/"+c.id+"/blob.bin"); res.err != nil || res.status != 200 || res.n != 8<<20 {
+					errs <- fmt.Errorf("%s GET blob.bin: %v %d, %d bytes", p.name, res.err, res.status, res.n)
+					return
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), fxDeadline)
+			defer cancel()
+			if _, err := player.Play(ctx, player.Config{URL: p.gw + "/c/" + hlsID + "/index.m3u8", Speed: 2, PlaybackID: p.name}); err != nil {
+				errs <- fmt.Errorf("%s playing: %w", p.name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	proxy := newDashProxy(t, r.trackerURL, nil)
+	res := watchDashboard(t, proxy.URL+dashPage(true), proxy.results, 3*fxDeadline, func(res dashResult) (bool, string) {
+		doc := proxy.servedAt(res.Now)
+		if doc == nil {
+			return false, fmt.Sprintf("the page drew data of %d, which the proxy never served", res.Now)
+		}
+		return dashDrawn(res, doc)
+	})
+	checkDashboard(t, res, proxy)
+	// The live data carries what the swarm did: both regions, every
+	// device class, bytes from peers.
+	doc := proxy.servedAt(res.Now)
+	if doc == nil {
+		t.Fatalf("the page drew data of %d, which the proxy never served", res.Now)
+	}
+	if got := doc.values("region"); !slices.Equal(got, []string{"eu-west", "us-east"}) {
+		t.Errorf("regions in /api/fleet: %q", got)
+	}
+	if got := doc.values("device"); !slices.Equal(got, []string{"desktop", "mobile", "server", "tv"}) {
+		t.Errorf("device classes in /api/fleet: %q", got)
+	}
+	if w := doc.latest(); !(w["peers"] == 4 && w["offload"] > 0) {
+		t.Errorf("/api/fleet's latest minute: %v, want 4 peers and bytes from peers", w)
+	}
+	// The screenshot is of the page as the tracker serves it, no proxy.
+	screenshot(t, r.trackerURL+dashPage(false))
+}
+
+// dashPage is the dashboard's path with the admin token in the fragment
+// (and, for the proxy, where to report, refreshing every second).
+func dashPage(report bool) string {
+	frag := url.Values{"token": {e2eAdminToken}}
+	if report {
+		frag.Set("report", dashReportPath)
+		frag.Set("refresh", "1")
+	}
+	return dashboard.Path + "#" + frag.Encode()
+}
+
+// checkDashboardServed: the tracker itself serves the page, with its
+// policy.
+func checkDashboardServed(t *testing.T, trackerURL string) {
+	t.Helper()
+	resp, err := fxClient.Get(trackerURL + dashboard.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Security-Policy") != dashboard.CSP || !strings.Contains(string(page), "dashboard.js") {
-		t.Fatalf("GET %s%s: %s, CSP %q, %d bytes", r.trackerURL, dashboard.Path, resp.Status, resp.Header.Get("Content-Security-Policy"), len(page))
+		t.Fatalf("GET %s%s: %s, CSP %q, %d bytes", trackerURL, dashboard.Path, resp.Status, resp.Header.Get("Content-Security-Policy"), len(page))
 	}
+}
 
-	fx := newFleetFixture(time.Now())
-	proxy := newDashProxy(t, r.trackerURL, fx.json)
-	frag := url.Values{"token": {e2eAdminToken}, "report": {dashReportPath}, "refresh": {"1"}}
-	pageURL := proxy.URL + dashboard.Path + "#" + frag.Encode()
-
-	want := fx.latest()
-	res := watchDashboard(t, pageURL, proxy.results, fxDeadline, func(res dashResult) (bool, string) {
-		return dashDrawn(res, 6, 4)
-	})
+// checkDashboard checks the page's last report against the data it drew:
+// no errors, every chart drawn, the latest figures equal to those computed
+// here, the selectors and the A/B panel listing the data's values, and the
+// token sent only as a bearer header.
+func checkDashboard(t *testing.T, res dashResult, proxy *dashProxy) {
+	t.Helper()
 	for _, l := range append(res.Charts, res.Cohorts...) {
 		t.Logf("DASHBOARD %s", l)
 	}
 	if res.Error != "" || len(res.Errors) > 0 {
 		t.Errorf("the page reports errors: %q %q", res.Error, res.Errors)
 	}
-	if ok, why := dashDrawn(res, 6, 4); !ok {
+	doc := proxy.servedAt(res.Now)
+	if doc == nil {
+		t.Fatalf("the page drew data of %d, which the proxy never served", res.Now)
+	}
+	if ok, why := dashDrawn(res, doc); !ok {
 		t.Errorf("not drawn: %s", why)
 	}
-	// Its figures are the data's, computed independently here.
+	want := doc.latest()
 	for _, l := range res.Charts {
 		w, ok := want[l.Chart]
 		if !ok {
 			t.Errorf("chart %q is not one of %v", l.Chart, want)
 			continue
 		}
+		if math.IsNaN(w) && l.Last == nil {
+			continue // nothing in the last minute: no latest value
+		}
 		if l.Last == nil || math.Abs(*l.Last-w) > 1e-6*math.Max(1, math.Abs(w)) {
 			t.Errorf("chart %s: latest value %v, want %.6g", l.Chart, l.Last, w)
 		}
 	}
-	for _, dim := range []string{"region", "cohort", "network", "device"} {
-		if got, w := res.Options[dim], fx.values(dim); !slices.Equal(got, w) {
+	for _, dim := range []string{"tenant", "region", "network", "device", "cohort"} {
+		if got, w := res.Options[dim], doc.values(dim); !slices.Equal(got, w) {
 			t.Errorf("selector %s offers %q, want the data's %q", dim, got, w)
 		}
 	}
@@ -281,18 +445,22 @@ func TestDashboardDrawsFleet(t *testing.T) {
 			cohorts = append(cohorts, l.Line)
 		}
 	}
-	if w := fx.values("cohort"); !slices.Equal(cohorts, w) {
-		t.Errorf("A/B panel shows cohorts %q, want %q", cohorts, w)
+	var wantCohorts []string
+	for _, c := range doc.values("cohort") {
+		wantCohorts = append(wantCohorts, cmp.Or(c, "(no cohort)"))
+	}
+	if !slices.Equal(cohorts, wantCohorts) {
+		t.Errorf("A/B panel shows cohorts %q, want %q", cohorts, wantCohorts)
 	}
 	checkFleetRequests(t, proxy.fleetRequests())
-	screenshot(t, pageURL)
 }
 
-// dashDrawn says whether every chart has a line with points and pixels,
-// and every thresholded chart its threshold line.
-func dashDrawn(res dashResult, charts, thresholds int) (bool, string) {
-	if len(res.Charts) != charts {
-		return false, fmt.Sprintf("%d charts reported, want %d (error %q)", len(res.Charts), charts, res.Error)
+// dashDrawn says whether every chart has a line with points and pixels of
+// its colour, every thresholded chart its threshold line, and the A/B
+// panel a line per cohort of doc in each of its two charts.
+func dashDrawn(res dashResult, doc *fleetDoc) (bool, string) {
+	if len(res.Charts) != 6 {
+		return false, fmt.Sprintf("%d charts reported, want 6 (error %q)", len(res.Charts), res.Error)
 	}
 	var thr int
 	for _, l := range append(res.Charts, res.Cohorts...) {
@@ -308,11 +476,11 @@ func dashDrawn(res dashResult, charts, thresholds int) (bool, string) {
 			}
 		}
 	}
-	if thr != thresholds {
-		return false, fmt.Sprintf("%d thresholds drawn, want %d", thr, thresholds)
+	if thr != 4 {
+		return false, fmt.Sprintf("%d thresholds drawn, want 4", thr)
 	}
-	if len(res.Cohorts) < 4 {
-		return false, fmt.Sprintf("A/B panel has %d lines, want 2 charts of 2 cohorts", len(res.Cohorts))
+	if n := 2 * len(doc.values("cohort")); len(res.Cohorts) != n {
+		return false, fmt.Sprintf("A/B panel has %d lines, want %d (2 charts of the data's cohorts)", len(res.Cohorts), n)
 	}
 	return true, ""
 }
@@ -364,12 +532,10 @@ type fleetPoint struct {
 	RareChunks float64   `json:"rare_chunks"`
 }
 
-// fleetFixture is half an hour of five label sets, two cohorts, some
+// newFleetFixture is half an hour of five label sets, two cohorts, some
 // reporting every bucket and some every third, as peers on a 30 s
 // interval do.
-type fleetFixture struct{ doc fleetDoc }
-
-func newFleetFixture(now time.Time) *fleetFixture {
+func newFleetFixture(now time.Time) *fleetDoc {
 	const b = 10
 	end := now.Unix() / b * b
 	doc := fleetDoc{Now: now.Unix(), BucketS: b, StartupBucketsS: []float64{0.25, 0.5, 1, 2, 4, 8},
@@ -413,21 +579,13 @@ func newFleetFixture(now time.Time) *fleetFixture {
 		}
 		doc.Series = append(doc.Series, fs)
 	}
-	return &fleetFixture{doc: doc}
-}
-
-func (f *fleetFixture) json() []byte {
-	b, err := json.Marshal(f.doc)
-	if err != nil {
-		panic(err)
-	}
-	return b
+	return &doc
 }
 
 // values is the sorted distinct values of one label.
-func (f *fleetFixture) values(dim string) []string {
+func (d *fleetDoc) values(dim string) []string {
 	var vs []string
-	for _, s := range f.doc.Series {
+	for _, s := range d.Series {
 		if v := s.Labels[dim]; !slices.Contains(vs, v) {
 			vs = append(vs, v)
 		}
@@ -436,43 +594,68 @@ func (f *fleetFixture) values(dim string) []string {
 	return vs
 }
 
-// latest is each chart's figure for the page's defaults (every label set,
-// the one-minute window ending with the last complete bucket), computed
-// here as the dashboard documents it.
-func (f *fleetFixture) latest() map[string]float64 {
-	d := f.doc
+// latest is each chart's latest figure for the page's defaults (every
+// label set, the last hour, one-minute windows ending with each complete
+// bucket): the figure of the newest window that has one, NaN when none
+// has. Computed here from the dashboard's documented definitions.
+func (d *fleetDoc) latest() map[string]float64 {
 	b := d.BucketS
-	end := d.Now/b*b - b
-	from := end - 60 + b
-	var fp, fo, stallS, watchS, chunks, rare, peers float64
-	hist := make([]float64, len(d.StartupBucketsS)+1)
+	end := d.Now/b*b - b // the bucket in progress is not drawn
+	start := end - 3600 + b
+	first := int64(math.MaxInt64)
 	for _, s := range d.Series {
-		var maxPeers float64
 		for _, p := range s.Points {
-			if p.T < from || p.T > end {
-				continue
+			if p.T >= start {
+				first = min(first, p.T)
 			}
-			fp += p.FromPeers
-			fo += p.FromOrigin
-			stallS += p.StallS
-			watchS += p.WatchS
-			chunks += p.Chunks
-			rare += p.RareChunks
-			for i, c := range p.Startups {
-				hist[i] += c
-			}
-			maxPeers = max(maxPeers, p.Peers)
 		}
-		peers += maxPeers
 	}
-	return map[string]float64{
-		"offload":  fp / (fp + fo),
-		"egress":   fo / 60,
-		"startup":  histQuantile(0.95, hist, d.StartupBucketsS),
-		"rebuffer": stallS / watchS * 3600,
-		"scarcity": rare / chunks,
-		"peers":    peers,
+	start = max(start, first/b*b)
+	out := map[string]float64{}
+	for _, k := range []string{"offload", "egress", "startup", "rebuffer", "scarcity", "peers"} {
+		out[k] = math.NaN()
 	}
+	for t := end; t >= start; t -= b {
+		from := max(start, t-60+b)
+		var fp, fo, stallS, watchS, chunks, rare, peers, starts float64
+		var has bool
+		hist := make([]float64, len(d.StartupBucketsS)+1)
+		for _, s := range d.Series {
+			maxPeers := -1.0
+			for _, p := range s.Points {
+				if p.T/b*b < from || p.T/b*b > t {
+					continue
+				}
+				has = true
+				fp += p.FromPeers
+				fo += p.FromOrigin
+				stallS += p.StallS
+				watchS += p.WatchS
+				chunks += p.Chunks
+				rare += p.RareChunks
+				for i, c := range p.Startups {
+					hist[i] += c
+					starts += c
+				}
+				maxPeers = max(maxPeers, p.Peers)
+			}
+			if maxPeers >= 0 {
+				peers += maxPeers
+			}
+		}
+		set := func(k string, ok bool, v float64) {
+			if ok && math.IsNaN(out[k]) {
+				out[k] = v
+			}
+		}
+		set("offload", has && fp+fo > 0, fp/(fp+fo))
+		set("egress", has, fo/float64(t-from+b))
+		set("startup", has && starts > 0, histQuantile(0.95, hist, d.StartupBucketsS))
+		set("rebuffer", has && watchS > 0, stallS/watchS*3600)
+		set("scarcity", has && chunks > 0, rare/chunks)
+		set("peers", has, peers)
+	}
+	return out
 }
 
 // histQuantile interpolates the q-quantile within its bucket of a

@@ -409,7 +409,7 @@
   async function report(fleet, err) {
     if (!reportPath) return;
     await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); // uPlot draws on the next frame
-    const r = {error: err || '', errors: errors.slice(), tokenSent: token !== '', series: fleet ? fleet.series.length : 0,
+    const r = {now: fleet ? fleet.now : 0, error: err || '', errors: errors.slice(), tokenSent: token !== '', series: fleet ? fleet.series.length : 0,
       options: {}, charts: [], cohorts: []};
     for (const d of DIMS) {
       r.options[d] = [...document.getElementById('sel-' + d).options].map((o) => o.value).filter((v) => v !== ALL).map((v) => v.slice(1));
