@@ -45,7 +45,8 @@ const dashReportPath = "/dashboard-report"
 
 // dashResult is what dashboard.js POSTs after each update.
 type dashResult struct {
-	Now       int64               `json:"now"` // the drawn data's "now"
+	Now       int64               `json:"now"`   // the drawn data's "now"
+	Loads     int                 `json:"loads"` // answers drawn: the first whole, then merged updates
 	Error     string              `json:"error"`
 	Errors    []string            `json:"errors"`
 	TokenSent bool                `json:"tokenSent"`
@@ -110,23 +111,35 @@ func newDashProxy(t *testing.T, trackerURL string, fleet func() []byte) *dashPro
 		p.requests = append(p.requests, fleetRequest{url: r.URL.String(), auth: r.Header.Get("Authorization")})
 		p.mu.Unlock()
 		status, body := http.StatusOK, []byte(nil)
+		var whole *fleetDoc // the whole history as of this answer, for the test's own figures
 		switch {
 		case p.fleet == nil:
-			status, body = forwardFleet(trackerURL, r)
+			status, body = forwardFleet(trackerURL, r.URL.RequestURI(), r.Header.Get("Authorization"))
+			// After its first load the page asks only for the latest
+			// buckets: the test takes the whole history too, and keeps it
+			// when it is of the same bucket (the page draws complete
+			// buckets only, which then are the same).
+			var part, all fleetDoc
+			if st, b := forwardFleet(trackerURL, "/api/fleet", r.Header.Get("Authorization")); status == http.StatusOK && st == http.StatusOK &&
+				json.Unmarshal(body, &part) == nil && json.Unmarshal(b, &all) == nil && part.BucketS > 0 && all.Now/part.BucketS == part.Now/part.BucketS {
+				all.Now = part.Now
+				whole = &all
+			}
 		case r.Header.Get("Authorization") != "Bearer "+e2eAdminToken:
 			status, body = http.StatusUnauthorized, []byte(`{"error":"missing or wrong admin token"}`)
 		default:
 			body = p.fleet()
-		}
-		if status == http.StatusOK {
-			var doc fleetDoc
-			if err := json.Unmarshal(body, &doc); err == nil {
-				p.mu.Lock()
-				if len(p.served) < 1000 {
-					p.served[doc.Now] = &doc
-				}
-				p.mu.Unlock()
+			whole = new(fleetDoc)
+			if err := json.Unmarshal(body, whole); err != nil {
+				whole = nil
 			}
+		}
+		if whole != nil {
+			p.mu.Lock()
+			if len(p.served) < 1000 {
+				p.served[whole.Now] = whole
+			}
+			p.mu.Unlock()
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -149,13 +162,15 @@ func newDashProxy(t *testing.T, trackerURL string, fleet func() []byte) *dashPro
 	return p
 }
 
-// forwardFleet asks the tracker for what r asks, as r asks it.
-func forwardFleet(trackerURL string, r *http.Request) (int, []byte) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, trackerURL+r.URL.RequestURI(), nil)
+// forwardFleet asks the tracker for uri with the Authorization auth.
+func forwardFleet(trackerURL, uri, auth string) (int, []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, trackerURL+uri, nil)
 	if err != nil {
 		return http.StatusBadGateway, []byte(`{"error":"` + err.Error() + `"}`)
 	}
-	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	req.Header.Set("Authorization", auth)
 	resp, err := fxClient.Do(req)
 	if err != nil {
 		return http.StatusBadGateway, []byte(`{"error":"tracker: ` + err.Error() + `"}`)
@@ -165,7 +180,8 @@ func forwardFleet(trackerURL string, r *http.Request) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// servedAt is the /api/fleet body the proxy served whose "now" was now.
+// servedAt is the whole history as of the /api/fleet answer the proxy
+// served whose "now" was now (nil when it has none).
 func (p *dashProxy) servedAt(now int64) *fleetDoc {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -431,7 +447,7 @@ func checkDashboard(t *testing.T, res dashResult, proxy *dashProxy) {
 			continue // nothing in the last minute: no latest value
 		}
 		if l.Last == nil || math.Abs(*l.Last-w) > 1e-6*math.Max(1, math.Abs(w)) {
-			t.Errorf("chart %s: latest value %v, want %.6g", l.Chart, l.Last, w)
+			t.Errorf("chart %s: latest value drawn %s, want %.6g", l.Chart, l, w)
 		}
 	}
 	for _, dim := range []string{"tenant", "region", "network", "device", "cohort"} {
@@ -455,10 +471,13 @@ func checkDashboard(t *testing.T, res dashResult, proxy *dashProxy) {
 	checkFleetRequests(t, proxy.fleetRequests())
 }
 
-// dashDrawn says whether every chart has a line with points and pixels of
-// its colour, every thresholded chart its threshold line, and the A/B
+// dashDrawn says whether the page has merged updates into its first
+// answer, every chart has a line with points and pixels of its colour, every thresholded chart its threshold line, and the A/B
 // panel a line per cohort of doc in each of its two charts.
 func dashDrawn(res dashResult, doc *fleetDoc) (bool, string) {
+	if res.Loads < 3 {
+		return false, fmt.Sprintf("%d answers drawn, want 3 (updates merged into the first)", res.Loads)
+	}
 	if len(res.Charts) != 6 {
 		return false, fmt.Sprintf("%d charts reported, want 6 (error %q)", len(res.Charts), res.Error)
 	}

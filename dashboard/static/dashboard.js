@@ -62,7 +62,7 @@
   // The A/B panel: one line per cohort, on the same axes.
   const AB_CHARTS = [CHARTS[0], CHARTS[2]].map((c) => Object.assign({}, c, {id: 'ab-' + c.id, title: c.title + ' by cohort'}));
 
-  const state = {fleet: null, sel: {}, range: 3600, win: 60, charts: {}};
+  const state = {fleet: null, sel: {}, range: 3600, win: 60, charts: {}, loads: 0};
   for (const d of DIMS) state.sel[d] = ALL;
 
   // ---- data ----
@@ -356,10 +356,17 @@
   // ---- fetching ----
 
   let timer = null;
+  let generation = 0; // a new range starts a new generation; older answers are dropped
 
+  // load asks for what is new since the last answer (its last few
+  // buckets again, as the newest was still filling) and merges it in; the
+  // first time, or after the range changed, for the whole range.
   async function load() {
     clearTimeout(timer);
-    const since = Math.floor(Date.now() / 1000 - state.range - state.win - 60);
+    const gen = generation;
+    const old = state.fleet;
+    const b = old && old.bucket_s > 0 ? old.bucket_s : 10;
+    const since = old ? old.now - 3 * b : Math.floor(Date.now() / 1000 - state.range - state.win - 60);
     const ctl = new AbortController();
     const stop = setTimeout(() => ctl.abort(), 10000);
     try {
@@ -367,19 +374,41 @@
       if (token) headers.Authorization = 'Bearer ' + token;
       const resp = await fetch('../api/fleet?since=' + since, {headers, cache: 'no-store', signal: ctl.signal});
       if (!resp.ok) throw new Error(await explain(resp));
-      const fleet = await resp.json();
-      if (!fleet || !Array.isArray(fleet.series) || !(fleet.now > 0)) throw new Error('GET /api/fleet: the answer is not fleet telemetry');
-      state.fleet = fleet;
+      const fresh = await resp.json();
+      if (!fresh || !Array.isArray(fresh.series) || !(fresh.now > 0)) throw new Error('GET /api/fleet: the answer is not fleet telemetry');
+      if (gen !== generation) return;
+      state.fleet = old ? merge(old, fresh, Math.floor(since / b) * b) : fresh;
+      state.loads++;
       render();
-      await report(fleet);
+      await report(state.fleet);
     } catch (e) {
+      if (gen !== generation) return;
       const msg = e.name === 'AbortError' ? 'GET /api/fleet: no answer within 10 s' : e.message;
       setStatus(msg + (state.fleet ? ' (showing the last data)' : ''), true);
       await report(state.fleet, msg);
     } finally {
       clearTimeout(stop);
-      timer = setTimeout(load, refreshS * 1000);
+      if (gen === generation) timer = setTimeout(load, refreshS * 1000);
     }
+  }
+
+  // merge takes fresh's points from the bucket from on (the server sends
+  // every point from the bucket holding since) and old's before it, and
+  // forgets what has left the range.
+  function merge(old, fresh, from) {
+    const cutoff = fresh.now - state.range - state.win - 60;
+    const key = (s) => DIMS.map((d) => label(s, d)).join('\u0000');
+    const all = new Map();
+    for (const s of old.series) {
+      all.set(key(s), {labels: s.labels, points: (s.points || []).filter((p) => p.t < from && p.t >= cutoff)});
+    }
+    for (const s of fresh.series) {
+      const points = (s.points || []).filter((p) => p.t >= from);
+      const e = all.get(key(s));
+      if (e) e.points = e.points.concat(points);
+      else all.set(key(s), {labels: s.labels, points});
+    }
+    return Object.assign({}, fresh, {series: [...all.values()].filter((s) => s.points.length > 0)});
   }
 
   async function explain(resp) {
@@ -409,7 +438,7 @@
   async function report(fleet, err) {
     if (!reportPath) return;
     await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); // uPlot draws on the next frame
-    const r = {now: fleet ? fleet.now : 0, error: err || '', errors: errors.slice(), tokenSent: token !== '', series: fleet ? fleet.series.length : 0,
+    const r = {now: fleet ? fleet.now : 0, loads: state.loads, error: err || '', errors: errors.slice(), tokenSent: token !== '', series: fleet ? fleet.series.length : 0,
       options: {}, charts: [], cohorts: []};
     for (const d of DIMS) {
       r.options[d] = [...document.getElementById('sel-' + d).options].map((o) => o.value).filter((v) => v !== ALL).map((v) => v.slice(1));
@@ -473,8 +502,15 @@
       render();
     });
   }
-  document.getElementById('sel-range').addEventListener('change', (e) => { state.range = Number(e.target.value); load(); });
-  document.getElementById('sel-window').addEventListener('change', (e) => { state.win = Number(e.target.value); render(); });
+  // A new range or window needs history the page may not have: load it all.
+  for (const [id, field] of [['sel-range', 'range'], ['sel-window', 'win']]) {
+    document.getElementById(id).addEventListener('change', (e) => {
+      state[field] = Number(e.target.value);
+      state.fleet = null;
+      generation++;
+      load();
+    });
+  }
   window.addEventListener('resize', () => {
     for (const c of Object.values(state.charts)) if (c.u) c.u.setSize({width: plotWidth(c.el), height: 190});
   });
