@@ -47,6 +47,7 @@ const dashReportPath = "/dashboard-report"
 type dashResult struct {
 	Now       int64               `json:"now"`   // the drawn data's "now"
 	Loads     int                 `json:"loads"` // answers drawn: the first whole, then merged updates
+	RenderMs  float64             `json:"renderMs"`
 	Error     string              `json:"error"`
 	Errors    []string            `json:"errors"`
 	TokenSent bool                `json:"tokenSent"`
@@ -387,6 +388,14 @@ func TestDashboardLiveSwarm(t *testing.T) {
 	if w := doc.latest(); !(w["peers"] == 4 && w["offload"] > 0) {
 		t.Errorf("/api/fleet's latest minute: %v, want 4 peers and bytes from peers", w)
 	}
+	// Without the token the tracker refuses the data, and the page says
+	// how to give it.
+	frag := url.Values{"report": {dashReportPath}, "refresh": {"1"}}
+	noToken := watchDashboard(t, proxy.URL+dashboard.Path+"#"+frag.Encode(), proxy.results, fxDeadline, func(res dashResult) (bool, string) {
+		return strings.Contains(res.Error, "#token=<admin token>") && strings.Contains(res.Error, "401"), "error shown: " + res.Error
+	})
+	t.Logf("DASHBOARD without the token: %s", noToken.Error)
+
 	// The screenshot is of the page as the tracker serves it, no proxy.
 	screenshot(t, r.trackerURL+dashPage(false))
 }

@@ -251,6 +251,7 @@
   function render() {
     const fleet = state.fleet;
     if (!fleet) return;
+    const t0 = performance.now();
     const bounds = (fleet.startup_buckets_s || []).map(Number);
     const thresholds = fleet.thresholds || {};
     fillSelectors(fleet.series);
@@ -268,6 +269,7 @@
       now.className = 'now' + (v == null || thr == null ? '' : spec.bad(v, thr) ? ' bad' : ' ok');
     }
     renderAB(fleet, xs, b, k, bounds, thresholds);
+    state.renderMs = performance.now() - t0;
     const peers = lastValue(d.peers);
     setStatus('Updated ' + new Date(fleet.now * 1000).toLocaleTimeString() + ' · ' + fleet.series.length +
       ' label sets · ' + (peers == null ? 'no' : Math.round(peers)) + ' peers in view · ' + b + ' s buckets · refresh every ' + refreshS + ' s', false);
@@ -367,8 +369,9 @@
     const old = state.fleet;
     const b = old && old.bucket_s > 0 ? old.bucket_s : 10;
     const since = old ? old.now - 3 * b : Math.floor(Date.now() / 1000 - state.range - state.win - 60);
+    const wait = old ? 10 : 30; // seconds; a whole hour of a large fleet is tens of MB
     const ctl = new AbortController();
-    const stop = setTimeout(() => ctl.abort(), 10000);
+    const stop = setTimeout(() => ctl.abort(), wait * 1000);
     try {
       const headers = {Accept: 'application/json'};
       if (token) headers.Authorization = 'Bearer ' + token;
@@ -383,7 +386,7 @@
       await report(state.fleet);
     } catch (e) {
       if (gen !== generation) return;
-      const msg = e.name === 'AbortError' ? 'GET /api/fleet: no answer within 10 s' : e.message;
+      const msg = e.name === 'AbortError' ? 'GET /api/fleet: no answer within ' + wait + ' s' : e.message;
       setStatus(msg + (state.fleet ? ' (showing the last data)' : ''), true);
       await report(state.fleet, msg);
     } finally {
@@ -438,7 +441,7 @@
   async function report(fleet, err) {
     if (!reportPath) return;
     await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); // uPlot draws on the next frame
-    const r = {now: fleet ? fleet.now : 0, loads: state.loads, error: err || '', errors: errors.slice(), tokenSent: token !== '', series: fleet ? fleet.series.length : 0,
+    const r = {now: fleet ? fleet.now : 0, loads: state.loads, renderMs: state.renderMs || 0, error: err || '', errors: errors.slice(), tokenSent: token !== '', series: fleet ? fleet.series.length : 0,
       options: {}, charts: [], cohorts: []};
     for (const d of DIMS) {
       r.options[d] = [...document.getElementById('sel-' + d).options].map((o) => o.value).filter((v) => v !== ALL).map((v) => v.slice(1));
