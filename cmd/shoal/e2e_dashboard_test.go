@@ -435,6 +435,7 @@ func checkDashboard(t *testing.T, res dashResult, proxy *dashProxy) {
 	for _, l := range append(res.Charts, res.Cohorts...) {
 		t.Logf("DASHBOARD %s", l)
 	}
+	t.Logf("DASHBOARD %d label sets, %d answers drawn, the last in %.1f ms", res.Series, res.Loads, res.RenderMs)
 	if res.Error != "" || len(res.Errors) > 0 {
 		t.Errorf("the page reports errors: %q %q", res.Error, res.Errors)
 	}
