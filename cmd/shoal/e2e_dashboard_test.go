@@ -45,8 +45,9 @@ const dashReportPath = "/dashboard-report"
 
 // dashResult is what dashboard.js POSTs after each update.
 type dashResult struct {
-	Now       int64               `json:"now"`   // the drawn data's "now"
-	Loads     int                 `json:"loads"` // answers drawn: the first whole, then merged updates
+	Location  string              `json:"location"` // the page's address once loaded
+	Now       int64               `json:"now"`      // the drawn data's "now"
+	Loads     int                 `json:"loads"`    // answers drawn: the first whole, then merged updates
 	RenderMs  float64             `json:"renderMs"`
 	Error     string              `json:"error"`
 	Errors    []string            `json:"errors"`
@@ -479,6 +480,10 @@ func checkDashboard(t *testing.T, res dashResult, proxy *dashProxy) {
 		t.Errorf("A/B panel shows cohorts %q, want %q", cohorts, wantCohorts)
 	}
 	checkFleetRequests(t, proxy.fleetRequests())
+	// The page took the token out of its address once read.
+	if !strings.Contains(res.Location, "report=") || strings.Contains(res.Location, "token") {
+		t.Errorf("the page's address is %q: want the token gone, the rest of the fragment kept", res.Location)
+	}
 }
 
 // dashDrawn says whether the page has merged updates into its first

@@ -5,7 +5,8 @@
 // for the label sets the selectors pick, and the cohorts side by side.
 //
 // The admin token comes from the URL fragment (#token=…), which browsers
-// never send to a server, and goes out only as Authorization: Bearer.
+// never send to a server, and goes out only as Authorization: Bearer; the
+// page then keeps it in the tab's session storage, out of the address bar.
 // Fragment options: refresh=SECONDS (default 5); report=/same-origin/path,
 // where the page POSTs what it drew after each update (the end-to-end test
 // reads it).
@@ -17,7 +18,7 @@
   const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
 
   const frag = new URLSearchParams(location.hash.slice(1));
-  const token = frag.get('token') || '';
+  const token = takeToken();
   const reportPath = sameOriginPath(frag.get('report'));
   const refreshS = clamp(Number(frag.get('refresh')) || 5, 1, 300);
 
@@ -441,7 +442,7 @@
   async function report(fleet, err) {
     if (!reportPath) return;
     await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); // uPlot draws on the next frame
-    const r = {now: fleet ? fleet.now : 0, loads: state.loads, renderMs: state.renderMs || 0, error: err || '', errors: errors.slice(), tokenSent: token !== '', series: fleet ? fleet.series.length : 0,
+    const r = {location: location.href, now: fleet ? fleet.now : 0, loads: state.loads, renderMs: state.renderMs || 0, error: err || '', errors: errors.slice(), tokenSent: token !== '', series: fleet ? fleet.series.length : 0,
       options: {}, charts: [], cohorts: []};
     for (const d of DIMS) {
       r.options[d] = [...document.getElementById('sel-' + d).options].map((o) => o.value).filter((v) => v !== ALL).map((v) => v.slice(1));
@@ -491,6 +492,22 @@
     while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++; }
     const s = i === 0 || short ? String(+v.toFixed(v < 10 ? 1 : 0)) : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0);
     return s + ' ' + units[i];
+  }
+
+  // takeToken reads the admin token from the fragment, keeps it in this
+  // tab's session storage (so a reload still has it) and takes it out of
+  // the address bar, bookmarks and history.
+  function takeToken() {
+    const key = 'shoal-dashboard-token';
+    let t = frag.get('token');
+    if (t === null) {
+      try { return sessionStorage.getItem(key) || ''; } catch (e) { return ''; }
+    }
+    try { sessionStorage.setItem(key, t); } catch (e) { /* storage off: the fragment only */ }
+    frag.delete('token');
+    const rest = frag.toString();
+    history.replaceState(null, '', location.pathname + location.search + (rest ? '#' + rest : ''));
+    return t;
   }
 
   // sameOriginPath accepts a path on this origin only ("/x", not "//host").
