@@ -14,8 +14,12 @@ import (
 // summary (PeerConfig.TelemetryInterval).
 const DefaultTelemetryInterval = 30 * time.Second
 
-// telemetryTimeout bounds one post to the trackers.
-const telemetryTimeout = 10 * time.Second
+// telemetryTimeout bounds one post to the trackers; finalTelemetryTimeout
+// the last one, as the peer shuts down.
+const (
+	telemetryTimeout      = 10 * time.Second
+	finalTelemetryTimeout = 2 * time.Second
+)
 
 // playTotals are the gateway's playback figures since the peer started,
 // which the telemetry loop turns into deltas.
@@ -61,6 +65,9 @@ type telemetry struct {
 	seen    map[*swarm.Session]byteCounts // counters as of the last report, of sessions seen then
 	play    playTotals                    // as of the last report
 	pending discovery.TelemetryReport     // deltas of reports that did not get through
+	// refusing is set while the tracker refuses every report, so the log
+	// says so once, not every interval.
+	refusing bool
 }
 
 // checkTelemetry checks the telemetry settings, fills the default
@@ -95,16 +102,16 @@ func (p *Peer) runTelemetry(ctx context.Context) {
 		seen: map[*swarm.Session]byteCounts{}}
 	tick := time.NewTicker(t.interval)
 	defer tick.Stop()
-	var last time.Time
+	var last time.Time // of the last report sent; zero before the first
 	for {
 		select {
 		case <-tick.C:
-			t.send(ctx)
+			t.send(ctx, false)
 			last = time.Now()
 		case <-ctx.Done():
-			if time.Since(last) >= t.interval/2 {
-				fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				t.send(fctx)
+			if last.IsZero() || time.Since(last) >= t.interval/2 {
+				fctx, cancel := context.WithTimeout(context.Background(), finalTelemetryTimeout)
+				t.send(fctx, true)
 				cancel()
 			}
 			return
@@ -191,14 +198,17 @@ func containsSession(ss []*swarm.Session, s *swarm.Session) bool {
 	return false
 }
 
-// send posts the next report to the first tracker that answers. A report
-// that does not get through (a tracker down, resting or overloaded) leaves
-// its deltas for the next one, which adds to them: nothing queues but a
-// few sums. One the tracker refuses as malformed or unauthorised is
-// dropped.
-func (t *telemetry) send(ctx context.Context) {
+// send posts the next report to the first tracker that answers (final:
+// the last one, skipped when it has no figures). A report that does not
+// get through (a tracker down, resting or overloaded) leaves its deltas
+// for the next one, which adds to them: nothing queues but a few sums. One
+// the tracker refuses as malformed or unauthorised is dropped.
+func (t *telemetry) send(ctx context.Context, final bool) {
 	p := t.p
 	r := t.report()
+	if final && r.FromPeers == 0 && r.FromOrigin == 0 && r.Uploaded == 0 && r.Startups == nil && r.WatchS == 0 && r.StallS == 0 {
+		return // nothing since the last: spare the shutdown a round trip
+	}
 	t.seq++
 	r.Seq = t.seq
 	if s := signerOf(p.host); s != nil {
@@ -220,9 +230,18 @@ func (t *telemetry) send(ctx context.Context) {
 	switch {
 	case err == nil:
 		t.pending = discovery.TelemetryReport{}
+		t.refusing = false
 	case errors.Is(err, discovery.ErrTelemetryRefused):
-		p.log.Warn("telemetry refused", "err", err)
+		// Once per run of refusals: a tracker without telemetry (404) or
+		// one that refuses this peer's token refuses every report.
+		if !t.refusing {
+			p.log.Warn("telemetry refused; figures dropped until the tracker accepts them", "err", err)
+		} else {
+			p.log.Debug("telemetry refused", "err", err)
+		}
+		t.refusing = true
 		t.pending = discovery.TelemetryReport{}
+		return
 	default:
 		p.log.Debug("telemetry not delivered; its figures go with the next", "err", err)
 		t.pending = discovery.TelemetryReport{

@@ -186,6 +186,8 @@ const (
 	telemetryInvalid = "invalid" // malformed
 	telemetryForged  = "forged"  // bad signature or MAC, stale
 	telemetryRefused = "refused" // token refused or missing
+	// telemetryOverloaded: refused unverified, the tracker saturated
+	telemetryOverloaded = "overloaded"
 )
 
 func newFleet(cfg TelemetryConfig, skew time.Duration, clock core.Clock, reg prometheus.Registerer) *fleet {
@@ -193,13 +195,13 @@ func newFleet(cfg TelemetryConfig, skew time.Duration, clock core.Clock, reg pro
 		cfg: cfg, skew: skew, clock: clock,
 		series: map[seriesKey]*series{}, peers: map[string]*fleetPeer{},
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_fleet_reports_total", Help: "Telemetry reports by result (ok, repeat, limited, invalid, forged, refused).",
+			Name: "shoal_fleet_reports_total", Help: "Telemetry reports by result (ok, repeat, limited, invalid, forged, refused, overloaded).",
 		}, []string{"result"}),
 		folded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_fleet_folded_reports_total", Help: "Telemetry reports counted under the label set \"other\": their own would pass --telemetry-max-series.",
 		}),
 	}
-	for _, r := range []string{telemetryOK, telemetryRepeat, telemetryLimited, telemetryInvalid, telemetryForged, telemetryRefused} {
+	for _, r := range []string{telemetryOK, telemetryRepeat, telemetryLimited, telemetryInvalid, telemetryForged, telemetryRefused, telemetryOverloaded} {
 		f.reports.WithLabelValues(r)
 	}
 	reg.MustRegister(f.reports, f.folded, f)
@@ -280,6 +282,12 @@ func (f *fleet) add(tenant string, r *discovery.TelemetryReport, now time.Time) 
 
 	t := bucketStart(now)
 	if n := len(s.hist); n == 0 || s.hist[n-1].t != t {
+		f.trimLocked(s, now)
+		if len(s.hist) == cap(s.hist) {
+			// Grow to at most the points History holds, never beyond.
+			grown := make([]point, len(s.hist), min(max(2*cap(s.hist), 8), f.maxPoints()))
+			s.hist = append(grown[:0], s.hist...)
+		}
 		s.hist = append(s.hist, point{t: t})
 	}
 	pt := &s.hist[len(s.hist)-1]
@@ -293,7 +301,6 @@ func (f *fleet) add(tenant string, r *discovery.TelemetryReport, now time.Time) 
 	pt.stallS += float32(r.StallS)
 	pt.watchS += float32(r.WatchS)
 	pt.peers, pt.chunks, pt.rare = uint32(s.live), s.chunks, s.rare
-	f.trimLocked(s, now)
 	return false, nil
 }
 
@@ -309,6 +316,10 @@ func bucketStart(t time.Time) int64 {
 	w := int64(TelemetryBucket / time.Second)
 	return u - u%w
 }
+
+// maxPoints is the most history points a label set holds: one per bucket
+// of History, and the bucket being filled.
+func (f *fleet) maxPoints() int { return int(f.cfg.History/TelemetryBucket) + 2 }
 
 // trimLocked drops s's history points older than History.
 func (f *fleet) trimLocked(s *series, now time.Time) {

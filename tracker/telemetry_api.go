@@ -65,13 +65,15 @@ type FleetPoint struct {
 	RareChunks int64   `json:"rare_chunks"`
 }
 
-// handleTelemetry serves POST /telemetry, checked as an announce is: the
-// body decodes within limits; the client address is within the announce
-// rate limits; the signature (or a session ticket's MAC) verifies for the
-// peer ID it names, unless the tracker accepts unsigned requests; the
-// token, when the tracker requires tokens, is valid and names the tenant;
-// and the peer's last report is at least half an interval old. A report
-// whose seq is not above the peer's last is answered 200 and ignored.
+// handleTelemetry serves POST /telemetry, checked as an announce is, in
+// order of cost: the body decodes within limits; the client address is
+// within the announce rate limits; a slot among the requests in flight is
+// free (the announces' slots, overload.go), or 503; the signature (or a
+// session ticket's MAC) verifies for the peer ID it names, unless the
+// tracker accepts unsigned requests; the token, when the tracker requires
+// tokens, is valid and names the tenant; and the peer's last report is at
+// least half an interval old. A report whose seq is not above the peer's
+// last is answered 200 and ignored.
 func (s *Server) handleTelemetry(w http.ResponseWriter, r *http.Request) {
 	f := s.fleet
 	refuse := func(result string, status int, eb errorBody) {
@@ -101,6 +103,13 @@ func (s *Server) handleTelemetry(w http.ResponseWriter, r *http.Request) {
 		refuse(telemetryLimited, http.StatusTooManyRequests, eb)
 		return
 	}
+	if !s.gate.enter(r.Context()) { // the announces' slots: a signature check is the same work
+		eb := errorBody{Error: fmt.Sprintf("tracker overloaded: more than %d requests in flight; retry later", s.cfg.MaxInFlight)}
+		eb.IntervalS = retryAfter(w, s.cfg.OverloadRetryAfter)
+		refuse(telemetryOverloaded, http.StatusServiceUnavailable, eb)
+		return
+	}
+	defer s.gate.leave()
 	switch {
 	case len(rep.MAC) > 0:
 		err = s.sess.verifyTelemetry(&rep, now)
