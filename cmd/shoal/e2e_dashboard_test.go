@@ -371,6 +371,12 @@ func TestDashboardLiveSwarm(t *testing.T) {
 		if doc == nil {
 			return false, fmt.Sprintf("the page drew data of %d, which the proxy never served", res.Now)
 		}
+		// A minute of reports first, so the screenshot shows a history.
+		for _, l := range res.Charts {
+			if l.Chart == "peers" && l.Points < 6 {
+				return false, "under a minute of reports: " + l.String()
+			}
+		}
 		return dashDrawn(res, doc)
 	})
 	checkDashboard(t, res, proxy)
