@@ -111,7 +111,7 @@ type ruleFile struct {
 }
 
 // TestPrometheusRules: promtool accepts the rules and their unit tests pass,
-// the six alerts an operator needs are there, and every metric they name is
+// the alerts an operator needs are there (the fleet telemetry's four too), and every metric they name is
 // one the daemons export.
 func TestPrometheusRules(t *testing.T) {
 	b, err := os.ReadFile("prometheus/shoal-rules.yml")
@@ -134,7 +134,8 @@ func TestPrometheusRules(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"ShoalOffloadLow", "ShoalOriginEgressSurge", "ShoalStartupP95High", "ShoalRebufferingHigh", "ShoalTrackerOverloadRefusals", "ShoalPeerBansSurge"} {
+	for _, want := range []string{"ShoalOffloadLow", "ShoalOriginEgressSurge", "ShoalStartupP95High", "ShoalRebufferingHigh", "ShoalTrackerOverloadRefusals", "ShoalPeerBansSurge",
+		"ShoalFleetOffloadLow", "ShoalFleetStartupP95High", "ShoalFleetRebufferingHigh", "ShoalFleetRareChunksHigh"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("alert %s missing; have %v", want, alerts)
 		}

@@ -14,9 +14,10 @@
 // POST /report (report.go), POST /telemetry and GET /api/fleet (fleet
 // telemetry: telemetry.go), GET /api/swarms (paged, behind an admin
 // credential), the operator's policy (GET /policy, its long poll, and PUT
-// /api/policy behind the admin credential: policy.go), GET /metrics, and
-// the probes GET /healthz and /readyz (ready until shutdown begins, while
-// every AddReadyCheck check passes). Only cmd/shoal and the demo import it.
+// /api/policy behind the admin credential: policy.go), the operator's page
+// GET /dashboard/ (package dashboard), GET /metrics, and the probes GET
+// /healthz and /readyz (ready until shutdown begins, while every
+// AddReadyCheck check passes). Only cmd/shoal and the demo import it.
 package tracker
 
 import (
@@ -39,6 +40,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shoal-cdn/shoal/audit"
+	"github.com/shoal-cdn/shoal/dashboard"
 	"github.com/shoal-cdn/shoal/discovery"
 	"github.com/shoal-cdn/shoal/health"
 )
@@ -166,6 +168,7 @@ func newServer(cfg Config) *Server {
 	}
 	s.mux.HandleFunc("GET "+discovery.PolicyPath, s.handlePolicy)
 	s.mux.HandleFunc("PUT "+PolicyAPIPath, s.handlePolicyPut)
+	s.mux.Handle("GET "+dashboard.Path, dashboard.Handler()) // static; the data it draws needs the admin token
 	if c, ok := cfg.Audit.(prometheus.Collector); ok {
 		s.m.reg.MustRegister(c) // the audit log's written and dropped counts
 	}
