@@ -97,11 +97,13 @@ func (t *Trackers) Report(ctx context.Context, r Report) error {
 }
 
 func (t *Trackers) try(ctx context.Context, do func(context.Context, *TrackerClient) error) error {
-	return t.tryFor(ctx, t.timeout, do)
+	return t.tryFor(ctx, t.timeout, true, do)
 }
 
-// tryFor is try with per-attempt timeout (0: none, for a long poll).
-func (t *Trackers) tryFor(ctx context.Context, timeout time.Duration, do func(context.Context, *TrackerClient) error) error {
+// tryFor is try with per-attempt timeout (0: none, for a long poll), and
+// the Retry-After of a refusal noted as the tracker's rest only if
+// noteRest: a tracker refusing a long poll may still take announces.
+func (t *Trackers) tryFor(ctx context.Context, timeout time.Duration, noteRest bool, do func(context.Context, *TrackerClient) error) error {
 	t.mu.Lock()
 	start, now := t.cur, t.now()
 	n := len(t.clients)
@@ -138,7 +140,7 @@ func (t *Trackers) tryFor(ctx context.Context, timeout time.Duration, do func(co
 			t.mu.Unlock()
 			return nil
 		}
-		if d := RetryAfter(err); d > 0 {
+		if d := RetryAfter(err); d > 0 && noteRest {
 			t.mu.Lock()
 			t.rest[k] = t.now().Add(d)
 			t.mu.Unlock()

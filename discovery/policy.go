@@ -77,10 +77,12 @@ func (c *TrackerClient) Policy(ctx context.Context, after uint64) ([]byte, error
 
 // Policy is one long poll (see TrackerClient.Policy) of the tracker in use,
 // or of the next ones in turn when it fails; without the per-tracker
-// timeout of announces, since the tracker holds it by design.
+// timeout of announces, since the tracker holds it by design. A tracker
+// refusing the poll with a Retry-After (too many held) is not rested for
+// announces: the caller honours RetryAfter(err) for its next poll.
 func (t *Trackers) Policy(ctx context.Context, after uint64) ([]byte, error) {
 	var b []byte
-	err := t.tryFor(ctx, 0, func(ctx context.Context, c *TrackerClient) error {
+	err := t.tryFor(ctx, 0, false, func(ctx context.Context, c *TrackerClient) error {
 		var err error
 		b, err = c.Policy(ctx, after)
 		return err

@@ -3,12 +3,15 @@ package discovery
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/shoal-cdn/shoal/control"
 )
 
 // TestPolicyClientAnswers: one long poll per tracker answer, the serial
@@ -102,5 +105,78 @@ func TestAnnouncerCarriesPolicySerial(t *testing.T) {
 	}
 	if r := <-f.reqs; r.PolicySerial != 9 {
 		t.Fatalf("next announce: policy_serial %d, want 9", r.PolicySerial)
+	}
+}
+
+// FuzzAppendJSONPolicy: an answer carrying a policy encodes byte for byte
+// as encoding/json encodes it, whether the policy is copied (canonical) or
+// not.
+func FuzzAppendJSONPolicy(f *testing.F) {
+	f.Add(30.0, []byte(`{"version":1,"serial":2,"rules":[{"match":{"region":"eu"},"p2p":"off"}],"signature":"AAAA"}`))
+	f.Add(1.5, []byte(`{"a": 1}`))
+	f.Add(2.0, []byte(`{"a":"<&>"}`))
+	f.Add(2.0, []byte(`{"a":"`+"\u2028"+`"}`))
+	f.Add(2.0, []byte(`{`))
+	f.Add(2.0, []byte{})
+	f.Fuzz(func(t *testing.T, iv float64, policy []byte) {
+		r := AnnounceResponse{IntervalS: iv, Peers: []PeerInfo{{Peer: "p", Addrs: []string{"/ip4/198.18.0.1/tcp/1"}}}, Policy: policy}
+		got := r.AppendJSON(nil)
+		want, err := json.Marshal(r)
+		if err != nil {
+			if string(got) != "null" {
+				t.Fatalf("encoding/json refuses %q (%v), AppendJSON wrote %s", policy, err, got)
+			}
+			return
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("AppendJSON differs from encoding/json:\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// TestCanonicalPolicyCopied: a signed policy's canonical encoding takes the
+// fast path (copied into the answer, not encoded again).
+func TestCanonicalPolicyCopied(t *testing.T) {
+	p := control.Policy{Serial: 3, Issued: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC),
+		Rules:       []control.Rule{{Match: control.Match{Region: "eu"}, P2P: control.Off, UploadBps: 1 << 20}},
+		Experiments: []control.Experiment{{Name: "ab", Variants: []control.Variant{{Name: "p2p", Percent: 12.5}}}}}
+	if err := p.Sign(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !verbatimJSON(doc) {
+		t.Fatalf("canonical policy not copied as it is: %s", doc)
+	}
+	r := AnnounceResponse{IntervalS: 30, Peers: []PeerInfo{}, Policy: doc}
+	if got := r.AppendJSON(nil); !bytes.HasSuffix(got, append(append([]byte(`,"policy":`), doc...), '}')) {
+		t.Fatalf("answer %s does not end with the policy's bytes", got)
+	}
+}
+
+// TestTrackersPolicyRefusalLeavesAnnounces: a tracker refusing a long poll
+// with a Retry-After (its waiters full) still takes the next announce.
+func TestTrackersPolicyRefusalLeavesAnnounces(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == PolicyPath {
+			w.Header().Set("Retry-After", "60")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte(`{"interval_s":30,"peers":[]}`))
+	}))
+	defer srv.Close()
+	ts, err := NewTrackers([]string{srv.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Policy(context.Background(), 0); RetryAfter(err) != time.Minute {
+		t.Fatalf("poll: %v, want a Retry-After of 1 min", err)
+	}
+	req := AnnounceRequest{Content: testContent("a"), Peer: "self", Addrs: []string{"/ip4/127.0.0.1/tcp/1"}}
+	if _, err := ts.Announce(context.Background(), req); err != nil {
+		t.Fatalf("announce after a refused poll: %v, want it sent", err)
 	}
 }

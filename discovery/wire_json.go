@@ -12,9 +12,11 @@ import (
 // without reflection: the response's shape is fixed, and it is the largest
 // part of an announce's cost. FuzzAppendJSON checks the two agree byte for
 // byte. Values the fast path does not cover (a float in exponent form, a
-// string needing escapes, a policy) take encoding/json's own code.
+// string needing escapes, a policy that encoding/json would not copy as it
+// is) take encoding/json's own code. A policy in canonical encoding is
+// copied: the tracker answers the operator's bytes without encoding them.
 func (r *AnnounceResponse) AppendJSON(b []byte) []byte {
-	if !plainFloat(r.IntervalS) || !plainFloat(r.MinIntervalS) || r.Policy != nil {
+	if !plainFloat(r.IntervalS) || !plainFloat(r.MinIntervalS) || (r.Policy != nil && !verbatimJSON(r.Policy)) {
 		return appendMarshal(b, r)
 	}
 	b = append(b, `{"interval_s":`...)
@@ -53,7 +55,24 @@ func (r *AnnounceResponse) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, '}')
 	}
+	if len(r.Policy) > 0 {
+		b = append(b, `,"policy":`...)
+		b = append(b, r.Policy...)
+	}
 	return append(b, '}')
+}
+
+// verbatimJSON reports whether encoding/json writes raw, a json.RawMessage,
+// exactly as it is: valid JSON of printable ASCII with no whitespace and
+// none of the HTML-escaped '<', '>', '&'. A policy's canonical encoding
+// always is.
+func verbatimJSON(raw []byte) bool {
+	for _, c := range raw {
+		if c <= ' ' || c > '~' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return json.Valid(raw)
 }
 
 // AppendJSON appends p as encoding/json writes it (Encoded ignored).

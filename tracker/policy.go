@@ -270,16 +270,27 @@ func (s *Server) startPolicy(ctx context.Context) error {
 			return err
 		}
 	}
+	var serial uint64
+	if h := s.pol.current(); h != nil {
+		serial = h.serial
+	}
+	s.log.Info("operator policy", "operator_keys", len(s.cfg.OperatorKeys), "serial", serial, "file", s.cfg.PolicyFile)
 	bg, cancel := context.WithCancel(context.Background())
 	s.stopBG = cancel
 	if b := s.pol.backend; b != nil {
 		s.bg.Add(1)
 		go func() {
 			defer s.bg.Done()
+			failing := false // log the first failure of a run and the recovery, not every second
 			b.watchPolicy(bg, func() {
-				if err := s.syncPolicy(bg); err != nil && bg.Err() == nil {
-					s.log.Warn("reading the shared policy", "err", err)
+				err := s.syncPolicy(bg)
+				switch {
+				case err != nil && !failing && bg.Err() == nil:
+					s.log.Warn("reading the shared policy; retrying every second", "err", err)
+				case err == nil && failing:
+					s.log.Info("reading the shared policy again")
 				}
+				failing = err != nil
 			})
 		}()
 	}

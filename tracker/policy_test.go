@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/shoal-cdn/shoal/control"
 	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/discovery"
 	"github.com/shoal-cdn/shoal/internal/redistest"
 	"github.com/shoal-cdn/shoal/manifest"
 )
@@ -276,5 +278,42 @@ func TestPolicyFileReloaded(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), cfg.PolicyFile) {
 		t.Fatalf("a file signed by another key: %v, want an error naming the file", err)
+	}
+}
+
+// TestPolicyPollEndsAtShutdown: a long poll held when the tracker shuts
+// down is answered (204) at once, so shutdown does not wait for it.
+func TestPolicyPollEndsAtShutdown(t *testing.T) {
+	cfg := Config{Logger: quiet, PolicyWait: discovery.PolicyWait}
+	withOperator(&cfg)
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	polled := make(chan int, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/policy?after=0")
+		if err != nil {
+			polled <- -1
+			return
+		}
+		resp.Body.Close()
+		polled <- resp.StatusCode
+	}()
+	waitFor(t, "the poll held", func() bool { return s.pol.waiters.Load() == 1 })
+	cancel()
+	if code := <-polled; code != http.StatusNoContent {
+		t.Fatalf("held poll at shutdown: %d, want 204", code)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v, want a clean shutdown", err)
 	}
 }

@@ -28,7 +28,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	operatorKeys := &keyList{}
 	fs.Var(operatorKeys, "operator-key", "operator public keys (shoal keygen) whose signed policies the tracker accepts and hands out to peers: comma-separated, repeatable; without it the tracker serves no policy")
 	policyFile := fs.String("policy", "", "signed policy file (shoal policy sign) to hand out from the start, taken again whenever it changes, unless the policy held is as new (needs --operator-key)")
-	maxPolicyWaiters := fs.Int("max-policy-waiters", tracker.DefaultMaxPolicyWaiters, "policy long polls (GET /policy?after=) held at once, some 10-20 KiB each; one more is refused with 503 and Retry-After (0: no limit)")
+	maxPolicyWaiters := fs.Int("max-policy-waiters", tracker.DefaultMaxPolicyWaiters, "policy long polls (GET /policy?after=) held at once, about 19 KiB of memory each; one more is refused with 503 and Retry-After (0: no limit)")
 	trustForwarded := fs.Bool("trust-forwarded", false, "take the client address from the last X-Forwarded-For entry (only behind a reverse proxy that sets it)")
 	clockSkew := fs.Duration("clock-skew", tracker.DefaultClockSkew, "how far an announce's signing time may be from the tracker's clock")
 	trust := &keyList{}
