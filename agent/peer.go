@@ -153,6 +153,19 @@ type PeerConfig struct {
 	// excepted); the caller opens and closes it.
 	AccessLog *accesslog.Log
 
+	// TelemetryInterval is how often the peer sends the tracker a summary
+	// (agent/telemetry.go; default DefaultTelemetryInterval, at least 1 s;
+	// negative: never). Without a tracker none is sent.
+	TelemetryInterval time.Duration
+	// DeviceClass and NetworkLabel label the peer's telemetry: a device
+	// class (desktop, mobile, tv, settop, server…) and an ISP or ASN
+	// label, each at most 64 bytes of [a-zA-Z0-9._/-], or empty. Operator
+	// policy rules match the device class too.
+	DeviceClass, NetworkLabel string
+	// TelemetryCohort, when set, names the peer's cohort in each report
+	// ("experiment/variant", or "" for none); it is called once a report.
+	TelemetryCohort func() string
+
 	// OperatorKeys are the keys whose signed policies (control.Policy) the
 	// peer obeys, learnt from the tracker, gossip and its cache; none: it
 	// applies no policy (policy.go).
@@ -161,9 +174,8 @@ type PeerConfig struct {
 	// make it stricter, never looser. UploadLimit is likewise the most a
 	// policy's upload cap can allow.
 	P2P control.P2P
-	// Device is the device class a policy's rules match (desktop, mobile,
-	// tv, …); Consent says the viewer consented to peer-to-peer delivery.
-	Device  string
+	// Consent says the viewer consented to peer-to-peer delivery. The
+	// device class a policy's rules match is DeviceClass.
 	Consent bool
 	// Metered and OnBattery say whether the peer is on a metered network
 	// or on battery: ToggleAuto (the default) reads the system every
@@ -316,6 +328,10 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{}),
 		gw: newGatewayBounds(cfg.Gateway), audit: audit.OrDiscard(cfg.Audit)}
 	p.revs = newRevocations(p)
+	telemetryOn, err := p.checkTelemetry()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.OriginRequests < 0 {
 		return nil, fmt.Errorf("%w: origin requests %d: want a positive number (0: the default %d)", ErrBadInput, cfg.OriginRequests, swarm.DefaultOriginRequests)
 	}
@@ -366,6 +382,9 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.goOwned(func() { p.revs.run(bg, cfg.RevocationPoll) })
 	p.pol = newOperatorPolicy(p)
 	p.pol.start(ctx)
+	if p.cfg.TelemetryCohort == nil && p.pol.keys != nil {
+		p.cfg.TelemetryCohort = p.Cohort // the cohorts of the policy held
+	}
 	p.goOwned(func() { p.pol.run(bg) })
 	if tf != nil {
 		p.goOwned(func() { tf.watch(bg, p) })
@@ -375,6 +394,9 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		p.goOwned(func() {
 			cfg.Token.watch(bg, DefaultTokenPoll, func(err error) { p.log.Warn("token file", "err", err) })
 		})
+	}
+	if telemetryOn {
+		p.goOwned(func() { p.runTelemetry(bg) })
 	}
 	if cfg.ScrubRate > 0 {
 		p.goOwned(func() {

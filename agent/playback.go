@@ -142,6 +142,7 @@ type playbacks struct {
 	bytes     *prometheus.CounterVec
 
 	mu       sync.Mutex
+	totals   playTotals                     // guarded by mu: for fleet telemetry (telemetry.go)
 	sessions map[playKey]*playback          // guarded by mu
 	index    map[core.ContentID]*mediaIndex // guarded by mu
 	checked  map[playlistKey]error          // guarded by mu: playlists already vetted
@@ -298,13 +299,19 @@ func (pb *playbacks) sent(s *playback, seg int, dur time.Duration, direct, held,
 		return
 	}
 	s.segments++
+	if !s.clock.started || seg != s.clock.last { // a retry plays nothing more
+		pb.totals.watchS += dur.Seconds()
+	}
 	stall, first := s.clock.delivered(seg, dur, now)
 	if first {
 		pb.startup.Observe(s.clock.startup.Seconds())
+		pb.totals.startup(s.clock.startup)
 	}
 	if stall > 0 {
 		pb.stalls.Inc()
 		pb.stallSecs.Add(stall.Seconds())
+		pb.totals.stalls++
+		pb.totals.stallS += stall.Seconds()
 	}
 }
 

@@ -205,7 +205,7 @@ func (e *operatorPolicy) facts(content string) control.Facts {
 	metered, battery := e.metered, e.battery
 	e.mu.Unlock()
 	f := control.Facts{
-		Peer: string(e.p.host.ID()), Content: content, Region: e.p.cfg.Region, Device: e.p.cfg.Device,
+		Peer: string(e.p.host.ID()), Content: content, Region: e.p.cfg.Region, Device: e.p.cfg.DeviceClass,
 		Metered: metered, OnBattery: battery, Consented: e.p.cfg.Consent,
 	}
 	if tok := e.p.currentToken(); tok != "" {
@@ -436,7 +436,7 @@ func (e *operatorPolicy) status() PolicyStatus {
 	defer e.mu.Unlock()
 	st := PolicyStatus{
 		P2P: e.peerWide.P2P, UploadBps: e.peerWide.UploadBps, Why: e.peerWide.Why, Source: e.source,
-		Metered: e.metered, OnBattery: e.battery, Device: e.p.cfg.Device, Consent: e.p.cfg.Consent,
+		Metered: e.metered, OnBattery: e.battery, Device: e.p.cfg.DeviceClass, Consent: e.p.cfg.Consent,
 		Cohort: control.CohortLabel(e.peerWide.Cohorts), ModeChanges: e.modeChanges,
 	}
 	if e.keys != nil {
@@ -498,9 +498,6 @@ func (cfg *PeerConfig) checkPolicyConfig() error {
 	}
 	if _, err := control.ParseP2P(string(cfg.P2P)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadInput, err)
-	}
-	if len(cfg.Device) > control.MaxLabelLen {
-		return fmt.Errorf("%w: device class of %d bytes, at most %d", ErrBadInput, len(cfg.Device), control.MaxLabelLen)
 	}
 	return nil
 }

@@ -156,8 +156,15 @@ type Config struct {
 	// Manifests, when set, lets Authorize learn a content's name, publisher
 	// and policy (AuthRequest.Manifest).
 	Manifests *ManifestLookup
+	// TokenTenant checks the token of a telemetry report when Authorize is
+	// set (tokens required) and names its tenant; nil then refuses every
+	// report.
+	TokenTenant TokenTenant
+	// Telemetry configures fleet telemetry (POST /telemetry, GET
+	// /api/fleet, the shoal_fleet_* metrics).
+	Telemetry TelemetryConfig
 	// AdminToken is the bearer credential /api/swarms and PUT /api/policy
-	// require. Empty disables both.
+	// require (empty disables both); /api/fleet requires it when set.
 	AdminToken string
 	// OperatorKeys are the keys whose signed policies (package control) the
 	// tracker accepts: from PUT /api/policy, PolicyFile, or another replica
@@ -324,6 +331,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxOffenders <= 0 {
 		c.MaxOffenders = DefaultMaxOffenders
 	}
+	c.Telemetry = c.Telemetry.withDefaults()
 	if c.ReportsPerMinute <= 0 {
 		c.ReportsPerMinute = DefaultReportsPerMinute
 	}

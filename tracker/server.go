@@ -11,7 +11,8 @@
 // to say.
 //
 // It serves POST /announce (the wire types live in package discovery),
-// POST /report (report.go), GET /api/swarms (paged, behind an admin
+// POST /report (report.go), POST /telemetry and GET /api/fleet (fleet
+// telemetry: telemetry.go), GET /api/swarms (paged, behind an admin
 // credential), the operator's policy (GET /policy, its long poll, and PUT
 // /api/policy behind the admin credential: policy.go), GET /metrics, and the probes GET /healthz and /readyz (ready
 // until shutdown begins, while every AddReadyCheck check passes). Only
@@ -65,6 +66,7 @@ type Server struct {
 	store peerStore // memStore or redisStore; safe for concurrent use
 
 	reports *reports // reports of proven offences (report.go); its own lock
+	fleet   *fleet   // fleet telemetry (telemetry.go); its own lock
 
 	pol       *policies  // the operator's policy (policy.go)
 	pollRates rateLimits // limits on policy long polls, apart from announces'
@@ -155,6 +157,11 @@ func newServer(cfg Config) *Server {
 	s.mux.HandleFunc("POST "+discovery.AnnouncePath, s.handleAnnounce)
 	s.mux.HandleFunc("POST "+discovery.ReportPath, s.handleReport)
 	s.mux.HandleFunc("GET /api/swarms", s.handleSwarms)
+	if !cfg.Telemetry.Off {
+		s.fleet = newFleet(cfg.Telemetry, cfg.ClockSkew, cfg.Clock, s.m.reg)
+		s.mux.HandleFunc("POST "+discovery.TelemetryPath, s.handleTelemetry)
+		s.mux.HandleFunc("GET /api/fleet", s.handleFleet)
+	}
 	s.mux.HandleFunc("GET "+discovery.PolicyPath, s.handlePolicy)
 	s.mux.HandleFunc("PUT "+PolicyAPIPath, s.handlePolicyPut)
 	if c, ok := cfg.Audit.(prometheus.Collector); ok {

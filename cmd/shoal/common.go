@@ -58,6 +58,7 @@ type receiverFlags struct {
 	pexInterval                                            *time.Duration
 	nat                                                    natFlags
 	p2p                                                    p2pFlags
+	tel                                                    peerTelemetryFlags
 	policy                                                 policyFlags
 }
 
@@ -82,6 +83,7 @@ func addReceiverFlags(fs *flag.FlagSet, cacheHelp, trackerHelp, listenDefault st
 		pexInterval: fs.Duration("pex-interval", discovery.DefaultPEXInterval, "peer exchange: least time between two messages to or from one swarm neighbour (each names up to 16 peers we are connected to); 0: off"),
 		nat:         addNATFlags(fs),
 		p2p:         addP2PFlags(fs),
+		tel:         addPeerTelemetryFlags(fs),
 		policy:      addPolicyFlags(fs),
 		assist:      fs.String("origin-assist", "off", "origin egress traded for speed: off (the swarm costs the origin about one copy), a fraction such as 0.3 (this peer may also take up to 30% of each content from the origin, rarest chunks first, so N peers cost at most 1+0.3·N copies) or max (no cap)"),
 	}
@@ -127,6 +129,9 @@ func (r receiverFlags) peerConfig() (agent.PeerConfig, error) {
 		Token: ts, OpenSwarm: *r.openSwarm,
 	}
 	if err := r.nat.apply(&pc); err != nil {
+		return agent.PeerConfig{}, err
+	}
+	if err := r.tel.apply(&pc); err != nil {
 		return agent.PeerConfig{}, err
 	}
 	if err := r.policy.apply(&pc); err != nil {

@@ -10,7 +10,7 @@ import (
 
 // policyFlags are the receivers' flags about the operator's policy: whose
 // policies to obey, the peer's own P2P limit, and the facts the policy's
-// rules look at.
+// rules look at (with --device-class and --region, defined elsewhere).
 type policyFlags struct {
 	operatorKeys     *keyList
 	p2p, device      *string
@@ -24,7 +24,6 @@ func addPolicyFlags(fs *flag.FlagSet) policyFlags {
 	return policyFlags{
 		operatorKeys: keys,
 		p2p:          fs.String("p2p", string(control.On), "this peer's own P2P mode: on, leech-only (fetch from peers, upload nothing) or off (origin only); the operator's policy can make it stricter, never looser"),
-		device:       fs.String("device-class", "", "device class the operator's policy rules match (e.g. desktop, mobile, tv, set-top)"),
 		consent:      fs.Bool("consent", false, "the viewer consented to peer-to-peer delivery (a policy that requires consent turns P2P off without it)"),
 		metered:      fs.String("metered", string(agent.ToggleAuto), "whether the network is metered: auto (NetworkManager's Metered property on the system D-Bus, read every 30s; without NetworkManager: not metered), yes or no"),
 		battery:      fs.String("on-battery", string(agent.ToggleAuto), "whether the machine runs on battery: auto (/sys/class/power_supply: a Battery discharging and no Mains online, read every 30s), yes or no"),
@@ -46,9 +45,6 @@ func (f policyFlags) apply(pc *agent.PeerConfig) error {
 	if pc.OnBattery, err = agent.ParseToggle(*f.battery); err != nil {
 		return usagef("--on-battery: %v", err)
 	}
-	if len(*f.device) > control.MaxLabelLen {
-		return usagef("--device-class: %d bytes, at most %d", len(*f.device), control.MaxLabelLen)
-	}
-	pc.Device, pc.Consent = *f.device, *f.consent
+	pc.Consent = *f.consent // --device-class (telemetry's flag) sets pc.DeviceClass, which policy rules match too
 	return nil
 }

@@ -52,6 +52,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	sessionTTL := fs.Duration("session-ttl", tracker.DefaultSessionTTL, "lifetime of the session tickets handed to peers whose signed announce verified; until it ends a peer MACs its announces instead of signing them (0: tickets off)")
 	sessionKeyFile := fs.String("session-key-file", "", "file holding the secret (at least 32 bytes) session tickets derive from; replicas behind one load balancer share it (empty: random at start, so a restart voids tickets)")
 	maxPerPrefix := fs.Int("max-per-prefix", tracker.DefaultMaxPerPrefix, "most peers from one /24 or /48 in one returned peer set (0: no limit)")
+	tf := addTelemetryFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -170,6 +171,9 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if *policyFile != "" && len(*operatorKeys) == 0 {
 		return usagef("--policy needs --operator-key: the keys the policy must be signed by")
 	}
+	if cfg.Telemetry, err = tf.config(); err != nil {
+		return err
+	}
 	if *origin != "" {
 		l, err := tracker.NewManifestLookup(tracker.ManifestLookupConfig{Origin: *origin})
 		if err != nil {
@@ -178,7 +182,9 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		cfg.Manifests = l
 	}
 	if len(*trust) > 0 {
-		cfg.Authorize = tracker.TokenAuthorizer(token.NewVerifier(*trust, nil).WithCache(*tokenCache))
+		v := token.NewVerifier(*trust, nil).WithCache(*tokenCache)
+		cfg.Authorize = tracker.TokenAuthorizer(v)
+		cfg.TokenTenant = tracker.TokenTenantOf(v)
 		if cfg.Manifests == nil {
 			log.Warn("--trust without --origin: the tracker checks content- and channel-scoped tokens only, and leaves residency and publisher ownership to the peers")
 		}
