@@ -165,7 +165,11 @@ func TestPolicySpreadsByGossip(t *testing.T) {
 	if _, err := trk.SetPolicy(ctx, signedPolicy(t, operatorKey, 1, control.Rule{P2P: control.Off})); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the policy at B and C by gossip", func() bool { return b.PolicyStatus().Serial == 1 && c.PolicyStatus().Serial == 1 })
+	// The serial shows as soon as the policy is taken; the sessions switch
+	// right after.
+	waitFor(t, "the policy at B and C by gossip, C's swarm off", func() bool {
+		return b.PolicyStatus().Serial == 1 && c.PolicyStatus().Serial == 1 && cs.Mode() == swarm.ModeOff
+	})
 	if st := b.PolicyStatus(); st.Serial != 1 || st.Source != "gossip" {
 		t.Fatalf("B: %+v, want serial 1 by gossip", st)
 	}
@@ -179,7 +183,9 @@ func TestPolicySpreadsByGossip(t *testing.T) {
 	if _, err := trk.SetPolicy(ctx, signedPolicy(t, operatorKey, 2, control.Rule{P2P: control.On})); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "serial 2 at B and C", func() bool { return b.PolicyStatus().Serial == 2 && c.PolicyStatus().Serial == 2 })
+	waitFor(t, "serial 2 at B and C, C's swarm on", func() bool {
+		return b.PolicyStatus().Serial == 2 && c.PolicyStatus().Serial == 2 && cs.Mode() == swarm.ModeOn
+	})
 	if cs.Mode() != swarm.ModeOn {
 		t.Fatalf("C's swarm in mode %v after p2p on, want on", cs.Mode())
 	}
