@@ -157,15 +157,16 @@ type PeerConfig struct {
 	// (agent/telemetry.go; default DefaultTelemetryInterval, at least 1 s;
 	// negative: never). Without a tracker none is sent.
 	TelemetryInterval time.Duration
-	// DeviceClass and NetworkLabel label the peer's telemetry: a device
+	// DeviceClass and NetworkLabel label the peer's telemetry (and a
+	// policy's rules match DeviceClass): a device
 	// class (desktop, mobile, tv, settop, server…) and an ISP or ASN
-	// label, each at most 64 bytes of [a-zA-Z0-9._/-], or empty. Operator
-	// policy rules match the device class too.
+	// label, each at most 64 bytes of [a-zA-Z0-9._/-], or empty.
 	DeviceClass, NetworkLabel string
 	// TelemetryCohort, when set, names the peer's cohort in each report
 	// ("experiment/variant", or "" for none); it is called once a report.
+	// Unset, the cohorts come from the operator policy's experiments
+	// (Peer.Cohort).
 	TelemetryCohort func() string
-
 	// OperatorKeys are the keys whose signed policies (control.Policy) the
 	// peer obeys, learnt from the tracker, gossip and its cache; none: it
 	// applies no policy (policy.go).
@@ -174,8 +175,8 @@ type PeerConfig struct {
 	// make it stricter, never looser. UploadLimit is likewise the most a
 	// policy's upload cap can allow.
 	P2P control.P2P
-	// Consent says the viewer consented to peer-to-peer delivery. The
-	// device class a policy's rules match is DeviceClass.
+	// Consent says the viewer consented to peer-to-peer delivery. (The
+	// policy's rules match DeviceClass.)
 	Consent bool
 	// Metered and OnBattery say whether the peer is on a metered network
 	// or on battery: ToggleAuto (the default) reads the system every
@@ -382,9 +383,6 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	p.goOwned(func() { p.revs.run(bg, cfg.RevocationPoll) })
 	p.pol = newOperatorPolicy(p)
 	p.pol.start(ctx)
-	if p.cfg.TelemetryCohort == nil && p.pol.keys != nil {
-		p.cfg.TelemetryCohort = p.Cohort // the cohorts of the policy held
-	}
 	p.goOwned(func() { p.pol.run(bg) })
 	if tf != nil {
 		p.goOwned(func() { tf.watch(bg, p) })

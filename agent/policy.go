@@ -498,6 +498,9 @@ func (cfg *PeerConfig) checkPolicyConfig() error {
 	if _, err := control.ParseP2P(string(cfg.P2P)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
+	if len(cfg.DeviceClass) > control.MaxLabelLen {
+		return fmt.Errorf("%w: device class of %d bytes, at most %d", ErrBadInput, len(cfg.DeviceClass), control.MaxLabelLen)
+	}
 	return nil
 }
 

@@ -128,12 +128,14 @@ func (t *telemetry) report() discovery.TelemetryReport {
 	r.IntervalS = t.interval.Seconds()
 	r.Region, r.Network, r.Device = p.cfg.Region, p.cfg.NetworkLabel, p.cfg.DeviceClass
 	r.Cohort = ""
-	if f := p.cfg.TelemetryCohort; f != nil {
-		if c := f(); discovery.CheckTelemetryLabel(c) == nil {
-			r.Cohort = c
-		} else {
-			p.log.Debug("telemetry cohort not sent", "cohort", c)
-		}
+	f := p.cfg.TelemetryCohort
+	if f == nil {
+		f = p.Cohort // the operator policy's experiments
+	}
+	if c := f(); discovery.CheckTelemetryLabel(c) == nil {
+		r.Cohort = c
+	} else {
+		p.log.Debug("telemetry cohort not sent", "cohort", c)
 	}
 	if p.cfg.Token != nil {
 		r.Token = p.cfg.Token.Token()

@@ -79,9 +79,20 @@ type StreamConfig struct {
 	Transport string
 	// SkipCDN / SkipP2P leave out one of the two runs.
 	SkipCDN, SkipP2P bool
-	Dir              string // temporary files go under it; "" is os.TempDir
-	Progress         func(string)
-	Logger           *slog.Logger
+	// CohortSplit, when in (0, 100), makes the P2P run an A/B run: an
+	// operator policy on the tracker puts that percent of the viewers'
+	// peers in a P2P cohort and turns P2P off for the rest (stream_ab.go),
+	// and the report splits the run by cohort, from the players' figures
+	// and from the tracker's fleet telemetry.
+	CohortSplit float64
+	// Hold keeps the P2P run's tracker (its /dashboard/ and /api/fleet)
+	// serving this long after the run, for a look at the fleet dashboard;
+	// OnTracker, when set, is told its URL when it starts.
+	Hold      time.Duration
+	OnTracker func(url string)
+	Dir       string // temporary files go under it; "" is os.TempDir
+	Progress  func(string)
+	Logger    *slog.Logger
 }
 
 // Transports of the viewers' peers.
@@ -91,6 +102,12 @@ const (
 )
 
 func (c *StreamConfig) fill() error {
+	if c.CohortSplit != 0 && !(c.CohortSplit > 0 && c.CohortSplit < 100) {
+		return fmt.Errorf("%w: cohort split %v%%: want more than 0 and less than 100 (0: no A/B run)", ErrConfig, c.CohortSplit)
+	}
+	if c.Hold < 0 {
+		return fmt.Errorf("%w: hold %v: want 0 or more", ErrConfig, c.Hold)
+	}
 	switch c.Transport {
 	case "":
 		c.Transport = TransportMem
@@ -177,7 +194,10 @@ type Session struct {
 	// /api/status counts them), or the player's own downloads (CDN-only).
 	Downloaded            int64
 	FromPeers, FromOrigin int64
-	Err                   string
+	// Cohort is the viewer's peer's cohort in the operator policy's
+	// experiments (the A/B run), "" otherwise.
+	Cohort string
+	Err    string
 }
 
 // StreamRun is one of the two runs (P2P or CDN-only).
@@ -222,6 +242,10 @@ type StreamRun struct {
 	Downloaded                         int64
 	DownloadRatioP50, DownloadRatioMax float64
 	Wall                               time.Duration
+	// Cohorts (the A/B run, StreamConfig.CohortSplit) is the run split by
+	// cohort; FleetErr says why the tracker's side is missing, if it is.
+	Cohorts  []CohortRun
+	FleetErr string
 }
 
 // StreamResult holds both runs of one benchmark.

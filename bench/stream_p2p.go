@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-cdn/shoal/agent"
+	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/netx"
@@ -74,6 +75,9 @@ type viewerPeers struct {
 	tracker string
 	origin  string
 	trust   manifest.PublicKey
+	// operators (the A/B run) are the keys of the policy the peers obey;
+	// with them, peers report telemetry every abTelemetry.
+	operators *manifest.KeySet
 }
 
 // open starts viewer k's peer for its session gen and returns the player's
@@ -94,11 +98,15 @@ func (vp *viewerPeers) open(ctx context.Context, k, gen int, path string) (viewe
 	down := newDownLimiter(cfg.PeerDown)
 	pctx, cancel := context.WithCancel(ctx)
 	cacheDir := filepath.Join(vp.dir, name)
-	p, err := agent.NewPeer(pctx, agent.PeerConfig{
+	pc := agent.PeerConfig{
 		CacheDir: cacheDir, Tracker: vp.tracker, Origin: vp.origin, Trust: manifest.NewKeySet(vp.trust),
 		Host: shapeDown(netx.Shape(base, cfg.PeerUp, 0), down), AnnounceInterval: streamAnnounce,
 		OriginHTTP: shapedHTTP(down, 2*originParallel), Logger: cfg.Logger.With("viewer", name),
-	})
+	}
+	if vp.operators != nil {
+		pc.OperatorKeys, pc.TelemetryInterval = vp.operators, abTelemetry
+	}
+	p, err := agent.NewPeer(pctx, pc)
 	if err != nil {
 		cancel()
 		base.Close()
@@ -118,6 +126,7 @@ func (vp *viewerPeers) open(ctx context.Context, k, gen int, path string) (viewe
 			st := p.Status()
 			return st.BytesFromPeers, st.BytesFromOrigin
 		},
+		cohort: p.Cohort,
 		stop: func() {
 			hc.CloseIdleConnections()
 			stopGW()
@@ -130,13 +139,59 @@ func (vp *viewerPeers) open(ctx context.Context, k, gen int, path string) (viewe
 	}, nil
 }
 
+// p2pTracker is the P2P run's tracker.
+type p2pTracker struct {
+	url  string
+	stop func()
+	// operators are the keys of its policy (the A/B run), nil otherwise.
+	operators *manifest.KeySet
+}
+
 // serveTracker serves a tracker on loopback whose peers announce every
-// streamAnnounce.
-func serveTracker(cfg *StreamConfig) (string, func(), error) {
+// streamAnnounce; in the A/B run it holds the operator's policy.
+func serveTracker(ctx context.Context, cfg *StreamConfig) (*p2pTracker, error) {
 	// Viewers are shaped or in-memory hosts (no signing key) on one
 	// loopback: the benchmark measures delivery, not the tracker's checks.
-	return serveLoopback(tracker.New(tracker.Config{Interval: streamAnnounce, Logger: cfg.Logger,
-		AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1}).Handler())
+	tc := tracker.Config{Interval: streamAnnounce, Logger: cfg.Logger,
+		AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1}
+	if cfg.CohortSplit > 0 {
+		tc.OperatorKeys = []manifest.PublicKey{manifest.PublicOf(operatorKey(cfg.Seed))}
+	}
+	srv := tracker.New(tc)
+	t := &p2pTracker{}
+	if cfg.CohortSplit > 0 {
+		var err error
+		if t.operators, err = abTracker(ctx, cfg, srv); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if t.url, t.stop, err = serveLoopback(srv.Handler()); err != nil {
+		return nil, err
+	}
+	if cfg.OnTracker != nil {
+		cfg.OnTracker(t.url)
+	}
+	return t, nil
+}
+
+// finish completes run in the A/B run (its cohorts, from the players and
+// from the tracker's fleet telemetry), then holds the tracker if asked.
+func (t *p2pTracker) finish(ctx context.Context, cfg *StreamConfig, run *StreamRun) {
+	if t.operators != nil {
+		run.Cohorts = splitCohorts(run)
+		fleet, err := fleetByCohort(ctx, t.url)
+		if err != nil {
+			run.FleetErr = err.Error()
+		}
+		for i := range run.Cohorts {
+			run.Cohorts[i].Fleet = fleet[run.Cohorts[i].Cohort]
+		}
+	}
+	if cfg.Hold > 0 && ctx.Err() == nil {
+		cfg.Progress(fmt.Sprintf("holding the tracker for %v: %s/dashboard/", cfg.Hold, t.url))
+		core.Sleep(ctx, cfg.Hold)
+	}
 }
 
 // runStreamP2P plays the live stream through Shoal: the source's output is
@@ -169,11 +224,11 @@ func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 		return nil, err
 	}
 	defer stopOrigin()
-	trackerURL, stopTracker, err := serveTracker(&cfg)
+	tr, err := serveTracker(ctx, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer stopTracker()
+	defer tr.stop()
 
 	sctx, stopSource := context.WithCancel(ctx)
 	srcDone := make(chan error, 2)
@@ -185,7 +240,7 @@ func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 		<-srcDone
 	}()
 
-	vp := &viewerPeers{cfg: &cfg, dir: filepath.Join(dir, "peers"), mem: netx.NewMemNetwork(), tracker: trackerURL, origin: originURL, trust: manifest.PublicOf(key)}
+	vp := &viewerPeers{cfg: &cfg, dir: filepath.Join(dir, "peers"), mem: netx.NewMemNetwork(), tracker: tr.url, origin: originURL, trust: manifest.PublicOf(key), operators: tr.operators}
 	playlist := "/live/" + pub.ID().String() + "/index.m3u8"
 	open := func(ctx context.Context, k, gen int) (viewerEnv, error) {
 		return vp.open(ctx, k, gen, playlist)
@@ -199,6 +254,7 @@ func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 		run.PeerSegments += float64(s.Startup+s.PlayWall+s.StallWall) / float64(cfg.Segment)
 	}
 	run.Wall = time.Since(wall)
+	tr.finish(ctx, &cfg, run)
 	if err := ctx.Err(); err != nil {
 		return run, fmt.Errorf("bench: p2p run interrupted: %w", err)
 	}

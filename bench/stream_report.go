@@ -101,7 +101,54 @@ func (r *StreamResult) WriteReport(w io.Writer) {
 			fmt.Fprintln(w)
 		}
 	}
+	if r.P2P != nil && len(r.P2P.Cohorts) > 0 {
+		r.P2P.writeCohorts(w, c.CohortSplit)
+	}
 	fmt.Fprintln(w, r.Summary())
+}
+
+// writeCohorts prints the A/B run by cohort: what the players measured,
+// then what the tracker's fleet telemetry says.
+func (run *StreamRun) writeCohorts(w io.Writer, split float64) {
+	fmt.Fprintf(w, "\nA/B by cohort: the P2P run's peers obey an operator policy, experiment %s: %s %.0f%%, %s the rest with P2P off\n",
+		ABExperiment, ABVariantP2P, split, ABVariantCDN)
+	row := func(label string, f func(CohortRun) string) {
+		fmt.Fprintf(w, "%-32s", label)
+		for _, c := range run.Cohorts {
+			fmt.Fprintf(w, " %18s", f(c))
+		}
+		fmt.Fprintln(w)
+	}
+	row("", func(c CohortRun) string { return cohortName(c.Cohort) })
+	row("players: sessions (failed)", func(c CohortRun) string { return fmt.Sprintf("%d (%d)", len(c.Run.Sessions), c.Run.Failed) })
+	row("  start-up P50", func(c CohortRun) string { return ms(c.Run.StartupP50) })
+	row("  start-up P95", func(c CohortRun) string { return ms(c.Run.StartupP95) })
+	row("  rebuffering total", func(c CohortRun) string { return fmt.Sprintf("%s in %d", secs(c.Run.StallWall), c.Run.Stalls) })
+	row("  peers' bytes from peers", func(c CohortRun) string { return MiB(c.Run.FromPeers) })
+	row("  peers' bytes from origin", func(c CohortRun) string { return MiB(c.Run.FromOrigin) })
+	row("  offload (peers' bytes)", func(c CohortRun) string {
+		t := c.Run.FromPeers + c.Run.FromOrigin
+		if t == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f%%", 100*float64(c.Run.FromPeers)/float64(t))
+	})
+	row("  origin / viewer-minute", func(c CohortRun) string { return MiB(int64(c.Run.OriginPerViewerMinute)) })
+	row("fleet telemetry: points", func(c CohortRun) string { return fmt.Sprint(c.Fleet.Reports) })
+	row("  offload", func(c CohortRun) string { return fmt.Sprintf("%.1f%%", 100*c.Fleet.Offload) })
+	row("  from peers / origin", func(c CohortRun) string {
+		return fmt.Sprintf("%s / %s", MiB(c.Fleet.FromPeers), MiB(c.Fleet.FromOrigin))
+	})
+	row("  start-ups, P95", func(c CohortRun) string { return fmt.Sprintf("%d, %s", c.Fleet.Startups, ms(c.Fleet.StartupP95)) })
+	row("  rebuffering s / hour watched", func(c CohortRun) string {
+		if c.Fleet.WatchS == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", c.Fleet.StallS/c.Fleet.WatchS*3600)
+	})
+	if run.FleetErr != "" {
+		fmt.Fprintf(w, "fleet telemetry unavailable: %s\n", run.FleetErr)
+	}
 }
 
 // ratio formats a ratio that is 0 when unknown.

@@ -60,6 +60,7 @@ type viewerEnv struct {
 	playlist   string
 	client     *http.Client
 	downloaded func() (fromPeers, fromOrigin int64)
+	cohort     func() string // the peer's cohort (A/B run); nil: none
 	stop       func()
 }
 
@@ -88,12 +89,17 @@ func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(c
 		playing.Add(1)
 		s, got, err := watch(ctx, cfg, env.client, env.playlist, from, want)
 		playing.Add(-1)
+		if env.downloaded != nil {
+			s.FromPeers, s.FromOrigin = env.downloaded()
+		}
 		if cfg.Mode == ModeVOD {
 			s.Downloaded = s.Bytes // the player fetched everything itself
 			if env.downloaded != nil {
-				s.FromPeers, s.FromOrigin = env.downloaded()
 				s.Downloaded = s.FromPeers + s.FromOrigin
 			}
+		}
+		if env.cohort != nil {
+			s.Cohort = env.cohort()
 		}
 		env.stop()
 		s.Viewer, s.Joined = k, joined

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-cdn/shoal/control"
+	"github.com/shoal-cdn/shoal/manifest"
 )
 
 // TestStreamBothRunsReportEveryViewer runs a tiny live stream through both
@@ -252,5 +257,99 @@ func TestVODWindowsStayInsideAndBoundCountsDistinctPairs(t *testing.T) {
 	}
 	if pairs != len(covered) || bound != want {
 		t.Errorf("bound %d bytes over %d pairs, want %d over %d", bound, pairs, want, len(covered))
+	}
+}
+
+// TestStreamABSplitsByCohort runs a small VOD A/B run: the tracker's
+// operator policy puts about half of the viewers' peers in a cohort with
+// P2P off. Every viewer lands in the cohort its peer ID hashes to; the CDN
+// cohort's peers take nothing from peers; and the tracker's fleet
+// telemetry holds both cohorts (start-ups and watch time from the
+// gateways' playbacks), the CDN one with no peer bytes.
+func TestStreamABSplitsByCohort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays a few seconds of VOD in real time")
+	}
+	cfg := StreamConfig{
+		Mode: ModeVOD, Viewers: 6, Bitrate: 1e6 / 8, Segment: 2 * time.Second,
+		VODLength: 20 * time.Second, WatchMin: 4 * time.Second, WatchMax: 6 * time.Second,
+		PeerUp: 8e6 / 8, PeerDown: 50e6 / 8, JoinSpread: time.Second, Seed: 11, Dir: t.TempDir(),
+		SkipCDN: true, CohortSplit: 50,
+	}
+	doc, err := abPolicy(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := control.Decode(doc, manifest.PublicOf(operatorKey(cfg.Seed)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{}
+	for k := range cfg.Viewers {
+		want[k] = ABExperiment + "/" + pol.Cohorts(fmt.Sprintf("viewer-%02d-0", k))[ABExperiment]
+	}
+	if !slices.Contains(slices.Collect(maps.Values(want)), abCohortP2P) || !slices.Contains(slices.Collect(maps.Values(want)), abCohortCDN) {
+		t.Fatalf("the seed puts every viewer in one cohort (%v): pick another", want)
+	}
+	res, err := RunStream(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := res.P2P
+	if run == nil || len(run.Sessions) != cfg.Viewers || run.Failed != 0 {
+		t.Fatalf("p2p run: %+v", run)
+	}
+	for _, s := range run.Sessions {
+		if s.Cohort != want[s.Viewer] {
+			t.Errorf("viewer %d in cohort %q, its peer ID hashes to %q", s.Viewer, s.Cohort, want[s.Viewer])
+		}
+		if s.Cohort == abCohortCDN && s.FromPeers != 0 {
+			t.Errorf("viewer %d of the CDN cohort: its peer took %d bytes from peers with P2P off", s.Viewer, s.FromPeers)
+		}
+		if s.FromOrigin <= 0 {
+			t.Errorf("viewer %d: nothing from the origin", s.Viewer)
+		}
+	}
+	if len(run.Cohorts) != 2 || run.FleetErr != "" {
+		t.Fatalf("cohorts %+v, fleet error %q", run.Cohorts, run.FleetErr)
+	}
+	for _, c := range run.Cohorts {
+		f := c.Fleet
+		if f.Reports == 0 || f.FromOrigin <= 0 || f.Startups <= 0 || f.WatchS <= 0 {
+			t.Errorf("%s: fleet telemetry %+v: want reports, origin bytes, start-ups and watch time", c.Cohort, f)
+		}
+		if c.Cohort == abCohortCDN && f.FromPeers != 0 {
+			t.Errorf("CDN cohort: the fleet counts %d bytes from peers", f.FromPeers)
+		}
+		if f.Startups > int64(len(c.Run.Sessions)) {
+			t.Errorf("%s: %d start-ups reported for %d sessions", c.Cohort, f.Startups, len(c.Run.Sessions))
+		}
+	}
+	var out bytes.Buffer
+	res.WriteReport(&out)
+	for _, w := range []string{"A/B by cohort", "P2P cohort", "CDN cohort", "fleet telemetry: points"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("report lacks %q:\n%s", w, out.String())
+		}
+	}
+}
+
+func TestHistQuantile(t *testing.T) {
+	bounds := []float64{0.25, 0.5, 1, 2, 4, 8}
+	cases := []struct {
+		counts []int64
+		q      float64
+		want   time.Duration
+	}{
+		{nil, 0.95, 0},
+		{[]int64{0, 10}, 0.5, 375 * time.Millisecond},         // halfway through (0.25, 0.5]
+		{[]int64{0, 0, 0, 0, 0, 0, 4}, 0.95, 8 * time.Second}, // +Inf: the last bound
+		{[]int64{19, 0, 1}, 0.95, 250 * time.Millisecond},     // rank 19 is the first bucket's last
+		{[]int64{18, 0, 2}, 0.95, 750 * time.Millisecond},     // rank 19: halfway through (0.5, 1]
+	}
+	for _, c := range cases {
+		if got := histQuantile(bounds, c.counts, c.q); got != c.want {
+			t.Errorf("%v q%v: %v, want %v", c.counts, c.q, got, c.want)
+		}
 	}
 }

@@ -254,14 +254,14 @@ func runVODP2P(ctx context.Context, cfg StreamConfig, dir string, vod *vodConten
 		return nil, err
 	}
 	defer stopOrigin()
-	trackerURL, stopTracker, err := serveTracker(&cfg)
+	tr, err := serveTracker(ctx, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer stopTracker()
+	defer tr.stop()
 	vp := &viewerPeers{
 		cfg: &cfg, dir: filepath.Join(dir, "p2p", "peers"), mem: netx.NewMemNetwork(),
-		tracker: trackerURL, origin: originURL, trust: manifest.PublicOf(streamKey(cfg.Seed)),
+		tracker: tr.url, origin: originURL, trust: manifest.PublicOf(streamKey(cfg.Seed)), operators: tr.operators,
 	}
 	path := "/c/" + vod.id.String() + "/" + vodMaster
 	open := func(ctx context.Context, k, gen int) (viewerEnv, error) {
@@ -271,6 +271,7 @@ func runVODP2P(ctx context.Context, cfg StreamConfig, dir string, vod *vodConten
 	run.Sessions = runViewers(ctx, &cfg, "p2p", open, srv.BytesServed)
 	run.summarize(srv.BytesServed(), srv.Requests())
 	run.Wall = time.Since(wall)
+	tr.finish(ctx, &cfg, run)
 	if err := ctx.Err(); err != nil {
 		return run, fmt.Errorf("bench: p2p run interrupted: %w", err)
 	}

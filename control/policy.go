@@ -267,11 +267,8 @@ func (p *Policy) validate() error {
 	names := map[string]bool{}
 	for i, e := range p.Experiments {
 		what := fmt.Sprintf("experiment %d", i+1)
-		if err := checkLabel(what+" name", e.Name, false); err != nil {
+		if err := checkName(what+" name", e.Name); err != nil {
 			return err
-		}
-		if strings.Contains(e.Name, "/") {
-			return fmt.Errorf("%w: %s name %q contains '/'", ErrMalformed, what, e.Name)
 		}
 		if names[e.Name] {
 			return fmt.Errorf("%w: %s name %q repeated", ErrMalformed, what, e.Name)
@@ -283,7 +280,7 @@ func (p *Policy) validate() error {
 		total := 0.0
 		vnames := map[string]bool{}
 		for _, v := range e.Variants {
-			if err := checkLabel(what+" variant name", v.Name, false); err != nil {
+			if err := checkName(what+" variant name", v.Name); err != nil {
 				return err
 			}
 			if vnames[v.Name] {
@@ -356,6 +353,26 @@ func checkLabel(what, s string, emptyOK bool) error {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c > '~' {
 			return fmt.Errorf("%w: %s %q: printable ASCII without spaces only", ErrMalformed, what, s)
+		}
+	}
+	return nil
+}
+
+// MaxNameLen bounds an experiment's or a variant's name: a cohort label
+// "experiment/variant" fits telemetry's 64-byte labels.
+const MaxNameLen = 31
+
+// checkName bounds an experiment's or variant's name: 1 to MaxNameLen
+// bytes of letters, digits, '-', '_' and '.', so cohort labels
+// ("a/x,b/y") parse back unambiguously and fit any metric label.
+func checkName(what, s string) error {
+	if s == "" || len(s) > MaxNameLen {
+		return fmt.Errorf("%w: %s %q: want 1 to %d bytes", ErrMalformed, what, s, MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("%w: %s %q: letters, digits, '-', '_' and '.' only", ErrMalformed, what, s)
 		}
 	}
 	return nil

@@ -220,16 +220,17 @@ func checkLabel(s string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '/'
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '/' || c == ','
 		if !ok {
-			return fmt.Errorf("byte %d (%q) not allowed: want letters, digits, '-', '_', '.' or '/'", i, c)
+			return fmt.Errorf("byte %d (%q) not allowed: want letters, digits, '-', '_', '.', '/' or ','", i, c)
 		}
 	}
 	return nil
 }
 
 // CheckTelemetryLabel reports whether s may be a report's region, network,
-// device or cohort: empty, or at most MaxLabelLen bytes of [a-zA-Z0-9._/-].
+// device or cohort: empty, or at most MaxLabelLen bytes of [a-zA-Z0-9._/,-]
+// (a peer in two experiments has the cohort "a/x,b/y").
 func CheckTelemetryLabel(s string) error { return checkLabel(s) }
 
 // Validate checks every field's shape against the limits (not the

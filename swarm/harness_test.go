@@ -183,6 +183,10 @@ func (h *harness) addPeerWith(id string, withOrigin bool, trust *Trust, dir stri
 		st.Close()
 		close(p.stopped)
 	}()
+	// Stopped before its store's directory is removed (cleanups run last
+	// registered first): a peer still storing chunks would leave files
+	// behind and fail the test's cleanup.
+	h.t.Cleanup(p.stop)
 	h.mu.Lock()
 	others := append([]*hpeer(nil), h.peers...)
 	extra := append([]netx.PeerID(nil), h.extra...)

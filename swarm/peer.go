@@ -40,6 +40,7 @@ type peer struct {
 	requested      map[int]time.Time // our requests to them
 	asked          *policy.Bitset    // chunks ever requested from them: DATA outside it is unsolicited
 	down, up       policy.Rate
+	sentTo         int64 // DATA payload bytes we sent them
 	lastRecv       time.Time
 	tokenExpiry    time.Time // when their access token expires (zero: not checked)
 	sentToken      string    // the access token we last presented to them
@@ -220,6 +221,7 @@ func (p *peer) serve(r wire.Request) error {
 	s.uploaded.Add(int64(r.Length))
 	s.mu.Lock()
 	p.up.Add(s.cfg.Clock.Now(), int64(r.Length))
+	p.sentTo += int64(r.Length)
 	s.mu.Unlock()
 	return nil
 }

@@ -583,10 +583,9 @@ func (s *Session) rechokeLocked(now time.Time) {
 	}
 	unchoke := map[policy.PeerKey]bool{}
 	// Holding all that its readers want, a peer seeds: it unchokes by fair
-	// rotation, not by what it downloads.
-	// The choker keeps its rotation in every mode, so that back on it
-	// unchokes at once whom it would have; a mode that uploads nothing
-	// overrides it and chokes everyone.
+	// rotation, not by what it downloads. The choker keeps its rotation in
+	// every mode, so that back on it unchokes at once whom it would have; a
+	// mode that uploads nothing overrides it and chokes everyone.
 	for _, k := range s.choker.Tick(now, s.picker.Satisfied(), states) {
 		unchoke[k] = s.mode.UploadToPeers()
 	}

@@ -185,7 +185,9 @@ func TestBannedLiarStaysBannedAfterRestart(t *testing.T) {
 	// Restarted on the same cache directory: the ban is back before any
 	// stream, so neither side's handshake gets through.
 	before := bad.handshakes.Load()
-	p2 := h.addPeerWith("honest", true, NewTrust(cfg), storeDir)
+	tr2 := NewTrust(cfg)
+	t.Cleanup(tr2.Flush) // after p2 stops (cleanups run last first), before the ban file's directory goes
+	p2 := h.addPeerWith("honest", true, tr2, storeDir)
 	<-p2.sess.Done() // everything is in the store already
 	if n := bad.handshakes.Load() - before; n != 0 {
 		t.Fatalf("restarted peer dialled the banned rogue (%d handshakes)", n)

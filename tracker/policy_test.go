@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -315,5 +317,31 @@ func TestPolicyPollEndsAtShutdown(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v, want a clean shutdown", err)
+	}
+}
+
+// TestPolicyPollsLimitedApart: policy polls are not counted against the
+// announce rate limit, and have one of their own.
+func TestPolicyPollsLimitedApart(t *testing.T) {
+	cfg := Config{Logger: quiet, AllowUnsigned: true, RatePerIP: 0.001, BurstPerIP: 2, RatePerPrefix: -1}
+	withOperator(&cfg)
+	s := New(cfg)
+	if _, err := s.SetPolicy(context.Background(), signedPolicy(t, operatorKey(1), 1, "eu")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		announce(t, s, req("c", fmt.Sprint("p", i), "", 1))
+	}
+	b, _ := json.Marshal(req("c", "p9", "", 1))
+	if code, _ := post(t, s, b); code != http.StatusTooManyRequests {
+		t.Fatalf("third announce over a burst of 2: HTTP %d, want 429", code)
+	}
+	for i := range 2 {
+		if rec := getPolicy(s.Handler(), "/policy?after=0"); rec.Code != http.StatusOK {
+			t.Fatalf("poll %d with the announce limit spent: HTTP %d, want 200", i, rec.Code)
+		}
+	}
+	if rec := getPolicy(s.Handler(), "/policy?after=0"); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("third poll over its own burst of 2: HTTP %d, want 429 with Retry-After", rec.Code)
 	}
 }

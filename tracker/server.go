@@ -14,9 +14,9 @@
 // POST /report (report.go), POST /telemetry and GET /api/fleet (fleet
 // telemetry: telemetry.go), GET /api/swarms (paged, behind an admin
 // credential), the operator's policy (GET /policy, its long poll, and PUT
-// /api/policy behind the admin credential: policy.go), GET /metrics, and the probes GET /healthz and /readyz (ready
-// until shutdown begins, while every AddReadyCheck check passes). Only
-// cmd/shoal and the demo import it.
+// /api/policy behind the admin credential: policy.go), GET /metrics, and
+// the probes GET /healthz and /readyz (ready until shutdown begins, while
+// every AddReadyCheck check passes). Only cmd/shoal and the demo import it.
 package tracker
 
 import (
@@ -129,7 +129,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close releases the Server's store (its Redis connections, if any).
+// Close ends the background loops Open started (the policy watches),
+// answers any policy poll still held, and releases the Server's store (its
+// Redis connections, if any).
 func (s *Server) Close() error {
 	s.pol.stopWaiting()
 	if s.stopBG != nil {

@@ -467,3 +467,24 @@ func BenchmarkFleetHistory(b *testing.B) {
 		b.SetBytes(int64(rec.Body.Len()))
 	}
 }
+
+// TestFleetBoundsRememberedPeers: past MaxPeers, the peer due to be
+// forgotten soonest goes, with its share of the gauges.
+func TestFleetBoundsRememberedPeers(t *testing.T) {
+	s, clk := newFleetServer(t, func(c *Config) { c.Telemetry.MaxPeers = 2 })
+	for i, name := range []string{"peer-a", "peer-b", "peer-c"} {
+		r := tel(name, 1)
+		r.Chunks = int64(10 * (i + 1))
+		mustReport(t, s, r)
+		clk.Advance(time.Second)
+	}
+	if n := len(s.fleet.peers); n != 2 || s.fleet.peers["peer-a"] != nil {
+		t.Fatalf("%d peers remembered (peer-a: %v), want peer-b and peer-c", n, s.fleet.peers["peer-a"] != nil)
+	}
+	if got := fleetValue(t, s, "shoal_fleet_peers", euTV); got != 2 {
+		t.Errorf("%v peers present, want 2", got)
+	}
+	if got := fleetValue(t, s, "shoal_fleet_chunks", euTV); got != 50 {
+		t.Errorf("%v chunks, want peer-b's 20 and peer-c's 30", got)
+	}
+}

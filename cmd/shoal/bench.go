@@ -124,6 +124,8 @@ func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer
 	transport := fs.String("transport", bench.TransportMem, "the viewers' peers' network: mem (in memory) or libp2p (real libp2p hosts on loopback, with GossipSub spreading live channel updates)")
 	dir := fs.String("dir", "", "where temporary files go (default: the system temp dir)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	cohortSplit := fs.Float64("cohort-split", 0, "A/B run: the P2P run's tracker holds an operator policy putting this percent of the viewers' peers in a P2P cohort and turning P2P off for the rest; the report splits the run by cohort, from the players and from the tracker's fleet telemetry (0: off)")
+	hold := fs.Duration("hold", 0, "keep the P2P run's tracker serving this long after the run (its /dashboard/ shows the run's fleet telemetry)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -132,6 +134,7 @@ func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer
 		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	cfg := bench.StreamConfig{
+		CohortSplit: *cohortSplit, Hold: *hold,
 		Viewers: *viewers, Segment: *segment, Duration: *duration, Mode: *mode, JoinSpread: *spread,
 		VODLength: *vodLength, WatchMin: *watchMin, WatchMax: *watchMax,
 		Churn: *churn, StartThreshold: *threshold, Seed: *seed, Dir: *dir,
@@ -155,6 +158,9 @@ func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if !*quiet {
 		cfg.Progress = func(s string) { fmt.Fprintln(stderr, s) }
+	}
+	cfg.OnTracker = func(url string) {
+		fmt.Fprintf(stderr, "bench stream: tracker %s (dashboard %s/dashboard/)\n", url, url)
 	}
 	if cfg.Mode == bench.ModeVOD {
 		fmt.Fprintf(stderr, "bench stream: vod, %d viewers, %v VOD up to %s, %v segments, windows of %v–%v, spread %v: P2P run, then CDN-only run\n",

@@ -10,10 +10,10 @@ import (
 
 // policyFlags are the receivers' flags about the operator's policy: whose
 // policies to obey, the peer's own P2P limit, and the facts the policy's
-// rules look at (with --device-class and --region, defined elsewhere).
+// rules look at.
 type policyFlags struct {
 	operatorKeys     *keyList
-	p2p, device      *string
+	p2p              *string
 	consent          *bool
 	metered, battery *string
 }
@@ -45,6 +45,6 @@ func (f policyFlags) apply(pc *agent.PeerConfig) error {
 	if pc.OnBattery, err = agent.ParseToggle(*f.battery); err != nil {
 		return usagef("--on-battery: %v", err)
 	}
-	pc.Consent = *f.consent // --device-class (telemetry's flag) sets pc.DeviceClass, which policy rules match too
+	pc.Consent = *f.consent
 	return nil
 }

@@ -66,7 +66,7 @@ type peerTelemetryFlags struct {
 func addPeerTelemetryFlags(fs *flag.FlagSet) peerTelemetryFlags {
 	return peerTelemetryFlags{
 		interval: fs.Duration("telemetry-interval", agent.DefaultTelemetryInterval, "how often to send the tracker a summary (bytes from peers and origin, upload, start-ups, stalls, watch time; no content IDs, no addresses); 0: never. None is sent without --tracker"),
-		device:   fs.String("device-class", "", "device class the telemetry is labelled with: desktop, mobile, tv, settop, server… (up to 64 of a-z A-Z 0-9 . _ / -)"),
+		device:   fs.String("device-class", "", "device class: what the operator's policy rules match and the telemetry is labelled with: desktop, mobile, tv, settop, server… (up to 64 of a-z A-Z 0-9 . _ / -)"),
 		network:  fs.String("network-label", "", "network (ISP or ASN) label the telemetry is labelled with, e.g. AS3320 (up to 64 of a-z A-Z 0-9 . _ / -); nothing is looked up"),
 	}
 }
