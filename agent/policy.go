@@ -248,28 +248,28 @@ func (e *operatorPolicy) apply() {
 	pol := e.cur
 	e.mu.Unlock()
 	pw := e.decide(pol, "")
-	e.mu.Lock()
-	prev := e.peerWide
-	e.peerWide = pw
-	e.mu.Unlock()
 	if e.p.upload != nil {
 		e.p.upload.SetRate(float64(pw.UploadBps))
-	}
-	if prev.P2P != pw.P2P || prev.UploadBps != pw.UploadBps {
-		e.p.log.Info("p2p policy", "p2p", pw.P2P, "upload_bps", pw.UploadBps, "serial", pw.Serial, "why", pw.Why)
 	}
 	seen := map[core.ContentID]bool{}
 	for _, s := range e.p.Sessions() {
 		seen[s.Content().ID] = true
 		e.applyTo(s, pol)
 	}
+	// The peer-wide decision (and so the serial status shows) changes last:
+	// once it shows a policy, every session obeys it.
 	e.mu.Lock()
+	prev := e.peerWide
+	e.peerWide = pw
 	for id := range e.decisions {
 		if !seen[id] {
 			delete(e.decisions, id)
 		}
 	}
 	e.mu.Unlock()
+	if prev.P2P != pw.P2P || prev.UploadBps != pw.UploadBps {
+		e.p.log.Info("p2p policy", "p2p", pw.P2P, "upload_bps", pw.UploadBps, "serial", pw.Serial, "why", pw.Why)
+	}
 }
 
 // applySession applies the policy to a session just started.
@@ -412,7 +412,8 @@ type PolicyStatus struct {
 	// OperatorKeys is how many operator keys the peer takes policies
 	// from (0: it applies none).
 	OperatorKeys int `json:"operator_keys"`
-	// Serial is the policy held (0: none); Source where it came from.
+	// Serial is the policy applied (0: none); Source where the newest
+	// policy taken came from.
 	Serial uint64 `json:"serial"`
 	Source string `json:"source,omitempty"`
 	// P2P, UploadBps and Why are the peer-wide decision (no content):
@@ -442,9 +443,7 @@ func (e *operatorPolicy) status() PolicyStatus {
 	if e.keys != nil {
 		st.OperatorKeys = len(e.keys.Keys())
 	}
-	if e.cur != nil {
-		st.Serial = e.cur.Serial
-	}
+	st.Serial = e.peerWide.Serial // the policy applied (see apply)
 	return st
 }
 
