@@ -35,6 +35,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-cdn/shoal/control"
 	"github.com/shoal-cdn/shoal/dashboard"
 	"github.com/shoal-cdn/shoal/media/mediatest"
 	"github.com/shoal-cdn/shoal/player"
@@ -314,13 +315,14 @@ func TestDashboardDrawsFleet(t *testing.T) {
 // figures are those of the /api/fleet answer it drew.
 func TestDashboardLiveSwarm(t *testing.T) {
 	chromium(t)
-	r := newFxRig(t)
+	k := newKSRig(t) // an operator key, and a tracker that takes its policies
+	r := k.fxRig
 	hlsDir := filepath.Join(r.dir, "hls")
 	mediatest.HLS(t, hlsDir, mediatest.TS)
 	hlsID := r.publishMediaDir("hls", hlsDir)
 	c := r.publish("file", fxFile{"blob.bin", 8 << 20, 1401})
 	r.startOrigin()
-	r.startTracker()
+	k.startTracker()
 	checkDashboardServed(t, r.trackerURL)
 
 	peers := []*fxPeer{}
@@ -331,8 +333,29 @@ func TestDashboardLiveSwarm(t *testing.T) {
 		{"mobile-us", "us-east", "mobile", "AS7922"},
 	} {
 		peers = append(peers, r.startPeer(p.name, "--telemetry-interval", "1s",
-			"--region", p.region, "--device-class", p.device, "--network-label", p.network))
+			"--region", p.region, "--device-class", p.device, "--network-label", p.network,
+			"--operator-key", k.opPub, "--metered", "no", "--on-battery", "no"))
 	}
+	// An A/B experiment: the operator's policy splits the peers into a P2P
+	// cohort and a cohort with P2P off. Cohorts hash the peer IDs, which
+	// are new each run, so the experiment's name is picked to put the seed
+	// and a viewer in the P2P cohort and two viewers in the other: the
+	// dashboard then shows both groups from real telemetry.
+	ids := make([]string, len(peers))
+	for i, p := range peers {
+		ids[i] = p.status(t).Peer
+	}
+	exp := abExperiment(t, ids)
+	k.pushDoc(1, `{"experiments":[{"name":"`+exp+`","variants":[{"name":"p2p","percent":50},{"name":"cdn","percent":50}]}],`+
+		`"rules":[{"match":{"cohort":"`+exp+`/cdn"},"p2p":"off"}]}`)
+	waitFor(t, "every peer holds the policy", fxDeadline, func() (bool, string) {
+		for _, p := range peers {
+			if st := p.status(t).Policy; st.Serial != 1 {
+				return false, fmt.Sprintf("%s holds policy %d", p.name, st.Serial)
+			}
+		}
+		return true, ""
+	})
 	// The seed fetches the file from the origin; the others then get it
 	// from the swarm and each plays the HLS through its own gateway.
 	wantWhole(t, "seed GET", fxDo(t, http.MethodGet, peers[0].gw+"/c/"+c.id+"/blob.bin"), c.files["blob.bin"])
@@ -392,8 +415,23 @@ func TestDashboardLiveSwarm(t *testing.T) {
 	if got := doc.values("device"); !slices.Equal(got, []string{"desktop", "mobile", "server", "tv"}) {
 		t.Errorf("device classes in /api/fleet: %q", got)
 	}
-	if w := doc.latest(); !(w["peers"] == 4 && w["offload"] > 0) {
-		t.Errorf("/api/fleet's latest minute: %v, want 4 peers and bytes from peers", w)
+	if w := doc.latest(); w["peers"] != 4 {
+		t.Errorf("/api/fleet's latest minute: %v, want 4 peers", w)
+	}
+	// Both cohorts, from the peers' own reports over the whole history (the
+	// transfers may be over a minute old): the P2P cohort took bytes from
+	// peers, the other none.
+	if got := doc.values("cohort"); !slices.Equal(got, []string{exp + "/cdn", exp + "/p2p"}) {
+		t.Errorf("cohorts in /api/fleet: %q", got)
+	}
+	fromPeers := map[string]float64{}
+	for _, s := range doc.Series {
+		for _, p := range s.Points {
+			fromPeers[s.Labels["cohort"]] += p.FromPeers
+		}
+	}
+	if fromPeers[exp+"/cdn"] != 0 || fromPeers[exp+"/p2p"] == 0 {
+		t.Errorf("bytes from peers by cohort: %v; want none in the P2P-off cohort, some in the other", fromPeers)
 	}
 	// Without the token the tracker refuses the data, and the page says
 	// how to give it.
@@ -721,4 +759,28 @@ func histQuantile(q float64, counts, bounds []float64) float64 {
 		cum += c
 	}
 	return bounds[len(bounds)-1]
+}
+
+// abExperiment picks an experiment name that, split 50/50 into "p2p" and
+// "cdn", puts ids[0] (the seed) and ids[1] in p2p and ids[2], ids[3] in
+// cdn.
+func abExperiment(t *testing.T, ids []string) string {
+	t.Helper()
+	pol := control.Policy{Experiments: []control.Experiment{{Variants: []control.Variant{{Name: "p2p", Percent: 50}, {Name: "cdn", Percent: 50}}}}}
+	want := []string{"p2p", "p2p", "cdn", "cdn"}
+	for n := range 10000 {
+		pol.Experiments[0].Name = fmt.Sprintf("ab-%d", n)
+		ok := true
+		for i, id := range ids {
+			if pol.Cohorts(id)[pol.Experiments[0].Name] != want[i] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return pol.Experiments[0].Name
+		}
+	}
+	t.Fatalf("no experiment name of 10000 splits %v as %v", ids, want)
+	return ""
 }

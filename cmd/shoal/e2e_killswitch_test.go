@@ -73,10 +73,17 @@ func (k *ksRig) startTracker() {
 // push signs a policy of serial with rules (JSON) and pushes it to the
 // tracker; it returns when the tracker took it.
 func (k *ksRig) push(serial int, rules string) time.Time {
+	k.t.Helper()
+	return k.pushDoc(serial, `{"rules":`+rules+`}`)
+}
+
+// pushDoc signs the unsigned policy doc (JSON: rules, experiments) with
+// serial and pushes it to the tracker; it returns when the tracker took it.
+func (k *ksRig) pushDoc(serial int, doc string) time.Time {
 	t := k.t
 	t.Helper()
 	unsigned := filepath.Join(k.dir, fmt.Sprintf("policy-%d.json", serial))
-	if err := os.WriteFile(unsigned, []byte(`{"rules":`+rules+`}`), 0o600); err != nil {
+	if err := os.WriteFile(unsigned, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, e, code := runBin(t, k.bin, "policy", "sign", "--key", k.opKey, "--serial", fmt.Sprint(serial), unsigned)

@@ -213,7 +213,9 @@
 
   function options(spec, lines, thr, width) {
     const f = fmt[spec.unit];
-    const series = [{}].concat(lines.map((l) => ({label: l.label, stroke: l.color, width: 2, value: (u, v) => f(v)})));
+    // Each line is drawn 2 px wider than the one after it, so lines that
+    // coincide (two cohorts with the same P95) all stay visible.
+    const series = [{}].concat(lines.map((l, i) => ({label: l.label, stroke: l.color, width: 2 + 2 * (lines.length - 1 - i), value: (u, v) => f(v)})));
     if (thr != null) {
       const dir = spec.bad(thr - 1e-9, thr) ? 'below' : 'above';
       series.push({label: 'alert ' + dir + ' ' + axis[spec.unit](thr), stroke: THRESHOLD_COLOR, width: 1.5, dash: [6, 4],
