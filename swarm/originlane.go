@@ -75,30 +75,17 @@ func (s *Session) beginOriginLocked(i int, now time.Time) {
 // us for its origin fetch: 0 means we are its designated fetcher. Only
 // peers that fetch the whole content (FlagFetchAll) count: a peer fetching
 // on demand may never want chunk i, and waiting on it would stall us. Nor
-// does a peer that uploads nothing (P2P off or leech-only, looksOffLocked):
-// it would never pass the chunk on, so waiting for it only delays the
-// takeover.
+// does a peer that uploads nothing (P2P off or leech-only, see
+// policy.Shares): it would never pass the chunk on.
 func (s *Session) aheadLocked(i int) int {
 	held := s.c.Len() > s.picker.Missing()
 	return policy.Ahead(s.selfSeed, i, func(yield func(uint64) bool) {
 		for _, p := range s.peers {
-			if p.fetchAll && !p.bits.Has(i) && !(held && p.looksOffLocked()) && !yield(p.seed) {
+			if p.fetchAll && !p.bits.Has(i) && policy.Shares(p.bits.Count(), p.peerInterested, p.sentTo > 0, held) && !yield(p.seed) {
 				return
 			}
 		}
 	})
-}
-
-// looksOffLocked reports whether p behaves as a peer that uploads nothing
-// (see Session.SetMode): it offers no chunk, and either is not interested
-// in us, though it fetches the whole content and we hold chunks (the
-// caller checks that we do), or took chunks from us without announcing
-// any. A peer that fetches from peers would be interested, and one that
-// shares announces what it receives; a newcomer's INTERESTED or a HAVE
-// may still be on its way, which at worst costs one chunk fetched from
-// the origin twice.
-func (p *peer) looksOffLocked() bool {
-	return p.bits.Count() == 0 && (!p.peerInterested || p.sentTo > 0)
 }
 
 // fetchOrigin is a lane's origin fetch of chunk i (startOriginLocked): on

@@ -4,7 +4,8 @@
 // fast a link is (Rate), how many requests to keep in flight (PipelineDepth,
 // RequestDepth), which origin fetches are ours and when to take over another
 // peer's (OriginLane, Ahead) and how to pace uploads under a cap
-// (TokenBucket). control.go holds the session's control-loop defaults (grace,
+// (TokenBucket), and which sources a session's P2P mode allows (Mode,
+// Shares). control.go holds the session's control-loop defaults (grace,
 // assumed rate, tick, pipelining, takeover wait, announce interval): the one
 // place swarm.Session and the simulator take them from.
 //

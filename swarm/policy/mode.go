@@ -57,3 +57,19 @@ func (m Mode) UploadToPeers() bool { return m == ModeOn }
 // Stricter is the stricter of m and o: a peer's own setting may only
 // tighten what the operator allows.
 func (m Mode) Stricter(o Mode) Mode { return max(m, o) }
+
+// Shares reports whether a connected peer that fetches the whole content
+// can be waited on to pass on what it fetches from the origin, as a
+// designee (Ahead counts only those). A peer that uploads nothing (its
+// mode is off or leech-only) offers no chunk (offered == 0) and either is
+// not interested in ours though we hold some (off), or took chunks from us
+// (tookFromUs) without announcing any (leech-only): waiting for it would
+// only delay the takeover. A sharing newcomer's INTERESTED or HAVE may
+// still be on its way; misjudging it costs at most a chunk fetched from
+// the origin twice.
+func Shares(offered int, interested, tookFromUs, weHold bool) bool {
+	if offered > 0 || !weHold {
+		return true
+	}
+	return interested && !tookFromUs
+}

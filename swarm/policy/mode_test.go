@@ -107,3 +107,23 @@ func TestOffSkipsDesignation(t *testing.T) {
 		t.Fatalf("off: started %v, want [0 1] without takeover waits", got)
 	}
 }
+
+func TestShares(t *testing.T) {
+	tests := []struct {
+		name                           string
+		offered                        int
+		interested, tookFromUs, weHold bool
+		want                           bool
+	}{
+		{"offers chunks", 3, false, true, true, true},
+		{"we hold nothing to judge by", 0, false, false, false, true},
+		{"newcomer, interested", 0, true, false, true, true},
+		{"off: not interested in what we hold", 0, false, false, true, false},
+		{"leech-only: took ours, offers none", 0, true, true, true, false},
+	}
+	for _, tt := range tests {
+		if got := Shares(tt.offered, tt.interested, tt.tookFromUs, tt.weHold); got != tt.want {
+			t.Errorf("%s: Shares = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
