@@ -28,13 +28,23 @@ const maxManifestBytes = 64 << 20
 
 // serveMeta answers peers' requests for manifests and hash layers from the
 // cache. Both are self-verifying, so serving them lets a newcomer join and
-// complete from peers while the origin is down.
+// complete from peers while the origin is down. A peer that may not upload
+// (the operator's policy or its own --p2p: off or leech-only for the
+// content, or peer-wide for a hash layer, whose content it cannot name)
+// serves none.
 func (p *Peer) serveMeta(kind wire.MetaKind, key core.Hash) ([]byte, bool) {
 	var rel string
 	switch kind {
 	case wire.MetaManifest:
-		rel = layout.ManifestPath(core.ContentID(key))
+		id := core.ContentID(key)
+		if !p.pol.modeFor(id).UploadToPeers() {
+			return nil, false
+		}
+		rel = layout.ManifestPath(id)
 	case wire.MetaHashLayer:
+		if !modeOf(p.pol.peerWideDecision().P2P).UploadToPeers() {
+			return nil, false
+		}
 		rel = layout.HashLayerPath(key)
 	default:
 		return nil, false
@@ -47,7 +57,7 @@ func (p *Peer) serveMeta(kind wire.MetaKind, key core.Hash) ([]byte, bool) {
 // origin, or (origin unreachable) peers the tracker lists.
 func (p *Peer) manifestOf(ctx context.Context, id core.ContentID) (*manifest.Manifest, error) {
 	m, err := p.cache.manifest(ctx, p.origin, id, p.cfg.Trust)
-	if err == nil || !originDown(err) || p.tracker == nil {
+	if err == nil || !originDown(err) || p.tracker == nil || !p.pol.modeFor(id).FetchFromPeers() {
 		return m, err
 	}
 	peers, lerr := p.lookupPeers(ctx, id)
@@ -202,7 +212,7 @@ type layerCall struct {
 func (p *Peer) fetchLayer(ctx context.Context, sess *swarm.Session, fi int) error {
 	f := sess.Content().Manifest.Files[fi]
 	l, err := p.cache.hashLayer(ctx, p.origin, f)
-	if err != nil && originDown(err) {
+	if err != nil && originDown(err) && sess.Mode().FetchFromPeers() {
 		var peers []discovery.PeerInfo
 		for _, id := range sess.Peers() {
 			peers = append(peers, discovery.PeerInfo{Peer: string(id)})

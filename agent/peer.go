@@ -378,11 +378,11 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		p.cache.Close()
 		return nil, err
 	}
-	p.node.ServeMeta(p.serveMeta)
 	p.revs.loadCached(ctx)
 	p.goOwned(func() { p.revs.run(bg, cfg.RevocationPoll) })
 	p.pol = newOperatorPolicy(p)
 	p.pol.start(ctx)
+	p.node.ServeMeta(p.serveMeta) // after the policy: it asks it
 	p.goOwned(func() { p.pol.run(bg) })
 	if tf != nil {
 		p.goOwned(func() { tf.watch(bg, p) })

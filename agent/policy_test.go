@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/shoal-cdn/shoal/control"
+	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/live"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/netx"
 	"github.com/shoal-cdn/shoal/swarm"
+	"github.com/shoal-cdn/shoal/wire"
 )
 
 // operatorKey is the test operator's key; otherOperator is a key no test
@@ -289,5 +291,39 @@ func TestMeteredAndBatteryFacts(t *testing.T) {
 		MeteredProbe: func(context.Context) (bool, error) { t.Error("--metered yes read the system"); return false, nil }})
 	if !q.PolicyStatus().Metered {
 		t.Fatal("--metered yes: status says not metered")
+	}
+}
+
+// TestNoMetadataUploadWithP2POff: with P2P off (or leech-only) for a
+// content, the peer serves peers neither its manifest nor (peer-wide) hash
+// layers: they are uploads too.
+func TestNoMetadataUploadWithP2POff(t *testing.T) {
+	fx := publishTree(t, "polmeta", 63, map[string]int{"a.bin": 3 * testChunk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := memPolicyPeer(t, ctx, fx, t.TempDir(), PeerConfig{OperatorKeys: operatorKeys()})
+	sess, err := p.Join(ctx, fx.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := sess.Content().Manifest.Files[0].Root
+	if _, err := p.cache.hashLayer(ctx, p.origin, sess.Content().Manifest.Files[0]); err != nil {
+		t.Fatal(err)
+	}
+	serves := func() (manifest, layer bool) {
+		_, manifest = p.serveMeta(wire.MetaManifest, core.Hash(fx.id))
+		_, layer = p.serveMeta(wire.MetaHashLayer, root)
+		return
+	}
+	if m, l := serves(); !m || !l {
+		t.Fatalf("P2P on: serves manifest %v, hash layer %v; want both", m, l)
+	}
+	for serial, mode := range []control.P2P{control.LeechOnly, control.Off} {
+		if err := p.OfferPolicy(signedPolicy(t, operatorKey, uint64(serial+1), control.Rule{P2P: mode})); err != nil {
+			t.Fatal(err)
+		}
+		if m, l := serves(); m || l {
+			t.Errorf("P2P %s: serves manifest %v, hash layer %v; want neither", mode, m, l)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,9 @@ type policies struct {
 
 	waiters    atomic.Int64
 	maxWaiters int64
+	waitMu     sync.Mutex           // guards perIP, perPrefix
+	perIP      map[netip.Addr]int   // polls held per client address
+	perPrefix  map[netip.Prefix]int // and per /24 or /48
 	// badShared is the serial of the last shared policy refused, so the
 	// refusal is logged once, not every sync.
 	badShared atomic.Uint64
@@ -91,6 +95,7 @@ func newPolicies(cfg Config, reg prometheus.Registerer) *policies {
 		changed:    make(chan struct{}),
 		stopped:    make(chan struct{}),
 		maxWaiters: int64(cfg.MaxPolicyWaiters),
+		perIP:      map[netip.Addr]int{}, perPrefix: map[netip.Prefix]int{},
 		serialGauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoal_tracker_policy_serial",
 			Help: "Serial of the operator policy the tracker hands out (0: none)."}),
 		waitersGauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoal_tracker_policy_waiters",
@@ -152,18 +157,53 @@ func (p *policies) wakeups() (changed, stopped <-chan struct{}) {
 	return p.changed, p.stopped
 }
 
-// enterWait takes a waiter's place; false when MaxPolicyWaiters are held.
-// A true return must be followed by leaveWait.
-func (p *policies) enterWait() bool {
+// Policy long polls one client may hold at once: a peer holds one, a
+// household or office a few, a /24 or /48 of them more. They stop one
+// address from taking the places of the whole fleet's polls (a poll costs
+// nothing to open) and so slowing every peer's kill switch to its next
+// announce.
+const (
+	MaxPolicyWaitersPerIP     = 16
+	MaxPolicyWaitersPerPrefix = 256
+)
+
+// enterWait takes a waiter's place for a client at ip; "" when it got
+// one, else what is full (the tracker's MaxPolicyWaiters, or the
+// address's or network's share). A "" return must be followed by
+// leaveWait(ip).
+func (p *policies) enterWait(ip netip.Addr) string {
 	if n := p.waiters.Add(1); p.maxWaiters > 0 && n > p.maxWaiters {
 		p.waiters.Add(-1)
-		return false
+		return "tracker"
 	}
+	pre := prefixOf(ip)
+	p.waitMu.Lock()
+	if p.perIP[ip] >= MaxPolicyWaitersPerIP || p.perPrefix[pre] >= MaxPolicyWaitersPerPrefix {
+		full := "this address"
+		if p.perIP[ip] < MaxPolicyWaitersPerIP {
+			full = "this network (/24 or /48)"
+		}
+		p.waitMu.Unlock()
+		p.waiters.Add(-1)
+		return full
+	}
+	p.perIP[ip]++
+	p.perPrefix[pre]++
+	p.waitMu.Unlock()
 	p.waitersGauge.Inc()
-	return true
+	return ""
 }
 
-func (p *policies) leaveWait() {
+func (p *policies) leaveWait(ip netip.Addr) {
+	pre := prefixOf(ip)
+	p.waitMu.Lock()
+	if p.perIP[ip]--; p.perIP[ip] <= 0 {
+		delete(p.perIP, ip)
+	}
+	if p.perPrefix[pre]--; p.perPrefix[pre] <= 0 {
+		delete(p.perPrefix, pre)
+	}
+	p.waitMu.Unlock()
 	p.waiters.Add(-1)
 	p.waitersGauge.Dec()
 }
@@ -188,7 +228,14 @@ func (s *Server) SetPolicy(ctx context.Context, doc []byte) (*control.Policy, er
 	if b := s.pol.backend; b != nil {
 		stored, cur, err := b.putPolicy(ctx, pol.Serial, doc)
 		if err != nil {
-			return nil, err
+			// Redis is down, maybe in the very incident the policy is
+			// for: this replica obeys it now, and the replica watch
+			// (syncPolicy) shares it once Redis answers.
+			if !s.pol.install(pol, doc) {
+				return nil, err
+			}
+			s.log.Warn("policy set on this replica only, for now: Redis did not store it; it is shared when Redis answers", "serial", pol.Serial, "err", err)
+			return pol, nil
 		}
 		if !stored {
 			return nil, fmt.Errorf("%w: policy %d, the current one is %d: sign it with --serial %d or more", ErrStalePolicy, pol.Serial, cur, cur+1)
@@ -222,12 +269,25 @@ func (s *Server) syncPolicy(ctx context.Context) error {
 		return nil
 	}
 	var have uint64
-	if h := s.pol.current(); h != nil {
+	h := s.pol.current()
+	if h != nil {
 		have = h.serial
 	}
 	serial, doc, err := b.loadPolicy(ctx, have)
-	if err != nil || doc == nil {
+	if err != nil {
 		return err
+	}
+	if h != nil && serial < have {
+		// Taken here while Redis could not store it (SetPolicy): share it
+		// now that it can.
+		if _, _, err := b.putPolicy(ctx, h.serial, h.doc); err != nil {
+			return err
+		}
+		s.log.Info("policy shared with the other replicas", "serial", h.serial)
+		return nil
+	}
+	if doc == nil {
+		return nil
 	}
 	pol, err := s.pol.decode(doc)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -344,4 +345,74 @@ func TestPolicyPollsLimitedApart(t *testing.T) {
 	if rec := getPolicy(s.Handler(), "/policy?after=0"); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("third poll over its own burst of 2: HTTP %d, want 429 with Retry-After", rec.Code)
 	}
+}
+
+// TestPolicyPollsHeldPerAddress: one address holds at most
+// MaxPolicyWaitersPerIP long polls at once (another is refused at once,
+// naming the address), so it cannot take the fleet's places; another
+// address still gets one, and a place freed is taken again.
+func TestPolicyPollsHeldPerAddress(t *testing.T) {
+	cfg := Config{Logger: quiet, AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1, PolicyWait: time.Minute}
+	withOperator(&cfg)
+	s := New(cfg)
+	defer s.Close()
+	h := s.Handler()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	poll := func(ctx context.Context, addr string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/policy?after=0", nil)
+		r.RemoteAddr = addr
+		h.ServeHTTP(rec, r)
+		return rec
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for range MaxPolicyWaitersPerIP {
+		wg.Add(1)
+		go func() { defer wg.Done(); poll(ctx, "198.18.0.1:1000") }()
+	}
+	waitFor(t, "the address's polls held", func() bool { return s.pol.waiters.Load() == MaxPolicyWaitersPerIP })
+	rec := poll(context.Background(), "198.18.0.1:1001")
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "this address") {
+		t.Fatalf("poll %d from one address: HTTP %d %q, want 503 with Retry-After naming the address", MaxPolicyWaitersPerIP+1, rec.Code, rec.Body.String())
+	}
+	// Another address is not crowded out.
+	octx, ocancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- poll(octx, "198.18.1.1:1000").Code }()
+	waitFor(t, "another address's poll held", func() bool { return s.pol.waiters.Load() == MaxPolicyWaitersPerIP+1 })
+	ocancel()
+	<-done
+	waitFor(t, "the other address's poll let go", func() bool { return s.pol.waiters.Load() == MaxPolicyWaitersPerIP })
+}
+
+// TestPolicyTakenWhileRedisDown: a kill switch pushed while Redis is down
+// is obeyed by the replica it reached at once, and shared with the others
+// once Redis is back.
+func TestPolicyTakenWhileRedisDown(t *testing.T) {
+	rds := redistest.Start(t)
+	open := func() *Server {
+		cfg := Config{Redis: rds.URL(), RedisPrefix: "t:down:", Logger: quiet, AllowUnsigned: true, AdminToken: testAdminToken}
+		withOperator(&cfg)
+		s, err := Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a := open()
+	rds.Kill()
+	doc := signedPolicy(t, operatorKey(1), 5, "eu")
+	if code, body := putPolicy(t, a.Handler(), testAdminToken, doc); code != http.StatusOK {
+		t.Fatalf("push with Redis down: HTTP %d %s, want 200 (taken here)", code, body)
+	}
+	if !bytes.Equal(a.Policy(), doc) {
+		t.Fatal("the replica does not hold the policy pushed while Redis was down")
+	}
+	rds.Restart(t)
+	b := open()
+	waitFor(t, "the policy shared through Redis once it is back", func() bool { return bytes.Equal(b.Policy(), doc) })
 }

@@ -122,17 +122,18 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 		writePolicy(w, h)
 		return
 	}
-	if !s.pol.enterWait() {
+	if full := s.pol.enterWait(ip); full != "" {
 		s.pol.polls.WithLabelValues(pollFull).Inc()
 		d := time.Duration(float64(s.cfg.OverloadRetryAfter) * (1 + 0.5*rand.Float64()))
 		iv := retryAfter(w, d)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{
-			Error:     fmt.Sprintf("tracker busy: %d policy polls held already (--max-policy-waiters); retry after %.0f s", s.pol.maxWaiters, iv),
-			IntervalS: iv,
-		})
+		msg := fmt.Sprintf("tracker busy: %d policy polls held already (--max-policy-waiters); retry after %.0f s", s.pol.maxWaiters, iv)
+		if full != "tracker" {
+			msg = fmt.Sprintf("too many policy polls held from %s (at most %d per address, %d per /24 or /48); retry after %.0f s", full, MaxPolicyWaitersPerIP, MaxPolicyWaitersPerPrefix, iv)
+		}
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg, IntervalS: iv})
 		return
 	}
-	defer s.pol.leaveWait()
+	defer s.pol.leaveWait(ip)
 	t := time.NewTimer(s.cfg.PolicyWait)
 	defer t.Stop()
 	select {

@@ -60,11 +60,32 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
+// Restart starts an empty redis-server on the address of s, which Kill
+// stopped: the store came back, with nothing in it.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server not found on PATH: %v", err)
+	}
+	_, p, _ := net.SplitHostPort(s.Addr)
+	port, _ := strconv.Atoi(p)
+	n, err := startOn(t, bin, port)
+	if err != nil {
+		t.Fatalf("restart redis-server on %s: %v", s.Addr, err)
+	}
+	s.log, s.kill = n.log, n.kill
+}
+
 func start(t testing.TB, bin string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	return startOn(t, bin, port)
+}
+
+func startOn(t testing.TB, bin string, port int) (*Server, error) {
 	dir := t.TempDir()
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: &bytes.Buffer{}}
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
