@@ -362,6 +362,9 @@ func (e *operatorPolicy) republish(ctx context.Context, publish func([]byte)) {
 	}
 }
 
+// minPolicyPoll is the least time between the starts of two policy polls.
+const minPolicyPoll = time.Second
+
 // longPoll keeps one policy request open on the tracker: it answers when
 // the policy's serial passes the one held, so a kill switch reaches the
 // peer within a round trip. Failures back off (1 s doubling to 1 min, with
@@ -369,7 +372,14 @@ func (e *operatorPolicy) republish(ctx context.Context, publish func([]byte)) {
 // the tracker serves no policy).
 func (e *operatorPolicy) longPoll(ctx context.Context, lp policyPoller) {
 	failures := 0
+	var last time.Time
 	for ctx.Err() == nil {
+		// At most one poll a second, whatever the tracker answers: a
+		// tracker holding polls only briefly cannot make its peers spin.
+		if wait := time.Until(last.Add(minPolicyPoll)); wait > 0 && core.Sleep(ctx, wait) != nil {
+			return
+		}
+		last = time.Now()
 		b, err := lp.Policy(ctx, e.serial())
 		if err == nil && b != nil {
 			if _, err = e.offer(b, "tracker"); errors.Is(err, ErrStalePolicy) {

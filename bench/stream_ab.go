@@ -30,6 +30,9 @@ const (
 	ABVariantP2P = "p2p"
 	ABVariantCDN = "cdn"
 	abTelemetry  = time.Second
+	// StreamAdminToken is the P2P run's tracker's admin token: /api/fleet
+	// and the dashboard need one (the tracker is on loopback, for the run).
+	StreamAdminToken = "shoal-bench"
 )
 
 // abCohortP2P and abCohortCDN are the cohorts' labels.
@@ -127,6 +130,7 @@ func fleetByCohort(ctx context.Context, trackerURL string) (map[string]FleetCoho
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+StreamAdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("bench: fleet telemetry: %w", err)

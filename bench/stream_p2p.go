@@ -153,7 +153,7 @@ func serveTracker(ctx context.Context, cfg *StreamConfig) (*p2pTracker, error) {
 	// Viewers are shaped or in-memory hosts (no signing key) on one
 	// loopback: the benchmark measures delivery, not the tracker's checks.
 	tc := tracker.Config{Interval: streamAnnounce, Logger: cfg.Logger,
-		AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1}
+		AllowUnsigned: true, RatePerIP: -1, RatePerPrefix: -1, AdminToken: StreamAdminToken}
 	if cfg.CohortSplit > 0 {
 		tc.OperatorKeys = []manifest.PublicKey{manifest.PublicOf(operatorKey(cfg.Seed))}
 	}
@@ -189,7 +189,7 @@ func (t *p2pTracker) finish(ctx context.Context, cfg *StreamConfig, run *StreamR
 		}
 	}
 	if cfg.Hold > 0 && ctx.Err() == nil {
-		cfg.Progress(fmt.Sprintf("holding the tracker for %v: %s/dashboard/", cfg.Hold, t.url))
+		cfg.Progress(fmt.Sprintf("holding the tracker for %v: %s/dashboard/#token=%s", cfg.Hold, t.url, StreamAdminToken))
 		core.Sleep(ctx, cfg.Hold)
 	}
 }

@@ -139,7 +139,7 @@ type Variant struct {
 type Policy struct {
 	Version     int                `json:"version"`
 	Operator    manifest.PublicKey `json:"operator"`
-	Serial      uint64             `json:"serial"` // strictly increasing per operator key
+	Serial      uint64             `json:"serial"` // strictly increasing across the operator's keys (a new key continues the old one's serials)
 	Issued      time.Time          `json:"issued"`
 	Rules       []Rule             `json:"rules,omitempty"`
 	Experiments []Experiment       `json:"experiments,omitempty"`
@@ -319,6 +319,9 @@ func (p *Policy) validate() error {
 		}
 		if r.UploadBps < 0 {
 			return fmt.Errorf("%w: %s upload_bps %d is negative", ErrMalformed, what, r.UploadBps)
+		}
+		if r.UploadBps > 0 && r.Match.Content != "" {
+			return fmt.Errorf("%w: %s sets upload_bps for one content: an upload cap is a peer's, across its swarms (match a tenant, region, device or cohort)", ErrMalformed, what)
 		}
 	}
 	return nil

@@ -79,6 +79,7 @@ func TestSignRefusesBadPolicies(t *testing.T) {
 		"bad mode":          {Serial: 1, Rules: []Rule{{P2P: "sometimes"}}},
 		"bad metered":       {Serial: 1, Rules: []Rule{{Metered: "no"}}},
 		"negative cap":      {Serial: 1, Rules: []Rule{{UploadBps: -1}}},
+		"cap per content":   {Serial: 1, Rules: []Rule{{Match: Match{Content: "C1"}, UploadBps: 1000}}},
 		"unknown cohort":    {Serial: 1, Rules: []Rule{{Match: Match{Cohort: "x/y"}, P2P: Off}}},
 		"cohort no variant": {Serial: 1, Rules: []Rule{{Match: Match{Cohort: "e"}, P2P: Off}}, Experiments: []Experiment{{Name: "e", Variants: []Variant{{Name: "a", Percent: 10}}}}},
 		"over 100%":         {Serial: 1, Experiments: []Experiment{{Name: "e", Variants: []Variant{{Name: "a", Percent: 60}, {Name: "b", Percent: 50}}}}},

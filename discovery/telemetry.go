@@ -93,7 +93,7 @@ type TelemetryReport struct {
 	// Gauges, as of the report.
 	Swarms     int64 `json:"swarms"`      // swarms joined
 	Chunks     int64 `json:"chunks"`      // chunks wanted or held across joined contents
-	RareChunks int64 `json:"rare_chunks"` // of those, held by at most one known peer
+	RareChunks int64 `json:"rare_chunks"` // of those, missing here and held by no connected peer
 }
 
 // SigningBytes is the canonical encoding the signature (or MAC) covers:

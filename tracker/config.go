@@ -163,8 +163,8 @@ type Config struct {
 	// Telemetry configures fleet telemetry (POST /telemetry, GET
 	// /api/fleet, the shoal_fleet_* metrics).
 	Telemetry TelemetryConfig
-	// AdminToken is the bearer credential /api/swarms and PUT /api/policy
-	// require (empty disables both); /api/fleet requires it when set.
+	// AdminToken is the bearer credential /api/swarms, PUT /api/policy and
+	// /api/fleet require; empty disables all three.
 	AdminToken string
 	// OperatorKeys are the keys whose signed policies (package control) the
 	// tracker accepts: from PUT /api/policy, PolicyFile, or another replica

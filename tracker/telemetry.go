@@ -38,7 +38,7 @@ const (
 	DefaultOffloadMin          = 0.5 // ShoalOffloadLow
 	DefaultStartupP95MaxS      = 4   // ShoalStartupP95High
 	DefaultRebufferSPerHourMax = 30  // ShoalRebufferingHigh
-	DefaultScarcityMax         = 0.2 // share of chunks held by at most one peer
+	DefaultScarcityMax         = 0.2 // share of chunks missing with no peer holding them
 )
 
 // Thresholds are the alert thresholds the dashboard draws.
@@ -51,7 +51,7 @@ type Thresholds struct {
 	// RebufferSPerHourMax: seconds stalled per hour watched above which
 	// rebuffering is high.
 	RebufferSPerHourMax float64 `json:"rebuffer_s_per_hour_max" yaml:"rebuffer_s_per_hour_max"`
-	// ScarcityMax: the share of chunks held by at most one peer above which
+	// ScarcityMax: the share of chunks missing with no peer holding them above which
 	// the swarm is fragile.
 	ScarcityMax float64 `json:"scarcity_max" yaml:"scarcity_max"`
 }
@@ -386,7 +386,7 @@ var (
 	descWatchS      = prometheus.NewDesc("shoal_fleet_watch_seconds_total", "Seconds of media peers' gateways sent to players.", fleetLabels, nil)
 	descPeers       = prometheus.NewDesc("shoal_fleet_peers", "Peers that reported within two of their intervals.", fleetLabels, nil)
 	descChunks      = prometheus.NewDesc("shoal_fleet_chunks", "Chunks wanted or held by the present peers, summed over them.", fleetLabels, nil)
-	descRare        = prometheus.NewDesc("shoal_fleet_rare_chunks", "Of shoal_fleet_chunks, those held by at most one known peer.", fleetLabels, nil)
+	descRare        = prometheus.NewDesc("shoal_fleet_rare_chunks", "Of shoal_fleet_chunks, those the peers miss and no connected peer holds (only the origin has them).", fleetLabels, nil)
 	descSeries      = prometheus.NewDesc("shoal_fleet_series", "Label sets the tracker keeps telemetry for (at most --telemetry-max-series, plus \"other\").", nil, nil)
 	fleetCollectors = []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descStartups, descStalls, descStallS, descWatchS, descPeers, descChunks, descRare, descSeries}
 )

@@ -165,7 +165,11 @@ func (s *sessions) verifyTelemetry(r *discovery.TelemetryReport, now time.Time) 
 // bucket holding since (default: the whole history). It needs the admin
 // token when the tracker has one.
 func (s *Server) handleFleet(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.AdminToken != "" && !s.adminOK(w, r, audit.Event{Time: s.cfg.Clock.Now(), Kind: audit.KindAdmin, IP: observedIP(r, s.cfg.TrustForwarded)}, "fleet telemetry") {
+	if s.cfg.AdminToken == "" {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "the fleet history is disabled: the tracker has no admin token (--admin-token)"})
+		return
+	}
+	if !s.adminOK(w, r, audit.Event{Time: s.cfg.Clock.Now(), Kind: audit.KindAdmin, IP: observedIP(r, s.cfg.TrustForwarded)}, "fleet telemetry") {
 		return
 	}
 	q := r.URL.Query()

@@ -306,6 +306,10 @@ func TestFleetHistoryWindow(t *testing.T) {
 }
 
 func TestFleetAPINeedsAdminToken(t *testing.T) {
+	open, _ := newFleetServer(t, func(c *Config) { c.AdminToken = "" })
+	if code, _ := fleetAPI(t, open, "", ""); code != http.StatusNotFound {
+		t.Errorf("no admin token configured: HTTP %d, want 404 (the history is never open)", code)
+	}
 	s, _ := newFleetServer(t, nil)
 	mustReport(t, s, tel("peer-a", 1))
 	for _, auth := range []string{"", "wrong"} {

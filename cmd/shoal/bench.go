@@ -160,7 +160,7 @@ func runBenchStream(ctx context.Context, args []string, stdout, stderr io.Writer
 		cfg.Progress = func(s string) { fmt.Fprintln(stderr, s) }
 	}
 	cfg.OnTracker = func(url string) {
-		fmt.Fprintf(stderr, "bench stream: tracker %s (dashboard %s/dashboard/)\n", url, url)
+		fmt.Fprintf(stderr, "bench stream: tracker %s (dashboard %s/dashboard/#token=%s)\n", url, url, bench.StreamAdminToken)
 	}
 	if cfg.Mode == bench.ModeVOD {
 		fmt.Fprintf(stderr, "bench stream: vod, %d viewers, %v VOD up to %s, %v segments, windows of %v–%v, spread %v: P2P run, then CDN-only run\n",

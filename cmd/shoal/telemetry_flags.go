@@ -26,7 +26,7 @@ func addTelemetryFlags(fs *flag.FlagSet) *telemetryFlags {
 		offload:    fs.Float64("alert-offload-min", tracker.DefaultOffloadMin, "dashboard threshold: share of bytes from peers below which offload is low (as the ShoalOffloadLow rule)"),
 		startupP95: fs.Float64("alert-startup-p95-max", tracker.DefaultStartupP95MaxS, "dashboard threshold: P95 start-up seconds above which start-up is slow (as ShoalStartupP95High)"),
 		rebuffer:   fs.Float64("alert-rebuffer-max", tracker.DefaultRebufferSPerHourMax, "dashboard threshold: seconds stalled per hour watched above which rebuffering is high (as ShoalRebufferingHigh)"),
-		scarcity:   fs.Float64("alert-scarcity-max", tracker.DefaultScarcityMax, "dashboard threshold: share of chunks held by at most one peer above which swarms are fragile"),
+		scarcity:   fs.Float64("alert-scarcity-max", tracker.DefaultScarcityMax, "dashboard threshold: share of chunks missing with no peer holding them (only the origin has them) above which swarms are fragile"),
 	}
 }
 

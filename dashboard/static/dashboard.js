@@ -55,7 +55,7 @@
       get: (d) => d.startup, thr: (t) => t.startup_p95_max_s, bad: (v, t) => v > t},
     {id: 'rebuffer', title: 'Rebuffering', hint: 'seconds stalled per hour watched', unit: 'perHour', color: PALETTE[4],
       get: (d) => d.rebuffer, thr: (t) => t.rebuffer_s_per_hour_max, bad: (v, t) => v > t},
-    {id: 'scarcity', title: 'Rare-chunk scarcity', hint: 'chunks held by at most one peer ÷ chunks', unit: 'pct', color: PALETTE[6],
+    {id: 'scarcity', title: 'Rare-chunk scarcity', hint: 'chunks missing with no peer holding them ÷ chunks', unit: 'pct', color: PALETTE[6],
       get: (d) => d.scarcity, thr: (t) => t.scarcity_max, bad: (v, t) => v > t},
     {id: 'peers', title: 'Peers', hint: 'peers reporting', unit: 'count', color: PALETTE[2],
       get: (d) => d.peers},
