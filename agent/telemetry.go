@@ -83,8 +83,8 @@ func (p *Peer) checkTelemetry() (bool, error) {
 	if cfg.TelemetryInterval == 0 {
 		cfg.TelemetryInterval = DefaultTelemetryInterval
 	}
-	if cfg.TelemetryInterval > 0 && cfg.TelemetryInterval < time.Second {
-		return false, fmt.Errorf("%w: telemetry interval %v: want at least 1s, or negative for none", ErrBadInput, cfg.TelemetryInterval)
+	if cfg.TelemetryInterval > 0 && (cfg.TelemetryInterval < time.Second || cfg.TelemetryInterval > discovery.MaxTelemetryInterval) {
+		return false, fmt.Errorf("%w: telemetry interval %v: want 1s to %v, or negative for none", ErrBadInput, cfg.TelemetryInterval, discovery.MaxTelemetryInterval)
 	}
 	return cfg.TelemetryInterval > 0 && cfg.Tracker != "", nil
 }

@@ -36,8 +36,10 @@ const (
 	MaxLabelLen = 64
 	// NumStartupBuckets is len(StartupBucketsS)+1: the +Inf bucket last.
 	NumStartupBuckets = 7
-	// MaxTelemetryInterval is the longest interval_s a report may claim.
-	MaxTelemetryInterval = 24 * time.Hour
+	// MaxTelemetryInterval is the longest interval_s a report may claim: a
+	// peer counts as present for two of its intervals, so a long claimed
+	// interval would let a few reports hold the tracker's places for long.
+	MaxTelemetryInterval = 10 * time.Minute
 	// maxTelemetryCount bounds every integer of a report: 2^53, exact as a
 	// float64, so a sum of reports stays meaningful in Prometheus.
 	maxTelemetryCount = 1 << 53

@@ -416,3 +416,32 @@ func TestPolicyTakenWhileRedisDown(t *testing.T) {
 	b := open()
 	waitFor(t, "the policy shared through Redis once it is back", func() bool { return bytes.Equal(b.Policy(), doc) })
 }
+
+// TestPushedPolicyKeptInPolicyFile: a policy pushed to a tracker started
+// with --policy FILE (no Redis) is written over the file, so the tracker
+// restarted serves it, not the file's older one.
+func TestPushedPolicyKeptInPolicyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(path, signedPolicy(t, operatorKey(1), 1, "eu"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Logger: quiet, PolicyFile: path, AdminToken: testAdminToken}
+	withOperator(&cfg)
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed := signedPolicy(t, operatorKey(1), 2, "us")
+	if code, body := putPolicy(t, s.Handler(), testAdminToken, pushed); code != http.StatusOK {
+		t.Fatalf("push: HTTP %d %s", code, body)
+	}
+	s.Close()
+	again, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if !bytes.Equal(again.Policy(), pushed) {
+		t.Fatalf("restarted: serves %q, want the pushed policy", again.Policy())
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -72,7 +74,35 @@ func (s *Server) handlePolicyPut(w http.ResponseWriter, r *http.Request) {
 	}
 	ev.Reason = fmt.Sprintf("set policy %d", pol.Serial)
 	s.audit.Record(ev)
+	s.keepPolicyFile(bytes.TrimRight(body, " \t\r\n"), pol.Serial)
 	writeJSON(w, http.StatusOK, PolicyPutResponse{Serial: pol.Serial})
+}
+
+// keepPolicyFile writes a pushed policy over Config.PolicyFile (atomically:
+// a temporary file renamed into place), so a restarted tracker serves it,
+// not the older policy the file held: without Redis, a push would
+// otherwise live only in this process's memory.
+func (s *Server) keepPolicyFile(doc []byte, serial uint64) {
+	path := s.cfg.PolicyFile
+	if path == "" {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err == nil {
+		_, err = tmp.Write(append(doc, '\n'))
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), path)
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}
+	if err != nil {
+		s.log.Warn("pushed policy not written to the policy file: a restart serves the file's", "serial", serial, "file", path, "err", err)
+	}
 }
 
 // handlePolicy serves GET /policy: the current policy, or with
