@@ -126,8 +126,9 @@ func (k *ksRig) obeys(idx []int, serial uint64, mode string) (bool, string) {
 }
 
 // quiet waits (up to ksSwitch after at) until the P2P counters of the
-// peers in idx stop growing: two readings 500 ms apart agree. It returns
-// the counters then.
+// peers in idx stop growing: three readings 500 ms apart agree (a chunk
+// still being written when the switch came has had a second to land). It
+// returns the counters then.
 func (k *ksRig) quiet(idx []int, at time.Time, what string) []int64 {
 	t := k.t
 	t.Helper()
@@ -139,10 +140,14 @@ func (k *ksRig) quiet(idx []int, at time.Time, what string) []int64 {
 		return v
 	}
 	prev := read()
+	same := 0
 	for {
 		time.Sleep(500 * time.Millisecond)
 		cur := read()
-		if fmt.Sprint(cur) == fmt.Sprint(prev) {
+		if same++; fmt.Sprint(cur) != fmt.Sprint(prev) {
+			same = 0
+		}
+		if same == 2 {
 			t.Logf("KILLSWITCH %s: peer-to-peer counters still %.1fs after the push", what, time.Since(at).Seconds())
 			return cur
 		}
@@ -390,9 +395,9 @@ func TestKillSwitch(t *testing.T) {
 	}
 	for i, r := range reps {
 		t.Logf("KILLSWITCH viewer %d: startup %v, %d stalls, %v stalled", i, r.Startup, r.Stalls, r.StallWall)
-		// A second of scheduling noise: the test runs on loaded 2-core
+		// Two seconds of scheduling noise: the test runs on loaded 2-core
 		// machines, where a baseline viewer may be lucky.
-		if r.StallWall > baseStallWall+time.Second {
+		if r.StallWall > baseStallWall+2*time.Second {
 			t.Errorf("viewer %d stalled more through the kill switch (%d stalls, %v) than on CDN only (at worst %d, %v)",
 				i, r.Stalls, r.StallWall, baseStalls, baseStallWall)
 		}
