@@ -145,13 +145,16 @@ func vetPlaylist(kind, name string, b []byte) error {
 	return nil
 }
 
-// serveSegment sends an init or media segment of a playback. The segment
-// asked for is due now: fetched straight from the origin during start-up,
-// otherwise through the deadline lane, with a direct origin fetch for any
-// chunk that is lateAfter overdue. The rendition's next lookaheadSegments
-// are prefetched, each due when the player will need it. The whole
-// requested range is held before the first byte goes out, so a chunk that
-// nobody has becomes a 502 naming the segment, never a truncated body.
+// serveSegment sends an init or media segment of a playback. During
+// start-up the segment is fetched straight from the origin and streamed as
+// its chunks arrive, each once verified: the player's download overlaps
+// the peer's. Otherwise it comes through the deadline lane, with a direct
+// origin fetch for any chunk that is lateAfter overdue, and the whole
+// requested range is held before the first byte goes out. Either way the
+// first chunk is held before the headers, so a segment nobody has becomes
+// a 502 naming it; a start-up fetch that fails after that cuts the
+// connection (never a clean, short body). The rendition's next
+// lookaheadSegments are prefetched, each due when the player will need it.
 func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int, ix *mediaIndex, ref mediaRef) {
 	c := sess.Content()
 	f := c.Manifest.Files[fi]
@@ -168,27 +171,34 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 		writeHeaders(w, r, f, fileType(f), start, end, partial)
 		return
 	}
-	pb, direct := p.plays.begin(playKey{clientOf(r), c.ID, rend.ID}, ref.seg >= 0)
+	pb, direct, more := p.plays.begin(playKey{clientOf(r), c.ID, rend.ID}, ref.seg >= 0)
 	now := p.plays.clock.Now()
 	// The segment is due when the player's buffer would run dry, not now:
 	// a player filling its buffer asks well ahead, and what it asks for
 	// early is better taken from peers than from the origin.
 	due := now.Add(p.plays.slack(pb, now))
 	// The look-ahead starts with the request, except during start-up: then
-	// it would share the viewer's link with the segment the player is
-	// waiting for, so it starts once that segment is held.
+	// it would share the viewer's link with the segments the player is
+	// waiting for, so it starts once the last of them is held.
 	if ref.seg >= 0 && !direct {
 		p.prefetch(pb, sess, ix, rend, ref.seg, due)
 	}
 	var got chunkSources
+	body := r.Context() // what the body is streamed under
 	{
 		cs := c.Manifest.ChunkSize
 		a, b := c.FileChunk(fi, int(start/cs)), c.FileChunk(fi, int((end-1)/cs))+1
 		in := sess.Want(swarm.Range{From: a, To: b})
 		defer in.Release()
 		err := p.Layer(r.Context(), sess, fi)
-		if err == nil {
-			got, err = p.ensure(r.Context(), sess, a, b, direct, due)
+		switch {
+		case err == nil && direct:
+			var stop func()
+			if got, body, stop, err = p.startDirect(r.Context(), sess, a, b); err == nil {
+				defer stop()
+			}
+		case err == nil:
+			got, err = p.ensure(r.Context(), sess, a, b, due)
 		}
 		if err != nil {
 			if r.Context().Err() == nil {
@@ -201,9 +211,6 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 			return
 		}
 	}
-	if ref.seg >= 0 && direct {
-		p.prefetch(pb, sess, ix, rend, ref.seg, due)
-	}
 	buf := p.gw.buffer(w, r) // before the headers: a 503 is still possible
 	if buf == nil {
 		return
@@ -212,9 +219,15 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 		p.gw.pool.put(buf)
 		return
 	}
-	if err := p.stream(r.Context(), w, sess, fi, start, end, 0, buf); err != nil {
+	if err := p.stream(body, w, sess, fi, start, end, 0, buf); err != nil {
+		if cause := context.Cause(body); r.Context().Err() == nil && cause != nil {
+			p.log.Warn("gateway: start-up segment cut short", "file", f.Path, "content", c.ID, "err", cause)
+		}
 		abortResponse(r, err)
 		return
+	}
+	if ref.seg >= 0 && direct && !more {
+		p.prefetch(pb, sess, ix, rend, ref.seg, due)
 	}
 	dur := time.Duration(0)
 	seg := ref.seg
@@ -316,10 +329,45 @@ func (cs chunkSources) split(chunkSize, start, end int64, base int) (direct, hel
 	return direct, held, waited
 }
 
-// ensure makes chunks [a, b) held, straight from the origin if direct,
-// else through the deadline lane (due at due), falling back to the origin
-// for a chunk lateAfter overdue. It reports how each chunk came.
-func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, direct bool, due time.Time) (chunkSources, error) {
+// startDirect fetches chunks [a, b) straight from the origin in the
+// background and returns once chunk a is held, so the response can start
+// while the rest arrives. The context it returns ends when the fetch fails
+// (its cause is the failure), so the stream stops instead of waiting for a
+// chunk that is not coming; stop ends the fetch and waits for it. It
+// reports how each chunk came.
+func (p *Peer) startDirect(ctx context.Context, sess *swarm.Session, a, b int) (chunkSources, context.Context, func(), error) {
+	src := chunkSources{from: a, kinds: make([]byte, b-a)}
+	for i := a; i < b; i++ {
+		if !sess.Has(i) {
+			src.kinds[i-a] = srcDirect
+		}
+	}
+	fctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := sess.FetchFromOrigin(fctx, a, b); err != nil {
+			cancel(err)
+		}
+	}()
+	stop := func() {
+		cancel(nil)
+		<-done
+	}
+	if err := sess.WaitChunk(fctx, a); err != nil {
+		if fctx.Err() != nil && ctx.Err() == nil {
+			err = context.Cause(fctx) // the fetch failed: say why
+		}
+		stop()
+		return src, nil, nil, err
+	}
+	return src, fctx, stop, nil
+}
+
+// ensure makes chunks [a, b) held through the deadline lane (due at due),
+// falling back to the origin for a chunk lateAfter overdue. It reports how
+// each chunk came.
+func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, due time.Time) (chunkSources, error) {
 	src := chunkSources{from: a, kinds: make([]byte, b-a)}
 	missing := func(from int) {
 		for i := from; i < b; i++ {
@@ -327,10 +375,6 @@ func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, direct
 				src.kinds[i-a] = srcDirect
 			}
 		}
-	}
-	if direct {
-		missing(a)
-		return src, sess.FetchFromOrigin(ctx, a, b)
 	}
 	for i := a; i < b; i++ {
 		if !sess.Has(i) {

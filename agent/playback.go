@@ -225,14 +225,16 @@ func clientOf(r *http.Request) string {
 }
 
 // begin records a request for a file of rendition rend and says whether it
-// belongs to start-up (to be fetched straight from the origin): the first
-// startupSegments segment requests, and an init segment asked for before
-// the first segment went out.
-func (pb *playbacks) begin(k playKey, isSegment bool) (*playback, bool) {
+// belongs to start-up (direct: to be fetched straight from the origin): the
+// first startupSegments segment requests, and an init segment asked for
+// before the first segment went out. more says that start-up requests are
+// still to come after this one: the look-ahead waits for them, or it would
+// share the viewer's link with the segments the player is waiting for.
+func (pb *playbacks) begin(k playKey, isSegment bool) (s *playback, direct, more bool) {
 	now := pb.clock.Now()
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
-	s := pb.sessions[k]
+	s = pb.sessions[k]
 	// One rendition at a time per player: switching drops the look-ahead
 	// of the others, and idle playbacks keep none.
 	for ok, o := range pb.sessions {
@@ -249,10 +251,10 @@ func (pb *playbacks) begin(k playKey, isSegment bool) (*playback, bool) {
 	}
 	s.lastSeen = now
 	if !isSegment {
-		return s, !s.clock.started
+		return s, !s.clock.started, !s.clock.started
 	}
 	s.requests++
-	return s, s.requests <= startupSegments
+	return s, s.requests <= startupSegments, s.requests < startupSegments
 }
 
 // slack is how long the player of s can wait for its next segment without

@@ -13,6 +13,7 @@ package manifest
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,6 +140,23 @@ func (m *Manifest) signedBytes() ([]byte, error) {
 	return append([]byte(SigningDomain), b...), nil
 }
 
+// signedFromCanonical derives the signed bytes from a manifest's canonical
+// encoding b without encoding it again: the signature is the last field,
+// so b is the unsigned encoding with `,"signature":"<base64>"` before its
+// closing brace. It reports false if b does not end that way (then the
+// caller encodes).
+func signedFromCanonical(b, sig []byte) ([]byte, bool) {
+	tail := `,"signature":"` + base64.StdEncoding.EncodeToString(sig) + `"}`
+	if !bytes.HasSuffix(b, []byte(tail)) {
+		return nil, false
+	}
+	body := b[:len(b)-len(tail)]
+	msg := make([]byte, 0, len(SigningDomain)+len(body)+1)
+	msg = append(msg, SigningDomain...)
+	msg = append(msg, body...)
+	return append(msg, '}'), true
+}
+
 // Encode returns the canonical encoding of a signed manifest.
 func (m *Manifest) Encode() ([]byte, error) {
 	if len(m.Signature) != ed25519.SignatureSize {
@@ -180,9 +198,11 @@ func Decode(b []byte) (*Manifest, error) {
 	if !bytes.Equal(enc, b) {
 		return nil, fmt.Errorf("%w: re-encoding differs (whitespace, field order, escapes or number form)", ErrNonCanonical)
 	}
-	msg, err := m.signedBytes()
-	if err != nil {
-		return nil, err
+	msg, ok := signedFromCanonical(b, m.Signature)
+	if !ok {
+		if msg, err = m.signedBytes(); err != nil {
+			return nil, err
+		}
 	}
 	if !ed25519.Verify(m.Publisher[:], msg, m.Signature) {
 		return nil, fmt.Errorf("%w: signature does not verify under publisher %s", ErrBadSignature, m.Publisher)

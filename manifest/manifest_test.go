@@ -134,6 +134,44 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// TestSignedBytesFromCanonical guards Decode's shortcut: the signed bytes
+// it cuts out of the canonical encoding are exactly those Sign signed, with
+// and without the optional fields that come before the signature.
+func TestSignedBytesFromCanonical(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(m *Manifest)
+	}{
+		{"plain", func(*Manifest) {}},
+		{"policy", func(m *Manifest) { m.Policy = &Policy{TTLSeconds: 60, Regions: []string{"eu"}} }},
+		{"escapes", func(m *Manifest) { m.Name = `"<quoted> & \ é"` }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := sampleManifest(t)
+			tc.change(m)
+			if err := m.Sign(testKey(1)); err != nil {
+				t.Fatal(err)
+			}
+			want, err := m.signedBytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := signedFromCanonical(encode(t, m), m.Signature)
+			if !ok || !bytes.Equal(got, want) {
+				t.Fatalf("signed bytes from the encoding (ok %v):\n%s\nwant\n%s", ok, got, want)
+			}
+			if _, err := Decode(encode(t, m)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// An encoding that does not end in the signature is left to the slow
+	// path.
+	if _, ok := signedFromCanonical([]byte(`{"version":1}`), make([]byte, ed25519.SignatureSize)); ok {
+		t.Fatal("a document without the signature field passed")
+	}
+}
+
 func TestDecodeTrustedRejects(t *testing.T) {
 	m := sampleManifest(t)
 	b := encode(t, m)
@@ -204,6 +242,10 @@ func FuzzDecode(f *testing.F) {
 		m2, err := Decode(enc)
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
+		}
+		want, err := m.signedBytes()
+		if got, ok := signedFromCanonical(b, m.Signature); err != nil || ok && !bytes.Equal(got, want) {
+			t.Fatalf("signed bytes cut from the encoding differ from the encoded ones (%v)", err)
 		}
 		if fmt.Sprint(m2) != fmt.Sprint(m) {
 			t.Fatal("decode → encode → decode changed the manifest")

@@ -7,13 +7,42 @@ import (
 	"io"
 )
 
+// versioned is a signed document that carries its format version.
+type versioned interface {
+	formatVersion() int
+}
+
+func (m *Manifest) formatVersion() int      { return m.Version }
+func (u *ChannelUpdate) formatVersion() int { return u.Version }
+func (r *Revocation) formatVersion() int    { return r.Version }
+
 // decodeStrict is the first step of every signed document's decoder
 // (manifests, channel updates, revocation lists): b must carry a version
 // field equal to version (ErrVersion otherwise, so a newer format is told
 // apart from garbage), then decode into v as exactly one JSON value with no
 // unknown field (ErrMalformed). what names the document in errors. The
 // caller checks bounds, canonical form and the signature.
-func decodeStrict(b []byte, what string, version int, v any) error {
+//
+// A document of the right version decodes in one pass, which is what a
+// manifest of thousands of files costs a viewer's start-up; only a
+// document that fails, or carries another version, is read a second time
+// to tell a newer format from garbage.
+func decodeStrict(b []byte, what string, version int, v versioned) error {
+	err := decodeOne(b, what, v)
+	if err == nil && v.formatVersion() == version {
+		return nil
+	}
+	if verr := checkVersion(b, what, version); verr != nil {
+		return verr
+	}
+	if err == nil { // the version field is right, yet v has another: a duplicate key
+		err = fmt.Errorf("%w: %s: version field read as %d, want %d", ErrMalformed, what, v.formatVersion(), version)
+	}
+	return err
+}
+
+// checkVersion says whether b has a version field equal to version.
+func checkVersion(b []byte, what string, version int) error {
 	var ver struct {
 		Version *int `json:"version"`
 	}
@@ -26,6 +55,12 @@ func decodeStrict(b []byte, what string, version int, v any) error {
 	if *ver.Version != version {
 		return fmt.Errorf("%w: %s version %d (this Shoal reads version %d)", ErrVersion, what, *ver.Version, version)
 	}
+	return nil
+}
+
+// decodeOne decodes b into v as exactly one JSON value with no unknown
+// field.
+func decodeOne(b []byte, what string, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
