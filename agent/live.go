@@ -202,13 +202,24 @@ func (lc *liveChannels) prefetch(ch *liveChannel, s manifest.ChannelSegment) {
 	}
 }
 
+// livePlayKey is a live playback's session among the gateway's playbacks
+// (playback.go): the client and the channel, whose one media playlist is
+// the "rendition" played. Start-up, stalls and watch time are measured on
+// it as for on-demand playbacks, and reach the fleet telemetry.
+func livePlayKey(r *http.Request, ch *liveChannel) playKey {
+	return playKey{client: clientOf(r), content: core.ContentID(ch.f.ID()), rendition: "live"}
+}
+
 func (lc *liveChannels) servePlaylist(w http.ResponseWriter, r *http.Request) {
-	_, u, release, code, err := lc.channel(r.Context(), r.PathValue("channel"))
+	ch, u, release, code, err := lc.channel(r.Context(), r.PathValue("channel"))
 	if err != nil {
 		http.Error(w, err.Error(), code)
 		return
 	}
 	defer release()
+	if r.Method == http.MethodGet {
+		lc.p.plays.begin(livePlayKey(r, ch), false) // a playback's start-up begins here
+	}
 	// Segment URIs are relative: they resolve to /live/<id>/<name>.
 	b, err := live.Playlist(u, "")
 	if err != nil {
@@ -271,9 +282,18 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 	// Every chunk is held and verified: the stream reads them from the
 	// cache in the gateway's bounded buffers (one that left the cache
 	// since is fetched again; a failure then cuts the response).
+	pb, _, _ := lc.p.plays.begin(livePlayKey(r, ch), true)
 	if err := lc.p.stream(r.Context(), w, sess, 0, 0, seg.Size, 0, buf); err != nil {
 		abortResponse(r, err)
+		return
 	}
+	var fromOrigin, waited int64 // how the segment came, for the playback's byte counts
+	if direct {
+		fromOrigin = seg.Size
+	} else {
+		waited = seg.Size
+	}
+	lc.p.plays.sent(pb, int(seg.Seq), seg.Duration(), fromOrigin, 0, waited)
 }
 
 // segmentReady waits until a whole segment is held, every chunk verified,

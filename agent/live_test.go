@@ -197,6 +197,18 @@ func TestLiveThroughGateway(t *testing.T) {
 	if n < 90 { // 4 s at 25 frames/s
 		t.Fatalf("ffmpeg decoded %d video frames from the live playlist, want about 100\n%s", n, stderr.String())
 	}
+	// The gateway measured the live playback as it does an on-demand one:
+	// started, with a start-up time, segments and watch time (what the
+	// fleet telemetry reports).
+	var lp *PlaybackStatus
+	for _, pb := range lf.peer.Status().Playbacks {
+		if pb.Rendition == "live" {
+			lp = &pb
+		}
+	}
+	if lp == nil || !lp.Started || lp.StartupSeconds <= 0 || lp.Segments < 3 || lp.BytesSent <= 0 {
+		t.Fatalf("live playback in the gateway's status: %+v; want one started, with a start-up time, 3 segments or more and bytes", lp)
+	}
 	if err := <-pubDone; err != nil {
 		t.Fatalf("publisher: %v", err)
 	}
