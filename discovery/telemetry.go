@@ -241,28 +241,8 @@ func (r *TelemetryReport) Validate() error {
 	if err := checkToken(r.Peer, MaxPeerIDLen); err != nil {
 		return fieldErr("peer", "%v", err)
 	}
-	if len(r.Token) > MaxTokenLen {
-		return fieldErr("token", "%d bytes, at most %d allowed", len(r.Token), MaxTokenLen)
-	}
-	if r.TS < 0 {
-		return fieldErr("ts", "negative (%d)", r.TS)
-	}
-	if len(r.Sig) > MaxSigLen {
-		return fieldErr("sig", "%d bytes, at most %d allowed", len(r.Sig), MaxSigLen)
-	}
-	if r.SessExp < 0 {
-		return fieldErr("sess_exp", "negative (%d)", r.SessExp)
-	}
-	if len(r.MAC) > 0 {
-		if len(r.MAC) != MACLen {
-			return fieldErr("mac", "%d bytes, want %d (HMAC-SHA256)", len(r.MAC), MACLen)
-		}
-		if r.SessExp == 0 {
-			return fieldErr("sess_exp", "missing: a mac needs the exp of the session ticket it was made with")
-		}
-		if len(r.Sig) > 0 {
-			return fieldErr("mac", "sent with sig: authenticate with one of them")
-		}
+	if err := checkAuth(r.Token, r.TS, r.Sig, r.SessExp, r.MAC); err != nil {
+		return err
 	}
 	if r.Seq <= 0 {
 		return fieldErr("seq", "want a positive number, got %d", r.Seq)

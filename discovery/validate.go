@@ -133,26 +133,33 @@ func (r *AnnounceRequest) Validate() error {
 	if r.NumWant < 0 || r.NumWant > MaxNumWant {
 		return fieldErr("numwant", "%d out of range 0..%d", r.NumWant, MaxNumWant)
 	}
-	if len(r.Token) > MaxTokenLen {
-		return fieldErr("token", "%d bytes, at most %d allowed", len(r.Token), MaxTokenLen)
+	return checkAuth(r.Token, r.TS, r.Sig, r.SessExp, r.MAC)
+}
+
+// checkAuth checks the shape of a signed request's credentials (an
+// announce's or a telemetry report's): the token, the signing time, and a
+// signature or a session ticket's MAC, not both.
+func checkAuth(token string, ts int64, sig []byte, sessExp int64, mac []byte) error {
+	if len(token) > MaxTokenLen {
+		return fieldErr("token", "%d bytes, at most %d allowed", len(token), MaxTokenLen)
 	}
-	if r.TS < 0 {
-		return fieldErr("ts", "negative (%d)", r.TS)
+	if ts < 0 {
+		return fieldErr("ts", "negative (%d)", ts)
 	}
-	if len(r.Sig) > MaxSigLen {
-		return fieldErr("sig", "%d bytes, at most %d allowed", len(r.Sig), MaxSigLen)
+	if len(sig) > MaxSigLen {
+		return fieldErr("sig", "%d bytes, at most %d allowed", len(sig), MaxSigLen)
 	}
-	if r.SessExp < 0 {
-		return fieldErr("sess_exp", "negative (%d)", r.SessExp)
+	if sessExp < 0 {
+		return fieldErr("sess_exp", "negative (%d)", sessExp)
 	}
-	if len(r.MAC) > 0 {
-		if len(r.MAC) != MACLen {
-			return fieldErr("mac", "%d bytes, want %d (HMAC-SHA256)", len(r.MAC), MACLen)
+	if len(mac) > 0 {
+		if len(mac) != MACLen {
+			return fieldErr("mac", "%d bytes, want %d (HMAC-SHA256)", len(mac), MACLen)
 		}
-		if r.SessExp == 0 {
+		if sessExp == 0 {
 			return fieldErr("sess_exp", "missing: a mac needs the exp of the session ticket it was made with")
 		}
-		if len(r.Sig) > 0 {
+		if len(sig) > 0 {
 			return fieldErr("mac", "sent with sig: authenticate with one of them")
 		}
 	}
