@@ -81,15 +81,19 @@ func (c *cache) manifest(ctx context.Context, origin *cdn.Client, id core.Conten
 	return m, nil
 }
 
-// hashLayer returns the verified hash layer of f, from the cache or the origin.
+// hashLayer returns the verified hash layer of f, from the cache or the
+// origin; a file of at most one chunk needs neither.
 func (c *cache) hashLayer(ctx context.Context, origin *cdn.Client, f manifest.File) (manifest.HashLayer, error) {
 	size := f.Chunks * core.HashSize
 	p := c.file(layout.HashLayerPath(f.Root))
 	if l, ok := c.cachedLayer(f); ok {
 		return l, nil
 	}
-	if f.Chunks == 0 {
+	switch f.Chunks {
+	case 0:
 		return manifest.HashLayer{}, nil
+	case 1:
+		return manifest.HashLayer{f.Root}, nil // a one-leaf tree's root is the leaf: nothing to fetch
 	}
 	b, err := origin.HashLayer(ctx, f.Root, size)
 	if err != nil && !errors.Is(err, cdn.ErrBadResponse) {
