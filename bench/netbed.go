@@ -40,6 +40,10 @@ type NetbedConfig struct {
 	Seed      uint64
 	// GetArgs are extra flags for every receiver's `shoal get`.
 	GetArgs []string
+	// OriginServer is what serves the layout to Shoal's receivers:
+	// OriginNginx (the default: a stock nginx with the documented server
+	// block, deploy/nginx) or OriginShoal (`shoal origin`).
+	OriginServer string
 	// Shoal is the shoal binary the processes run (default: this one).
 	Shoal string
 	// Dir holds the layout, caches and outputs (default: a temp dir).
@@ -48,6 +52,12 @@ type NetbedConfig struct {
 	Timeout  time.Duration
 	Progress func(string)
 }
+
+// Origin servers for NetbedConfig.OriginServer.
+const (
+	OriginNginx = "nginx"
+	OriginShoal = "shoal"
+)
 
 // NetbedRun is one run of one client.
 type NetbedRun struct {
@@ -60,8 +70,8 @@ type NetbedRun struct {
 	Receivers int
 	// OriginEgress is what left the origin's namespace (its veth's
 	// transmit counter: payload, headers and the tracker's few bytes);
-	// OriginServed is what the origin process itself counted, where it
-	// does.
+	// OriginServed is what the origin itself counted (nginx's access log,
+	// or `shoal origin`'s metrics), where it does.
 	OriginEgress int64
 	OriginServed int64
 }

@@ -23,6 +23,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-cdn/shoal/deploy/nginx"
+	"github.com/shoal-cdn/shoal/layout"
 )
 
 // netnsPrefix starts the name of every namespace the benchmark makes;
@@ -575,7 +578,7 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 	defer os.RemoveAll(dir)
 	originURL := "http://" + netbedOriginAddr + ":8080"
 	trackerURL := "http://" + netbedOriginAddr + ":7070"
-	origin, err := startIn(nb.origin, cfg.Shoal, nil, "origin", "--dir", s.layout, "--listen", netbedOriginAddr+":8080")
+	origin, served, err := s.startOrigin(ctx, cfg, nb, dir, originURL)
 	if err != nil {
 		return nil, err
 	}
@@ -587,13 +590,10 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		return nil, err
 	}
 	defer tracker.stop(10 * time.Second)
-	if err := waitHTTP(ctx, nb.origin, originURL+"/metrics", origin); err != nil {
-		return nil, err
-	}
 	if err := waitHTTP(ctx, nb.origin, trackerURL+"/metrics", tracker); err != nil {
 		return nil, err
 	}
-	served0, _ := originServed(nb.origin, originURL)
+	served0, _ := served()
 	tx0, err := txBytes(nb.origin, "eth0")
 	if err != nil {
 		return nil, err
@@ -630,7 +630,7 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		return nil, err
 	}
 	r.OriginEgress = tx1 - tx0
-	if served1, err := originServed(nb.origin, originURL); err == nil {
+	if served1, err := served(); err == nil {
 		r.OriginServed = served1 - served0
 	}
 	if r.Completed < len(nb.recv) {
@@ -643,6 +643,51 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		}
 	}
 	return r, nil
+}
+
+// startOrigin starts cfg.OriginServer on the layout in the origin's
+// namespace and waits until it serves the content's manifest. served reads
+// what it has sent so far, by its own count.
+func (s *shoalSide) startOrigin(ctx context.Context, cfg NetbedConfig, nb *netbedNet, dir, originURL string) (p *proc, served func() (int64, error), err error) {
+	listen := netbedOriginAddr + ":8080"
+	switch cfg.OriginServer {
+	case OriginShoal:
+		p, err = startIn(nb.origin, cfg.Shoal, nil, "origin", "--dir", s.layout, "--listen", listen)
+		served = func() (int64, error) { return originServed(nb.origin, originURL) }
+	case "", OriginNginx:
+		bin, berr := nginx.Binary()
+		if berr != nil {
+			return nil, nil, fmt.Errorf("netbed: %w", berr)
+		}
+		ndir := filepath.Join(dir, "nginx")
+		if err := os.MkdirAll(ndir, 0o755); err != nil {
+			return nil, nil, err
+		}
+		root, aerr := filepath.Abs(s.layout)
+		if aerr != nil {
+			return nil, nil, aerr
+		}
+		conf := filepath.Join(ndir, "nginx.conf")
+		if err := os.WriteFile(conf, []byte(nginx.Config(root, listen, ndir, true)), 0o644); err != nil {
+			return nil, nil, err
+		}
+		p, err = startIn(nb.origin, bin, nil, "-p", ndir, "-e", filepath.Join(ndir, "error.log"), "-c", conf)
+		served = func() (int64, error) {
+			rs, err := nginx.ReadLog(filepath.Join(ndir, nginx.AccessLog))
+			_, n := nginx.Totals(rs)
+			return n, err
+		}
+	default:
+		return nil, nil, fmt.Errorf("netbed: origin server %q: want nginx or shoal", cfg.OriginServer)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := waitHTTP(ctx, nb.origin, originURL+"/"+layout.ManifestDir+"/"+s.id, p); err != nil {
+		p.stop(10 * time.Second)
+		return nil, nil, err
+	}
+	return p, served, nil
 }
 
 // originServed reads shoal_origin_response_bytes_total from the origin.

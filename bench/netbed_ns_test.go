@@ -14,8 +14,9 @@ import (
 )
 
 // TestNetbedSmall runs the netbed end to end on a small swarm: real shoal
-// processes in namespaces it makes (root, iproute2), and checks every
-// receiver finished, the origin's egress was measured on its link, and no
+// processes in namespaces it makes (root, iproute2), with a stock nginx
+// and then shoal origin as the origin, and checks every receiver finished,
+// the origin's egress was measured on its link and by the origin, and no
 // namespace is left. Behind the netbed build tag: scripts/test.sh runs it.
 func TestNetbedSmall(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -26,27 +27,35 @@ func TestNetbedSmall(t *testing.T) {
 		t.Fatalf("build shoal: %v\n%s", err, out)
 	}
 	const size = 8 << 20
-	res, err := RunNetbed(context.Background(), NetbedConfig{
-		Receivers: 3, Size: size, ChunkSize: 256 << 10, OriginUp: 100e6 / 8, PeerUp: 20e6 / 8, PeerDown: 100e6 / 8,
-		Runs: 1, Shoal: bin, Dir: t.TempDir(), Timeout: 3 * time.Minute, Progress: func(s string) { t.Log(s) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Runs) != 1 {
-		t.Fatalf("%d runs, want 1", len(res.Runs))
-	}
-	r := res.Runs[0]
-	if r.Completed != 3 || r.TLast() <= 0 {
-		t.Fatalf("%d of 3 receivers finished: %+v", r.Completed, r)
-	}
-	// The origin sent at least one copy (nobody else had it) and its veth
-	// counted it.
-	if r.OriginEgress < size || r.OriginServed < size {
-		t.Fatalf("origin egress %d B on its link, %d B served by it; want at least one copy (%d B)", r.OriginEgress, r.OriginServed, size)
-	}
-	if len(r.FirstByte) != 3 {
-		t.Fatalf("first-byte times of %d receivers, want 3", len(r.FirstByte))
+	// Both origins: a stock nginx (the default) and shoal origin.
+	for _, origin := range []string{OriginNginx, OriginShoal} {
+		res, err := RunNetbed(context.Background(), NetbedConfig{
+			Receivers: 3, Size: size, ChunkSize: 256 << 10, OriginUp: 100e6 / 8, PeerUp: 20e6 / 8, PeerDown: 100e6 / 8,
+			Runs: 1, Shoal: bin, Dir: t.TempDir(), Timeout: 3 * time.Minute, Progress: func(s string) { t.Log(s) },
+			OriginServer: origin,
+		})
+		if err != nil {
+			t.Fatalf("origin %s: %v", origin, err)
+		}
+		if len(res.Runs) != 1 {
+			t.Fatalf("origin %s: %d runs, want 1", origin, len(res.Runs))
+		}
+		r := res.Runs[0]
+		if r.Completed != 3 || r.TLast() <= 0 {
+			t.Fatalf("origin %s: %d of 3 receivers finished: %+v", origin, r.Completed, r)
+		}
+		// The origin sent at least one copy (nobody else had it), its veth
+		// counted it, and so did the origin itself.
+		if r.OriginEgress < size || r.OriginServed < size {
+			t.Fatalf("origin %s: egress %d B on its link, %d B served by it; want at least one copy (%d B)", origin, r.OriginEgress, r.OriginServed, size)
+		}
+		if r.OriginServed > r.OriginEgress {
+			t.Fatalf("origin %s: served %d B by its own count but only %d B left its link", origin, r.OriginServed, r.OriginEgress)
+		}
+		if len(r.FirstByte) != 3 {
+			t.Fatalf("origin %s: first-byte times of %d receivers, want 3", origin, len(r.FirstByte))
+		}
+		t.Logf("origin %s: last done %v, egress %d B, served %d B", origin, r.TLast(), r.OriginEgress, r.OriginServed)
 	}
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {

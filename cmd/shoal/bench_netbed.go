@@ -25,6 +25,7 @@ func runBenchNetbed(ctx context.Context, args []string, stdout, stderr io.Writer
 	runs := fs.Int("runs", 3, "runs per client; the report gives each run and the medians")
 	clients := fs.String("clients", "shoal", "comma-separated: shoal, aria2 (aria2 needs aria2c and mktorrent)")
 	getArgs := fs.String("get-args", "", "extra flags for every receiver's shoal get, space-separated")
+	originServer := fs.String("origin-server", bench.OriginNginx, "what serves the published layout to shoal's receivers: nginx (a stock nginx with deploy/nginx/shoal-origin.conf; apt-get install nginx-light) or shoal (shoal origin)")
 	seed := fs.Uint64("seed", 1, "seed of the content")
 	timeout := fs.Duration("timeout", 0, "bound on one run (default 10m)")
 	dir := fs.String("dir", "", "where the layout, caches and outputs go (default: a temp dir, removed after)")
@@ -37,7 +38,10 @@ func runBenchNetbed(ctx context.Context, args []string, stdout, stderr io.Writer
 		return usagef("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	cfg := bench.NetbedConfig{Receivers: *receivers, Runs: *runs, Seed: *seed, Timeout: *timeout, Dir: *dir,
-		Clients: strings.Split(*clients, ","), GetArgs: strings.Fields(*getArgs)}
+		Clients: strings.Split(*clients, ","), GetArgs: strings.Fields(*getArgs), OriginServer: *originServer}
+	if *originServer != bench.OriginNginx && *originServer != bench.OriginShoal {
+		return usagef("--origin-server %q: want nginx or shoal", *originServer)
+	}
 	var err error
 	if cfg.Size, err = core.ParseSize(*size); err != nil || cfg.Size <= 0 {
 		return usagef("--size %q: want a positive size such as 128MiB", *size)

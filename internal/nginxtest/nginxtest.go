@@ -11,9 +11,7 @@
 package nginxtest
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,57 +24,37 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoal-cdn/shoal/deploy/nginx"
 )
 
 // startTimeout bounds how long Start waits for nginx to answer.
 const startTimeout = 20 * time.Second
 
-// ConfPath is the documented server block, relative to the module root.
-const ConfPath = "deploy/nginx/shoal-origin.conf"
+// probePath is asked until nginx answers (404: it is outside the layout).
+const probePath = "/nginxtest-probe"
+
+// Request is one request nginx logged.
+type Request = nginx.Request
 
 // Server is a running nginx.
 type Server struct {
 	// URL is http://127.0.0.1:port.
 	URL string
-	dir string
 	log string // the access log's path
 }
-
-// Request is one line of the access log.
-type Request struct {
-	Method   string
-	Path     string
-	Status   int
-	Body     int64  // $body_bytes_sent: the body as sent (compressed if it was, chunked framing included)
-	Encoding string // Content-Encoding of the answer, "" if none
-	Range    string // the request's Range header, "" if none
-}
-
-// logFormat writes Request's fields, space-separated (the quoted ones may
-// be empty: "-" then).
-const logFormat = `$request_method $uri $status $body_bytes_sent "$sent_http_content_encoding" "$http_range"`
 
 // Start runs nginx serving root (an origin layout) and returns once it
 // answers.
 func Start(t testing.TB, root string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
+	bin, err := nginx.Binary()
 	if err != nil {
-		// Debian puts it in /usr/sbin, which a non-root PATH may lack.
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr == nil {
-			bin, err = "/usr/sbin/nginx", nil
-		}
-	}
-	if err != nil {
-		t.Fatalf("nginx not found: install it (apt-get install -y nginx-light); the tests of nginx as an origin need a real one: %v", err)
-	}
-	block, err := serverBlock()
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the tests of nginx as an origin need a real one: %v", err)
 	}
 	var last error
 	for range 3 { // the port picked may be taken before nginx binds it
-		s, err := start(t, bin, block, root)
+		s, err := start(t, bin, root)
 		if err == nil {
 			return s
 		}
@@ -86,29 +64,7 @@ func Start(t testing.TB, root string) *Server {
 	return nil
 }
 
-// serverBlock reads the documented server block from the module root.
-func serverBlock() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(ConfPath)))
-			if err != nil {
-				return "", fmt.Errorf("nginx server block: %w", err)
-			}
-			return string(b), nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", errors.New("nginx server block: no go.mod above the working directory")
-		}
-		dir = up
-	}
-}
-
-func start(t testing.TB, bin, block, root string) (*Server, error) {
+func start(t testing.TB, bin, root string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -119,34 +75,11 @@ func start(t testing.TB, bin, block, root string) (*Server, error) {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{URL: "http://" + addr, dir: dir, log: filepath.Join(dir, "access.log")}
-	block = strings.NewReplacer("@LISTEN@", addr, "@ROOT@", abs).Replace(block)
-	user := ""
-	if os.Geteuid() == 0 {
-		// Workers would drop to nobody, who cannot read a test's 0700
-		// temporary directories.
-		user = "user root;\n"
-	}
-	conf := user + `daemon off;
-worker_processes 1;
-pid ` + filepath.Join(dir, "nginx.pid") + `;
-error_log ` + filepath.Join(dir, "error.log") + ` warn;
-events { worker_connections 512; }
-http {
-    log_format shoaltest '` + logFormat + `';
-    access_log ` + s.log + ` shoaltest;
-    client_body_temp_path ` + filepath.Join(dir, "body") + `;
-    proxy_temp_path ` + filepath.Join(dir, "proxy") + `;
-    fastcgi_temp_path ` + filepath.Join(dir, "fastcgi") + `;
-    uwsgi_temp_path ` + filepath.Join(dir, "uwsgi") + `;
-    scgi_temp_path ` + filepath.Join(dir, "scgi") + `;
-    sendfile on;
-    keepalive_timeout 30s;
-` + block + `
-}
-`
+	s := &Server{URL: "http://" + addr, log: filepath.Join(dir, nginx.AccessLog)}
 	cf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+	// As root, workers would drop to nobody, who cannot read a test's
+	// 0700 temporary directories.
+	if err := os.WriteFile(cf, []byte(nginx.Config(abs, addr, dir, os.Geteuid() == 0)), 0o644); err != nil {
 		return nil, err
 	}
 	var out strings.Builder
@@ -171,7 +104,7 @@ http {
 	defer cancel()
 	c := &http.Client{Timeout: time.Second}
 	for {
-		resp, err := c.Get(s.URL + "/nginxtest-probe")
+		resp, err := c.Get(s.URL + probePath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusNotFound {
@@ -196,76 +129,17 @@ http {
 // Requests returns every request logged so far, the start-up probes left
 // out.
 func (s *Server) Requests() ([]Request, error) {
-	f, err := os.Open(s.log)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	all, err := nginx.ReadLog(s.log)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var rs []Request
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 64<<10)
-	for sc.Scan() {
-		r, err := parseLine(sc.Text())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.log, err)
+	rs := all[:0]
+	for _, r := range all {
+		if r.Path != probePath {
+			rs = append(rs, r)
 		}
-		if r.Path == "/nginxtest-probe" {
-			continue
-		}
-		rs = append(rs, r)
 	}
-	return rs, sc.Err()
-}
-
-// parseLine reads one line of logFormat.
-func parseLine(line string) (Request, error) {
-	var r Request
-	head, quoted, ok := strings.Cut(line, ` "`)
-	f := strings.Fields(head)
-	if !ok || len(f) != 4 {
-		return r, fmt.Errorf("access log line %q: want 4 fields and 2 quoted ones", line)
-	}
-	var err error
-	r.Method, r.Path = f[0], f[1]
-	if r.Status, err = strconv.Atoi(f[2]); err != nil {
-		return r, fmt.Errorf("access log line %q: status: %w", line, err)
-	}
-	if r.Body, err = strconv.ParseInt(f[3], 10, 64); err != nil {
-		return r, fmt.Errorf("access log line %q: bytes: %w", line, err)
-	}
-	enc, rng, ok := strings.Cut(quoted, `" "`)
-	if !ok {
-		return r, fmt.Errorf("access log line %q: want 2 quoted fields", line)
-	}
-	rng = strings.TrimSuffix(rng, `"`)
-	if enc != "-" {
-		r.Encoding = enc
-	}
-	if rng != "-" {
-		r.Range = rng
-	}
-	return r, nil
-}
-
-// Totals sums requests and body bytes of rs.
-func Totals(rs []Request) (requests int, bytes int64) {
-	for _, r := range rs {
-		requests++
-		bytes += r.Body
-	}
-	return requests, bytes
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return rs, nil
 }
 
 // Settle waits until the access log has not grown for quiet (nginx logs a
@@ -291,4 +165,13 @@ func (s *Server) Settle(quiet, timeout time.Duration) ([]Request, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -91,34 +91,3 @@ func TestServerBlockServesTheLayout(t *testing.T) {
 		t.Errorf("404 logged as %+v", r)
 	}
 }
-
-func TestParseLine(t *testing.T) {
-	r, err := parseLine(`GET /chunks/ab/x 206 5 "-" "bytes=2-6"`)
-	if err != nil || r != (Request{Method: "GET", Path: "/chunks/ab/x", Status: 206, Body: 5, Range: "bytes=2-6"}) {
-		t.Errorf("got %+v, %v", r, err)
-	}
-	r, err = parseLine(`HEAD /manifests/m 200 0 "gzip" "-"`)
-	if err != nil || r.Encoding != "gzip" || r.Range != "" || r.Method != "HEAD" {
-		t.Errorf("got %+v, %v", r, err)
-	}
-	for _, bad := range []string{"", "GET / 200", `GET / x 5 "-" "-"`, `GET / 200 y "-" "-"`, `GET / 200 5 "-"`} {
-		if _, err := parseLine(bad); err == nil {
-			t.Errorf("parseLine(%q) accepted", bad)
-		}
-	}
-}
-
-func FuzzParseLine(f *testing.F) {
-	f.Add(`GET /chunks/ab/x 206 5 "-" "bytes=2-6"`)
-	f.Add(`HEAD /manifests/m 200 0 "gzip" "-"`)
-	f.Add(`GET / 200 5 "-"`)
-	f.Fuzz(func(t *testing.T, line string) {
-		r, err := parseLine(line)
-		if err != nil {
-			return
-		}
-		if r.Method == "" || r.Path == "" || !strings.HasPrefix(line, r.Method+" "+r.Path+" ") {
-			t.Fatalf("parsed %q into %+v", line, r)
-		}
-	})
-}
