@@ -242,6 +242,9 @@ type StreamRun struct {
 	Downloaded                         int64
 	DownloadRatioP50, DownloadRatioMax float64
 	Wall                               time.Duration
+	// CPU is the benchmark process's CPU time while the viewers watched
+	// (ViewingWall): origin, tracker, peers and players together.
+	CPU, ViewingWall time.Duration
 	// Cohorts (the A/B run, StreamConfig.CohortSplit) is the run split by
 	// cohort; FleetErr says why the tracker's side is missing, if it is.
 	Cohorts  []CohortRun
@@ -350,6 +353,15 @@ func (r *StreamRun) summarize(originBytes, originRequests int64) {
 		r.DownloadRatioP50 = ratios[(len(ratios)+1)/2-1] // nearest rank
 		r.DownloadRatioMax = ratios[len(ratios)-1]
 	}
+}
+
+// CPUCores is CPU ÷ ViewingWall: the cores the run kept busy while the
+// viewers watched (0 when unknown).
+func (r *StreamRun) CPUCores() float64 {
+	if r.ViewingWall <= 0 {
+		return 0
+	}
+	return r.CPU.Seconds() / r.ViewingWall.Seconds()
 }
 
 // UpdateRequestsPerSegment is origin update requests per segment written

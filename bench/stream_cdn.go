@@ -35,7 +35,9 @@ func runStreamCDN(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 		return viewerEnv{playlist: originURL + "/" + sourcePlaylist, client: hc, stop: hc.CloseIdleConnections}, nil
 	}
 	run := &StreamRun{Name: "cdn"}
+	cpu := startCPU()
 	run.Sessions = runViewers(ctx, &cfg, "cdn", open, srv.BytesServed)
+	run.CPU, run.ViewingWall = cpu()
 	run.summarize(srv.BytesServed(), srv.Requests())
 	run.Wall = time.Since(wall)
 	return run, ctx.Err()

@@ -247,7 +247,9 @@ func runStreamP2P(ctx context.Context, cfg StreamConfig, dir string) (*StreamRun
 	}
 	run := &StreamRun{Name: "p2p"}
 	updates0, segments0 := srv.ChannelUpdateRequests(), src.written.Load()
+	cpu := startCPU()
 	run.Sessions = runViewers(ctx, &cfg, "p2p", open, srv.BytesServed)
+	run.CPU, run.ViewingWall = cpu()
 	run.UpdateRequests, run.UpdateSegments = srv.ChannelUpdateRequests()-updates0, src.written.Load()-segments0
 	run.summarize(srv.BytesServed(), srv.Requests())
 	for _, s := range run.Sessions {

@@ -80,6 +80,9 @@ func (r *StreamResult) WriteReport(w io.Writer) {
 		row("downloaded ÷ played max", func(run *StreamRun) string { return fmt.Sprintf("%.2f", run.DownloadRatioMax) })
 	}
 	row("wall time", func(run *StreamRun) string { return secs(run.Wall) })
+	row("CPU while watching", func(run *StreamRun) string {
+		return fmt.Sprintf("%s = %.2f cores", secs(run.CPU), run.CPUCores())
+	})
 	for _, run := range runs {
 		if run != nil && run.Failed > 0 {
 			for _, s := range run.Sessions {
@@ -199,6 +202,8 @@ func (r *StreamResult) Summary() string {
 			kv{"origin_requests", run.OriginRequests},
 			kv{"viewer_minutes", fmt.Sprintf("%.2f", run.ViewerMinutes)},
 			kv{"origin_bytes_per_viewer_minute", fmt.Sprintf("%.0f", run.OriginPerViewerMinute)},
+			kv{"cpu_seconds", fmt.Sprintf("%.1f", run.CPU.Seconds())},
+			kv{"cpu_cores", fmt.Sprintf("%.2f", run.CPUCores())},
 		)
 		if !vod && run.Name == "p2p" {
 			kvs = append(kvs,

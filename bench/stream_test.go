@@ -183,6 +183,9 @@ func TestStreamVODReportsEveryViewerWindow(t *testing.T) {
 				t.Errorf("%s: viewer %d played %v, downloaded %d; want %v, > 0", run.Name, s.Viewer, s.Played, s.Downloaded, time.Duration(p.segments)*cfg.Segment)
 			}
 		}
+		if run.CPU <= 0 || run.ViewingWall <= 0 || run.CPUCores() <= 0 {
+			t.Errorf("%s: CPU %v over %v of viewing: want both measured", run.Name, run.CPU, run.ViewingWall)
+		}
 		if run.OriginRequests <= 0 || run.ViewerMinutes <= 0 || run.DownloadRatioP50 <= 0 || run.DownloadRatioP50 > run.DownloadRatioMax {
 			t.Errorf("%s: %d origin requests, %v viewer-minutes, download ratio P50 %v max %v", run.Name, run.OriginRequests, run.ViewerMinutes, run.DownloadRatioP50, run.DownloadRatioMax)
 		}
@@ -197,7 +200,8 @@ func TestStreamVODReportsEveryViewerWindow(t *testing.T) {
 	var out bytes.Buffer
 	res.WriteReport(&out)
 	for _, want := range []string{"P2P (Shoal)", "CDN only", "origin / viewer-minute", "downloaded ÷ played max",
-		"lower bound on P2P origin egress", "result stream mode=vod viewers=3 p2p_startup_p50=", " lower_bound_over_cdn="} {
+		"lower bound on P2P origin egress", "result stream mode=vod viewers=3 p2p_startup_p50=", " lower_bound_over_cdn=",
+		"CPU while watching", " p2p_cpu_cores=", " cdn_cpu_seconds="} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

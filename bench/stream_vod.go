@@ -268,7 +268,9 @@ func runVODP2P(ctx context.Context, cfg StreamConfig, dir string, vod *vodConten
 		return vp.open(ctx, k, gen, path)
 	}
 	run := &StreamRun{Name: "p2p"}
+	cpu := startCPU()
 	run.Sessions = runViewers(ctx, &cfg, "p2p", open, srv.BytesServed)
+	run.CPU, run.ViewingWall = cpu()
 	run.summarize(srv.BytesServed(), srv.Requests())
 	run.Wall = time.Since(wall)
 	tr.finish(ctx, &cfg, run)
@@ -293,7 +295,9 @@ func runVODCDN(ctx context.Context, cfg StreamConfig, vod *vodContent) (*StreamR
 		return viewerEnv{playlist: originURL + "/" + vodMaster, client: hc, stop: hc.CloseIdleConnections}, nil
 	}
 	run := &StreamRun{Name: "cdn"}
+	cpu := startCPU()
 	run.Sessions = runViewers(ctx, &cfg, "cdn", open, srv.BytesServed)
+	run.CPU, run.ViewingWall = cpu()
 	run.summarize(srv.BytesServed(), srv.Requests())
 	run.Wall = time.Since(wall)
 	return run, ctx.Err()

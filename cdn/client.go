@@ -5,6 +5,8 @@
 package cdn
 
 import (
+	"compress/flate"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -164,13 +166,32 @@ func (c *Client) once(ctx context.Context, u string, want, limit int64) (b []byt
 		}
 		return buf, false, nil
 	}
+	// A gzip-encoded body (manifests, see package origin) is decoded by the
+	// transport as it is read: the limit bounds the decoded bytes, so a
+	// small compressed body cannot inflate past it.
+	coded := ""
+	if resp.Uncompressed {
+		coded = " once gzip-decoded"
+	}
 	buf, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	c.bytes.Add(int64(len(buf)))
 	if err != nil {
+		if badEncoding(err) {
+			// The origin sent what it sent: asking again would not help.
+			return nil, false, fmt.Errorf("%w: GET %s: gzip-encoded body does not decode: %v", ErrBadResponse, u, err)
+		}
 		return nil, true, fmt.Errorf("GET %s: %w", u, err)
 	}
 	if int64(len(buf)) > limit {
-		return nil, false, fmt.Errorf("%w: GET %s: longer than %d bytes", ErrBadResponse, u, limit)
+		return nil, false, fmt.Errorf("%w: GET %s: longer than %d bytes%s", ErrBadResponse, u, limit, coded)
 	}
 	return buf, false, nil
+}
+
+// badEncoding says whether err is a gzip body that is not gzip (a bad
+// header, corrupt deflate data, a checksum or length that disagrees), as
+// opposed to a connection that broke while it was read.
+func badEncoding(err error) bool {
+	var corrupt flate.CorruptInputError
+	return errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.As(err, &corrupt)
 }

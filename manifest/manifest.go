@@ -181,9 +181,14 @@ func Decode(b []byte) (*Manifest, error) {
 	if len(b) > MaxManifestSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxManifestSize)
 	}
-	m := new(Manifest)
-	if err := decodeStrict(b, "manifest", Version, m); err != nil {
-		return nil, err
+	// The fast path proves canonical form as it reads; the general one
+	// decodes by reflection and compares a re-encoding.
+	m, canonical := decodeCanonical(b)
+	if !canonical {
+		m = new(Manifest)
+		if err := decodeStrict(b, "manifest", Version, m); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.validate(); err != nil {
 		return nil, err
@@ -191,15 +196,18 @@ func Decode(b []byte) (*Manifest, error) {
 	if len(m.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("%w: %d signature bytes, want %d", ErrBadSignature, len(m.Signature), ed25519.SignatureSize)
 	}
-	enc, err := m.Encode()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if !bytes.Equal(enc, b) {
-		return nil, fmt.Errorf("%w: re-encoding differs (whitespace, field order, escapes or number form)", ErrNonCanonical)
+	if !canonical {
+		enc, err := m.Encode()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		if !bytes.Equal(enc, b) {
+			return nil, fmt.Errorf("%w: re-encoding differs (whitespace, field order, escapes or number form)", ErrNonCanonical)
+		}
 	}
 	msg, ok := signedFromCanonical(b, m.Signature)
 	if !ok {
+		var err error
 		if msg, err = m.signedBytes(); err != nil {
 			return nil, err
 		}
