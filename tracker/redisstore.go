@@ -65,12 +65,16 @@ type redisStore struct {
 	// its dial.
 	reuse    *lru.Cache[string, reusedSample]
 	reuseFor time.Duration
+
+	// batch writes the announces (redisbatch.go).
+	batch *redisBatcher
 }
 
 // reusedSample is a swarm's entries as one announce read them.
 type reusedSample struct {
 	at    time.Time
-	pairs []redis.KeyValue
+	pairs []redis.KeyValue // read-only once stored: announces share it
+	big   bool             // the swarm held more entries than the sample
 }
 
 const (
@@ -106,10 +110,13 @@ func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, e
 func newRedisStore(c redis.UniversalClient, cfg Config, m *metrics) *redisStore {
 	indexed, _ := lru.New[string, time.Time](indexedCacheSize)
 	reuse, _ := lru.New[string, reusedSample](reuseCacheSize)
-	return &redisStore{
+	rs := &redisStore{
 		c: c, prefix: cfg.RedisPrefix, ttl: cfg.PeerTTL, skew: cfg.ClockSkew, lim: cfg.limits(),
 		sample: cfg.RedisSample, m: m, indexed: indexed, reuse: reuse, reuseFor: cfg.RedisSampleReuse,
 	}
+	_, cluster := c.(*redis.ClusterClient)
+	rs.batch = newRedisBatcher(rs, cluster)
+	return rs
 }
 
 // redisLog passes the client's own messages (pool dial retries, which the
@@ -246,57 +253,18 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		}
 	}
 	e := redisEntry{seed: req.Left == 0, trusted: ad.trusted, lastSeen: ms(now), region: ad.region, addrs: ad.addrs}
-	cutoff := ms(now.Add(-rs.ttl))
-	// Read the swarm's entries unless a recent read can be reused (or no
-	// peer is wanted).
-	nsample := rs.sample
-	reused, ok := rs.reuse.Get(mem)
-	if ok && (now.Before(reused.at) || now.Sub(reused.at) >= rs.reuseFor) {
-		ok = false
+	r := rs.batch.do(ctx, &pendingAnnounce{mem: mem, now: ms(now), peer: req.Peer, event: string(req.Event), ts: req.TS,
+		up: req.Uploaded, dn: req.Downloaded, left: req.Left, entry: e.encode(),
+		sample: want > 0 && req.Event != discovery.EventStopped})
+	if r.err != nil {
+		return res, rs.fail("announce to swarm "+ad.key.content.Short(), r.err)
 	}
-	if ok || want <= 0 || req.Event == discovery.EventStopped {
-		nsample = 0
-	}
-	args := []any{ms(now), cutoff, rs.keyTTL().Milliseconds(), req.Peer, string(req.Event), req.TS,
-		req.Uploaded, req.Downloaded, req.Left, e.encode(), rs.lim.swarmPeers, 0,
-		ms(now.Add(-rs.skew)), stoppedPerSwarm, trimPerCall}
-	// The script writes; the sample is read in the same round trip, after
-	// it (so it holds a newcomer itself), outside the script, which would
-	// copy every entry into a Lua table and out again.
-	var ev *redis.Cmd
-	var hr *redis.KeyValueSliceCmd
-	pipe := func(p redis.Pipeliner) error {
-		ev = announceScript.EvalSha(ctx, p, keys, args...)
-		if nsample > 0 {
-			hr = p.HRandFieldWithValues(ctx, keys[3], nsample)
-		}
-		return nil
-	}
-	_, err := rs.c.Pipelined(ctx, pipe)
-	if err != nil && redis.HasErrorPrefix(ev.Err(), "NOSCRIPT") {
-		// A Redis that restarted or flushed its scripts: load it, once.
-		if err = announceScript.Load(ctx, rs.c).Err(); err == nil {
-			_, err = rs.c.Pipelined(ctx, pipe)
-		}
-	}
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return res, rs.fail("announce to swarm "+ad.key.content.Short(), err)
-	}
-	r, err := ev.Slice()
-	if err == nil && len(r) < 3 {
-		err = fmt.Errorf("announce script answered %d values, want 3", len(r))
-	}
-	if err != nil {
-		return res, rs.fail("announce to swarm "+ad.key.content.Short(), err)
-	}
-	status, _ := r[0].(string)
-	res.expired = rs.gone(ad.key, r[1])
-	switch status {
+	res.expired = rs.gone(ad.key, r.gone)
+	switch r.status {
 	case "replay":
 		return res, errReplay
 	case "left":
 		res.left = true
-		rs.reuse.Remove(mem)
 		return res, nil
 	case "none": // a stop from a peer not listed
 		return res, nil
@@ -305,24 +273,35 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 	case "joined":
 		res.joined = true
 	}
-	if stale && status != "capped" {
+	if stale && r.status != "capped" {
 		rs.index(ctx, ad.key, mem, now)
 	}
-	var pairs []redis.KeyValue
-	if hr != nil {
-		pairs = hr.Val()
+	if want > 0 && req.Event != discovery.EventStopped {
+		res.peers = rs.choose(r.pairs, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, ms(now.Add(-rs.ttl)))
 	}
-	switch {
-	case nsample > 0: // read after this announce was written: reusable
-		rs.reuse.Add(mem, reusedSample{at: now, pairs: pairs})
-	case status == "joined":
-		rs.reuse.Remove(mem) // the next announce reads the newcomer too
-		pairs = reused.pairs
-	default:
-		pairs = reused.pairs
-	}
-	res.peers = rs.choose(pairs, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, cutoff)
 	return res, nil
+}
+
+// sampleCount is the count to ask HRANDFIELD for, given the swarm's last
+// sample: distinct picks (the whole hash when it is small) unless the swarm
+// was large last time; then independent picks (a negative count), which
+// cost Redis a fraction of distinct ones (the repeats are dropped here).
+func (rs *redisStore) sampleCount(last reusedSample) int {
+	if last.big {
+		return -rs.sample
+	}
+	return rs.sample
+}
+
+// bigSample says whether a read of count (sampleCount) that gave n
+// distinct entries found a swarm larger than the sample. Independent picks
+// from a hash of at least sample entries give about 63 % of them distinct
+// or more; fewer than half means the swarm shrank.
+func (rs *redisStore) bigSample(count, n int) bool {
+	if count < 0 {
+		return n > rs.sample/2
+	}
+	return n >= rs.sample
 }
 
 // sessionSecret returns the session secret the replicas on this Redis
@@ -603,4 +582,7 @@ func (rs *redisStore) listed(ctx context.Context, content core.ContentID, peer s
 	return false, nil
 }
 
-func (rs *redisStore) close() error { return rs.c.Close() }
+func (rs *redisStore) close() error {
+	rs.batch.close()
+	return rs.c.Close()
+}
