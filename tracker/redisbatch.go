@@ -64,7 +64,8 @@ type pendingAnnounce struct {
 	ts     int64
 	up, dn int64
 	left   int64
-	entry  []byte
+	e      redisEntry // as written
+	entry  []byte     // e encoded
 	// sample: the peer wants peers, so its swarm must have a fresh sample.
 	sample bool
 	reply  chan batchReply // buffered: the lane never blocks on it
@@ -74,7 +75,7 @@ type pendingAnnounce struct {
 type batchReply struct {
 	status string
 	gone   any              // the script's expired list, on the swarm's first announce of the batch only
-	pairs  []redis.KeyValue // the swarm's sample after the batch
+	entries []*sampled // the swarm's sample after the batch
 	err    error
 }
 
@@ -292,7 +293,7 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 					r.gone = c.gone[sw.slot-1]
 				}
 				if sw.cached != nil {
-					r.pairs = sw.cached.pairs
+					r.entries = sw.cached.entries
 				}
 			}
 			batch[i].reply <- r
@@ -316,8 +317,8 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 		if err := sw.read.Err(); err != nil {
 			return err
 		}
-		pairs := dedupPairs(sw.read.Val())
-		s := reusedSample{at: time.UnixMilli(last), pairs: pairs, big: rs.bigSample(sw.nread, len(pairs))}
+		entries, n := decodeSample(sw.read.Val())
+		s := reusedSample{at: time.UnixMilli(last), entries: entries, big: rs.bigSample(sw.nread, n)}
 		rs.reuse.Add(sw.mem, s)
 		sw.cached = &s
 		return nil
@@ -328,7 +329,7 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 	// The batch's writes, the last of each peer's winning: a join adds the
 	// peer, a re-announce updates its entry (adds it too when the sample
 	// is the whole swarm), a stop removes it.
-	var changed map[string][]byte // peer → its entry, nil when it left
+	var changed map[string]*sampled // nil when the peer left
 	var order []string
 	for j, i := range c.idx {
 		p, st := batch[i], c.statuses[j]
@@ -336,14 +337,14 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 			continue
 		}
 		if changed == nil {
-			changed = map[string][]byte{}
+			changed = map[string]*sampled{}
 		}
 		if _, ok := changed[p.peer]; !ok {
 			order = append(order, p.peer)
 		}
 		changed[p.peer] = nil
 		if st != "left" {
-			changed[p.peer] = p.entry
+			changed[p.peer] = newSampled(p.peer, p.e)
 		}
 	}
 	if changed == nil {
@@ -352,9 +353,9 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 	// Re-announces of peers outside a large swarm's sample stay out: the
 	// sample would grow towards the whole swarm.
 	if sw.cached.big {
-		in := make(map[string]bool, len(sw.cached.pairs))
-		for _, kv := range sw.cached.pairs {
-			in[kv.Key] = true
+		in := make(map[string]bool, len(sw.cached.entries))
+		for _, s := range sw.cached.entries {
+			in[s.id] = true
 		}
 		for j, i := range c.idx {
 			if p := batch[i]; at[i] == sw && c.statuses[j] == "joined" {
@@ -367,19 +368,19 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 			}
 		}
 	}
-	pairs := make([]redis.KeyValue, 0, len(sw.cached.pairs)+len(order))
-	for _, kv := range sw.cached.pairs {
-		if _, ok := changed[kv.Key]; !ok {
-			pairs = append(pairs, kv)
+	entries := make([]*sampled, 0, len(sw.cached.entries)+len(order))
+	for _, s := range sw.cached.entries {
+		if _, ok := changed[s.id]; !ok {
+			entries = append(entries, s)
 		}
 	}
 	for _, id := range order {
-		if e, ok := changed[id]; ok && e != nil {
-			pairs = append(pairs, redis.KeyValue{Key: id, Value: string(e)})
+		if s := changed[id]; s != nil {
+			entries = append(entries, s)
 		}
 	}
-	s := reusedSample{at: sw.cached.at, pairs: pairs, big: sw.cached.big}
-	if len(pairs) > 2*rs.sample {
+	s := reusedSample{at: sw.cached.at, entries: entries, big: sw.cached.big}
+	if len(entries) > 2*rs.sample {
 		// Newcomers would crowd the sample out: read afresh next time.
 		s.at = time.Time{}
 	}
@@ -409,18 +410,22 @@ func scriptReply(cmd *redis.Cmd, n int) (statuses []string, gone []any, err erro
 	return statuses, gone, nil
 }
 
-// dedupPairs drops repeated picks (a read by independent picks repeats).
-func dedupPairs(pairs []redis.KeyValue) []redis.KeyValue {
+// decodeSample decodes a read's entries, once for every announce that
+// reuses them, dropping repeated picks (a read by independent picks
+// repeats) and entries that do not decode. n counts the distinct ones.
+func decodeSample(pairs []redis.KeyValue) (out []*sampled, n int) {
 	seen := make(map[string]struct{}, len(pairs))
-	out := pairs[:0]
+	out = make([]*sampled, 0, len(pairs))
 	for _, kv := range pairs {
-		if _, ok := seen[kv.Key]; ok {
+		if _, ok := seen[kv.Key]; ok || kv.Key == "" {
 			continue
 		}
 		seen[kv.Key] = struct{}{}
-		out = append(out, kv)
+		if e, err := decodeEntry([]byte(kv.Value)); err == nil {
+			out = append(out, newSampled(kv.Key, e))
+		}
 	}
-	return out
+	return out, len(seen)
 }
 
 func slicesContains(cs []*scriptCall, c *scriptCall) bool {

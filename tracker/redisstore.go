@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -72,9 +73,39 @@ type redisStore struct {
 
 // reusedSample is a swarm's entries as one announce read them.
 type reusedSample struct {
-	at    time.Time
-	pairs []redis.KeyValue // read-only once stored: announces share it
-	big   bool             // the swarm held more entries than the sample
+	at      time.Time
+	entries []*sampled // read-only once stored: announces share it
+	big     bool       // the swarm held more entries than the sample
+}
+
+// sampled is one entry of a swarm's sample, decoded once when read (or
+// written by this replica) and shared by every announce that reuses the
+// sample.
+type sampled struct {
+	id     string
+	e      redisEntry
+	prefix netip.Prefix // of the observed address, for diversity
+	// enc is the entry as most askers get it (its public addresses alone),
+	// encoded at its first hand-out.
+	enc atomic.Pointer[[]byte]
+}
+
+func newSampled(id string, e redisEntry) *sampled {
+	return &sampled{id: id, e: e, prefix: prefixOf(e.addrs.observed)}
+}
+
+func (s *sampled) info(asker netip.Addr) discovery.PeerInfo {
+	pi := discovery.PeerInfo{Peer: s.id, Addrs: s.e.addrs.visible(asker, nil), Region: s.e.region, Seed: s.e.seed}
+	if s.e.addrs.publicOnly(asker) {
+		enc := s.enc.Load()
+		if enc == nil {
+			b := pi.AppendJSON(nil)
+			enc = &b
+			s.enc.Store(enc)
+		}
+		pi.Encoded = *enc
+	}
+	return pi
 }
 
 const (
@@ -254,7 +285,7 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 	}
 	e := redisEntry{seed: req.Left == 0, trusted: ad.trusted, lastSeen: ms(now), region: ad.region, addrs: ad.addrs}
 	r := rs.batch.do(ctx, &pendingAnnounce{mem: mem, now: ms(now), peer: req.Peer, event: string(req.Event), ts: req.TS,
-		up: req.Uploaded, dn: req.Downloaded, left: req.Left, entry: e.encode(),
+		up: req.Uploaded, dn: req.Downloaded, left: req.Left, e: e, entry: e.encode(),
 		sample: want > 0 && req.Event != discovery.EventStopped})
 	if r.err != nil {
 		return res, rs.fail("announce to swarm "+ad.key.content.Short(), r.err)
@@ -277,7 +308,7 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		rs.index(ctx, ad.key, mem, now)
 	}
 	if want > 0 && req.Event != discovery.EventStopped {
-		res.peers = rs.choose(r.pairs, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, ms(now.Add(-rs.ttl)))
+		res.peers = rs.choose(r.entries, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, ms(now.Add(-rs.ttl)))
 	}
 	return res, nil
 }
@@ -392,60 +423,43 @@ func (rs *redisStore) gone(k swarmKey, v any) []leftPeer {
 	return out
 }
 
-// choose picks up to k peers for a among the sampled entries (ID, entry,
-// ID, entry…) with the rules of state.sample: never a itself, only
-// addresses a can dial, residency, a's region first, at most perPrefix
-// from one /24 or /48. Entries past the TTL not yet trimmed are skipped.
-func (rs *redisStore) choose(pairs []redis.KeyValue, a *asker, k int, cutoff int64) []discovery.PeerInfo {
-	type cand struct {
-		id     string
-		raw    []byte
-		region []byte // a slice of raw
-		prefix netip.Prefix
-	}
-	cands := make([]cand, 0, len(pairs))
-	seen := make(map[string]bool, len(pairs)) // in case picks repeat
-	for _, kv := range pairs {
-		id, raw := kv.Key, kv.Value
-		if id == a.id || id == "" || seen[id] {
+// choose picks up to k peers for a among the sampled entries with the
+// rules of state.sample: never a itself, only addresses a can dial,
+// residency, a's region first, at most perPrefix from one /24 or /48.
+// Entries past the TTL not yet trimmed are skipped.
+func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64) []discovery.PeerInfo {
+	cands := make([]*sampled, 0, len(entries))
+	for _, s := range entries {
+		if s.id == a.id || s.e.lastSeen < cutoff || !s.e.addrs.anyVisible(a.ip) {
 			continue
 		}
-		seen[id] = true
-		b := []byte(raw)
-		e, region, err := decodeEntryHead(b, true)
-		if err != nil || e.lastSeen < cutoff || !e.addrs.anyVisible(a.ip) {
+		if len(a.regions) > 0 && !(s.e.trusted && slices.Contains(a.regions, s.e.region)) {
 			continue
 		}
-		if len(a.regions) > 0 && !(e.trusted && slices.ContainsFunc(a.regions, func(r string) bool { return r == string(region) })) {
-			continue
-		}
-		cands = append(cands, cand{id: id, raw: b, region: region, prefix: prefixOf(e.addrs.observed)})
+		cands = append(cands, s)
 	}
 	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 	out := make([]discovery.PeerInfo, 0, min(k, len(cands)))
 	var taken map[netip.Prefix]int
 	for pass := range 2 {
-		for i := range cands {
-			c := &cands[i]
+		for i, s := range cands {
 			if len(out) == k {
 				return out
 			}
-			if c.id == "" || (pass == 0) != (string(c.region) == a.region) {
+			if s == nil || (pass == 0) != (s.e.region == a.region) {
 				continue
 			}
-			if rs.lim.perPrefix >= 0 && !c.prefix.Addr().IsLoopback() {
+			if rs.lim.perPrefix >= 0 && !s.prefix.Addr().IsLoopback() {
 				if taken == nil {
 					taken = map[netip.Prefix]int{}
 				}
-				if taken[c.prefix] >= rs.lim.perPrefix {
+				if taken[s.prefix] >= rs.lim.perPrefix {
 					continue
 				}
-				taken[c.prefix]++
+				taken[s.prefix]++
 			}
-			if e, err := decodeEntry(c.raw); err == nil {
-				out = append(out, discovery.PeerInfo{Peer: c.id, Addrs: e.addrs.visible(a.ip, nil), Region: e.region, Seed: e.seed})
-			}
-			c.id = ""
+			out = append(out, s.info(a.ip))
+			cands[i] = nil
 		}
 	}
 	return out
