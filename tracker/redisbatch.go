@@ -50,6 +50,12 @@ const (
 	// laneQueue bounds the announces queued per lane (the handler's
 	// --max-inflight bounds them too).
 	laneQueue = 256
+	// maxSampleUses bounds the announces one sample read serves (besides
+	// Config.RedisSampleReuse): a few hundred newcomers to a large swarm
+	// within a second get their peers from many reads, not all from the
+	// same 128 entries. A read of a large swarm costs Redis about as much
+	// as two announces, so this keeps reads under a tenth of the announces.
+	maxSampleUses = 16
 )
 
 // errStoreClosed: an announce reached a store being closed.
@@ -73,10 +79,10 @@ type pendingAnnounce struct {
 
 // batchReply is what a batch did for one announce.
 type batchReply struct {
-	status string
-	gone   any              // the script's expired list, on the swarm's first announce of the batch only
+	status  string
+	gone    any        // the script's expired list, on the swarm's first announce of the batch only
 	entries []*sampled // the swarm's sample after the batch
-	err    error
+	err     error
 }
 
 func newRedisBatcher(rs *redisStore, cluster bool) *redisBatcher {
@@ -171,6 +177,7 @@ type batchSwarm struct {
 	hint   reusedSample // the last sample, fresh or not (its size hint)
 	read   *redis.KeyValueSliceCmd
 	nread  int // the count asked of HRANDFIELD
+	uses   int // the batch's announces that want peers from it
 	call   *scriptCall
 	slot   int   // index of the swarm in its call's KEYS groups (1-based)
 	err    error // its read failed
@@ -229,7 +236,15 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 		c := sw.call
 		c.idx = append(c.idx, i)
 		c.args = append(c.args, sw.slot, p.now, p.peer, p.event, p.ts, p.up, p.dn, p.left, p.entry)
-		if p.sample && sw.cached == nil {
+		if p.sample {
+			sw.uses++
+		}
+	}
+	for _, sw := range swarms {
+		// A sample serves at most maxSampleUses announces, so a crowd
+		// arriving within the reuse window is not all handed the same peers.
+		if sw.uses > 0 && (sw.cached == nil || sw.cached.uses+sw.uses > maxSampleUses) {
+			sw.cached = nil
 			sw.nread = rs.sampleCount(sw.hint)
 		}
 	}
@@ -318,7 +333,7 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 			return err
 		}
 		entries, n := decodeSample(sw.read.Val())
-		s := reusedSample{at: time.UnixMilli(last), entries: entries, big: rs.bigSample(sw.nread, n)}
+		s := reusedSample{at: time.UnixMilli(last), entries: entries, big: rs.bigSample(sw.nread, n), uses: sw.uses}
 		rs.reuse.Add(sw.mem, s)
 		sw.cached = &s
 		return nil
@@ -348,6 +363,11 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 		}
 	}
 	if changed == nil {
+		if sw.uses > 0 {
+			s := *sw.cached
+			s.uses += sw.uses
+			rs.reuse.Add(sw.mem, s)
+		}
 		return nil
 	}
 	// Re-announces of peers outside a large swarm's sample stay out: the
@@ -379,7 +399,7 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 			entries = append(entries, s)
 		}
 	}
-	s := reusedSample{at: sw.cached.at, entries: entries, big: sw.cached.big}
+	s := reusedSample{at: sw.cached.at, entries: entries, big: sw.cached.big, uses: sw.cached.uses + sw.uses}
 	if len(entries) > 2*rs.sample {
 		// Newcomers would crowd the sample out: read afresh next time.
 		s.at = time.Time{}

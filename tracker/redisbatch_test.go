@@ -125,3 +125,28 @@ func TestRedisConcurrentSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisCrowdNotHandedOneSample: newcomers to a large swarm arriving
+// within the reuse window do not all get their peers from one read of 128
+// entries: after maxSampleUses announces the replica reads another.
+func TestRedisCrowdNotHandedOneSample(t *testing.T) {
+	rds := redistest.Start(t)
+	rs, clk := redisReplicas(t, rds.URL(), 1)
+	s := rs[0]
+	const old, crowd = 300, 48
+	for i := range old {
+		announce(t, s, req("c", fmt.Sprintf("old%03d", i), "", 0))
+	}
+	clk.Advance(DefaultRedisSampleReuse) // the crowd starts with no fresh sample
+	got := map[string]bool{}
+	for i := range crowd {
+		for _, p := range announce(t, s, req("c", fmt.Sprintf("new%03d", i), "", 1)).Peers {
+			if p.Peer[:3] == "old" {
+				got[p.Peer] = true
+			}
+		}
+	}
+	if len(got) <= DefaultRedisSample {
+		t.Fatalf("%d newcomers got %d distinct peers of the %d: want more than one sample's %d", crowd, len(got), old, DefaultRedisSample)
+	}
+}

@@ -76,6 +76,7 @@ type reusedSample struct {
 	at      time.Time
 	entries []*sampled // read-only once stored: announces share it
 	big     bool       // the swarm held more entries than the sample
+	uses    int        // announces it served (at most maxSampleUses)
 }
 
 // sampled is one entry of a swarm's sample, decoded once when read (or
