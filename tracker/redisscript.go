@@ -14,11 +14,9 @@ local function swarm(g)
   local b = (g - 1) * 6
   return {P = KEYS[b + 1], S = KEYS[b + 2], M = KEYS[b + 3], E = KEYS[b + 4], X = KEYS[b + 5], T = KEYS[b + 6]}
 end
--- meta parses a peer's "ts uploaded downloaded[ L]": L is 0 for a
--- leecher (not in the seed set), missing when not known.
 local function meta(v)
-  local ts, up, dn, l = string.match(v, '^(%-?%d+) (%-?%d+) (%-?%d+) ?(%d?)$')
-  return tonumber(ts), tonumber(up), tonumber(dn), l
+  local ts, up, dn = string.match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
+  return tonumber(ts), tonumber(up), tonumber(dn)
 end
 local function forget(w, id)
   redis.call('ZREM', w.P, id)
@@ -95,8 +93,8 @@ local function one(w, now, a)
   local id, ev, tsraw, upraw, dnraw = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
   local ts, up, dn = tonumber(tsraw), tonumber(upraw), tonumber(dnraw)
   local prev = redis.call('HGET', w.M, id)
-  local pts, pup, pdn, pl = 0, 0, 0, '0'
-  if prev then pts, pup, pdn, pl = meta(prev) end
+  local pts, pup, pdn = 0, 0, 0
+  if prev then pts, pup, pdn = meta(prev) end
   if ts ~= 0 then
     if prev and ts <= pts then return 'replay' end
     if not prev then
@@ -120,13 +118,12 @@ local function one(w, now, a)
   counters(w, up, dn, pup, pdn)
   if ev == 'completed' then redis.call('HINCRBY', w.X, 'done', 1) end
   redis.call('ZADD', w.P, now, id)
-  local seed = ARGV[a + 8] == '0'
-  if seed then
+  if ARGV[a + 8] == '0' then
     redis.call('ZADD', w.S, now, id)
-  elseif pl ~= '0' then -- a seed before, or not known
+  elseif prev then -- a newcomer is in no seed set
     redis.call('ZREM', w.S, id)
   end
-  redis.call('HSET', w.M, id, tsraw .. ' ' .. upraw .. ' ' .. dnraw .. (seed and ' 1' or ' 0'))
+  redis.call('HSET', w.M, id, tsraw .. ' ' .. upraw .. ' ' .. dnraw)
   redis.call('HSET', w.E, id, ARGV[a + 9])
   return status
 end
