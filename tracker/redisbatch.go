@@ -179,8 +179,7 @@ type batchSwarm struct {
 	nread  int // the count asked of HRANDFIELD
 	uses   int // the batch's announces that want peers from it
 	call   *scriptCall
-	slot   int   // index of the swarm in its call's KEYS groups (1-based)
-	err    error // its read failed
+	slot   int // index of the swarm in its call's KEYS groups (1-based)
 }
 
 // scriptCall is one announceScript call of a batch.
@@ -292,16 +291,13 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 	}
 	for _, sw := range swarms {
 		if sw.call.err == nil {
-			sw.err = b.settle(sw, batch, at)
+			b.settle(sw, batch, at)
 		}
 	}
 	for _, c := range calls {
 		for j, i := range c.idx {
 			sw := at[i]
 			r := batchReply{err: c.err}
-			if r.err == nil {
-				r.err = sw.err
-			}
 			if r.err == nil {
 				r.status = c.statuses[j]
 				if i == sw.first && sw.slot-1 < len(c.gone) {
@@ -319,7 +315,7 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 // settle makes sw's sample after the batch: the read, or the cached one
 // with the batch's joins added and leaves removed (so a peer that joined
 // through this replica is handed out at once), and stores it for reuse.
-func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*batchSwarm) error {
+func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*batchSwarm) {
 	rs := b.rs
 	c := sw.call
 	var last int64
@@ -329,17 +325,23 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 		}
 	}
 	if sw.read != nil {
-		if err := sw.read.Err(); err != nil {
-			return err
+		if sw.read.Err() != nil {
+			// The writes went through: answer them, with the last sample
+			// (however old) or no peers, rather than a 503 that would
+			// send the peers away for nothing.
+			if len(sw.hint.entries) > 0 {
+				sw.cached = &sw.hint
+			}
+			return
 		}
 		entries, n := decodeSample(sw.read.Val())
 		s := reusedSample{at: time.UnixMilli(last), entries: entries, big: rs.bigSample(sw.nread, n), uses: sw.uses}
 		rs.reuse.Add(sw.mem, s)
 		sw.cached = &s
-		return nil
+		return
 	}
 	if sw.cached == nil {
-		return nil
+		return
 	}
 	// The batch's writes, the last of each peer's winning: a join adds the
 	// peer, a re-announce updates its entry (adds it too when the sample
@@ -368,7 +370,7 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 			s.uses += sw.uses
 			rs.reuse.Add(sw.mem, s)
 		}
-		return nil
+		return
 	}
 	// Re-announces of peers outside a large swarm's sample stay out: the
 	// sample would grow towards the whole swarm.
@@ -406,7 +408,7 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 	}
 	rs.reuse.Add(sw.mem, s)
 	sw.cached = &s
-	return nil
+	return
 }
 
 // scriptReply decodes an announceScript reply of n statuses.
