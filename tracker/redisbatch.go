@@ -251,10 +251,10 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 		c.args[announceHeader-1] = len(c.idx)
 	}
 
+	// Each command's own error is looked at below, not Pipelined's first.
 	pending := calls
-	var err error
 	for try := 0; try < 2 && len(pending) > 0; try++ {
-		_, err = rs.c.Pipelined(b.ctx, func(pl redis.Pipeliner) error {
+		_, _ = rs.c.Pipelined(b.ctx, func(pl redis.Pipeliner) error {
 			for _, c := range pending {
 				c.cmd = announceScript.EvalSha(b.ctx, pl, c.keys, c.args...)
 			}
@@ -278,13 +278,11 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 		if len(again) == 0 {
 			break
 		}
-		if lerr := announceScript.Load(b.ctx, rs.c).Err(); lerr != nil {
-			err = lerr
-			break
+		if announceScript.Load(b.ctx, rs.c).Err() != nil {
+			break // the calls answer NOSCRIPT
 		}
 		pending = again
 	}
-	_ = err // each command's own error is looked at below
 
 	for _, c := range calls {
 		c.statuses, c.gone, c.err = scriptReply(c.cmd, len(c.idx))

@@ -150,3 +150,24 @@ func TestRedisCrowdNotHandedOneSample(t *testing.T) {
 		t.Fatalf("%d newcomers got %d distinct peers of the %d: want more than one sample's %d", crowd, len(got), old, DefaultRedisSample)
 	}
 }
+
+// TestRedisScriptFlushedReloads: a Redis that lost its scripts (a restart,
+// SCRIPT FLUSH) gets the announce script again and the announce is
+// recorded once.
+func TestRedisScriptFlushedReloads(t *testing.T) {
+	rds := redistest.Start(t)
+	rs, _ := redisReplicas(t, rds.URL(), 1)
+	s := rs[0]
+	announce(t, s, req("c", "p1", "", 0))
+	if err := s.store.(*redisStore).c.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := req("c", "p2", "", 5)
+	r.Event, r.Downloaded = discovery.EventCompleted, 7
+	if got := peerIDs(announce(t, s, r).Peers); !slices.Equal(got, []string{"p1"}) {
+		t.Fatalf("after SCRIPT FLUSH p2 got %v, want [p1]", got)
+	}
+	if st := swarmOf(s, "c"); st.Peers != 2 || st.Completed != 1 || st.Downloaded != 7 {
+		t.Fatalf("swarm %+v: want 2 peers, one completion, 7 bytes down (recorded once)", st)
+	}
+}
