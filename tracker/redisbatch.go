@@ -399,14 +399,15 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 			entries = append(entries, s)
 		}
 	}
-	s := reusedSample{at: sw.cached.at, entries: entries, big: sw.cached.big, uses: sw.cached.uses + sw.uses}
+	now := reusedSample{at: sw.cached.at, entries: entries, big: sw.cached.big, uses: sw.cached.uses + sw.uses}
+	sw.cached = &now // this batch's answers
+	kept := now
 	if len(entries) > 2*rs.sample {
-		// Newcomers would crowd the sample out: read afresh next time.
-		s.at = time.Time{}
+		// Newcomers would crowd the sample out: read afresh next time,
+		// keeping only the size hint.
+		kept = reusedSample{big: now.big}
 	}
-	rs.reuse.Add(sw.mem, s)
-	sw.cached = &s
-	return
+	rs.reuse.Add(sw.mem, kept)
 }
 
 // scriptReply decodes an announceScript reply of n statuses.

@@ -118,9 +118,11 @@ const (
 	sweepPerCall = 1000
 	// indexedCacheSize bounds the swarms a replica remembers indexing.
 	indexedCacheSize = 100_000
-	// reuseCacheSize bounds the swarms whose last read a replica keeps
-	// (each at most Config.RedisSample entries of a few hundred bytes).
-	reuseCacheSize = 4096
+	// reuseCacheSize bounds the swarms whose last read a replica keeps,
+	// each at most 2 × Config.RedisSample decoded entries of about 400
+	// bytes: at most about 200 MB with the default sample, 50 MB when the
+	// kept swarms hold one sample each.
+	reuseCacheSize = 2048
 )
 
 func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, error) {
