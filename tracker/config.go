@@ -222,9 +222,10 @@ type Config struct {
 	// RedisSampleReuse is how long a replica keeps reusing the entries it
 	// last read from a Redis swarm for the swarm's other announces, so a
 	// busy swarm's re-announces skip the read: its peer lists are at most
-	// this stale, except that a peer joining or leaving through this
-	// replica makes the next announce read again (DefaultRedisSampleReuse,
-	// 1 s; negative: read on every announce).
+	// this stale, except that a peer joining, re-announcing or leaving
+	// through this replica updates the kept entries at once; a read serves
+	// at most 16 announces (DefaultRedisSampleReuse, 1 s; negative: read on
+	// every announce).
 	RedisSampleReuse time.Duration
 	// Relays are the relays whose circuit addresses the tracker hands out
 	// (ParseRelays; the binary's --relays). A circuit through any other

@@ -2,133 +2,153 @@ package tracker
 
 import "github.com/redis/go-redis/v9"
 
-// scriptPrelude is shared by the scripts. KEYS are a swarm's keys in the
-// order of redisStore.swarmKeys. trim removes up to limit peers last seen
-// before cutoff, remembers the signed ones as stopped (as the memory store
-// does, so a replay of their last announce cannot list them again), and
-// returns {id, entry, id, entry, …} for the audit log. Numbers go back to
-// Redis through string.format('%d'): Lua would print large ones as 1e+15.
+// scriptPrelude is shared by the scripts. KEYS hold one or more swarms'
+// keys, six each in the order of redisStore.swarmKeys; swarm(g) names the
+// g-th. trim removes up to limit peers last seen before cutoff, remembers
+// the signed ones as stopped (as the memory store does, so a replay of
+// their last announce cannot list them again), and returns {id, entry, id,
+// entry, …} for the audit log. Numbers go back to Redis through
+// string.format('%d'): Lua would print large ones as 1e+15.
 const scriptPrelude = `
-local P, S, M, E, X, T = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local function swarm(g)
+  local b = (g - 1) * 6
+  return {P = KEYS[b + 1], S = KEYS[b + 2], M = KEYS[b + 3], E = KEYS[b + 4], X = KEYS[b + 5], T = KEYS[b + 6]}
+end
 local function meta(v)
   local ts, up, dn = string.match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
   return tonumber(ts), tonumber(up), tonumber(dn)
 end
-local function forget(id)
-  redis.call('ZREM', P, id)
-  redis.call('ZREM', S, id)
-  redis.call('HDEL', M, id)
-  redis.call('HDEL', E, id)
+local function forget(w, id)
+  redis.call('ZREM', w.P, id)
+  redis.call('ZREM', w.S, id)
+  redis.call('HDEL', w.M, id)
+  redis.call('HDEL', w.E, id)
 end
 -- trimStopped bounds the stopped set: stops older than the clock skew go
 -- (their announces are refused as stale anyway), then the oldest past the
 -- cap. Called wherever the set grows.
-local function trimStopped(stopcut, stopcap)
-  redis.call('ZREMRANGEBYSCORE', T, '-inf', '(' .. stopcut)
-  local n = redis.call('ZCARD', T)
-  if n > stopcap then redis.call('ZREMRANGEBYRANK', T, 0, n - stopcap - 1) end
+local function trimStopped(w, stopcut, stopcap)
+  redis.call('ZREMRANGEBYSCORE', w.T, '-inf', '(' .. stopcut)
+  local n = redis.call('ZCARD', w.T)
+  if n > stopcap then redis.call('ZREMRANGEBYRANK', w.T, 0, n - stopcap - 1) end
 end
-local function trim(cutoff, limit, stopcut, stopcap)
+local function trim(w, cutoff, limit, stopcut, stopcap)
   local gone = {}
-  local old = redis.call('ZRANGEBYSCORE', P, '-inf', '(' .. cutoff, 'LIMIT', 0, limit)
+  local old = redis.call('ZRANGEBYSCORE', w.P, '-inf', '(' .. cutoff, 'LIMIT', 0, limit)
   if #old == 0 then return gone end
   for _, id in ipairs(old) do
-    local m = redis.call('HGET', M, id)
+    local m = redis.call('HGET', w.M, id)
     gone[#gone + 1] = id
-    gone[#gone + 1] = redis.call('HGET', E, id) or ''
-    forget(id)
+    gone[#gone + 1] = redis.call('HGET', w.E, id) or ''
+    forget(w, id)
     if m then
       local ts = meta(m)
-      if ts and ts > 0 then redis.call('ZADD', T, string.format('%d', ts), id) end
+      if ts and ts > 0 then redis.call('ZADD', w.T, string.format('%d', ts), id) end
     end
   end
-  trimStopped(stopcut, stopcap)
-  if redis.call('ZCARD', P) == 0 then redis.call('DEL', X) end
+  trimStopped(w, stopcut, stopcap)
+  if redis.call('ZCARD', w.P) == 0 then redis.call('DEL', w.X) end
   return gone
 end
 `
 
-// announceScript records one announce; see redisStore.announce for ARGV:
-// The key TTLs are set when a peer joins or stops; a re-announce leaves
-// them to the replica's index refresh (redisStore.index), every third of
-// the peer TTL, which saves six calls on the common path.
-//
-// now, cutoff, key TTL (ms), peer, event, ts, uploaded, downloaded, left,
-// entry, swarm cap (negative: none), sample size (0: none; the store reads
-// its sample in the same pipeline instead), stopped cutoff, stopped
-// cap, trim limit. It returns {status, expired, sample}: status is joined,
-// ok, capped (answered, not listed), left (a stop removed the peer), none
-// (a stop from a peer not listed) or replay; sample is {id, entry, …}.
-var announceScript = redis.NewScript(scriptPrelude + `
-local now, cutoff, keyttl = ARGV[1], ARGV[2], ARGV[3]
-local id, ev, ts = ARGV[4], ARGV[5], tonumber(ARGV[6])
-local up, dn, left = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local entry, cap, nsample = ARGV[10], tonumber(ARGV[11]), tonumber(ARGV[12])
-local gone = trim(cutoff, tonumber(ARGV[15]), ARGV[13], tonumber(ARGV[14]))
+// announceFields is how many ARGV one announce takes in announceScript
+// (the script says 9 too), after announceHeader.
+const (
+	announceHeader = 7
+	announceFields = 9
+)
 
-local prev = redis.call('HGET', M, id)
-local pts, pup, pdn = 0, 0, 0
-if prev then pts, pup, pdn = meta(prev) end
-if ts ~= 0 then
-  if prev and ts <= pts then return {'replay', gone, {}} end
-  if not prev then
-    local st = redis.call('ZSCORE', T, id)
-    if st and ts <= tonumber(st) then return {'replay', gone, {}} end
-  end
-end
+// announceScript records a batch of announces, over one or more swarms,
+// in order (see redisBatcher). ARGV: peer TTL (ms), clock skew (ms), key
+// TTL (ms), swarm cap (negative: none), stopped cap, trim limit, the
+// number of announces n; then per announce announceFields values: swarm
+// (1-based index into KEYS' groups of six), now (Unix ms), peer, event,
+// ts, uploaded, downloaded, left, entry.
+//
+// Each swarm is trimmed of its expired peers once per batch, before its
+// first announce. It returns {statuses, expired}: statuses[i] is the i-th
+// announce's joined, ok, capped (answered, not listed), left (a stop
+// removed the peer), none (a stop from a peer not listed) or replay;
+// expired[g] is swarm g's trimmed peers {id, entry, …}. The key TTLs are
+// set once per swarm when a peer joins or stops; a re-announce leaves
+// them to the replica's index refresh (redisStore.index), every third of
+// the peer TTL, which saves six calls on the common path. The sample is
+// read outside the script, in the same pipeline.
+var announceScript = redis.NewScript(scriptPrelude + `
+local ttl, skew, keyttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local cap, stopcap, limit, n = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+
 -- What the peer transferred since its last announce; a counter that went
 -- down means it restarted its session.
-local function counters()
+local function counters(w, up, dn, pup, pdn)
   local du, dd = up - pup, dn - pdn
   if du < 0 then du = up end
   if dd < 0 then dd = dn end
-  if du ~= 0 then redis.call('HINCRBY', X, 'up', string.format('%d', du)) end
-  if dd ~= 0 then redis.call('HINCRBY', X, 'dn', string.format('%d', dd)) end
-end
-local function keepalive()
-  for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], keyttl) end
+  if du ~= 0 then redis.call('HINCRBY', w.X, 'up', string.format('%d', du)) end
+  if dd ~= 0 then redis.call('HINCRBY', w.X, 'dn', string.format('%d', dd)) end
 end
 
-if ev == 'stopped' then
-  if not prev then return {'none', gone, {}} end
-  counters()
-  forget(id)
-  redis.call('ZADD', T, string.format('%d', ts), id)
-  trimStopped(ARGV[13], tonumber(ARGV[14]))
-  if redis.call('ZCARD', P) == 0 then redis.call('DEL', X) end
-  keepalive()
-  return {'left', gone, {}}
-end
-
-local status = 'ok'
-if not prev then
-  if cap >= 0 and redis.call('ZCARD', P) >= cap then
-    status = 'capped'
-  else
+local function one(w, now, a)
+  local id, ev, tsraw, upraw, dnraw = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+  local ts, up, dn = tonumber(tsraw), tonumber(upraw), tonumber(dnraw)
+  local prev = redis.call('HGET', w.M, id)
+  local pts, pup, pdn = 0, 0, 0
+  if prev then pts, pup, pdn = meta(prev) end
+  if ts ~= 0 then
+    if prev and ts <= pts then return 'replay' end
+    if not prev then
+      local st = redis.call('ZSCORE', w.T, id)
+      if st and ts <= tonumber(st) then return 'replay' end
+    end
+  end
+  if ev == 'stopped' then
+    if not prev then return 'none' end
+    counters(w, up, dn, pup, pdn)
+    forget(w, id)
+    redis.call('ZADD', w.T, tsraw, id)
+    if redis.call('ZCARD', w.P) == 0 then redis.call('DEL', w.X) end
+    return 'left'
+  end
+  local status = 'ok'
+  if not prev then
+    if cap >= 0 and redis.call('ZCARD', w.P) >= cap then return 'capped' end
     status = 'joined'
   end
-end
-if status ~= 'capped' then
-  counters()
-  if ev == 'completed' then redis.call('HINCRBY', X, 'done', 1) end
-  redis.call('ZADD', P, now, id)
-  if left == 0 then redis.call('ZADD', S, now, id) else redis.call('ZREM', S, id) end
-  redis.call('HSET', M, id, string.format('%d %d %d', ts, up, dn))
-  redis.call('HSET', E, id, entry)
-  if status == 'joined' then keepalive() end
-end
--- A swarm no larger than the sample is read whole; a larger one by
--- independent random picks (a negative count: repeats possible, removed in
--- Go), which costs Redis a fraction of distinct picks.
-local sample = {}
-if nsample > 0 then
-  if redis.call('HLEN', E) <= nsample then
-    sample = redis.call('HGETALL', E)
-  else
-    sample = redis.call('HRANDFIELD', E, -nsample, 'WITHVALUES')
+  counters(w, up, dn, pup, pdn)
+  if ev == 'completed' then redis.call('HINCRBY', w.X, 'done', 1) end
+  redis.call('ZADD', w.P, now, id)
+  if ARGV[a + 8] == '0' then
+    redis.call('ZADD', w.S, now, id)
+  elseif prev then -- a newcomer is in no seed set
+    redis.call('ZREM', w.S, id)
   end
+  redis.call('HSET', w.M, id, tsraw .. ' ' .. upraw .. ' ' .. dnraw)
+  redis.call('HSET', w.E, id, ARGV[a + 9])
+  return status
 end
-return {status, gone, sample}
+
+local statuses, gone, sw, touched, lastnow = {}, {}, {}, {}, {}
+for i = 1, n do
+  local a = 7 + (i - 1) * 9
+  local g, now = tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local w = sw[g]
+  if not w then
+    w = swarm(g)
+    sw[g] = w
+    gone[g] = trim(w, string.format('%d', tonumber(now) - ttl), limit, string.format('%d', tonumber(now) - skew), stopcap)
+  end
+  lastnow[g] = now
+  local st = one(w, now, a)
+  statuses[i] = st
+  if st == 'left' then touched[g] = 2 elseif st == 'joined' and not touched[g] then touched[g] = 1 end
+end
+for g, t in pairs(touched) do
+  local w = sw[g]
+  if t == 2 then trimStopped(w, string.format('%d', tonumber(lastnow[g]) - skew), stopcap) end
+  for _, k in ipairs({w.P, w.S, w.M, w.E, w.X, w.T}) do redis.call('PEXPIRE', k, keyttl) end
+end
+return {statuses, gone}
 `)
 
 // trimScript expires one swarm's silent peers (ARGV: cutoff, stopped
@@ -136,9 +156,10 @@ return {status, gone, sample}
 // none are left it deletes the swarm's keys but the stopped set, which
 // keeps refusing replays until its TTL.
 var trimScript = redis.NewScript(scriptPrelude + `
-local gone = trim(ARGV[1], tonumber(ARGV[4]), ARGV[2], tonumber(ARGV[3]))
-trimStopped(ARGV[2], tonumber(ARGV[3]))
-local n = redis.call('ZCARD', P)
-if n == 0 then redis.call('DEL', P, S, M, E, X) end
+local w = swarm(1)
+local gone = trim(w, ARGV[1], tonumber(ARGV[4]), ARGV[2], tonumber(ARGV[3]))
+trimStopped(w, ARGV[2], tonumber(ARGV[3]))
+local n = redis.call('ZCARD', w.P)
+if n == 0 then redis.call('DEL', w.P, w.S, w.M, w.E, w.X) end
 return {gone, n}
 `)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -65,12 +66,47 @@ type redisStore struct {
 	// its dial.
 	reuse    *lru.Cache[string, reusedSample]
 	reuseFor time.Duration
+
+	// batch writes the announces (redisbatch.go).
+	batch *redisBatcher
 }
 
 // reusedSample is a swarm's entries as one announce read them.
 type reusedSample struct {
-	at    time.Time
-	pairs []redis.KeyValue
+	at      time.Time
+	entries []*sampled // read-only once stored: announces share it
+	big     bool       // the swarm held more entries than the sample
+	uses    int        // announces it served (at most maxSampleUses)
+}
+
+// sampled is one entry of a swarm's sample, decoded once when read (or
+// written by this replica) and shared by every announce that reuses the
+// sample.
+type sampled struct {
+	id     string
+	e      redisEntry
+	prefix netip.Prefix // of the observed address, for diversity
+	// enc is the entry as most askers get it (its public addresses alone),
+	// encoded at its first hand-out.
+	enc atomic.Pointer[[]byte]
+}
+
+func newSampled(id string, e redisEntry) *sampled {
+	return &sampled{id: id, e: e, prefix: prefixOf(e.addrs.observed)}
+}
+
+func (s *sampled) info(asker netip.Addr) discovery.PeerInfo {
+	pi := discovery.PeerInfo{Peer: s.id, Addrs: s.e.addrs.visible(asker, nil), Region: s.e.region, Seed: s.e.seed}
+	if s.e.addrs.publicOnly(asker) {
+		enc := s.enc.Load()
+		if enc == nil {
+			b := pi.AppendJSON(nil)
+			enc = &b
+			s.enc.Store(enc)
+		}
+		pi.Encoded = *enc
+	}
+	return pi
 }
 
 const (
@@ -82,9 +118,11 @@ const (
 	sweepPerCall = 1000
 	// indexedCacheSize bounds the swarms a replica remembers indexing.
 	indexedCacheSize = 100_000
-	// reuseCacheSize bounds the swarms whose last read a replica keeps
-	// (each at most Config.RedisSample entries of a few hundred bytes).
-	reuseCacheSize = 4096
+	// reuseCacheSize bounds the swarms whose last read a replica keeps,
+	// each at most 2 × Config.RedisSample decoded entries of about 400
+	// bytes: at most about 200 MB with the default sample, 50 MB when the
+	// kept swarms hold one sample each.
+	reuseCacheSize = 2048
 )
 
 func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, error) {
@@ -106,10 +144,13 @@ func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, e
 func newRedisStore(c redis.UniversalClient, cfg Config, m *metrics) *redisStore {
 	indexed, _ := lru.New[string, time.Time](indexedCacheSize)
 	reuse, _ := lru.New[string, reusedSample](reuseCacheSize)
-	return &redisStore{
+	rs := &redisStore{
 		c: c, prefix: cfg.RedisPrefix, ttl: cfg.PeerTTL, skew: cfg.ClockSkew, lim: cfg.limits(),
 		sample: cfg.RedisSample, m: m, indexed: indexed, reuse: reuse, reuseFor: cfg.RedisSampleReuse,
 	}
+	_, cluster := c.(*redis.ClusterClient)
+	rs.batch = newRedisBatcher(rs, cluster)
+	return rs
 }
 
 // redisLog passes the client's own messages (pool dial retries, which the
@@ -246,57 +287,18 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		}
 	}
 	e := redisEntry{seed: req.Left == 0, trusted: ad.trusted, lastSeen: ms(now), region: ad.region, addrs: ad.addrs}
-	cutoff := ms(now.Add(-rs.ttl))
-	// Read the swarm's entries unless a recent read can be reused (or no
-	// peer is wanted).
-	nsample := rs.sample
-	reused, ok := rs.reuse.Get(mem)
-	if ok && (now.Before(reused.at) || now.Sub(reused.at) >= rs.reuseFor) {
-		ok = false
+	r := rs.batch.do(ctx, &pendingAnnounce{mem: mem, now: ms(now), peer: req.Peer, event: string(req.Event), ts: req.TS,
+		up: req.Uploaded, dn: req.Downloaded, left: req.Left, e: e, entry: e.encode(),
+		sample: want > 0 && req.Event != discovery.EventStopped})
+	if r.err != nil {
+		return res, rs.fail("announce to swarm "+ad.key.content.Short(), r.err)
 	}
-	if ok || want <= 0 || req.Event == discovery.EventStopped {
-		nsample = 0
-	}
-	args := []any{ms(now), cutoff, rs.keyTTL().Milliseconds(), req.Peer, string(req.Event), req.TS,
-		req.Uploaded, req.Downloaded, req.Left, e.encode(), rs.lim.swarmPeers, 0,
-		ms(now.Add(-rs.skew)), stoppedPerSwarm, trimPerCall}
-	// The script writes; the sample is read in the same round trip, after
-	// it (so it holds a newcomer itself), outside the script, which would
-	// copy every entry into a Lua table and out again.
-	var ev *redis.Cmd
-	var hr *redis.KeyValueSliceCmd
-	pipe := func(p redis.Pipeliner) error {
-		ev = announceScript.EvalSha(ctx, p, keys, args...)
-		if nsample > 0 {
-			hr = p.HRandFieldWithValues(ctx, keys[3], nsample)
-		}
-		return nil
-	}
-	_, err := rs.c.Pipelined(ctx, pipe)
-	if err != nil && redis.HasErrorPrefix(ev.Err(), "NOSCRIPT") {
-		// A Redis that restarted or flushed its scripts: load it, once.
-		if err = announceScript.Load(ctx, rs.c).Err(); err == nil {
-			_, err = rs.c.Pipelined(ctx, pipe)
-		}
-	}
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return res, rs.fail("announce to swarm "+ad.key.content.Short(), err)
-	}
-	r, err := ev.Slice()
-	if err == nil && len(r) < 3 {
-		err = fmt.Errorf("announce script answered %d values, want 3", len(r))
-	}
-	if err != nil {
-		return res, rs.fail("announce to swarm "+ad.key.content.Short(), err)
-	}
-	status, _ := r[0].(string)
-	res.expired = rs.gone(ad.key, r[1])
-	switch status {
+	res.expired = rs.gone(ad.key, r.gone)
+	switch r.status {
 	case "replay":
 		return res, errReplay
 	case "left":
 		res.left = true
-		rs.reuse.Remove(mem)
 		return res, nil
 	case "none": // a stop from a peer not listed
 		return res, nil
@@ -305,24 +307,35 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 	case "joined":
 		res.joined = true
 	}
-	if stale && status != "capped" {
+	if stale && r.status != "capped" {
 		rs.index(ctx, ad.key, mem, now)
 	}
-	var pairs []redis.KeyValue
-	if hr != nil {
-		pairs = hr.Val()
+	if want > 0 && req.Event != discovery.EventStopped {
+		res.peers = rs.choose(r.entries, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, ms(now.Add(-rs.ttl)))
 	}
-	switch {
-	case nsample > 0: // read after this announce was written: reusable
-		rs.reuse.Add(mem, reusedSample{at: now, pairs: pairs})
-	case status == "joined":
-		rs.reuse.Remove(mem) // the next announce reads the newcomer too
-		pairs = reused.pairs
-	default:
-		pairs = reused.pairs
-	}
-	res.peers = rs.choose(pairs, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, cutoff)
 	return res, nil
+}
+
+// sampleCount is the count to ask HRANDFIELD for, given the swarm's last
+// sample: distinct picks (the whole hash when it is small) unless the swarm
+// was large last time; then independent picks (a negative count), which
+// cost Redis a fraction of distinct ones (the repeats are dropped here).
+func (rs *redisStore) sampleCount(last reusedSample) int {
+	if last.big {
+		return -rs.sample
+	}
+	return rs.sample
+}
+
+// bigSample says whether a read of count (sampleCount) that gave n
+// distinct entries found a swarm larger than the sample. Independent picks
+// from a hash of at least sample entries give about 63 % of them distinct
+// or more; fewer than half means the swarm shrank.
+func (rs *redisStore) bigSample(count, n int) bool {
+	if count < 0 {
+		return n > rs.sample/2
+	}
+	return n >= rs.sample
 }
 
 // sessionSecret returns the session secret the replicas on this Redis
@@ -413,60 +426,43 @@ func (rs *redisStore) gone(k swarmKey, v any) []leftPeer {
 	return out
 }
 
-// choose picks up to k peers for a among the sampled entries (ID, entry,
-// ID, entry…) with the rules of state.sample: never a itself, only
-// addresses a can dial, residency, a's region first, at most perPrefix
-// from one /24 or /48. Entries past the TTL not yet trimmed are skipped.
-func (rs *redisStore) choose(pairs []redis.KeyValue, a *asker, k int, cutoff int64) []discovery.PeerInfo {
-	type cand struct {
-		id     string
-		raw    []byte
-		region []byte // a slice of raw
-		prefix netip.Prefix
-	}
-	cands := make([]cand, 0, len(pairs))
-	seen := make(map[string]bool, len(pairs)) // in case picks repeat
-	for _, kv := range pairs {
-		id, raw := kv.Key, kv.Value
-		if id == a.id || id == "" || seen[id] {
+// choose picks up to k peers for a among the sampled entries with the
+// rules of state.sample: never a itself, only addresses a can dial,
+// residency, a's region first, at most perPrefix from one /24 or /48.
+// Entries past the TTL not yet trimmed are skipped.
+func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64) []discovery.PeerInfo {
+	cands := make([]*sampled, 0, len(entries))
+	for _, s := range entries {
+		if s.id == a.id || s.e.lastSeen < cutoff || !s.e.addrs.anyVisible(a.ip) {
 			continue
 		}
-		seen[id] = true
-		b := []byte(raw)
-		e, region, err := decodeEntryHead(b, true)
-		if err != nil || e.lastSeen < cutoff || !e.addrs.anyVisible(a.ip) {
+		if len(a.regions) > 0 && !(s.e.trusted && slices.Contains(a.regions, s.e.region)) {
 			continue
 		}
-		if len(a.regions) > 0 && !(e.trusted && slices.ContainsFunc(a.regions, func(r string) bool { return r == string(region) })) {
-			continue
-		}
-		cands = append(cands, cand{id: id, raw: b, region: region, prefix: prefixOf(e.addrs.observed)})
+		cands = append(cands, s)
 	}
 	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 	out := make([]discovery.PeerInfo, 0, min(k, len(cands)))
 	var taken map[netip.Prefix]int
 	for pass := range 2 {
-		for i := range cands {
-			c := &cands[i]
+		for i, s := range cands {
 			if len(out) == k {
 				return out
 			}
-			if c.id == "" || (pass == 0) != (string(c.region) == a.region) {
+			if s == nil || (pass == 0) != (s.e.region == a.region) {
 				continue
 			}
-			if rs.lim.perPrefix >= 0 && !c.prefix.Addr().IsLoopback() {
+			if rs.lim.perPrefix >= 0 && !s.prefix.Addr().IsLoopback() {
 				if taken == nil {
 					taken = map[netip.Prefix]int{}
 				}
-				if taken[c.prefix] >= rs.lim.perPrefix {
+				if taken[s.prefix] >= rs.lim.perPrefix {
 					continue
 				}
-				taken[c.prefix]++
+				taken[s.prefix]++
 			}
-			if e, err := decodeEntry(c.raw); err == nil {
-				out = append(out, discovery.PeerInfo{Peer: c.id, Addrs: e.addrs.visible(a.ip, nil), Region: e.region, Seed: e.seed})
-			}
-			c.id = ""
+			out = append(out, s.info(a.ip))
+			cands[i] = nil
 		}
 	}
 	return out
@@ -603,4 +599,7 @@ func (rs *redisStore) listed(ctx context.Context, content core.ContentID, peer s
 	return false, nil
 }
 
-func (rs *redisStore) close() error { return rs.c.Close() }
+func (rs *redisStore) close() error {
+	rs.batch.close()
+	return rs.c.Close()
+}

@@ -1,0 +1,459 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisBatcher writes the announces that arrive together in one round
+// trip: each lane sends, at a time, one pipeline holding one announceScript
+// call over every announce queued since its last send (at most
+// maxRedisBatch, over any number of swarms; one call per swarm on Redis
+// Cluster, where a script may touch one slot only), then the sample reads
+// of the swarms that need one. Nothing waits for a batch to fill: an idle
+// lane sends a lone announce at once; a busy one sends, when its round
+// trip returns, whatever queued meanwhile (group commit). Each announce is
+// answered only after Redis acknowledged its own write.
+//
+// A swarm always goes through the same lane and a lane has one send in
+// flight, so a swarm's announces (a peer's start, then its stop) reach
+// Redis in the order they were queued; within a batch the script applies
+// them in that order.
+type redisBatcher struct {
+	rs    *redisStore
+	lanes []chan *pendingAnnounce
+	seed  maphash.Seed
+	// perCall is how many swarms one script call may cover: all of a
+	// batch's on one server, one on a cluster.
+	perCall int
+
+	ctx    context.Context // ends at close: cancels sends in flight
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the lanes' goroutines
+	done   chan struct{}  // closed when every lane has returned
+}
+
+const (
+	// redisLanes is how many batches a replica has in flight to Redis at
+	// once. Redis runs one command at a time; a second lane lets the
+	// tracker encode and decode one batch while Redis runs the other.
+	redisLanes = 2
+	// maxRedisBatch bounds the announces of one batch, so one script call
+	// holds Redis for a bounded time (about a millisecond).
+	maxRedisBatch = 64
+	// laneQueue bounds the announces queued per lane (the handler's
+	// --max-inflight bounds them too).
+	laneQueue = 256
+	// maxSampleUses bounds the announces one sample read serves (besides
+	// Config.RedisSampleReuse): a few hundred newcomers to a large swarm
+	// within a second get their peers from many reads, not all from the
+	// same 128 entries. A read of a large swarm costs Redis about as much
+	// as two announces, so this keeps reads under a tenth of the announces.
+	maxSampleUses = 16
+)
+
+// errStoreClosed: an announce reached a store being closed.
+var errStoreClosed = errors.New("tracker store closed")
+
+// pendingAnnounce is one announce waiting for its lane's next send.
+type pendingAnnounce struct {
+	mem    string // the swarm's member name
+	now    int64  // Unix ms
+	peer   string
+	event  string
+	ts     int64
+	up, dn int64
+	left   int64
+	e      redisEntry // as written
+	entry  []byte     // e encoded
+	// sample: the peer wants peers, so its swarm must have a fresh sample.
+	sample bool
+	reply  chan batchReply // buffered: the lane never blocks on it
+}
+
+// batchReply is what a batch did for one announce.
+type batchReply struct {
+	status  string
+	gone    any        // the script's expired list, on the swarm's first announce of the batch only
+	entries []*sampled // the swarm's sample after the batch
+	err     error
+}
+
+func newRedisBatcher(rs *redisStore, cluster bool) *redisBatcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &redisBatcher{rs: rs, seed: maphash.MakeSeed(), perCall: maxRedisBatch, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	if cluster {
+		b.perCall = 1
+	}
+	for range redisLanes {
+		l := make(chan *pendingAnnounce, laneQueue)
+		b.lanes = append(b.lanes, l)
+		b.wg.Add(1)
+		go b.run(l)
+	}
+	go func() { b.wg.Wait(); close(b.done) }()
+	return b
+}
+
+// do queues p and waits for its reply. It does not give up when ctx ends
+// once p is queued: the write may already be on its way, and the caller
+// must not answer before knowing its outcome. The wait is bounded by the
+// client's read timeout.
+func (b *redisBatcher) do(ctx context.Context, p *pendingAnnounce) batchReply {
+	p.reply = make(chan batchReply, 1)
+	lane := b.lanes[maphash.String(b.seed, p.mem)%uint64(len(b.lanes))]
+	select {
+	case lane <- p:
+	case <-ctx.Done():
+		return batchReply{err: ctx.Err()}
+	case <-b.ctx.Done():
+		return batchReply{err: errStoreClosed}
+	}
+	select {
+	case r := <-p.reply:
+		return r
+	case <-b.done:
+		select {
+		case r := <-p.reply:
+			return r
+		default:
+			return batchReply{err: errStoreClosed}
+		}
+	}
+}
+
+// close stops the lanes; announces still queued are answered with
+// errStoreClosed.
+func (b *redisBatcher) close() {
+	b.cancel()
+	<-b.done
+}
+
+func (b *redisBatcher) run(lane chan *pendingAnnounce) {
+	defer b.wg.Done()
+	batch := make([]*pendingAnnounce, 0, maxRedisBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-lane:
+			batch = append(batch, p)
+		case <-b.ctx.Done():
+			for {
+				select {
+				case p := <-lane:
+					p.reply <- batchReply{err: errStoreClosed}
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxRedisBatch {
+			select {
+			case p := <-lane:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		b.send(batch)
+	}
+}
+
+// batchSwarm is one swarm's part of a batch.
+type batchSwarm struct {
+	mem   string
+	keys  []string
+	first int // index in the batch of its first announce
+	// cached is the swarm's last sample when it is fresh enough to reuse;
+	// read is the pipeline's read of it otherwise.
+	cached *reusedSample
+	hint   reusedSample // the last sample, fresh or not (its size hint)
+	read   *redis.KeyValueSliceCmd
+	nread  int // the count asked of HRANDFIELD
+	uses   int // the batch's announces that want peers from it
+	call   *scriptCall
+	slot   int // index of the swarm in its call's KEYS groups (1-based)
+}
+
+// scriptCall is one announceScript call of a batch.
+type scriptCall struct {
+	keys []string
+	args []any
+	idx  []int // batch indexes of its announces, in ARGV order
+	cmd  *redis.Cmd
+
+	statuses []string // its reply, decoded
+	gone     []any
+	err      error
+}
+
+func (b *redisBatcher) send(batch []*pendingAnnounce) {
+	rs := b.rs
+	// Group by swarm, in order of first appearance.
+	swarms := make([]*batchSwarm, 0, len(batch))
+	of := make(map[string]*batchSwarm, len(batch))
+	at := make([]*batchSwarm, len(batch))
+	for i, p := range batch {
+		sw := of[p.mem]
+		if sw == nil {
+			sw = &batchSwarm{mem: p.mem, keys: rs.swarmKeys(p.mem), first: i}
+			if s, ok := rs.reuse.Get(p.mem); ok {
+				sw.hint = s
+				if now := time.UnixMilli(p.now); !now.Before(s.at) && now.Sub(s.at) < rs.reuseFor {
+					sw.cached = &sw.hint
+				}
+			}
+			of[p.mem] = sw
+			swarms = append(swarms, sw)
+		}
+		at[i] = sw
+	}
+	// One script call per perCall swarms.
+	var calls []*scriptCall
+	for i, sw := range swarms {
+		if i%b.perCall == 0 {
+			calls = append(calls, &scriptCall{})
+		}
+		c := calls[len(calls)-1]
+		c.keys = append(c.keys, sw.keys...)
+		sw.call, sw.slot = c, len(c.keys)/6
+	}
+	for _, c := range calls {
+		c.args = append(make([]any, 0, announceHeader+announceFields*len(batch)),
+			rs.ttl.Milliseconds(), rs.skew.Milliseconds(), rs.keyTTL().Milliseconds(),
+			rs.lim.swarmPeers, stoppedPerSwarm, trimPerCall, 0)
+	}
+	for i, p := range batch {
+		sw := at[i]
+		c := sw.call
+		c.idx = append(c.idx, i)
+		c.args = append(c.args, sw.slot, p.now, p.peer, p.event, p.ts, p.up, p.dn, p.left, p.entry)
+		if p.sample {
+			sw.uses++
+		}
+	}
+	for _, sw := range swarms {
+		// A sample serves at most maxSampleUses announces, so a crowd
+		// arriving within the reuse window is not all handed the same peers.
+		if sw.uses > 0 && (sw.cached == nil || sw.cached.uses+sw.uses > maxSampleUses) {
+			sw.cached = nil
+			sw.nread = rs.sampleCount(sw.hint)
+		}
+	}
+	for _, c := range calls {
+		c.args[announceHeader-1] = len(c.idx)
+	}
+
+	// Each command's own error is looked at below, not Pipelined's first.
+	pending := calls
+	for try := 0; try < 2 && len(pending) > 0; try++ {
+		_, _ = rs.c.Pipelined(b.ctx, func(pl redis.Pipeliner) error {
+			for _, c := range pending {
+				c.cmd = announceScript.EvalSha(b.ctx, pl, c.keys, c.args...)
+			}
+			// Reads after the writes, so a sample holds the batch's
+			// newcomers.
+			for _, sw := range swarms {
+				if sw.nread != 0 && slicesContains(pending, sw.call) {
+					sw.read = pl.HRandFieldWithValues(b.ctx, sw.keys[3], sw.nread)
+				}
+			}
+			return nil
+		})
+		// A Redis that restarted or flushed its scripts: load it, and run
+		// again the calls it refused (which wrote nothing).
+		var again []*scriptCall
+		for _, c := range pending {
+			if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+				again = append(again, c)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		if announceScript.Load(b.ctx, rs.c).Err() != nil {
+			break // the calls answer NOSCRIPT
+		}
+		pending = again
+	}
+
+	for _, c := range calls {
+		c.statuses, c.gone, c.err = scriptReply(c.cmd, len(c.idx))
+	}
+	for _, sw := range swarms {
+		if sw.call.err == nil {
+			b.settle(sw, batch, at)
+		}
+	}
+	for _, c := range calls {
+		for j, i := range c.idx {
+			sw := at[i]
+			r := batchReply{err: c.err}
+			if r.err == nil {
+				r.status = c.statuses[j]
+				if i == sw.first && sw.slot-1 < len(c.gone) {
+					r.gone = c.gone[sw.slot-1]
+				}
+				if sw.cached != nil {
+					r.entries = sw.cached.entries
+				}
+			}
+			batch[i].reply <- r
+		}
+	}
+}
+
+// settle makes sw's sample after the batch: the read, or the cached one
+// with the batch's joins added and leaves removed (so a peer that joined
+// through this replica is handed out at once), and stores it for reuse.
+func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*batchSwarm) {
+	rs := b.rs
+	c := sw.call
+	var last int64
+	for _, i := range c.idx {
+		if at[i] == sw {
+			last = max(last, batch[i].now)
+		}
+	}
+	if sw.read != nil {
+		if sw.read.Err() != nil {
+			// The writes went through: answer them, with the last sample
+			// (however old) or no peers, rather than a 503 that would
+			// send the peers away for nothing.
+			if len(sw.hint.entries) > 0 {
+				sw.cached = &sw.hint
+			}
+			return
+		}
+		entries, n := decodeSample(sw.read.Val())
+		s := reusedSample{at: time.UnixMilli(last), entries: entries, big: rs.bigSample(sw.nread, n), uses: sw.uses}
+		rs.reuse.Add(sw.mem, s)
+		sw.cached = &s
+		return
+	}
+	if sw.cached == nil {
+		return
+	}
+	// The batch's writes, the last of each peer's winning: a join adds the
+	// peer, a re-announce updates its entry (adds it too when the sample
+	// is the whole swarm), a stop removes it.
+	var changed map[string]*sampled // nil when the peer left
+	var order []string
+	for j, i := range c.idx {
+		p, st := batch[i], c.statuses[j]
+		if at[i] != sw || (st != "joined" && st != "left" && st != "ok") {
+			continue
+		}
+		if changed == nil {
+			changed = map[string]*sampled{}
+		}
+		if _, ok := changed[p.peer]; !ok {
+			order = append(order, p.peer)
+		}
+		changed[p.peer] = nil
+		if st != "left" {
+			changed[p.peer] = newSampled(p.peer, p.e)
+		}
+	}
+	if changed == nil {
+		if sw.uses > 0 {
+			s := *sw.cached
+			s.uses += sw.uses
+			rs.reuse.Add(sw.mem, s)
+		}
+		return
+	}
+	// Re-announces of peers outside a large swarm's sample stay out: the
+	// sample would grow towards the whole swarm.
+	if sw.cached.big {
+		in := make(map[string]bool, len(sw.cached.entries))
+		for _, s := range sw.cached.entries {
+			in[s.id] = true
+		}
+		for j, i := range c.idx {
+			if p := batch[i]; at[i] == sw && c.statuses[j] == "joined" {
+				in[p.peer] = true
+			}
+		}
+		for id := range changed {
+			if !in[id] {
+				delete(changed, id)
+			}
+		}
+	}
+	entries := make([]*sampled, 0, len(sw.cached.entries)+len(order))
+	for _, s := range sw.cached.entries {
+		if _, ok := changed[s.id]; !ok {
+			entries = append(entries, s)
+		}
+	}
+	for _, id := range order {
+		if s := changed[id]; s != nil {
+			entries = append(entries, s)
+		}
+	}
+	now := reusedSample{at: sw.cached.at, entries: entries, big: sw.cached.big, uses: sw.cached.uses + sw.uses}
+	sw.cached = &now // this batch's answers
+	kept := now
+	if len(entries) > 2*rs.sample {
+		// Newcomers would crowd the sample out: read afresh next time,
+		// keeping only the size hint.
+		kept = reusedSample{big: now.big}
+	}
+	rs.reuse.Add(sw.mem, kept)
+}
+
+// scriptReply decodes an announceScript reply of n statuses.
+func scriptReply(cmd *redis.Cmd, n int) (statuses []string, gone []any, err error) {
+	r, err := cmd.Slice()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(r) != 2 {
+		return nil, nil, fmt.Errorf("announce script answered %d values, want 2", len(r))
+	}
+	st, _ := r[0].([]any)
+	if len(st) != n {
+		return nil, nil, fmt.Errorf("announce script answered %d statuses for %d announces", len(st), n)
+	}
+	statuses = make([]string, n)
+	for i, v := range st {
+		statuses[i], _ = v.(string)
+	}
+	gone, _ = r[1].([]any)
+	return statuses, gone, nil
+}
+
+// decodeSample decodes a read's entries, once for every announce that
+// reuses them, dropping repeated picks (a read by independent picks
+// repeats) and entries that do not decode. n counts the distinct ones.
+func decodeSample(pairs []redis.KeyValue) (out []*sampled, n int) {
+	seen := make(map[string]struct{}, len(pairs))
+	out = make([]*sampled, 0, len(pairs))
+	for _, kv := range pairs {
+		if _, ok := seen[kv.Key]; ok || kv.Key == "" {
+			continue
+		}
+		seen[kv.Key] = struct{}{}
+		if e, err := decodeEntry([]byte(kv.Value)); err == nil {
+			out = append(out, newSampled(kv.Key, e))
+		}
+	}
+	return out, len(seen)
+}
+
+func slicesContains(cs []*scriptCall, c *scriptCall) bool {
+	for _, x := range cs {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,173 @@
+package tracker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-cdn/shoal/discovery"
+	"github.com/shoal-cdn/shoal/internal/redistest"
+)
+
+// TestRedisBatchAppliesInOrder sends one batch straight to Redis: a
+// peer's start then stop in the same batch leaves it stopped (and a start
+// after that stop, signed later, lists it again), a re-announce in the
+// same batch as the join is not a second join, and announces to three
+// swarms in one batch each land in their own swarm. It runs with one
+// script call per batch (one Redis server) and with one call per swarm
+// (the Redis Cluster path).
+func TestRedisBatchAppliesInOrder(t *testing.T) {
+	rds := redistest.Start(t)
+	for _, perCall := range []int{maxRedisBatch, 1} {
+		t.Run(fmt.Sprint("swarms-per-call-", perCall), func(t *testing.T) {
+			rs, _ := redisReplicas(t, rds.URL(), 1)
+			st := rs[0].store.(*redisStore)
+			b := st.batch
+			b.perCall = perCall
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+			mem := func(c string) string { return member(swarmKey{content: content(c)}) }
+			entry := (&redisEntry{lastSeen: now}).encode()
+			ann := func(c, peer string, ev discovery.Event, ts, left int64) *pendingAnnounce {
+				return &pendingAnnounce{mem: mem(c), now: now, peer: peer, event: string(ev), ts: ts, left: left,
+					entry: entry, sample: ev != discovery.EventStopped, reply: make(chan batchReply, 1)}
+			}
+			batch := []*pendingAnnounce{
+				ann("x", "a", discovery.EventStarted, now+1, 5),
+				ann("y", "b", discovery.EventStarted, now+1, 0),
+				ann("x", "a", discovery.EventStopped, now+2, 5),
+				ann("x", "c", discovery.EventStarted, now+1, 5),
+				ann("x", "c", "", now+2, 0),
+				ann("z", "d", discovery.EventStarted, now+1, 5),
+				ann("y", "e", discovery.EventStarted, now+1, 5),
+				ann("y", "e", discovery.EventStopped, now+2, 5),
+				ann("y", "e", discovery.EventStarted, now+3, 5),
+				ann("x", "a", "", now+1, 5), // signed before its stop: a replay
+			}
+			b.send(batch)
+			want := []string{"joined", "joined", "left", "joined", "ok", "joined", "joined", "left", "joined", "replay"}
+			var got []string
+			for _, p := range batch {
+				r := <-p.reply
+				if r.err != nil {
+					t.Fatalf("announce of %s: %v", p.peer, r.err)
+				}
+				got = append(got, r.status)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("statuses\n got %v\nwant %v", got, want)
+			}
+			ctx := context.Background()
+			for _, tc := range []struct {
+				c            string
+				peers, seeds []string
+			}{{"x", []string{"c"}, []string{"c"}}, {"y", []string{"b", "e"}, []string{"b"}}, {"z", []string{"d"}, nil}} {
+				keys := st.swarmKeys(mem(tc.c))
+				peers, _ := st.c.ZRange(ctx, keys[0], 0, -1).Result()
+				seeds, _ := st.c.ZRange(ctx, keys[1], 0, -1).Result()
+				if !slices.Equal(peers, tc.peers) || !slices.Equal(seeds, tc.seeds) {
+					t.Errorf("swarm %s: peers %v seeds %v, want %v and %v", tc.c, peers, seeds, tc.peers, tc.seeds)
+				}
+			}
+		})
+	}
+}
+
+// TestRedisConcurrentSessions runs whole peer sessions (start,
+// re-announces with growing counters, completed, stop) from many
+// goroutines at once over two replicas and a few swarms, so announces
+// are batched together. Every peer's own announces are in order (it waits
+// for each answer), so at the end exactly the peers that did not stop are
+// listed, as seeds, and the swarm totals are the sums of what they sent.
+func TestRedisConcurrentSessions(t *testing.T) {
+	rds := redistest.Start(t)
+	rs, _ := redisReplicas(t, rds.URL(), 2)
+	const peers, swarms, rounds = 48, 3, 6
+	var wg sync.WaitGroup
+	for i := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := req(fmt.Sprint("swarm", i%swarms), fmt.Sprintf("peer%02d", i), "", 100)
+			r.Event = discovery.EventStarted
+			for k := range rounds {
+				r.Downloaded, r.Uploaded = int64(10*(k+1)), int64(k+1)
+				if k == rounds-2 {
+					r.Left, r.Event = 0, discovery.EventCompleted
+				}
+				if k == rounds-1 && i%4 == 0 {
+					r.Event = discovery.EventStopped
+				}
+				announce(t, rs[(i+k)%2], r) // alternate replicas
+				r.Event = ""
+			}
+		}()
+	}
+	wg.Wait()
+	for c := range swarms {
+		var want SwarmStats
+		want.Content = content(fmt.Sprint("swarm", c))
+		for i := c; i < peers; i += swarms {
+			if i%4 != 0 {
+				want.Peers++
+				want.Seeds++
+			}
+			want.Completed++
+			want.Downloaded += 10 * rounds
+			want.Uploaded += rounds
+		}
+		for _, s := range rs {
+			if got := swarmOf(s, fmt.Sprint("swarm", c)); got != want {
+				t.Errorf("swarm%d:\n got %+v\nwant %+v", c, got, want)
+			}
+		}
+	}
+}
+
+// TestRedisCrowdNotHandedOneSample: newcomers to a large swarm arriving
+// within the reuse window do not all get their peers from one read of 128
+// entries: after maxSampleUses announces the replica reads another.
+func TestRedisCrowdNotHandedOneSample(t *testing.T) {
+	rds := redistest.Start(t)
+	rs, clk := redisReplicas(t, rds.URL(), 1)
+	s := rs[0]
+	const old, crowd = 300, 48
+	for i := range old {
+		announce(t, s, req("c", fmt.Sprintf("old%03d", i), "", 0))
+	}
+	clk.Advance(DefaultRedisSampleReuse) // the crowd starts with no fresh sample
+	got := map[string]bool{}
+	for i := range crowd {
+		for _, p := range announce(t, s, req("c", fmt.Sprintf("new%03d", i), "", 1)).Peers {
+			if p.Peer[:3] == "old" {
+				got[p.Peer] = true
+			}
+		}
+	}
+	if len(got) <= DefaultRedisSample {
+		t.Fatalf("%d newcomers got %d distinct peers of the %d: want more than one sample's %d", crowd, len(got), old, DefaultRedisSample)
+	}
+}
+
+// TestRedisScriptFlushedReloads: a Redis that lost its scripts (a restart,
+// SCRIPT FLUSH) gets the announce script again and the announce is
+// recorded once.
+func TestRedisScriptFlushedReloads(t *testing.T) {
+	rds := redistest.Start(t)
+	rs, _ := redisReplicas(t, rds.URL(), 1)
+	s := rs[0]
+	announce(t, s, req("c", "p1", "", 0))
+	if err := s.store.(*redisStore).c.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := req("c", "p2", "", 5)
+	r.Event, r.Downloaded = discovery.EventCompleted, 7
+	if got := peerIDs(announce(t, s, r).Peers); !slices.Equal(got, []string{"p1"}) {
+		t.Fatalf("after SCRIPT FLUSH p2 got %v, want [p1]", got)
+	}
+	if st := swarmOf(s, "c"); st.Peers != 2 || st.Completed != 1 || st.Downloaded != 7 {
+		t.Fatalf("swarm %+v: want 2 peers, one completion, 7 bytes down (recorded once)", st)
+	}
+}
