@@ -33,6 +33,9 @@ const (
 	evScenario
 	evSample
 	evOriginEpoch
+	evPlayer // a media viewer's player may ask for its next segment
+	evLate   // an on-demand request's late time (policy.Step.LateAt)
+	evDue    // a live request's due time (policy.LiveRequest)
 )
 
 // event is one entry of the queue. Stale entries (a flow whose rate changed
@@ -43,6 +46,7 @@ type event struct {
 	kind evKind
 	ver  uint32
 	n    int32 // node, or scenario event index
+	seg  int32 // evLate, evDue: the segment
 	f    *flow
 	c    *conn
 }
