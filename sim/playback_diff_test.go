@@ -156,3 +156,73 @@ func diffLines(want, got string) string {
 	}
 	return b.String()
 }
+
+// TestSimLiveViewerRunsTheLiveRules: every live request goes through
+// policy.LiveRequest with what the gateway would pass (segments served so
+// far, the edge due time of a segment published after the viewer joined),
+// and its decision is carried out: the first policy.StartupSegments
+// segments are asked of the origin at once, and a later segment missing at
+// its due time gets its deadline then, not before.
+func TestSimLiveViewerRunsTheLiveRules(t *testing.T) {
+	sc := mustParse(t, `
+name: live-rules
+seed: 9
+kind: live
+duration: 1m
+media: {bitrate: 2Mbit, segment: 2s}
+origin: {capacity: 1Gbit}
+swarm: {tick: 100ms}
+classes: [{name: a, share: 1, up: 20Mbit, down: 100Mbit, latency: 10ms}]
+joins: {count: 8, start: 10s, over: 5s}
+`)
+	type req struct {
+		at  time.Duration
+		seg int
+		st  policy.LiveStep
+	}
+	reqs := map[int32][]req{}
+	asked := map[[2]int]time.Duration{} // (node, chunk) → first origin request
+	h := &hooks{
+		liveRequest: func(w *world, n *node, seg int, st policy.LiveStep) {
+			reqs[n.id] = append(reqs[n.id], req{w.now, seg, st})
+		},
+		originStart: func(w *world, n *node, chunk int) {
+			if _, ok := asked[[2]int{int(n.id), chunk}]; !ok {
+				asked[[2]int{int(n.id), chunk}] = w.now
+			}
+		},
+	}
+	if _, err := run(context.Background(), sc, h); err != nil {
+		t.Fatal(err)
+	}
+	seglen := sc.Media.Segment.D()
+	edge := 0
+	for id, rs := range reqs {
+		if len(rs) < policy.StartupSegments+3 {
+			t.Fatalf("viewer %d made %d requests", id, len(rs))
+		}
+		for k, r := range rs {
+			if got, want := r.st.Direct, k < policy.StartupSegments; got != want {
+				t.Errorf("viewer %d request %d (segment %d): direct %v, want %v", id, k, r.seg, got, want)
+			}
+			if r.st.Direct {
+				if at, ok := asked[[2]int{int(id), r.seg}]; !ok || at != r.at {
+					t.Errorf("viewer %d: start-up segment %d asked of the origin at %v, want at the request (%v)", id, r.seg, at, r.at)
+				}
+				continue
+			}
+			// A segment published after the viewer's first request is
+			// left to the swarm until its edge due time at least.
+			pub := time.Duration(r.seg+1) * seglen
+			if pub > rs[0].at {
+				edge++
+				if due := r.st.Due.Sub(epoch); due < pub+time.Duration(policy.LiveEdgeSlack*float64(seglen)) {
+					t.Errorf("viewer %d segment %d (published %v): due %v, before its edge due", id, r.seg, pub, due)
+				}
+			}
+		}
+	}
+	if edge == 0 {
+		t.Fatal("no request for a segment published after its viewer joined: the scenario does not exercise the edge rule")
+	}
+}
