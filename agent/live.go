@@ -13,6 +13,7 @@ import (
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/media"
 	"github.com/shoal-cdn/shoal/swarm"
+	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
 // Live channels on the gateway:
@@ -29,46 +30,18 @@ import (
 // keeps the channel current. Which channels are followed, and for how
 // long, is live_follow.go.
 
-// Swarming the live edge. A segment at the live edge is wanted by every
-// viewer at once, but not yet: players hold a few segments (they start at
-// least three behind the edge), so the newest one is played seconds after
-// it is listed. Marking its chunks due at once would send every peer to the
-// origin for them (due chunks skip the origin designation that makes a
-// swarm cost the origin about one copy). So a segment first seen as the
-// newest of an update is left to the swarm, with the designated peers
-// fetching what nobody has, for liveEdgeSlack target durations; only then
-// does a request make its missing chunks due now. A segment that was
-// already old when first seen (a viewer joining) gets liveJoinPatience.
-
-// liveEdgeSlack is how long, in target durations, a segment listed as the
-// live edge is left to the swarm before a request for it goes to the
-// origin. A player that started three segments behind the edge with two
-// buffered needs the edge segment about two target durations after it is
-// listed; 1.5 leaves the rest for a last-moment origin fetch.
-const liveEdgeSlack = 1.5
-
-// liveJoinPatience is how long a request for a segment that is not at the
-// live edge (a viewer starting up) waits for peers, who most likely all hold
-// it, before the origin fills in what is missing: a little start-up time
-// for most of the segment's bytes not coming from the origin once per
-// joining viewer. The very first segment served does not wait (the swarm
-// connections are still being made, and it alone sets the start-up time),
-// nor does one whose swarm has no peer connected.
-const liveJoinPatience = 200 * time.Millisecond
-
-// liveJoinPrefetch is how many of the newest segments a peer prefetches
-// from the first update it sees: players start three segments behind the
-// live edge, so older ones would only compete with start-up for the link.
-const liveJoinPrefetch = 3
+// Swarming the live edge: when a live segment's chunks become due, and
+// which segments come straight from the origin, are policy's live rules
+// (policy.LiveEdgeDue, policy.LiveRequest; LiveEdgeSlack, LiveJoinPatience,
+// LiveJoinPrefetch, StartupSegments), which the simulator's live viewers
+// run too. A segment first seen as the newest of an update is left to the
+// swarm, with the designated peers fetching what nobody has, until its edge
+// due time; a segment already old when first seen (a viewer joining) waits
+// LiveJoinPatience for peers.
 
 // liveSegmentWait bounds how long a segment request waits for its bytes
 // (at least; long segments get four target durations).
 const liveSegmentWait = 10 * time.Second
-
-// liveStartFromOrigin is how many segments of a playback's start are fetched
-// straight from the origin (in parallel, bypassing the swarm's grace and
-// designation), as the VOD gateway does for its first segments.
-const liveStartFromOrigin = 2
 
 // liveRoutes adds the /live/ routes to mux.
 func (p *Peer) liveRoutes(mux *http.ServeMux) {
@@ -119,16 +92,16 @@ func (lc *liveChannels) apply(ch *liveChannel, u *manifest.ChannelUpdate) {
 			ch.held[s.Content] = true
 			lc.p.segChan.Store(s.Content, ch.id) // for channel-scoped tokens (access)
 			if k == len(u.Segments)-1 && !first && !u.Ended {
-				ch.due[s.Content] = time.Now().Add(time.Duration(liveEdgeSlack * float64(u.TargetDuration) * float64(time.Second)))
+				ch.due[s.Content] = policy.LiveEdgeDue(time.Now(), time.Duration(u.TargetDuration)*time.Second)
 			}
 			switch {
 			case !first:
 				lc.p.goOwned(func() { lc.prefetch(ch, s) })
-			case k >= len(u.Segments)-liveJoinPrefetch:
+			case k >= len(u.Segments)-policy.LiveJoinPrefetch:
 				// Joining: the player's start-up segments come first; the
 				// newest ones would only compete with them for our link.
 				lc.p.goOwned(func() {
-					lc.waitStarted(ch, liveStartHold)
+					lc.waitStarted(ch, policy.LiveStartHold)
 					lc.prefetch(ch, s)
 				})
 			}
@@ -169,15 +142,11 @@ func (lc *liveChannels) serving(ch *liveChannel, id core.ContentID) (done func()
 	}
 }
 
-// liveStartHold bounds how long a joining peer holds its first prefetches
-// back while a player starts.
-const liveStartHold = 2 * time.Second
-
 // waitStarted returns once the channel has served its start-up segments, or
 // after limit.
 func (lc *liveChannels) waitStarted(ch *liveChannel, limit time.Duration) {
 	deadline := time.Now().Add(limit)
-	for ch.served.Load() < liveStartFromOrigin && time.Now().Before(deadline) {
+	for ch.served.Load() < policy.StartupSegments && time.Now().Before(deadline) {
 		select {
 		case <-ch.ctx.Done():
 			return
@@ -253,9 +222,7 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 	ch.mu.Lock()
 	due := ch.due[seg.Content]
 	ch.mu.Unlock()
-	patient := ch.started.Load()
-	direct := ch.served.Load() < liveStartFromOrigin
-	sess, ctype, err := lc.segmentReady(ctx, seg, due, patient, direct)
+	sess, ctype, direct, err := lc.segmentReady(ctx, seg, due, int(ch.served.Load()))
 	if err != nil {
 		code := http.StatusBadGateway
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -268,7 +235,6 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 	if buf == nil {
 		return
 	}
-	ch.started.Store(true)
 	ch.served.Add(1)
 	h := w.Header()
 	h.Set("Content-Type", ctype)
@@ -282,7 +248,7 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 	// Every chunk is held and verified: the stream reads them from the
 	// cache in the gateway's bounded buffers (one that left the cache
 	// since is fetched again; a failure then cuts the response).
-	pb, _, _ := lc.p.plays.begin(livePlayKey(r, ch), true)
+	pb, _ := lc.p.plays.begin(livePlayKey(r, ch), true)
 	if err := lc.p.stream(r.Context(), w, sess, 0, 0, seg.Size, 0, buf); err != nil {
 		abortResponse(r, err)
 		return
@@ -297,33 +263,35 @@ func (lc *liveChannels) serveSegment(w http.ResponseWriter, r *http.Request) {
 }
 
 // segmentReady waits until a whole segment is held, every chunk verified,
-// and returns its session and type. Having it whole before answering lets
-// a failure be a clean HTTP error instead of a truncated body; the bytes
-// stay in the cache.
-func (lc *liveChannels) segmentReady(ctx context.Context, seg manifest.ChannelSegment, due time.Time, patient, direct bool) (*swarm.Session, string, error) {
+// and returns its session and type, and whether it was fetched straight
+// from the origin (start-up: the channel has served fewer than
+// policy.StartupSegments segments). edgeDue is the segment's edge due time
+// (zero if it was not first seen at the edge). Having it whole before
+// answering lets a failure be a clean HTTP error instead of a truncated
+// body; the bytes stay in the cache.
+func (lc *liveChannels) segmentReady(ctx context.Context, seg manifest.ChannelSegment, edgeDue time.Time, served int) (*swarm.Session, string, bool, error) {
 	p := lc.p
 	sess, err := p.JoinAll(ctx, seg.Content) // a live segment is watched whole
 	if err != nil {
-		return nil, "", fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
+		return nil, "", false, fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
 	}
 	c := sess.Content()
 	if len(c.Manifest.Files) != 1 || c.Manifest.Files[0].Size != seg.Size {
-		return nil, "", fmt.Errorf("%w: segment %d (%s): content %s is not one file of %d bytes", ErrVerify, seg.Seq, seg.Name, seg.Content, seg.Size)
+		return nil, "", false, fmt.Errorf("%w: segment %d (%s): content %s is not one file of %d bytes", ErrVerify, seg.Seq, seg.Name, seg.Content, seg.Size)
 	}
 	if err := p.Layer(ctx, sess, 0); err != nil {
-		return nil, "", fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
+		return nil, "", false, fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
 	}
 	f := c.Manifest.Files[0]
-	if direct {
+	st := policy.LiveRequest(time.Now(), edgeDue, served, sess.Stats().Peers)
+	if st.Direct {
 		// Start-up: whatever the swarm has not delivered yet comes from the
 		// origin now; chunks peers deliver meanwhile are skipped.
 		if err := sess.FetchFromOrigin(ctx, 0, c.Len()); err != nil {
-			return nil, "", fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
+			return nil, "", true, fmt.Errorf("segment %d (%s): %w", seg.Seq, seg.Name, err)
 		}
-	} else if patient && sess.Stats().Peers > 0 { // nobody to wait for otherwise
-		due = later(due, time.Now().Add(liveJoinPatience))
 	}
-	if wait := time.Until(due); wait > 0 {
+	if wait := time.Until(st.Due); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-sess.Done():
@@ -332,22 +300,15 @@ func (lc *liveChannels) segmentReady(ctx context.Context, seg manifest.ChannelSe
 		}
 		t.Stop()
 	}
-	sess.Prioritize(0, c.Len(), time.Now(), 20*time.Millisecond)
+	sess.Prioritize(0, c.Len(), time.Now(), policy.LiveChunkSpacing)
 	for i := range c.Len() {
 		if err := sess.WaitChunk(ctx, i); err != nil {
-			return nil, "", fmt.Errorf("segment %d (%s): chunk %d: %w", seg.Seq, seg.Name, i, err)
+			return nil, "", st.Direct, fmt.Errorf("segment %d (%s): chunk %d: %w", seg.Seq, seg.Name, i, err)
 		}
 	}
 	ctype := fileType(f)
 	if ctype == media.TypeOctetStream {
 		ctype = media.TypeMPEG2TS // live channels carry MPEG-TS segments only
 	}
-	return sess, ctype, nil
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+	return sess, ctype, st.Direct, nil
 }

@@ -92,11 +92,9 @@ type liveChannel struct {
 	due     map[core.ContentID]time.Time // guarded by mu: when requests for a live-edge segment stop waiting for the swarm
 	busy    map[core.ContentID]int       // guarded by mu: segment requests in progress
 	dropped bool                         // guarded by mu: no longer followed; apply does nothing
-	// started is set once a segment has been served: requests wait for
-	// the swarm only after that.
-	started atomic.Bool
-	// served counts segments served; the first liveStartFromOrigin come
-	// straight from the origin so start-up never waits on the swarm.
+	// served counts segments served; the first policy.StartupSegments
+	// come straight from the origin so start-up never waits on the swarm
+	// (policy.LiveRequest).
 	served atomic.Int64
 }
 

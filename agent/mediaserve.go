@@ -12,6 +12,7 @@ import (
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/media"
 	"github.com/shoal-cdn/shoal/swarm"
+	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
 // errBadPlaylist means a published playlist cannot be served as is.
@@ -149,12 +150,13 @@ func vetPlaylist(kind, name string, b []byte) error {
 // start-up the segment is fetched straight from the origin and streamed as
 // its chunks arrive, each once verified: the player's download overlaps
 // the peer's. Otherwise it comes through the deadline lane, with a direct
-// origin fetch for any chunk that is lateAfter overdue, and the whole
+// origin fetch for what is missing LateAfter past its due time, and the whole
 // requested range is held before the first byte goes out. Either way the
 // first chunk is held before the headers, so a segment nobody has becomes
 // a 502 naming it; a start-up fetch that fails after that cuts the
 // connection (never a clean, short body). The rendition's next
-// lookaheadSegments are prefetched, each due when the player will need it.
+// policy.LookaheadSegments are prefetched, each due when the player will
+// need it. What is decided when is policy.Playback's (playbacks.plan).
 func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int, ix *mediaIndex, ref mediaRef) {
 	c := sess.Content()
 	f := c.Manifest.Files[fi]
@@ -171,17 +173,12 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 		writeHeaders(w, r, f, fileType(f), start, end, partial)
 		return
 	}
-	pb, direct, more := p.plays.begin(playKey{clientOf(r), c.ID, rend.ID}, ref.seg >= 0)
-	now := p.plays.clock.Now()
-	// The segment is due when the player's buffer would run dry, not now:
-	// a player filling its buffer asks well ahead, and what it asks for
-	// early is better taken from peers than from the origin.
-	due := now.Add(p.plays.slack(pb, now))
+	pb, plan := p.plays.plan(playKey{clientOf(r), c.ID, rend.ID}, &rend, ref.seg)
 	// The look-ahead starts with the request, except during start-up: then
 	// it would share the viewer's link with the segments the player is
-	// waiting for, so it starts once the last of them is held.
-	if ref.seg >= 0 && !direct {
-		p.prefetch(pb, sess, ix, rend, ref.seg, due)
+	// waiting for, so it starts once the last of them is sent.
+	if plan.aheadNow {
+		p.prefetch(pb, sess, ix, rend, plan.ahead)
 	}
 	var got chunkSources
 	body := r.Context() // what the body is streamed under
@@ -192,13 +189,13 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 		defer in.Release()
 		err := p.Layer(r.Context(), sess, fi)
 		switch {
-		case err == nil && direct:
+		case err == nil && plan.Direct:
 			var stop func()
 			if got, body, stop, err = p.startDirect(r.Context(), sess, a, b); err == nil {
 				defer stop()
 			}
 		case err == nil:
-			got, err = p.ensure(r.Context(), sess, a, b, due)
+			got, err = p.ensure(r.Context(), sess, a, b, plan.Due, plan.late)
 		}
 		if err != nil {
 			if r.Context().Err() == nil {
@@ -226,8 +223,8 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 		abortResponse(r, err)
 		return
 	}
-	if ref.seg >= 0 && direct && !more {
-		p.prefetch(pb, sess, ix, rend, ref.seg, due)
+	if plan.aheadAfter {
+		p.prefetch(pb, sess, ix, rend, plan.ahead)
 	}
 	dur := time.Duration(0)
 	seg := ref.seg
@@ -255,38 +252,36 @@ func fileType(f manifest.File) string {
 	return media.ContentType(f.Path)
 }
 
-// prefetch moves the playback's look-ahead to the rendition's segments
-// after seg, each due when the player, having just asked for seg, will
-// reach it. Only this rendition, from this position: a seek or a rendition
-// switch moves the look-ahead, it never adds to it. Hash layers of those
-// segments are loaded first, off the request's path.
-func (p *Peer) prefetch(pb *playback, sess *swarm.Session, ix *mediaIndex, rend manifest.Rendition, seg int, now time.Time) {
+// prefetch moves the playback's look-ahead to segs (policy.Lookahead:
+// the rendition's segments after the one just asked for, each due when the
+// player will reach it). Only this rendition, from this position: a seek or
+// a rendition switch moves the look-ahead, it never adds to it. Hash layers
+// of those segments are loaded first, off the request's path.
+func (p *Peer) prefetch(pb *playback, sess *swarm.Session, ix *mediaIndex, rend manifest.Rendition, segs []policy.SegmentDue) {
 	c := sess.Content()
 	type next struct {
 		fi  int
 		due time.Time
 	}
-	var segs []next
+	var todo []next
 	var ranges []swarm.Range
-	due := now
-	for j := seg + 1; j <= seg+lookaheadSegments && j < len(rend.Segments); j++ {
-		due = due.Add(time.Duration(rend.Segments[j-1].DurationMs) * time.Millisecond)
-		fi, ok := ix.fileIdx[rend.Segments[j].Path]
+	for _, sd := range segs {
+		fi, ok := ix.fileIdx[rend.Segments[sd.Seg].Path]
 		if !ok {
 			continue
 		}
 		a, b := c.FileChunks(fi)
-		segs = append(segs, next{fi, due})
+		todo = append(todo, next{fi, sd.Due})
 		ranges = append(ranges, swarm.Range{From: a, To: b})
 	}
 	in := p.plays.lookahead(pb, sess)
 	in.Set(ranges...)
 	j := p.joinedOf(c.ID)
-	if j == nil || len(segs) == 0 {
+	if j == nil || len(todo) == 0 {
 		return
 	}
 	p.goOwned(func() {
-		for _, n := range segs {
+		for _, n := range todo {
 			if err := p.layer(j.ctx, j, n.fi); err != nil {
 				return
 			}
@@ -365,9 +360,9 @@ func (p *Peer) startDirect(ctx context.Context, sess *swarm.Session, a, b int) (
 }
 
 // ensure makes chunks [a, b) held through the deadline lane (due at due),
-// falling back to the origin for a chunk lateAfter overdue. It reports how
-// each chunk came.
-func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, due time.Time) (chunkSources, error) {
+// falling back to the origin at late for what is still missing. It reports
+// how each chunk came.
+func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, due, late time.Time) (chunkSources, error) {
 	src := chunkSources{from: a, kinds: make([]byte, b-a)}
 	missing := func(from int) {
 		for i := from; i < b; i++ {
@@ -382,8 +377,8 @@ func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, due ti
 		}
 	}
 	sess.Prioritize(a, b, due, 0)
-	late := time.NewTimer(time.Until(due) + p.plays.lateAfter)
-	defer late.Stop()
+	lateT := time.NewTimer(time.Until(late))
+	defer lateT.Stop()
 	for i := a; i < b; i++ {
 		if sess.Has(i) {
 			continue
@@ -398,7 +393,7 @@ func (p *Peer) ensure(ctx context.Context, sess *swarm.Session, a, b int, due ti
 				return src, err
 			}
 			continue
-		case <-late.C:
+		case <-lateT.C:
 		}
 		cancel()
 		// Overdue: the rest of the range comes straight from the origin.

@@ -14,20 +14,14 @@ import (
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
 	"github.com/shoal-cdn/shoal/swarm"
+	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
-// Playback tuning.
+// Playback bookkeeping. The rules that turn a player's requests into
+// fetch decisions (start-up segments from the origin, deadlines from the
+// player's buffer, the look-ahead, the late fallback) are policy.Playback's,
+// which the simulator's viewers run too.
 const (
-	// startupSegments: a session's first media segment requests are fetched
-	// straight from the origin, so start-up never waits on the swarm.
-	startupSegments = 2
-	// lookaheadSegments: each segment request prefetches this many of the
-	// rendition's following segments through the deadline lane.
-	lookaheadSegments = 3
-	// defaultLateAfter: a chunk the player is waiting for that has not come
-	// this long after it was due is fetched straight from the origin, which
-	// also turns a chunk nobody has into an error instead of a hang.
-	defaultLateAfter = time.Second
 	// playbackIdle ends a playback session that has made no request for
 	// this long; ended sessions stay listed until maxPlaybacks pushes them out.
 	playbackIdle = 30 * time.Second
@@ -121,8 +115,7 @@ type playKey struct {
 type playback struct {
 	key      playKey
 	lastSeen time.Time
-	requests int // media segment requests
-	clock    playClock
+	rules    *policy.Playback // the session's play clock and request count
 	segments int
 	sent     int64
 	direct   int64
@@ -133,7 +126,9 @@ type playback struct {
 
 // playbacks tracks the gateway's playback sessions and exports them.
 type playbacks struct {
-	clock     core.Clock
+	clock core.Clock
+	// lateAfter is how long after its due time a segment still missing
+	// goes to the origin: policy.LateAfter (tests shorten it).
 	lateAfter time.Duration
 
 	startup   prometheus.Histogram
@@ -155,7 +150,7 @@ type playlistKey struct {
 
 func newPlaybacks(clock core.Clock) *playbacks {
 	return &playbacks{
-		clock: clock, lateAfter: defaultLateAfter,
+		clock: clock, lateAfter: policy.LateAfter,
 		startup: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shoal_playback_startup_seconds", Help: "Playback start-up time: first request of a session to its first media segment fully sent.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 16},
@@ -224,13 +219,12 @@ func clientOf(r *http.Request) string {
 	return host
 }
 
-// begin records a request for a file of rendition rend and says whether it
-// belongs to start-up (direct: to be fetched straight from the origin): the
-// first startupSegments segment requests, and an init segment asked for
-// before the first segment went out. more says that start-up requests are
-// still to come after this one: the look-ahead waits for them, or it would
-// share the viewer's link with the segments the player is waiting for.
-func (pb *playbacks) begin(k playKey, isSegment bool) (s *playback, direct, more bool) {
+// begin records a request for a file of the playback k (a media segment
+// or not: an init segment) and says what the rules make of it
+// (policy.Playback.Request): whether it belongs to start-up (Direct: to be
+// fetched straight from the origin), whether start-up requests are still to
+// come (More: the look-ahead waits for them), and when it is due.
+func (pb *playbacks) begin(k playKey, isSegment bool) (s *playback, st policy.Step) {
 	now := pb.clock.Now()
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
@@ -244,31 +238,41 @@ func (pb *playbacks) begin(k playKey, isSegment bool) (s *playback, direct, more
 		}
 	}
 	if s == nil || now.Sub(s.lastSeen) > playbackIdle {
-		s = &playback{key: k}
-		s.clock.begun = now
+		s = &playback{key: k, rules: policy.NewPlayback(now)}
 		pb.sessions[k] = s
 		pb.evictLocked(now)
 	}
 	s.lastSeen = now
-	if !isSegment {
-		return s, !s.clock.started, !s.clock.started
+	return s, s.rules.Request(now, isSegment)
+}
+
+// segmentPlan is what the gateway does for one request of a playback.
+type segmentPlan struct {
+	policy.Step
+	// late is when what is still missing goes to the origin (a Direct
+	// request fetches from the origin at once).
+	late time.Time
+	// ahead is the look-ahead: segments prefetched from peers, each with
+	// its deadline. It is set with the request (aheadNow) or, for the last
+	// start-up request, once the response is sent (aheadAfter); earlier
+	// start-up requests set none.
+	ahead                []policy.SegmentDue
+	aheadNow, aheadAfter bool
+}
+
+// plan records a request for segment seg of rendition rend (seg < 0: its
+// init segment) in the playback k and says what to do for it.
+func (pb *playbacks) plan(k playKey, rend *manifest.Rendition, seg int) (*playback, segmentPlan) {
+	s, st := pb.begin(k, seg >= 0)
+	pl := segmentPlan{Step: st, late: st.Due.Add(pb.lateAfter)}
+	if seg >= 0 && (!st.Direct || !st.More) {
+		pl.aheadNow, pl.aheadAfter = !st.Direct, st.Direct
+		pl.ahead = policy.Lookahead(seg, st.Due, len(rend.Segments), func(j int) time.Duration {
+			return time.Duration(rend.Segments[j].DurationMs) * time.Millisecond
+		})
 	}
-	s.requests++
-	return s, s.requests <= startupSegments, s.requests < startupSegments
+	return s, pl
 }
-
-// slack is how long the player of s can wait for its next segment without
-// stalling: the media it has buffered by the session's playback clock, less
-// a safety margin. Zero before playback starts.
-func (pb *playbacks) slack(s *playback, now time.Time) time.Duration {
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	return max(s.clock.buffered(now)-bufferSafety, 0)
-}
-
-// bufferSafety is kept in hand when a segment's deadline is set from the
-// player's buffer: the segment still has to travel to the player.
-const bufferSafety = time.Second
 
 // lookahead returns s's look-ahead Interest in sess, creating it.
 func (pb *playbacks) lookahead(s *playback, sess *swarm.Session) *swarm.Interest {
@@ -301,13 +305,14 @@ func (pb *playbacks) sent(s *playback, seg int, dur time.Duration, direct, held,
 		return
 	}
 	s.segments++
-	if !s.clock.started || seg != s.clock.last { // a retry plays nothing more
+	c := &s.rules.Clock
+	if !c.Started || seg != c.Last { // a retry plays nothing more
 		pb.totals.watchS += dur.Seconds()
 	}
-	stall, first := s.clock.delivered(seg, dur, now)
+	stall, first := c.Delivered(seg, dur, now)
 	if first {
-		pb.startup.Observe(s.clock.startup.Seconds())
-		pb.totals.startup(s.clock.startup)
+		pb.startup.Observe(c.Startup.Seconds())
+		pb.totals.startup(c.Startup)
 	}
 	if stall > 0 {
 		pb.stalls.Inc()
@@ -355,11 +360,12 @@ func (pb *playbacks) status() []PlaybackStatus {
 	defer pb.mu.Unlock()
 	out := make([]PlaybackStatus, 0, len(pb.sessions))
 	for _, s := range pb.sessions {
+		c := &s.rules.Clock
 		out = append(out, PlaybackStatus{
 			Client: s.key.client, Content: s.key.content.String(), Rendition: s.key.rendition,
-			Active: now.Sub(s.lastSeen) <= playbackIdle, Segments: s.segments, Started: s.clock.started,
-			StartupSeconds: s.clock.startup.Seconds(), Stalls: s.clock.stalls, StallSeconds: s.clock.stallTime.Seconds(),
-			BufferedSeconds: s.clock.buffered(now).Seconds(), BytesSent: s.sent,
+			Active: now.Sub(s.lastSeen) <= playbackIdle, Segments: s.segments, Started: c.Started,
+			StartupSeconds: c.Startup.Seconds(), Stalls: c.Stalls, StallSeconds: c.StallTime.Seconds(),
+			BufferedSeconds: c.Buffered(now).Seconds(), BytesSent: s.sent,
 			BytesDirectOrigin: s.direct, BytesHeld: s.held, BytesWaited: s.waited,
 		})
 	}

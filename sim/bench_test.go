@@ -15,7 +15,7 @@ name: live-bench
 seed: 8
 kind: live
 duration: %s
-media: {bitrate: 4Mbit, segment: 6s, delay: 3, lookahead: 10s}
+media: {bitrate: 4Mbit, segment: 6s, delay: 3}
 origin: {capacity: 20Gbit}
 swarm: {tick: 2s}
 classes:

@@ -102,17 +102,28 @@ type Media struct {
 	Segment Dur  `yaml:"segment"` // default 2s
 	// StartSegments buffered before playback starts (default 1).
 	StartSegments int `yaml:"start_segments"`
-	// Lookahead: segments due within this of now get a deadline in the
-	// picker, the way the gateway prioritises what the player reads next
-	// (default 4s).
-	Lookahead Dur `yaml:"lookahead"`
+	// Buffer is the player's forward buffer goal (on demand): it asks for
+	// the next segment while it holds less than this ahead of the playhead
+	// (default 30s). What the peer's gateway does with each request —
+	// start-up segments from the origin, deadlines, look-ahead, the late
+	// fallback — is the playback rules' (swarm/policy/playback.go), not a
+	// scenario knob.
+	Buffer Dur `yaml:"buffer"`
+	// Lookahead is no longer read: deadlines follow the gateway's rules.
+	// A scenario that sets it is refused with a message saying so.
+	Lookahead *Dur `yaml:"lookahead"`
 	// Delay is how many segments behind the live edge a viewer starts
-	// (live; default 3).
+	// (live; default policy.LivePlayerDelay).
 	Delay int `yaml:"delay"`
 	// Watch is how long a viewer watches (exponentially distributed with
 	// this mean; 0 = to the end).
 	Watch Dur `yaml:"watch"`
 }
+
+// defaultPlayerBuffer is media.buffer's default: the forward buffer a
+// typical web player fills before it stops asking (hls.js's
+// maxBufferLength). A model of the player, not of the peer.
+const defaultPlayerBuffer = 30 * time.Second
 
 // Class is a kind of peer.
 type Class struct {
@@ -280,11 +291,14 @@ func (s *Scenario) fill() error {
 		if s.Media.StartSegments <= 0 {
 			s.Media.StartSegments = 1
 		}
-		if s.Media.Lookahead <= 0 {
-			s.Media.Lookahead = Dur(4 * time.Second)
+		if s.Media.Lookahead != nil {
+			return bad("media.lookahead is gone: segment deadlines now follow the gateway's playback rules (policy.Playback: %d segments ahead, due by the player's buffer); media.buffer sets the player's buffer goal", policy.LookaheadSegments)
+		}
+		if s.Media.Buffer <= 0 {
+			s.Media.Buffer = Dur(defaultPlayerBuffer)
 		}
 		if s.Media.Delay <= 0 {
-			s.Media.Delay = 3
+			s.Media.Delay = policy.LivePlayerDelay
 		}
 	}
 	if s.Duration <= 0 {

@@ -2,8 +2,9 @@
 // (`shoal sim`). It drives the swarm's own policy — policy.Picker (rarest
 // first, deadline lane, end-game, origin fallback), policy.Choker,
 // policy.Rate, policy.RequestDepth, the origin lane (policy.OriginLane:
-// designation and takeover) and the control loop's defaults
-// (swarm/policy/control.go) — imported from the package the peers run, over a
+// designation and takeover), the control loop's defaults
+// (swarm/policy/control.go) and the gateway's playback rules for its media
+// viewers (swarm/policy/playback.go) — imported from the package the peers run, over a
 // flow-level network model: per-peer upload and download capacity shared
 // equally among a node's active transfers, per-link latency, an origin with
 // finite egress. One goroutine, a virtual clock and seeded randomness: the
@@ -33,6 +34,9 @@ const (
 	evScenario
 	evSample
 	evOriginEpoch
+	evPlayer // a media viewer's player may ask for its next segment
+	evLate   // an on-demand request's late time (policy.Step.LateAt)
+	evDue    // a live request's due time (policy.LiveRequest)
 )
 
 // event is one entry of the queue. Stale entries (a flow whose rate changed
@@ -43,6 +47,7 @@ type event struct {
 	kind evKind
 	ver  uint32
 	n    int32 // node, or scenario event index
+	seg  int32 // evLate, evDue: the segment
 	f    *flow
 	c    *conn
 }

@@ -195,13 +195,7 @@ func (w *world) originLane(n *node) {
 	}
 	now := w.t()
 	start := func(i int) bool {
-		n.picker.Requested(i, policy.Origin, now)
-		n.originActive++
-		if w.hooks != nil && w.hooks.originStart != nil {
-			w.hooks.originStart(w, n, i)
-		}
-		f := &flow{to: n, chunk: int32(i), size: float64(w.size(i)), began: w.now}
-		w.q.push(event{at: w.now + n.lat + w.sc.Origin.Latency.D(), kind: evOriginStart, f: f})
+		w.startOrigin(n, i)
 		return true
 	}
 	free = n.lane.Plan(now, n.picker, free, policy.LaneInputs{
@@ -226,6 +220,20 @@ func (w *world) originLane(n *node) {
 			n.assisted += w.size(i)
 		}
 	}
+}
+
+// startOrigin starts n's origin fetch of chunk i.
+func (w *world) startOrigin(n *node, i int) {
+	n.picker.Requested(i, policy.Origin, w.t())
+	n.originActive++
+	if n.play != nil {
+		n.play.originNow[i] = true
+	}
+	if w.hooks != nil && w.hooks.originStart != nil {
+		w.hooks.originStart(w, n, i)
+	}
+	f := &flow{to: n, chunk: int32(i), size: float64(w.size(i)), began: w.now}
+	w.q.push(event{at: w.now + n.lat + w.sc.Origin.Latency.D(), kind: evOriginStart, f: f})
 }
 
 // flowDone handles a finished transfer.

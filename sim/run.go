@@ -47,7 +47,12 @@ type hooks struct {
 	deliver     func(n *node, chunk int)
 	sample      func(w *world)
 	originStart func(w *world, n *node, chunk int) // an origin fetch is requested
-
+	// A media viewer's player and gateway: a request and what the rules
+	// made of it, a segment sent to the player, a look-ahead set.
+	request     func(w *world, n *node, seg int, st policy.Step)
+	liveRequest func(w *world, n *node, seg int, st policy.LiveStep)
+	sent        func(w *world, n *node, seg int)
+	lookahead   func(w *world, n *node, seg int, ahead []policy.SegmentDue)
 }
 
 // Run simulates sc once (P2P on or off as sc says) and returns the result.
@@ -118,6 +123,9 @@ func (w *world) handle(e event) {
 		} else if e.f.to.alive {
 			e.f.to.originActive--
 			e.f.to.picker.Failed(int(e.f.chunk), policy.Origin)
+			if p := e.f.to.play; p != nil {
+				delete(p.originNow, int(e.f.chunk))
+			}
 		}
 	case evTick:
 		w.tick(w.nodes[e.n])
@@ -136,7 +144,19 @@ func (w *world) handle(e event) {
 			if n.picker != nil {
 				n.picker.SetEdge(w.edge)
 			}
+			if n.play != nil && n.play.next == w.edge-1 {
+				w.ask(n) // its player was waiting for this segment
+			}
 		}
+	case evPlayer:
+		if n := w.nodes[e.n]; n.alive && n.play != nil && n.play.askAt == e.at {
+			n.play.askAt = -1
+			w.ask(n)
+		}
+	case evLate:
+		w.late(w.nodes[e.n], int(e.seg))
+	case evDue:
+		w.liveDue(w.nodes[e.n], int(e.seg))
 	case evScenario:
 		w.scenarioEvent(w.sc.Events[e.n])
 	case evSample:
@@ -244,34 +264,36 @@ func (w *world) newPicker(n *node) {
 	if !w.p2p {
 		grace = time.Nanosecond // a plain CDN client does not wait for a swarm
 	}
-	var skip *policy.Bitset
+	var skip, want *policy.Bitset
 	if w.sc.Kind != KindFile {
 		seg := w.sc.Media.Segment.D()
-		p := &playback{joined: w.now, end: w.chunks}
+		s0, end := 0, w.chunks
 		if w.sc.Kind == KindLive {
-			p.s0 = max(0, w.edge-w.sc.Media.Delay)
+			s0 = max(0, w.edge-w.sc.Media.Delay)
 		}
 		if m := w.sc.Media.Watch.D(); m > 0 || w.sc.Leave.Churn > 0 {
 			if w.sc.Leave.Churn > 0 {
 				m = time.Duration(float64(time.Hour) / w.sc.Leave.Churn)
 			}
 			watch := time.Duration(n.rnd.ExpFloat64() * float64(m))
-			p.end = min(w.chunks, p.s0+1+int(watch/seg))
+			end = min(w.chunks, s0+1+int(watch/seg))
 		}
-		p.pos = p.s0
-		n.play = p
+		n.play = w.newPlayback(s0, end)
 		skip = policy.NewBitset(w.chunks)
 		n.want = newBitset(w.chunks)
 		for i := range w.chunks {
-			if i < p.s0 || i >= p.end {
+			if i < s0 || i >= end {
 				skip.Set(i)
-			} else {
-				n.want.set(i)
+			} else if w.sc.Kind == KindLive {
+				n.want.set(i) // every published segment of the window
 			}
+		}
+		if w.sc.Kind == KindVOD {
+			want = policy.NewBitset(w.chunks) // what the player asks for, as it asks
 		}
 	}
 	n.picker = policy.NewPicker(policy.PickerConfig{
-		Chunks: w.chunks, ChunkSize: w.chunkSize, Have: skip, Rand: n.rnd, Self: n.seed,
+		Chunks: w.chunks, ChunkSize: w.chunkSize, Have: skip, Want: want, Rand: n.rnd, Self: n.seed,
 		Start: w.t(), Grace: grace, AssumedRate: policy.DefaultAssumedRate, Order: w.order,
 	})
 	n.picker.SetEdge(w.edge)
@@ -328,6 +350,9 @@ func (w *world) scenarioEvent(e Event) {
 					w.endFlow(f)
 					n.originActive--
 					n.picker.Failed(int(f.chunk), policy.Origin)
+					if n.play != nil {
+						delete(n.play.originNow, int(f.chunk))
+					}
 				}
 			}
 		}

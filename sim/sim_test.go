@@ -250,6 +250,7 @@ func TestParseRejects(t *testing.T) {
 		{"bad size", "duration: 1m\ncontent: {size: lots}", "bad size"},
 		{"no classes", "duration: 1m\ncontent: {size: 1MiB}", "class"},
 		{"media without bitrate", "kind: live\nduration: 1m\nclasses: [{name: a}]", "bitrate"},
+		{"media lookahead", "kind: vod\nduration: 1m\nmedia: {bitrate: 1Mbit, lookahead: 8s}\nclasses: [{name: a}]", "media.lookahead is gone"},
 		{"nobody has it", "duration: 1m\ncontent: {size: 1MiB}\norigin: {off: true}\nclasses: [{name: a}]", "nobody"},
 		{"bad event", "duration: 1m\ncontent: {size: 1MiB}\nclasses: [{name: a}]\nevents: [{at: 1s, action: explode}]", "event"},
 	} {

@@ -7,7 +7,10 @@
 // (TokenBucket), and which sources a session's P2P mode allows (Mode,
 // Shares). control.go holds the session's control-loop defaults (grace,
 // assumed rate, tick, pipelining, takeover wait, announce interval): the one
-// place swarm.Session and the simulator take them from.
+// place swarm.Session and the simulator take them from. playback.go holds
+// the gateway's playback rules (start-up segments, deadlines from the
+// player's buffer, look-ahead, late fallback, live-edge slack), which the
+// peer's gateway and the simulator's viewers both run.
 //
 // Nothing here touches the network, starts goroutines or reads the wall
 // clock: every decision takes the current time as an argument and every

@@ -3,44 +3,9 @@ package agent
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/shoal-cdn/shoal/manifest"
 )
-
-func TestPlayClockStalls(t *testing.T) {
-	const s = time.Second
-	type dl struct {
-		seg int
-		at  time.Duration // since the session's first request
-	}
-	for _, tc := range []struct {
-		name       string
-		deliveries []dl
-		startup    time.Duration
-		stalls     int
-		stallTime  time.Duration
-	}{
-		{"on-time", []dl{{0, s}, {1, 2 * s}, {2, 3 * s}, {3, 5 * s}}, s, 0, 0},
-		// Segment 0 plays 1–3 s, segment 1 arrives at 4 s: 1 s stall; then
-		// 1 plays 4–6 s and 2 arrives at 6 s, exactly on time.
-		{"late", []dl{{0, s}, {1, 4 * s}, {2, 6 * s}}, s, 1, s},
-		{"retry-is-not-a-stall", []dl{{0, s}, {0, 9 * s}, {1, 2 * s}}, s, 0, 0},
-		{"seek-is-not-a-stall", []dl{{0, s}, {7, 10 * s}, {8, 11 * s}}, s, 0, 0},
-		{"two-stalls", []dl{{0, 2 * s}, {1, 5 * s}, {2, 10 * s}}, 2 * s, 2, 4 * s},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t0 := time.Unix(5000, 0)
-			c := playClock{begun: t0}
-			for _, d := range tc.deliveries {
-				c.delivered(d.seg, 2*s, t0.Add(d.at))
-			}
-			if c.startup != tc.startup || c.stalls != tc.stalls || c.stallTime != tc.stallTime {
-				t.Fatalf("startup %v stalls %d (%v), want %v %d (%v)", c.startup, c.stalls, c.stallTime, tc.startup, tc.stalls, tc.stallTime)
-			}
-		})
-	}
-}
 
 func TestVetPlaylistRefusesEscapingURIs(t *testing.T) {
 	const head = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n"
