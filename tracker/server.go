@@ -598,7 +598,6 @@ var (
 	hdrNoStore = []string{"no-store"}
 )
 
-
 type errorBody struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
