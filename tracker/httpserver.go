@@ -34,9 +34,13 @@ const (
 	// proxies in front of one commonly allow.
 	maxHeaderBytes = 8 << 10
 	// maxRequestBody bounds the body of a request other than an announce
-	// (whose own bound is discovery.MaxBodyBytes): above every endpoint's
-	// own limit, so each answers an oversized body itself.
-	maxRequestBody = 1 << 20
+	// (whose own bound is discovery.MaxBodyBytes), read whole before its
+	// handler runs: above every endpoint's own limit (a policy upload's,
+	// 256 KiB, is the largest), so each answers an oversized body itself.
+	// maxSmallBody is the bound for all but uploads (PUT): the telemetry
+	// and report bodies are a few KiB.
+	maxRequestBody = 512 << 10
+	maxSmallBody   = 64 << 10
 	// readHeaderTimeout is the time to send a request's line and headers;
 	// readBodyTimeout then the time to send its body.
 	readHeaderTimeout = 10 * time.Second
@@ -65,9 +69,12 @@ func (s *Server) newHTTPServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler: s.fastHandler(),
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			rc := fasthttp.RequestConfig{ReadTimeout: readBodyTimeout}
-			if isAnnounce(h) {
+			rc := fasthttp.RequestConfig{ReadTimeout: readBodyTimeout, MaxRequestBodySize: maxSmallBody}
+			switch {
+			case isAnnounce(h):
 				rc.MaxRequestBodySize = discovery.MaxBodyBytes
+			case h.IsPut():
+				rc.MaxRequestBodySize = maxRequestBody
 			}
 			return rc
 		},
@@ -141,7 +148,7 @@ func (s *Server) serveHTTPError(c *fasthttp.RequestCtx, err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("413 Request Entity Too Large: body over %d bytes", maxRequestBody)
+		status, msg = http.StatusRequestEntityTooLarge, "413 Request Entity Too Large"
 	case errors.As(err, &small):
 		status, msg = http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("431 Request Header Fields Too Large: over %d bytes", maxHeaderBytes)
 	case errors.As(err, &ne) && ne.Timeout():

@@ -167,6 +167,16 @@ func TestServeOnePortForEverything(t *testing.T) {
 		{"GET", discovery.AnnouncePath, nil, 405, ""},
 		{"GET", "/nowhere", nil, 404, ""},
 	}
+	// Other endpoints' bodies: the handler's own refusal within the
+	// server's bound, the server's 413 past it.
+	status, _, body = do("POST", discovery.TelemetryPath, nil, []byte(`{"v":1}`))
+	if status != 400 || !strings.Contains(body, `"field"`) {
+		t.Errorf("bad telemetry report: HTTP %d %s, want the handler's 400 naming a field", status, truncate(body, 300))
+	}
+	status, _, _ = do("POST", discovery.TelemetryPath, nil, bytes.Repeat([]byte(" "), maxSmallBody+1))
+	if status != 413 {
+		t.Errorf("telemetry body over %d bytes: HTTP %d, want 413", maxSmallBody, status)
+	}
 	for _, ck := range checks {
 		status, _, body := do(ck.method, ck.path, ck.hdr, nil)
 		if status != ck.status || !strings.Contains(body, ck.has) {
