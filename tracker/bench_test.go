@@ -73,7 +73,7 @@ func BenchmarkSample(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if got := memState(s).sample(memState(s).swarms[swarmKey{"", content("c")}], self, 50); len(got) != 50 {
+				if got := memState(s).sample(memState(s).swarms[swarmKey{"", content("c")}], self, 50, nil); len(got) != 50 {
 					b.Fatalf("sampled %d", len(got))
 				}
 			}

@@ -507,6 +507,7 @@ func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr
 		want = min(req.NumWant, s.cfg.MaxPeers)
 	}
 	res, err := s.store.announce(ctx, &req, ad, want, now)
+	defer releasePeers(res.pooled) // after the answer is encoded below
 	s.record(s.leaveEvents(nil, res.expired, now))
 	// ±10% so peers that arrived together drift apart.
 	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*rand.Float64()))
