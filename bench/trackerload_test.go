@@ -1,10 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-cdn/shoal/discovery"
 )
 
 // TestTrackerLoadAnswersEveryAnnounce runs a small workload on both
@@ -45,5 +49,23 @@ func TestTrackerLoadRefusesNonLoopbackTargets(t *testing.T) {
 		if _, err := RunTrackerLoad(context.Background(), TrackerLoadConfig{Targets: []string{target}}); err == nil {
 			t.Errorf("target %q accepted", target)
 		}
+	}
+}
+
+// TestSessionOfReadsTheTicketOnly: the generator takes the ticket out of an
+// answer without decoding its peers, and finds none where there is none,
+// even with a policy that has a "session" key of its own.
+func TestSessionOfReadsTheTicketOnly(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, discovery.SessionKeyLen)
+	peers := []discovery.PeerInfo{{Peer: "12D3KooWA", Addrs: []string{"/ip4/198.18.0.1/tcp/4001"}}, {Peer: "12D3KooWB", Seed: true}}
+	with := (&discovery.AnnounceResponse{IntervalS: 30, Peers: peers, Session: &discovery.Session{Exp: 99, Key: key},
+		Policy: json.RawMessage(`{"session":{"exp":1,"key":"AAAA"}}`)}).AppendJSON(nil)
+	tk := sessionOf(with)
+	if tk == nil || tk.Exp != 99 || !bytes.Equal(tk.Key, key) {
+		t.Fatalf("sessionOf(%s) = %+v, want exp 99 and the key", with, tk)
+	}
+	without := (&discovery.AnnounceResponse{IntervalS: 30, Peers: peers, Policy: json.RawMessage(`{"session":{"exp":1,"key":"AAAA"}}`)}).AppendJSON(nil)
+	if tk := sessionOf(without); tk != nil {
+		t.Fatalf("sessionOf(%s) = %+v, want none", without, tk)
 	}
 }

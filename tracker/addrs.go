@@ -2,10 +2,8 @@ package tracker
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -294,26 +292,10 @@ func prefixOf(ip netip.Addr) netip.Prefix {
 func remoteIP(r *http.Request, trustForwarded bool) (netip.Addr, error) {
 	if trustForwarded {
 		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			last := xff[len(xff)-1]
-			if i := strings.LastIndexByte(last, ','); i >= 0 {
-				last = last[i+1:]
-			}
-			ip, err := netip.ParseAddr(strings.TrimSpace(last))
-			if err != nil {
-				return netip.Addr{}, fmt.Errorf("X-Forwarded-For %q: last entry is not an IP address", truncate(last, 64))
-			}
-			return ip.Unmap(), nil
+			return forwardedIP(xff[len(xff)-1])
 		}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("remote address %q is not an IP address", truncate(r.RemoteAddr, 64))
-	}
-	return ip.Unmap(), nil
+	return remoteAddrIP(r.RemoteAddr)
 }
 
 func truncate(s string, n int) string {

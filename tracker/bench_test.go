@@ -42,14 +42,28 @@ func BenchmarkAnnounce(b *testing.B) {
 
 // BenchmarkSample isolates peer selection: cost must not grow with swarm size.
 func BenchmarkSample(b *testing.B) {
-	for _, n := range []int{100, 10000, 100000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
+	for _, c := range []struct {
+		n      int
+		spread bool // peers over many /24s; else all on loopback
+	}{{100, false}, {10000, false}, {100000, false}, {100, true}, {1000, true}, {10000, true}} {
+		n, spread := c.n, c.spread
+		name := fmt.Sprint(n)
+		if spread {
+			name += "-spread"
+		}
+		b.Run(name, func(b *testing.B) {
 			s, clk := newTestServer(b, 1)
 			memState(s).lim.swarmPeers, memState(s).lim.peersTotal = -1, -1 // a swarm of n, past the default caps
 			var self *asker
 			for i := range n {
 				r := req("c", fmt.Sprintf("p%d", i), fmt.Sprintf("r%d", i%4), 1)
 				ip := netip.MustParseAddr("127.0.0.1")
+				if spread {
+					// As `shoal bench tracker` spreads them: each peer its
+					// own address, a few per /24.
+					ip = netip.AddrFrom4([4]byte{198, byte(18 + i%2), byte(i / 2 % 256), byte(1 + i/512%250)})
+					r.Addrs = []string{"/ip4/" + ip.String() + "/tcp/4001"}
+				}
 				pa, _ := filterAddrs(r.Addrs, ip, nil)
 				out, err := memState(s).announce(&r, &admission{key: swarmKey{"", r.Content}, region: r.Region, addrs: pa, observed: ip}, clk.Now())
 				if err != nil {
@@ -59,7 +73,7 @@ func BenchmarkSample(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if got := memState(s).sample(memState(s).swarms[swarmKey{"", content("c")}], self, 50); len(got) != 50 {
+				if got := memState(s).sample(memState(s).swarms[swarmKey{"", content("c")}], self, 50, nil); len(got) != 50 {
 					b.Fatalf("sampled %d", len(got))
 				}
 			}

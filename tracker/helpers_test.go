@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/valyala/fasthttp"
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
@@ -54,14 +56,53 @@ func post(t testing.TB, s *Server, body []byte) (int, []byte) {
 	return postFrom(t, s, "127.0.0.1:40000", body)
 }
 
-// postFrom is post from the client address remote ("ip:port").
+// postFrom is post from the client address remote ("ip:port"), through
+// the handler Serve runs (its fast path for announces).
 func postFrom(t testing.TB, s *Server, remote string, body []byte) (int, []byte) {
+	t.Helper()
+	status, _, b := postFast(t, s.fastHandler(), remote, nil, body)
+	return status, b
+}
+
+// postFast posts body to /announce through h in process, from the
+// client address remote ("ip:port") with the extra header lines hdr,
+// and returns the answer's status, headers and body.
+func postFast(t testing.TB, h fasthttp.RequestHandler, remote string, hdr http.Header, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	addr, err := net.ResolveTCPAddr("tcp", remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rq fasthttp.Request
+	rq.Header.SetMethod(http.MethodPost)
+	rq.SetRequestURI(discovery.AnnouncePath)
+	for k, vs := range hdr {
+		for _, v := range vs {
+			rq.Header.Add(k, v)
+		}
+	}
+	rq.SetBody(body)
+	var c fasthttp.RequestCtx
+	c.Init(&rq, addr, nil)
+	h(&c)
+	out := http.Header{}
+	for k, v := range c.Response.Header.All() {
+		out.Add(string(k), string(v))
+	}
+	return c.Response.StatusCode(), out, bytes.Clone(c.Response.Body())
+}
+
+// postNetHTTP is postFrom through Handler (net/http).
+func postNetHTTP(t testing.TB, s *Server, remote string, hdr http.Header, body []byte) (int, http.Header, []byte) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	hr := httptest.NewRequest(http.MethodPost, "/announce", bytes.NewReader(body))
 	hr.RemoteAddr = remote
+	for k, vs := range hdr {
+		hr.Header[k] = vs
+	}
 	s.Handler().ServeHTTP(rec, hr)
-	return rec.Code, rec.Body.Bytes()
+	return rec.Code, rec.Result().Header, rec.Body.Bytes()
 }
 
 func announce(t testing.TB, s *Server, r discovery.AnnounceRequest) discovery.AnnounceResponse {

@@ -28,7 +28,9 @@ func (ms *memStore) announce(_ context.Context, req *discovery.AnnounceRequest, 
 	res := announceResult{expired: ms.expireLocked(now)}
 	out, err := ms.st.announce(req, &ad, now)
 	if err == nil && out.sw != nil && req.Event != discovery.EventStopped {
-		res.peers = ms.st.sample(out.sw, &asker{self: out.e, id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want)
+		bp := peerBufs.Get().(*[]discovery.PeerInfo)
+		*bp = ms.st.sample(out.sw, &asker{self: out.e, id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, *bp)
+		res.peers, res.pooled = *bp, bp
 	}
 	res.joined, res.left, res.capped = out.joined, out.left != nil, out.capped
 	return res, err
@@ -90,3 +92,23 @@ func (ms *memStore) listed(_ context.Context, content core.ContentID, peer strin
 }
 
 func (ms *memStore) close() error { return nil }
+
+// peerBufs holds the slices samples are made in, between announces: a
+// sample of 50 peers is about 7 KiB, most of what an announce allocates.
+// The memory store takes one per announce; the handler gives it back with
+// releasePeers once the answer is encoded.
+var peerBufs = sync.Pool{New: func() any { return new([]discovery.PeerInfo) }}
+
+// maxPooledPeers bounds the samples whose slices are kept for reuse.
+const maxPooledPeers = 256
+
+// releasePeers returns a sample's slice to peerBufs (nil: none). Nothing
+// may use the sample after.
+func releasePeers(bp *[]discovery.PeerInfo) {
+	if bp == nil || cap(*bp) > maxPooledPeers {
+		return
+	}
+	clear(*bp) // the entries' addresses and encodings must not be kept alive
+	*bp = (*bp)[:0]
+	peerBufs.Put(bp)
+}

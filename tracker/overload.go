@@ -69,7 +69,13 @@ func (g *gate) inFlight() int {
 // (at least 1, as the header has no fractions) and returns d in seconds
 // for the JSON body, where fractions are allowed.
 func retryAfter(w http.ResponseWriter, d time.Duration) float64 {
+	h, iv := retryAfterValue(d)
+	w.Header()["Retry-After"] = []string{h}
+	return iv
+}
+
+// retryAfterValue is retryAfter's header value and seconds.
+func retryAfterValue(d time.Duration) (string, float64) {
 	secs := max(int64(math.Ceil(d.Seconds())), 1)
-	w.Header()["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
-	return max(d.Seconds(), 1)
+	return strconv.FormatInt(secs, 10), max(d.Seconds(), 1)
 }

@@ -31,6 +31,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -224,15 +225,7 @@ func Run(ctx context.Context, cfg Config) error {
 // nil. It also sweeps expired peers once per interval, so memory is freed
 // even when no one announces.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	srv.RegisterOnShutdown(s.pol.stopWaiting) // held policy polls answer at once
+	srv := s.newHTTPServer() // httpserver.go
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("tracker listening", "addr", ln.Addr().String(), "interval", s.cfg.Interval, "peer_ttl", s.cfg.PeerTTL,
@@ -254,13 +247,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		case <-sweep.C:
 			s.sweep(ctx)
 		case err := <-errc:
+			if err == nil {
+				err = net.ErrClosed // the listener was closed under it
+			}
 			return fmt.Errorf("tracker on %s: %w", ln.Addr(), err)
 		case <-ctx.Done():
 			s.draining.Store(true)
+			s.pol.stopWaiting() // held policy polls answer at once
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 			defer cancel()
-			err := srv.Shutdown(sctx)
-			<-errc // http.ErrServerClosed once Shutdown began
+			err := srv.ShutdownWithContext(sctx)
+			<-errc // nil once shutdown began
 			if err != nil {
 				return fmt.Errorf("tracker on %s: shutdown: %w", ln.Addr(), err)
 			}
@@ -314,7 +311,76 @@ type refusal struct {
 	msg    string
 }
 
-// handleAnnounce checks an announce in order of cost, then records it:
+// handleAnnounce is POST /announce through net/http (Handler): it reads the
+// body and hands it to announce. Serve takes announces on its own faster
+// path (httpserver.go) to the same announce.
+func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
+	var a answer
+	defer a.release()
+	body, err := readBody(w, r)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.reject(&a, r.RemoteAddr, errBodyTooLarge)
+		} else {
+			s.reject(&a, r.RemoteAddr, &discovery.FieldError{Field: "body", Reason: "read: " + err.Error()})
+		}
+	} else {
+		ip, ipErr := remoteIP(r, s.cfg.TrustForwarded)
+		s.announce(r.Context(), body, ip, ipErr, r.RemoteAddr, &a)
+	}
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrNoStore
+	h["Content-Length"] = []string{strconv.Itoa(len(a.body))}
+	if a.retryAfter != "" {
+		h["Retry-After"] = []string{a.retryAfter}
+	}
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body) // the client went away; nothing to do
+}
+
+// errBodyTooLarge answers an announce body over discovery.MaxBodyBytes.
+var errBodyTooLarge = &discovery.FieldError{Field: "body", Reason: fmt.Sprintf("larger than %d bytes", discovery.MaxBodyBytes)}
+
+// answer is the HTTP answer to an announce, whichever server carries it:
+// a JSON body with its status and, on a refusal to come back later, the
+// Retry-After header's value.
+type answer struct {
+	status     int
+	retryAfter string // "" for none
+	body       []byte // ends with a newline, as encoding/json's Encoder writes
+	buf        *[]byte
+}
+
+// setJSON makes v, encoded as encoding/json's Encoder would, the answer.
+func (a *answer) setJSON(status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // errorBody always encodes; keep the answer valid JSON anyway
+		b = []byte(`{"error":"internal error"}`)
+	}
+	a.status, a.body = status, append(b, '\n')
+}
+
+// setRetryAfter sets the Retry-After header to d rounded up to whole
+// seconds (at least 1) and returns d in seconds for the JSON body.
+func (a *answer) setRetryAfter(d time.Duration) float64 {
+	var iv float64
+	a.retryAfter, iv = retryAfterValue(d)
+	return iv
+}
+
+// release returns a pooled response buffer; a.body is invalid after.
+func (a *answer) release() {
+	if a.buf != nil && cap(a.body) <= maxPooledBuf { // one huge response must not pin its buffer
+		*a.buf = a.body[:0]
+		bufPool.Put(a.buf)
+	}
+	a.buf, a.body = nil, nil
+}
+
+// announce checks an announce in order of cost, then records it, and
+// puts the answer in a:
 //  1. the body decodes and every field is within the protocol's limits;
 //  2. the client address and its /24 or /48 are within their rate limits
 //     (before any signature is checked, so a flood costs little);
@@ -332,25 +398,17 @@ type refusal struct {
 //  6. the announced addresses are filtered (see filterAddrs);
 //  7. under the lock: not older than the last accepted announce of the
 //     peer (a replay), and within the caps on swarms and peers.
-func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.reject(w, r, &discovery.FieldError{Field: "body", Reason: fmt.Sprintf("larger than %d bytes", discovery.MaxBodyBytes)})
-		} else {
-			s.reject(w, r, &discovery.FieldError{Field: "body", Reason: "read: " + err.Error()})
-		}
-		return
-	}
+//
+// ip is the client's address, or ipErr why there is none usable; remote
+// is the connection's address, for the debug log.
+func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr error, remote string, a *answer) {
 	req, err := discovery.DecodeAnnounceBody(body)
 	if err != nil {
-		s.reject(w, r, err)
+		s.reject(a, remote, err)
 		return
 	}
-	ip, err := remoteIP(r, s.cfg.TrustForwarded)
-	if err != nil {
-		s.reject(w, r, &discovery.FieldError{Field: "client address", Reason: err.Error()})
+	if ipErr != nil {
+		s.reject(a, remote, &discovery.FieldError{Field: "client address", Reason: ipErr.Error()})
 		return
 	}
 	now := s.cfg.Clock.Now()
@@ -369,9 +427,9 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		}
 		eb := errorBody{Error: rf.msg}
 		if rf.status == http.StatusTooManyRequests || rf.status == http.StatusServiceUnavailable {
-			eb.IntervalS = retryAfter(w, s.cfg.MinInterval)
+			eb.IntervalS = a.setRetryAfter(s.cfg.MinInterval)
 		}
-		writeJSON(w, rf.status, eb)
+		a.setJSON(rf.status, eb)
 	}
 
 	if by, first := s.rates.allow(ip, now); by != "" {
@@ -382,12 +440,12 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		refuse(rf)
 		return
 	}
-	if !s.gate.enter(r.Context()) {
+	if !s.gate.enter(ctx) {
 		s.m.overloaded.Inc()
 		// Jittered so the refused do not all come back in the same second.
 		d := time.Duration(float64(s.cfg.OverloadRetryAfter) * (1 + 0.5*rand.Float64()))
-		iv := retryAfter(w, d)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{
+		iv := a.setRetryAfter(d)
+		a.setJSON(http.StatusServiceUnavailable, errorBody{
 			Error:     fmt.Sprintf("tracker overloaded: more than %d announces in flight for %v; retry after %.0f s", s.cfg.MaxInFlight, s.cfg.QueueWait, iv),
 			IntervalS: iv,
 		})
@@ -423,7 +481,7 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 		if l := s.cfg.Manifests; l != nil {
 			ar.Manifest = func(ctx context.Context) (ManifestInfo, error) { return l.Lookup(ctx, req.Content) }
 		}
-		if grant, err = s.cfg.Authorize(r.Context(), ar); err != nil {
+		if grant, err = s.cfg.Authorize(ctx, ar); err != nil {
 			refuse(refusal{status: http.StatusForbidden, result: resultRefused, kind: audit.KindTokenRefused, msg: "token refused: " + err.Error()})
 			return
 		}
@@ -448,7 +506,8 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	if req.NumWant > 0 {
 		want = min(req.NumWant, s.cfg.MaxPeers)
 	}
-	res, err := s.store.announce(r.Context(), &req, ad, want, now)
+	res, err := s.store.announce(ctx, &req, ad, want, now)
+	defer releasePeers(res.pooled) // after the answer is encoded below
 	s.record(s.leaveEvents(nil, res.expired, now))
 	// ±10% so peers that arrived together drift apart.
 	interval := time.Duration(float64(s.cfg.Interval) * (0.9 + 0.2*rand.Float64()))
@@ -498,13 +557,9 @@ func (s *Server) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	if proven && !maced && req.Event != discovery.EventStopped {
 		resp.Session = s.sess.issue(req.Peer, 0, now)
 	}
-	bp := bufPool.Get().(*[]byte)
-	b := append(resp.AppendJSON((*bp)[:0]), '\n') // encoding/json's Encoder ends with one too
-	writeRaw(w, http.StatusOK, b)
-	if cap(b) <= maxPooledBuf { // one huge response must not pin its buffer
-		*bp = b
-		bufPool.Put(bp)
-	}
+	a.buf = bufPool.Get().(*[]byte)
+	a.status = http.StatusOK
+	a.body = append(resp.AppendJSON((*a.buf)[:0]), '\n') // encoding/json's Encoder ends with one too
 }
 
 // readBody reads an announce body, refusing more than
@@ -544,15 +599,6 @@ var (
 	hdrNoStore = []string{"no-store"}
 )
 
-func writeRaw(w http.ResponseWriter, status int, b []byte) {
-	h := w.Header()
-	h["Content-Type"] = hdrJSON
-	h["Cache-Control"] = hdrNoStore
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	w.WriteHeader(status)
-	_, _ = w.Write(b) // the client went away; nothing to do
-}
-
 type errorBody struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
@@ -561,15 +607,17 @@ type errorBody struct {
 	IntervalS float64 `json:"interval_s,omitempty"`
 }
 
-func (s *Server) reject(w http.ResponseWriter, r *http.Request, err error) {
+// reject answers an announce that does not decode or is out of the
+// protocol's limits: 400, and which field is wrong.
+func (s *Server) reject(a *answer, remote string, err error) {
 	s.m.invalid.Inc()
-	s.log.Debug("announce rejected", "remote", r.RemoteAddr, "err", err)
+	s.log.Debug("announce rejected", "remote", remote, "err", err)
 	resp := errorBody{Error: err.Error()}
 	var fe *discovery.FieldError
 	if errors.As(err, &fe) {
 		resp.Field = fe.Field
 	}
-	writeJSON(w, http.StatusBadRequest, resp)
+	a.setJSON(http.StatusBadRequest, resp)
 }
 
 // Swarms returns the current per-swarm statistics, most peers first. It

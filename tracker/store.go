@@ -41,6 +41,9 @@ type announceResult struct {
 	left    bool                 // a stopped announce removed the peer's entry
 	capped  string               // why the peer was answered but not listed
 	expired []leftPeer           // peers found silent on the way, for the audit log
+	// pooled, if set, holds peers' slice for releasePeers once the answer
+	// is written (memStore's samples).
+	pooled *[]discovery.PeerInfo
 }
 
 // leftPeer is a peer a store dropped for silence.

@@ -406,8 +406,13 @@ type asker struct {
 // own, which is the point. The cost grows with the networks looked at, not
 // with the peers in them (each is looked into a bounded number of times),
 // so a thousand identities in one /24 cost what a few do.
-func (st *state) sample(sw *swarm, a *asker, k int) []discovery.PeerInfo {
-	out := make([]discovery.PeerInfo, 0, min(k, len(sw.peers)))
+//
+// The sample is appended to buf[:0] (nil: a new slice).
+func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []discovery.PeerInfo {
+	out := buf[:0]
+	if out == nil {
+		out = make([]discovery.PeerInfo, 0, min(k, len(sw.peers)))
+	}
 	capping := st.lim.perPrefix >= 0
 	st.samples++
 	epoch := st.samples

@@ -1,0 +1,212 @@
+package tracker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/shoal-cdn/shoal/discovery"
+)
+
+// The HTTP server Serve runs. Announces are most of a tracker's requests
+// and each costs little beyond its HTTP handling, so Serve uses fasthttp, a
+// server made for many small requests on keep-alive connections: it reuses
+// each connection's request and response and parses no more than it is
+// asked for. POST /announce is served on it directly; every other endpoint
+// (and announces too when an access log is kept, so every line is written
+// the same way) goes to Handler through fasthttpadaptor, on the same port,
+// with the same answers.
+
+// Limits of the HTTP server, beyond the timeouts.
+const (
+	// maxHeaderBytes bounds a request's line and headers (fasthttp's read
+	// buffer): a tracker's clients send a few short headers; 8 KiB is what
+	// proxies in front of one commonly allow.
+	maxHeaderBytes = 8 << 10
+	// maxRequestBody bounds the body of a request other than an announce
+	// (whose own bound is discovery.MaxBodyBytes), read whole before its
+	// handler runs: above every endpoint's own limit (a policy upload's,
+	// 256 KiB, is the largest), so each answers an oversized body itself.
+	// maxSmallBody is the bound for all but uploads (PUT): the telemetry
+	// and report bodies are a few KiB.
+	maxRequestBody = 512 << 10
+	maxSmallBody   = 64 << 10
+	// readHeaderTimeout is the time to send a request's line and headers;
+	// readBodyTimeout then the time to send its body.
+	readHeaderTimeout = 10 * time.Second
+	readBodyTimeout   = 20 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+// fastHandler returns the handler of the server Serve runs: announces on
+// the fast path unless an access log is kept, everything else through
+// Handler.
+func (s *Server) fastHandler() fasthttp.RequestHandler {
+	slow := fasthttpadaptor.NewFastHTTPHandler(s.h)
+	fast := s.cfg.AccessLog == nil
+	return func(c *fasthttp.RequestCtx) {
+		if fast && isAnnounce(&c.Request.Header) {
+			s.serveAnnounce(c)
+			return
+		}
+		slow(c)
+	}
+}
+
+// newHTTPServer returns the server Serve runs.
+func (s *Server) newHTTPServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler: s.fastHandler(),
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			rc := fasthttp.RequestConfig{ReadTimeout: readBodyTimeout, MaxRequestBodySize: maxSmallBody}
+			switch {
+			case isAnnounce(h):
+				rc.MaxRequestBodySize = discovery.MaxBodyBytes
+			case h.IsPut():
+				rc.MaxRequestBodySize = maxRequestBody
+			}
+			return rc
+		},
+		ErrorHandler:          s.serveHTTPError,
+		ReadTimeout:           readHeaderTimeout,
+		WriteTimeout:          writeTimeout,
+		IdleTimeout:           idleTimeout,
+		ReadBufferSize:        maxHeaderBytes,
+		MaxRequestBodySize:    maxRequestBody,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
+		Logger:                httpLogger{s.log},
+	}
+}
+
+// isAnnounce reports whether h is the head of POST /announce, the path
+// exactly as ServeMux would route it to handleAnnounce (a query aside);
+// anything else goes the way of every other request.
+func isAnnounce(h *fasthttp.RequestHeader) bool {
+	if !h.IsPost() {
+		return false
+	}
+	uri := h.RequestURI()
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	return string(uri) == discovery.AnnouncePath
+}
+
+// serveAnnounce is handleAnnounce on the fast path.
+func (s *Server) serveAnnounce(c *fasthttp.RequestCtx) {
+	var a answer
+	defer a.release()
+	// The server refuses a longer body before reading it (HeaderReceived);
+	// this is for a handler used without that server's limits.
+	if body := c.PostBody(); len(body) > discovery.MaxBodyBytes {
+		s.reject(&a, c.RemoteAddr().String(), errBodyTooLarge)
+	} else {
+		ip, ipErr := fastRemoteIP(c, s.cfg.TrustForwarded)
+		// Not c as the context: fasthttp ends it when shutdown begins, while
+		// an announce already taken must still be answered (as net/http does).
+		s.announce(context.Background(), body, ip, ipErr, c.RemoteAddr().String(), &a)
+	}
+	writeAnswer(c, &a)
+}
+
+func writeAnswer(c *fasthttp.RequestCtx, a *answer) {
+	c.SetStatusCode(a.status)
+	h := &c.Response.Header
+	h.SetContentType("application/json")
+	h.Set("Cache-Control", "no-store")
+	if a.retryAfter != "" {
+		h.Set("Retry-After", a.retryAfter)
+	}
+	c.SetBody(a.body) // a copy: a's buffer goes back to its pool
+}
+
+// serveHTTPError answers a request the server could not read: an announce
+// body over its limit as handleAnnounce does (400, the field), anything
+// else with the status net/http would give.
+func (s *Server) serveHTTPError(c *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) && isAnnounce(&c.Request.Header) {
+		var a answer
+		s.reject(&a, c.RemoteAddr().String(), errBodyTooLarge)
+		writeAnswer(c, &a)
+		return
+	}
+	status, msg := http.StatusBadRequest, "400 Bad Request"
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, "413 Request Entity Too Large"
+	case errors.As(err, &small):
+		status, msg = http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("431 Request Header Fields Too Large: over %d bytes", maxHeaderBytes)
+	case errors.As(err, &ne) && ne.Timeout():
+		status, msg = http.StatusRequestTimeout, "408 Request Timeout"
+	}
+	c.SetStatusCode(status)
+	c.SetContentType("text/plain; charset=utf-8")
+	c.SetBodyString(msg)
+}
+
+// fastRemoteIP is remoteIP for a request on the fast path: the TCP peer,
+// or with trustForwarded the last X-Forwarded-For entry.
+func fastRemoteIP(c *fasthttp.RequestCtx, trustForwarded bool) (netip.Addr, error) {
+	if trustForwarded {
+		if xff := c.Request.Header.PeekAll("X-Forwarded-For"); len(xff) > 0 {
+			return forwardedIP(string(xff[len(xff)-1]))
+		}
+	}
+	ra := c.RemoteAddr()
+	if ta, ok := ra.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap(), nil
+		}
+	}
+	return remoteAddrIP(ra.String())
+}
+
+// forwardedIP is the last entry of an X-Forwarded-For header's value.
+func forwardedIP(last string) (netip.Addr, error) {
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	ip, err := netip.ParseAddr(strings.TrimSpace(last))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("X-Forwarded-For %q: last entry is not an IP address", truncate(last, 64))
+	}
+	return ip.Unmap(), nil
+}
+
+// remoteAddrIP is the IP of a connection's "host:port".
+func remoteAddrIP(remote string) (netip.Addr, error) {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("remote address %q is not an IP address", truncate(remote, 64))
+	}
+	return ip.Unmap(), nil
+}
+
+// httpLogger takes the HTTP server's own complaints (a broken connection,
+// a malformed request) into the tracker's log as warnings.
+type httpLogger struct{ l *slog.Logger }
+
+func (h httpLogger) Printf(format string, args ...any) {
+	h.l.Warn("http: " + strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+var _ fasthttp.Logger = httpLogger{}
