@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -255,11 +256,14 @@ func (l *Log) Wrap(daemon string, next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK // nothing written: net/http answers 200
 			}
+			// The entry outlives the request (another goroutine writes
+			// it), so it holds copies: a server may reuse the request's
+			// memory once the handler returns (fasthttp's adaptor does).
 			l.Record(Entry{
-				Time: start, Daemon: daemon, Remote: r.RemoteAddr, Method: r.Method,
-				Path: clip(r.URL.EscapedPath()), Status: status, Bytes: rw.bytes,
+				Time: start, Daemon: daemon, Remote: strings.Clone(r.RemoteAddr), Method: strings.Clone(r.Method),
+				Path: strings.Clone(clip(r.URL.EscapedPath())), Status: status, Bytes: rw.bytes,
 				DurationMS: float64(l.clock.Now().Sub(start).Microseconds()) / 1000,
-				Range:      clip(r.Header.Get("Range")), UserAgent: clip(r.UserAgent()), RequestID: id,
+				Range:      strings.Clone(clip(r.Header.Get("Range"))), UserAgent: strings.Clone(clip(r.UserAgent())), RequestID: strings.Clone(id),
 			})
 		}()
 		next.ServeHTTP(rw, r)

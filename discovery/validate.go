@@ -77,13 +77,17 @@ func DecodeAnnounceRequest(rd io.Reader) (AnnounceRequest, error) {
 	return DecodeAnnounceBody(b)
 }
 
-// DecodeAnnounceBody is DecodeAnnounceRequest for a body already read: one
-// pass of encoding/json over it (plus its validity scan), where a
-// json.Decoder would scan it twice more.
+// DecodeAnnounceBody is DecodeAnnounceRequest for a body already read. A
+// body of the plain shape peers send is read without reflection
+// (decodeAnnounceFast); anything else takes one pass of encoding/json (plus
+// its validity scan), whose errors name the field.
 func DecodeAnnounceBody(b []byte) (AnnounceRequest, error) {
-	var req AnnounceRequest
-	if err := req.UnmarshalJSON(b); err != nil {
-		return AnnounceRequest{}, err
+	req, ok := decodeAnnounceFast(b)
+	if !ok {
+		req = AnnounceRequest{}
+		if err := req.UnmarshalJSON(b); err != nil {
+			return AnnounceRequest{}, err
+		}
 	}
 	if err := req.Validate(); err != nil {
 		return AnnounceRequest{}, err

@@ -3,6 +3,8 @@ package tracker
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,10 +39,11 @@ const (
 	// (whose own bound is discovery.MaxBodyBytes), read whole before its
 	// handler runs: above every endpoint's own limit (a policy upload's,
 	// 256 KiB, is the largest), so each answers an oversized body itself.
-	// maxSmallBody is the bound for all but uploads (PUT): the telemetry
-	// and report bodies are a few KiB.
+	// maxSmallBody is the bound for the telemetry and report bodies (a few
+	// KiB each); maxTinyBody for requests that take no body at all.
 	maxRequestBody = 512 << 10
 	maxSmallBody   = 64 << 10
+	maxTinyBody    = 4 << 10
 	// readHeaderTimeout is the time to send a request's line and headers;
 	// readBodyTimeout then the time to send its body.
 	readHeaderTimeout = 10 * time.Second
@@ -53,7 +56,12 @@ const (
 // the fast path unless an access log is kept, everything else through
 // Handler.
 func (s *Server) fastHandler() fasthttp.RequestHandler {
-	slow := fasthttpadaptor.NewFastHTTPHandler(s.h)
+	// The adaptor's request context ends when shutdown begins, not when
+	// the client goes away; a request already taken is answered whatever
+	// its context says (held policy polls end through stopWaiting).
+	slow := fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.h.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
+	}))
 	fast := s.cfg.AccessLog == nil
 	return func(c *fasthttp.RequestCtx) {
 		if fast && isAnnounce(&c.Request.Header) {
@@ -68,27 +76,52 @@ func (s *Server) fastHandler() fasthttp.RequestHandler {
 func (s *Server) newHTTPServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler: s.fastHandler(),
+		// fasthttp reads a body whole before the handler runs, so what a
+		// request may send is decided from its head: only the endpoints
+		// that take a body get room for one, and the policy upload's
+		// larger room only with the admin token (net/http refused it
+		// unread).
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			rc := fasthttp.RequestConfig{ReadTimeout: readBodyTimeout, MaxRequestBodySize: maxSmallBody}
+			rc := fasthttp.RequestConfig{ReadTimeout: readBodyTimeout, MaxRequestBodySize: maxTinyBody}
 			switch {
 			case isAnnounce(h):
 				rc.MaxRequestBodySize = discovery.MaxBodyBytes
-			case h.IsPut():
+			case h.IsPost() && (pathIs(h, discovery.ReportPath) || pathIs(h, discovery.TelemetryPath)):
+				rc.MaxRequestBodySize = maxSmallBody
+			case h.IsPut() && pathIs(h, PolicyAPIPath) && s.adminHeader(h.Peek("Authorization")):
 				rc.MaxRequestBodySize = maxRequestBody
 			}
 			return rc
 		},
-		ErrorHandler:          s.serveHTTPError,
-		ReadTimeout:           readHeaderTimeout,
-		WriteTimeout:          writeTimeout,
-		IdleTimeout:           idleTimeout,
-		ReadBufferSize:        maxHeaderBytes,
-		MaxRequestBodySize:    maxRequestBody,
-		NoDefaultServerHeader: true,
-		NoDefaultContentType:  true,
-		CloseOnShutdown:       true,
-		Logger:                httpLogger{s.log},
+		DisablePreParseMultipartForm: true,
+		ErrorHandler:                 s.serveHTTPError,
+		ReadTimeout:                  readHeaderTimeout,
+		WriteTimeout:                 writeTimeout,
+		IdleTimeout:                  idleTimeout,
+		ReadBufferSize:               maxHeaderBytes,
+		MaxRequestBodySize:           maxRequestBody,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		Logger:                       httpLogger{s.log},
 	}
+}
+
+// pathIs reports whether h's path (its query aside) is p.
+func pathIs(h *fasthttp.RequestHeader, p string) bool {
+	uri := h.RequestURI()
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	return string(uri) == p
+}
+
+// adminHeader reports whether an Authorization header value carries the
+// admin token (as adminOK checks it, in constant time).
+func (s *Server) adminHeader(v []byte) bool {
+	tok, ok := bytes.CutPrefix(v, []byte("Bearer "))
+	h := sha256.Sum256(tok)
+	return ok && s.cfg.AdminToken != "" && subtle.ConstantTimeCompare(h[:], s.admin[:]) == 1
 }
 
 // isAnnounce reports whether h is the head of POST /announce, the path

@@ -177,6 +177,26 @@ func TestServeOnePortForEverything(t *testing.T) {
 	if status != 413 {
 		t.Errorf("telemetry body over %d bytes: HTTP %d, want 413", maxSmallBody, status)
 	}
+	// Only the endpoints that take a body get room for one before their
+	// handler runs; the policy upload's room needs the admin token.
+	admin := http.Header{"Authorization": {"Bearer " + testAdminToken}}
+	bigPolicy := bytes.Repeat([]byte(" "), 8<<10)
+	for _, ck := range []struct {
+		method, path string
+		hdr          http.Header
+		status       int
+	}{
+		{"PUT", PolicyAPIPath, nil, 413},         // no token: no room
+		{"PUT", PolicyAPIPath, admin, 404},       // the handler: this tracker has no operator key
+		{"PUT", "/elsewhere", admin, 413},        // the token opens the policy upload only
+		{"GET", "/api/swarms", admin, 413},       // a GET with a body
+		{"POST", "/no-such-endpoint", nil, 413},  // an unknown path
+		{"POST", discovery.ReportPath, nil, 400}, // the handler's refusal
+	} {
+		if status, _, body := do(ck.method, ck.path, ck.hdr, bigPolicy); status != ck.status {
+			t.Errorf("%s %s with an 8 KiB body (auth %v): HTTP %d %q, want %d", ck.method, ck.path, ck.hdr != nil, status, truncate(body, 200), ck.status)
+		}
+	}
 	for _, ck := range checks {
 		status, _, body := do(ck.method, ck.path, ck.hdr, nil)
 		if status != ck.status || !strings.Contains(body, ck.has) {

@@ -45,8 +45,11 @@ const (
 	// tracker encode and decode one batch while Redis runs the other.
 	redisLanes = 2
 	// maxRedisBatch bounds the announces of one batch, so one script call
-	// holds Redis for a bounded time (about a millisecond).
+	// holds Redis for a bounded time: about a millisecond, more when the
+	// swarms in it have expired peers to trim (at most 500 per swarm).
 	maxRedisBatch = 64
+	// redisBatchTimeout bounds one batch's round trip, retries included.
+	redisBatchTimeout = 5 * time.Second
 	// laneQueue bounds the announces queued per lane (the handler's
 	// --max-inflight bounds them too).
 	laneQueue = 256
@@ -104,7 +107,7 @@ func newRedisBatcher(rs *redisStore, cluster bool) *redisBatcher {
 // do queues p and waits for its reply. It does not give up when ctx ends
 // once p is queued: the write may already be on its way, and the caller
 // must not answer before knowing its outcome. The wait is bounded by the
-// client's read timeout.
+// batches queued ahead of p, each by redisBatchTimeout.
 func (b *redisBatcher) do(ctx context.Context, p *pendingAnnounce) batchReply {
 	p.reply = make(chan batchReply, 1)
 	lane := b.lanes[maphash.String(b.seed, p.mem)%uint64(len(b.lanes))]
@@ -196,6 +199,12 @@ type scriptCall struct {
 
 func (b *redisBatcher) send(batch []*pendingAnnounce) {
 	rs := b.rs
+	// A batch has a deadline of its own: with Redis unreachable, the
+	// announces queued behind it fail within a few of these, rather than
+	// after go-redis's retries of each (the client may have no read
+	// timeout at all, read_timeout=-1).
+	ctx, cancel := context.WithTimeout(b.ctx, redisBatchTimeout)
+	defer cancel()
 	// Group by swarm, in order of first appearance.
 	swarms := make([]*batchSwarm, 0, len(batch))
 	of := make(map[string]*batchSwarm, len(batch))
@@ -254,15 +263,15 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 	// Each command's own error is looked at below, not Pipelined's first.
 	pending := calls
 	for try := 0; try < 2 && len(pending) > 0; try++ {
-		_, _ = rs.c.Pipelined(b.ctx, func(pl redis.Pipeliner) error {
+		_, _ = rs.c.Pipelined(ctx, func(pl redis.Pipeliner) error {
 			for _, c := range pending {
-				c.cmd = announceScript.EvalSha(b.ctx, pl, c.keys, c.args...)
+				c.cmd = announceScript.EvalSha(ctx, pl, c.keys, c.args...)
 			}
 			// Reads after the writes, so a sample holds the batch's
 			// newcomers.
 			for _, sw := range swarms {
 				if sw.nread != 0 && slicesContains(pending, sw.call) {
-					sw.read = pl.HRandFieldWithValues(b.ctx, sw.keys[3], sw.nread)
+					sw.read = pl.HRandFieldWithValues(ctx, sw.keys[3], sw.nread)
 				}
 			}
 			return nil
@@ -278,7 +287,7 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 		if len(again) == 0 {
 			break
 		}
-		if announceScript.Load(b.ctx, rs.c).Err() != nil {
+		if announceScript.Load(ctx, rs.c).Err() != nil {
 			break // the calls answer NOSCRIPT
 		}
 		pending = again

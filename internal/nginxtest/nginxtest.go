@@ -85,7 +85,9 @@ func start(t testing.TB, bin, root string) (*Server, error) {
 	var out strings.Builder
 	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", cf)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no orphan if the test binary dies
+	// Its own process group, so stopping it reaches the workers too; the
+	// master is killed if the test binary dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", bin, err)
 	}
@@ -99,6 +101,7 @@ func start(t testing.TB, bin, root string) (*Server, error) {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // any worker left behind
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
