@@ -673,21 +673,7 @@ func (s *shoalSide) startOrigin(ctx context.Context, cfg NetbedConfig, nb *netbe
 		}
 		p, err = startIn(nb.origin, bin, nil, "-p", ndir, "-e", filepath.Join(ndir, "error.log"), "-c", conf)
 		served = func() (int64, error) {
-			// nginx logs a request just after answering it: read once
-			// the log has stopped growing for a moment.
-			path := filepath.Join(ndir, nginx.AccessLog)
-			var last int64 = -1
-			for range 50 {
-				st, err := os.Stat(path)
-				if err == nil && st.Size() == last {
-					break
-				}
-				if err == nil {
-					last = st.Size()
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			rs, err := nginx.ReadLog(path)
+			rs, err := nginx.ReadSettledLog(filepath.Join(ndir, nginx.AccessLog), 300*time.Millisecond, 5*time.Second)
 			_, n := nginx.Totals(rs)
 			return n, err
 		}

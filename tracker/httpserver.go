@@ -128,14 +128,7 @@ func (s *Server) adminHeader(v []byte) bool {
 // exactly as ServeMux would route it to handleAnnounce (a query aside);
 // anything else goes the way of every other request.
 func isAnnounce(h *fasthttp.RequestHeader) bool {
-	if !h.IsPost() {
-		return false
-	}
-	uri := h.RequestURI()
-	if i := bytes.IndexByte(uri, '?'); i >= 0 {
-		uri = uri[:i]
-	}
-	return string(uri) == discovery.AnnouncePath
+	return h.IsPost() && pathIs(h, discovery.AnnouncePath)
 }
 
 // serveAnnounce is handleAnnounce on the fast path.

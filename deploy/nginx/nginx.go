@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ServerBlock is deploy/nginx/shoal-origin.conf, with @LISTEN@ and @ROOT@
@@ -138,6 +139,31 @@ func ParseLogLine(line string) (Request, error) {
 		r.Range = rng
 	}
 	return r, nil
+}
+
+// ReadSettledLog waits until the access log at path has not grown for
+// quiet (nginx logs a request just after answering it, so a reader right
+// after the last response could miss that one), at most timeout, then
+// reads it as ReadLog does.
+func ReadSettledLog(path string, quiet, timeout time.Duration) ([]Request, error) {
+	end := time.Now().Add(timeout)
+	var last int64 = -1
+	since := time.Now()
+	for {
+		var n int64
+		if st, err := os.Stat(path); err == nil {
+			n = st.Size()
+		}
+		if n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= quiet {
+			return ReadLog(path)
+		}
+		if time.Now().After(end) {
+			return nil, fmt.Errorf("nginx access log %s still growing after %v", path, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Totals sums requests and body bytes of rs.

@@ -150,24 +150,10 @@ func (s *Server) Requests() ([]Request, error) {
 // its last response could miss that one), at most timeout, and returns the
 // requests logged.
 func (s *Server) Settle(quiet, timeout time.Duration) ([]Request, error) {
-	end := time.Now().Add(timeout)
-	var last int64 = -1
-	since := time.Now()
-	for {
-		var n int64
-		if st, err := os.Stat(s.log); err == nil {
-			n = st.Size()
-		}
-		if n != last {
-			last, since = n, time.Now()
-		} else if time.Since(since) >= quiet {
-			return s.Requests()
-		}
-		if time.Now().After(end) {
-			return nil, fmt.Errorf("nginx access log still growing after %v", timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := nginx.ReadSettledLog(s.log, quiet, timeout); err != nil {
+		return nil, err
 	}
+	return s.Requests()
 }
 
 func freePort() (int, error) {
