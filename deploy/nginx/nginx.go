@@ -114,13 +114,19 @@ func ReadLog(path string) ([]Request, error) {
 func ParseLogLine(line string) (Request, error) {
 	var r Request
 	head, quoted, ok := strings.Cut(line, ` "`)
-	f := strings.Fields(head)
+	f := strings.Split(head, " ")
 	if !ok || len(f) != 4 {
-		return r, fmt.Errorf("access log line %q: want 4 fields and 2 quoted ones", line)
+		return r, fmt.Errorf("access log line %q: want 4 fields split by single spaces and 2 quoted ones", line)
 	}
 	var err error
 	r.Method = f[0]
+	if r.Method == "" || strings.Trim(r.Method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		return r, fmt.Errorf("access log line %q: method: want upper-case letters, got %q", line, r.Method)
+	}
 	r.Path, _, _ = strings.Cut(f[1], "?")
+	if !strings.HasPrefix(r.Path, "/") {
+		return r, fmt.Errorf("access log line %q: path: want one starting with /, got %q", line, r.Path)
+	}
 	if r.Status, err = strconv.Atoi(f[2]); err != nil {
 		return r, fmt.Errorf("access log line %q: status: %w", line, err)
 	}

@@ -14,7 +14,7 @@ func TestParseLogLine(t *testing.T) {
 	if err != nil || r.Encoding != "gzip" || r.Range != "" || r.Method != "HEAD" || r.Path != "/manifests/m" {
 		t.Errorf("got %+v, %v", r, err)
 	}
-	for _, bad := range []string{"", "GET / 200", `GET / x 5 "-" "-"`, `GET / 200 y "-" "-"`, `GET / 200 -1 "-" "-"`, `GET / 200 5 "-"`, `GET / 200 5 "-" "-`} {
+	for _, bad := range []string{"", "GET / 200", `0  0 0 0 "" ""`, `GET x 200 5 "-" "-"`, `get / 200 5 "-" "-"`, `GET / x 5 "-" "-"`, `GET / 200 y "-" "-"`, `GET / 200 -1 "-" "-"`, `GET / 200 5 "-"`, `GET / 200 5 "-" "-`} {
 		if _, err := ParseLogLine(bad); err == nil {
 			t.Errorf("ParseLogLine(%q) accepted", bad)
 		}
