@@ -80,7 +80,13 @@ type TrackerLoadConfig struct {
 	// ones with it during the run, as a real peer would (about 1 µs each).
 	Duration  time.Duration
 	Announces int
-	Seed      uint64
+	// Cold starts the timed run with empty swarms, so it opens with every
+	// peer's first ("started", signed) announce at once: a flash crowd.
+	// Otherwise (the default) those first announces are sent before the
+	// clock starts, and the timed run is a tracker's steady state: swarms
+	// populated, one announce in about Session a session's first.
+	Cold bool
+	Seed uint64
 	// Exe is the shoal binary that spawned targets ("shoal:N:ARGS") run as
 	// `shoal tracker`; `shoal bench tracker` sets it to itself.
 	Exe string
@@ -193,6 +199,9 @@ type LoadResult struct {
 	P50, P99  time.Duration // of every answered request
 	Max       time.Duration
 	FirstFail string // the first failure's text, if any
+	// Warm first announces were sent before the clock started (WarmOK of
+	// them answered 200); none with TrackerLoadConfig.Cold.
+	Warm, WarmOK int
 	// CPU is the process's CPU time (user and system) over the run: for an
 	// in-process target, tracker and generator together. Per announce it
 	// says what the machine would do alone, however loaded it was.
@@ -281,28 +290,56 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 		hosts = []string{ln.Addr().String()}
 	}
 
-	cfg.Progress(fmt.Sprintf("%s: signing %d announces of %d peers in %d swarms…", lt.name, cfg.Announces, cfg.Peers, cfg.Swarms))
-	reqs, err := buildWorkload(cfg, lt, seed, issuer, hosts[0])
+	warm := 0 // the first announces, one per peer, sent before the clock starts
+	if !cfg.Cold {
+		warm = cfg.Peers
+	}
+	cfg.Progress(fmt.Sprintf("%s: signing %d announces of %d peers in %d swarms…", lt.name, warm+cfg.Announces, cfg.Peers, cfg.Swarms))
+	reqs, err := buildWorkload(cfg, lt, seed, issuer, hosts[0], warm+cfg.Announces)
 	if err != nil {
 		return res, err
 	}
-	cfg.Progress(fmt.Sprintf("%s: announcing over %d connections for at most %v…", lt.name, cfg.Conns, cfg.Duration))
 
 	// tickets[id] is the session ticket identity id got with its first
 	// announce; written before that announce is marked answered, read
 	// after, so its next announce sees it.
 	tickets := make([]atomic.Pointer[discovery.Session], idents(reqs))
+	done := make([]atomic.Bool, len(reqs)) // answered (or given up): the peer's next may go
+	if warm > 0 {
+		cfg.Progress(fmt.Sprintf("%s: warming up: %d first announces, not timed…", lt.name, warm))
+		w := drive(ctx, cfg, lt, hosts, reqs[:warm], 0, tickets, done, time.Minute)
+		res.Warm, res.WarmOK = w.Sent, w.OK
+		if w.OK < warm && res.FirstFail == "" {
+			res.FirstFail = fmt.Sprintf("warm-up: %d of %d first announces answered 200 (%d refused, %d failed: %s)", w.OK, warm, w.Refused, w.Failed, w.FirstFail)
+		}
+	}
+	cfg.Progress(fmt.Sprintf("%s: announcing over %d connections for at most %v…", lt.name, cfg.Conns, cfg.Duration))
+	start, cpu0 := time.Now(), cpuTime(children)
+	r := drive(ctx, cfg, lt, hosts, reqs, warm, tickets, done, cfg.Duration)
+	r.Target, r.Warm, r.WarmOK = res.Target, res.Warm, res.WarmOK
+	if r.FirstFail == "" {
+		r.FirstFail = res.FirstFail
+	}
+	r.Elapsed = time.Since(start)
+	r.CPU = cpuTime(children) - cpu0
+	return r, nil
+}
+
+// drive sends reqs[from:] over cfg.Conns keep-alive connections spread
+// over hosts, for at most d, and returns the counts and latencies of
+// those answered. A peer's announce waits for its previous one (done).
+func drive(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, hosts []string, reqs []loadReq, from int,
+	tickets []atomic.Pointer[discovery.Session], done []atomic.Bool, d time.Duration) LoadResult {
 	var (
+		res     LoadResult
 		next    atomic.Int64
 		mu      sync.Mutex // guards res's counts and lat
-		lat     = make([]time.Duration, 0, len(reqs))
-		done    = make([]atomic.Bool, len(reqs)) // answered (or given up): the peer's next may go
+		lat     = make([]time.Duration, 0, len(reqs)-from)
 		wg      sync.WaitGroup
-		start   = time.Now()
-		cpu0    = cpuTime(children)
-		rctx, c = context.WithTimeout(ctx, cfg.Duration)
+		rctx, c = context.WithTimeout(ctx, d)
 	)
 	defer c()
+	next.Store(int64(from))
 	for w := range cfg.Conns {
 		wg.Add(1)
 		go func() {
@@ -310,7 +347,7 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 			host := hosts[w%len(hosts)] // replicas: the connections spread over them
 			var conn net.Conn
 			var br *bufio.Reader
-			mine := make([]time.Duration, 0, len(reqs)/cfg.Conns+1)
+			mine := make([]time.Duration, 0, (len(reqs)-from)/cfg.Conns+1)
 			var buf []byte         // a MACed request, built in the timed loop
 			var deadline time.Time // conn's deadline was last set for then
 			var ok, refused, failed, maced int
@@ -397,14 +434,12 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 		}()
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.CPU = cpuTime(children) - cpu0
 	res.Sent = len(lat)
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)], lat[len(lat)-1]
 	}
-	return res, nil
+	return res
 }
 
 // loadReq is one announce of the workload.
@@ -485,7 +520,7 @@ type loadPeer struct {
 // compressed), each through its session, a new identity taking over a slot
 // whose session ended. Signing, the peers' own cost, is spread over the
 // cores here, before the clock starts.
-func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed25519.PrivateKey, host string) ([]loadReq, error) {
+func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed25519.PrivateKey, host string, total int) ([]loadReq, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x10ad))
 	zipf := rand.NewZipf(rng, cfg.ZipfS, 1, uint64(cfg.Swarms-1))
 	swarms := make([]core.ContentID, cfg.Swarms)
@@ -518,6 +553,12 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 	peers := make([]loadPeer, cfg.Peers)
 	for i := range peers {
 		newIdentity(&peers[i], i)
+		if !cfg.Cold {
+			// A steady state: the sessions the warm-up opens are at random
+			// points of their lives, so they end, and new peers take their
+			// slots, at the steady rate from the start of the timed run.
+			peers[i].len = 2 + rng.IntN(peers[i].len-1)
+		}
 	}
 	type job struct {
 		p     *loadPeer // identity as of this announce (copied key and id)
@@ -525,11 +566,11 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 		prev  int // the same identity's previous announce; -1: none
 		first bool
 	}
-	jobs := make([]job, 0, cfg.Announces)
+	jobs := make([]job, 0, total)
 	order := rng.Perm(cfg.Peers)
-	for len(jobs) < cfg.Announces {
+	for len(jobs) < total {
 		for _, slot := range order {
-			if len(jobs) == cfg.Announces {
+			if len(jobs) == total {
 				break
 			}
 			p := &peers[slot]
@@ -553,7 +594,7 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 			}
 			r.Downloaded = size - r.Left
 			r.Uploaded = int64(p.n) * size / 8
-			ts := max(base+int64(len(jobs))*span/int64(cfg.Announces), p.lastTS+1)
+			ts := max(base+int64(len(jobs))*span/int64(total), p.lastTS+1)
 			r.TS, p.lastTS = ts, ts
 			p.n++
 			jobs = append(jobs, job{p: &loadPeer{key: p.key, id: p.id, ip: p.ip, ident: p.ident}, req: r, prev: p.last, first: p.n == 1})
@@ -738,8 +779,12 @@ func truncate(s string, n int) string {
 // WriteLoadReport prints one line per target.
 func WriteLoadReport(w io.Writer, cfg TrackerLoadConfig, rs []LoadResult) {
 	_ = cfg.withDefaults()
-	fmt.Fprintf(w, "tracker load: %d peers in %d swarms (zipf %.2g), sessions of ~%d announces, %d connections, up to %v or %d announces per target, GOMAXPROCS=%d\n",
-		cfg.Peers, cfg.Swarms, cfg.ZipfS, cfg.Session, cfg.Conns, cfg.Duration, cfg.Announces, runtime.GOMAXPROCS(0))
+	start := "warm: every peer's first announce sent before the clock starts"
+	if cfg.Cold {
+		start = "cold: the timed run opens with every peer's first announce"
+	}
+	fmt.Fprintf(w, "tracker load: %d peers in %d swarms (zipf %.2g), sessions of ~%d announces, %d connections, up to %v or %d announces per target (%s), GOMAXPROCS=%d\n",
+		cfg.Peers, cfg.Swarms, cfg.ZipfS, cfg.Session, cfg.Conns, cfg.Duration, cfg.Announces, start, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(w, "%-32s %10s %9s %8s %8s %9s %8s %8s %8s %9s\n", "target", "announce/s", "ok", "refused", "failed", "ticketed", "p50", "p99", "max", "cpu/ann")
 	for _, r := range rs {
 		fmt.Fprintf(w, "%-32s %10.0f %9d %8d %8d %9d %8s %8s %8s %7.1fµs\n", truncate(r.Target, 32), r.Rate(), r.OK, r.Refused, r.Failed, r.MACed,

@@ -25,6 +25,10 @@ func TestTrackerLoadAnswersEveryAnnounce(t *testing.T) {
 		t.Fatalf("%d results, want 2 (memory, memory+checks)", len(rs))
 	}
 	for _, r := range rs {
+		// Warm by default: each peer's first announce before the clock.
+		if r.Warm != 50 || r.WarmOK != 50 {
+			t.Errorf("%s: warm-up %d sent, %d ok; want 50 and 50 (one per peer)", r.Target, r.Warm, r.WarmOK)
+		}
 		if r.OK != 400 || r.Failed != 0 || r.Refused != 0 {
 			t.Errorf("%s: ok %d refused %d failed %d (first failure %q), want all 400 ok", r.Target, r.OK, r.Refused, r.Failed, r.FirstFail)
 		}
@@ -36,6 +40,16 @@ func TestTrackerLoadAnswersEveryAnnounce(t *testing.T) {
 		if r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 {
 			t.Errorf("%s: percentiles out of order: p50 %v p99 %v max %v", r.Target, r.P50, r.P99, r.Max)
 		}
+	}
+	// Cold: no warm-up, the timed run starts with the first announces.
+	cold := cfg
+	cold.Cold, cold.Targets = true, []string{TargetMemoryChecks}
+	cr, err := RunTrackerLoad(context.Background(), cold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cr[0]; r.Warm != 0 || r.OK != 400 || r.MACed >= rs[1].MACed {
+		t.Errorf("cold: warm-up %d, ok %d, %d MACed (warm run: %d); want no warm-up, 400 ok and fewer MACed than warm (more first announces timed)", r.Warm, r.OK, r.MACed, rs[1].MACed)
 	}
 	var b strings.Builder
 	WriteLoadReport(&b, cfg, rs)

@@ -24,6 +24,7 @@ func runBenchTracker(ctx context.Context, args []string, stdout, stderr io.Write
 	duration := fs.Duration("duration", bench.DefaultLoadDuration, "longest run per target")
 	announces := fs.Int("announces", bench.DefaultLoadAnnounces, "most announces per target (signed before the run starts)")
 	redis := fs.String("redis", "", "also run child `shoal tracker --redis URL` processes, 1 then 2 replicas on that Redis (targets shoal:1:… and shoal:2:…)")
+	cold := fs.Bool("cold", false, "time the swarms' filling too: no warm-up, the run opens with every peer's first (signed) announce at once, a flash crowd; by default those are sent before the clock starts and the run measures a steady state")
 	seed := fs.Uint64("seed", 1, "seed of the identities, swarms and churn")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
@@ -35,7 +36,7 @@ func runBenchTracker(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	cfg := bench.TrackerLoadConfig{
 		Peers: *peers, Swarms: *swarms, ZipfS: *zipf, Session: *session, Conns: *conns,
-		Duration: *duration, Announces: *announces, Seed: *seed,
+		Duration: *duration, Announces: *announces, Cold: *cold, Seed: *seed,
 	}
 	cfg.Targets = commaList(*targets)
 	if *redis != "" {
