@@ -46,10 +46,10 @@ func local(ip netip.Addr) bool {
 // peerAddrs are the announced addresses the tracker kept, by kind, with the
 // address the announce came from.
 type peerAddrs struct {
-	observed netip.Addr
 	public   []string
 	private  []string
 	loopback []string
+	observed netip.Addr
 }
 
 // droppedAddr is an announced address the tracker refused to hand out.
@@ -244,7 +244,7 @@ func addrIP(s string) (netip.Addr, string) {
 // them costs no allocation per peer handed out.
 func (a *peerAddrs) visible(asker netip.Addr, out []string) []string {
 	priv := len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed))
-	loop := len(a.loopback) > 0 && classify(asker) == kindLoopback
+	loop := classify(asker) == kindLoopback && len(a.loopback) > 0 // a.loopback read for loopback askers only
 	if out == nil {
 		switch {
 		case !priv && !loop:
@@ -269,7 +269,7 @@ func (a *peerAddrs) visible(asker netip.Addr, out []string) []string {
 // as for most askers.
 func (a *peerAddrs) publicOnly(asker netip.Addr) bool {
 	return !(len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed))) &&
-		!(len(a.loopback) > 0 && classify(asker) == kindLoopback)
+		!(classify(asker) == kindLoopback && len(a.loopback) > 0)
 }
 
 // anyVisible reports whether visible(asker) would return any address.

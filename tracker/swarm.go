@@ -35,28 +35,34 @@ func (k swarmKey) less(o swarmKey) bool {
 // peerEntry is one peer of one swarm. The indexes make removal O(1), which
 // keeps announce cost independent of swarm size.
 type peerEntry struct {
-	id                         string
-	sw                         *swarm
-	reg                        *region // sw's region of the entry: sampling compares pointers, not names
-	pos                        int     // position in sw.list
-	addrs                      peerAddrs
-	prefix                     netip.Prefix // of the observed address, for diversity
-	region                     string
-	trustedRegion              bool // region came from a token, not from the peer
-	uploaded, downloaded, left int64
-	lastSeen                   time.Time
-	lastTS                     int64         // signing time of the last announce (0: unsigned)
-	g                          [2]*group     // the entry's groups: [groupLocal] by (region, network), [groupNet] by network
-	gIdx                       [2]int        // positions in g[i].peers
-	lru                        *list.Element // position in state.lru
-	// enc is the entry's JSON as most askers get it (its public addresses
-	// alone), made at the first hand-out after what it encodes changed (a
-	// peer is handed out many times per announce of its own, and most
-	// announces change nothing in it). Never changed in place: answers are
-	// encoded after the lock is released, sharing it.
-	enc []byte
+	// First what sampling reads of every peer it hands out, so that it
+	// sits in the entry's first two cache lines: a sample of 50 is 50
+	// entries scattered over the heap.
+	id     string
+	enc    []byte // see info
+	region string
+	left   int64
+	reg    *region // sw's region of the entry: sampling compares pointers, not names
+	// trustedRegion: the region came from a token, not from the peer.
+	trustedRegion bool
+	addrs         peerAddrs
+
+	sw                   *swarm
+	pos                  int          // position in sw.list
+	prefix               netip.Prefix // of the observed address, for diversity
+	uploaded, downloaded int64
+	lastSeen             time.Time
+	lastTS               int64         // signing time of the last announce (0: unsigned)
+	g                    [2]*group     // the entry's groups: [groupLocal] by (region, network), [groupNet] by network
+	gIdx                 [2]int        // positions in g[i].peers
+	lru                  *list.Element // position in state.lru
 }
 
+// info is e as asker gets it. Most askers get the public addresses alone:
+// for them e.enc keeps the entry's JSON, made at the first hand-out after
+// what it encodes changed (a peer is handed out many times per announce of
+// its own, and most announces change nothing in it). It is never changed
+// in place: answers are encoded after the lock is released, sharing it.
 func (e *peerEntry) info(asker netip.Addr) discovery.PeerInfo {
 	pi := discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visible(asker, nil), Region: e.region, Seed: e.left == 0}
 	if e.addrs.publicOnly(asker) {
