@@ -171,6 +171,21 @@ func TestSwarmIndexesFollowChurn(t *testing.T) {
 			if len(n.peers) > DefaultMaxPerPrefix {
 				crowded++
 			}
+			for _, e := range n.peers {
+				if e.netShared != (len(n.peers) > 1) {
+					t.Fatalf("step %d: %s says its network is shared: %v, the network has %d peers", step, e.id, e.netShared, len(n.peers))
+				}
+			}
+		}
+		for _, reg := range sw.regions {
+			if len(reg.solo) != len(reg.groups) {
+				t.Fatalf("step %d: region %s: %d solo slots for %d groups", step, reg.name, len(reg.solo), len(reg.groups))
+			}
+			for i, g := range reg.groups {
+				if want := (*peerEntry)(nil); len(g.peers) == 1 && reg.solo[i] != g.peers[0] || len(g.peers) != 1 && reg.solo[i] != want {
+					t.Fatalf("step %d: region %s group %d of %d peers, solo slot %v", step, reg.name, i, len(g.peers), reg.solo[i])
+				}
+			}
 		}
 		if crowded != sw.crowded || len(regions) != len(sw.regions) {
 			t.Fatalf("step %d: %d crowded networks counted %d; regions %v, indexed %d", step, crowded, sw.crowded, regions, len(sw.regions))
@@ -214,5 +229,39 @@ func TestKeptEncodingFollowsChanges(t *testing.T) {
 		if got := find().Encoded; !bytes.Contains(got, []byte(c.want)) {
 			t.Errorf("after announcing %s from %s: handed out as %s, want %s in it", c.region, c.ip, got, c.want)
 		}
+	}
+}
+
+// TestCapCountsLoneRegionalPeer: a network with one peer in the asker's
+// region and many in others gives at most the cap in all, the one taken
+// for the asker's region included.
+func TestCapCountsLoneRegionalPeer(t *testing.T) {
+	r := newSampleRig(t, 5)
+	me := r.announce("me", "eu", "203.0.113.5", 1)
+	r.announce("lone", "eu", "198.18.7.1", 1)
+	for i := range 10 {
+		r.announce(fmt.Sprintf("crowd%d", i), "us", fmt.Sprintf("198.18.7.%d", 2+i), 1)
+	}
+	for i := range 3 {
+		r.announce(fmt.Sprintf("other%d", i), "us", fmt.Sprintf("198.19.%d.1", i), 1)
+	}
+	lone := 0
+	for round := range 50 {
+		got := r.sample(me, 8)
+		fromNet := 0
+		for _, p := range got {
+			if p.Peer == "lone" || strings.HasPrefix(p.Peer, "crowd") {
+				fromNet++
+			}
+		}
+		if fromNet > DefaultMaxPerPrefix {
+			t.Fatalf("round %d: %d peers of 198.18.7.0/24 in %v, want at most %d", round, fromNet, peerIDs(got), DefaultMaxPerPrefix)
+		}
+		if len(got) > 0 && got[0].Peer == "lone" {
+			lone++
+		}
+	}
+	if lone != 50 {
+		t.Errorf("the one other peer of the asker's region came first in %d of 50 samples, want all", lone)
 	}
 }

@@ -45,7 +45,10 @@ type peerEntry struct {
 	reg    *region // sw's region of the entry: sampling compares pointers, not names
 	// trustedRegion: the region came from a token, not from the peer.
 	trustedRegion bool
-	addrs         peerAddrs
+	// netShared: other peers of the swarm are in the entry's network, so a
+	// sample taking it counts it against the network's cap.
+	netShared bool
+	addrs     peerAddrs
 
 	sw                   *swarm
 	pos                  int          // position in sw.list
@@ -92,6 +95,10 @@ const (
 type region struct {
 	name   string
 	groups []*group // the region's groupLocal groups, for O(1) random picks
+	// solo[i] is the one peer of groups[i] when it has one (most networks
+	// of a swarm in a region), else nil: sampling takes it without
+	// touching the group.
+	solo []*peerEntry
 }
 
 // group is the peers of one swarm in one network (and, for local groups,
@@ -374,6 +381,7 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 		g = &group{key: k, kind: groupLocal, idx: len(r.groups)}
 		sw.byKey[k] = g
 		r.groups = append(r.groups, g)
+		r.solo = append(r.solo, nil)
 	}
 	n := sw.byNet[e.prefix]
 	if n == nil {
@@ -386,6 +394,13 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 	for kind, g := range [2]*group{g, n} {
 		e.g[kind], e.gIdx[kind] = g, len(g.peers)
 		g.peers = append(g.peers, e)
+	}
+	r.solo[g.idx] = nil
+	if len(g.peers) == 1 {
+		r.solo[g.idx] = e
+	}
+	if e.netShared = len(n.peers) > 1; len(n.peers) == 2 {
+		n.peers[0].netShared = true
 	}
 	if n.capped && sw.perPrefix >= 0 && len(n.peers) == sw.perPrefix+1 {
 		sw.crowded++
@@ -401,6 +416,13 @@ func (sw *swarm) removeFromGroup(e *peerEntry) {
 			sw.crowded--
 		}
 		g.peers = swapRemove(g.peers, e.gIdx[kind], func(m *peerEntry, i int) { m.gIdx[kind] = i })
+		if len(g.peers) == 1 {
+			if kind == groupNet {
+				g.peers[0].netShared = false
+			} else {
+				r.solo[g.idx] = g.peers[0]
+			}
+		}
 		if len(g.peers) > 0 {
 			continue
 		}
@@ -410,6 +432,7 @@ func (sw *swarm) removeFromGroup(e *peerEntry) {
 			continue
 		}
 		delete(sw.byKey, g.key)
+		r.solo = swapRemove(r.solo, g.idx, func(*peerEntry, int) {}) // in step with groups
 		if r.groups = swapRemove(r.groups, g.idx, func(m *group, i int) { m.idx = i }); len(r.groups) == 0 {
 			delete(sw.regions, r.name)
 		}
@@ -530,7 +553,27 @@ func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []
 	otherRegions := len(sw.regions)
 	if own != nil {
 		otherRegions--
-		lazyShuffle(st.rng, own.groups, &st.shuffle[0], func(g *group) bool { fromGroup(g, false); return len(out) < k })
+		// A network with one peer of a's region is looked at once in this
+		// pass, before anything else of it is taken: its cap cannot bind
+		// (unless it is 0), so the peer is taken without touching the
+		// group, and counted against its network only when that network
+		// has other peers for the second pass.
+		soloOK := !capping || st.lim.perPrefix > 0
+		lazyShuffleIdx(st.rng, len(own.groups), &st.shuffle[0], func(i int) bool {
+			if e := own.solo[i]; e != nil && soloOK {
+				if a.eligible(e) {
+					out = append(out, e.info(a.ip))
+					if capping && e.netShared {
+						if n := e.g[groupNet]; n.capped {
+							n.taken, n.takenAt = taken(n)+1, epoch
+						}
+					}
+				}
+			} else {
+				fromGroup(own.groups[i], false)
+			}
+			return len(out) < k
+		})
 	}
 	if len(out) < k && otherRegions > 0 {
 		lazyShuffle(st.rng, sw.nets, &st.shuffle[0], func(g *group) bool { fromGroup(g, true); return len(out) < k })
@@ -594,7 +637,11 @@ type shuffleSlot struct {
 // calls), for a long one with the swaps in a map. A nested call must pass
 // another scratch.
 func lazyShuffle[T any](rng *rand.Rand, list []T, sc *shuffler, visit func(T) bool) {
-	n := len(list)
+	lazyShuffleIdx(rng, len(list), sc, func(i int) bool { return visit(list[i]) })
+}
+
+// lazyShuffleIdx is lazyShuffle over the indexes 0…n-1.
+func lazyShuffleIdx(rng *rand.Rand, n int, sc *shuffler, visit func(int) bool) {
 	if n <= shuffleScratch {
 		if len(sc.slots) < n {
 			sc.slots = make([]shuffleSlot, shuffleScratch)
@@ -614,7 +661,7 @@ func lazyShuffle[T any](rng *rand.Rand, list []T, sc *shuffler, visit func(T) bo
 				vj = int(s.v)
 			}
 			slots[j] = shuffleSlot{int32(vi), gen}
-			if !visit(list[vj]) {
+			if !visit(vj) {
 				return
 			}
 		}
@@ -636,7 +683,7 @@ func lazyShuffle[T any](rng *rand.Rand, list []T, sc *shuffler, visit func(T) bo
 			}
 			moved[j] = vi
 		}
-		if !visit(list[vj]) {
+		if !visit(vj) {
 			return
 		}
 	}
