@@ -167,9 +167,15 @@ func TestSwarmIndexesFollowChurn(t *testing.T) {
 			}
 			regions[e.region]++
 		}
-		for _, n := range sw.nets {
+		if len(sw.netSolo) != len(sw.nets) {
+			t.Fatalf("step %d: %d solo slots for %d networks", step, len(sw.netSolo), len(sw.nets))
+		}
+		for i, n := range sw.nets {
 			if len(n.peers) > DefaultMaxPerPrefix {
 				crowded++
+			}
+			if want := (*peerEntry)(nil); len(n.peers) == 1 && sw.netSolo[i] != n.peers[0] || len(n.peers) != 1 && sw.netSolo[i] != want {
+				t.Fatalf("step %d: network %d of %d peers, solo slot %v", step, i, len(n.peers), sw.netSolo[i])
 			}
 			for _, e := range n.peers {
 				if e.netShared != (len(n.peers) > 1) {

@@ -129,6 +129,7 @@ type swarm struct {
 	regions map[string]*region      // the same by region
 	byNet   map[netip.Prefix]*group // the groupNet groups
 	nets    []*group                // the same again, for O(1) random picks
+	netSolo []*peerEntry            // per nets[i]: its one peer when it has one, else nil
 	// perPrefix is the diversity cap (negative: none); crowded counts the
 	// capped networks with more peers than it, where a sample's cap can
 	// bind (none: a swarm no bigger than a sample is handed out whole).
@@ -389,6 +390,7 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 		n.net = n
 		sw.byNet[e.prefix] = n
 		sw.nets = append(sw.nets, n)
+		sw.netSolo = append(sw.netSolo, nil)
 	}
 	g.net, g.capped = n, n.capped
 	for kind, g := range [2]*group{g, n} {
@@ -401,6 +403,10 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 	}
 	if e.netShared = len(n.peers) > 1; len(n.peers) == 2 {
 		n.peers[0].netShared = true
+	}
+	sw.netSolo[n.idx] = nil
+	if len(n.peers) == 1 {
+		sw.netSolo[n.idx] = e
 	}
 	if n.capped && sw.perPrefix >= 0 && len(n.peers) == sw.perPrefix+1 {
 		sw.crowded++
@@ -419,6 +425,7 @@ func (sw *swarm) removeFromGroup(e *peerEntry) {
 		if len(g.peers) == 1 {
 			if kind == groupNet {
 				g.peers[0].netShared = false
+				sw.netSolo[g.idx] = g.peers[0]
 			} else {
 				r.solo[g.idx] = g.peers[0]
 			}
@@ -428,6 +435,7 @@ func (sw *swarm) removeFromGroup(e *peerEntry) {
 		}
 		if kind == groupNet {
 			delete(sw.byNet, g.key.prefix)
+			sw.netSolo = swapRemove(sw.netSolo, g.idx, func(*peerEntry, int) {}) // in step with nets
 			sw.nets = swapRemove(sw.nets, g.idx, func(m *group, i int) { m.idx = i })
 			continue
 		}
@@ -550,15 +558,16 @@ func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []
 	// The asker's region, network by network; then every network for peers
 	// of other regions. Both passes cost the networks looked at (an
 	// attacker's claimed regions do not multiply them in the second).
+	// A group of one peer is taken without touching the group: no cap can
+	// bind on it (unless the cap is 0). In the first pass, a network's one
+	// peer of a's region is looked at before anything else of the network
+	// is taken, and is counted against the network only when it has other
+	// peers, for the second; there, a network of one peer either has it of
+	// a's region (looked at already) or nothing of it is taken yet.
+	soloOK := !capping || st.lim.perPrefix > 0
 	otherRegions := len(sw.regions)
 	if own != nil {
 		otherRegions--
-		// A network with one peer of a's region is looked at once in this
-		// pass, before anything else of it is taken: its cap cannot bind
-		// (unless it is 0), so the peer is taken without touching the
-		// group, and counted against its network only when that network
-		// has other peers for the second pass.
-		soloOK := !capping || st.lim.perPrefix > 0
 		lazyShuffleIdx(st.rng, len(own.groups), &st.shuffle[0], func(i int) bool {
 			if e := own.solo[i]; e != nil && soloOK {
 				if a.eligible(e) {
@@ -576,7 +585,16 @@ func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []
 		})
 	}
 	if len(out) < k && otherRegions > 0 {
-		lazyShuffle(st.rng, sw.nets, &st.shuffle[0], func(g *group) bool { fromGroup(g, true); return len(out) < k })
+		lazyShuffleIdx(st.rng, len(sw.nets), &st.shuffle[0], func(i int) bool {
+			if e := sw.netSolo[i]; e != nil && soloOK {
+				if e.reg != own && a.eligible(e) {
+					out = append(out, e.info(a.ip))
+				}
+			} else {
+				fromGroup(sw.nets[i], true)
+			}
+			return len(out) < k
+		})
 	}
 	return out
 }
