@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/shoal-cdn/shoal/discovery"
 )
 
 // addrKind is what an address is to the peers the tracker hands it to.
@@ -44,10 +46,10 @@ func local(ip netip.Addr) bool {
 // peerAddrs are the announced addresses the tracker kept, by kind, with the
 // address the announce came from.
 type peerAddrs struct {
-	observed netip.Addr
 	public   []string
 	private  []string
 	loopback []string
+	observed netip.Addr
 }
 
 // droppedAddr is an announced address the tracker refused to hand out.
@@ -74,39 +76,45 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 	out := peerAddrs{observed: observed}
 	var dropped []droppedAddr
 	for _, s := range announced {
-		if relayIP, relayID, ok := circuitRelay(s); ok {
-			// A relay circuit: its host is the relay, not the peer, so
-			// the relay's address cannot be checked against the
-			// announcer's. Peers that get it dial the relay's address,
-			// so only relays the operator listed are handed out (or one
-			// on the tracker's own loopback): otherwise anyone could make
-			// every asker dial a host of its choosing.
-			switch k := classify(relayIP); {
-			case !relayIP.IsValid():
-				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit whose relay is no IP address"})
-			case k != kindLoopback && !relays[relayKey{relayIP, relayID}]:
-				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through a relay the tracker does not list (--relays)", foreign: true})
-			case k == kindBad:
-				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through an unspecified, link-local or multicast address"})
-			case k == kindLoopback && classify(observed) != kindLoopback:
-				dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through loopback, announced from " + observed.String()})
-			case k == kindLoopback:
-				out.loopback = append(out.loopback, s)
-			case k == kindPrivate:
-				out.private = append(out.private, s)
-			default:
-				out.public = append(out.public, s)
+		// The plain shape nearly every peer announces is read without
+		// building a multiaddr; any other goes through the parser.
+		ip, plain := discovery.PlainAddr(s)
+		ip = ip.Unmap()
+		if !plain {
+			if relayIP, relayID, ok := circuitRelay(s); ok {
+				// A relay circuit: its host is the relay, not the peer, so
+				// the relay's address cannot be checked against the
+				// announcer's. Peers that get it dial the relay's address,
+				// so only relays the operator listed are handed out (or one
+				// on the tracker's own loopback): otherwise anyone could make
+				// every asker dial a host of its choosing.
+				switch k := classify(relayIP); {
+				case !relayIP.IsValid():
+					dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit whose relay is no IP address"})
+				case k != kindLoopback && !relays[relayKey{relayIP, relayID}]:
+					dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through a relay the tracker does not list (--relays)", foreign: true})
+				case k == kindBad:
+					dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through an unspecified, link-local or multicast address"})
+				case k == kindLoopback && classify(observed) != kindLoopback:
+					dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through loopback, announced from " + observed.String()})
+				case k == kindLoopback:
+					out.loopback = append(out.loopback, s)
+				case k == kindPrivate:
+					out.private = append(out.private, s)
+				default:
+					out.public = append(out.public, s)
+				}
+				continue
 			}
-			continue
-		}
-		ip, why := addrIP(s)
-		if why != "" {
-			dropped = append(dropped, droppedAddr{addr: s, reason: why})
-			continue
-		}
-		if !ip.IsValid() { // in-process
-			out.public = append(out.public, s)
-			continue
+			var why string
+			if ip, why = addrIP(s); why != "" {
+				dropped = append(dropped, droppedAddr{addr: s, reason: why})
+				continue
+			}
+			if !ip.IsValid() { // in-process
+				out.public = append(out.public, s)
+				continue
+			}
 		}
 		switch classify(ip) {
 		case kindBad:
@@ -236,7 +244,7 @@ func addrIP(s string) (netip.Addr, string) {
 // them costs no allocation per peer handed out.
 func (a *peerAddrs) visible(asker netip.Addr, out []string) []string {
 	priv := len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed))
-	loop := len(a.loopback) > 0 && classify(asker) == kindLoopback
+	loop := classify(asker) == kindLoopback && len(a.loopback) > 0 // a.loopback read for loopback askers only
 	if out == nil {
 		switch {
 		case !priv && !loop:
@@ -261,7 +269,7 @@ func (a *peerAddrs) visible(asker netip.Addr, out []string) []string {
 // as for most askers.
 func (a *peerAddrs) publicOnly(asker netip.Addr) bool {
 	return !(len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed))) &&
-		!(len(a.loopback) > 0 && classify(asker) == kindLoopback)
+		!(classify(asker) == kindLoopback && len(a.loopback) > 0)
 }
 
 // anyVisible reports whether visible(asker) would return any address.

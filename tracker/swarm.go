@@ -35,24 +35,37 @@ func (k swarmKey) less(o swarmKey) bool {
 // peerEntry is one peer of one swarm. The indexes make removal O(1), which
 // keeps announce cost independent of swarm size.
 type peerEntry struct {
-	id                         string
-	sw                         *swarm
-	addrs                      peerAddrs
-	prefix                     netip.Prefix // of the observed address, for diversity
-	region                     string
-	trustedRegion              bool // region came from a token, not from the peer
-	uploaded, downloaded, left int64
-	lastSeen                   time.Time
-	lastTS                     int64         // signing time of the last announce (0: unsigned)
-	g                          [2]*group     // the entry's groups: [groupLocal] by (region, network), [groupNet] by network
-	gIdx                       [2]int        // positions in g[i].peers
-	lru                        *list.Element // position in state.lru
-	// enc is the entry's JSON as most askers get it (its public addresses
-	// alone), made at the first hand-out after the entry last changed: a
-	// peer is handed out many times per announce of its own.
-	enc []byte
+	// First what sampling reads of every peer it hands out, so that it
+	// sits in the entry's first two cache lines: a sample of 50 is 50
+	// entries scattered over the heap.
+	id     string
+	enc    []byte // see info
+	region string
+	left   int64
+	reg    *region // sw's region of the entry: sampling compares pointers, not names
+	// trustedRegion: the region came from a token, not from the peer.
+	trustedRegion bool
+	// netShared: other peers of the swarm are in the entry's network, so a
+	// sample taking it counts it against the network's cap.
+	netShared bool
+	addrs     peerAddrs
+
+	sw                   *swarm
+	pos                  int          // position in sw.list
+	prefix               netip.Prefix // of the observed address, for diversity
+	uploaded, downloaded int64
+	lastSeen             time.Time
+	lastTS               int64         // signing time of the last announce (0: unsigned)
+	g                    [2]*group     // the entry's groups: [groupLocal] by (region, network), [groupNet] by network
+	gIdx                 [2]int        // positions in g[i].peers
+	lru                  *list.Element // position in state.lru
 }
 
+// info is e as asker gets it. Most askers get the public addresses alone:
+// for them e.enc keeps the entry's JSON, made at the first hand-out after
+// what it encodes changed (a peer is handed out many times per announce of
+// its own, and most announces change nothing in it). It is never changed
+// in place: answers are encoded after the lock is released, sharing it.
 func (e *peerEntry) info(asker netip.Addr) discovery.PeerInfo {
 	pi := discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visible(asker, nil), Region: e.region, Seed: e.left == 0}
 	if e.addrs.publicOnly(asker) {
@@ -77,13 +90,24 @@ const (
 	groupNet   = 1 // by network alone, whatever the regions
 )
 
+// region is the local groups of one region of a swarm. Entries point to
+// theirs, so sampling tells a region's peers by a pointer compare.
+type region struct {
+	name   string
+	groups []*group // the region's groupLocal groups, for O(1) random picks
+	// solo[i] is the one peer of groups[i] when it has one (most networks
+	// of a swarm in a region), else nil: sampling takes it without
+	// touching the group.
+	solo []*peerEntry
+}
+
 // group is the peers of one swarm in one network (and, for local groups,
 // one region). The index fields make removal O(1).
 type group struct {
 	key   groupKey
 	kind  int // groupLocal or groupNet
 	peers []*peerEntry
-	idx   int // position in swarm.nets (groupNet) or swarm.byRegion[key.region] (groupLocal)
+	idx   int // position in swarm.nets (groupNet) or its region's groups (groupLocal)
 	// capped: the diversity cap applies to the group's network (not to the
 	// tracker's own loopback: one machine's tests or demo).
 	capped bool
@@ -98,13 +122,19 @@ type group struct {
 
 // swarm is every peer announcing one content within one tenant.
 type swarm struct {
-	key      swarmKey
-	peers    map[string]*peerEntry
-	byKey    map[groupKey]*group     // the groupLocal groups
-	byRegion map[string][]*group     // the same by region, for O(1) random picks
-	byNet    map[netip.Prefix]*group // the groupNet groups
-	nets     []*group                // the same again, for O(1) random picks
-	seeds    int
+	key     swarmKey
+	peers   map[string]*peerEntry
+	list    []*peerEntry            // the same, for a walk without a map's
+	byKey   map[groupKey]*group     // the groupLocal groups
+	regions map[string]*region      // the same by region
+	byNet   map[netip.Prefix]*group // the groupNet groups
+	nets    []*group                // the same again, for O(1) random picks
+	netSolo []*peerEntry            // per nets[i]: its one peer when it has one, else nil
+	// perPrefix is the diversity cap (negative: none); crowded counts the
+	// capped networks with more peers than it, where a sample's cap can
+	// bind (none: a swarm no bigger than a sample is handed out whole).
+	perPrefix, crowded int
+	seeds              int
 	// completed counts the announces of listed peers that finished the
 	// content (event completed).
 	completed int64
@@ -112,6 +142,11 @@ type swarm struct {
 	// not drop when peers leave. Approximate: a peer that expires and comes
 	// back with the same session counters is counted twice.
 	uploaded, downloaded int64
+}
+
+func newSwarm(key swarmKey, perPrefix int) *swarm {
+	return &swarm{key: key, peers: map[string]*peerEntry{}, byKey: map[groupKey]*group{}, regions: map[string]*region{},
+		byNet: map[netip.Prefix]*group{}, perPrefix: perPrefix}
 }
 
 // stopKey names a peer that left a swarm, to refuse replays of its earlier
@@ -140,7 +175,7 @@ type state struct {
 	// samples numbers the calls of sample (see group.takenAt); shuffle
 	// holds the two levels of sample's lazy permutations between calls.
 	samples uint64
-	shuffle [2][]int32
+	shuffle [2]shuffler
 }
 
 func newState(ttl time.Duration, rng *rand.Rand, lim limits, stoppedMemory int) *state {
@@ -230,7 +265,7 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 		if n := st.tenants[ad.key.tenant]; over(n, st.lim.tenantSwarms) {
 			return outcome{}, fmt.Errorf("%w: tenant %q has %d swarms, the most allowed (--max-tenant-swarms)", errTooMany, ad.key.tenant, n)
 		}
-		sw = &swarm{key: ad.key, peers: map[string]*peerEntry{}, byKey: map[groupKey]*group{}, byRegion: map[string][]*group{}, byNet: map[netip.Prefix]*group{}}
+		sw = newSwarm(ad.key, st.lim.perPrefix)
 		st.swarms[ad.key] = sw
 		st.index.ReplaceOrInsert(sw)
 		st.tenants[ad.key.tenant]++
@@ -250,8 +285,9 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 			}
 			return out, nil
 		}
-		e = &peerEntry{id: req.Peer, sw: sw, region: ad.region, prefix: prefixOf(ad.observed)}
+		e = &peerEntry{id: req.Peer, sw: sw, region: ad.region, prefix: prefixOf(ad.observed), pos: len(sw.list)}
 		sw.peers[e.id] = e
+		sw.list = append(sw.list, e)
 		sw.addToGroup(e)
 		e.lru = st.lru.PushBack(e)
 		e.left = -1 // not a seed yet; counted below
@@ -259,6 +295,9 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 	} else {
 		st.lru.MoveToBack(e.lru)
 		if p := prefixOf(ad.observed); e.region != ad.region || e.prefix != p {
+			if e.region != ad.region {
+				e.enc = nil
+			}
 			sw.removeFromGroup(e)
 			e.region, e.prefix = ad.region, p
 			sw.addToGroup(e)
@@ -275,9 +314,11 @@ func (st *state) announce(req *discovery.AnnounceRequest, ad *admission, now tim
 	if req.Left == 0 {
 		sw.seeds++
 	}
+	if (e.left == 0) != (req.Left == 0) || !slices.Equal(e.addrs.public, ad.addrs.public) {
+		e.enc = nil // what it encodes changed
+	}
 	e.left = req.Left
 	e.addrs = ad.addrs
-	e.enc = nil // addresses, region or seed may have changed
 	e.lastSeen = now
 	e.lastTS = req.TS
 	out.e = e
@@ -306,6 +347,7 @@ func (st *state) remove(e *peerEntry) {
 	sw := e.sw
 	st.lru.Remove(e.lru)
 	delete(sw.peers, e.id)
+	sw.list = swapRemove(sw.list, e.pos, func(m *peerEntry, i int) { m.pos = i })
 	sw.removeFromGroup(e)
 	if e.left == 0 {
 		sw.seeds--
@@ -328,12 +370,19 @@ func (st *state) drop(sw *swarm) {
 }
 
 func (sw *swarm) addToGroup(e *peerEntry) {
+	r := sw.regions[e.region]
+	if r == nil {
+		r = &region{name: e.region}
+		sw.regions[e.region] = r
+	}
+	e.reg = r
 	k := groupKey{e.region, e.prefix}
 	g := sw.byKey[k]
 	if g == nil {
-		g = &group{key: k, kind: groupLocal, idx: len(sw.byRegion[k.region])}
+		g = &group{key: k, kind: groupLocal, idx: len(r.groups)}
 		sw.byKey[k] = g
-		sw.byRegion[k.region] = append(sw.byRegion[k.region], g)
+		r.groups = append(r.groups, g)
+		r.solo = append(r.solo, nil)
 	}
 	n := sw.byNet[e.prefix]
 	if n == nil {
@@ -341,32 +390,59 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 		n.net = n
 		sw.byNet[e.prefix] = n
 		sw.nets = append(sw.nets, n)
+		sw.netSolo = append(sw.netSolo, nil)
 	}
 	g.net, g.capped = n, n.capped
 	for kind, g := range [2]*group{g, n} {
 		e.g[kind], e.gIdx[kind] = g, len(g.peers)
 		g.peers = append(g.peers, e)
 	}
+	r.solo[g.idx] = nil
+	if len(g.peers) == 1 {
+		r.solo[g.idx] = e
+	}
+	if e.netShared = len(n.peers) > 1; len(n.peers) == 2 {
+		n.peers[0].netShared = true
+	}
+	sw.netSolo[n.idx] = nil
+	if len(n.peers) == 1 {
+		sw.netSolo[n.idx] = e
+	}
+	if n.capped && sw.perPrefix >= 0 && len(n.peers) == sw.perPrefix+1 {
+		sw.crowded++
+	}
 }
 
 func (sw *swarm) removeFromGroup(e *peerEntry) {
+	r := e.reg
+	e.reg = nil
 	for kind, g := range e.g {
 		e.g[kind] = nil
+		if kind == groupNet && g.capped && sw.perPrefix >= 0 && len(g.peers) == sw.perPrefix+1 {
+			sw.crowded--
+		}
 		g.peers = swapRemove(g.peers, e.gIdx[kind], func(m *peerEntry, i int) { m.gIdx[kind] = i })
+		if len(g.peers) == 1 {
+			if kind == groupNet {
+				g.peers[0].netShared = false
+				sw.netSolo[g.idx] = g.peers[0]
+			} else {
+				r.solo[g.idx] = g.peers[0]
+			}
+		}
 		if len(g.peers) > 0 {
 			continue
 		}
 		if kind == groupNet {
 			delete(sw.byNet, g.key.prefix)
+			sw.netSolo = swapRemove(sw.netSolo, g.idx, func(*peerEntry, int) {}) // in step with nets
 			sw.nets = swapRemove(sw.nets, g.idx, func(m *group, i int) { m.idx = i })
 			continue
 		}
 		delete(sw.byKey, g.key)
-		rl := swapRemove(sw.byRegion[g.key.region], g.idx, func(m *group, i int) { m.idx = i })
-		if len(rl) == 0 {
-			delete(sw.byRegion, g.key.region)
-		} else {
-			sw.byRegion[g.key.region] = rl
+		r.solo = swapRemove(r.solo, g.idx, func(*peerEntry, int) {}) // in step with groups
+		if r.groups = swapRemove(r.groups, g.idx, func(m *group, i int) { m.idx = i }); len(r.groups) == 0 {
+			delete(sw.regions, r.name)
 		}
 	}
 }
@@ -393,6 +469,15 @@ type asker struct {
 	regions []string // residency: only peers with a granted region in these; empty = any
 }
 
+// eligible reports whether a may get e: not itself, an address it can
+// dial, and under residency a granted region it may get.
+func (a *asker) eligible(e *peerEntry) bool {
+	if e == a.self || a.self == nil && e.id == a.id || !e.addrs.anyVisible(a.ip) {
+		return false
+	}
+	return len(a.regions) == 0 || e.trustedRegion && slices.Contains(a.regions, e.region)
+}
+
 // sample returns up to k random peers of sw for a: its own region first,
 // then the rest. Among the peers a may get:
 //   - never a itself;
@@ -405,7 +490,9 @@ type asker struct {
 // in a crowded network is less likely to be returned than one alone in its
 // own, which is the point. The cost grows with the networks looked at, not
 // with the peers in them (each is looked into a bounded number of times),
-// so a thousand identities in one /24 cost what a few do.
+// so a thousand identities in one /24 cost what a few do. A swarm whose
+// peers all fit in the sample, with no network over the cap, is handed out
+// whole (sampleAll): every way of picking gives the same set.
 //
 // The sample is appended to buf[:0] (nil: a new slice).
 func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []discovery.PeerInfo {
@@ -413,93 +500,186 @@ func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []
 	if out == nil {
 		out = make([]discovery.PeerInfo, 0, min(k, len(sw.peers)))
 	}
+	if k <= 0 {
+		return out
+	}
+	own := sw.regions[a.region] // nil when no peer of a's region is here
+	others := len(sw.list)
+	if a.self != nil {
+		others--
+	}
+	if others <= k && sw.crowded == 0 {
+		return sampleAll(st.rng, sw, a, own, out)
+	}
 	capping := st.lim.perPrefix >= 0
 	st.samples++
 	epoch := st.samples
-	taken := func(g *group) int { // per capped network, across regions
-		if g.net.takenAt != epoch {
+	taken := func(n *group) int { // per capped network, across regions
+		if n.takenAt != epoch {
 			return 0
 		}
-		return g.net.taken
-	}
-	eligible := func(e *peerEntry) bool {
-		if e == a.self || a.self == nil && e.id == a.id || !e.addrs.anyVisible(a.ip) {
-			return false
-		}
-		return len(a.regions) == 0 || e.trustedRegion && slices.Contains(a.regions, e.region)
+		return n.taken
 	}
 	// fromGroup takes from g, in random order, as many peers as are still
 	// wanted and its network's cap allows; with other set, only peers of
 	// regions other than a's.
 	fromGroup := func(g *group, other bool) {
 		want := k - len(out)
-		if capping && g.capped {
-			want = min(want, st.lim.perPrefix-taken(g))
+		capped := capping && g.capped
+		if capped {
+			want = min(want, st.lim.perPrefix-taken(g.net))
 		}
 		if want <= 0 {
 			return
 		}
-		// A bounded look per group: a network of identities none of which
-		// a can use (addresses it cannot dial, regions it may not get) must
-		// not cost a scan of all of them on every announce.
-		before, looks := len(out), 4*want+64
-		lazyShuffle(st.rng, g.peers, &st.shuffle[1], func(e *peerEntry) bool {
-			if (!other || e.region != a.region) && eligible(e) {
+		before := len(out)
+		if len(g.peers) == 1 { // most networks of a swarm: no permutation to draw
+			if e := g.peers[0]; (!other || e.reg != own) && a.eligible(e) {
 				out = append(out, e.info(a.ip))
 			}
-			looks--
-			return len(out)-before < want && looks > 0
-		})
-		if capping && g.capped {
-			g.net.taken, g.net.takenAt = taken(g)+len(out)-before, epoch
+		} else {
+			// A bounded look per group: a network of identities none of
+			// which a can use (addresses it cannot dial, regions it may
+			// not get) must not cost a scan of all of them on every
+			// announce.
+			looks := 4*want + 64
+			lazyShuffle(st.rng, g.peers, &st.shuffle[1], func(e *peerEntry) bool {
+				if (!other || e.reg != own) && a.eligible(e) {
+					out = append(out, e.info(a.ip))
+				}
+				looks--
+				return len(out)-before < want && looks > 0
+			})
+		}
+		if capped {
+			g.net.taken, g.net.takenAt = taken(g.net)+len(out)-before, epoch
 		}
 	}
 	// The asker's region, network by network; then every network for peers
 	// of other regions. Both passes cost the networks looked at (an
 	// attacker's claimed regions do not multiply them in the second).
-	lazyShuffle(st.rng, sw.byRegion[a.region], &st.shuffle[0], func(g *group) bool { fromGroup(g, false); return len(out) < k })
-	otherRegions := len(sw.byRegion)
-	if _, ok := sw.byRegion[a.region]; ok {
+	// A group of one peer is taken without touching the group: no cap can
+	// bind on it (unless the cap is 0). In the first pass, a network's one
+	// peer of a's region is looked at before anything else of the network
+	// is taken, and is counted against the network only when it has other
+	// peers, for the second; there, a network of one peer either has it of
+	// a's region (looked at already) or nothing of it is taken yet.
+	soloOK := !capping || st.lim.perPrefix > 0
+	otherRegions := len(sw.regions)
+	if own != nil {
 		otherRegions--
+		lazyShuffleIdx(st.rng, len(own.groups), &st.shuffle[0], func(i int) bool {
+			if e := own.solo[i]; e != nil && soloOK {
+				if a.eligible(e) {
+					out = append(out, e.info(a.ip))
+					if capping && e.netShared {
+						if n := e.g[groupNet]; n.capped {
+							n.taken, n.takenAt = taken(n)+1, epoch
+						}
+					}
+				}
+			} else {
+				fromGroup(own.groups[i], false)
+			}
+			return len(out) < k
+		})
 	}
 	if len(out) < k && otherRegions > 0 {
-		lazyShuffle(st.rng, sw.nets, &st.shuffle[0], func(g *group) bool { fromGroup(g, true); return len(out) < k })
+		lazyShuffleIdx(st.rng, len(sw.nets), &st.shuffle[0], func(i int) bool {
+			if e := sw.netSolo[i]; e != nil && soloOK {
+				if e.reg != own && a.eligible(e) {
+					out = append(out, e.info(a.ip))
+				}
+			} else {
+				fromGroup(sw.nets[i], true)
+			}
+			return len(out) < k
+		})
 	}
 	return out
+}
+
+// sampleAll is sample for a swarm whose peers, a aside, all fit in the
+// sample and where no network has more peers than the cap: every peer a may
+// get, those of its region (own) first, each part in random order. One walk
+// over a flat list per part instead of one per group.
+func sampleAll(rng *rand.Rand, sw *swarm, a *asker, own *region, out []discovery.PeerInfo) []discovery.PeerInfo {
+	if own != nil {
+		for _, e := range sw.list {
+			if e.reg == own && a.eligible(e) {
+				out = append(out, e.info(a.ip))
+			}
+		}
+	}
+	split := len(out)
+	for _, e := range sw.list {
+		if e.reg != own && a.eligible(e) {
+			out = append(out, e.info(a.ip))
+		}
+	}
+	shufflePeers(rng, out[:split])
+	shufflePeers(rng, out[split:])
+	return out
+}
+
+// shufflePeers puts s in uniformly random order (Fisher–Yates).
+func shufflePeers(rng *rand.Rand, s []discovery.PeerInfo) {
+	for i := len(s) - 1; i > 0; i-- {
+		j := rng.IntN(i + 1)
+		s[i], s[j] = s[j], s[i]
+	}
 }
 
 // shuffleScratch is the longest list lazyShuffle permutes in a reused
 // slice; longer ones keep their swaps in a map.
 const shuffleScratch = 1 << 12
 
+// shuffler is lazyShuffle's scratch, reused across calls: slot i holds the
+// element at position i of the permutation drawn so far if its gen is the
+// call's, else that element is i. A call starts a new gen, which forgets
+// the last permutation without clearing it.
+type shuffler struct {
+	gen   uint32
+	slots []shuffleSlot
+}
+
+type shuffleSlot struct {
+	v   int32
+	gen uint32
+}
+
 // lazyShuffle calls visit on the elements of list in uniformly random order
 // until visit returns false or the list is exhausted. It draws the
 // permutation lazily (Fisher–Yates), so the cost is the number of elements
-// visited, not the length of list: for a short list in *scratch (filled as
-// it goes, reused across calls), for a long one with the swaps in a map.
-// A nested call must pass another scratch.
-func lazyShuffle[T any](rng *rand.Rand, list []T, scratch *[]int32, visit func(T) bool) {
-	n := len(list)
+// visited, not the length of list: for a short list in sc (reused across
+// calls), for a long one with the swaps in a map. A nested call must pass
+// another scratch.
+func lazyShuffle[T any](rng *rand.Rand, list []T, sc *shuffler, visit func(T) bool) {
+	lazyShuffleIdx(rng, len(list), sc, func(i int) bool { return visit(list[i]) })
+}
+
+// lazyShuffleIdx is lazyShuffle over the indexes 0…n-1.
+func lazyShuffleIdx(rng *rand.Rand, n int, sc *shuffler, visit func(int) bool) {
 	if n <= shuffleScratch {
-		if cap(*scratch) < n {
-			*scratch = make([]int32, shuffleScratch)
+		if len(sc.slots) < n {
+			sc.slots = make([]shuffleSlot, shuffleScratch)
 		}
-		perm := (*scratch)[:n]
-		// perm[i] holds i+1 once written (0: never written, so i).
-		at := func(i int) int {
-			if v := perm[i]; v != 0 {
-				return int(v) - 1
-			}
-			return i
+		if sc.gen++; sc.gen == 0 { // wrapped: the old gens must not match
+			clear(sc.slots)
+			sc.gen = 1
 		}
-		hi := -1 // the highest index written: only those are cleared
-		defer func() { clear(perm[:hi+1]) }()
+		gen, slots := sc.gen, sc.slots[:n]
 		for i := 0; i < n; i++ {
 			j := i + rng.IntN(n-i)
-			vi, vj := at(i), at(j)
-			perm[j] = int32(vi) + 1
-			hi = max(hi, j)
-			if !visit(list[vj]) {
+			vi, vj := i, j
+			if s := slots[i]; s.gen == gen {
+				vi = int(s.v)
+			}
+			if s := slots[j]; s.gen == gen {
+				vj = int(s.v)
+			}
+			slots[j] = shuffleSlot{int32(vi), gen}
+			if !visit(vj) {
 				return
 			}
 		}
@@ -521,7 +701,7 @@ func lazyShuffle[T any](rng *rand.Rand, list []T, scratch *[]int32, visit func(T
 			}
 			moved[j] = vi
 		}
-		if !visit(list[vj]) {
+		if !visit(vj) {
 			return
 		}
 	}

@@ -589,7 +589,7 @@ func TestPrefixOf(t *testing.T) {
 			t.Errorf("prefixOf(%s) = %s, want %s", in, p, want)
 		}
 		wantCapped := want != "127.0.0.1/32" && want != "::1/128"
-		sw := &swarm{peers: map[string]*peerEntry{}, byKey: map[groupKey]*group{}, byRegion: map[string][]*group{}, byNet: map[netip.Prefix]*group{}}
+		sw := newSwarm(swarmKey{}, DefaultMaxPerPrefix)
 		e := &peerEntry{id: "p", sw: sw, prefix: p}
 		sw.addToGroup(e)
 		if e.g[groupLocal].capped != wantCapped || e.g[groupNet].capped != wantCapped {
