@@ -182,14 +182,16 @@ type batchSwarm struct {
 	nread  int // the count asked of HRANDFIELD
 	uses   int // the batch's announces that want peers from it
 	call   *scriptCall
-	slot   int // index of the swarm in its call's KEYS groups (1-based)
+	slot   int  // index of the swarm in its call's KEYS groups (1-based)
+	trim   bool // the script trims the swarm's expired peers (trimDue)
 }
 
 // scriptCall is one announceScript call of a batch.
 type scriptCall struct {
 	keys []string
 	args []any
-	idx  []int // batch indexes of its announces, in ARGV order
+	mask []byte // the trim mask: one byte per swarm, '1' to trim it
+	idx  []int  // batch indexes of its announces, in ARGV order
 	cmd  *redis.Cmd
 
 	statuses []string // its reply, decoded
@@ -212,7 +214,7 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 	for i, p := range batch {
 		sw := of[p.mem]
 		if sw == nil {
-			sw = &batchSwarm{mem: p.mem, keys: rs.swarmKeys(p.mem), first: i}
+			sw = &batchSwarm{mem: p.mem, keys: rs.swarmKeys(p.mem), first: i, trim: rs.trimDue(p.mem, p.now)}
 			if s, ok := rs.reuse.Get(p.mem); ok {
 				sw.hint = s
 				if now := time.UnixMilli(p.now); !now.Before(s.at) && now.Sub(s.at) < rs.reuseFor {
@@ -233,11 +235,16 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 		c := calls[len(calls)-1]
 		c.keys = append(c.keys, sw.keys...)
 		sw.call, sw.slot = c, len(c.keys)/6
+		mask := byte('0')
+		if sw.trim {
+			mask = '1'
+		}
+		c.mask = append(c.mask, mask)
 	}
 	for _, c := range calls {
 		c.args = append(make([]any, 0, announceHeader+announceFields*len(batch)),
 			rs.ttl.Milliseconds(), rs.skew.Milliseconds(), rs.keyTTL().Milliseconds(),
-			rs.lim.swarmPeers, stoppedPerSwarm, trimPerCall, 0)
+			rs.lim.swarmPeers, stoppedPerSwarm, trimPerCall, 0, c.mask)
 	}
 	for i, p := range batch {
 		sw := at[i]
@@ -257,7 +264,7 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 		}
 	}
 	for _, c := range calls {
-		c.args[announceHeader-1] = len(c.idx)
+		c.args[announceHeader-2] = len(c.idx)
 	}
 
 	// Each command's own error is looked at below, not Pipelined's first.
@@ -298,6 +305,9 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 	}
 	for _, sw := range swarms {
 		if sw.call.err == nil {
+			if sw.trim {
+				rs.trimmed.Add(sw.mem, batch[sw.first].now)
+			}
 			b.settle(sw, batch, at)
 		}
 	}

@@ -66,6 +66,11 @@ type redisStore struct {
 	// its dial.
 	reuse    *lru.Cache[string, reusedSample]
 	reuseFor time.Duration
+	// trimmed remembers when this replica last had a swarm trimmed of its
+	// expired peers (Unix ms), so the announce script trims a swarm at
+	// most every trimEvery (trimDue). Safe to be stale: a forgotten swarm
+	// is trimmed at its next announce.
+	trimmed *lru.Cache[string, int64]
 
 	// batch writes the announces (redisbatch.go).
 	batch *redisBatcher
@@ -144,9 +149,11 @@ func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, e
 func newRedisStore(c redis.UniversalClient, cfg Config, m *metrics) *redisStore {
 	indexed, _ := lru.New[string, time.Time](indexedCacheSize)
 	reuse, _ := lru.New[string, reusedSample](reuseCacheSize)
+	trimmed, _ := lru.New[string, int64](indexedCacheSize)
 	rs := &redisStore{
 		c: c, prefix: cfg.RedisPrefix, ttl: cfg.PeerTTL, skew: cfg.ClockSkew, lim: cfg.limits(),
 		sample: cfg.RedisSample, m: m, indexed: indexed, reuse: reuse, reuseFor: cfg.RedisSampleReuse,
+		trimmed: trimmed,
 	}
 	_, cluster := c.(*redis.ClusterClient)
 	rs.batch = newRedisBatcher(rs, cluster)
@@ -257,8 +264,24 @@ func parseMember(s string) (swarmKey, bool) {
 
 // swarmKeys are the keys of one swarm, in the order the scripts take them.
 func (rs *redisStore) swarmKeys(m string) []string {
-	p := rs.prefix + "{" + m + "}:"
-	return []string{p + "p", p + "s", p + "m", p + "e", p + "x", p + "t"}
+	// One string holds the six keys, each a slice of it: two allocations
+	// per swarm of a batch instead of seven.
+	n := len(rs.prefix) + len(m) + 4
+	var b strings.Builder
+	b.Grow(6 * n)
+	for _, c := range "psmext" {
+		b.WriteString(rs.prefix)
+		b.WriteByte('{')
+		b.WriteString(m)
+		b.WriteString("}:")
+		b.WriteByte(byte(c))
+	}
+	all := b.String()
+	keys := make([]string, 6)
+	for i := range keys {
+		keys[i] = all[i*n : (i+1)*n]
+	}
+	return keys
 }
 
 func (rs *redisStore) tenantKey(tenant string) string {
@@ -278,11 +301,10 @@ func (rs *redisStore) keyTTL() time.Duration { return rs.ttl + rs.skew + time.Mi
 func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceRequest, ad admission, want int, now time.Time) (announceResult, error) {
 	var res announceResult
 	mem := member(ad.key)
-	keys := rs.swarmKeys(mem)
 	last, known := rs.indexed.Get(mem)
 	stale := !known || now.Sub(last) > rs.ttl/3
 	if !known && req.Event != discovery.EventStopped {
-		if err := rs.checkCaps(ctx, ad.key, keys[0]); err != nil {
+		if err := rs.checkCaps(ctx, ad.key, rs.swarmKeys(mem)[0]); err != nil {
 			return res, err
 		}
 	}
@@ -314,6 +336,24 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		res.peers = rs.choose(r.entries, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, ms(now.Add(-rs.ttl)))
 	}
 	return res, nil
+}
+
+// trimEvery is how often, at most, one replica has the announce script
+// look for a swarm's expired peers (a range query on its last-seen set):
+// a peer expires a TTL after its last announce, so looking at every
+// announce of a busy swarm finds nothing almost always. An expired peer
+// stays in the swarm's keys up to trimEvery longer (or a fifth of the TTL
+// when that is shorter); the sample skips it and the listing's counts
+// exclude it meanwhile, only --max-swarm-peers may count it.
+const trimEvery = time.Second
+
+// trimDue says whether a batch should trim swarm mem at now (Unix ms):
+// this replica has not had it trimmed for trimEvery (a fifth of the peer
+// TTL if shorter), or does not remember it, or the clock went back.
+func (rs *redisStore) trimDue(mem string, now int64) bool {
+	last, ok := rs.trimmed.Get(mem)
+	every := min(trimEvery, rs.ttl/5).Milliseconds()
+	return !ok || now-last >= every || now < last
 }
 
 // sampleCount is the count to ask HRANDFIELD for, given the swarm's last
