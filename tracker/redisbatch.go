@@ -366,7 +366,12 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 	// The batch's writes, the last of each peer's winning: a join adds the
 	// peer, a re-announce updates its entry (adds it too when the sample
 	// is the whole swarm), a stop removes it.
-	var changed map[string]*sampled // nil when the peer left
+	type change struct {
+		s      *sampled // nil when the peer left
+		joined bool     // in this batch
+		in     bool     // in the kept sample
+	}
+	var changed map[string]*change
 	var order []string
 	for j, i := range c.idx {
 		p, st := batch[i], c.statuses[j]
@@ -374,15 +379,19 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 			continue
 		}
 		if changed == nil {
-			changed = map[string]*sampled{}
+			changed = map[string]*change{}
 		}
-		if _, ok := changed[p.peer]; !ok {
+		ch := changed[p.peer]
+		if ch == nil {
+			ch = &change{}
+			changed[p.peer] = ch
 			order = append(order, p.peer)
 		}
-		changed[p.peer] = nil
+		ch.s = nil
 		if st != "left" {
-			changed[p.peer] = newSampled(p.peer, p.e)
+			ch.s = newSampled(p.peer, p.e)
 		}
+		ch.joined = ch.joined || st == "joined"
 	}
 	if changed == nil {
 		if sw.uses > 0 {
@@ -392,33 +401,19 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 		}
 		return
 	}
-	// Re-announces of peers outside a large swarm's sample stay out: the
-	// sample would grow towards the whole swarm.
-	if sw.cached.big {
-		in := make(map[string]bool, len(sw.cached.entries))
-		for _, s := range sw.cached.entries {
-			in[s.id] = true
-		}
-		for j, i := range c.idx {
-			if p := batch[i]; at[i] == sw && c.statuses[j] == "joined" {
-				in[p.peer] = true
-			}
-		}
-		for id := range changed {
-			if !in[id] {
-				delete(changed, id)
-			}
-		}
-	}
 	entries := make([]*sampled, 0, len(sw.cached.entries)+len(order))
 	for _, s := range sw.cached.entries {
-		if _, ok := changed[s.id]; !ok {
-			entries = append(entries, s)
+		if ch, ok := changed[s.id]; ok {
+			ch.in = true
+			continue
 		}
+		entries = append(entries, s)
 	}
 	for _, id := range order {
-		if s := changed[id]; s != nil {
-			entries = append(entries, s)
+		// Re-announces of peers outside a large swarm's sample stay out:
+		// the sample would grow towards the whole swarm.
+		if ch := changed[id]; ch.s != nil && (ch.in || ch.joined || !sw.cached.big) {
+			entries = append(entries, ch.s)
 		}
 	}
 	now := reusedSample{at: sw.cached.at, entries: entries, big: sw.cached.big, uses: sw.cached.uses + sw.uses}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -333,7 +334,9 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		rs.index(ctx, ad.key, mem, now)
 	}
 	if want > 0 && req.Event != discovery.EventStopped {
-		res.peers = rs.choose(r.entries, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, ms(now.Add(-rs.ttl)))
+		bp := peerBufs.Get().(*[]discovery.PeerInfo)
+		*bp = rs.choose(r.entries, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, ms(now.Add(-rs.ttl)), *bp)
+		res.peers, res.pooled = *bp, bp
 	}
 	return res, nil
 }
@@ -469,44 +472,79 @@ func (rs *redisStore) gone(k swarmKey, v any) []leftPeer {
 // choose picks up to k peers for a among the sampled entries with the
 // rules of state.sample: never a itself, only addresses a can dial,
 // residency, a's region first, at most perPrefix from one /24 or /48.
-// Entries past the TTL not yet trimmed are skipped.
-func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64) []discovery.PeerInfo {
-	cands := make([]*sampled, 0, len(entries))
-	for _, s := range entries {
-		if s.id == a.id || s.e.lastSeen < cutoff || !s.e.addrs.anyVisible(a.ip) {
-			continue
-		}
-		if len(a.regions) > 0 && !(s.e.trusted && slices.Contains(a.regions, s.e.region)) {
-			continue
-		}
-		cands = append(cands, s)
+// Entries past the TTL not yet trimmed are skipped. The peers are appended
+// to out (a pooled slice, see peerBufs).
+//
+// The entries are visited in a random order drawn as it goes (a
+// Fisher-Yates shuffle that stops once k peers are taken), so an announce
+// that finds its peers among the first entries it draws looks at no more.
+// The second pass (other regions) runs only when the first drew every
+// entry, so it walks a whole shuffle.
+func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64, out []discovery.PeerInfo) []discovery.PeerInfo {
+	if k <= 0 || len(entries) == 0 {
+		return out
 	}
-	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	out := make([]discovery.PeerInfo, 0, min(k, len(cands)))
+	sp := chooseBufs.Get().(*[]*sampled)
+	cands := append((*sp)[:0], entries...)
+	defer func() {
+		clear(cands)
+		if cap(cands) <= maxPooledChoose {
+			*sp = cands[:0]
+			chooseBufs.Put(sp)
+		}
+	}()
 	var taken map[netip.Prefix]int
-	for pass := range 2 {
-		for i, s := range cands {
-			if len(out) == k {
-				return out
+	take := func(s *sampled) bool {
+		if rs.lim.perPrefix >= 0 && !s.prefix.Addr().IsLoopback() {
+			if taken == nil {
+				taken = map[netip.Prefix]int{}
 			}
-			if s == nil || (pass == 0) != (s.e.region == a.region) {
-				continue
+			if taken[s.prefix] >= rs.lim.perPrefix {
+				return false
 			}
-			if rs.lim.perPrefix >= 0 && !s.prefix.Addr().IsLoopback() {
-				if taken == nil {
-					taken = map[netip.Prefix]int{}
-				}
-				if taken[s.prefix] >= rs.lim.perPrefix {
-					continue
-				}
-				taken[s.prefix]++
-			}
-			out = append(out, s.info(a.ip))
-			cands[i] = nil
+			taken[s.prefix]++
+		}
+		out = append(out, s.info(a.ip))
+		return true
+	}
+	n, got := len(cands), 0
+	for i := 0; i < n; i++ {
+		if got == k {
+			return out
+		}
+		j := i + rand.IntN(n-i)
+		cands[i], cands[j] = cands[j], cands[i]
+		s := cands[i]
+		if s.id == a.id || s.e.lastSeen < cutoff || !s.e.addrs.anyVisible(a.ip) ||
+			len(a.regions) > 0 && !(s.e.trusted && slices.Contains(a.regions, s.e.region)) {
+			cands[i] = nil // never eligible
+			continue
+		}
+		if s.e.region != a.region {
+			continue // the second pass's
+		}
+		if take(s) {
+			got++
+		}
+		cands[i] = nil
+	}
+	for _, s := range cands {
+		if got == k {
+			break
+		}
+		if s != nil && take(s) {
+			got++
 		}
 	}
 	return out
 }
+
+// chooseBufs holds choose's scratch slices between announces.
+var chooseBufs = sync.Pool{New: func() any { return new([]*sampled) }}
+
+// maxPooledChoose bounds the scratch slices kept in chooseBufs (twice the
+// default sample: the kept sample may grow by this replica's joins).
+const maxPooledChoose = 4 * DefaultRedisSample
 
 // expire trims the swarms nobody announced to for a TTL: their peers are
 // all silent. Swarms with announces trim themselves in announceScript.
