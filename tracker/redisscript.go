@@ -75,11 +75,13 @@ const (
 // swarm, not per announce). It returns {statuses, expired}: statuses[i] is the i-th
 // announce's joined, ok, capped (answered, not listed), left (a stop
 // removed the peer), none (a stop from a peer not listed) or replay;
-// expired[g] is swarm g's trimmed peers {id, entry, …}. The key TTLs are
-// set once per swarm when a peer joins or stops; a re-announce leaves
-// them to the replica's index refresh (redisStore.index), every third of
-// the peer TTL, which saves six calls on the common path. The sample is
-// read outside the script, in the same pipeline.
+// expired[g] is swarm g's trimmed peers {id, entry, …}. All six key TTLs
+// are set once per swarm and batch when a peer stops or when the swarm was
+// empty before the batch's joins, and a key's alone when a write may have
+// just created it (a new seed, a new total); the rest is left to the
+// replica's index refresh (redisStore.index), every third of the peer TTL,
+// which saves six calls on the common path. The sample is read outside the
+// script, in the same pipeline.
 var announceScript = redis.NewScript(scriptPrelude + `
 local ttl, skew, keyttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local cap, stopcap, limit, n = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -130,7 +132,7 @@ local function one(w, now, a)
   if ev == 'completed' then w.done = w.done + 1 end
   redis.call('ZADD', w.P, now, id)
   if ARGV[a + 8] == '0' then
-    redis.call('ZADD', w.S, now, id)
+    if redis.call('ZADD', w.S, now, id) == 1 then w.newS = true end
   elseif prev then -- a newcomer is in no seed set
     redis.call('ZREM', w.S, id)
   end
@@ -146,7 +148,7 @@ for i = 1, n do
   local w = sw[g]
   if not w then
     w = swarm(g)
-    w.du, w.dd, w.done = 0, 0, 0
+    w.du, w.dd, w.done, w.joins = 0, 0, 0, 0
     sw[g] = w
     if string.byte(trimmask, g) == 49 then
       gone[g] = trim(w, string.format('%d', tonumber(now) - ttl), limit, string.format('%d', tonumber(now) - skew), stopcap)
@@ -158,16 +160,31 @@ for i = 1, n do
   local st = one(w, now, a)
   statuses[i] = st
   if st == 'left' then touched[g] = 2 elseif st == 'joined' and not touched[g] then touched[g] = 1 end
+  if st == 'joined' then w.joins = w.joins + 1 end
 end
-for _, w in pairs(sw) do
-  if w.du ~= 0 then redis.call('HINCRBY', w.X, 'up', string.format('%d', w.du)) end
-  if w.dd ~= 0 then redis.call('HINCRBY', w.X, 'dn', string.format('%d', w.dd)) end
-  if w.done ~= 0 then redis.call('HINCRBY', w.X, 'done', w.done) end
+-- The totals: a field whose new value is the increment was absent, and
+-- its key may be new.
+local function add(w, f, d)
+  if d ~= 0 and redis.call('HINCRBY', w.X, f, string.format('%d', d)) == d then w.newX = true end
 end
-for g, t in pairs(touched) do
-  local w = sw[g]
+for g, w in pairs(sw) do
+  add(w, 'up', w.du)
+  add(w, 'dn', w.dd)
+  add(w, 'done', w.done)
+  -- Key TTLs: every key of a swarm that had a stop (the stopped set may be
+  -- new) or whose peers all joined in this batch (it was empty: its keys
+  -- are new); otherwise only a seed set that gained a member or totals
+  -- that gained a field, which may have just been created. Keys that
+  -- existed keep the TTL set when they were created, refreshed by the
+  -- replicas' index refresh.
+  local t = touched[g]
   if t == 2 then trimStopped(w, string.format('%d', tonumber(lastnow[g]) - skew), stopcap) end
-  for _, k in ipairs({w.P, w.S, w.M, w.E, w.X, w.T}) do redis.call('PEXPIRE', k, keyttl) end
+  if t == 2 or (t == 1 and redis.call('ZCARD', w.P) <= w.joins) then
+    for _, k in ipairs({w.P, w.S, w.M, w.E, w.X, w.T}) do redis.call('PEXPIRE', k, keyttl) end
+  else
+    if w.newS then redis.call('PEXPIRE', w.S, keyttl) end
+    if w.newX then redis.call('PEXPIRE', w.X, keyttl) end
+  end
 end
 return {statuses, gone}
 `)
