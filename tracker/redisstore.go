@@ -493,16 +493,28 @@ func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64, 
 			chooseBufs.Put(sp)
 		}
 	}()
-	var taken map[netip.Prefix]int
+	// taken counts the peers handed out per network: at most k networks,
+	// searched in place (cheaper than a map for the few dozen peers of an
+	// answer).
+	type count struct {
+		p netip.Prefix
+		n int
+	}
+	var buf [64]count
+	taken := buf[:0]
 	take := func(s *sampled) bool {
 		if rs.lim.perPrefix >= 0 && !s.prefix.Addr().IsLoopback() {
-			if taken == nil {
-				taken = map[netip.Prefix]int{}
+			i := 0
+			for i < len(taken) && taken[i].p != s.prefix {
+				i++
 			}
-			if taken[s.prefix] >= rs.lim.perPrefix {
+			if i == len(taken) {
+				taken = append(taken, count{p: s.prefix})
+			}
+			if taken[i].n >= rs.lim.perPrefix {
 				return false
 			}
-			taken[s.prefix]++
+			taken[i].n++
 		}
 		out = append(out, s.info(a.ip))
 		return true
