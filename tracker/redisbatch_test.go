@@ -171,3 +171,50 @@ func TestRedisScriptFlushedReloads(t *testing.T) {
 		t.Fatalf("swarm %+v: want 2 peers, one completion, 7 bytes down (recorded once)", st)
 	}
 }
+
+// TestRedisSwarmKeysExpire: every key of a swarm carries a TTL, also one
+// created after the swarm (a first seed, the first transfer totals, the
+// first stop), so an abandoned swarm vanishes from Redis even with no
+// replica left to sweep it.
+func TestRedisSwarmKeysExpire(t *testing.T) {
+	rds := redistest.Start(t)
+	rs, _ := redisReplicas(t, rds.URL(), 1)
+	s := rs[0]
+	st := s.store.(*redisStore)
+	keys := st.swarmKeys(member(swarmKey{content: content("c")}))
+	check := func(step string, want int) {
+		t.Helper()
+		n := 0
+		for _, k := range keys {
+			ttl, err := st.c.PTTL(context.Background(), k).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case ttl == -2*time.Nanosecond || ttl == -2*time.Millisecond || ttl == -2*time.Second:
+				// no such key (go-redis scales -2 by the unit)
+			case ttl <= 0:
+				t.Fatalf("after %s: key %s has no TTL (%v)", step, k, ttl)
+			default:
+				n++
+			}
+		}
+		if n != want {
+			t.Fatalf("after %s: %d keys with a TTL, want %d", step, n, want)
+		}
+	}
+	a := req("c", "a", "", 5)
+	announce(t, s, a)
+	check("a leecher joined", 3) // peers, meta, entries
+	announce(t, s, req("c", "b", "", 0))
+	check("a seed joined", 4) // and seeds
+	a.Downloaded = 10
+	announce(t, s, a)
+	check("a's first bytes", 5) // and totals
+	d := req("c", "d", "", 5)
+	d.TS = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli() // a stop remembered past the clock skew
+	announce(t, s, d)
+	d.Event, d.TS = discovery.EventStopped, d.TS+1
+	announce(t, s, d)
+	check("d stopped", 6) // and the stopped set
+}

@@ -23,8 +23,9 @@ import (
 // Zipf(1.1) popularity, each slot taking a new identity every 12 rounds,
 // 32 announces in flight, the handler called directly (no network, checks
 // off). It reports announces/s and the Redis server's own CPU per
-// announce (from INFO cpu) and this process's (the tracker's handler and
-// Redis client, from getrusage).
+// announce (from INFO cpu), this process's (the tracker's handler and
+// Redis client, from getrusage), and the commands Redis ran per announce
+// (from INFO commandstats, the script's own calls included).
 func BenchmarkAnnounceRedisSwarms(b *testing.B) {
 	rds := redistest.Start(b)
 	clk := &core.ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -73,12 +74,28 @@ func BenchmarkAnnounceRedisSwarms(b *testing.B) {
 		}
 		return t
 	}
+	// calls counts the commands Redis ran (the script's own calls
+	// included): a figure the machine's load does not change.
+	calls := func() int64 {
+		info, _ := s.store.(*redisStore).c.Info(context.Background(), "commandstats").Result()
+		var n int64
+		for _, l := range strings.Split(info, "\n") {
+			_, v, ok := strings.Cut(strings.TrimSpace(l), ":calls=")
+			if !ok {
+				continue
+			}
+			v, _, _ = strings.Cut(v, ",")
+			c, _ := strconv.ParseInt(v, 10, 64)
+			n += c
+		}
+		return n
+	}
 	self := func() time.Duration {
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	c0, s0 := cpu(), self()
+	c0, s0, n0 := cpu(), self(), calls()
 	b.ReportAllocs()
 	b.SetParallelism(16)
 	b.ResetTimer()
@@ -96,4 +113,5 @@ func BenchmarkAnnounceRedisSwarms(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "announces/s")
 	b.ReportMetric((cpu()-c0)*1e6/float64(b.N), "redis-µs/announce")
 	b.ReportMetric(float64((self()-s0).Microseconds())/float64(b.N), "tracker-µs/announce")
+	b.ReportMetric(float64(calls()-n0)/float64(b.N), "redis-calls/announce")
 }

@@ -53,40 +53,53 @@ end
 `
 
 // announceFields is how many ARGV one announce takes in announceScript
-// (the script says 9 too), after announceHeader.
+// (the script says 9 too), after announceHeader (8 there too).
 const (
-	announceHeader = 7
+	announceHeader = 8
 	announceFields = 9
 )
 
 // announceScript records a batch of announces, over one or more swarms,
 // in order (see redisBatcher). ARGV: peer TTL (ms), clock skew (ms), key
 // TTL (ms), swarm cap (negative: none), stopped cap, trim limit, the
-// number of announces n; then per announce announceFields values: swarm
+// number of announces n, the trim mask (one byte per swarm group: '1' to
+// trim it, '0' not); then per announce announceFields values: swarm
 // (1-based index into KEYS' groups of six), now (Unix ms), peer, event,
 // ts, uploaded, downloaded, left, entry.
 //
-// Each swarm is trimmed of its expired peers once per batch, before its
-// first announce. It returns {statuses, expired}: statuses[i] is the i-th
+// A swarm whose mask byte is '1' is trimmed of its expired peers before
+// its first announce of the batch; the replica asks for that at most
+// every trimEvery per swarm (redisStore.trimDue), since peers expire only
+// a TTL after their last announce. The transfer counters of a batch's
+// announces are added per swarm at the end (one HINCRBY per field and
+// swarm, not per announce). It returns {statuses, expired}: statuses[i] is the i-th
 // announce's joined, ok, capped (answered, not listed), left (a stop
 // removed the peer), none (a stop from a peer not listed) or replay;
-// expired[g] is swarm g's trimmed peers {id, entry, …}. The key TTLs are
-// set once per swarm when a peer joins or stops; a re-announce leaves
-// them to the replica's index refresh (redisStore.index), every third of
-// the peer TTL, which saves six calls on the common path. The sample is
-// read outside the script, in the same pipeline.
+// expired[g] is swarm g's trimmed peers {id, entry, …}. All six key TTLs
+// are set once per swarm and batch when a peer stops or when the swarm was
+// empty before the batch's joins, and a key's alone when a write may have
+// just created it (a new seed, a new total); the rest is left to the
+// replica's index refresh (redisStore.index), every third of the peer TTL,
+// which saves six calls on the common path. The sample is read outside the
+// script, in the same pipeline.
 var announceScript = redis.NewScript(scriptPrelude + `
 local ttl, skew, keyttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local cap, stopcap, limit, n = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local trimmask = ARGV[8]
 
--- What the peer transferred since its last announce; a counter that went
--- down means it restarted its session.
+-- What the peer transferred since its last announce, added to the swarm's
+-- pending totals (written once per swarm after the batch); a counter that
+-- went down means it restarted its session.
 local function counters(w, up, dn, pup, pdn)
   local du, dd = up - pup, dn - pdn
   if du < 0 then du = up end
   if dd < 0 then dd = dn end
-  if du ~= 0 then redis.call('HINCRBY', w.X, 'up', string.format('%d', du)) end
-  if dd ~= 0 then redis.call('HINCRBY', w.X, 'dn', string.format('%d', dd)) end
+  w.du, w.dd = w.du + du, w.dd + dd
+end
+-- emptied: the swarm's last peer left and its totals went with it.
+local function emptied(w)
+  redis.call('DEL', w.X)
+  w.du, w.dd, w.done = 0, 0, 0
 end
 
 local function one(w, now, a)
@@ -107,7 +120,7 @@ local function one(w, now, a)
     counters(w, up, dn, pup, pdn)
     forget(w, id)
     redis.call('ZADD', w.T, tsraw, id)
-    if redis.call('ZCARD', w.P) == 0 then redis.call('DEL', w.X) end
+    if redis.call('ZCARD', w.P) == 0 then emptied(w) end
     return 'left'
   end
   local status = 'ok'
@@ -116,10 +129,10 @@ local function one(w, now, a)
     status = 'joined'
   end
   counters(w, up, dn, pup, pdn)
-  if ev == 'completed' then redis.call('HINCRBY', w.X, 'done', 1) end
+  if ev == 'completed' then w.done = w.done + 1 end
   redis.call('ZADD', w.P, now, id)
   if ARGV[a + 8] == '0' then
-    redis.call('ZADD', w.S, now, id)
+    if redis.call('ZADD', w.S, now, id) == 1 then w.newS = true end
   elseif prev then -- a newcomer is in no seed set
     redis.call('ZREM', w.S, id)
   end
@@ -130,23 +143,48 @@ end
 
 local statuses, gone, sw, touched, lastnow = {}, {}, {}, {}, {}
 for i = 1, n do
-  local a = 7 + (i - 1) * 9
+  local a = 8 + (i - 1) * 9
   local g, now = tonumber(ARGV[a + 1]), ARGV[a + 2]
   local w = sw[g]
   if not w then
     w = swarm(g)
+    w.du, w.dd, w.done, w.joins = 0, 0, 0, 0
     sw[g] = w
-    gone[g] = trim(w, string.format('%d', tonumber(now) - ttl), limit, string.format('%d', tonumber(now) - skew), stopcap)
+    if string.byte(trimmask, g) == 49 then
+      gone[g] = trim(w, string.format('%d', tonumber(now) - ttl), limit, string.format('%d', tonumber(now) - skew), stopcap)
+    else
+      gone[g] = {}
+    end
   end
   lastnow[g] = now
   local st = one(w, now, a)
   statuses[i] = st
   if st == 'left' then touched[g] = 2 elseif st == 'joined' and not touched[g] then touched[g] = 1 end
+  if st == 'joined' then w.joins = w.joins + 1 end
 end
-for g, t in pairs(touched) do
-  local w = sw[g]
+-- The totals: a field whose new value is the increment was absent, and
+-- its key may be new.
+local function add(w, f, d)
+  if d ~= 0 and redis.call('HINCRBY', w.X, f, string.format('%d', d)) == d then w.newX = true end
+end
+for g, w in pairs(sw) do
+  add(w, 'up', w.du)
+  add(w, 'dn', w.dd)
+  add(w, 'done', w.done)
+  -- Key TTLs: every key of a swarm that had a stop (the stopped set may be
+  -- new) or whose peers all joined in this batch (it was empty: its keys
+  -- are new); otherwise only a seed set that gained a member or totals
+  -- that gained a field, which may have just been created. Keys that
+  -- existed keep the TTL set when they were created, refreshed by the
+  -- replicas' index refresh.
+  local t = touched[g]
   if t == 2 then trimStopped(w, string.format('%d', tonumber(lastnow[g]) - skew), stopcap) end
-  for _, k in ipairs({w.P, w.S, w.M, w.E, w.X, w.T}) do redis.call('PEXPIRE', k, keyttl) end
+  if t == 2 or (t == 1 and redis.call('ZCARD', w.P) <= w.joins) then
+    for _, k in ipairs({w.P, w.S, w.M, w.E, w.X, w.T}) do redis.call('PEXPIRE', k, keyttl) end
+  else
+    if w.newS then redis.call('PEXPIRE', w.S, keyttl) end
+    if w.newX then redis.call('PEXPIRE', w.X, keyttl) end
+  end
 end
 return {statuses, gone}
 `)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +67,11 @@ type redisStore struct {
 	// its dial.
 	reuse    *lru.Cache[string, reusedSample]
 	reuseFor time.Duration
+	// trimmed remembers when this replica last had a swarm trimmed of its
+	// expired peers (Unix ms), so the announce script trims a swarm at
+	// most every trimEvery (trimDue). Safe to be stale: a forgotten swarm
+	// is trimmed at its next announce.
+	trimmed *lru.Cache[string, int64]
 
 	// batch writes the announces (redisbatch.go).
 	batch *redisBatcher
@@ -144,9 +150,11 @@ func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, e
 func newRedisStore(c redis.UniversalClient, cfg Config, m *metrics) *redisStore {
 	indexed, _ := lru.New[string, time.Time](indexedCacheSize)
 	reuse, _ := lru.New[string, reusedSample](reuseCacheSize)
+	trimmed, _ := lru.New[string, int64](indexedCacheSize)
 	rs := &redisStore{
 		c: c, prefix: cfg.RedisPrefix, ttl: cfg.PeerTTL, skew: cfg.ClockSkew, lim: cfg.limits(),
 		sample: cfg.RedisSample, m: m, indexed: indexed, reuse: reuse, reuseFor: cfg.RedisSampleReuse,
+		trimmed: trimmed,
 	}
 	_, cluster := c.(*redis.ClusterClient)
 	rs.batch = newRedisBatcher(rs, cluster)
@@ -257,8 +265,24 @@ func parseMember(s string) (swarmKey, bool) {
 
 // swarmKeys are the keys of one swarm, in the order the scripts take them.
 func (rs *redisStore) swarmKeys(m string) []string {
-	p := rs.prefix + "{" + m + "}:"
-	return []string{p + "p", p + "s", p + "m", p + "e", p + "x", p + "t"}
+	// One string holds the six keys, each a slice of it: two allocations
+	// per swarm of a batch instead of seven.
+	n := len(rs.prefix) + len(m) + 4
+	var b strings.Builder
+	b.Grow(6 * n)
+	for _, c := range "psmext" {
+		b.WriteString(rs.prefix)
+		b.WriteByte('{')
+		b.WriteString(m)
+		b.WriteString("}:")
+		b.WriteByte(byte(c))
+	}
+	all := b.String()
+	keys := make([]string, 6)
+	for i := range keys {
+		keys[i] = all[i*n : (i+1)*n]
+	}
+	return keys
 }
 
 func (rs *redisStore) tenantKey(tenant string) string {
@@ -278,11 +302,10 @@ func (rs *redisStore) keyTTL() time.Duration { return rs.ttl + rs.skew + time.Mi
 func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceRequest, ad admission, want int, now time.Time) (announceResult, error) {
 	var res announceResult
 	mem := member(ad.key)
-	keys := rs.swarmKeys(mem)
 	last, known := rs.indexed.Get(mem)
 	stale := !known || now.Sub(last) > rs.ttl/3
 	if !known && req.Event != discovery.EventStopped {
-		if err := rs.checkCaps(ctx, ad.key, keys[0]); err != nil {
+		if err := rs.checkCaps(ctx, ad.key, rs.swarmKeys(mem)[0]); err != nil {
 			return res, err
 		}
 	}
@@ -311,9 +334,29 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		rs.index(ctx, ad.key, mem, now)
 	}
 	if want > 0 && req.Event != discovery.EventStopped {
-		res.peers = rs.choose(r.entries, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, ms(now.Add(-rs.ttl)))
+		bp := peerBufs.Get().(*[]discovery.PeerInfo)
+		*bp = rs.choose(r.entries, &asker{id: req.Peer, region: ad.region, ip: ad.observed, regions: ad.regions}, want, ms(now.Add(-rs.ttl)), *bp)
+		res.peers, res.pooled = *bp, bp
 	}
 	return res, nil
+}
+
+// trimEvery is how often, at most, one replica has the announce script
+// look for a swarm's expired peers (a range query on its last-seen set):
+// a peer expires a TTL after its last announce, so looking at every
+// announce of a busy swarm finds nothing almost always. An expired peer
+// stays in the swarm's keys up to trimEvery longer (or a fifth of the TTL
+// when that is shorter); the sample skips it and the listing's counts
+// exclude it meanwhile, only --max-swarm-peers may count it.
+const trimEvery = time.Second
+
+// trimDue says whether a batch should trim swarm mem at now (Unix ms):
+// this replica has not had it trimmed for trimEvery (a fifth of the peer
+// TTL if shorter), or does not remember it, or the clock went back.
+func (rs *redisStore) trimDue(mem string, now int64) bool {
+	last, ok := rs.trimmed.Get(mem)
+	every := min(trimEvery, rs.ttl/5).Milliseconds()
+	return !ok || now-last >= every || now < last
 }
 
 // sampleCount is the count to ask HRANDFIELD for, given the swarm's last
@@ -429,44 +472,91 @@ func (rs *redisStore) gone(k swarmKey, v any) []leftPeer {
 // choose picks up to k peers for a among the sampled entries with the
 // rules of state.sample: never a itself, only addresses a can dial,
 // residency, a's region first, at most perPrefix from one /24 or /48.
-// Entries past the TTL not yet trimmed are skipped.
-func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64) []discovery.PeerInfo {
-	cands := make([]*sampled, 0, len(entries))
-	for _, s := range entries {
-		if s.id == a.id || s.e.lastSeen < cutoff || !s.e.addrs.anyVisible(a.ip) {
-			continue
-		}
-		if len(a.regions) > 0 && !(s.e.trusted && slices.Contains(a.regions, s.e.region)) {
-			continue
-		}
-		cands = append(cands, s)
+// Entries past the TTL not yet trimmed are skipped. The peers are appended
+// to out (a pooled slice, see peerBufs).
+//
+// The entries are visited in a random order drawn as it goes (a
+// Fisher-Yates shuffle that stops once k peers are taken), so an announce
+// that finds its peers among the first entries it draws looks at no more.
+// The second pass (other regions) runs only when the first drew every
+// entry, so it walks a whole shuffle.
+func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64, out []discovery.PeerInfo) []discovery.PeerInfo {
+	if k <= 0 || len(entries) == 0 {
+		return out
 	}
-	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	out := make([]discovery.PeerInfo, 0, min(k, len(cands)))
-	var taken map[netip.Prefix]int
-	for pass := range 2 {
-		for i, s := range cands {
-			if len(out) == k {
-				return out
+	sp := chooseBufs.Get().(*[]*sampled)
+	cands := append((*sp)[:0], entries...)
+	defer func() {
+		clear(cands)
+		if cap(cands) <= maxPooledChoose {
+			*sp = cands[:0]
+			chooseBufs.Put(sp)
+		}
+	}()
+	// taken counts the peers handed out per network: at most k networks,
+	// searched in place (cheaper than a map for the few dozen peers of an
+	// answer).
+	type count struct {
+		p netip.Prefix
+		n int
+	}
+	var buf [64]count
+	taken := buf[:0]
+	take := func(s *sampled) bool {
+		if rs.lim.perPrefix >= 0 && !s.prefix.Addr().IsLoopback() {
+			i := 0
+			for i < len(taken) && taken[i].p != s.prefix {
+				i++
 			}
-			if s == nil || (pass == 0) != (s.e.region == a.region) {
-				continue
+			if i == len(taken) {
+				taken = append(taken, count{p: s.prefix})
 			}
-			if rs.lim.perPrefix >= 0 && !s.prefix.Addr().IsLoopback() {
-				if taken == nil {
-					taken = map[netip.Prefix]int{}
-				}
-				if taken[s.prefix] >= rs.lim.perPrefix {
-					continue
-				}
-				taken[s.prefix]++
+			if taken[i].n >= rs.lim.perPrefix {
+				return false
 			}
-			out = append(out, s.info(a.ip))
-			cands[i] = nil
+			taken[i].n++
+		}
+		out = append(out, s.info(a.ip))
+		return true
+	}
+	n, got := len(cands), 0
+	for i := 0; i < n; i++ {
+		if got == k {
+			return out
+		}
+		j := i + rand.IntN(n-i)
+		cands[i], cands[j] = cands[j], cands[i]
+		s := cands[i]
+		if s.id == a.id || s.e.lastSeen < cutoff || !s.e.addrs.anyVisible(a.ip) ||
+			len(a.regions) > 0 && !(s.e.trusted && slices.Contains(a.regions, s.e.region)) {
+			cands[i] = nil // never eligible
+			continue
+		}
+		if s.e.region != a.region {
+			continue // the second pass's
+		}
+		if take(s) {
+			got++
+		}
+		cands[i] = nil
+	}
+	for _, s := range cands {
+		if got == k {
+			break
+		}
+		if s != nil && take(s) {
+			got++
 		}
 	}
 	return out
 }
+
+// chooseBufs holds choose's scratch slices between announces.
+var chooseBufs = sync.Pool{New: func() any { return new([]*sampled) }}
+
+// maxPooledChoose bounds the scratch slices kept in chooseBufs (twice the
+// default sample: the kept sample may grow by this replica's joins).
+const maxPooledChoose = 4 * DefaultRedisSample
 
 // expire trims the swarms nobody announced to for a TTL: their peers are
 // all silent. Swarms with announces trim themselves in announceScript.
