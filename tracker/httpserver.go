@@ -163,6 +163,9 @@ func writeAnswer(c *fasthttp.RequestCtx, a *answer) {
 // body over its limit as handleAnnounce does (400, the field), anything
 // else with the status net/http would give.
 func (s *Server) serveHTTPError(c *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		drainRefused(c.Conn())
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) && isAnnounce(&c.Request.Header) {
 		var a answer
 		s.reject(&a, c.RemoteAddr().String(), errBodyTooLarge)
@@ -183,6 +186,43 @@ func (s *Server) serveHTTPError(c *fasthttp.RequestCtx, err error) {
 	c.SetStatusCode(status)
 	c.SetContentType("text/plain; charset=utf-8")
 	c.SetBodyString(msg)
+}
+
+// What drainRefused reads at most of a refused body, how long it waits for
+// the next bytes, and how long it reads in all.
+const (
+	refusedDrainBytes = 256 << 10
+	refusedDrainIdle  = 200 * time.Millisecond
+	refusedDrainTotal = time.Second
+)
+
+// drainRefused reads and discards what a client is still sending of a
+// body the server refused from its head, before the refusal is written
+// and the connection closed: a connection closed with unread bytes is
+// reset, and the client would read a reset instead of the 413 (or 400).
+// It is bounded in bytes and time, so a client sending slowly cannot keep
+// the connection's goroutine.
+func drainRefused(conn net.Conn) {
+	if conn == nil {
+		return
+	}
+	defer conn.SetReadDeadline(time.Time{}) //nolint:errcheck // the connection closes next
+	end := time.Now().Add(refusedDrainTotal)
+	var buf [16 << 10]byte
+	for n := 0; n < refusedDrainBytes; {
+		next := time.Now().Add(refusedDrainIdle)
+		if next.After(end) {
+			next = end
+		}
+		if conn.SetReadDeadline(next) != nil {
+			return
+		}
+		k, err := conn.Read(buf[:])
+		n += k
+		if err != nil {
+			return
+		}
+	}
 }
 
 // fastRemoteIP is remoteIP for a request on the fast path: the TCP peer,
