@@ -2,7 +2,7 @@
 
 // End-to-end tests of the gateway's bounds with real processes: what many
 // readers that stop reading can make a `shoal peer` hold, and that it lets
-// go of them. Each logs a line "ISSUE9 <case>: …" with its figures. Every
+// go of them. Each logs a line "FIGURE <case>: …" with its figures. Every
 // wait polls with an overall deadline; no assertion depends on timing.
 package main
 
@@ -195,7 +195,7 @@ func TestStalledReadersKeepPeerMemoryBounded(t *testing.T) {
 	// A fresh reader gets the whole file.
 	wantWhole(t, "full GET after the stall", fxDo(t, http.MethodGet, p.gw+path), c.files["big.bin"])
 	peak := procStatus(t, pid, "VmHWM")
-	t.Logf("ISSUE9 stalled-readers: readers=%d chunk=%s file=%d peak_rss_at_stall=%.1fMiB peak_rss=%.1fMiB",
+	t.Logf("FIGURE stalled-readers: readers=%d chunk=%s file=%d peak_rss_at_stall=%.1fMiB peak_rss=%.1fMiB",
 		bndReaders, bndChunkSize, bndFileSize, float64(atStall)/(1<<20), float64(peak)/(1<<20))
 	if peak >= bndRSSLimit {
 		t.Errorf("peer peak RSS %.1f MiB with %d stalled readers of a %s-chunk file; want under %d MiB",

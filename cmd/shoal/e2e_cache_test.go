@@ -35,7 +35,7 @@ func TestGetBesideRunningPeerSharesItsCache(t *testing.T) {
 		if what == "" {
 			what = "(the whole content)"
 		}
-		t.Logf("ISSUE9 get %s beside a peer: origin_requests=%d origin_bytes=%d", what, d.requests, d.bytes)
+		t.Logf("FIGURE get %s beside a peer: origin_requests=%d origin_bytes=%d", what, d.requests, d.bytes)
 		if i == 1 && d.bytes != 0 {
 			t.Errorf("second get of a.bin cost the origin %d bytes (%d requests); the peer's cache holds it", d.bytes, d.requests)
 		}

@@ -5,7 +5,7 @@
 // root, as CI does), a real `shoal origin`, and the origin's own /metrics
 // as the witness of what the peer asks of it.
 //
-// It logs "ISSUE9 full disk <window>: origin_requests=N origin_bytes=N".
+// It logs "FIGURE full disk <window>: origin_requests=N origin_bytes=N".
 // Every wait polls with an overall deadline; no assertion depends on timing.
 package main
 
@@ -146,7 +146,7 @@ func fullDisk(t *testing.T, prefetch string) {
 	}
 	last := r.originCounters()
 	d, after := last.sub(before), last.sub(atEnd)
-	t.Logf("ISSUE9 full disk, prefetch %s, %v: origin_requests=%d origin_bytes=%d, of which after the GET ended: origin_requests=%d origin_bytes=%d "+
+	t.Logf("FIGURE full disk, prefetch %s, %v: origin_requests=%d origin_bytes=%d, of which after the GET ended: origin_requests=%d origin_bytes=%d "+
 		"(GET: status %d after %v, body %q, body error %v, error %v)",
 		prefetch, *diskWindow, d.requests, d.bytes, after.requests, after.bytes, status, got, body[:min(len(body), 300)], readErr, err)
 

@@ -8,7 +8,7 @@
 // have-set lie, that a newcomer completes from a seed while the origin is
 // down, and that a chunk damaged on disk is fetched again.
 //
-// Each test logs a line "ISSUE8 <case>: origin_requests=N origin_bytes=N".
+// Each test logs a line "FIGURE <case>: origin_requests=N origin_bytes=N".
 // Every wait polls with an overall deadline; no assertion depends on timing.
 package main
 
@@ -566,7 +566,7 @@ func wantWhole(t *testing.T, what string, r fxResponse, src fxSource) {
 
 func issue8(t *testing.T, what string, o fxOrigin, extra string) {
 	t.Helper()
-	t.Logf("ISSUE8 %s: origin_requests=%d origin_bytes=%d%s", what, o.requests, o.bytes, extra)
+	t.Logf("FIGURE %s: origin_requests=%d origin_bytes=%d%s", what, o.requests, o.bytes, extra)
 }
 
 // TestPeerHeadFetchesNoChunks: a HEAD through a fresh peer's gateway costs

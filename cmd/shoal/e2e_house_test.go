@@ -84,7 +84,7 @@ func TestKilledGetLeftoversGoneAfterRerun(t *testing.T) {
 	if got := listing(); !slices.Equal(got, []string{"big.bin"}) {
 		t.Errorf("beside OUT after the rerun: %v; want only big.bin", got)
 	}
-	t.Logf("ISSUE9 killed get: rerun said %q; left beside OUT: %v", strings.TrimSpace(stdout), listing())
+	t.Logf("FIGURE killed get: rerun said %q; left beside OUT: %v", strings.TrimSpace(stdout), listing())
 }
 
 // TestDemoIgnoresOtherCommandsEnvironment: variables set for `shoal origin`

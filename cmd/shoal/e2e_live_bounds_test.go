@@ -8,7 +8,7 @@
 // that a channel nobody watches any more is dropped: no follower, no swarm,
 // no origin traffic. Origin traffic is read from the origin's own /metrics.
 //
-// Each test logs a line "ISSUE9 <case>: …" with its figures. Every wait
+// Each test logs a line "FIGURE <case>: …" with its figures. Every wait
 // polls with an overall deadline; the only fixed waits are the quiet
 // windows over which "no origin traffic" is asserted.
 package main
@@ -105,7 +105,7 @@ func TestLiveRandomIDsLeaveNoFollower(t *testing.T) {
 	}
 	last := time.Now()
 	o := r.originCounters().sub(before)
-	t.Logf("ISSUE9 random live IDs: origin_requests=%d after 100 IDs", o.requests)
+	t.Logf("FIGURE random live IDs: origin_requests=%d after 100 IDs", o.requests)
 	if o.requests > 100 {
 		t.Errorf("100 unknown channels cost the origin %d requests, want at most one each", o.requests)
 	}
@@ -114,7 +114,7 @@ func TestLiveRandomIDsLeaveNoFollower(t *testing.T) {
 		t.Fatalf("10 s after the last request the peer follows %d channels: %+v", len(st.LiveChannels), st.LiveChannels)
 	}
 	r.quiet("10 s after 100 unknown channels", 3*time.Second)
-	t.Logf("ISSUE9 random live IDs: origin_requests=%d 13 s after the last request", r.originCounters().sub(before).requests)
+	t.Logf("FIGURE random live IDs: origin_requests=%d 13 s after the last request", r.originCounters().sub(before).requests)
 }
 
 // fxEncoder stands in for a live encoder: every target duration it writes a
@@ -213,7 +213,7 @@ func TestLiveIdleChannelStopsOriginTraffic(t *testing.T) {
 	}
 	polls := r.originKind("channel_update") - polls0
 	span := time.Since(start)
-	t.Logf("ISSUE9 live watched: channel_update_requests=%d in %v at a 1 s target duration (%.2f per target duration)", polls, span.Round(time.Millisecond), float64(polls)/span.Seconds())
+	t.Logf("FIGURE live watched: channel_update_requests=%d in %v at a 1 s target duration (%.2f per target duration)", polls, span.Round(time.Millisecond), float64(polls)/span.Seconds())
 	if limit := int64(span.Seconds()) + 2; polls > limit {
 		t.Errorf("%d update polls in %v, want at most one per target duration (%d)", polls, span, limit)
 	}
@@ -229,7 +229,7 @@ func TestLiveIdleChannelStopsOriginTraffic(t *testing.T) {
 		return len(st.LiveChannels) == 0 && len(st.Swarms) == 0, fmt.Sprintf("%d channels, %d swarms", len(st.LiveChannels), len(st.Swarms))
 	})
 	r.quiet("a channel nobody watches", 4*time.Second)
-	t.Logf("ISSUE9 live idle: no origin requests over 4 s once the viewer had gone")
+	t.Logf("FIGURE live idle: no origin requests over 4 s once the viewer had gone")
 }
 
 // TestLiveGossipSparesOriginPolls: several peers (libp2p, a tracker) whose
@@ -285,7 +285,7 @@ func TestLiveGossipSparesOriginPolls(t *testing.T) {
 	time.Sleep(15 * time.Second)
 	polls, span := r.originKind("channel_update")-before, time.Since(start)
 	segments := span.Seconds() // one per second
-	t.Logf("ISSUE9 live gossip: %d peers, channel_update_requests=%d over %.1f segments = %.2f per segment (%.2f per peer per segment)",
+	t.Logf("FIGURE live gossip: %d peers, channel_update_requests=%d over %.1f segments = %.2f per segment (%.2f per peer per segment)",
 		peers, polls, segments, float64(polls)/segments, float64(polls)/segments/peers)
 	if max := int64(peers*segments) + peers; polls > max {
 		t.Errorf("%d update requests from %d peers over %.1f s, want at most one per peer per target duration (%d)", polls, peers, segments, max)

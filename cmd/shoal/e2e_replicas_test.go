@@ -108,7 +108,7 @@ func TestReplicaKilledMidSwarmLosesNothing(t *testing.T) {
 		}
 	}
 	egress := r.settle().sub(before)
-	t.Logf("ISSUE13 replicas: origin_bytes=%d (%.2f × F) for %d receivers of a %d-byte file", egress.bytes, float64(egress.bytes)/float64(size), nPeers, size)
+	t.Logf("FIGURE replicas: origin_bytes=%d (%.2f × F) for %d receivers of a %d-byte file", egress.bytes, float64(egress.bytes)/float64(size), nPeers, size)
 	if limit := int64(size) * 13 / 10; egress.bytes > limit {
 		t.Errorf("origin egress %d bytes, want at most 1.3 × F = %d", egress.bytes, limit)
 	}
