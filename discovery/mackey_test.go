@@ -16,7 +16,7 @@ func TestMACKeyIsHMAC(t *testing.T) {
 	for _, kl := range []int{0, 1, 32, 63, 64, 65, 200} {
 		key := bytes.Repeat([]byte{byte(kl) + 1}, kl)
 		k := NewMACKey(key)
-		for _, ml := range []int{0, 1, 55, 64, 447, 448, 449, 1000} {
+		for _, ml := range []int{0, 1, 55, 64, 447, 448, 449, 1000, 1984, 1985, 5000} {
 			msg := bytes.Repeat([]byte{byte(ml)}, ml)
 			m := hmac.New(sha256.New, key)
 			m.Write(msg)

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -209,11 +211,31 @@ func (k *MACKey) Set(key []byte) {
 	}
 }
 
+// macBuf is the stack buffer MACKey hashes the inner pad and the message
+// in; a longer message is hashed in a pooled digest instead.
+const macBuf = 2048
+
+var digests = sync.Pool{New: func() any { return sha256.New() }}
+
 // Sum returns HMAC-SHA256 of msg with k, without allocating.
 func (k *MACKey) Sum(msg []byte) [sha256.Size]byte {
-	var buf [512]byte
+	if len(msg) > macBuf-sha256.BlockSize {
+		return k.outer(k.innerLong(msg))
+	}
+	var buf [macBuf]byte
 	b := append(append(buf[:0], k.ipad[:]...), msg...)
 	return k.outer(sha256.Sum256(b))
+}
+
+// innerLong is the inner hash of a message too long for the stack buffer.
+func (k *MACKey) innerLong(msg []byte) (sum [sha256.Size]byte) {
+	h := digests.Get().(hash.Hash)
+	h.Reset()
+	h.Write(k.ipad[:])
+	h.Write(msg)
+	h.Sum(sum[:0])
+	digests.Put(h)
+	return sum
 }
 
 func (k *MACKey) outer(inner [sha256.Size]byte) [sha256.Size]byte {
@@ -224,10 +246,14 @@ func (k *MACKey) outer(inner [sha256.Size]byte) [sha256.Size]byte {
 }
 
 // mac is HMAC-SHA256 of r's SigningBytes with k, with no allocation for
-// announces whose signing bytes fit a small stack buffer.
+// announces whose signing bytes fit the stack buffer (all but those with
+// tokens of more than about 1.7 KiB).
 func (k *MACKey) mac(r *AnnounceRequest) [sha256.Size]byte {
-	var buf [512]byte
+	var buf [macBuf]byte
 	b := r.AppendSigningBytes(append(buf[:0], k.ipad[:]...))
+	if len(b) > macBuf { // b grew on the heap; nothing of buf may reach a hash.Hash
+		return k.Sum(r.SigningBytes())
+	}
 	return k.outer(sha256.Sum256(b))
 }
 
