@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -303,7 +301,7 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 	// tickets[id] is the session ticket identity id got with its first
 	// announce; written before that announce is marked answered, read
 	// after, so its next announce sees it.
-	tickets := make([]atomic.Pointer[discovery.Session], idents(reqs))
+	tickets := make([]atomic.Pointer[ticket], idents(reqs))
 	done := make([]atomic.Bool, len(reqs)) // answered (or given up): the peer's next may go
 	if warm > 0 {
 		cfg.Progress(fmt.Sprintf("%s: warming up: %d first announces, not timed…", lt.name, warm))
@@ -329,7 +327,7 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 // over hosts, for at most d, and returns the counts and latencies of
 // those answered. A peer's announce waits for its previous one (done).
 func drive(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, hosts []string, reqs []loadReq, from int,
-	tickets []atomic.Pointer[discovery.Session], done []atomic.Bool, d time.Duration) LoadResult {
+	tickets []atomic.Pointer[ticket], done []atomic.Bool, d time.Duration) LoadResult {
 	var (
 		res     LoadResult
 		next    atomic.Int64
@@ -456,16 +454,13 @@ type loadReq struct {
 
 // maced appends q as an HTTP request authenticated with ticket tk: the MAC
 // is the peer's own cost, made here in the timed loop as a peer would.
-func (q *loadReq) maced(b []byte, tk *discovery.Session) []byte {
-	m := hmac.New(sha256.New, tk.Key)
-	m.Write(q.sb)
-	var sum [sha256.Size]byte
-	mac := m.Sum(sum[:0])
+func (q *loadReq) maced(b []byte, tk *ticket) []byte {
+	mac := tk.mk.Sum(q.sb)
 	var tail [128]byte
 	t := append(tail[:0], `,"sess_exp":`...)
 	t = strconv.AppendInt(t, tk.Exp, 10)
 	t = append(t, `,"mac":"`...)
-	t = base64.StdEncoding.AppendEncode(t, mac)
+	t = base64.StdEncoding.AppendEncode(t, mac[:])
 	t = append(t, `"}`...)
 	b = append(b, q.head...)
 	b = strconv.AppendInt(b, int64(len(q.tmpl)+len(t)), 10)
@@ -655,16 +650,24 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 // the peers before the ticket have no such key: the first is the answer's
 // own (or, with no ticket, one inside a policy, which does not decode as
 // one below).
-func sessionOf(body []byte) *discovery.Session {
+// ticket is a session ticket as a peer keeps it: with its key's HMAC pads
+// made once, when the ticket arrives, rather than at every announce.
+type ticket struct {
+	discovery.Session
+	mk discovery.MACKey
+}
+
+func sessionOf(body []byte) *ticket {
 	const key = `"session":`
 	i := bytes.Index(body, []byte(key))
 	if i < 0 {
 		return nil
 	}
-	var tk discovery.Session
-	if json.NewDecoder(bytes.NewReader(body[i+len(key):])).Decode(&tk) != nil || len(tk.Key) != discovery.SessionKeyLen {
+	var tk ticket
+	if json.NewDecoder(bytes.NewReader(body[i+len(key):])).Decode(&tk.Session) != nil || len(tk.Key) != discovery.SessionKeyLen {
 		return nil
 	}
+	tk.mk.Set(tk.Key)
 	return &tk
 }
 

@@ -78,6 +78,9 @@ func TestSessionOfReadsTheTicketOnly(t *testing.T) {
 	if tk == nil || tk.Exp != 99 || !bytes.Equal(tk.Key, key) {
 		t.Fatalf("sessionOf(%s) = %+v, want exp 99 and the key", with, tk)
 	}
+	if want := discovery.NewMACKey(key).Sum([]byte("m")); tk.mk.Sum([]byte("m")) != want {
+		t.Fatal("the ticket's MAC pads are not its key's")
+	}
 	without := (&discovery.AnnounceResponse{IntervalS: 30, Peers: peers, Policy: json.RawMessage(`{"session":{"exp":1,"key":"AAAA"}}`)}).AppendJSON(nil)
 	if tk := sessionOf(without); tk != nil {
 		t.Fatalf("sessionOf(%s) = %+v, want none", without, tk)

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -46,7 +48,11 @@ const signingDomain = "shoal announce v1\n"
 // but Sig, each length-prefixed or fixed-size, so no two requests share an
 // encoding.
 func (r *AnnounceRequest) SigningBytes() []byte {
-	b := make([]byte, 0, 256+len(r.Token))
+	return r.AppendSigningBytes(make([]byte, 0, 256+len(r.Token)))
+}
+
+// AppendSigningBytes appends SigningBytes to b and returns the result.
+func (r *AnnounceRequest) AppendSigningBytes(b []byte) []byte {
 	b = append(b, signingDomain...)
 	b = append(b, r.Content[:]...)
 	str := func(s string) {
@@ -126,9 +132,8 @@ func (r *AnnounceRequest) MACWith(t Session, at time.Time) {
 	r.Sig = nil
 	r.SessExp = t.Exp
 	r.MAC = nil
-	m := hmac.New(sha256.New, t.Key)
-	m.Write(r.SigningBytes())
-	r.MAC = m.Sum(make([]byte, 0, MACLen))
+	sum := NewMACKey(t.Key).mac(r)
+	r.MAC = append(make([]byte, 0, MACLen), sum[:]...)
 }
 
 // VerifyMAC checks a request authenticated with a session ticket whose key
@@ -136,6 +141,14 @@ func (r *AnnounceRequest) MACWith(t Session, at time.Time) {
 // ticket has not expired at now, TS is within window of now either way, and
 // MAC verifies (compared in constant time). It does not call Validate.
 func (r *AnnounceRequest) VerifyMAC(key []byte, now time.Time, window time.Duration) error {
+	if err := r.checkMACFields(now, window); err != nil {
+		return err
+	}
+	return r.verifyMAC(NewMACKey(key))
+}
+
+// checkMACFields is what VerifyMAC checks besides the MAC itself.
+func (r *AnnounceRequest) checkMACFields(now time.Time, window time.Duration) error {
 	if len(r.MAC) == 0 || r.TS == 0 || r.SessExp == 0 {
 		return fmt.Errorf("%w: want fields ts, sess_exp and mac", ErrSessionInvalid)
 	}
@@ -147,13 +160,101 @@ func (r *AnnounceRequest) VerifyMAC(key []byte, now time.Time, window time.Durat
 		return fmt.Errorf("%w: sent at %s, tracker time %s, allowed skew %v",
 			ErrStale, r.Time().UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), window)
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write(r.SigningBytes())
-	var sum [sha256.Size]byte
-	if !hmac.Equal(m.Sum(sum[:0]), r.MAC) {
+	return nil
+}
+
+// VerifyMACKey is VerifyMAC with the ticket key's pads made once
+// (NewMACKey), as a peer or tracker that checks many announces of one
+// ticket keeps them.
+func (r *AnnounceRequest) VerifyMACKey(k *MACKey, now time.Time, window time.Duration) error {
+	if err := r.checkMACFields(now, window); err != nil {
+		return err
+	}
+	return r.verifyMAC(k)
+}
+
+func (r *AnnounceRequest) verifyMAC(k *MACKey) error {
+	sum := k.mac(r)
+	if !hmac.Equal(sum[:], r.MAC) {
 		return fmt.Errorf("%w: mac does not verify for peer %s", ErrSessionInvalid, r.Peer)
 	}
 	return nil
+}
+
+// MACKey is a session ticket key made ready for HMAC-SHA256: its inner and
+// outer pads, XORed once. It is read only after NewMACKey, so one MACKey may
+// serve any number of goroutines.
+type MACKey struct {
+	ipad, opad [sha256.BlockSize]byte
+}
+
+// NewMACKey returns key's pads (a key longer than a block is hashed first,
+// as HMAC does).
+func NewMACKey(key []byte) *MACKey {
+	k := new(MACKey)
+	k.Set(key)
+	return k
+}
+
+// Set makes k the pads of key, in place.
+func (k *MACKey) Set(key []byte) {
+	var kb [sha256.BlockSize]byte
+	if len(key) > sha256.BlockSize {
+		h := sha256.Sum256(key)
+		copy(kb[:], h[:])
+	} else {
+		copy(kb[:], key)
+	}
+	for i, c := range kb {
+		k.ipad[i] = c ^ 0x36
+		k.opad[i] = c ^ 0x5c
+	}
+}
+
+// macBuf is the stack buffer MACKey hashes the inner pad and the message
+// in; a longer message is hashed in a pooled digest instead.
+const macBuf = 2048
+
+var digests = sync.Pool{New: func() any { return sha256.New() }}
+
+// Sum returns HMAC-SHA256 of msg with k, without allocating.
+func (k *MACKey) Sum(msg []byte) [sha256.Size]byte {
+	if len(msg) > macBuf-sha256.BlockSize {
+		return k.outer(k.innerLong(msg))
+	}
+	var buf [macBuf]byte
+	b := append(append(buf[:0], k.ipad[:]...), msg...)
+	return k.outer(sha256.Sum256(b))
+}
+
+// innerLong is the inner hash of a message too long for the stack buffer.
+func (k *MACKey) innerLong(msg []byte) (sum [sha256.Size]byte) {
+	h := digests.Get().(hash.Hash)
+	h.Reset()
+	h.Write(k.ipad[:])
+	h.Write(msg)
+	h.Sum(sum[:0])
+	digests.Put(h)
+	return sum
+}
+
+func (k *MACKey) outer(inner [sha256.Size]byte) [sha256.Size]byte {
+	var ob [sha256.BlockSize + sha256.Size]byte
+	copy(ob[:], k.opad[:])
+	copy(ob[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(ob[:])
+}
+
+// mac is HMAC-SHA256 of r's SigningBytes with k, with no allocation for
+// announces whose signing bytes fit the stack buffer (all but those with
+// tokens of more than about 1.7 KiB).
+func (k *MACKey) mac(r *AnnounceRequest) [sha256.Size]byte {
+	var buf [macBuf]byte
+	b := r.AppendSigningBytes(append(buf[:0], k.ipad[:]...))
+	if len(b) > macBuf { // b grew on the heap; nothing of buf may reach a hash.Hash
+		return k.Sum(r.SigningBytes())
+	}
+	return k.outer(sha256.Sum256(b))
 }
 
 // IsSessionRefusal reports whether err, an error of Announce, is a tracker

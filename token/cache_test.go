@@ -3,6 +3,7 @@ package token
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,5 +101,40 @@ func BenchmarkCheckCached(b *testing.B) {
 		if _, err := v.Check(tok, subj); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestTokenCacheShardedBounded: a cache big enough to be split into shards
+// still never holds more than its size, and a token of the same length as
+// a cached one but not it is no hit: its signature is verified (and fails).
+func TestTokenCacheShardedBounded(t *testing.T) {
+	pub := keyOf("pub")
+	v := NewVerifier([]manifest.PublicKey{manifest.PublicOf(pub)}, &core.ManualClock{T: t0.Add(time.Minute)}).WithCache(shardedCacheMin)
+	if len(v.verified.shards) != cacheShards {
+		t.Fatalf("cache of %d in %d shards, want %d", shardedCacheMin, len(v.verified.shards), cacheShards)
+	}
+	var last string
+	for i := range 3 * shardedCacheMin {
+		c := base(AnyScope())
+		c.Region = fmt.Sprint("r", i)
+		last = mustIssue(t, pub, c)
+		if _, err := v.Check(last, Subject{Publisher: manifest.PublicOf(pub)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := v.verified.Len(); n > shardedCacheMin || n < shardedCacheMin/2 {
+		t.Fatalf("cache holds %d tokens, want at most its bound %d (and most of it used)", n, shardedCacheMin)
+	}
+	if _, err := v.Check(last, Subject{Publisher: manifest.PublicOf(pub)}); err != nil {
+		t.Fatalf("the last token, cached: %v", err)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-1] ^= 1 // the signature's last byte
+	forged := base64.RawURLEncoding.EncodeToString(raw)
+	if _, err := v.Check(forged, Subject{Publisher: manifest.PublicOf(pub)}); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("a token differing from a cached one in its signature: %v, want ErrBadSignature", err)
 	}
 }

@@ -2,13 +2,10 @@ package token
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/manifest"
@@ -35,9 +32,9 @@ type Verifier struct {
 	trust manifest.Trust
 	clock core.Clock
 	skew  time.Duration
-	// verified remembers tokens whose signatures verified, by the hash of
-	// their printed form (nil: no cache). See WithCache.
-	verified *lru.Cache[[sha256.Size]byte, *Token]
+	// verified remembers tokens whose signatures verified, by their
+	// printed form (nil: no cache). See WithCache.
+	verified *tokenCache
 }
 
 // NewVerifier trusts tokens signed by any of keys (or delegated by one of
@@ -76,7 +73,7 @@ func (v *Verifier) WithCache(n int) *Verifier {
 		return v
 	}
 	c := *v
-	c.verified, _ = lru.New[[sha256.Size]byte, *Token](n)
+	c.verified = newTokenCache(n)
 	return &c
 }
 
@@ -97,10 +94,10 @@ func (v *Verifier) Check(tok string, subj Subject) (*Claims, error) {
 	if tok == "" {
 		return nil, ErrMissing
 	}
-	var key [sha256.Size]byte
+	var key uint64
 	if v.verified != nil {
-		key = sha256.Sum256([]byte(tok))
-		if t, ok := v.verified.Get(key); ok {
+		key = v.verified.hash(tok)
+		if t, ok := v.verified.get(tok, key); ok {
 			if err := v.checkTrusted(t); err != nil {
 				return nil, err
 			}
@@ -119,7 +116,7 @@ func (v *Verifier) Check(tok string, subj Subject) (*Claims, error) {
 		return nil, err
 	}
 	if v.verified != nil {
-		v.verified.Add(key, t)
+		v.verified.add(tok, key, t)
 	}
 	if err := v.checkClaims(&t.Claims, subj); err != nil {
 		return nil, err

@@ -1,13 +1,10 @@
 package tracker
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"hash"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,9 +33,9 @@ const sessionDomain = "shoal session v1\n"
 
 // sessions issues and checks session tickets. It is safe for concurrent use.
 type sessions struct {
-	ttl  time.Duration // ticket lifetime; 0: tickets off
-	skew time.Duration // announce clock skew: a ticket's exp may lie at most ttl+skew ahead
-	pool sync.Pool     // of hash.Hash: HMAC-SHA256 keyed with K, Reset between uses
+	ttl  time.Duration    // ticket lifetime; 0: tickets off
+	skew time.Duration    // announce clock skew: a ticket's exp may lie at most ttl+skew ahead
+	k    discovery.MACKey // K's HMAC pads, made once: read only while serving
 
 	issued, accepted prometheus.Counter
 }
@@ -57,8 +54,7 @@ func newSessions(secret []byte, ttl, skew time.Duration, reg prometheus.Register
 // setSecret replaces K. Only before the tracker serves: tickets made with
 // the old K stop verifying.
 func (s *sessions) setSecret(secret []byte) {
-	k := append([]byte(nil), secret...)
-	s.pool = sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}
+	s.k.Set(secret)
 }
 
 // on reports whether the tracker issues and accepts tickets.
@@ -67,17 +63,18 @@ func (s *sessions) on() bool { return s.ttl > 0 }
 // key derives the ticket key of peer for exp:
 // HMAC-SHA256(K, domain || uvarint(len(peer)) || peer || uint64be(exp)).
 func (s *sessions) key(peer string, exp int64) []byte {
+	k := s.keyArray(peer, exp)
+	return append(make([]byte, 0, discovery.SessionKeyLen), k[:]...)
+}
+
+// keyArray is key without allocating.
+func (s *sessions) keyArray(peer string, exp int64) [sha256.Size]byte {
 	var buf [len(sessionDomain) + binary.MaxVarintLen64 + discovery.MaxPeerIDLen + 8]byte
 	b := append(buf[:0], sessionDomain...)
 	b = binary.AppendUvarint(b, uint64(len(peer)))
 	b = append(b, peer...)
 	b = binary.BigEndian.AppendUint64(b, uint64(exp))
-	m := s.pool.Get().(hash.Hash)
-	m.Reset()
-	m.Write(b)
-	out := m.Sum(make([]byte, 0, discovery.SessionKeyLen))
-	s.pool.Put(m)
-	return out
+	return s.k.Sum(b)
 }
 
 // verify checks an announce that carries a MAC instead of a signature.
@@ -90,7 +87,10 @@ func (s *sessions) verify(req *discovery.AnnounceRequest, now time.Time) error {
 		return fmt.Errorf("%w: ticket of peer %s expires %s, later than any this tracker issues",
 			discovery.ErrSessionInvalid, req.Peer, time.Unix(req.SessExp, 0).UTC().Format(time.RFC3339))
 	}
-	if err := req.VerifyMAC(s.key(req.Peer, req.SessExp), now, s.skew); err != nil {
+	key := s.keyArray(req.Peer, req.SessExp)
+	var mk discovery.MACKey
+	mk.Set(key[:])
+	if err := req.VerifyMACKey(&mk, now, s.skew); err != nil {
 		return err
 	}
 	s.accepted.Inc()

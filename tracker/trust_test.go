@@ -608,7 +608,7 @@ func TestLimiterTableIsBounded(t *testing.T) {
 			t.Fatalf("key %d refused its first request", key)
 		}
 	}
-	if n := tab.c.Len(); n != 2 {
+	if n := tab.len(); n != 2 {
 		t.Fatalf("table holds %d buckets, want its size 2", n)
 	}
 	if ok, first := tab.allow(2, now); ok || !first {
