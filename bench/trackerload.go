@@ -307,6 +307,11 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 		cfg.Progress(fmt.Sprintf("%s: warming up: %d first announces, not timed…", lt.name, warm))
 		w := drive(ctx, cfg, lt, hosts, reqs[:warm], 0, tickets, done, time.Minute)
 		res.Warm, res.WarmOK = w.Sent, w.OK
+		// A first announce the warm-up did not get to (it ran out of time)
+		// must not hold its peer's next one for the whole timed run.
+		for i := range warm {
+			done[i].Store(true)
+		}
 		if w.OK < warm && res.FirstFail == "" {
 			res.FirstFail = fmt.Sprintf("warm-up: %d of %d first announces answered 200 (%d refused, %d failed: %s)", w.OK, warm, w.Refused, w.Failed, w.FirstFail)
 		}
@@ -549,9 +554,10 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 	for i := range peers {
 		newIdentity(&peers[i], i)
 		if !cfg.Cold {
-			// A steady state: the sessions the warm-up opens are at random
-			// points of their lives, so they end, and new peers take their
-			// slots, at the steady rate from the start of the timed run.
+			// Near a steady state: the sessions the warm-up opens last a
+			// random 2 to Session announces, so they end, and new peers take
+			// their slots, at about the steady rate from the start of the
+			// timed run (each still starts as a leecher).
 			peers[i].len = 2 + rng.IntN(peers[i].len-1)
 		}
 	}

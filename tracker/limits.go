@@ -43,7 +43,7 @@ type bucket struct {
 
 // take takes one token at now if there is one, after adding what perSec
 // brought since the bucket's last change (none for a now before it), capped
-// at burst. A refusal changes nothing but time.
+// at burst. A refusal changes nothing.
 func (b *bucket) take(now time.Time, perSec, burst float64) bool {
 	tokens := b.tokens
 	if now.After(b.last) {

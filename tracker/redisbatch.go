@@ -308,7 +308,9 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 	}
 	for _, sw := range swarms {
 		if sw.call.err == nil {
-			if sw.trim {
+			// A trim that stopped at its limit may have left expired
+			// peers: the swarm stays due, so the next batch goes on.
+			if sw.trim && !trimCut(sw.call.gone, sw.slot) {
 				rs.trimmed.Add(sw.mem, batch[sw.first].now)
 			}
 			b.settle(sw, batch, at)
@@ -428,6 +430,17 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 }
 
 // scriptReply decodes an announceScript reply of n statuses.
+// trimCut reports whether the trim of the swarm in KEYS group slot
+// (1-based) of a call that answered gone removed as many peers as one call
+// may (an id and an entry each), so more may be left.
+func trimCut(gone []any, slot int) bool {
+	if slot < 1 || slot > len(gone) {
+		return false
+	}
+	g, _ := gone[slot-1].([]any)
+	return len(g) >= 2*trimPerCall
+}
+
 func scriptReply(cmd *redis.Cmd, n int) (statuses []string, gone []any, err error) {
 	r, err := cmd.Slice()
 	if err != nil {

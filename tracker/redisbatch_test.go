@@ -218,3 +218,30 @@ func TestRedisSwarmKeysExpire(t *testing.T) {
 	announce(t, s, d)
 	check("d stopped", 6) // and the stopped set
 }
+
+// TestRedisTrimGoesOnPastItsLimit: a crowd that expired together is more
+// than one script call may remove (trimPerCall); the swarm stays due for a
+// trim until it is clean, so the next batches go on at once rather than a
+// call's worth a second.
+func TestRedisTrimGoesOnPastItsLimit(t *testing.T) {
+	rds := redistest.Start(t)
+	rs, clk := redisReplicas(t, rds.URL(), 1)
+	s := rs[0]
+	st := s.store.(*redisStore)
+	crowd := trimPerCall + trimPerCall/5
+	for i := range crowd {
+		announce(t, s, req("c", fmt.Sprintf("p%d", i), "", 5))
+	}
+	clk.Advance(st.ttl + time.Second) // the whole crowd expired
+	last := st.swarmKeys(member(swarmKey{content: content("c")}))[0]
+	for i := range 3 { // the clock stands still: trimEvery never passes
+		announce(t, s, req("c", fmt.Sprintf("s%d", i), "", 5))
+	}
+	n, err := st.c.ZCard(context.Background(), last).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("%d peers in the swarm's last-seen set after three batches, want the 3 live ones (%d expired, %d removed per call)", n, crowd, trimPerCall)
+	}
+}

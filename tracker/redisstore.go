@@ -347,7 +347,10 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 // announce of a busy swarm finds nothing almost always. An expired peer
 // stays in the swarm's keys up to trimEvery longer (or a fifth of the TTL
 // when that is shorter); the sample skips it and the listing's counts
-// exclude it meanwhile, only --max-swarm-peers may count it.
+// exclude it meanwhile, only --max-swarm-peers may count it. A trim that
+// removed as many as one call may (trimPerCall) leaves the swarm due, so a
+// crowd that expired together is removed batch after batch, not 500 a
+// second.
 const trimEvery = time.Second
 
 // trimDue says whether a batch should trim swarm mem at now (Unix ms):
