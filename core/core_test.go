@@ -103,3 +103,22 @@ func FuzzParseHash(f *testing.F) {
 		}
 	})
 }
+
+func TestShardSizes(t *testing.T) {
+	for _, n := range []int{1, 7, ShardedMin - 1, ShardedMin, ShardedMin + 5, 100_000} {
+		sizes := ShardSizes(n)
+		want, sum := 1, 0
+		if n >= ShardedMin {
+			want = Shards
+		}
+		for _, s := range sizes {
+			sum += s
+			if s < n/want || s > n/want+1 {
+				t.Errorf("ShardSizes(%d) has a part of %d, want %d or %d", n, s, n/want, n/want+1)
+			}
+		}
+		if len(sizes) != want || sum != n {
+			t.Errorf("ShardSizes(%d) = %d parts summing to %d, want %d parts summing to %d", n, len(sizes), sum, want, n)
+		}
+	}
+}

@@ -6,14 +6,8 @@ import (
 	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-)
 
-// cacheShards is how many independently locked parts a cache of at least
-// shardedCacheMin tokens is split into, so concurrent checks rarely wait
-// on one another; a smaller cache is one part, its bound exact.
-const (
-	cacheShards     = 16
-	shardedCacheMin = 256
+	"github.com/shoal-cdn/shoal/core"
 )
 
 // tokenCache remembers tokens whose signatures verified, by their printed
@@ -31,18 +25,11 @@ type cachedToken struct {
 }
 
 // newTokenCache holds at most n tokens (n > 0), least recently used of
-// each shard forgotten first.
+// each shard (core.ShardSizes) forgotten first.
 func newTokenCache(n int) *tokenCache {
-	k := 1
-	if n >= shardedCacheMin {
-		k = cacheShards
-	}
-	c := &tokenCache{seed: maphash.MakeSeed(), shards: make([]*lru.Cache[uint64, cachedToken], k)}
-	for i := range c.shards {
-		size := n / k
-		if i < n%k {
-			size++
-		}
+	sizes := core.ShardSizes(n)
+	c := &tokenCache{seed: maphash.MakeSeed(), shards: make([]*lru.Cache[uint64, cachedToken], len(sizes))}
+	for i, size := range sizes {
 		c.shards[i], _ = lru.New[uint64, cachedToken](size) // size >= 1
 	}
 	return c

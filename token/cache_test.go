@@ -109,12 +109,12 @@ func BenchmarkCheckCached(b *testing.B) {
 // a cached one but not it is no hit: its signature is verified (and fails).
 func TestTokenCacheShardedBounded(t *testing.T) {
 	pub := keyOf("pub")
-	v := NewVerifier([]manifest.PublicKey{manifest.PublicOf(pub)}, &core.ManualClock{T: t0.Add(time.Minute)}).WithCache(shardedCacheMin)
-	if len(v.verified.shards) != cacheShards {
-		t.Fatalf("cache of %d in %d shards, want %d", shardedCacheMin, len(v.verified.shards), cacheShards)
+	v := NewVerifier([]manifest.PublicKey{manifest.PublicOf(pub)}, &core.ManualClock{T: t0.Add(time.Minute)}).WithCache(core.ShardedMin)
+	if len(v.verified.shards) != core.Shards {
+		t.Fatalf("cache of %d in %d shards, want %d", core.ShardedMin, len(v.verified.shards), core.Shards)
 	}
 	var last string
-	for i := range 3 * shardedCacheMin {
+	for i := range 3 * core.ShardedMin {
 		c := base(AnyScope())
 		c.Region = fmt.Sprint("r", i)
 		last = mustIssue(t, pub, c)
@@ -122,8 +122,8 @@ func TestTokenCacheShardedBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := v.verified.Len(); n > shardedCacheMin || n < shardedCacheMin/2 {
-		t.Fatalf("cache holds %d tokens, want at most its bound %d (and most of it used)", n, shardedCacheMin)
+	if n := v.verified.Len(); n > core.ShardedMin || n < core.ShardedMin/2 {
+		t.Fatalf("cache holds %d tokens, want at most its bound %d (and most of it used)", n, core.ShardedMin)
 	}
 	if _, err := v.Check(last, Subject{Publisher: manifest.PublicOf(pub)}); err != nil {
 		t.Fatalf("the last token, cached: %v", err)

@@ -7,26 +7,23 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/shoal-cdn/shoal/core"
 )
 
 // limiterTable is a bounded set of token buckets, one per key (an IP or a
 // prefix). When full, the least recently used bucket is forgotten: a key
 // that comes back starts with a full burst, which bounds memory at the cost
 // of letting an attacker with more addresses than the table holds some
-// extra announces. A table of at least limiterShardMin buckets is split
-// into limiterShards parts by a seeded hash of the key, each with its own
-// lock and its own least-recently-used order (and its share of the size).
+// extra announces. A large table is split into parts (core.ShardSizes) by
+// a seeded hash of the key, each with its own lock and its own
+// least-recently-used order (and its share of the size).
 type limiterTable[K comparable] struct {
 	perSec float64 // tokens added per second
 	burst  float64 // a bucket's capacity, and what a new one holds
 	seed   maphash.Seed
 	shards []limiterShard[K]
 }
-
-const (
-	limiterShards   = 16
-	limiterShardMin = 256
-)
 
 type limiterShard[K comparable] struct {
 	mu sync.Mutex // guards c and every bucket in it
@@ -62,17 +59,10 @@ func newLimiterTable[K comparable](perSecond float64, burst, size int) *limiterT
 	if unlimited(perSecond) {
 		return nil
 	}
-	k := 1
-	if size >= limiterShardMin {
-		k = limiterShards
-	}
-	t := &limiterTable[K]{perSec: perSecond, burst: float64(max(burst, 1)), seed: maphash.MakeSeed(), shards: make([]limiterShard[K], k)}
-	for i := range t.shards {
-		n := size / k
-		if i < size%k {
-			n++
-		}
-		t.shards[i].c, _ = simplelru.NewLRU[K, *bucket](n, nil) // n > 0: withDefaults made size so
+	sizes := core.ShardSizes(size) // size > 0: withDefaults made it so
+	t := &limiterTable[K]{perSec: perSecond, burst: float64(max(burst, 1)), seed: maphash.MakeSeed(), shards: make([]limiterShard[K], len(sizes))}
+	for i, n := range sizes {
+		t.shards[i].c, _ = simplelru.NewLRU[K, *bucket](n, nil)
 	}
 	return t
 }

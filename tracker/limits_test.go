@@ -3,6 +3,8 @@ package tracker
 import (
 	"testing"
 	"time"
+
+	"github.com/shoal-cdn/shoal/core"
 )
 
 // TestLimiterRefills: a bucket holds its burst, refills at its rate up to
@@ -38,20 +40,20 @@ func TestLimiterRefills(t *testing.T) {
 // TestLimiterTableShardedIsBounded: a table big enough to be split into
 // shards keeps at most its size of buckets, and still limits each key.
 func TestLimiterTableShardedIsBounded(t *testing.T) {
-	tab := newLimiterTable[int](1, 1, limiterShardMin)
-	if len(tab.shards) != limiterShards {
-		t.Fatalf("table of %d in %d shards, want %d", limiterShardMin, len(tab.shards), limiterShards)
+	tab := newLimiterTable[int](1, 1, core.ShardedMin)
+	if len(tab.shards) != core.Shards {
+		t.Fatalf("table of %d in %d shards, want %d", core.ShardedMin, len(tab.shards), core.Shards)
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for key := range 4 * limiterShardMin {
+	for key := range 4 * core.ShardedMin {
 		if ok, _ := tab.allow(key, now); !ok {
 			t.Fatalf("key %d refused its first request", key)
 		}
 	}
-	if n := tab.len(); n > limiterShardMin || n < limiterShardMin/2 {
-		t.Fatalf("table holds %d buckets, want at most its size %d (and most of it used)", n, limiterShardMin)
+	if n := tab.len(); n > core.ShardedMin || n < core.ShardedMin/2 {
+		t.Fatalf("table holds %d buckets, want at most its size %d (and most of it used)", n, core.ShardedMin)
 	}
-	last := 4*limiterShardMin - 1
+	last := 4*core.ShardedMin - 1
 	if ok, first := tab.allow(last, now); ok || !first {
 		t.Fatalf("key %d again at once: ok %v first %v, want refused, first of a run", last, ok, first)
 	}

@@ -617,17 +617,10 @@ func sampleAll(rng *rand.Rand, sw *swarm, a *asker, own *region, out []discovery
 			out = append(out, e.info(a.ip))
 		}
 	}
-	shufflePeers(rng, out[:split])
-	shufflePeers(rng, out[split:])
+	mine, rest := out[:split], out[split:]
+	rng.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
+	rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
 	return out
-}
-
-// shufflePeers puts s in uniformly random order (Fisher–Yates).
-func shufflePeers(rng *rand.Rand, s []discovery.PeerInfo) {
-	for i := len(s) - 1; i > 0; i-- {
-		j := rng.IntN(i + 1)
-		s[i], s[j] = s[j], s[i]
-	}
 }
 
 // shuffleScratch is the longest list lazyShuffle permutes in a reused
