@@ -18,6 +18,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{IntervalS: -0.5},
 		{IntervalS: 30, Peers: []PeerInfo{}, Session: &Session{Exp: 1767225600, Key: []byte("0123456789abcdef0123456789abcdef")}},
 		{IntervalS: 30, Session: &Session{Exp: -1}},
+		{IntervalS: 30, Peers: []PeerInfo{}, Session: &Session{Exp: 1767225600, Key: []byte("0123456789abcdef0123456789abcdef"), Grant: []byte("\x01\x04acme\x02eu\x00")}},
 	}
 	for i, r := range cases {
 		want, err := json.Marshal(r)
