@@ -104,7 +104,7 @@ func TestAnnouncerSendsGrantInsteadOfToken(t *testing.T) {
 		`sig token="second" grant=""`, // a new token: the ticket of the old one is dropped
 		`mac token="" grant="g:second"`,
 		`mac 401`,
-		`sig token="second" grant=""`, // refused: signed, with the token
+		`sig token="second" grant=""`,   // refused: signed, with the token
 		`mac token="" grant="g:second"`, // "stopped"
 	}
 	if got := f.entries(); strings.Join(got, "\n") != strings.Join(want, "\n") {
