@@ -528,10 +528,14 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 	for i := range swarms {
 		swarms[i] = core.ContentID(core.SumSHA256([]byte(fmt.Sprintf("bench tracker %d swarm %d", seed, i))))
 	}
-	// Timestamps spread over the minute before now, strictly increasing per
-	// peer: within the tracker's clock skew for a run of up to a minute.
+	// Timestamps spread over a minute starting 45 s from now, strictly
+	// increasing per peer: within the tracker's clock skew (2 min) of the
+	// time they are sent when signing them all and the run take up to
+	// 2 min 45 s together (signing 400,000 announces on two busy cores
+	// takes over a minute; with timestamps before now the first were stale
+	// by the time the clock started).
 	now := time.Now()
-	base, span := now.Add(-time.Minute).UnixMilli(), int64(time.Minute/time.Millisecond)
+	base, span := now.Add(45*time.Second).UnixMilli(), int64(time.Minute/time.Millisecond)
 	identities := 0
 	newIdentity := func(p *loadPeer, slot int) {
 		identities++
