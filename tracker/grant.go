@@ -3,6 +3,8 @@ package tracker
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"sync/atomic"
 )
 
 // A session ticket issued after a token was accepted carries the Grant, so
@@ -98,5 +100,40 @@ func decodeGrant(b []byte) (Grant, error) {
 	if i != len(b) {
 		return Grant{}, fmt.Errorf("%w: %d bytes after the last field", errGrant, len(b)-i)
 	}
+	return g, nil
+}
+
+// grantCache remembers the last grants decoded, by their encoding, so an
+// announce MACed with a ticket that carries one allocates nothing to read
+// it back: a tracker's grants are few (tenants × regions), its announces
+// many. Direct-mapped, grantCacheSlots entries, lock-free; a collision
+// replaces the entry. Only grants whose MAC verified are ever looked up,
+// and a hit needs the whole encoding to match. The Grants it returns share
+// their Regions: read only.
+type grantCache struct {
+	seed  maphash.Seed
+	slots [grantCacheSlots]atomic.Pointer[grantEntry]
+}
+
+const grantCacheSlots = 256
+
+type grantEntry struct {
+	enc string
+	g   Grant
+}
+
+func newGrantCache() *grantCache { return &grantCache{seed: maphash.MakeSeed()} }
+
+// decode is decodeGrant, remembered.
+func (c *grantCache) decode(b []byte) (Grant, error) {
+	slot := &c.slots[maphash.Bytes(c.seed, b)%grantCacheSlots]
+	if e := slot.Load(); e != nil && e.enc == string(b) { // no copy: compared in place
+		return e.g, nil
+	}
+	g, err := decodeGrant(b)
+	if err != nil {
+		return Grant{}, err
+	}
+	slot.Store(&grantEntry{enc: string(b), g: g})
 	return g, nil
 }

@@ -377,3 +377,24 @@ func FuzzDecodeGrant(f *testing.F) {
 		}
 	})
 }
+
+// TestGrantCacheAnswersAsDecode: the cache gives what decodeGrant gives,
+// for more grants than it holds and for each of them again, never another
+// grant's; what does not decode is refused each time.
+func TestGrantCacheAnswersAsDecode(t *testing.T) {
+	c := newGrantCache()
+	for round := range 2 {
+		for i := range 4 * grantCacheSlots {
+			g := Grant{Tenant: fmt.Sprintf("t%d", i), Region: "eu", Regions: []string{"eu", fmt.Sprint(i % 3)}}
+			got, err := c.decode(appendGrant(nil, &g))
+			if err != nil || got.Tenant != g.Tenant || !slices.Equal(got.Regions, g.Regions) {
+				t.Fatalf("round %d, grant %d: %+v (%v), want %+v", round, i, got, err, g)
+			}
+		}
+	}
+	for range 2 {
+		if _, err := c.decode([]byte{grantVersion, 9}); !errors.Is(err, errGrant) {
+			t.Fatalf("bad grant: %v, want errGrant", err)
+		}
+	}
+}

@@ -483,7 +483,7 @@ func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr
 	case maced && len(req.Grant) > 0:
 		// The ticket carries the token's verdict, and its key, which the
 		// MAC just proved, binds the grant to this peer, content and exp.
-		if grant, err = decodeGrant(req.Grant); err != nil {
+		if grant, err = s.sess.grants.decode(req.Grant); err != nil {
 			refuse(refusal{status: http.StatusUnauthorized, result: resultTicket, kind: audit.KindAnnounceRejected,
 				msg: fmt.Sprintf("%v: %v", discovery.ErrSessionInvalid, err)})
 			return

@@ -61,6 +61,8 @@ type sessions struct {
 	skew time.Duration    // announce clock skew: a ticket's exp may lie at most ttl+skew ahead
 	k    discovery.MACKey // K's HMAC pads, made once: read only while serving
 
+	grants *grantCache // grants of verified tickets, decoded once
+
 	issued, accepted prometheus.Counter
 }
 
@@ -70,7 +72,7 @@ func newSessions(secret []byte, ttl, skew time.Duration, reg prometheus.Register
 		Help: "Session tickets issued (after a verified signature) and announces whose ticket MAC verified in place of a signature.",
 	}, []string{"event"})
 	reg.MustRegister(c)
-	s := &sessions{ttl: ttl, skew: skew, issued: c.WithLabelValues("issued"), accepted: c.WithLabelValues("accepted")}
+	s := &sessions{ttl: ttl, skew: skew, grants: newGrantCache(), issued: c.WithLabelValues("issued"), accepted: c.WithLabelValues("accepted")}
 	s.setSecret(secret)
 	return s
 }
