@@ -108,6 +108,9 @@ func TestGrantTicketStandsForToken(t *testing.T) {
 	if n := g.calls.Load() - before; n != 0 {
 		t.Fatalf("%d authorizations for announces MACed with a grant, want none", n)
 	}
+	if got := metricLabel(t, g.s, `shoal_tracker_session_tickets_total{event="granted"}`); got != 3 {
+		t.Fatalf("%v announces counted as taken on their grant, want 3", got)
+	}
 	// The grant's tenant and region were applied: an acme peer sees p in
 	// eu (the token's region, not a claimed one); a globex peer does not.
 	wr := mustSend(t, g.s, "198.18.0.2:5000", g.signedWith(t, w, "c", "198.18.0.2", g.token(t, "acme", "c", w.id, "", tokEnd)))

@@ -488,6 +488,7 @@ func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr
 				msg: fmt.Sprintf("%v: %v", discovery.ErrSessionInvalid, err)})
 			return
 		}
+		s.sess.granted.Inc()
 		tenant = grant.Tenant
 	default:
 		ar := AuthRequest{Token: req.Token, Content: req.Content, Peer: req.Peer, RemoteIP: ip}

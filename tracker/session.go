@@ -64,15 +64,17 @@ type sessions struct {
 	grants *grantCache // grants of verified tickets, decoded once
 
 	issued, accepted prometheus.Counter
+	granted          prometheus.Counter // accepted on a ticket's grant, without the token
 }
 
 func newSessions(secret []byte, ttl, skew time.Duration, reg prometheus.Registerer) *sessions {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shoal_tracker_session_tickets_total",
-		Help: "Session tickets issued (after a verified signature) and announces whose ticket MAC verified in place of a signature.",
+		Help: "Session tickets issued (after a verified signature), announces whose ticket MAC verified in place of a signature (accepted), and of those the ones taken on the ticket's grant instead of a token check (granted).",
 	}, []string{"event"})
 	reg.MustRegister(c)
-	s := &sessions{ttl: ttl, skew: skew, grants: newGrantCache(), issued: c.WithLabelValues("issued"), accepted: c.WithLabelValues("accepted")}
+	s := &sessions{ttl: ttl, skew: skew, grants: newGrantCache(), issued: c.WithLabelValues("issued"),
+		accepted: c.WithLabelValues("accepted"), granted: c.WithLabelValues("granted")}
 	s.setSecret(secret)
 	return s
 }
