@@ -42,6 +42,9 @@ func FuzzAppendJSON(f *testing.F) {
 		r := AnnounceResponse{IntervalS: iv, MinIntervalS: miv}
 		if exp != 0 || key != nil {
 			r.Session = &Session{Exp: exp, Key: key}
+			if n%2 == 1 {
+				r.Session.Grant = key // with and without a grant
+			}
 		}
 		if n > 0 {
 			r.Peers = []PeerInfo{}
