@@ -397,7 +397,9 @@ func drive(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, hosts []st
 				q := &reqs[i]
 				t0 := time.Now()
 				raw := q.raw
-				if tk := tickets[q.ident].Load(); tk != nil && q.tmpl != nil {
+				// A ticket without a grant stands for no token: a tokened
+				// announce then goes signed (the template has no token).
+				if tk := tickets[q.ident].Load(); tk != nil && q.tmpl != nil && (tk.Grant != nil || !lt.tokened) {
 					buf = q.maced(buf[:0], tk)
 					raw = buf
 					maced++
@@ -453,7 +455,8 @@ type loadReq struct {
 	first bool   // the identity's first announce: its answer may bring a ticket
 	// For a later announce of a signed workload, what maced needs to send it
 	// with a ticket instead: the HTTP head up to Content-Length's value, the
-	// JSON body without sig and its closing brace, and the signing bytes.
+	// JSON body without sig, token and its closing brace, and the signing
+	// bytes without the token (a ticket's grant stands for it).
 	head, tmpl, sb []byte
 }
 
@@ -461,16 +464,14 @@ type loadReq struct {
 // is the peer's own cost, made here in the timed loop as a peer would.
 func (q *loadReq) maced(b []byte, tk *ticket) []byte {
 	mac := tk.mk.Sum(q.sb)
-	var tail [128]byte
-	t := append(tail[:0], `,"sess_exp":`...)
-	t = strconv.AppendInt(t, tk.Exp, 10)
-	t = append(t, `,"mac":"`...)
-	t = base64.StdEncoding.AppendEncode(t, mac[:])
+	var tail [64]byte
+	t := base64.StdEncoding.AppendEncode(tail[:0], mac[:])
 	t = append(t, `"}`...)
 	b = append(b, q.head...)
-	b = strconv.AppendInt(b, int64(len(q.tmpl)+len(t)), 10)
+	b = strconv.AppendInt(b, int64(len(q.tmpl)+len(tk.tail)+len(t)), 10)
 	b = append(b, "\r\n\r\n"...)
 	b = append(b, q.tmpl...)
+	b = append(b, tk.tail...)
 	return append(b, t...)
 }
 
@@ -527,10 +528,14 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 	for i := range swarms {
 		swarms[i] = core.ContentID(core.SumSHA256([]byte(fmt.Sprintf("bench tracker %d swarm %d", seed, i))))
 	}
-	// Timestamps spread over the minute before now, strictly increasing per
-	// peer: within the tracker's clock skew for a run of up to a minute.
+	// Timestamps spread over a minute starting 45 s from now, strictly
+	// increasing per peer: within the tracker's clock skew (2 min) of the
+	// time they are sent when signing them all and the run take up to
+	// 2 min 45 s together (signing 400,000 announces on two busy cores
+	// takes over a minute; with timestamps before now the first were stale
+	// by the time the clock started).
 	now := time.Now()
-	base, span := now.Add(-time.Minute).UnixMilli(), int64(time.Minute/time.Millisecond)
+	base, span := now.Add(45*time.Second).UnixMilli(), int64(time.Minute/time.Millisecond)
 	identities := 0
 	newIdentity := func(p *loadPeer, slot int) {
 		identities++
@@ -616,13 +621,15 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 				q := loadReq{prev: j.prev, ident: j.p.ident, first: j.first}
 				if lt.signed {
 					if !j.first { // may go with a ticket instead of sig
-						tmpl, err := json.Marshal(j.req)
+						m := j.req
+						m.Token = "" // a ticket's grant stands for it
+						tmpl, err := json.Marshal(m)
 						if err != nil {
 							failed.Store(err)
 							return
 						}
 						q.tmpl = tmpl[:len(tmpl)-1] // without '}'
-						q.sb = j.req.SigningBytes()
+						q.sb = m.SigningBytes()
 						q.head = requestHead(nil, host, j.p.ip)
 					}
 					if err := j.req.Sign(j.p.key, time.UnixMilli(j.req.TS)); err != nil {
@@ -656,13 +663,6 @@ func buildWorkload(cfg TrackerLoadConfig, lt loadTarget, seed uint64, issuer ed2
 // the peers before the ticket have no such key: the first is the answer's
 // own (or, with no ticket, one inside a policy, which does not decode as
 // one below).
-// ticket is a session ticket as a peer keeps it: with its key's HMAC pads
-// made once, when the ticket arrives, rather than at every announce.
-type ticket struct {
-	discovery.Session
-	mk discovery.MACKey
-}
-
 func sessionOf(body []byte) *ticket {
 	const key = `"session":`
 	i := bytes.Index(body, []byte(key))
@@ -670,11 +670,83 @@ func sessionOf(body []byte) *ticket {
 		return nil
 	}
 	var tk ticket
-	if json.NewDecoder(bytes.NewReader(body[i+len(key):])).Decode(&tk.Session) != nil || len(tk.Key) != discovery.SessionKeyLen {
+	rest := body[i+len(key):]
+	s, ok := plainSession(rest)
+	if !ok { // another tracker's spelling: the general decoder
+		if json.NewDecoder(bytes.NewReader(rest)).Decode(&s) != nil {
+			return nil
+		}
+	}
+	if len(s.Key) != discovery.SessionKeyLen {
 		return nil
 	}
+	tk.Session = s
 	tk.mk.Set(tk.Key)
+	tk.tail = append(tk.tail, `,"sess_exp":`...)
+	tk.tail = strconv.AppendInt(tk.tail, tk.Exp, 10)
+	if len(tk.Grant) > 0 {
+		tk.tail = append(tk.tail, `,"grant":"`...)
+		tk.tail = base64.StdEncoding.AppendEncode(tk.tail, tk.Grant)
+		tk.tail = append(tk.tail, '"')
+	}
+	tk.tail = append(tk.tail, `,"mac":"`...)
 	return &tk
+}
+
+// ticket is a session ticket as a peer keeps it: with its key's HMAC pads
+// made once, when the ticket arrives, and the part of a MACed body that is
+// the same for every announce with it (exp and grant).
+type ticket struct {
+	discovery.Session
+	mk   discovery.MACKey
+	tail []byte // `,"sess_exp":EXP[,"grant":"…"],"mac":"`
+}
+
+// plainSession reads a ticket written as the tracker writes it,
+// `{"exp":N,"key":"…"[,"grant":"…"]}`, without reflection; ok is false for
+// any other spelling.
+func plainSession(b []byte) (s discovery.Session, ok bool) {
+	field := func(name string) bool {
+		if !bytes.HasPrefix(b, []byte(name)) {
+			return false
+		}
+		b = b[len(name):]
+		return true
+	}
+	b64 := func() ([]byte, bool) {
+		j := bytes.IndexByte(b, '"')
+		if j < 0 {
+			return nil, false
+		}
+		d, err := base64.StdEncoding.AppendDecode(nil, b[:j])
+		b = b[j+1:]
+		return d, err == nil
+	}
+	if !field(`{"exp":`) {
+		return s, false
+	}
+	j := bytes.IndexByte(b, ',')
+	if j < 0 {
+		return s, false
+	}
+	exp, err := strconv.ParseInt(string(b[:j]), 10, 64)
+	if err != nil {
+		return s, false
+	}
+	b = b[j:]
+	s.Exp = exp
+	if !field(`,"key":"`) {
+		return s, false
+	}
+	if s.Key, ok = b64(); !ok {
+		return s, false
+	}
+	if field(`,"grant":"`) {
+		if s.Grant, ok = b64(); !ok {
+			return s, false
+		}
+	}
+	return s, field(`}`)
 }
 
 // roundTrip writes one pre-encoded HTTP/1.1 request on a keep-alive

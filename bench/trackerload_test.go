@@ -3,11 +3,13 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/discovery"
 )
 
@@ -80,6 +82,32 @@ func TestSessionOfReadsTheTicketOnly(t *testing.T) {
 	}
 	if want := discovery.NewMACKey(key).Sum([]byte("m")); tk.mk.Sum([]byte("m")) != want {
 		t.Fatal("the ticket's MAC pads are not its key's")
+	}
+	grant := []byte{1, 5, 'b', 'e', 'n', 'c', 'h', 0, 0}
+	withGrant := (&discovery.AnnounceResponse{IntervalS: 30, Peers: peers, Session: &discovery.Session{Exp: 99, Key: key, Grant: grant}}).AppendJSON(nil)
+	spaced := []byte(`{"peers":[],"session": {"grant":"AQViZW5jaAAA", "key":"` + base64.StdEncoding.EncodeToString(key) + `","exp":99}}`)
+	for _, body := range [][]byte{withGrant, spaced} {
+		tk := sessionOf(body)
+		if tk == nil || tk.Exp != 99 || !bytes.Equal(tk.Key, key) || !bytes.Equal(tk.Grant, grant) {
+			t.Fatalf("sessionOf(%s) = %+v, want exp 99, the key and the grant", body, tk)
+		}
+		// What maced sends decodes as an announce MACed with the ticket,
+		// the grant in place of a token.
+		r := discovery.AnnounceRequest{Content: core.ContentID{1}, Peer: "p", Token: "tok", TS: 5}
+		m := r
+		m.Token = ""
+		tmpl, _ := json.Marshal(m)
+		q := loadReq{head: requestHead(nil, "h", "198.18.0.1"), tmpl: tmpl[:len(tmpl)-1], sb: m.SigningBytes()}
+		raw := q.maced(nil, tk)
+		_, body, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+		got, err := discovery.DecodeAnnounceBody(body)
+		if err != nil || got.Token != "" || !bytes.Equal(got.Grant, grant) || got.SessExp != 99 {
+			t.Fatalf("maced sent %s: %+v (%v), want the grant, no token", raw, got, err)
+		}
+		r.MACWith(tk.Session, time.UnixMilli(5))
+		if err := got.VerifyMAC(key, time.UnixMilli(5), time.Hour); err != nil || !bytes.Equal(got.MAC, r.MAC) {
+			t.Fatalf("maced's MAC is not MACWith's: %v", err)
+		}
 	}
 	without := (&discovery.AnnounceResponse{IntervalS: 30, Peers: peers, Policy: json.RawMessage(`{"session":{"exp":1,"key":"AAAA"}}`)}).AppendJSON(nil)
 	if tk := sessionOf(without); tk != nil {

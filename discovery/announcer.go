@@ -102,7 +102,16 @@ type Announcer struct {
 	lastTS int64
 	// tickets are the session tickets trackers handed out, by tracker URL.
 	// Used only from Run's goroutine.
-	tickets map[string]Session
+	tickets map[string]heldTicket
+}
+
+// heldTicket is a session ticket and the token of the signed announce that
+// brought it: a ticket with a grant stands for that token only, so a new
+// token drops it (the next announce is signed, with the new token, and
+// brings a grant for it).
+type heldTicket struct {
+	Session
+	token string
 }
 
 // sessionMargin is how long before its exp a ticket is no longer used: an
@@ -276,6 +285,7 @@ func (a *Announcer) sign(req *AnnounceRequest) error {
 // in the answer is kept for the tracker that gave it.
 func (a *Announcer) send(ctx context.Context, req AnnounceRequest) (AnnounceResponse, error) {
 	url := trackerName(a.cfg.Tracker)
+	tok := req.Token // MACWith drops it when the ticket carries a grant
 	maced, err := a.authenticate(&req, url)
 	if err != nil {
 		return AnnounceResponse{}, err
@@ -284,35 +294,36 @@ func (a *Announcer) send(ctx context.Context, req AnnounceRequest) (AnnounceResp
 	if err != nil && maced && IsSessionRefusal(err) {
 		delete(a.tickets, url)
 		a.log.Info("session ticket refused; signing the announce", "err", err)
+		req.Token = tok
 		if err = a.sign(&req); err != nil {
 			return AnnounceResponse{}, err
 		}
 		resp, err = a.cfg.Tracker.Announce(ctx, req)
 	}
 	if err == nil && resp.Session != nil && a.cfg.Signer != nil {
-		if t := *resp.Session; len(t.Key) == SessionKeyLen {
+		if t := *resp.Session; len(t.Key) == SessionKeyLen && len(t.Grant) <= MaxGrantLen {
 			if a.tickets == nil {
-				a.tickets = make(map[string]Session, 1)
+				a.tickets = make(map[string]heldTicket, 1)
 			}
-			a.tickets[trackerName(a.cfg.Tracker)] = t // the tracker that answered
+			a.tickets[trackerName(a.cfg.Tracker)] = heldTicket{Session: t, token: tok} // the tracker that answered
 		}
 	}
 	return resp, err
 }
 
 // authenticate MACs req with the ticket of the tracker at url when it has
-// more than sessionMargin left, and signs it otherwise. It reports whether
-// it used the ticket.
+// more than sessionMargin left and was issued for req's token, and signs it
+// otherwise. It reports whether it used the ticket.
 func (a *Announcer) authenticate(req *AnnounceRequest, url string) (bool, error) {
 	if a.cfg.Signer == nil {
 		return false, nil
 	}
 	t, ok := a.tickets[url]
-	if !ok || t.Expiry().Sub(a.cfg.Clock.Now()) <= sessionMargin {
+	if !ok || t.Expiry().Sub(a.cfg.Clock.Now()) <= sessionMargin || t.token != req.Token {
 		delete(a.tickets, url)
 		return false, a.sign(req)
 	}
-	req.MACWith(t, a.stamp())
+	req.MACWith(t.Session, a.stamp())
 	a.lastTS = req.TS
 	return true, nil
 }

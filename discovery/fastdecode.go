@@ -10,7 +10,7 @@ import (
 // decodeAnnounceFast reads an announce body of the plain shape peers send —
 // one object of known fields, each at most once, in their JSON names, with
 // strings free of escapes, integers without fraction or exponent, addresses
-// as an array of strings and the signature and MAC as standard base64 —
+// as an array of strings and the signature, MAC and grant as standard base64 —
 // without reflection. It gives up (ok false) on anything else: an unknown
 // or repeated field, a null, an escape, another number form, a content ID
 // that does not parse, trailing data. The caller then decodes the body with
@@ -111,7 +111,7 @@ func decodeAnnounceFast(b []byte) (r AnnounceRequest, ok bool) {
 			case fToken:
 				r.Token = string(s)
 			}
-		case fSig, fMAC:
+		case fSig, fMAC, fGrant:
 			s, ok := p.str()
 			if !ok {
 				return r, false
@@ -121,10 +121,13 @@ func decodeAnnounceFast(b []byte) (r AnnounceRequest, ok bool) {
 			if err != nil {
 				return r, false
 			}
-			if bit == fSig {
+			switch bit {
+			case fSig:
 				r.Sig = d[:n]
-			} else {
+			case fMAC:
 				r.MAC = d[:n]
+			default:
+				r.Grant = d[:n]
 			}
 		}
 		if p.byte('}') {
@@ -155,6 +158,7 @@ const (
 	fSessExp
 	fMAC
 	fPolicySerial
+	fGrant
 )
 
 // fieldBit is the bit of a field by its exact JSON name.
@@ -190,6 +194,8 @@ func fieldBit(k []byte) (uint32, bool) {
 		return fMAC, true
 	case "policy_serial":
 		return fPolicySerial, true
+	case "grant":
+		return fGrant, true
 	}
 	return 0, false
 }

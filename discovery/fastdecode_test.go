@@ -90,6 +90,7 @@ func FuzzDecodeAnnounceFast(f *testing.F) {
 	id := testContent("x").String()
 	f.Add([]byte(`{"content":"` + id + `","addrs":[],"sig":"","numwant":-0,"uploaded":-9223372036854775808}`))
 	f.Add([]byte(` {"content" : "` + id + `" , "addrs" : [ "a" , "b" ] }` + "\n"))
+	f.Add([]byte(`{"content":"` + id + `","sess_exp":9,"mac":"AAAA","grant":"AQRhY21lAAA="}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fast, ok := decodeAnnounceFast(data)
 		if !ok {

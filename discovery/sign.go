@@ -79,7 +79,7 @@ func (r *AnnounceRequest) AppendSigningBytes(b []byte) []byte {
 // Call it last: any later change to a field voids the signature.
 func (r *AnnounceRequest) Sign(s Signer, at time.Time) error {
 	r.TS = at.UnixMilli()
-	r.Sig, r.MAC, r.SessExp = nil, nil, 0
+	r.Sig, r.MAC, r.SessExp, r.Grant = nil, nil, 0, nil
 	sig, err := s.Sign(r.SigningBytes())
 	if err != nil {
 		return fmt.Errorf("sign announce for peer %s: %w", r.Peer, err)
@@ -125,13 +125,19 @@ func (r *AnnounceRequest) VerifySignature(now time.Time, window time.Duration) e
 
 // MACWith stamps the request with at (Unix milliseconds) and authenticates
 // it with the session ticket t instead of a signature: MAC is HMAC-SHA256
-// with t.Key over SigningBytes, the bytes a signature would cover. Call it
-// last, as Sign.
+// with t.Key over SigningBytes, the bytes a signature would cover. A ticket
+// with a grant sends the grant in place of the token (Token is cleared: the
+// tracker checked it when it issued the ticket, and t.Key binds the grant).
+// Call it last, as Sign.
 func (r *AnnounceRequest) MACWith(t Session, at time.Time) {
 	r.TS = at.UnixMilli()
 	r.Sig = nil
 	r.SessExp = t.Exp
 	r.MAC = nil
+	r.Grant = nil
+	if len(t.Grant) > 0 {
+		r.Grant, r.Token = t.Grant, ""
+	}
 	sum := NewMACKey(t.Key).mac(r)
 	r.MAC = append(make([]byte, 0, MACLen), sum[:]...)
 }

@@ -140,7 +140,26 @@ func (r *AnnounceRequest) Validate() error {
 	if r.NumWant < 0 || r.NumWant > MaxNumWant {
 		return fieldErr("numwant", "%d out of range 0..%d", r.NumWant, MaxNumWant)
 	}
-	return checkAuth(r.Token, r.TS, r.Sig, r.SessExp, r.MAC)
+	if err := checkAuth(r.Token, r.TS, r.Sig, r.SessExp, r.MAC); err != nil {
+		return err
+	}
+	return checkGrant(r.Grant, r.MAC, r.Token)
+}
+
+// checkGrant checks the shape of a session ticket's grant: only with a
+// MAC (the ticket's key binds it), in place of the token, and bounded.
+func checkGrant(grant, mac []byte, token string) error {
+	switch {
+	case len(grant) == 0:
+		return nil
+	case len(grant) > MaxGrantLen:
+		return fieldErr("grant", "%d bytes, at most %d allowed", len(grant), MaxGrantLen)
+	case len(mac) == 0:
+		return fieldErr("grant", "sent without mac: a grant comes with the session ticket's mac")
+	case token != "":
+		return fieldErr("grant", "sent with token: the grant stands for the token, send one of them")
+	}
+	return nil
 }
 
 // checkAuth checks the shape of a signed request's credentials (an

@@ -21,6 +21,7 @@ const (
 	MaxRegionLen  = 64       // bytes of the region label
 	MaxNumWant    = 1000     // hard ceiling; the tracker applies its own, lower cap
 	MaxTokenLen   = 4 << 10  // bytes of the access token
+	MaxGrantLen   = 4 << 10  // bytes of a session ticket's grant
 	MaxSigLen     = 256      // bytes of the announce signature (Ed25519: 64)
 	MACLen        = 32       // bytes of an announce MAC (HMAC-SHA256)
 	SessionKeyLen = 32       // bytes of a session ticket's key
@@ -65,6 +66,12 @@ type AnnounceRequest struct {
 	// ticket's key over SigningBytes (see MACWith).
 	SessExp int64  `json:"sess_exp,omitempty"`
 	MAC     []byte `json:"mac,omitempty"`
+	// Grant, sent only with a MAC, is the grant of the session ticket the
+	// MAC was made with (Session.Grant), in place of Token: the tracker
+	// checked the token when it issued the ticket, and the ticket's key
+	// binds the grant, so the token need not travel again while the
+	// ticket lives.
+	Grant []byte `json:"grant,omitempty"`
 	// PolicySerial is the serial of the operator policy the peer holds (0:
 	// none); the tracker sends its own with the answer when it is newer.
 	PolicySerial uint64 `json:"policy_serial,omitempty"`
@@ -106,9 +113,18 @@ const PolicyWait = 25 * time.Second
 // the peer ID and Exp, and keeps nothing per ticket; Key is a secret shared
 // with the peer it was issued to, so a tracker handing out tickets must be
 // reached over TLS.
+//
+// A tracker that checks access tokens issues, after a signed announce whose
+// token it accepted, a ticket that carries the token's verdict: Grant, opaque
+// to the peer (at most MaxGrantLen bytes), which the tracker also binds into
+// Key along with the content ID, and an Exp no later than the token's own
+// expiry. The peer's MACed announces of that content then send Grant instead
+// of the token (see MACWith), and the tracker skips the token check. A new
+// token means new tickets: the peer drops its tickets when its token changes.
 type Session struct {
-	Exp int64  `json:"exp"` // Unix seconds after which the ticket is refused
-	Key []byte `json:"key"` // SessionKeyLen bytes, base64 on the wire
+	Exp   int64  `json:"exp"`             // Unix seconds after which the ticket is refused
+	Key   []byte `json:"key"`             // SessionKeyLen bytes, base64 on the wire
+	Grant []byte `json:"grant,omitempty"` // the token's verdict, for the tracker to read back; nil: none
 }
 
 // Expiry returns Exp as a time.

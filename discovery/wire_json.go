@@ -53,6 +53,11 @@ func (r *AnnounceResponse) AppendJSON(b []byte) []byte {
 			b = base64.StdEncoding.AppendEncode(b, r.Session.Key)
 			b = append(b, '"')
 		}
+		if len(r.Session.Grant) > 0 {
+			b = append(b, `,"grant":"`...)
+			b = base64.StdEncoding.AppendEncode(b, r.Session.Grant)
+			b = append(b, '"')
+		}
 		b = append(b, '}')
 	}
 	if len(r.Policy) > 0 {

@@ -18,6 +18,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{IntervalS: -0.5},
 		{IntervalS: 30, Peers: []PeerInfo{}, Session: &Session{Exp: 1767225600, Key: []byte("0123456789abcdef0123456789abcdef")}},
 		{IntervalS: 30, Session: &Session{Exp: -1}},
+		{IntervalS: 30, Peers: []PeerInfo{}, Session: &Session{Exp: 1767225600, Key: []byte("0123456789abcdef0123456789abcdef"), Grant: []byte("\x01\x04acme\x02eu\x00")}},
 	}
 	for i, r := range cases {
 		want, err := json.Marshal(r)
@@ -41,6 +42,9 @@ func FuzzAppendJSON(f *testing.F) {
 		r := AnnounceResponse{IntervalS: iv, MinIntervalS: miv}
 		if exp != 0 || key != nil {
 			r.Session = &Session{Exp: exp, Key: key}
+			if n%2 == 1 {
+				r.Session.Grant = key // with and without a grant
+			}
 		}
 		if n > 0 {
 			r.Peers = []PeerInfo{}

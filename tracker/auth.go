@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/shoal-cdn/shoal/core"
 )
@@ -42,6 +43,11 @@ type Grant struct {
 	// whose Region is outside them is refused, and only peers inside them
 	// are returned.
 	Regions []string
+	// Expiry is when the grant ends: the token's expiry, or its
+	// delegation's when that comes first. A session ticket that carries
+	// the grant (session.go) ends no later. Zero: no end known, the
+	// ticket lives its usual TTL.
+	Expiry time.Time
 }
 
 // ErrOutsideRegions refuses a peer whose granted region is not one the

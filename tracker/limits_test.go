@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -56,5 +57,25 @@ func TestLimiterTableShardedIsBounded(t *testing.T) {
 	last := 4*core.ShardedMin - 1
 	if ok, first := tab.allow(last, now); ok || !first {
 		t.Fatalf("key %d again at once: ok %v first %v, want refused, first of a run", last, ok, first)
+	}
+}
+
+// BenchmarkRateLimits is the per-announce rate check of 10,000 addresses
+// in 40 /24s, with the default rates and table size.
+func BenchmarkRateLimits(b *testing.B) {
+	l := newRateLimits(Config{}.withDefaults())
+	ips := make([]netip.Addr, 10000)
+	for i := range ips {
+		ips[i] = netip.AddrFrom4([4]byte{198, 18, byte(i / 250), byte(1 + i%250)})
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		now = now.Add(time.Second) // refilled: every check allowed
+		if by, _ := l.allow(ips[i%len(ips)], now); by != "" {
+			b.Fatalf("refused by %s", by)
+		}
+		i++
 	}
 }

@@ -394,7 +394,9 @@ func (a *answer) release() {
 //     or, instead of a signature, a MAC made with a session ticket this
 //     tracker (or one sharing its secret) issued to that peer ID, which is
 //     as good: tickets go only to peers whose signature verified;
-//  5. Authorize, if set, grants a tenant and regions for the token;
+//  5. Authorize, if set, grants a tenant and regions for the token, or,
+//     for an announce MACed with a ticket that carries a grant, the grant
+//     the tracker issued with the ticket stands for the token (session.go);
 //  6. the announced addresses are filtered (see filterAddrs);
 //  7. under the lock: not older than the last accepted announce of the
 //     peer (a replay), and within the caps on swarms and peers.
@@ -476,7 +478,19 @@ func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr
 	}
 
 	grant := Grant{}
-	if s.cfg.Authorize != nil {
+	switch {
+	case s.cfg.Authorize == nil:
+	case maced && len(req.Grant) > 0:
+		// The ticket carries the token's verdict, and its key, which the
+		// MAC just proved, binds the grant to this peer, content and exp.
+		if grant, err = s.sess.grants.decode(req.Grant); err != nil {
+			refuse(refusal{status: http.StatusUnauthorized, result: resultTicket, kind: audit.KindAnnounceRejected,
+				msg: fmt.Sprintf("%v: %v", discovery.ErrSessionInvalid, err)})
+			return
+		}
+		s.sess.granted.Inc()
+		tenant = grant.Tenant
+	default:
 		ar := AuthRequest{Token: req.Token, Content: req.Content, Peer: req.Peer, RemoteIP: ip}
 		if l := s.cfg.Manifests; l != nil {
 			ar.Manifest = func(ctx context.Context) (ManifestInfo, error) { return l.Lookup(ctx, req.Content) }
@@ -554,8 +568,13 @@ func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr
 	}
 	// Tickets only ever follow a verified signature: a ticket cannot
 	// renew itself, so one that leaks is good until its exp and no longer.
+	// With a token checked, the ticket carries its verdict (session.go).
 	if proven && !maced && req.Event != discovery.EventStopped {
-		resp.Session = s.sess.issue(req.Peer, 0, now)
+		if s.cfg.Authorize != nil {
+			resp.Session = s.sess.issueGrant(req.Peer, req.Content, &grant, now)
+		} else {
+			resp.Session = s.sess.issue(req.Peer, 0, now)
+		}
 	}
 	a.buf = bufPool.Get().(*[]byte)
 	a.status = http.StatusOK

@@ -16,7 +16,8 @@ import (
 // and the content's signed regions are enforced; without it only content-
 // and channel-scoped tokens can be checked, and residency and ownership are
 // left to the peers' handshake. The swarm's tenant and the peer's region
-// come from the token. A refusal's error says why.
+// come from the token, and the grant ends when the token (or its
+// delegation) expires. A refusal's error says why.
 func TokenAuthorizer(v *token.Verifier) Authorizer {
 	return func(ctx context.Context, r AuthRequest) (Grant, error) {
 		subj := token.Subject{Content: r.Content, Peer: r.Peer}
@@ -39,7 +40,11 @@ func TokenAuthorizer(v *token.Verifier) Authorizer {
 		if err != nil {
 			return Grant{}, err
 		}
-		return Grant{Tenant: c.Tenant, Region: c.Region, Regions: regions}, nil
+		exp := c.Expiry
+		if d := c.Delegation; d != nil && d.Expiry.Before(exp) {
+			exp = d.Expiry
+		}
+		return Grant{Tenant: c.Tenant, Region: c.Region, Regions: regions, Expiry: exp}, nil
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoal-cdn/shoal/tracker"
 )
 
 // TestBinaryPeerUsesSessionTicketAcrossTrackerRestart: a real `shoal peer`
@@ -46,5 +48,38 @@ func TestBinaryPeerUsesSessionTicketAcrossTrackerRestart(t *testing.T) {
 	})
 	if log := seed.log.String(); !strings.Contains(log, "session ticket refused; signing the announce") {
 		t.Errorf("the peer's log does not say it fell back to signing:\n%s", log)
+	}
+}
+
+// TestBinaryPeerAnnouncesOnGrantNotToken: a real `shoal peer` with an
+// access token, announcing to a real `shoal tracker` that requires tokens,
+// gets a ticket carrying its token's grant with its signed announce, and
+// its re-announces are taken on that grant (no token check), in its
+// tenant's swarm.
+func TestBinaryPeerAnnouncesOnGrantNotToken(t *testing.T) {
+	r := newFxRig(t)
+	c := r.publish("grant", fxFile{"a.bin", 1 << 20, 8302})
+	r.startOrigin()
+	addr := freePort(t)
+	r.trackerURL = "http://" + addr
+	tp := r.start("tracker", "tracker", "--listen", addr, "--interval", "1s", "--admin-token", e2eAdminToken, "--trust", r.pub)
+	r.up("tracker", r.trackerURL+"/metrics", tp)
+	tok, e, code := runBin(t, r.bin, "token", "issue", "--key", r.key, "--tenant", "tenant-a", "--content", c.id)
+	if code != 0 {
+		t.Fatalf("token issue: exit %d: %s", code, e)
+	}
+	seed := r.startPeer("seed", "--token", strings.TrimSpace(tok))
+	wantWhole(t, "seed GET", fxDo(t, http.MethodGet, seed.gw+"/c/"+c.id+"/a.bin"), c.files["a.bin"])
+	tickets := func(ev string) float64 {
+		return metricValue(t, r.trackerURL+"/metrics", fmt.Sprintf(`shoal_tracker_session_tickets_total{event=%q}`, ev))
+	}
+	waitFor(t, "the tracker takes the peer's re-announces on its ticket's grant", fxDeadline, func() (bool, string) {
+		i, a, g := tickets("issued"), tickets("accepted"), tickets("granted")
+		return i >= 1 && g >= 2 && g == a, fmt.Sprintf("issued %v, accepted %v, granted %v", i, a, g)
+	})
+	var swarms tracker.SwarmsResponse
+	getAdminJSON(t, r.trackerURL+"/api/swarms", &swarms)
+	if len(swarms.Swarms) != 1 || swarms.Swarms[0].Tenant != "tenant-a" || swarms.Swarms[0].Peers != 1 {
+		t.Fatalf("swarms %+v, want the seed alone in tenant-a's swarm", swarms.Swarms)
 	}
 }
