@@ -70,15 +70,19 @@ var errStoreClosed = errors.New("tracker store closed")
 
 // pendingAnnounce is one announce waiting for its lane's next send.
 type pendingAnnounce struct {
-	mem   string // the swarm's member name
-	now   int64  // Unix ms
-	peer  string
-	event string     // the script's event code: eventCode
-	e     redisEntry // as written
-	value []byte     // storedValue: signing time, counters, e
+	mem    string // the swarm's member name
+	tenant string // the swarm's tenant, for its index
+	now    int64  // Unix ms
+	peer   string
+	event  string     // the script's event code: eventCode
+	e      redisEntry // as written
+	value  []byte     // storedValue: signing time, counters, e
 	// sample: the peer wants peers, so its swarm must have a fresh sample.
 	sample bool
-	reply  chan batchReply // buffered: the lane never blocks on it
+	// index: this replica has not written the swarm into the indexes for
+	// a while (redisStore.index): the batch does, after its script.
+	index bool
+	reply chan batchReply // buffered: the lane never blocks on it
 }
 
 // eventCode is the announce script's code for an event: 's' stopped, 'c'
@@ -217,6 +221,9 @@ type batchSwarm struct {
 	call   *scriptCall
 	slot   int  // index of the swarm in its call's KEYS groups (1-based)
 	trim   bool // the script trims the swarm's expired peers (trimDue)
+	index  bool // an announce asked for the swarm's index refresh
+	// indexed is the index refresh's last write, sent after the script.
+	indexed *redis.IntCmd
 }
 
 // scriptCall is one announceScript call of a batch.
@@ -258,6 +265,7 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 		}
 		at[i] = sw
 		sw.ann = append(sw.ann, i)
+		sw.index = sw.index || p.index
 	}
 	// One script call per perCall swarms, its announces grouped by swarm
 	// (each swarm's in arrival order).
@@ -315,8 +323,15 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 			// Reads after the writes, so a sample holds the batch's
 			// newcomers.
 			for _, sw := range swarms {
-				if sw.nread != 0 && slicesContains(pending, sw.call) {
+				if !slicesContains(pending, sw.call) {
+					continue
+				}
+				if sw.nread != 0 {
 					sw.read = pl.HRandFieldWithValues(ctx, sw.keys[2], sw.nread)
+				}
+				if sw.index {
+					p := batch[sw.first]
+					sw.indexed = rs.index(ctx, pl, sw.keys, sw.mem, p.tenant, p.now)
 				}
 			}
 			return nil
@@ -355,6 +370,9 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 			// peers: the swarm stays due, so the next batch goes on.
 			if sw.trim && !trimCut(sw.call.gone, sw.slot) {
 				rs.trimmed.Add(sw.mem, batch[sw.first].now)
+			}
+			if sw.indexed != nil && sw.indexed.Err() == nil {
+				rs.indexed.Add(sw.mem, time.UnixMilli(batch[sw.first].now))
 			}
 			b.settle(sw, batch, statuses)
 		}

@@ -320,9 +320,9 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		}
 	}
 	e := redisEntry{seed: req.Left == 0, trusted: ad.trusted, lastSeen: ms(now), region: ad.region, addrs: ad.addrs}
-	r := rs.batch.do(ctx, &pendingAnnounce{mem: mem, now: ms(now), peer: req.Peer, event: eventCode(string(req.Event)),
+	r := rs.batch.do(ctx, &pendingAnnounce{mem: mem, tenant: ad.key.tenant, now: ms(now), peer: req.Peer, event: eventCode(string(req.Event)),
 		e: e, value: storedValue(req.TS, req.Uploaded, req.Downloaded, &e),
-		sample: want > 0 && req.Event != discovery.EventStopped})
+		sample: want > 0 && req.Event != discovery.EventStopped, index: stale && req.Event != discovery.EventStopped})
 	if r.err != nil {
 		return res, rs.fail("announce to swarm "+ad.key.content.Short(), r.err)
 	}
@@ -339,9 +339,6 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		res.capped = "swarm full"
 	case "joined":
 		res.joined = true
-	}
-	if stale && r.status != "capped" {
-		rs.index(ctx, ad.key, mem, now)
 	}
 	if want > 0 && req.Event != discovery.EventStopped {
 		bp := peerBufs.Get().(*[]discovery.PeerInfo)
@@ -447,22 +444,17 @@ func (rs *redisStore) checkCaps(ctx context.Context, k swarmKey, peersKey string
 	return nil
 }
 
-// index writes the swarm into the listing and cap indexes and refreshes
-// its keys' TTLs. A failure only delays the swarm's listing: the next
-// announce tries again.
-func (rs *redisStore) index(ctx context.Context, k swarmKey, mem string, now time.Time) {
-	_, err := rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range rs.swarmKeys(mem) {
-			p.PExpire(ctx, k, rs.keyTTL())
-		}
-		p.ZAdd(ctx, rs.ns+"swarms", redis.Z{Member: mem})
-		p.ZAdd(ctx, rs.ns+"swarms:seen", redis.Z{Score: float64(ms(now)), Member: mem})
-		p.ZAdd(ctx, rs.tenantKey(k.tenant), redis.Z{Score: float64(ms(now)), Member: mem})
-		return nil
-	})
-	if err == nil {
-		rs.indexed.Add(mem, now)
+// index queues on p the writes that put swarm mem (of tenant) into the
+// listing and cap indexes and refresh its keys' TTLs, at now (Unix ms).
+// The batch that wrote the swarm sends them after its script; a failure
+// only delays the swarm's listing: the next announce tries again.
+func (rs *redisStore) index(ctx context.Context, p redis.Pipeliner, keys []string, mem, tenant string, now int64) *redis.IntCmd {
+	for _, k := range keys {
+		p.PExpire(ctx, k, rs.keyTTL())
 	}
+	p.ZAdd(ctx, rs.ns+"swarms", redis.Z{Member: mem})
+	p.ZAdd(ctx, rs.ns+"swarms:seen", redis.Z{Score: float64(now), Member: mem})
+	return p.ZAdd(ctx, rs.tenantKey(tenant), redis.Z{Score: float64(now), Member: mem})
 }
 
 // gone decodes the script's list of expired peers: ID, entry, ID, entry….
