@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,17 +71,49 @@ var errStoreClosed = errors.New("tracker store closed")
 // pendingAnnounce is one announce waiting for its lane's next send.
 type pendingAnnounce struct {
 	mem    string // the swarm's member name
+	tenant string // the swarm's tenant, for its index
 	now    int64  // Unix ms
 	peer   string
-	event  string
-	ts     int64
-	up, dn int64
-	left   int64
+	event  string     // the script's event code: eventCode
 	e      redisEntry // as written
-	entry  []byte     // e encoded
+	value  []byte     // storedValue: signing time, counters, e
 	// sample: the peer wants peers, so its swarm must have a fresh sample.
 	sample bool
-	reply  chan batchReply // buffered: the lane never blocks on it
+	// index: this replica has not written the swarm into the indexes for
+	// a while (redisStore.index): the batch does, after its script.
+	index bool
+	reply chan batchReply // buffered: the lane never blocks on it
+}
+
+// eventCode is the announce script's code for an event: 's' stopped, 'c'
+// completed, '-' any other.
+func eventCode(ev string) string {
+	switch ev {
+	case "stopped":
+		return "s"
+	case "completed":
+		return "c"
+	}
+	return "-"
+}
+
+// scriptStatus names the announce script's status bytes.
+func scriptStatus(b byte) string {
+	switch b {
+	case 'j':
+		return "joined"
+	case 'o':
+		return "ok"
+	case 'c':
+		return "capped"
+	case 'l':
+		return "left"
+	case 'n':
+		return "none"
+	case 'r':
+		return "replay"
+	}
+	return "unknown status " + strconv.Quote(string(b))
 }
 
 // batchReply is what a batch did for one announce.
@@ -176,7 +209,8 @@ func (b *redisBatcher) run(lane chan *pendingAnnounce) {
 type batchSwarm struct {
 	mem   string
 	keys  []string
-	first int // index in the batch of its first announce
+	first int   // index in the batch of its first announce
+	ann   []int // indexes in the batch of its announces, in order
 	// cached is the swarm's last sample when it is fresh enough to reuse;
 	// read is the pipeline's read of it otherwise.
 	cached *reusedSample
@@ -187,19 +221,21 @@ type batchSwarm struct {
 	call   *scriptCall
 	slot   int  // index of the swarm in its call's KEYS groups (1-based)
 	trim   bool // the script trims the swarm's expired peers (trimDue)
+	index  bool // an announce asked for the swarm's index refresh
+	// indexed is the index refresh's last write, sent after the script.
+	indexed *redis.IntCmd
 }
 
 // scriptCall is one announceScript call of a batch.
 type scriptCall struct {
-	keys []string
-	args []any
-	mask []byte // the trim mask: one byte per swarm, '1' to trim it
-	idx  []int  // batch indexes of its announces, in ARGV order
-	cmd  *redis.Cmd
+	keys   []string
+	swarms []*batchSwarm
+	args   []any
+	idx    []int // batch indexes of its announces, in ARGV order
+	cmd    *redis.Cmd
 
-	statuses []string // its reply, decoded
-	gone     []any
-	err      error
+	gone []any // its reply's expired peers per swarm
+	err  error
 }
 
 func (b *redisBatcher) send(batch []*pendingAnnounce) {
@@ -228,8 +264,11 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 			swarms = append(swarms, sw)
 		}
 		at[i] = sw
+		sw.ann = append(sw.ann, i)
+		sw.index = sw.index || p.index
 	}
-	// One script call per perCall swarms.
+	// One script call per perCall swarms, its announces grouped by swarm
+	// (each swarm's in arrival order).
 	var calls []*scriptCall
 	for i, sw := range swarms {
 		if i%b.perCall == 0 {
@@ -237,25 +276,32 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 		}
 		c := calls[len(calls)-1]
 		c.keys = append(c.keys, sw.keys...)
-		sw.call, sw.slot = c, len(c.keys)/6
-		mask := byte('0')
-		if sw.trim {
-			mask = '1'
-		}
-		c.mask = append(c.mask, mask)
+		c.swarms = append(c.swarms, sw)
+		sw.call, sw.slot = c, len(c.swarms)
 	}
 	for _, c := range calls {
-		c.args = append(make([]any, 0, announceHeader+announceFields*len(batch)),
+		n := 0
+		for _, sw := range c.swarms {
+			n += len(sw.ann)
+		}
+		c.args = append(make([]any, 0, announceHeader+2*len(c.swarms)+4*n),
 			rs.ttl.Milliseconds(), rs.skew.Milliseconds(), rs.keyTTL().Milliseconds(),
-			rs.lim.swarmPeers, stoppedPerSwarm, trimPerCall, 0, c.mask)
-	}
-	for i, p := range batch {
-		sw := at[i]
-		c := sw.call
-		c.idx = append(c.idx, i)
-		c.args = append(c.args, sw.slot, p.now, p.peer, p.event, p.ts, p.up, p.dn, p.left, p.entry)
-		if p.sample {
-			sw.uses++
+			rs.lim.swarmPeers, stoppedPerSwarm, trimPerCall, len(c.swarms))
+		c.idx = make([]int, 0, n)
+		for _, sw := range c.swarms {
+			trim := "0"
+			if sw.trim {
+				trim = "1"
+			}
+			c.args = append(c.args, len(sw.ann), trim)
+			for _, i := range sw.ann {
+				p := batch[i]
+				c.args = append(c.args, p.now, p.peer, p.event, p.value)
+				c.idx = append(c.idx, i)
+				if p.sample {
+					sw.uses++
+				}
+			}
 		}
 	}
 	for _, sw := range swarms {
@@ -265,9 +311,6 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 			sw.cached = nil
 			sw.nread = rs.sampleCount(sw.hint)
 		}
-	}
-	for _, c := range calls {
-		c.args[announceHeader-2] = len(c.idx)
 	}
 
 	// Each command's own error is looked at below, not Pipelined's first.
@@ -280,8 +323,15 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 			// Reads after the writes, so a sample holds the batch's
 			// newcomers.
 			for _, sw := range swarms {
-				if sw.nread != 0 && slicesContains(pending, sw.call) {
-					sw.read = pl.HRandFieldWithValues(ctx, sw.keys[3], sw.nread)
+				if !slicesContains(pending, sw.call) {
+					continue
+				}
+				if sw.nread != 0 {
+					sw.read = pl.HRandFieldWithValues(ctx, sw.keys[2], sw.nread)
+				}
+				if sw.index {
+					p := batch[sw.first]
+					sw.indexed = rs.index(ctx, pl, sw.keys, sw.mem, p.tenant, p.now)
 				}
 			}
 			return nil
@@ -303,8 +353,16 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 		pending = again
 	}
 
+	// statuses[i] is the batch's i-th announce's.
+	statuses := make([]string, len(batch))
 	for _, c := range calls {
-		c.statuses, c.gone, c.err = scriptReply(c.cmd, len(c.idx))
+		var st string
+		st, c.gone, c.err = scriptReply(c.cmd, len(c.idx))
+		if c.err == nil {
+			for j, i := range c.idx {
+				statuses[i] = scriptStatus(st[j])
+			}
+		}
 	}
 	for _, sw := range swarms {
 		if sw.call.err == nil {
@@ -313,15 +371,18 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 			if sw.trim && !trimCut(sw.call.gone, sw.slot) {
 				rs.trimmed.Add(sw.mem, batch[sw.first].now)
 			}
-			b.settle(sw, batch, at)
+			if sw.indexed != nil && sw.indexed.Err() == nil {
+				rs.indexed.Add(sw.mem, time.UnixMilli(batch[sw.first].now))
+			}
+			b.settle(sw, batch, statuses)
 		}
 	}
 	for _, c := range calls {
-		for j, i := range c.idx {
+		for _, i := range c.idx {
 			sw := at[i]
 			r := batchReply{err: c.err}
 			if r.err == nil {
-				r.status = c.statuses[j]
+				r.status = statuses[i]
 				if i == sw.first && sw.slot-1 < len(c.gone) {
 					r.gone = c.gone[sw.slot-1]
 				}
@@ -337,14 +398,11 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 // settle makes sw's sample after the batch: the read, or the cached one
 // with the batch's joins added and leaves removed (so a peer that joined
 // through this replica is handed out at once), and stores it for reuse.
-func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*batchSwarm) {
+func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, statuses []string) {
 	rs := b.rs
-	c := sw.call
 	var last int64
-	for _, i := range c.idx {
-		if at[i] == sw {
-			last = max(last, batch[i].now)
-		}
+	for _, i := range sw.ann {
+		last = max(last, batch[i].now)
 	}
 	if sw.read != nil {
 		if sw.read.Err() != nil {
@@ -375,9 +433,9 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 	}
 	var changed map[string]*change
 	var order []string
-	for j, i := range c.idx {
-		p, st := batch[i], c.statuses[j]
-		if at[i] != sw || (st != "joined" && st != "left" && st != "ok") {
+	for _, i := range sw.ann {
+		p, st := batch[i], statuses[i]
+		if st != "joined" && st != "left" && st != "ok" {
 			continue
 		}
 		if changed == nil {
@@ -429,7 +487,6 @@ func (b *redisBatcher) settle(sw *batchSwarm, batch []*pendingAnnounce, at []*ba
 	rs.reuse.Add(sw.mem, kept)
 }
 
-// scriptReply decodes an announceScript reply of n statuses.
 // trimCut reports whether the trim of the swarm in KEYS group slot
 // (1-based) of a call that answered gone removed as many peers as one call
 // may (an id and an entry each), so more may be left.
@@ -441,21 +498,19 @@ func trimCut(gone []any, slot int) bool {
 	return len(g) >= 2*trimPerCall
 }
 
-func scriptReply(cmd *redis.Cmd, n int) (statuses []string, gone []any, err error) {
+// scriptReply decodes an announceScript reply of n statuses (one byte
+// each, see announceScript).
+func scriptReply(cmd *redis.Cmd, n int) (statuses string, gone []any, err error) {
 	r, err := cmd.Slice()
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	if len(r) != 2 {
-		return nil, nil, fmt.Errorf("announce script answered %d values, want 2", len(r))
+		return "", nil, fmt.Errorf("announce script answered %d values, want 2", len(r))
 	}
-	st, _ := r[0].([]any)
-	if len(st) != n {
-		return nil, nil, fmt.Errorf("announce script answered %d statuses for %d announces", len(st), n)
-	}
-	statuses = make([]string, n)
-	for i, v := range st {
-		statuses[i], _ = v.(string)
+	statuses, _ = r[0].(string)
+	if len(statuses) != n {
+		return "", nil, fmt.Errorf("announce script answered %d statuses for %d announces", len(statuses), n)
 	}
 	gone, _ = r[1].([]any)
 	return statuses, gone, nil
@@ -472,7 +527,7 @@ func decodeSample(pairs []redis.KeyValue) (out []*sampled, n int) {
 			continue
 		}
 		seen[kv.Key] = struct{}{}
-		if e, err := decodeEntry([]byte(kv.Value)); err == nil {
+		if e, err := decodeStored([]byte(kv.Value)); err == nil {
 			out = append(out, newSampled(kv.Key, e))
 		}
 	}

@@ -29,10 +29,10 @@ func TestRedisBatchAppliesInOrder(t *testing.T) {
 			b.perCall = perCall
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 			mem := func(c string) string { return member(swarmKey{content: content(c)}) }
-			entry := (&redisEntry{lastSeen: now}).encode()
 			ann := func(c, peer string, ev discovery.Event, ts, left int64) *pendingAnnounce {
-				return &pendingAnnounce{mem: mem(c), now: now, peer: peer, event: string(ev), ts: ts, left: left,
-					entry: entry, sample: ev != discovery.EventStopped, reply: make(chan batchReply, 1)}
+				e := redisEntry{lastSeen: now, seed: left == 0}
+				return &pendingAnnounce{mem: mem(c), now: now, peer: peer, event: eventCode(string(ev)), e: e,
+					value: storedValue(ts, 0, 0, &e), sample: ev != discovery.EventStopped, reply: make(chan batchReply, 1)}
 			}
 			batch := []*pendingAnnounce{
 				ann("x", "a", discovery.EventStarted, now+1, 5),
@@ -205,18 +205,18 @@ func TestRedisSwarmKeysExpire(t *testing.T) {
 	}
 	a := req("c", "a", "", 5)
 	announce(t, s, a)
-	check("a leecher joined", 3) // peers, meta, entries
+	check("a leecher joined", 2) // peers, entries
 	announce(t, s, req("c", "b", "", 0))
-	check("a seed joined", 4) // and seeds
+	check("a seed joined", 3) // and seeds
 	a.Downloaded = 10
 	announce(t, s, a)
-	check("a's first bytes", 5) // and totals
+	check("a's first bytes", 4) // and totals
 	d := req("c", "d", "", 5)
 	d.TS = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli() // a stop remembered past the clock skew
 	announce(t, s, d)
 	d.Event, d.TS = discovery.EventStopped, d.TS+1
 	announce(t, s, d)
-	check("d stopped", 6) // and the stopped set
+	check("d stopped", 5) // and the stopped set
 }
 
 // TestRedisTrimGoesOnPastItsLimit: a crowd that expired together is more

@@ -4,17 +4,21 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"strconv"
 
 	"github.com/shoal-cdn/shoal/discovery"
 )
 
 // redisEntry is what the Redis store keeps of one peer for sampling, in the
-// swarm's entry hash under the peer ID: a small binary value (about 60
-// bytes for a peer with one address), written by the tracker and decoded by
-// every replica, so decodeEntry treats it as untrusted input.
+// swarm's entry hash under the peer ID, after the announce script's numbers
+// (see storedValue): a small binary value (about 60 bytes for a peer with
+// one address), written by the tracker and decoded by every replica, so
+// decodeEntry treats it as untrusted input.
 //
-//	version     1 byte (entryVersion)
+//	version     1 byte (entryVersion; 2 since the script's numbers share
+//	            the value, 1 before, when they had a hash of their own)
 //	flags       1 byte: 1 = seed, 2 = region granted by a token
 //	last seen   uvarint, Unix milliseconds on the tracker's clock
 //	region      uvarint length + bytes (≤ discovery.MaxRegionLen)
@@ -30,15 +34,18 @@ type redisEntry struct {
 }
 
 const (
-	entryVersion     = 1
+	entryVersion     = 2
 	entryFlagSeed    = 1
 	entryFlagTrusted = 2
 )
 
 var errBadEntry = errors.New("bad peer entry in Redis")
 
-func (e *redisEntry) encode() []byte {
-	b := make([]byte, 0, 64)
+func (e *redisEntry) encode() []byte { return e.appendTo(make([]byte, 0, 64)) }
+
+// appendTo appends the entry's encoding to b. The flags byte is the
+// second: the announce script reads the seed flag there.
+func (e *redisEntry) appendTo(b []byte) []byte {
 	var flags byte
 	if e.seed {
 		flags |= entryFlagSeed
@@ -66,6 +73,72 @@ func (e *redisEntry) encode() []byte {
 		}
 	}
 	return b
+}
+
+// storedValue is a peer's whole value in the swarm's entry hash:
+//
+//	"<ts> <uploaded> <downloaded> " + entry
+//
+// the announce's signing time (the replay check's) and transfer counters
+// in decimal, which the announce script reads, then the binary entry,
+// which the replicas read.
+func storedValue(ts, up, dn int64, e *redisEntry) []byte {
+	b := make([]byte, 0, 96)
+	b = append(strconv.AppendInt(b, ts, 10), ' ')
+	b = append(strconv.AppendInt(b, up, 10), ' ')
+	b = append(strconv.AppendInt(b, dn, 10), ' ')
+	return e.appendTo(b)
+}
+
+// parseStored splits a value storedValue wrote into its numbers and the
+// entry's bytes (a slice of v), without decoding the entry.
+func parseStored(v []byte) (ts, up, dn int64, entry []byte, err error) {
+	var n [3]int64
+	for i := range n {
+		n[i], v, err = parseDecimal(v)
+		if err != nil {
+			return 0, 0, 0, nil, err
+		}
+	}
+	return n[0], n[1], n[2], v, nil
+}
+
+// parseDecimal reads an optional minus sign, decimal digits and one space
+// from the start of b, allocation-free, and returns the number and the rest.
+func parseDecimal(b []byte) (int64, []byte, error) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	limit := uint64(math.MaxInt64)
+	if neg {
+		limit++
+	}
+	var n uint64
+	i := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		d := uint64(b[i] - '0')
+		if n > (limit-d)/10 {
+			return 0, nil, fmt.Errorf("%w: a number outside 64 bits", errBadEntry)
+		}
+		n = n*10 + d
+	}
+	if i == 0 || i == len(b) || b[i] != ' ' {
+		return 0, nil, fmt.Errorf("%w: want three decimal numbers, each followed by a space, before the entry", errBadEntry)
+	}
+	if neg {
+		return int64(-n), b[i+1:], nil
+	}
+	return int64(n), b[i+1:], nil
+}
+
+// decodeStored decodes the entry of a value storedValue wrote.
+func decodeStored(v []byte) (redisEntry, error) {
+	_, _, _, e, err := parseStored(v)
+	if err != nil {
+		return redisEntry{}, err
+	}
+	return decodeEntry(e)
 }
 
 func appendString(b []byte, s string) []byte {

@@ -3,6 +3,7 @@ package tracker
 import (
 	"bytes"
 	"errors"
+	"math"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -65,6 +66,56 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 		if !reflect.DeepEqual(e, e2) {
 			t.Fatalf("unstable: %+v then %+v", e, e2)
+		}
+	})
+}
+
+// TestRedisStoredValueRoundTrip: the numbers the announce script reads
+// come back whole at the ends of the int64 range, and the entry after
+// them decodes; a value without its three numbers is refused.
+func TestRedisStoredValueRoundTrip(t *testing.T) {
+	e := redisEntry{seed: true, lastSeen: 7, region: "r", addrs: peerAddrs{observed: netip.MustParseAddr("198.18.0.7"), public: []string{"/ip4/198.18.0.7/tcp/1"}}}
+	for _, n := range [][3]int64{{0, 0, 0}, {1767225600000, 5, 9}, {math.MaxInt64, math.MinInt64, -1}} {
+		v := storedValue(n[0], n[1], n[2], &e)
+		ts, up, dn, raw, err := parseStored(v)
+		if err != nil || ts != n[0] || up != n[1] || dn != n[2] {
+			t.Fatalf("%q: got %d %d %d, %v; want %v", v, ts, up, dn, err, n)
+		}
+		if !bytes.Equal(raw, e.encode()) {
+			t.Fatalf("%q: entry bytes %q, want %q", v, raw, e.encode())
+		}
+		if raw[1]&entryFlagSeed == 0 {
+			t.Fatalf("the seed flag is not in the entry's second byte, where the script reads it")
+		}
+	}
+	for _, v := range []string{"", "1 2 ", "1 2 3", "a 2 3 \x02\x00", "1 2 99999999999999999999 \x02", "-9223372036854775809 0 0 \x02"} {
+		if _, err := decodeStored([]byte(v)); !errors.Is(err, errBadEntry) {
+			t.Errorf("%q: got %v, want errBadEntry", v, err)
+		}
+	}
+}
+
+// FuzzDecodeStored: any bytes split into numbers and an entry or fail
+// cleanly, and what decodes writes back to a value that decodes the same.
+func FuzzDecodeStored(f *testing.F) {
+	f.Add(storedValue(1767225600000, 3, 4, &redisEntry{seed: true, lastSeen: 5, region: "r", addrs: peerAddrs{observed: netip.MustParseAddr("198.18.0.7"), public: []string{"/ip4/198.18.0.7/tcp/1"}}}))
+	f.Add([]byte("-1 0 -0 \x02\x00\x00\x00\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ts, up, dn, raw, err := parseStored(b)
+		if err != nil {
+			return
+		}
+		e, err := decodeEntry(raw)
+		if err != nil {
+			return
+		}
+		ts2, up2, dn2, raw2, err := parseStored(storedValue(ts, up, dn, &e))
+		if err != nil || ts2 != ts || up2 != up || dn2 != dn {
+			t.Fatalf("numbers %d %d %d came back %d %d %d (%v)", ts, up, dn, ts2, up2, dn2, err)
+		}
+		e2, err := decodeEntry(raw2)
+		if err != nil || !reflect.DeepEqual(e, e2) {
+			t.Fatalf("entry %+v came back %+v (%v)", e, e2, err)
 		}
 	})
 }

@@ -2,26 +2,37 @@ package tracker
 
 import "github.com/redis/go-redis/v9"
 
+// swarmKeyCount is how many keys one swarm has (redisStore.swarmKeys), in
+// the order the scripts take them: last seen, seeds, entries, totals,
+// stopped.
+const swarmKeyCount = 5
+
 // scriptPrelude is shared by the scripts. KEYS hold one or more swarms'
-// keys, six each in the order of redisStore.swarmKeys; swarm(g) names the
-// g-th. trim removes up to limit peers last seen before cutoff, remembers
-// the signed ones as stopped (as the memory store does, so a replay of
-// their last announce cannot list them again), and returns {id, entry, id,
-// entry, …} for the audit log. Numbers go back to Redis through
+// keys, swarmKeyCount each in the order of redisStore.swarmKeys; swarm(g)
+// names the g-th. A peer's stored value (see storedValue) is
+// "ts uploaded downloaded " followed by its binary entry, whose second
+// byte holds the seed flag (1): value() reads the numbers and the flag.
+// trim removes up to limit peers last seen before cutoff, remembers the
+// signed ones as stopped (as the memory store does, so a replay of their
+// last announce cannot list them again), and returns {id, value, id,
+// value, …} for the audit log. Numbers go back to Redis through
 // string.format('%d'): Lua would print large ones as 1e+15.
 const scriptPrelude = `
 local function swarm(g)
-  local b = (g - 1) * 6
-  return {P = KEYS[b + 1], S = KEYS[b + 2], M = KEYS[b + 3], E = KEYS[b + 4], X = KEYS[b + 5], T = KEYS[b + 6]}
+  local b = (g - 1) * 5
+  return {P = KEYS[b + 1], S = KEYS[b + 2], E = KEYS[b + 3], X = KEYS[b + 4], T = KEYS[b + 5]}
 end
-local function meta(v)
-  local ts, up, dn = string.match(v, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
-  return tonumber(ts), tonumber(up), tonumber(dn)
+-- value parses a stored value: signing time (raw text and number),
+-- uploaded, downloaded, seed. A value it cannot parse reads as zeros.
+local function value(v)
+  local ts, up, dn, at = string.match(v, '^(%-?%d+) (%-?%d+) (%-?%d+) ()')
+  if not ts then return '0', 0, 0, 0, false end
+  local flags = string.byte(v, at + 1) or 0
+  return ts, tonumber(ts), tonumber(up), tonumber(dn), flags % 2 == 1
 end
-local function forget(w, id)
+local function forget(w, id, seed)
   redis.call('ZREM', w.P, id)
-  redis.call('ZREM', w.S, id)
-  redis.call('HDEL', w.M, id)
+  if seed then redis.call('ZREM', w.S, id) end
   redis.call('HDEL', w.E, id)
 end
 -- trimStopped bounds the stopped set: stops older than the clock skew go
@@ -37,14 +48,16 @@ local function trim(w, cutoff, limit, stopcut, stopcap)
   local old = redis.call('ZRANGEBYSCORE', w.P, '-inf', '(' .. cutoff, 'LIMIT', 0, limit)
   if #old == 0 then return gone end
   for _, id in ipairs(old) do
-    local m = redis.call('HGET', w.M, id)
+    local v = redis.call('HGET', w.E, id)
     gone[#gone + 1] = id
-    gone[#gone + 1] = redis.call('HGET', w.E, id) or ''
-    forget(w, id)
-    if m then
-      local ts = meta(m)
-      if ts and ts > 0 then redis.call('ZADD', w.T, string.format('%d', ts), id) end
+    gone[#gone + 1] = v or ''
+    local seed, ts = true, 0
+    if v then
+      local _
+      _, ts, _, _, seed = value(v)
     end
+    forget(w, id, seed)
+    if ts > 0 then redis.call('ZADD', w.T, string.format('%d', ts), id) end
   end
   trimStopped(w, stopcut, stopcap)
   if redis.call('ZCARD', w.P) == 0 then redis.call('DEL', w.X) end
@@ -52,141 +65,140 @@ local function trim(w, cutoff, limit, stopcut, stopcap)
 end
 `
 
-// announceFields is how many ARGV one announce takes in announceScript
-// (the script says 9 too), after announceHeader (8 there too).
-const (
-	announceHeader = 8
-	announceFields = 9
-)
+// announceHeader is how many ARGV announceScript takes before its swarms
+// (the script says 7 too).
+const announceHeader = 7
 
 // announceScript records a batch of announces, over one or more swarms,
 // in order (see redisBatcher). ARGV: peer TTL (ms), clock skew (ms), key
 // TTL (ms), swarm cap (negative: none), stopped cap, trim limit, the
-// number of announces n, the trim mask (one byte per swarm group: '1' to
-// trim it, '0' not); then per announce announceFields values: swarm
-// (1-based index into KEYS' groups of six), now (Unix ms), peer, event,
-// ts, uploaded, downloaded, left, entry.
+// number of swarms; then per swarm (in KEYS order) its announce count and
+// '1' to trim it first or '0' not, followed by its announces, four values
+// each: now (Unix ms), peer, event code ('s' stopped, 'c' completed, '-'
+// any other) and the stored value to write (storedValue: signing time and
+// counters in it).
 //
-// A swarm whose mask byte is '1' is trimmed of its expired peers before
-// its first announce of the batch; the replica asks for that at most
-// every trimEvery per swarm (redisStore.trimDue), since peers expire only
-// a TTL after their last announce. The transfer counters of a batch's
-// announces are added per swarm at the end (one HINCRBY per field and
-// swarm, not per announce). It returns {statuses, expired}: statuses[i] is the i-th
-// announce's joined, ok, capped (answered, not listed), left (a stop
-// removed the peer), none (a stop from a peer not listed) or replay;
-// expired[g] is swarm g's trimmed peers {id, entry, …}. All six key TTLs
-// are set once per swarm and batch when a peer stops or when the swarm was
-// empty before the batch's joins, and a key's alone when a write may have
-// just created it (a new seed, a new total); the rest is left to the
-// replica's index refresh (redisStore.index), every third of the peer TTL,
-// which saves six calls on the common path. The sample is read outside the
-// script, in the same pipeline.
+// A swarm is trimmed of its expired peers before its first announce of the
+// batch when asked; the replica asks for that at most every trimEvery per
+// swarm (redisStore.trimDue), since peers expire only a TTL after their
+// last announce. The transfer counters of a batch's announces are added
+// per swarm at the end (one HINCRBY per field and swarm, not per
+// announce). It returns {statuses, expired}: statuses is one byte per
+// announce, in ARGV order: 'j' joined, 'o' ok, 'c' capped (answered, not
+// listed), 'l' left (a stop removed the peer), 'n' none (a stop from a
+// peer not listed) or 'r' replay; expired[g] is swarm g's trimmed peers
+// {id, value, …}.
+//
+// A re-announce costs Redis three calls (four for a seed): the peer's
+// value, its last-seen score, its seed score, the new value. Key TTLs: all
+// of a swarm's when it was empty before the batch's joins (its keys are
+// new), and a key's alone when a write may have just created it (the seed
+// set gaining a member, totals gaining a field, the stopped set gaining a
+// stop); the rest is left to the replica's index refresh
+// (redisStore.index), every third of the peer TTL. The sample is read
+// outside the script, in the same pipeline.
 var announceScript = redis.NewScript(scriptPrelude + `
 local ttl, skew, keyttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local cap, stopcap, limit, n = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local trimmask = ARGV[8]
+local cap, stopcap, limit, nsw = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 
--- What the peer transferred since its last announce, added to the swarm's
--- pending totals (written once per swarm after the batch); a counter that
--- went down means it restarted its session.
-local function counters(w, up, dn, pup, pdn)
+-- card is the swarm's peer count, read once per batch and then kept
+-- current by the batch's joins and stops.
+local function card(w)
+  if not w.card then w.card = redis.call('ZCARD', w.P) end
+  return w.card
+end
+
+local function one(w, now, id, ev, v)
+  local prev = redis.call('HGET', w.E, id)
+  local tsraw, ts, up, dn, seed = value(v)
+  local pts, pup, pdn, pseed = 0, 0, 0, false
+  if prev then
+    local _
+    _, pts, pup, pdn, pseed = value(prev)
+  end
+  if ts ~= 0 then
+    if prev and ts <= pts then return 'r' end
+    if not prev then
+      local st = redis.call('ZSCORE', w.T, id)
+      if st and ts <= tonumber(st) then return 'r' end
+    end
+  end
+  if ev == 's' then
+    if not prev then return 'n' end
+  elseif not prev then
+    local n = card(w)
+    if cap >= 0 and n >= cap then return 'c' end
+    if n == 0 then w.fresh = true end -- its keys are new
+    w.card = n + 1
+  end
+  -- What the peer transferred since its last announce, added to the
+  -- swarm's totals after the batch; a counter that went down means it
+  -- restarted its session.
   local du, dd = up - pup, dn - pdn
   if du < 0 then du = up end
   if dd < 0 then dd = dn end
   w.du, w.dd = w.du + du, w.dd + dd
-end
--- emptied: the swarm's last peer left and its totals went with it.
-local function emptied(w)
-  redis.call('DEL', w.X)
-  w.du, w.dd, w.done = 0, 0, 0
-end
-
-local function one(w, now, a)
-  local id, ev, tsraw, upraw, dnraw = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
-  local ts, up, dn = tonumber(tsraw), tonumber(upraw), tonumber(dnraw)
-  local prev = redis.call('HGET', w.M, id)
-  local pts, pup, pdn = 0, 0, 0
-  if prev then pts, pup, pdn = meta(prev) end
-  if ts ~= 0 then
-    if prev and ts <= pts then return 'replay' end
-    if not prev then
-      local st = redis.call('ZSCORE', w.T, id)
-      if st and ts <= tonumber(st) then return 'replay' end
+  if ev == 's' then
+    forget(w, id, pseed)
+    w.stops = true
+    if redis.call('ZADD', w.T, tsraw, id) == 1 then w.newT = true end
+    if w.card then w.card = w.card - 1 else w.card = redis.call('ZCARD', w.P) end
+    if w.card == 0 then
+      -- its last peer left: its totals go too
+      redis.call('DEL', w.X)
+      w.du, w.dd, w.done, w.newX = 0, 0, 0, false
     end
+    return 'l'
   end
-  if ev == 'stopped' then
-    if not prev then return 'none' end
-    counters(w, up, dn, pup, pdn)
-    forget(w, id)
-    redis.call('ZADD', w.T, tsraw, id)
-    if redis.call('ZCARD', w.P) == 0 then emptied(w) end
-    return 'left'
-  end
-  local status = 'ok'
-  if not prev then
-    if cap >= 0 and redis.call('ZCARD', w.P) >= cap then return 'capped' end
-    status = 'joined'
-  end
-  counters(w, up, dn, pup, pdn)
-  if ev == 'completed' then w.done = w.done + 1 end
+  if ev == 'c' then w.done = w.done + 1 end
   redis.call('ZADD', w.P, now, id)
-  if ARGV[a + 8] == '0' then
+  if seed then
     if redis.call('ZADD', w.S, now, id) == 1 then w.newS = true end
-  elseif prev then -- a newcomer is in no seed set
+  elseif pseed then
     redis.call('ZREM', w.S, id)
   end
-  redis.call('HSET', w.M, id, tsraw .. ' ' .. upraw .. ' ' .. dnraw)
-  redis.call('HSET', w.E, id, ARGV[a + 9])
-  return status
+  redis.call('HSET', w.E, id, v)
+  if prev then return 'o' end
+  return 'j'
 end
 
-local statuses, gone, sw, touched, lastnow = {}, {}, {}, {}, {}
-for i = 1, n do
-  local a = 8 + (i - 1) * 9
-  local g, now = tonumber(ARGV[a + 1]), ARGV[a + 2]
-  local w = sw[g]
-  if not w then
-    w = swarm(g)
-    w.du, w.dd, w.done, w.joins = 0, 0, 0, 0
-    sw[g] = w
-    if string.byte(trimmask, g) == 49 then
-      gone[g] = trim(w, string.format('%d', tonumber(now) - ttl), limit, string.format('%d', tonumber(now) - skew), stopcap)
-    else
-      gone[g] = {}
-    end
-  end
-  lastnow[g] = now
-  local st = one(w, now, a)
-  statuses[i] = st
-  if st == 'left' then touched[g] = 2 elseif st == 'joined' and not touched[g] then touched[g] = 1 end
-  if st == 'joined' then w.joins = w.joins + 1 end
-end
--- The totals: a field whose new value is the increment was absent, and
--- its key may be new.
+-- add adds d to a totals field; one whose new value is the increment was
+-- absent, and its key may be new.
 local function add(w, f, d)
   if d ~= 0 and redis.call('HINCRBY', w.X, f, string.format('%d', d)) == d then w.newX = true end
 end
-for g, w in pairs(sw) do
+
+local statuses, gone = {}, {}
+local a = 8
+for g = 1, nsw do
+  local count, trimit = tonumber(ARGV[a]), ARGV[a + 1]
+  a = a + 2
+  local w = swarm(g)
+  w.du, w.dd, w.done = 0, 0, 0
+  local now = ARGV[a]
+  if trimit == '1' then
+    gone[g] = trim(w, string.format('%d', tonumber(now) - ttl), limit, string.format('%d', tonumber(now) - skew), stopcap)
+  else
+    gone[g] = {}
+  end
+  for _ = 1, count do
+    now = ARGV[a]
+    statuses[#statuses + 1] = one(w, now, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+    a = a + 4
+  end
   add(w, 'up', w.du)
   add(w, 'dn', w.dd)
   add(w, 'done', w.done)
-  -- Key TTLs: every key of a swarm that had a stop (the stopped set may be
-  -- new) or whose peers all joined in this batch (it was empty: its keys
-  -- are new); otherwise only a seed set that gained a member or totals
-  -- that gained a field, which may have just been created. Keys that
-  -- existed keep the TTL set when they were created, refreshed by the
-  -- replicas' index refresh.
-  local t = touched[g]
-  if t == 2 then trimStopped(w, string.format('%d', tonumber(lastnow[g]) - skew), stopcap) end
-  if t == 2 or (t == 1 and redis.call('ZCARD', w.P) <= w.joins) then
-    for _, k in ipairs({w.P, w.S, w.M, w.E, w.X, w.T}) do redis.call('PEXPIRE', k, keyttl) end
+  if w.stops then trimStopped(w, string.format('%d', tonumber(now) - skew), stopcap) end
+  if w.fresh then
+    for _, k in ipairs({w.P, w.S, w.E, w.X, w.T}) do redis.call('PEXPIRE', k, keyttl) end
   else
     if w.newS then redis.call('PEXPIRE', w.S, keyttl) end
     if w.newX then redis.call('PEXPIRE', w.X, keyttl) end
+    if w.newT then redis.call('PEXPIRE', w.T, keyttl) end
   end
 end
-return {statuses, gone}
+return {table.concat(statuses), gone}
 `)
 
 // trimScript expires one swarm's silent peers (ARGV: cutoff, stopped
@@ -198,6 +210,6 @@ local w = swarm(1)
 local gone = trim(w, ARGV[1], tonumber(ARGV[4]), ARGV[2], tonumber(ARGV[3]))
 trimStopped(w, ARGV[2], tonumber(ARGV[3]))
 local n = redis.call('ZCARD', w.P)
-if n == 0 then redis.call('DEL', w.P, w.S, w.M, w.E, w.X) end
+if n == 0 then redis.call('DEL', w.P, w.S, w.E, w.X) end
 return {gone, n}
 `)

@@ -24,21 +24,26 @@ import (
 )
 
 // redisStore keeps the swarms in Redis, so any number of trackers share
-// them (see docs/tracker-store.md). Per swarm, under one hash tag so that a
-// cluster keeps a swarm on one slot ({T} = content ID "!" hex of tenant):
+// them (see docs/tracker-store.md). Every swarm key and index starts with
+// <ns> = <prefix>v2: (the layout's version: replicas of another layout keep
+// to their own keys, so neither misreads the other's values). Per swarm,
+// under one hash tag so that a cluster keeps a swarm on one slot ({T} =
+// content ID "!" hex of tenant):
 //
-//	<prefix>{T}:p  sorted set: peer ID → last seen (ms, tracker clock)
-//	<prefix>{T}:s  sorted set: the seeds among them, same scores
-//	<prefix>{T}:m  hash: peer ID → "ts uploaded downloaded" (the script's)
-//	<prefix>{T}:e  hash: peer ID → redisEntry (addresses, region; Go's)
-//	<prefix>{T}:x  hash: up, dn, done: the swarm's byte totals, completions
-//	<prefix>{T}:t  sorted set: stopped peer ID → signing time of its stop
+//	<ns>{T}:p  sorted set: peer ID → last seen (ms, tracker clock)
+//	<ns>{T}:s  sorted set: the seeds among them, same scores
+//	<ns>{T}:e  hash: peer ID → storedValue: "ts uploaded downloaded " (the
+//	           script's) + redisEntry (addresses, region, seed; Go's)
+//	<ns>{T}:x  hash: up, dn, done: the swarm's byte totals, completions
+//	<ns>{T}:t  sorted set: stopped peer ID → signing time of its stop
 //
 // and across swarms, for the paged listing and the swarm caps:
 //
-//	<prefix>swarms          sorted set, all scores 0: "T" in lexical order
-//	<prefix>swarms:seen     sorted set: T → last announce (ms)
-//	<prefix>tenant:<hex>    sorted set: one tenant's T → last announce (ms)
+//	<ns>swarms          sorted set, all scores 0: "T" in lexical order
+//	<ns>swarms:seen     sorted set: T → last announce (ms)
+//	<ns>tenant:<hex>    sorted set: one tenant's T → last announce (ms)
+//
+// The session secret and the policy stay under <prefix> itself.
 //
 // One announce is one round trip: an EVALSHA (announceScript) that trims the swarm's
 // expired peers, checks replay and caps, updates the peer, the seed set and
@@ -50,6 +55,7 @@ import (
 type redisStore struct {
 	c      redis.UniversalClient
 	prefix string
+	ns     string // prefix + redisLayout: the swarm keys' and indexes' start
 	ttl    time.Duration
 	skew   time.Duration
 	lim    limits
@@ -129,6 +135,10 @@ const (
 	// bytes: at most about 200 MB with the default sample, 50 MB when the
 	// kept swarms hold one sample each.
 	reuseCacheSize = 2048
+	// redisLayout is the version of the swarm keys and values, after the
+	// prefix: "v2:" since a peer's counters share its entry's value (the
+	// first layout, with none, kept them in a hash of their own).
+	redisLayout = "v2:"
 )
 
 func openRedisStore(ctx context.Context, cfg Config, m *metrics) (*redisStore, error) {
@@ -152,7 +162,7 @@ func newRedisStore(c redis.UniversalClient, cfg Config, m *metrics) *redisStore 
 	reuse, _ := lru.New[string, reusedSample](reuseCacheSize)
 	trimmed, _ := lru.New[string, int64](indexedCacheSize)
 	rs := &redisStore{
-		c: c, prefix: cfg.RedisPrefix, ttl: cfg.PeerTTL, skew: cfg.ClockSkew, lim: cfg.limits(),
+		c: c, prefix: cfg.RedisPrefix, ns: cfg.RedisPrefix + redisLayout, ttl: cfg.PeerTTL, skew: cfg.ClockSkew, lim: cfg.limits(),
 		sample: cfg.RedisSample, m: m, indexed: indexed, reuse: reuse, reuseFor: cfg.RedisSampleReuse,
 		trimmed: trimmed,
 	}
@@ -265,20 +275,20 @@ func parseMember(s string) (swarmKey, bool) {
 
 // swarmKeys are the keys of one swarm, in the order the scripts take them.
 func (rs *redisStore) swarmKeys(m string) []string {
-	// One string holds the six keys, each a slice of it: two allocations
-	// per swarm of a batch instead of seven.
-	n := len(rs.prefix) + len(m) + 4
+	// One string holds the keys, each a slice of it: two allocations per
+	// swarm of a batch instead of six.
+	n := len(rs.ns) + len(m) + 4
 	var b strings.Builder
-	b.Grow(6 * n)
-	for _, c := range "psmext" {
-		b.WriteString(rs.prefix)
+	b.Grow(swarmKeyCount * n)
+	for _, c := range "psext" {
+		b.WriteString(rs.ns)
 		b.WriteByte('{')
 		b.WriteString(m)
 		b.WriteString("}:")
 		b.WriteByte(byte(c))
 	}
 	all := b.String()
-	keys := make([]string, 6)
+	keys := make([]string, swarmKeyCount)
 	for i := range keys {
 		keys[i] = all[i*n : (i+1)*n]
 	}
@@ -286,7 +296,7 @@ func (rs *redisStore) swarmKeys(m string) []string {
 }
 
 func (rs *redisStore) tenantKey(tenant string) string {
-	return rs.prefix + "tenant:" + hex.EncodeToString([]byte(tenant))
+	return rs.ns + "tenant:" + hex.EncodeToString([]byte(tenant))
 }
 
 func (rs *redisStore) fail(what string, err error) error {
@@ -310,9 +320,9 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		}
 	}
 	e := redisEntry{seed: req.Left == 0, trusted: ad.trusted, lastSeen: ms(now), region: ad.region, addrs: ad.addrs}
-	r := rs.batch.do(ctx, &pendingAnnounce{mem: mem, now: ms(now), peer: req.Peer, event: string(req.Event), ts: req.TS,
-		up: req.Uploaded, dn: req.Downloaded, left: req.Left, e: e, entry: e.encode(),
-		sample: want > 0 && req.Event != discovery.EventStopped})
+	r := rs.batch.do(ctx, &pendingAnnounce{mem: mem, tenant: ad.key.tenant, now: ms(now), peer: req.Peer, event: eventCode(string(req.Event)),
+		e: e, value: storedValue(req.TS, req.Uploaded, req.Downloaded, &e),
+		sample: want > 0 && req.Event != discovery.EventStopped, index: stale && req.Event != discovery.EventStopped})
 	if r.err != nil {
 		return res, rs.fail("announce to swarm "+ad.key.content.Short(), r.err)
 	}
@@ -329,9 +339,6 @@ func (rs *redisStore) announce(ctx context.Context, req *discovery.AnnounceReque
 		res.capped = "swarm full"
 	case "joined":
 		res.joined = true
-	}
-	if stale && r.status != "capped" {
-		rs.index(ctx, ad.key, mem, now)
 	}
 	if want > 0 && req.Event != discovery.EventStopped {
 		bp := peerBufs.Get().(*[]discovery.PeerInfo)
@@ -418,7 +425,7 @@ func (rs *redisStore) checkCaps(ctx context.Context, k swarmKey, peersKey string
 	var exists, total, tenant *redis.IntCmd
 	_, err := rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		exists = p.Exists(ctx, peersKey)
-		total = p.ZCard(ctx, rs.prefix+"swarms")
+		total = p.ZCard(ctx, rs.ns+"swarms")
 		tenant = p.ZCard(ctx, rs.tenantKey(k.tenant))
 		return nil
 	})
@@ -437,22 +444,17 @@ func (rs *redisStore) checkCaps(ctx context.Context, k swarmKey, peersKey string
 	return nil
 }
 
-// index writes the swarm into the listing and cap indexes and refreshes
-// its keys' TTLs. A failure only delays the swarm's listing: the next
-// announce tries again.
-func (rs *redisStore) index(ctx context.Context, k swarmKey, mem string, now time.Time) {
-	_, err := rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range rs.swarmKeys(mem) {
-			p.PExpire(ctx, k, rs.keyTTL())
-		}
-		p.ZAdd(ctx, rs.prefix+"swarms", redis.Z{Member: mem})
-		p.ZAdd(ctx, rs.prefix+"swarms:seen", redis.Z{Score: float64(ms(now)), Member: mem})
-		p.ZAdd(ctx, rs.tenantKey(k.tenant), redis.Z{Score: float64(ms(now)), Member: mem})
-		return nil
-	})
-	if err == nil {
-		rs.indexed.Add(mem, now)
+// index queues on p the writes that put swarm mem (of tenant) into the
+// listing and cap indexes and refresh its keys' TTLs, at now (Unix ms).
+// The batch that wrote the swarm sends them after its script; a failure
+// only delays the swarm's listing: the next announce tries again.
+func (rs *redisStore) index(ctx context.Context, p redis.Pipeliner, keys []string, mem, tenant string, now int64) *redis.IntCmd {
+	for _, k := range keys {
+		p.PExpire(ctx, k, rs.keyTTL())
 	}
+	p.ZAdd(ctx, rs.ns+"swarms", redis.Z{Member: mem})
+	p.ZAdd(ctx, rs.ns+"swarms:seen", redis.Z{Score: float64(now), Member: mem})
+	return p.ZAdd(ctx, rs.tenantKey(tenant), redis.Z{Score: float64(now), Member: mem})
 }
 
 // gone decodes the script's list of expired peers: ID, entry, ID, entry….
@@ -463,7 +465,7 @@ func (rs *redisStore) gone(k swarmKey, v any) []leftPeer {
 		id, _ := l[i].(string)
 		lp := leftPeer{key: k, id: id}
 		if s, ok := l[i+1].(string); ok {
-			if e, err := decodeEntry([]byte(s)); err == nil {
+			if e, err := decodeStored([]byte(s)); err == nil {
 				lp.ip = e.addrs.observed
 			}
 		}
@@ -565,7 +567,7 @@ const maxPooledChoose = 4 * DefaultRedisSample
 // all silent. Swarms with announces trim themselves in announceScript.
 func (rs *redisStore) expire(ctx context.Context, now time.Time) ([]leftPeer, error) {
 	cutoff := ms(now.Add(-rs.ttl))
-	stale, err := rs.c.ZRangeByScore(ctx, rs.prefix+"swarms:seen", &redis.ZRangeBy{
+	stale, err := rs.c.ZRangeByScore(ctx, rs.ns+"swarms:seen", &redis.ZRangeBy{
 		Min: "-inf", Max: "(" + strconv.FormatInt(cutoff, 10), Count: sweepPerCall,
 	}).Result()
 	if err != nil {
@@ -584,14 +586,14 @@ func (rs *redisStore) expire(ctx context.Context, now time.Time) ([]leftPeer, er
 		if left, _ := r[1].(int64); ok && left > 0 {
 			// Peers still live (or more to trim): announced through a
 			// replica whose index refresh is pending. Look again later.
-			rs.c.ZAdd(ctx, rs.prefix+"swarms:seen", redis.Z{Score: float64(ms(now)), Member: mem})
+			rs.c.ZAdd(ctx, rs.ns+"swarms:seen", redis.Z{Score: float64(ms(now)), Member: mem})
 			continue
 		}
 		// Empty (its keys deleted by the script), or a name no tracker
 		// writes: unlist it.
 		_, err = rs.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.ZRem(ctx, rs.prefix+"swarms", mem)
-			p.ZRem(ctx, rs.prefix+"swarms:seen", mem)
+			p.ZRem(ctx, rs.ns+"swarms", mem)
+			p.ZRem(ctx, rs.ns+"swarms:seen", mem)
 			if ok {
 				p.ZRem(ctx, rs.tenantKey(k.tenant), mem)
 			}
@@ -602,7 +604,7 @@ func (rs *redisStore) expire(ctx context.Context, now time.Time) ([]leftPeer, er
 		}
 		rs.indexed.Remove(mem)
 	}
-	if n, err := rs.c.ZCard(ctx, rs.prefix+"swarms").Result(); err == nil {
+	if n, err := rs.c.ZCard(ctx, rs.ns+"swarms").Result(); err == nil {
 		rs.m.swarms.Set(float64(n))
 	}
 	return gone, nil
@@ -615,7 +617,7 @@ func (rs *redisStore) page(ctx context.Context, after *swarmKey, limit int, now 
 	if after != nil {
 		start = "(" + member(*after)
 	}
-	mems, err := rs.c.ZRangeByLex(ctx, rs.prefix+"swarms", &redis.ZRangeBy{Min: start, Max: "+", Count: int64(limit) + 1}).Result()
+	mems, err := rs.c.ZRangeByLex(ctx, rs.ns+"swarms", &redis.ZRangeBy{Min: start, Max: "+", Count: int64(limit) + 1}).Result()
 	if err != nil {
 		return nil, nil, rs.fail("list swarms", err)
 	}
@@ -641,7 +643,7 @@ func (rs *redisStore) page(ctx context.Context, after *swarmKey, limit int, now 
 			}
 			ks := rs.swarmKeys(mem)
 			cs = append(cs, counts{k: k, peers: p.ZCount(ctx, ks[0], min, "+inf"), seeds: p.ZCount(ctx, ks[1], min, "+inf"),
-				x: p.HMGet(ctx, ks[4], "up", "dn", "done")})
+				x: p.HMGet(ctx, ks[3], "up", "dn", "done")})
 		}
 		return nil
 	})
@@ -673,7 +675,7 @@ func toInt(v any) int64 {
 // 64 tenants: a report names no tenant).
 func (rs *redisStore) listed(ctx context.Context, content core.ContentID, peer string, now time.Time) (bool, error) {
 	c := content.String()
-	mems, err := rs.c.ZRangeByLex(ctx, rs.prefix+"swarms", &redis.ZRangeBy{Min: "[" + c + "!", Max: "[" + c + "\"", Count: 64}).Result()
+	mems, err := rs.c.ZRangeByLex(ctx, rs.ns+"swarms", &redis.ZRangeBy{Min: "[" + c + "!", Max: "[" + c + "\"", Count: 64}).Result()
 	if err != nil {
 		return false, rs.fail("find swarms of "+content.Short(), err)
 	}
