@@ -66,9 +66,9 @@ type peerEntry struct {
 // what it encodes changed (a peer is handed out many times per announce of
 // its own, and most announces change nothing in it). It is never changed
 // in place: answers are encoded after the lock is released, sharing it.
-func (e *peerEntry) info(asker netip.Addr) discovery.PeerInfo {
-	pi := discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visible(asker, nil), Region: e.region, Seed: e.left == 0}
-	if e.addrs.publicOnly(asker) {
+func (e *peerEntry) info(asker viewer) discovery.PeerInfo {
+	pi := discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visibleTo(asker, nil), Region: e.region, Seed: e.left == 0}
+	if e.addrs.publicOnlyTo(asker) {
 		if e.enc == nil {
 			e.enc = pi.AppendJSON(nil)
 		}
@@ -95,10 +95,33 @@ const (
 type region struct {
 	name   string
 	groups []*group // the region's groupLocal groups, for O(1) random picks
-	// solo[i] is the one peer of groups[i] when it has one (most networks
-	// of a swarm in a region), else nil: sampling takes it without
-	// touching the group.
-	solo []*peerEntry
+	// slots[i] is what sampling reads of groups[i], in one dense array: a
+	// sample's first pass (the asker's region) reads a group's peers
+	// without loading the group or its network's group, each elsewhere
+	// on the heap.
+	slots []groupSlot
+}
+
+// groupSlot is a copy of what sampling reads of a local group, kept in step
+// with it by addToGroup and removeFromGroup (syncSlot).
+type groupSlot struct {
+	peers []*peerEntry // the group's peers (its slice, shared)
+	// solo is the group's one peer when it has one (most networks of a
+	// swarm in a region), else nil: sampling takes it without reading
+	// the peers.
+	solo   *peerEntry
+	net    *group // the group's network (group.net)
+	capped bool   // group.capped
+}
+
+// syncSlot copies what sampling reads of local group g into its region's
+// slot.
+func (r *region) syncSlot(g *group) {
+	sl := groupSlot{peers: g.peers, net: g.net, capped: g.capped}
+	if len(g.peers) == 1 {
+		sl.solo = g.peers[0]
+	}
+	r.slots[g.idx] = sl
 }
 
 // group is the peers of one swarm in one network (and, for local groups,
@@ -176,6 +199,7 @@ type state struct {
 	// holds the two levels of sample's lazy permutations between calls.
 	samples uint64
 	shuffle [2]shuffler
+	took    []netTake // sample's scratch, reused
 }
 
 func newState(ttl time.Duration, rng *rand.Rand, lim limits, stoppedMemory int) *state {
@@ -382,7 +406,7 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 		g = &group{key: k, kind: groupLocal, idx: len(r.groups)}
 		sw.byKey[k] = g
 		r.groups = append(r.groups, g)
-		r.solo = append(r.solo, nil)
+		r.slots = append(r.slots, groupSlot{})
 	}
 	n := sw.byNet[e.prefix]
 	if n == nil {
@@ -397,10 +421,7 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 		e.g[kind], e.gIdx[kind] = g, len(g.peers)
 		g.peers = append(g.peers, e)
 	}
-	r.solo[g.idx] = nil
-	if len(g.peers) == 1 {
-		r.solo[g.idx] = e
-	}
+	r.syncSlot(g)
 	if e.netShared = len(n.peers) > 1; len(n.peers) == 2 {
 		n.peers[0].netShared = true
 	}
@@ -422,15 +443,14 @@ func (sw *swarm) removeFromGroup(e *peerEntry) {
 			sw.crowded--
 		}
 		g.peers = swapRemove(g.peers, e.gIdx[kind], func(m *peerEntry, i int) { m.gIdx[kind] = i })
-		if len(g.peers) == 1 {
-			if kind == groupNet {
-				g.peers[0].netShared = false
-				sw.netSolo[g.idx] = g.peers[0]
-			} else {
-				r.solo[g.idx] = g.peers[0]
-			}
+		if len(g.peers) == 1 && kind == groupNet {
+			g.peers[0].netShared = false
+			sw.netSolo[g.idx] = g.peers[0]
 		}
 		if len(g.peers) > 0 {
+			if kind == groupLocal {
+				r.syncSlot(g)
+			}
 			continue
 		}
 		if kind == groupNet {
@@ -440,7 +460,7 @@ func (sw *swarm) removeFromGroup(e *peerEntry) {
 			continue
 		}
 		delete(sw.byKey, g.key)
-		r.solo = swapRemove(r.solo, g.idx, func(*peerEntry, int) {}) // in step with groups
+		r.slots = swapRemove(r.slots, g.idx, func(groupSlot, int) {}) // in step with groups
 		if r.groups = swapRemove(r.groups, g.idx, func(m *group, i int) { m.idx = i }); len(r.groups) == 0 {
 			delete(sw.regions, r.name)
 		}
@@ -467,12 +487,13 @@ type asker struct {
 	region  string
 	ip      netip.Addr
 	regions []string // residency: only peers with a granted region in these; empty = any
+	v       viewer   // ip, classified (sample sets it)
 }
 
 // eligible reports whether a may get e: not itself, an address it can
 // dial, and under residency a granted region it may get.
 func (a *asker) eligible(e *peerEntry) bool {
-	if e == a.self || a.self == nil && e.id == a.id || !e.addrs.anyVisible(a.ip) {
+	if e == a.self || a.self == nil && e.id == a.id || !e.addrs.anyVisibleTo(a.v) {
 		return false
 	}
 	return len(a.regions) == 0 || e.trustedRegion && slices.Contains(a.regions, e.region)
@@ -503,6 +524,7 @@ func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []
 	if k <= 0 {
 		return out
 	}
+	a.v = viewerOf(a.ip)
 	own := sw.regions[a.region] // nil when no peer of a's region is here
 	others := len(sw.list)
 	if a.self != nil {
@@ -520,83 +542,109 @@ func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []
 		}
 		return n.taken
 	}
-	// fromGroup takes from g, in random order, as many peers as are still
-	// wanted and its network's cap allows; with other set, only peers of
-	// regions other than a's.
-	fromGroup := func(g *group, other bool) {
-		want := k - len(out)
-		capped := capping && g.capped
-		if capped {
-			want = min(want, st.lim.perPrefix-taken(g.net))
-		}
-		if want <= 0 {
+	// take appends to out, in random order, up to want peers of peers that
+	// a may get; with other set, only peers of regions other than a's.
+	take := func(peers []*peerEntry, want int, other bool) {
+		if len(peers) == 1 { // most networks of a swarm: no permutation to draw
+			if e := peers[0]; (!other || e.reg != own) && a.eligible(e) {
+				out = append(out, e.info(a.v))
+			}
 			return
 		}
-		before := len(out)
-		if len(g.peers) == 1 { // most networks of a swarm: no permutation to draw
-			if e := g.peers[0]; (!other || e.reg != own) && a.eligible(e) {
-				out = append(out, e.info(a.ip))
+		// A bounded look per group: a network of identities none of which
+		// a can use (addresses it cannot dial, regions it may not get)
+		// must not cost a scan of all of them on every announce.
+		before, looks := len(out), 4*want+64
+		lazyShuffle(st.rng, peers, &st.shuffle[1], func(e *peerEntry) bool {
+			if (!other || e.reg != own) && a.eligible(e) {
+				out = append(out, e.info(a.v))
 			}
-		} else {
-			// A bounded look per group: a network of identities none of
-			// which a can use (addresses it cannot dial, regions it may
-			// not get) must not cost a scan of all of them on every
-			// announce.
-			looks := 4*want + 64
-			lazyShuffle(st.rng, g.peers, &st.shuffle[1], func(e *peerEntry) bool {
-				if (!other || e.reg != own) && a.eligible(e) {
-					out = append(out, e.info(a.ip))
-				}
-				looks--
-				return len(out)-before < want && looks > 0
-			})
-		}
-		if capped {
-			g.net.taken, g.net.takenAt = taken(g.net)+len(out)-before, epoch
-		}
+			looks--
+			return len(out)-before < want && looks > 0
+		})
 	}
 	// The asker's region, network by network; then every network for peers
 	// of other regions. Both passes cost the networks looked at (an
 	// attacker's claimed regions do not multiply them in the second).
-	// A group of one peer is taken without touching the group: no cap can
+	// A group of one peer is taken without reading the group: no cap can
 	// bind on it (unless the cap is 0). In the first pass, a network's one
 	// peer of a's region is looked at before anything else of the network
 	// is taken, and is counted against the network only when it has other
 	// peers, for the second; there, a network of one peer either has it of
 	// a's region (looked at already) or nothing of it is taken yet.
+	//
+	// The first pass reads the region's dense slots, not its groups, and
+	// meets each network once (a region has one group per network), so no
+	// cap has been used yet when it looks at a network: what it takes of
+	// capped networks is noted in st.took and charged to them only if the
+	// second pass runs.
 	soloOK := !capping || st.lim.perPrefix > 0
 	otherRegions := len(sw.regions)
+	took := st.took[:0]
 	if own != nil {
 		otherRegions--
-		lazyShuffleIdx(st.rng, len(own.groups), &st.shuffle[0], func(i int) bool {
-			if e := own.solo[i]; e != nil && soloOK {
+		lazyShuffleIdx(st.rng, len(own.slots), &st.shuffle[0], func(i int) bool {
+			sl := &own.slots[i]
+			if e := sl.solo; e != nil && soloOK {
 				if a.eligible(e) {
-					out = append(out, e.info(a.ip))
-					if capping && e.netShared {
-						if n := e.g[groupNet]; n.capped {
-							n.taken, n.takenAt = taken(n)+1, epoch
-						}
+					out = append(out, e.info(a.v))
+					if capping && sl.capped && e.netShared {
+						took = append(took, netTake{sl.net, 1})
 					}
 				}
-			} else {
-				fromGroup(own.groups[i], false)
+				return len(out) < k
+			}
+			want := k - len(out)
+			capped := capping && sl.capped
+			if capped {
+				want = min(want, st.lim.perPrefix)
+			}
+			if want > 0 {
+				before := len(out)
+				take(sl.peers, want, false)
+				if capped && len(out) > before {
+					took = append(took, netTake{sl.net, len(out) - before})
+				}
 			}
 			return len(out) < k
 		})
 	}
 	if len(out) < k && otherRegions > 0 {
+		for _, t := range took {
+			t.net.taken, t.net.takenAt = taken(t.net)+t.n, epoch
+		}
 		lazyShuffleIdx(st.rng, len(sw.nets), &st.shuffle[0], func(i int) bool {
 			if e := sw.netSolo[i]; e != nil && soloOK {
 				if e.reg != own && a.eligible(e) {
-					out = append(out, e.info(a.ip))
+					out = append(out, e.info(a.v))
 				}
-			} else {
-				fromGroup(sw.nets[i], true)
+				return len(out) < k
+			}
+			n := sw.nets[i]
+			want := k - len(out)
+			capped := capping && n.capped
+			if capped {
+				want = min(want, st.lim.perPrefix-taken(n))
+			}
+			if want > 0 {
+				before := len(out)
+				take(n.peers, want, true)
+				if capped {
+					n.taken, n.takenAt = taken(n)+len(out)-before, epoch
+				}
 			}
 			return len(out) < k
 		})
 	}
+	clear(took) // the groups must not be kept alive by the scratch
+	st.took = took[:0]
 	return out
+}
+
+// netTake is what a sample's first pass took of a capped network.
+type netTake struct {
+	net *group
+	n   int
 }
 
 // sampleAll is sample for a swarm whose peers, a aside, all fit in the
@@ -607,14 +655,14 @@ func sampleAll(rng *rand.Rand, sw *swarm, a *asker, own *region, out []discovery
 	if own != nil {
 		for _, e := range sw.list {
 			if e.reg == own && a.eligible(e) {
-				out = append(out, e.info(a.ip))
+				out = append(out, e.info(a.v))
 			}
 		}
 	}
 	split := len(out)
 	for _, e := range sw.list {
 		if e.reg != own && a.eligible(e) {
-			out = append(out, e.info(a.ip))
+			out = append(out, e.info(a.v))
 		}
 	}
 	mine, rest := out[:split], out[split:]
