@@ -75,6 +75,15 @@ type droppedAddr struct {
 func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peerAddrs, []droppedAddr) {
 	out := peerAddrs{observed: observed}
 	var dropped []droppedAddr
+	// A peer's addresses are nearly always of one kind: the first kept
+	// address of a kind gets room for every address announced, one
+	// allocation instead of one per append.
+	keep := func(kind *[]string, s string) {
+		if *kind == nil {
+			*kind = make([]string, 0, len(announced))
+		}
+		*kind = append(*kind, s)
+	}
 	for _, s := range announced {
 		// The plain shape nearly every peer announces is read without
 		// building a multiaddr; any other goes through the parser.
@@ -98,11 +107,11 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 				case k == kindLoopback && classify(observed) != kindLoopback:
 					dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through loopback, announced from " + observed.String()})
 				case k == kindLoopback:
-					out.loopback = append(out.loopback, s)
+					keep(&out.loopback, s)
 				case k == kindPrivate:
-					out.private = append(out.private, s)
+					keep(&out.private, s)
 				default:
-					out.public = append(out.public, s)
+					keep(&out.public, s)
 				}
 				continue
 			}
@@ -112,7 +121,7 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 				continue
 			}
 			if !ip.IsValid() { // in-process
-				out.public = append(out.public, s)
+				keep(&out.public, s)
 				continue
 			}
 		}
@@ -124,7 +133,7 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 				dropped = append(dropped, droppedAddr{addr: s, reason: "loopback, announced from " + observed.String()})
 				continue
 			}
-			out.loopback = append(out.loopback, s)
+			keep(&out.loopback, s)
 		case kindPrivate:
 			if local(observed) && ip.Unmap() != observed.Unmap() {
 				// Announced from inside a private network, where the
@@ -133,13 +142,13 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 				dropped = append(dropped, droppedAddr{addr: s, reason: "not the announcing host " + observed.String(), foreign: true})
 				continue
 			}
-			out.private = append(out.private, s)
+			keep(&out.private, s)
 		case kindPublic:
 			if ip.Unmap() != observed.Unmap() {
 				dropped = append(dropped, droppedAddr{addr: s, reason: "not the announcing host " + observed.String(), foreign: true})
 				continue
 			}
-			out.public = append(out.public, s)
+			keep(&out.public, s)
 		}
 	}
 	return out, dropped

@@ -199,7 +199,9 @@ type state struct {
 	// holds the two levels of sample's lazy permutations between calls.
 	samples uint64
 	shuffle [2]shuffler
-	took    []netTake // sample's scratch, reused
+	// took, mine and rest are sample's scratch, reused.
+	took       []netTake
+	mine, rest []*peerEntry
 }
 
 func newState(ttl time.Duration, rng *rand.Rand, lim limits, stoppedMemory int) *state {
@@ -531,7 +533,7 @@ func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []
 		others--
 	}
 	if others <= k && sw.crowded == 0 {
-		return sampleAll(st.rng, sw, a, own, out)
+		return st.sampleAll(sw, a, own, out)
 	}
 	capping := st.lim.perPrefix >= 0
 	st.samples++
@@ -650,24 +652,30 @@ type netTake struct {
 // sampleAll is sample for a swarm whose peers, a aside, all fit in the
 // sample and where no network has more peers than the cap: every peer a may
 // get, those of its region (own) first, each part in random order. One walk
-// over a flat list per part instead of one per group.
-func sampleAll(rng *rand.Rand, sw *swarm, a *asker, own *region, out []discovery.PeerInfo) []discovery.PeerInfo {
-	if own != nil {
-		for _, e := range sw.list {
-			if e.reg == own && a.eligible(e) {
-				out = append(out, e.info(a.v))
-			}
+// over the swarm's flat list sorts the peers into the two parts; each is
+// shuffled as pointers, then handed out.
+func (st *state) sampleAll(sw *swarm, a *asker, own *region, out []discovery.PeerInfo) []discovery.PeerInfo {
+	mine, rest := st.mine[:0], st.rest[:0]
+	for _, e := range sw.list {
+		if !a.eligible(e) {
+			continue
+		}
+		if own != nil && e.reg == own {
+			mine = append(mine, e)
+		} else {
+			rest = append(rest, e)
 		}
 	}
-	split := len(out)
-	for _, e := range sw.list {
-		if e.reg != own && a.eligible(e) {
+	st.rng.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
+	st.rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	for _, part := range [2][]*peerEntry{mine, rest} {
+		for _, e := range part {
 			out = append(out, e.info(a.v))
 		}
 	}
-	mine, rest := out[:split], out[split:]
-	rng.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
-	rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	clear(mine) // the scratch must not keep entries alive
+	clear(rest)
+	st.mine, st.rest = mine[:0], rest[:0]
 	return out
 }
 
