@@ -195,6 +195,8 @@ type state struct {
 	tenants map[string]int        // swarms per tenant
 	lru     *list.List            // of *peerEntry, least recently announced first
 	stopped *lru.Cache[stopKey, int64]
+	// quietUntil: no entry is due to expire before it (see expire).
+	quietUntil time.Time
 	// samples numbers the calls of sample (see group.takenAt); shuffle
 	// holds the two levels of sample's lazy permutations between calls.
 	samples uint64
@@ -221,16 +223,26 @@ func (st *state) numPeers() int { return st.lru.Len() }
 // expire drops peers silent for longer than the TTL and returns them. The
 // LRU list is ordered by last announce, so this costs O(expired). (If the
 // clock steps back, order is off by that step and expiry is late by as much.)
+//
+// Most calls find nothing to drop. st.quietUntil remembers when the oldest
+// entry was due as of the last call, so they return without loading it (a
+// cache miss per announce): entries only ever leave the front or are
+// announced again, so the real front is due no earlier than that.
 func (st *state) expire(now time.Time) []*peerEntry {
+	if !now.After(st.quietUntil) {
+		return nil
+	}
 	var gone []*peerEntry
 	for el := st.lru.Front(); el != nil; el = st.lru.Front() {
 		e := el.Value.(*peerEntry)
 		if now.Sub(e.lastSeen) <= st.ttl {
-			break
+			st.quietUntil = e.lastSeen.Add(st.ttl)
+			return gone
 		}
 		st.remove(e)
 		gone = append(gone, e)
 	}
+	st.quietUntil = time.Time{} // empty: the next entry's due time is not known yet
 	return gone
 }
 
