@@ -143,7 +143,14 @@ func (s *Server) serveAnnounce(c *fasthttp.RequestCtx) {
 		ip, ipErr := fastRemoteIP(c, s.cfg.TrustForwarded)
 		// Not c as the context: fasthttp ends it when shutdown begins, while
 		// an announce already taken must still be answered (as net/http does).
-		s.announce(context.Background(), body, ip, ipErr, c.RemoteAddr().String(), &a)
+		ctx := context.Background()
+		// The connection's address is only written in debug lines; printed
+		// for every announce it would cost three allocations.
+		remote := ""
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			remote = c.RemoteAddr().String()
+		}
+		s.announce(ctx, body, ip, ipErr, remote, &a)
 	}
 	writeAnswer(c, &a)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -297,5 +298,20 @@ func TestKeepAliveAnswersAreTheirOwn(t *testing.T) {
 	// pool in time, but most requests must ride kept-alive connections.
 	if n := dials.Load(); n > peers {
 		t.Errorf("%d connections dialled for %d requests, 4 in flight: answers did not keep their connections alive", n, 4*peers)
+	}
+}
+
+// TestFastPathLogsRejectedRemote: the fast path prints a connection's
+// address only when debug lines are written, and then as before: a
+// rejected announce's line names the client's address and port.
+func TestFastPathLogsRejectedRemote(t *testing.T) {
+	var logs bytes.Buffer
+	s := New(Config{Interval: 10 * time.Second, MaxPeers: 50, Clock: &core.ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), AllowUnsigned: true})
+	if status, _, body := postFast(t, s.fastHandler(), "198.18.4.5:40123", nil, []byte(`{"content":`)); status != 400 {
+		t.Fatalf("malformed announce: HTTP %d %s, want 400", status, body)
+	}
+	if !strings.Contains(logs.String(), "announce rejected") || !strings.Contains(logs.String(), "remote=198.18.4.5:40123") {
+		t.Errorf("debug log %q: want the rejection with remote=198.18.4.5:40123", logs.String())
 	}
 }
