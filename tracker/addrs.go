@@ -75,6 +75,15 @@ type droppedAddr struct {
 func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peerAddrs, []droppedAddr) {
 	out := peerAddrs{observed: observed}
 	var dropped []droppedAddr
+	// A peer's addresses are nearly always of one kind: the first kept
+	// address of a kind gets room for every address announced, one
+	// allocation instead of one per append.
+	keep := func(kind *[]string, s string) {
+		if *kind == nil {
+			*kind = make([]string, 0, len(announced))
+		}
+		*kind = append(*kind, s)
+	}
 	for _, s := range announced {
 		// The plain shape nearly every peer announces is read without
 		// building a multiaddr; any other goes through the parser.
@@ -98,11 +107,11 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 				case k == kindLoopback && classify(observed) != kindLoopback:
 					dropped = append(dropped, droppedAddr{addr: s, reason: "relay circuit through loopback, announced from " + observed.String()})
 				case k == kindLoopback:
-					out.loopback = append(out.loopback, s)
+					keep(&out.loopback, s)
 				case k == kindPrivate:
-					out.private = append(out.private, s)
+					keep(&out.private, s)
 				default:
-					out.public = append(out.public, s)
+					keep(&out.public, s)
 				}
 				continue
 			}
@@ -112,7 +121,7 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 				continue
 			}
 			if !ip.IsValid() { // in-process
-				out.public = append(out.public, s)
+				keep(&out.public, s)
 				continue
 			}
 		}
@@ -124,7 +133,7 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 				dropped = append(dropped, droppedAddr{addr: s, reason: "loopback, announced from " + observed.String()})
 				continue
 			}
-			out.loopback = append(out.loopback, s)
+			keep(&out.loopback, s)
 		case kindPrivate:
 			if local(observed) && ip.Unmap() != observed.Unmap() {
 				// Announced from inside a private network, where the
@@ -133,13 +142,13 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 				dropped = append(dropped, droppedAddr{addr: s, reason: "not the announcing host " + observed.String(), foreign: true})
 				continue
 			}
-			out.private = append(out.private, s)
+			keep(&out.private, s)
 		case kindPublic:
 			if ip.Unmap() != observed.Unmap() {
 				dropped = append(dropped, droppedAddr{addr: s, reason: "not the announcing host " + observed.String(), foreign: true})
 				continue
 			}
-			out.public = append(out.public, s)
+			keep(&out.public, s)
 		}
 	}
 	return out, dropped
@@ -237,14 +246,37 @@ func addrIP(s string) (netip.Addr, string) {
 	return netip.Addr{}, "host name or non-IP address: the tracker cannot check it"
 }
 
+// viewer is an asker's address as the visibility rules read it: classified
+// once per sample, not once for every peer handed out.
+type viewer struct {
+	ip       netip.Addr
+	local    bool // loopback or private (see local)
+	loopback bool
+}
+
+func viewerOf(ip netip.Addr) viewer {
+	k := classify(ip)
+	return viewer{ip: ip, local: k == kindLoopback || k == kindPrivate, loopback: k == kindLoopback}
+}
+
 // visible returns the addresses of a a peer at asker may dial, appended to
 // out. With out nil and one kind of address visible, as for nearly every
 // peer, it returns that kind's slice itself, capped so that an append
 // copies: announces replace a peer's slices, never change them, so sharing
 // them costs no allocation per peer handed out.
 func (a *peerAddrs) visible(asker netip.Addr, out []string) []string {
-	priv := len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed))
-	loop := classify(asker) == kindLoopback && len(a.loopback) > 0 // a.loopback read for loopback askers only
+	return a.visibleTo(viewerOf(asker), out)
+}
+
+// privateTo reports whether a's private addresses are for v: the same host
+// (behind the same NAT), or both inside the tracker's networks.
+func (a *peerAddrs) privateTo(v viewer) bool {
+	return len(a.private) > 0 && (v.ip == a.observed || v.local && local(a.observed))
+}
+
+func (a *peerAddrs) visibleTo(v viewer, out []string) []string {
+	priv := a.privateTo(v)
+	loop := v.loopback && len(a.loopback) > 0 // a.loopback read for loopback askers only
 	if out == nil {
 		switch {
 		case !priv && !loop:
@@ -267,16 +299,17 @@ func (a *peerAddrs) visible(asker netip.Addr, out []string) []string {
 
 // publicOnly reports whether visible(asker) is the public addresses alone,
 // as for most askers.
-func (a *peerAddrs) publicOnly(asker netip.Addr) bool {
-	return !(len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed))) &&
-		!(classify(asker) == kindLoopback && len(a.loopback) > 0)
+func (a *peerAddrs) publicOnly(asker netip.Addr) bool { return a.publicOnlyTo(viewerOf(asker)) }
+
+func (a *peerAddrs) publicOnlyTo(v viewer) bool {
+	return !a.privateTo(v) && !(v.loopback && len(a.loopback) > 0)
 }
 
 // anyVisible reports whether visible(asker) would return any address.
-func (a *peerAddrs) anyVisible(asker netip.Addr) bool {
-	return len(a.public) > 0 ||
-		len(a.private) > 0 && (asker == a.observed || local(asker) && local(a.observed)) ||
-		len(a.loopback) > 0 && classify(asker) == kindLoopback
+func (a *peerAddrs) anyVisible(asker netip.Addr) bool { return a.anyVisibleTo(viewerOf(asker)) }
+
+func (a *peerAddrs) anyVisibleTo(v viewer) bool {
+	return len(a.public) > 0 || a.privateTo(v) || len(a.loopback) > 0 && v.loopback
 }
 
 // prefixOf is the network a peer counts against for rate limits and

@@ -89,7 +89,9 @@ func postFast(t testing.TB, h fasthttp.RequestHandler, remote string, hdr http.H
 	for k, v := range c.Response.Header.All() {
 		out.Add(string(k), string(v))
 	}
-	return c.Response.StatusCode(), out, bytes.Clone(c.Response.Body())
+	status, b := c.Response.StatusCode(), bytes.Clone(c.Response.Body())
+	c.Response.Reset() // as the server does between requests: its body buffer goes back to the pool
+	return status, out, b
 }
 
 // postNetHTTP is postFrom through Handler (net/http).

@@ -143,7 +143,14 @@ func (s *Server) serveAnnounce(c *fasthttp.RequestCtx) {
 		ip, ipErr := fastRemoteIP(c, s.cfg.TrustForwarded)
 		// Not c as the context: fasthttp ends it when shutdown begins, while
 		// an announce already taken must still be answered (as net/http does).
-		s.announce(context.Background(), body, ip, ipErr, c.RemoteAddr().String(), &a)
+		ctx := context.Background()
+		// The connection's address is only written in debug lines; printed
+		// for every announce it would cost three allocations.
+		remote := ""
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			remote = c.RemoteAddr().String()
+		}
+		s.announce(ctx, body, ip, ipErr, remote, &a)
 	}
 	writeAnswer(c, &a)
 }
@@ -156,8 +163,27 @@ func writeAnswer(c *fasthttp.RequestCtx, a *answer) {
 	if a.retryAfter != "" {
 		h.Set("Retry-After", a.retryAfter)
 	}
-	c.SetBody(a.body) // a copy: a's buffer goes back to its pool
+	if a.buf == nil {
+		c.SetBody(a.body) // a copy
+		return
+	}
+	// A pooled answer is handed to the response as it is, not copied (a
+	// few KiB per announce): the response's previous body buffer takes its
+	// place, and a.release pools that one instead. Buffers circulate
+	// between the pool and the responses of keep-alive connections; one
+	// too small to be worth keeping (a response's first, or one fasthttp
+	// made) is left to the collector, and the pool makes a new one.
+	old := c.Response.SwapBody(a.body)
+	if cap(old) < minPooledBuf {
+		a.buf, a.body = nil, nil
+		return
+	}
+	a.body = old[:0]
 }
+
+// minPooledBuf is the smallest response buffer worth putting back in the
+// pool: most answers are a few KiB.
+const minPooledBuf = 4 << 10
 
 // serveHTTPError answers a request the server could not read: an announce
 // body over its limit as handleAnnounce does (400, the field), anything

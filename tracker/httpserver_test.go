@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,5 +212,106 @@ func TestServeOnePortForEverything(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Error("still accepting connections after Serve returned")
+	}
+}
+
+// TestKeepAliveAnswersAreTheirOwn: answers written from pooled buffers
+// handed to the server's responses (no copy) stay each request's own. One
+// tracker on its real server over 4 keep-alive connections, its twin
+// through Handler, the same peers joining one swarm in the same order:
+// every answer on the wire is the twin's, from the empty swarm to full
+// samples (the answers grow past the smallest buffer worth pooling), on
+// connections kept alive.
+func TestKeepAliveAnswersAreTheirOwn(t *testing.T) {
+	viaNet, viaServe := twinServers()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- viaServe.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+	}()
+	var dials atomic.Int32
+	tr := &http.Transport{MaxIdleConnsPerHost: 4, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	const peers = 240
+	for i := range peers {
+		// Peer IDs as long as real ones, so 50 peers pass minPooledBuf.
+		r := req("c", fmt.Sprintf("12D3KooWpeer%03d%s", i, strings.Repeat("x", 40)), fmt.Sprintf("r%d", i%3), int64(i%2))
+		ip := fmt.Sprintf("198.18.%d.%d", i%40, 1+i/40)
+		r.Addrs = []string{"/ip4/" + ip + "/tcp/4001"}
+		b, _ := json.Marshal(r)
+		hdr := http.Header{"X-Forwarded-For": {ip}}
+		_, _, want := postNetHTTP(t, viaNet, "127.0.0.1:40000", hdr, b)
+		// Four requests in flight at once: the announce and three
+		// malformed ones, whose small answers are copied, not pooled.
+		var wg sync.WaitGroup
+		got := make([][]byte, 4)
+		codes := make([]int, 4)
+		for j := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body, h := b, hdr
+				if j > 0 { // a malformed announce: a small answer of its own
+					body, h = []byte(fmt.Sprintf(`{"content":"x%d"}`, j)), http.Header{"X-Forwarded-For": {"198.19.0.1"}}
+				}
+				rq, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+discovery.AnnouncePath, bytes.NewReader(body))
+				rq.Header = h
+				resp, err := c.Do(rq)
+				if err != nil {
+					t.Errorf("announce %d/%d: %v", i, j, err)
+					return
+				}
+				defer resp.Body.Close()
+				got[j], _ = io.ReadAll(resp.Body)
+				codes[j] = resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if codes[0] != 200 || !bytes.Equal(withoutInterval(t, got[0]), withoutInterval(t, want)) {
+			t.Fatalf("announce %d: HTTP %d\n%s\nwant\n%s", i, codes[0], got[0], want)
+		}
+		for j := 1; j < 4; j++ {
+			if codes[j] != 400 || !bytes.Contains(got[j], []byte(`"field":`)) {
+				t.Fatalf("malformed announce %d/%d: HTTP %d %s, want 400 naming a field", i, j, codes[j], got[j])
+			}
+		}
+		if i == peers-1 && len(want) < minPooledBuf {
+			t.Fatalf("the last answer is %d bytes: the test never passed the %d of a pooled buffer", len(want), minPooledBuf)
+		}
+	}
+	// The client may dial anew when a connection is not back in its idle
+	// pool in time, but most requests must ride kept-alive connections.
+	if n := dials.Load(); n > peers {
+		t.Errorf("%d connections dialled for %d requests, 4 in flight: answers did not keep their connections alive", n, 4*peers)
+	}
+}
+
+// TestFastPathLogsRejectedRemote: the fast path prints a connection's
+// address only when debug lines are written, and then as before: a
+// rejected announce's line names the client's address and port.
+func TestFastPathLogsRejectedRemote(t *testing.T) {
+	var logs bytes.Buffer
+	s := New(Config{Interval: 10 * time.Second, MaxPeers: 50, Clock: &core.ManualClock{T: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), AllowUnsigned: true})
+	if status, _, body := postFast(t, s.fastHandler(), "198.18.4.5:40123", nil, []byte(`{"content":`)); status != 400 {
+		t.Fatalf("malformed announce: HTTP %d %s, want 400", status, body)
+	}
+	if !strings.Contains(logs.String(), "announce rejected") || !strings.Contains(logs.String(), "remote=198.18.4.5:40123") {
+		t.Errorf("debug log %q: want the rejection with remote=198.18.4.5:40123", logs.String())
 	}
 }

@@ -184,12 +184,26 @@ func TestSwarmIndexesFollowChurn(t *testing.T) {
 			}
 		}
 		for _, reg := range sw.regions {
-			if len(reg.solo) != len(reg.groups) {
-				t.Fatalf("step %d: region %s: %d solo slots for %d groups", step, reg.name, len(reg.solo), len(reg.groups))
+			if len(reg.slots) != len(reg.groups) {
+				t.Fatalf("step %d: region %s: %d slots for %d groups", step, reg.name, len(reg.slots), len(reg.groups))
 			}
 			for i, g := range reg.groups {
-				if want := (*peerEntry)(nil); len(g.peers) == 1 && reg.solo[i] != g.peers[0] || len(g.peers) != 1 && reg.solo[i] != want {
-					t.Fatalf("step %d: region %s group %d of %d peers, solo slot %v", step, reg.name, i, len(g.peers), reg.solo[i])
+				sl := reg.slots[i]
+				if want := (*peerEntry)(nil); len(g.peers) == 1 && sl.solo != g.peers[0] || len(g.peers) != 1 && sl.solo != want {
+					t.Fatalf("step %d: region %s group %d of %d peers, solo slot %v", step, reg.name, i, len(g.peers), sl.solo)
+				}
+				// The slot is the group's own slice, not a stale copy.
+				if len(sl.peers) != len(g.peers) || len(g.peers) > 0 && &sl.peers[0] != &g.peers[0] || sl.net != g.net || sl.capped != g.capped {
+					t.Fatalf("step %d: region %s group %d: slot of %d peers (net %p, capped %v), group of %d (net %p, capped %v)",
+						step, reg.name, i, len(sl.peers), sl.net, sl.capped, len(g.peers), g.net, g.capped)
+				}
+				if g.idx != i || g.net != sw.byNet[g.key.prefix] || g.key.region != reg.name {
+					t.Fatalf("step %d: region %s group %d says index %d, network %v", step, reg.name, i, g.idx, g.key)
+				}
+				for j, e := range g.peers {
+					if e.g[groupLocal] != g || e.gIdx[groupLocal] != j || e.region != reg.name || e.prefix != g.key.prefix {
+						t.Fatalf("step %d: %s listed in group %v at %d says group %v at %d", step, e.id, g.key, j, e.g[groupLocal].key, e.gIdx[groupLocal])
+					}
 				}
 			}
 		}

@@ -66,9 +66,9 @@ type peerEntry struct {
 // what it encodes changed (a peer is handed out many times per announce of
 // its own, and most announces change nothing in it). It is never changed
 // in place: answers are encoded after the lock is released, sharing it.
-func (e *peerEntry) info(asker netip.Addr) discovery.PeerInfo {
-	pi := discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visible(asker, nil), Region: e.region, Seed: e.left == 0}
-	if e.addrs.publicOnly(asker) {
+func (e *peerEntry) info(asker viewer) discovery.PeerInfo {
+	pi := discovery.PeerInfo{Peer: e.id, Addrs: e.addrs.visibleTo(asker, nil), Region: e.region, Seed: e.left == 0}
+	if e.addrs.publicOnlyTo(asker) {
 		if e.enc == nil {
 			e.enc = pi.AppendJSON(nil)
 		}
@@ -95,10 +95,33 @@ const (
 type region struct {
 	name   string
 	groups []*group // the region's groupLocal groups, for O(1) random picks
-	// solo[i] is the one peer of groups[i] when it has one (most networks
-	// of a swarm in a region), else nil: sampling takes it without
-	// touching the group.
-	solo []*peerEntry
+	// slots[i] is what sampling reads of groups[i], in one dense array: a
+	// sample's first pass (the asker's region) reads a group's peers
+	// without loading the group or its network's group, each elsewhere
+	// on the heap.
+	slots []groupSlot
+}
+
+// groupSlot is a copy of what sampling reads of a local group, kept in step
+// with it by addToGroup and removeFromGroup (syncSlot).
+type groupSlot struct {
+	peers []*peerEntry // the group's peers (its slice, shared)
+	// solo is the group's one peer when it has one (most networks of a
+	// swarm in a region), else nil: sampling takes it without reading
+	// the peers.
+	solo   *peerEntry
+	net    *group // the group's network (group.net)
+	capped bool   // group.capped
+}
+
+// syncSlot copies what sampling reads of local group g into its region's
+// slot.
+func (r *region) syncSlot(g *group) {
+	sl := groupSlot{peers: g.peers, net: g.net, capped: g.capped}
+	if len(g.peers) == 1 {
+		sl.solo = g.peers[0]
+	}
+	r.slots[g.idx] = sl
 }
 
 // group is the peers of one swarm in one network (and, for local groups,
@@ -172,10 +195,15 @@ type state struct {
 	tenants map[string]int        // swarms per tenant
 	lru     *list.List            // of *peerEntry, least recently announced first
 	stopped *lru.Cache[stopKey, int64]
+	// quietUntil: no entry is due to expire before it (see expire).
+	quietUntil time.Time
 	// samples numbers the calls of sample (see group.takenAt); shuffle
 	// holds the two levels of sample's lazy permutations between calls.
 	samples uint64
 	shuffle [2]shuffler
+	// took, mine and rest are sample's scratch, reused.
+	took       []netTake
+	mine, rest []*peerEntry
 }
 
 func newState(ttl time.Duration, rng *rand.Rand, lim limits, stoppedMemory int) *state {
@@ -195,16 +223,26 @@ func (st *state) numPeers() int { return st.lru.Len() }
 // expire drops peers silent for longer than the TTL and returns them. The
 // LRU list is ordered by last announce, so this costs O(expired). (If the
 // clock steps back, order is off by that step and expiry is late by as much.)
+//
+// Most calls find nothing to drop. st.quietUntil remembers when the oldest
+// entry was due as of the last call, so they return without loading it (a
+// cache miss per announce): entries only ever leave the front or are
+// announced again, so the real front is due no earlier than that.
 func (st *state) expire(now time.Time) []*peerEntry {
+	if !now.After(st.quietUntil) {
+		return nil
+	}
 	var gone []*peerEntry
 	for el := st.lru.Front(); el != nil; el = st.lru.Front() {
 		e := el.Value.(*peerEntry)
 		if now.Sub(e.lastSeen) <= st.ttl {
-			break
+			st.quietUntil = e.lastSeen.Add(st.ttl)
+			return gone
 		}
 		st.remove(e)
 		gone = append(gone, e)
 	}
+	st.quietUntil = time.Time{} // empty: the next entry's due time is not known yet
 	return gone
 }
 
@@ -382,7 +420,7 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 		g = &group{key: k, kind: groupLocal, idx: len(r.groups)}
 		sw.byKey[k] = g
 		r.groups = append(r.groups, g)
-		r.solo = append(r.solo, nil)
+		r.slots = append(r.slots, groupSlot{})
 	}
 	n := sw.byNet[e.prefix]
 	if n == nil {
@@ -397,10 +435,7 @@ func (sw *swarm) addToGroup(e *peerEntry) {
 		e.g[kind], e.gIdx[kind] = g, len(g.peers)
 		g.peers = append(g.peers, e)
 	}
-	r.solo[g.idx] = nil
-	if len(g.peers) == 1 {
-		r.solo[g.idx] = e
-	}
+	r.syncSlot(g)
 	if e.netShared = len(n.peers) > 1; len(n.peers) == 2 {
 		n.peers[0].netShared = true
 	}
@@ -422,15 +457,14 @@ func (sw *swarm) removeFromGroup(e *peerEntry) {
 			sw.crowded--
 		}
 		g.peers = swapRemove(g.peers, e.gIdx[kind], func(m *peerEntry, i int) { m.gIdx[kind] = i })
-		if len(g.peers) == 1 {
-			if kind == groupNet {
-				g.peers[0].netShared = false
-				sw.netSolo[g.idx] = g.peers[0]
-			} else {
-				r.solo[g.idx] = g.peers[0]
-			}
+		if len(g.peers) == 1 && kind == groupNet {
+			g.peers[0].netShared = false
+			sw.netSolo[g.idx] = g.peers[0]
 		}
 		if len(g.peers) > 0 {
+			if kind == groupLocal {
+				r.syncSlot(g)
+			}
 			continue
 		}
 		if kind == groupNet {
@@ -440,7 +474,7 @@ func (sw *swarm) removeFromGroup(e *peerEntry) {
 			continue
 		}
 		delete(sw.byKey, g.key)
-		r.solo = swapRemove(r.solo, g.idx, func(*peerEntry, int) {}) // in step with groups
+		r.slots = swapRemove(r.slots, g.idx, func(groupSlot, int) {}) // in step with groups
 		if r.groups = swapRemove(r.groups, g.idx, func(m *group, i int) { m.idx = i }); len(r.groups) == 0 {
 			delete(sw.regions, r.name)
 		}
@@ -467,12 +501,13 @@ type asker struct {
 	region  string
 	ip      netip.Addr
 	regions []string // residency: only peers with a granted region in these; empty = any
+	v       viewer   // ip, classified (sample sets it)
 }
 
 // eligible reports whether a may get e: not itself, an address it can
 // dial, and under residency a granted region it may get.
 func (a *asker) eligible(e *peerEntry) bool {
-	if e == a.self || a.self == nil && e.id == a.id || !e.addrs.anyVisible(a.ip) {
+	if e == a.self || a.self == nil && e.id == a.id || !e.addrs.anyVisibleTo(a.v) {
 		return false
 	}
 	return len(a.regions) == 0 || e.trustedRegion && slices.Contains(a.regions, e.region)
@@ -503,13 +538,14 @@ func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []
 	if k <= 0 {
 		return out
 	}
+	a.v = viewerOf(a.ip)
 	own := sw.regions[a.region] // nil when no peer of a's region is here
 	others := len(sw.list)
 	if a.self != nil {
 		others--
 	}
 	if others <= k && sw.crowded == 0 {
-		return sampleAll(st.rng, sw, a, own, out)
+		return st.sampleAll(sw, a, own, out)
 	}
 	capping := st.lim.perPrefix >= 0
 	st.samples++
@@ -520,106 +556,138 @@ func (st *state) sample(sw *swarm, a *asker, k int, buf []discovery.PeerInfo) []
 		}
 		return n.taken
 	}
-	// fromGroup takes from g, in random order, as many peers as are still
-	// wanted and its network's cap allows; with other set, only peers of
-	// regions other than a's.
-	fromGroup := func(g *group, other bool) {
-		want := k - len(out)
-		capped := capping && g.capped
-		if capped {
-			want = min(want, st.lim.perPrefix-taken(g.net))
-		}
-		if want <= 0 {
+	// take appends to out, in random order, up to want peers of peers that
+	// a may get; with other set, only peers of regions other than a's.
+	take := func(peers []*peerEntry, want int, other bool) {
+		if len(peers) == 1 { // most networks of a swarm: no permutation to draw
+			if e := peers[0]; (!other || e.reg != own) && a.eligible(e) {
+				out = append(out, e.info(a.v))
+			}
 			return
 		}
-		before := len(out)
-		if len(g.peers) == 1 { // most networks of a swarm: no permutation to draw
-			if e := g.peers[0]; (!other || e.reg != own) && a.eligible(e) {
-				out = append(out, e.info(a.ip))
+		// A bounded look per group: a network of identities none of which
+		// a can use (addresses it cannot dial, regions it may not get)
+		// must not cost a scan of all of them on every announce.
+		before, looks := len(out), 4*want+64
+		lazyShuffle(st.rng, peers, &st.shuffle[1], func(e *peerEntry) bool {
+			if (!other || e.reg != own) && a.eligible(e) {
+				out = append(out, e.info(a.v))
 			}
-		} else {
-			// A bounded look per group: a network of identities none of
-			// which a can use (addresses it cannot dial, regions it may
-			// not get) must not cost a scan of all of them on every
-			// announce.
-			looks := 4*want + 64
-			lazyShuffle(st.rng, g.peers, &st.shuffle[1], func(e *peerEntry) bool {
-				if (!other || e.reg != own) && a.eligible(e) {
-					out = append(out, e.info(a.ip))
-				}
-				looks--
-				return len(out)-before < want && looks > 0
-			})
-		}
-		if capped {
-			g.net.taken, g.net.takenAt = taken(g.net)+len(out)-before, epoch
-		}
+			looks--
+			return len(out)-before < want && looks > 0
+		})
 	}
 	// The asker's region, network by network; then every network for peers
 	// of other regions. Both passes cost the networks looked at (an
 	// attacker's claimed regions do not multiply them in the second).
-	// A group of one peer is taken without touching the group: no cap can
+	// A group of one peer is taken without reading the group: no cap can
 	// bind on it (unless the cap is 0). In the first pass, a network's one
 	// peer of a's region is looked at before anything else of the network
 	// is taken, and is counted against the network only when it has other
 	// peers, for the second; there, a network of one peer either has it of
 	// a's region (looked at already) or nothing of it is taken yet.
+	//
+	// The first pass reads the region's dense slots, not its groups, and
+	// meets each network once (a region has one group per network), so no
+	// cap has been used yet when it looks at a network: what it takes of
+	// capped networks is noted in st.took and charged to them only if the
+	// second pass runs.
 	soloOK := !capping || st.lim.perPrefix > 0
 	otherRegions := len(sw.regions)
+	took := st.took[:0]
 	if own != nil {
 		otherRegions--
-		lazyShuffleIdx(st.rng, len(own.groups), &st.shuffle[0], func(i int) bool {
-			if e := own.solo[i]; e != nil && soloOK {
+		lazyShuffleIdx(st.rng, len(own.slots), &st.shuffle[0], func(i int) bool {
+			sl := &own.slots[i]
+			if e := sl.solo; e != nil && soloOK {
 				if a.eligible(e) {
-					out = append(out, e.info(a.ip))
-					if capping && e.netShared {
-						if n := e.g[groupNet]; n.capped {
-							n.taken, n.takenAt = taken(n)+1, epoch
-						}
+					out = append(out, e.info(a.v))
+					if capping && sl.capped && e.netShared {
+						took = append(took, netTake{sl.net, 1})
 					}
 				}
-			} else {
-				fromGroup(own.groups[i], false)
+				return len(out) < k
+			}
+			want := k - len(out)
+			capped := capping && sl.capped
+			if capped {
+				want = min(want, st.lim.perPrefix)
+			}
+			if want > 0 {
+				before := len(out)
+				take(sl.peers, want, false)
+				if capped && len(out) > before {
+					took = append(took, netTake{sl.net, len(out) - before})
+				}
 			}
 			return len(out) < k
 		})
 	}
 	if len(out) < k && otherRegions > 0 {
+		for _, t := range took {
+			t.net.taken, t.net.takenAt = taken(t.net)+t.n, epoch
+		}
 		lazyShuffleIdx(st.rng, len(sw.nets), &st.shuffle[0], func(i int) bool {
 			if e := sw.netSolo[i]; e != nil && soloOK {
 				if e.reg != own && a.eligible(e) {
-					out = append(out, e.info(a.ip))
+					out = append(out, e.info(a.v))
 				}
-			} else {
-				fromGroup(sw.nets[i], true)
+				return len(out) < k
+			}
+			n := sw.nets[i]
+			want := k - len(out)
+			capped := capping && n.capped
+			if capped {
+				want = min(want, st.lim.perPrefix-taken(n))
+			}
+			if want > 0 {
+				before := len(out)
+				take(n.peers, want, true)
+				if capped {
+					n.taken, n.takenAt = taken(n)+len(out)-before, epoch
+				}
 			}
 			return len(out) < k
 		})
 	}
+	clear(took) // the groups must not be kept alive by the scratch
+	st.took = took[:0]
 	return out
+}
+
+// netTake is what a sample's first pass took of a capped network.
+type netTake struct {
+	net *group
+	n   int
 }
 
 // sampleAll is sample for a swarm whose peers, a aside, all fit in the
 // sample and where no network has more peers than the cap: every peer a may
 // get, those of its region (own) first, each part in random order. One walk
-// over a flat list per part instead of one per group.
-func sampleAll(rng *rand.Rand, sw *swarm, a *asker, own *region, out []discovery.PeerInfo) []discovery.PeerInfo {
-	if own != nil {
-		for _, e := range sw.list {
-			if e.reg == own && a.eligible(e) {
-				out = append(out, e.info(a.ip))
-			}
-		}
-	}
-	split := len(out)
+// over the swarm's flat list sorts the peers into the two parts; each is
+// shuffled as pointers, then handed out.
+func (st *state) sampleAll(sw *swarm, a *asker, own *region, out []discovery.PeerInfo) []discovery.PeerInfo {
+	mine, rest := st.mine[:0], st.rest[:0]
 	for _, e := range sw.list {
-		if e.reg != own && a.eligible(e) {
-			out = append(out, e.info(a.ip))
+		if !a.eligible(e) {
+			continue
+		}
+		if own != nil && e.reg == own {
+			mine = append(mine, e)
+		} else {
+			rest = append(rest, e)
 		}
 	}
-	mine, rest := out[:split], out[split:]
-	rng.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
-	rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	st.rng.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
+	st.rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	for _, part := range [2][]*peerEntry{mine, rest} {
+		for _, e := range part {
+			out = append(out, e.info(a.v))
+		}
+	}
+	clear(mine) // the scratch must not keep entries alive
+	clear(rest)
+	st.mine, st.rest = mine[:0], rest[:0]
 	return out
 }
 
