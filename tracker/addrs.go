@@ -301,10 +301,8 @@ func (a *peerAddrs) visibleTo(v viewer, out []string) []string {
 	return out
 }
 
-// publicOnly reports whether visible(asker) is the public addresses alone,
+// publicOnlyTo reports whether visibleTo(v) is the public addresses alone,
 // as for most askers.
-func (a *peerAddrs) publicOnly(asker netip.Addr) bool { return a.publicOnlyTo(viewerOf(asker)) }
-
 func (a *peerAddrs) publicOnlyTo(v viewer) bool {
 	return !a.privateTo(v) && !(v.loopback && len(a.loopback) > 0)
 }
