@@ -148,3 +148,32 @@ func TestGrantTooLongFallsBackToToken(t *testing.T) {
 		t.Fatalf("%d authorizations, want 2: the MACed announce's token checked", n)
 	}
 }
+
+// TestGrantRefusedWithoutRegrant: a tracker that does not reuse verdicts
+// refuses a grant-bearing ticket (one a replica that does issued) as a bad
+// ticket, so the peer signs again, rather than taking its grant.
+func TestGrantRefusedWithoutRegrant(t *testing.T) {
+	var calls atomic.Int64
+	s, clk, _ := newStrictServer(t, func(c *Config) {
+		c.SessionTTL = time.Hour
+		c.Authorize = func(context.Context, AuthRequest) (Grant, error) {
+			calls.Add(1)
+			return Grant{Tenant: "acme"}, nil
+		}
+	})
+	p := newPeer(t, 1)
+	tk := s.sess.issueGrant(p.id, content("c"), &Grant{Tenant: "acme"}, clk.Now())
+	if tk == nil || len(tk.Grant) == 0 {
+		t.Fatalf("ticket %+v; want one with a grant", tk)
+	}
+	r := at("c", "198.18.0.1", 4001)
+	r.Token = "tok"
+	clk.Advance(time.Millisecond)
+	code, _, msg := send(t, s, "198.18.0.1:5000", maced(p, r, *tk, clk.Now()))
+	if code != http.StatusUnauthorized || !strings.Contains(msg, "takes no grants") {
+		t.Fatalf("grant-bearing ticket on a tracker without Regrant: HTTP %d %q, want 401", code, msg)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d authorizations, want none", n)
+	}
+}
