@@ -275,6 +275,7 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 			tcfg.AllowUnsigned, tcfg.RatePerIP, tcfg.RatePerPrefix = false, 0, 0 // the defaults
 			v := token.NewVerifier([]manifest.PublicKey{manifest.PublicOf(issuer)}, nil).WithCache(tracker.DefaultTokenCache)
 			tcfg.Authorize = tracker.TokenAuthorizer(v)
+			tcfg.Regrant = tracker.TokenRegrant(v)
 			tcfg.SessionTTL = tracker.DefaultSessionTTL // as the binary's
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

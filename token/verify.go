@@ -77,6 +77,12 @@ func (v *Verifier) WithCache(n int) *Verifier {
 	return &c
 }
 
+// TrustsRoot reports whether v trusts k now as a root: a key whose tokens,
+// and whose delegations, it accepts. It is the trust part of Check, for a
+// caller that kept a verdict (a tracker's session ticket) and wants to know
+// whether its root key is still trusted.
+func (v *Verifier) TrustsRoot(k manifest.PublicKey) bool { return v.trust.Trusts(k) }
+
 // Now is the verifier's clock.
 func (v *Verifier) Now() time.Time { return v.clock.Now() }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -77,7 +78,8 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 	var dropped []droppedAddr
 	// A peer's addresses are nearly always of one kind: the first kept
 	// address of a kind gets room for every address announced, one
-	// allocation instead of one per append.
+	// allocation instead of one per append; what is left over is clipped
+	// off at the end.
 	keep := func(kind *[]string, s string) {
 		if *kind == nil {
 			*kind = make([]string, 0, len(announced))
@@ -151,6 +153,8 @@ func filterAddrs(announced []string, observed netip.Addr, relays RelaySet) (peer
 			keep(&out.public, s)
 		}
 	}
+	// The entry holds these for the peer's lifetime: no room to spare.
+	out.public, out.private, out.loopback = slices.Clip(out.public), slices.Clip(out.private), slices.Clip(out.loopback)
 	return out, dropped
 }
 
@@ -297,10 +301,8 @@ func (a *peerAddrs) visibleTo(v viewer, out []string) []string {
 	return out
 }
 
-// publicOnly reports whether visible(asker) is the public addresses alone,
+// publicOnlyTo reports whether visibleTo(v) is the public addresses alone,
 // as for most askers.
-func (a *peerAddrs) publicOnly(asker netip.Addr) bool { return a.publicOnlyTo(viewerOf(asker)) }
-
 func (a *peerAddrs) publicOnlyTo(v viewer) bool {
 	return !a.privateTo(v) && !(v.loopback && len(a.loopback) > 0)
 }

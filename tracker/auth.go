@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-cdn/shoal/core"
+	"github.com/shoal-cdn/shoal/manifest"
 )
 
 // Authorizer decides whether an announce may join a swarm and learn its
@@ -15,11 +16,23 @@ import (
 // token verifier to it. It may block (a manifest fetch), bounded by ctx. An
 // error refuses the announce with 403; its text, which should say what is
 // wrong with the token, goes back to the peer and into the audit log.
+//
+// It is called for every announce that carries a token, signed or MACed
+// with a session ticket. Its verdict is reused only when Config.Regrant is
+// set: then a signed announce's Grant goes into the session ticket, and the
+// peer's MACed announces of that content, until the ticket's exp (at most
+// Config.SessionTTL, never past Grant.Expiry), are taken on that Grant after
+// Regrant accepts it, without calling the Authorizer. An Authorizer whose
+// verdict depends on more than the token, peer and content (RemoteIP, state
+// that changes) should leave Regrant nil, so that it judges every announce.
 type Authorizer func(ctx context.Context, r AuthRequest) (Grant, error)
 
 // AuthRequest is what an Authorizer judges. Every field but Manifest comes
 // from a signed announce (or one MACed with a session ticket, issued only
 // after a signature verified): the peer proved it holds the key of Peer.
+// With Config.Regrant set, the Grant of one signed announce's request also
+// stands for the MACed announces that follow it (see Authorizer), whatever
+// their RemoteIP.
 type AuthRequest struct {
 	Token    string
 	Content  core.ContentID
@@ -48,6 +61,12 @@ type Grant struct {
 	// the grant (session.go) ends no later. Zero: no end known, the
 	// ticket lives its usual TTL.
 	Expiry time.Time
+	// Root is the key the grant's trust rests on: for TokenAuthorizer, the
+	// publisher key that signed the token, or that signed its delegation.
+	// A ticket that carries the grant carries Root, and Config.Regrant
+	// checks it is still trusted at every announce taken on the ticket.
+	// Zero: none named.
+	Root manifest.PublicKey
 }
 
 // ErrOutsideRegions refuses a peer whose granted region is not one the

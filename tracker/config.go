@@ -151,8 +151,18 @@ type Config struct {
 
 	// Authorize checks each announce's token and names the tenant and
 	// regions it grants. Nil makes an open tracker: one tenant, "", and no
-	// token needed.
+	// token needed. It judges every announce that carries a token; its
+	// verdict is reused for later announces only when Regrant is set.
 	Authorize Authorizer
+	// Regrant, when set with Authorize, makes the session ticket of a
+	// signed announce whose token was granted carry the Grant, so that the
+	// peer's MACed announces send the grant instead of the token and are
+	// not authorized again (session.go). It is called for every announce
+	// taken on a ticket's grant, and may refuse it: a refusal is answered
+	// as a refused token (403), its text sent to the peer. TokenRegrant
+	// goes with TokenAuthorizer. Nil: tickets carry no grant and every
+	// announce's token goes to Authorize.
+	Regrant func(Grant) error
 	// Manifests, when set, lets Authorize learn a content's name, publisher
 	// and policy (AuthRequest.Manifest).
 	Manifests *ManifestLookup

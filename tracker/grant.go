@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync/atomic"
+
+	"github.com/shoal-cdn/shoal/discovery"
 )
 
 // A session ticket issued after a token was accepted carries the Grant, so
@@ -12,12 +14,14 @@ import (
 // (session.go). Its encoding, opaque to the peer:
 //
 //	version  1 byte: grantVersion
+//	root     32 bytes: the key the grant's trust rests on (zero: none named)
 //	tenant   uint8 length | bytes
 //	region   uint8 length | bytes
 //	regions  uint8 count (0..maxGrantRegions) | each: uint8 length | bytes
 //
-// Nothing follows. Every length prefix is the only way to write its length,
-// so one Grant has one encoding. Expiry is not encoded: the ticket's exp,
+// Nothing follows, and the whole is at most discovery.MaxGrantLen bytes.
+// The root has one width and every length prefix is the only way to write
+// its length, so one Grant has one encoding. Expiry is not encoded: the ticket's exp,
 // bound by its key, is never later than it.
 const (
 	grantVersion    = 1
@@ -31,23 +35,27 @@ const (
 var errGrant = errors.New("session ticket's grant does not decode")
 
 // encodable reports whether g fits the grant encoding; a Grant that does
-// not (a custom Authorizer's tenant of over 255 bytes) gets a ticket
-// without a grant, and its announces keep sending the token.
+// not (a custom Authorizer's tenant of over 255 bytes, regions that add up
+// to more than discovery.MaxGrantLen, which the peer would not keep) gets a
+// ticket without a grant, and its announces keep sending the token.
 func (g *Grant) encodable() bool {
 	if len(g.Tenant) > maxGrantStr || len(g.Region) > maxGrantStr || len(g.Regions) > maxGrantRegions {
 		return false
 	}
+	n := 1 + len(g.Root) + 1 + len(g.Tenant) + 1 + len(g.Region) + 1
 	for _, r := range g.Regions {
 		if len(r) > maxGrantStr {
 			return false
 		}
+		n += 1 + len(r)
 	}
-	return true
+	return n <= discovery.MaxGrantLen
 }
 
 // appendGrant appends g's encoding to b; g must be encodable.
 func appendGrant(b []byte, g *Grant) []byte {
 	b = append(b, grantVersion)
+	b = append(b, g.Root[:]...)
 	b = append(append(b, byte(len(g.Tenant))), g.Tenant...)
 	b = append(append(b, byte(len(g.Region))), g.Region...)
 	b = append(b, byte(len(g.Regions)))
@@ -57,14 +65,21 @@ func appendGrant(b []byte, g *Grant) []byte {
 	return b
 }
 
-// decodeGrant decodes a grant strictly: the version, every length within
-// what is left, nothing after the last region. Expiry is left zero.
+// decodeGrant decodes a grant strictly: the version, the root whole, every
+// length within what is left, nothing after the last region, at most
+// discovery.MaxGrantLen bytes. Expiry is left zero.
 func decodeGrant(b []byte) (Grant, error) {
 	var g Grant
 	if len(b) == 0 || b[0] != grantVersion {
 		return g, fmt.Errorf("%w: want version %d", errGrant, grantVersion)
 	}
-	i := 1
+	if len(b) > discovery.MaxGrantLen {
+		return g, fmt.Errorf("%w: %d bytes, at most %d", errGrant, len(b), discovery.MaxGrantLen)
+	}
+	if len(b) < 1+len(g.Root) {
+		return g, fmt.Errorf("%w: root cut short at %d bytes", errGrant, len(b))
+	}
+	i := 1 + copy(g.Root[:], b[1:])
 	str := func(what string) (string, error) {
 		if i >= len(b) || int(b[i]) > len(b)-i-1 {
 			return "", fmt.Errorf("%w: %s cut short at byte %d of %d", errGrant, what, i, len(b))

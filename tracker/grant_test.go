@@ -26,26 +26,33 @@ import (
 )
 
 // grantRig is a strict tracker with one-hour tickets that checks real
-// tokens, counting the Authorizer's calls.
+// tokens and reuses their verdicts (TokenRegrant), counting the
+// Authorizer's calls. Its trust set is keys.
 type grantRig struct {
 	s     *Server
 	clk   *core.ManualClock
 	calls atomic.Int64
 	priv  ed25519.PrivateKey
+	keys  *manifest.KeySet
+	audit *auditLog
 }
 
 func newGrantRig(t *testing.T) *grantRig {
 	t.Helper()
 	g := &grantRig{priv: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, ed25519.SeedSize))}
+	g.keys = manifest.NewKeySet(manifest.PublicOf(g.priv))
 	var auth Authorizer
-	g.s, g.clk, _ = newStrictServer(t, func(c *Config) {
+	var regrant func(Grant) error
+	g.s, g.clk, g.audit = newStrictServer(t, func(c *Config) {
 		c.SessionTTL = time.Hour
 		c.Authorize = func(ctx context.Context, r AuthRequest) (Grant, error) {
 			g.calls.Add(1)
 			return auth(ctx, r)
 		}
+		c.Regrant = func(gr Grant) error { return regrant(gr) }
 	})
-	auth = TokenAuthorizer(token.NewVerifier([]manifest.PublicKey{manifest.PublicOf(g.priv)}, g.clk).WithCache(100))
+	v := token.NewTrustVerifier(g.keys, g.clk).WithCache(100)
+	auth, regrant = TokenAuthorizer(v), TokenRegrant(v)
 	return g
 }
 
@@ -93,8 +100,8 @@ func TestGrantTicketStandsForToken(t *testing.T) {
 	if tk == nil || len(tk.Grant) == 0 || tk.Exp != tokEnd.Unix() {
 		t.Fatalf("ticket %+v; want one with a grant, ending with the token at %d", tk, tokEnd.Unix())
 	}
-	if got, err := decodeGrant(tk.Grant); err != nil || got.Tenant != "acme" || got.Region != "eu" {
-		t.Fatalf("grant decodes to %+v (%v), want tenant acme, region eu", got, err)
+	if got, err := decodeGrant(tk.Grant); err != nil || got.Tenant != "acme" || got.Region != "eu" || got.Root != manifest.PublicOf(g.priv) {
+		t.Fatalf("grant decodes to %+v (%v), want tenant acme, region eu, rooted in the issuer", got, err)
 	}
 	before := g.calls.Load()
 	for i := range 3 {
@@ -310,6 +317,9 @@ func TestGrantEndsWithDelegation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if g.Root != manifest.PublicKey(pub) {
+			t.Errorf("delegated token's grant rests on %s, want the delegating publisher %s", g.Root, manifest.PublicKey(pub))
+		}
 		if !g.Expiry.Equal(c.want) {
 			t.Errorf("token to %s, delegation to %s: grant ends %s, want %s", c.tokEnd, c.delEnd, g.Expiry, c.want)
 		}
@@ -328,10 +338,15 @@ func TestGrantEncoding(t *testing.T) {
 		{Tenant: "acme"},
 		{Tenant: "acme", Region: "eu", Regions: []string{"eu", "us-east"}},
 		{Tenant: strings.Repeat("t", maxGrantStr), Regions: []string{"", strings.Repeat("r", maxGrantStr)}},
+		{Root: manifest.PublicKey(bytes.Repeat([]byte{9}, 32)), Tenant: "acme"},
 	} {
+		if !g.encodable() {
+			t.Errorf("grant %.60v does not encode", g)
+			continue
+		}
 		b := appendGrant(nil, &g)
 		back, err := decodeGrant(b)
-		if err != nil || back.Tenant != g.Tenant || back.Region != g.Region || !slices.Equal(back.Regions, g.Regions) {
+		if err != nil || back.Root != g.Root || back.Tenant != g.Tenant || back.Region != g.Region || !slices.Equal(back.Regions, g.Regions) {
 			t.Errorf("grant %+v came back as %+v (%v)", g, back, err)
 		}
 	}
@@ -341,12 +356,19 @@ func TestGrantEncoding(t *testing.T) {
 		{Tenant: strings.Repeat("t", maxGrantStr+1)},
 		{Regions: make([]string, maxGrantRegions+1)},
 		{Tenant: "acme", Expiry: now.Add(time.Millisecond)},
+		{Tenant: "acme", Regions: slices.Repeat([]string{strings.Repeat("r", discovery.MaxGrantLen/maxGrantRegions)}, maxGrantRegions)},
 	} {
 		if tk := s.issueGrant("p", content("c"), &g, now); tk == nil || tk.Grant != nil || tk.Exp != now.Add(time.Hour).Unix() {
 			t.Errorf("grant %.40v: ticket %+v, want one without a grant for the TTL", g, tk)
 		}
 	}
-	for _, b := range [][]byte{nil, {2, 0, 0, 0}, {1}, {1, 0}, {1, 0, 0}, {1, 5, 'a'}, {1, 0, 0, 1}, {1, 0, 0, 0, 0}, {1, 0, 0, 2, 0}} {
+	// Grant{} encodes as version, 32 root bytes, then 0, 0, 0.
+	if b := appendGrant(nil, &Grant{}); len(b) != 36 {
+		t.Fatalf("empty grant encodes as %d bytes, want 36", len(b))
+	}
+	root := func(tail ...byte) []byte { return append(append([]byte{1}, make([]byte, 32)...), tail...) }
+	for _, b := range [][]byte{nil, {2, 0, 0, 0}, {1}, {1, 0, 0, 0}, root()[:20], root(), root(0), root(0, 0), root(5, 'a'),
+		root(0, 0, 1), root(0, 0, 0, 0), root(0, 0, 2, 0), append(root(0, 0, 0), make([]byte, discovery.MaxGrantLen)...)} {
 		if g, err := decodeGrant(b); !errors.Is(err, errGrant) {
 			t.Errorf("decodeGrant(%v) = %+v, %v; want errGrant", b, g, err)
 		}
@@ -358,8 +380,8 @@ func TestGrantEncoding(t *testing.T) {
 // to the same grant again.
 func FuzzDecodeGrant(f *testing.F) {
 	f.Add(appendGrant(nil, &Grant{Tenant: "acme", Region: "eu", Regions: []string{"eu", "us"}}))
-	f.Add([]byte{1, 0, 0, 0})
-	f.Add([]byte{1, 255, 0})
+	f.Add(appendGrant(nil, &Grant{Root: manifest.PublicKey(bytes.Repeat([]byte{9}, 32))}))
+	f.Add(append(append([]byte{1}, make([]byte, 32)...), 255, 0))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		g, err := decodeGrant(b)
 		if err != nil {

@@ -330,6 +330,12 @@ func (b *redisBatcher) send(batch []*pendingAnnounce) {
 					sw.read = pl.HRandFieldWithValues(ctx, sw.keys[2], sw.nread)
 				}
 				if sw.index {
+					// The index writes share the script's pipeline and do
+					// not wait for its verdict: a swarm whose announces
+					// the script all refused (capped, replayed) or whose
+					// script failed is indexed all the same, an entry
+					// without peers until the sweep removes it. Transient,
+					// and accepted for the round trip it saves.
 					p := batch[sw.first]
 					sw.indexed = rs.index(ctx, pl, sw.keys, sw.mem, p.tenant, p.now)
 				}

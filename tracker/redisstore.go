@@ -107,9 +107,10 @@ func newSampled(id string, e redisEntry) *sampled {
 	return &sampled{id: id, e: e, prefix: prefixOf(e.addrs.observed)}
 }
 
-func (s *sampled) info(asker netip.Addr) discovery.PeerInfo {
-	pi := discovery.PeerInfo{Peer: s.id, Addrs: s.e.addrs.visible(asker, nil), Region: s.e.region, Seed: s.e.seed}
-	if s.e.addrs.publicOnly(asker) {
+// info is the entry as the asker v (classified once per answer) gets it.
+func (s *sampled) info(v viewer) discovery.PeerInfo {
+	pi := discovery.PeerInfo{Peer: s.id, Addrs: s.e.addrs.visibleTo(v, nil), Region: s.e.region, Seed: s.e.seed}
+	if s.e.addrs.publicOnlyTo(v) {
 		enc := s.enc.Load()
 		if enc == nil {
 			b := pi.AppendJSON(nil)
@@ -507,6 +508,7 @@ func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64, 
 	}
 	var buf [64]count
 	taken := buf[:0]
+	v := viewerOf(a.ip) // the asker, classified once for every entry looked at
 	take := func(s *sampled) bool {
 		if rs.lim.perPrefix >= 0 && !s.prefix.Addr().IsLoopback() {
 			i := 0
@@ -521,7 +523,7 @@ func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64, 
 			}
 			taken[i].n++
 		}
-		out = append(out, s.info(a.ip))
+		out = append(out, s.info(v))
 		return true
 	}
 	n, got := len(cands), 0
@@ -532,7 +534,7 @@ func (rs *redisStore) choose(entries []*sampled, a *asker, k int, cutoff int64, 
 		j := i + rand.IntN(n-i)
 		cands[i], cands[j] = cands[j], cands[i]
 		s := cands[i]
-		if s.id == a.id || s.e.lastSeen < cutoff || !s.e.addrs.anyVisible(a.ip) ||
+		if s.id == a.id || s.e.lastSeen < cutoff || !s.e.addrs.anyVisibleTo(v) ||
 			len(a.regions) > 0 && !(s.e.trusted && slices.Contains(a.regions, s.e.region)) {
 			cands[i] = nil // never eligible
 			continue

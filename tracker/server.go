@@ -395,8 +395,9 @@ func (a *answer) release() {
 //     tracker (or one sharing its secret) issued to that peer ID, which is
 //     as good: tickets go only to peers whose signature verified;
 //  5. Authorize, if set, grants a tenant and regions for the token, or,
-//     for an announce MACed with a ticket that carries a grant, the grant
-//     the tracker issued with the ticket stands for the token (session.go);
+//     for an announce MACed with a ticket that carries a grant (issued only
+//     with Regrant set), the grant the tracker issued with the ticket stands
+//     for the token once Regrant accepts it (session.go);
 //  6. the announced addresses are filtered (see filterAddrs);
 //  7. under the lock: not older than the last accepted announce of the
 //     peer (a replay), and within the caps on swarms and peers.
@@ -478,9 +479,17 @@ func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr
 	}
 
 	grant := Grant{}
+	granted := false // taken on the ticket's grant, not a token check
 	switch {
 	case s.cfg.Authorize == nil:
 	case maced && len(req.Grant) > 0:
+		if s.cfg.Regrant == nil {
+			// Issued by a replica that reuses verdicts; this one does
+			// not: the peer signs again, and gets a ticket without one.
+			refuse(refusal{status: http.StatusUnauthorized, result: resultTicket, kind: audit.KindAnnounceRejected,
+				msg: fmt.Sprintf("%v: this tracker takes no grants", discovery.ErrSessionInvalid)})
+			return
+		}
 		// The ticket carries the token's verdict, and its key, which the
 		// MAC just proved, binds the grant to this peer, content and exp.
 		if grant, err = s.sess.grants.decode(req.Grant); err != nil {
@@ -488,8 +497,14 @@ func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr
 				msg: fmt.Sprintf("%v: %v", discovery.ErrSessionInvalid, err)})
 			return
 		}
-		s.sess.granted.Inc()
 		tenant = grant.Tenant
+		// What the token's check would now refuse although the grant
+		// stands (its root key withdrawn) is refused as the token.
+		if err := s.cfg.Regrant(grant); err != nil {
+			refuse(refusal{status: http.StatusForbidden, result: resultRefused, kind: audit.KindTokenRefused, msg: "token refused: " + err.Error()})
+			return
+		}
+		granted = true
 	default:
 		ar := AuthRequest{Token: req.Token, Content: req.Content, Peer: req.Peer, RemoteIP: ip}
 		if l := s.cfg.Manifests; l != nil {
@@ -560,6 +575,9 @@ func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr
 		s.log.Debug("peer answered but not listed", "peer", req.Peer, "reason", res.capped)
 	}
 	s.m.ok.Inc()
+	if granted {
+		s.sess.granted.Inc()
+	}
 	resp := discovery.AnnounceResponse{
 		IntervalS:    discovery.Seconds(interval),
 		MinIntervalS: discovery.Seconds(s.cfg.MinInterval),
@@ -568,9 +586,10 @@ func (s *Server) announce(ctx context.Context, body []byte, ip netip.Addr, ipErr
 	}
 	// Tickets only ever follow a verified signature: a ticket cannot
 	// renew itself, so one that leaks is good until its exp and no longer.
-	// With a token checked, the ticket carries its verdict (session.go).
+	// With a token checked and Regrant set, the ticket carries its verdict
+	// (session.go).
 	if proven && !maced && req.Event != discovery.EventStopped {
-		if s.cfg.Authorize != nil {
+		if s.cfg.Authorize != nil && s.cfg.Regrant != nil {
 			resp.Session = s.sess.issueGrant(req.Peer, req.Content, &grant, now)
 		} else {
 			resp.Session = s.sess.issue(req.Peer, 0, now)

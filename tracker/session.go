@@ -22,20 +22,24 @@ import (
 // tickets. A ticket is only ever issued to a peer that proved it holds the
 // key of its peer ID, so an announce with a valid MAC proves as much.
 //
-// On a tracker that checks tokens (Config.Authorize), the ticket of a signed
-// announce whose token was granted also carries the token's verdict: the
-// Grant (tenant, region, regions; grant.go), opaque to the peer, bound into
+// On a tracker that checks tokens (Config.Authorize) and opted into reusing
+// their verdicts (Config.Regrant), the ticket of a signed announce whose
+// token was granted also carries the token's verdict: the Grant (root key,
+// tenant, region, regions; grant.go), opaque to the peer, bound into
 // the key with the content ID under another domain (sessionDomainV2), and an
 // exp no later than the grant's Expiry. The peer's MACed announces of that
 // content send the grant instead of the token; the tracker derives the key
 // from what the announce carries, so a grant it did not issue, or issued
 // for another peer, content or exp, fails the MAC like any forgery, and
-// then reads the grant back without the token, its decode or its cache.
-// What a grant cannot see is what changed after the token was checked: a
-// trusted key withdrawn, a token superseded by another. It holds until the
-// ticket's exp (at most Config.SessionTTL) and no longer; the next signed
-// announce is checked afresh. Tickets without a grant (no Authorize, or a
-// grant too large to encode) keep the first derivation, and their announces
+// then reads the grant back without the token, its decode or its cache,
+// and asks Config.Regrant whether it still stands: TokenRegrant refuses it
+// once the grant's root key is no longer trusted. What a grant cannot see
+// is anything else that changed after the token was checked (a token
+// superseded by another, or, for a custom Authorizer, the peer's address or
+// the Authorizer's state): it holds until the ticket's exp (at most
+// Config.SessionTTL) and no longer; the next signed announce is checked
+// afresh. Tickets without a grant (no Authorize or no Regrant, or a grant
+// that does not encode) keep the first derivation, and their announces
 // carry the token and are checked as before, so replicas of either build
 // sharing K accept each other's tickets: an older replica refuses a
 // grant-bearing ticket's MAC (it derives the first key), and the peer signs
@@ -110,14 +114,14 @@ func (s *sessions) keyArray(peer string, exp int64) [sha256.Size]byte {
 // HMAC-SHA256(K, domainV2 || uvarint(len(peer)) || peer || uint64be(exp) ||
 // content || uvarint(len(grant)) || grant).
 func (s *sessions) keyV2(peer string, exp int64, content core.ContentID, grant []byte) [sha256.Size]byte {
-	var buf [len(sessionDomainV2) + binary.MaxVarintLen64 + discovery.MaxPeerIDLen + 8 + len(core.ContentID{}) + binary.MaxVarintLen64 + 256]byte
+	var buf [len(sessionDomainV2) + binary.MaxVarintLen64 + discovery.MaxPeerIDLen + 8 + len(core.ContentID{}) + binary.MaxVarintLen64 + 320]byte
 	b := append(buf[:0], sessionDomainV2...)
 	b = binary.AppendUvarint(b, uint64(len(peer)))
 	b = append(b, peer...)
 	b = binary.BigEndian.AppendUint64(b, uint64(exp))
 	b = append(b, content[:]...)
 	b = binary.AppendUvarint(b, uint64(len(grant)))
-	b = append(b, grant...) // a grant of over 256 bytes moves b to the heap
+	b = append(b, grant...) // a grant of over 320 bytes moves b to the heap
 	return s.k.Sum(b)
 }
 

@@ -226,8 +226,9 @@ func (st *state) numPeers() int { return st.lru.Len() }
 //
 // Most calls find nothing to drop. st.quietUntil remembers when the oldest
 // entry was due as of the last call, so they return without loading it (a
-// cache miss per announce): entries only ever leave the front or are
-// announced again, so the real front is due no earlier than that.
+// cache miss per announce): entries leave the front (expired), anywhere
+// (a stop) or move to the back (announced again), and none of these makes
+// the front due earlier, so the real front is due no earlier than that.
 func (st *state) expire(now time.Time) []*peerEntry {
 	if !now.After(st.quietUntil) {
 		return nil
@@ -501,11 +502,12 @@ type asker struct {
 	region  string
 	ip      netip.Addr
 	regions []string // residency: only peers with a granted region in these; empty = any
-	v       viewer   // ip, classified (sample sets it)
+	v       viewer   // ip, classified: sample sets it before any eligible, which reads it
 }
 
 // eligible reports whether a may get e: not itself, an address it can
-// dial, and under residency a granted region it may get.
+// dial, and under residency a granted region it may get. It reads a.v, so
+// only sample, which sets it first, and what it calls call it.
 func (a *asker) eligible(e *peerEntry) bool {
 	if e == a.self || a.self == nil && e.id == a.id || !e.addrs.anyVisibleTo(a.v) {
 		return false

@@ -16,8 +16,9 @@ import (
 // and the content's signed regions are enforced; without it only content-
 // and channel-scoped tokens can be checked, and residency and ownership are
 // left to the peers' handshake. The swarm's tenant and the peer's region
-// come from the token, and the grant ends when the token (or its
-// delegation) expires. A refusal's error says why.
+// come from the token, the grant ends when the token (or its delegation)
+// expires, and its Root is the publisher key that signed the token or its
+// delegation. A refusal's error says why.
 func TokenAuthorizer(v *token.Verifier) Authorizer {
 	return func(ctx context.Context, r AuthRequest) (Grant, error) {
 		subj := token.Subject{Content: r.Content, Peer: r.Peer}
@@ -40,11 +41,29 @@ func TokenAuthorizer(v *token.Verifier) Authorizer {
 		if err != nil {
 			return Grant{}, err
 		}
-		exp := c.Expiry
-		if d := c.Delegation; d != nil && d.Expiry.Before(exp) {
-			exp = d.Expiry
+		exp, root := c.Expiry, c.Issuer
+		if d := c.Delegation; d != nil {
+			root = d.Publisher
+			if d.Expiry.Before(exp) {
+				exp = d.Expiry
+			}
 		}
-		return Grant{Tenant: c.Tenant, Region: c.Region, Regions: regions, Expiry: exp}, nil
+		return Grant{Tenant: c.Tenant, Region: c.Region, Regions: regions, Expiry: exp, Root: root}, nil
+	}
+}
+
+// TokenRegrant is the Config.Regrant of a tracker whose Authorizer is
+// TokenAuthorizer(v): a grant stands while v still trusts its root key, the
+// publisher key the token or its delegation was signed by, so a key
+// withdrawn from v's trust set (a trust file re-read, a revocation) stops
+// the announces of every ticket granted on it. A grant without a root is
+// refused.
+func TokenRegrant(v *token.Verifier) func(Grant) error {
+	return func(g Grant) error {
+		if !v.TrustsRoot(g.Root) {
+			return fmt.Errorf("%w: session ticket's grant rests on publisher key %s, no longer trusted", token.ErrUntrusted, g.Root)
+		}
+		return nil
 	}
 }
 

@@ -621,3 +621,20 @@ func TestLimiterTableIsBounded(t *testing.T) {
 		t.Fatal("key 0, forgotten when the table was full, was refused")
 	}
 }
+
+// TestFilteredAddrsHoldNoSpareRoom: each kind of address kept has no
+// capacity beyond its addresses, since the entry holds them for the
+// peer's lifetime.
+func TestFilteredAddrsHoldNoSpareRoom(t *testing.T) {
+	obs := netip.MustParseAddr("203.0.113.7")
+	pa, _ := filterAddrs([]string{"/ip4/203.0.113.7/tcp/4001", "/ip4/10.0.0.2/tcp/4001", "/ip4/198.51.100.9/tcp/4001",
+		"/ip4/10.0.0.3/tcp/4001", "/ip4/224.0.0.1/tcp/4001"}, obs, nil)
+	for name, kind := range map[string][]string{"public": pa.public, "private": pa.private, "loopback": pa.loopback} {
+		if cap(kind) != len(kind) {
+			t.Errorf("%s addresses %v: capacity %d, want %d", name, kind, cap(kind), len(kind))
+		}
+	}
+	if len(pa.public) != 1 || len(pa.private) != 2 {
+		t.Fatalf("kept %v public, %v private; want 1 and 2", pa.public, pa.private)
+	}
+}

@@ -184,6 +184,7 @@ func runTracker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if len(*trust) > 0 {
 		v := token.NewVerifier(*trust, nil).WithCache(*tokenCache)
 		cfg.Authorize = tracker.TokenAuthorizer(v)
+		cfg.Regrant = tracker.TokenRegrant(v)
 		cfg.TokenTenant = tracker.TokenTenantOf(v)
 		if cfg.Manifests == nil {
 			log.Warn("--trust without --origin: the tracker checks content- and channel-scoped tokens only, and leaves residency and publisher ownership to the peers")
