@@ -237,3 +237,52 @@ func TestStartupOriginRequests(t *testing.T) {
 	}
 	t.Logf("start-up: %d origin requests", vw.requests)
 }
+
+// TestStartupNextSegmentFetchedBeforeAsked: once the first start-up
+// segment is in, the second (the player's next request) comes from the
+// origin without waiting for the request, once; its request then finds it
+// and counts it as fetched straight from the origin; nothing after the
+// start-up is fetched from the origin early.
+func TestStartupNextSegmentFetchedBeforeAsked(t *testing.T) {
+	sf := newStartupFixture(t)
+	m := sf.f.m
+	chunks := map[string]int{}
+	for _, f := range m.Files {
+		chunks[f.Path] = int(f.Chunks)
+	}
+	seg0, seg1, seg2 := sf.A.Segments[0].Path, sf.A.Segments[1].Path, sf.A.Segments[2].Path
+	sf.v.get(m.Media.Entry)
+	sf.v.get(sf.A.Playlist)
+	sent := len(sf.v.get(seg0))
+	waitFor(t, seg1+"'s hash layer and chunks fetched before the player asks for it", func() bool {
+		vw := sf.f.view(sf.o)
+		return vw.layerReqs[seg1] == 1 && len(vw.chunks[seg1]) == chunks[seg1]
+	})
+	sent += len(sf.v.get(seg1))
+	vw := sf.f.view(sf.o)
+	if r := vw.repeats(sf.f); len(r) > 0 {
+		t.Fatalf("chunks requested more than once: %v", r)
+	}
+	if vw.layerReqs[seg1] != 1 || vw.chunkReqs[seg1] != chunks[seg1] {
+		t.Errorf("%s: %d layer and %d chunk requests, want 1 and %d", seg1, vw.layerReqs[seg1], vw.chunkReqs[seg1], chunks[seg1])
+	}
+	// After the last start-up segment the look-ahead is the swarm's; a
+	// lone peer fetches none of it from the origin.
+	if n := vw.chunkReqs[seg2]; n != 0 {
+		t.Errorf("%s, after the start-up, fetched early from the origin: %d chunk requests", seg2, n)
+	}
+	var found bool
+	for _, pb := range sf.p.Status().Playbacks {
+		if pb.Rendition != sf.A.ID {
+			continue
+		}
+		found = true
+		if pb.BytesSent != int64(sent) || pb.BytesDirectOrigin != int64(sent) || pb.BytesHeld != 0 {
+			t.Errorf("playback sent %d bytes, %d direct from the origin, %d held; want %d, all direct (the early fetch counts as direct)",
+				pb.BytesSent, pb.BytesDirectOrigin, pb.BytesHeld, sent)
+		}
+	}
+	if !found {
+		t.Fatalf("no playback of rendition %s in the status", sf.A.ID)
+	}
+}
