@@ -190,12 +190,8 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 		err := p.Layer(r.Context(), sess, fi)
 		switch {
 		case err == nil && plan.Direct:
-			var stop, then func()
-			if next := ref.seg + 1; plan.NextDirect && ref.seg >= 0 && next < len(rend.Segments) {
-				then = func() { p.fetchNextStartup(pb, sess, ix, rend, next) }
-			}
-			early := p.plays.takeEarly(pb, a, b)
-			if got, body, stop, err = p.startDirect(r.Context(), sess, a, b, early, then); err == nil {
+			var stop func()
+			if got, body, stop, err = p.startDirect(r.Context(), sess, a, b); err == nil {
 				defer stop()
 			}
 		case err == nil:
@@ -295,34 +291,6 @@ func (p *Peer) prefetch(pb *playback, sess *swarm.Session, ix *mediaIndex, rend 
 	})
 }
 
-// fetchNextStartup fetches segment seg of rend (its hash layer, then its
-// chunks) straight from the origin in the background, for a start-up
-// request whose next segment is a start-up request too
-// (policy.Step.NextDirect): the player asks for it the moment it has the
-// one before, and its request then finds the chunks held or in flight
-// instead of starting with the round trips. It is one segment, owned by the
-// peer, and ends with the swarm session.
-func (p *Peer) fetchNextStartup(pb *playback, sess *swarm.Session, ix *mediaIndex, rend manifest.Rendition, seg int) {
-	c := sess.Content()
-	fi, ok := ix.fileIdx[rend.Segments[seg].Path]
-	j := p.joinedOf(c.ID)
-	if !ok || j == nil || j.sess != sess {
-		return
-	}
-	p.goOwned(func() {
-		err := p.layer(j.ctx, j, fi)
-		if err == nil {
-			a, b := c.FileChunks(fi)
-			p.plays.setEarly(pb, swarm.Range{From: a, To: b})
-			err = sess.FetchFromOrigin(j.ctx, a, b)
-		}
-		if err != nil && j.ctx.Err() == nil {
-			// The player's own request for it tries again and reports.
-			p.log.Debug("gateway: next start-up segment", "file", rend.Segments[seg].Path, "content", c.ID, "err", err)
-		}
-	})
-}
-
 // chunkSources records how each chunk of a request was obtained.
 type chunkSources struct {
 	from  int
@@ -360,14 +328,12 @@ func (cs chunkSources) split(chunkSize, start, end int64, base int) (direct, hel
 // background and returns once chunk a is held, so the response can start
 // while the rest arrives. The context it returns ends when the fetch fails
 // (its cause is the failure), so the stream stops instead of waiting for a
-// chunk that is not coming; stop ends the fetch and waits for it. then, if
-// not nil, runs once every chunk is held. It reports how each chunk came:
-// those missing or fetched early for this request (early) straight from
-// the origin.
-func (p *Peer) startDirect(ctx context.Context, sess *swarm.Session, a, b int, early swarm.Range, then func()) (chunkSources, context.Context, func(), error) {
+// chunk that is not coming; stop ends the fetch and waits for it. It
+// reports how each chunk came.
+func (p *Peer) startDirect(ctx context.Context, sess *swarm.Session, a, b int) (chunkSources, context.Context, func(), error) {
 	src := chunkSources{from: a, kinds: make([]byte, b-a)}
 	for i := a; i < b; i++ {
-		if !sess.Has(i) || early.From <= i && i < early.To {
+		if !sess.Has(i) {
 			src.kinds[i-a] = srcDirect
 		}
 	}
@@ -377,8 +343,6 @@ func (p *Peer) startDirect(ctx context.Context, sess *swarm.Session, a, b int, e
 		defer close(done)
 		if err := sess.FetchFromOrigin(fctx, a, b); err != nil {
 			cancel(err)
-		} else if then != nil {
-			then()
 		}
 	}()
 	stop := func() {

@@ -122,10 +122,6 @@ type playback struct {
 	held     int64
 	waited   int64
 	ahead    *swarm.Interest // guarded by playbacks.mu: the look-ahead segments' chunks
-	// early is guarded by playbacks.mu: the chunks of the next start-up
-	// segment, fetched from the origin before the player asked for it
-	// (policy.Step.NextDirect), so its request counts them as direct.
-	early swarm.Range
 }
 
 // playbacks tracks the gateway's playback sessions and exports them.
@@ -276,24 +272,6 @@ func (pb *playbacks) plan(k playKey, rend *manifest.Rendition, seg int) (*playba
 		})
 	}
 	return s, pl
-}
-
-// setEarly records that chunks r were fetched from the origin ahead of
-// s's next start-up request.
-func (pb *playbacks) setEarly(s *playback, r swarm.Range) {
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	s.early = r
-}
-
-// takeEarly returns the part of [a, b) that was fetched early for s (see
-// setEarly), and forgets what was.
-func (pb *playbacks) takeEarly(s *playback, a, b int) swarm.Range {
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	r := swarm.Range{From: max(a, s.early.From), To: min(b, s.early.To)}
-	s.early = swarm.Range{}
-	return r
 }
 
 // lookahead returns s's look-ahead Interest in sess, creating it.

@@ -163,12 +163,6 @@ func (w *world) sent(n *node, seg int) {
 		// The last start-up segment is sent: the look-ahead starts.
 		w.lookahead(n, seg, p.step.Due)
 	}
-	if p.step.NextDirect && seg+1 < p.end {
-		// The next start-up segment comes from the origin now, before
-		// the player asks (it asks at once here, so this changes nothing
-		// but who starts the fetch).
-		w.originDirect(n, seg+1)
-	}
 }
 
 // lookahead prefetches policy.Lookahead's segments after seg from peers

@@ -153,14 +153,6 @@ type Step struct {
 	// look-ahead waits for the last of them, or it would share the
 	// viewer's link with the segments the player is waiting for.
 	More bool
-	// NextDirect: the rendition's next segment is a start-up request too
-	// (the player asks for it the moment it has this one), so it is fetched
-	// straight from the origin as soon as this one is in, before it is
-	// asked for: the viewer's link carries it instead of idling for the
-	// request's round trips (hash layer, then chunks). Never past the
-	// start-up: it costs the origin nothing the player's next request
-	// would not, and at most one segment if the player seeks away instead.
-	NextDirect bool
 	// Due is when the requested segment is due: when the player's buffer
 	// would run dry, less BufferSafety. A player filling its buffer asks
 	// well ahead, and what it asks for early is better taken from peers.
@@ -182,7 +174,6 @@ func (p *Playback) Request(now time.Time, segment bool) Step {
 	}
 	p.requests++
 	st.Direct, st.More = p.requests <= StartupSegments, p.requests < StartupSegments
-	st.NextDirect = st.More
 	return st
 }
 
