@@ -598,6 +598,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	if err != nil {
 		return err
 	}
+	gotManifest := time.Now() // a player's first request waits for all of the join
 	c, err := swarm.NewContent(id, m, nil)
 	if err != nil {
 		return err
@@ -672,7 +673,8 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 		}()
 	}
 	p.startAvailGossip(sctx, sess)
-	p.log.Info("joined swarm", "content", id, "name", m.Name, "chunks", c.Len())
+	p.log.Info("joined swarm", "content", id, "name", m.Name, "chunks", c.Len(),
+		"manifest", gotManifest.Sub(j.startedAt).Round(time.Microsecond), "took", time.Since(j.startedAt).Round(time.Microsecond))
 	return nil
 }
 

@@ -198,6 +198,8 @@ type Session struct {
 	// experiments (the A/B run), "" otherwise.
 	Cohort string
 	Err    string
+	// Steps are the player's requests until playback started, in order.
+	Steps []StartupStep
 }
 
 // StreamRun is one of the two runs (P2P or CDN-only).

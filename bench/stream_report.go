@@ -83,6 +83,7 @@ func (r *StreamResult) WriteReport(w io.Writer) {
 	row("CPU while watching", func(run *StreamRun) string {
 		return fmt.Sprintf("%s = %.2f cores", secs(run.CPU), run.CPUCores())
 	})
+	writeSteps(w, runs)
 	for _, run := range runs {
 		if run != nil && run.Failed > 0 {
 			for _, s := range run.Sessions {

@@ -179,6 +179,23 @@ func TestStreamVODReportsEveryViewerWindow(t *testing.T) {
 			if s.Media <= 0 || s.Media != want {
 				t.Errorf("%s: viewer %d played %d media bytes, want %d (segments %d–%d)", run.Name, s.Viewer, s.Media, want, p.start, p.start+int64(p.segments)-1)
 			}
+			// Start-up, request by request: both playlists, then the
+			// two segments of the start threshold, from the window's
+			// first, each timed in order and done before playback began.
+			wantSteps := []string{"master.m3u8", "r1/index.m3u8", "r1/" + segmentName(p.start), "r1/" + segmentName(p.start+1)}
+			if len(s.Steps) != len(wantSteps) {
+				t.Errorf("%s: viewer %d start-up steps %+v, want %v", run.Name, s.Viewer, s.Steps, wantSteps)
+			}
+			var prev time.Duration
+			for k, st := range s.Steps {
+				if k < len(wantSteps) && st.Path != wantSteps[k] {
+					t.Errorf("%s: viewer %d start-up step %d is %q, want %q", run.Name, s.Viewer, k, st.Path, wantSteps[k])
+				}
+				if st.Sent < prev || st.First < st.Sent || st.Done < st.First || st.Done > s.Startup || st.Bytes <= 0 {
+					t.Errorf("%s: viewer %d start-up step %d %+v out of order (previous done at %v, start-up %v)", run.Name, s.Viewer, k, st, prev, s.Startup)
+				}
+				prev = st.Done
+			}
 			if s.Played != time.Duration(p.segments)*cfg.Segment || s.Downloaded <= 0 {
 				t.Errorf("%s: viewer %d played %v, downloaded %d; want %v, > 0", run.Name, s.Viewer, s.Played, s.Downloaded, time.Duration(p.segments)*cfg.Segment)
 			}
@@ -201,7 +218,8 @@ func TestStreamVODReportsEveryViewerWindow(t *testing.T) {
 	res.WriteReport(&out)
 	for _, want := range []string{"P2P (Shoal)", "CDN only", "origin / viewer-minute", "downloaded ÷ played max",
 		"lower bound on P2P origin egress", "result stream mode=vod viewers=3 p2p_startup_p50=", " lower_bound_over_cdn=",
-		"CPU while watching", " p2p_cpu_cores=", " cdn_cpu_seconds="} {
+		"CPU while watching", " p2p_cpu_cores=", " cdn_cpu_seconds=",
+		"start-up, request by request", "  master playlist", "  media playlist", "  segment 2", "    P95 session"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -354,6 +372,60 @@ func TestHistQuantile(t *testing.T) {
 	for _, c := range cases {
 		if got := histQuantile(bounds, c.counts, c.q); got != c.want {
 			t.Errorf("%v q%v: %v, want %v", c.counts, c.q, got, c.want)
+		}
+	}
+}
+
+// TestStepStatsSplitsEachRequest checks the start-up breakdown: each step's
+// wait counts from the previous step's end, its body from its headers;
+// steps are named by what they fetched; the slow session is the P95 one.
+func TestStepStatsSplitsEachRequest(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	session := func(startup, master, playlist, seg int) Session {
+		// master: headers at master, body 1 ms; playlist likewise;
+		// one segment: headers 2 ms after, body seg ms.
+		m := ms(master)
+		p := m + ms(1) + ms(playlist)
+		g := p + ms(1) + ms(2)
+		return Session{Startup: ms(startup), Steps: []StartupStep{
+			{Path: "master.m3u8", Sent: 0, First: m, Done: m + ms(1)},
+			{Path: "r0/index.m3u8", Sent: m + ms(1), First: p, Done: p + ms(1)},
+			{Path: "r0/seg-000007.ts", Sent: p + ms(1), First: g, Done: g + ms(seg)},
+		}}
+	}
+	var sessions []Session
+	for k := range 20 {
+		sessions = append(sessions, session(100+k, 10+k, 5, 50+k))
+	}
+	sessions = append(sessions, Session{Err: "failed", Steps: []StartupStep{{Path: "master.m3u8", First: ms(9999), Done: ms(9999)}}})
+	st := stepStats(sessions)
+	if len(st) != 3 {
+		t.Fatalf("%d steps, want 3: %+v", len(st), st)
+	}
+	for k, want := range []string{"master playlist", "media playlist", "segment 1"} {
+		if st[k].Kind != want {
+			t.Errorf("step %d named %q, want %q", k, st[k].Kind, want)
+		}
+	}
+	// Nearest rank over 20: P50 is the 10th, P95 the 19th.
+	if st[0].WaitP50 != ms(19) || st[0].WaitP95 != ms(28) || st[0].BodyP95 != ms(1) {
+		t.Errorf("master: %+v, want waits 19 / 28 ms, body 1 ms (the failed session left out)", st[0])
+	}
+	if st[1].WaitP50 != ms(5) || st[1].WaitP95 != ms(5) {
+		t.Errorf("media playlist: %+v, want 5 ms from the master's end", st[1])
+	}
+	if st[2].WaitP50 != ms(2) || st[2].BodyP50 != ms(59) || st[2].BodyP95 != ms(68) {
+		t.Errorf("segment: %+v, want wait 2 ms, body 59 / 68 ms", st[2])
+	}
+	// The P95 start-up session is the 19th fastest: master 28 ms, segment 68.
+	if !st[0].haveSlow || st[0].SlowWait != ms(28) || st[2].SlowBody != ms(68) {
+		t.Errorf("slow session: master %v, segment body %v; want 28 and 68 ms", st[0].SlowWait, st[2].SlowBody)
+	}
+	var out bytes.Buffer
+	writeSteps(&out, []*StreamRun{{Name: "p2p", Sessions: sessions}, nil})
+	for _, want := range []string{"  master playlist", "19+1 / 28+1", "2+59 / 2+68", "    P95 session", "28+1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("breakdown lacks %q:\n%s", want, out.String())
 		}
 	}
 }

@@ -31,8 +31,8 @@ const maxBuffer = 30 * time.Second
 // then stays while its buffer plays out; a live one leaves at once. It
 // returns the session and how many segments it downloaded.
 func watch(ctx context.Context, cfg *StreamConfig, hc *http.Client, playlist string, from int64, want int) (Session, int, error) {
-	v := &viewer{hc: hc, url: playlist}
 	start := time.Now()
+	v := &viewer{hc: hc, url: playlist, base: playlist[:strings.LastIndex(playlist, "/")+1], begun: start}
 	buf := player.NewBuffer(cfg.StartThreshold, 1, start)
 	got := 0
 	finish := func(err error) (Session, int, error) {
@@ -49,7 +49,7 @@ func watch(ctx context.Context, cfg *StreamConfig, hc *http.Client, playlist str
 			now = now.Add(buf.Level(now))
 		}
 		st := buf.Stats(now)
-		s := Session{Startup: st.Startup, Played: st.Played, PlayWall: st.PlayWall, StallWall: st.StallWall, Stalls: st.Stalls, Bytes: v.bytes, Media: v.media}
+		s := Session{Startup: st.Startup, Played: st.Played, PlayWall: st.PlayWall, StallWall: st.StallWall, Stalls: st.Stalls, Bytes: v.bytes, Media: v.media, Steps: v.steps}
 		if err != nil {
 			s.Err = err.Error()
 		}
@@ -104,7 +104,11 @@ func watch(ctx context.Context, cfg *StreamConfig, hc *http.Client, playlist str
 			return finish(err)
 		}
 		v.media += int64(len(b))
-		buf.Add(time.Now(), seg.Duration)
+		now := time.Now()
+		buf.Add(now, seg.Duration)
+		if buf.State(now) != player.Starting {
+			v.started = true // start-up is over: no more steps
+		}
 		got++
 		next++
 	}
@@ -114,9 +118,15 @@ func watch(ctx context.Context, cfg *StreamConfig, hc *http.Client, playlist str
 // viewer is one session's HTTP state.
 type viewer struct {
 	hc    *http.Client
-	url   string // the media playlist, once chosen
-	bytes int64  // everything received
-	media int64  // media segment bytes received
+	url   string    // the media playlist, once chosen
+	bytes int64     // everything received
+	media int64     // media segment bytes received
+	base  string    // the directory of the first playlist
+	begun time.Time // the session's start
+	// steps are the start-up's requests, in order, until playback
+	// started.
+	steps   []StartupStep
+	started bool
 }
 
 // open loads the viewer's playlist. A master playlist is resolved to one of
@@ -168,13 +178,18 @@ func (v *viewer) get(ctx context.Context, u string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %s: %w", u, err)
 	}
+	sent := time.Since(v.begun)
 	resp, err := v.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %s: %w", u, err)
 	}
 	defer resp.Body.Close()
+	first := time.Since(v.begun)
 	b, err := io.ReadAll(resp.Body)
 	v.bytes += int64(len(b))
+	if !v.started {
+		v.steps = append(v.steps, StartupStep{Path: requestPath(v.base, u), Sent: sent, First: first, Done: time.Since(v.begun), Bytes: int64(len(b))})
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("bench: %s: %s: %s", u, resp.Status, strings.TrimSpace(string(b)))
 	}
