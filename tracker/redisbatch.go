@@ -42,12 +42,13 @@ type redisBatcher struct {
 
 const (
 	// redisLanes is how many batches a replica has in flight to Redis at
-	// once. Redis runs one command at a time, so a second lane only lets
-	// the tracker encode and decode one batch while Redis runs the other;
-	// where the tracker and Redis share the cores, one lane does more
-	// (BenchmarkAnnounceRedisSwarms: batches twice as large, about a fifth
-	// less CPU per announce in Redis and a tenth less in the tracker).
-	redisLanes = 1
+	// once. Redis runs one command at a time, so a second lane lets the
+	// tracker encode and decode one batch while Redis runs the other. More
+	// lanes make smaller batches (more Redis CPU per announce): on the 2-core
+	// machine with the tracker, Redis and the load generator sharing it,
+	// `shoal bench tracker` with one Redis replica did 9,462/s with one lane,
+	// 9,813/s with two and about 9,220/s with four (medians, alternated runs).
+	redisLanes = 2
 	// maxRedisBatch bounds the announces of one batch, so one script call
 	// holds Redis for a bounded time: about a millisecond, more when the
 	// swarms in it have expired peers to trim (at most 500 per swarm).
