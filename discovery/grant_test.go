@@ -2,63 +2,13 @@ package discovery
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// grantTracker is ticketTracker for a tracker that checks tokens: a signed
-// announce's ticket carries a grant naming the token it saw, and a MACed
-// announce is logged with the token and grant it carried.
-type grantTracker struct {
-	mu   sync.Mutex // guards the fields below
-	keys map[int64][]byte
-	next int64
-	log  []string
-}
-
-func (f *grantTracker) forget() { f.mu.Lock(); f.keys = nil; f.mu.Unlock() }
-
-func (f *grantTracker) Announce(ctx context.Context, req AnnounceRequest) (AnnounceResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := req.Validate(); err != nil {
-		f.log = append(f.log, "invalid: "+err.Error())
-		return AnnounceResponse{}, err
-	}
-	if len(req.MAC) > 0 {
-		if err := req.VerifyMAC(f.keys[req.SessExp], signTime, 2*time.Hour); err != nil {
-			f.log = append(f.log, "mac 401")
-			return AnnounceResponse{}, fmt.Errorf("%w: HTTP 401: %v", ErrTrackerStatus, err)
-		}
-		f.log = append(f.log, fmt.Sprintf("mac token=%q grant=%q", req.Token, req.Grant))
-		return AnnounceResponse{IntervalS: 3600}, nil
-	}
-	if err := req.VerifySignature(signTime, 2*time.Hour); err != nil {
-		f.log = append(f.log, "bad")
-		return AnnounceResponse{}, err
-	}
-	f.log = append(f.log, fmt.Sprintf("sig token=%q grant=%q", req.Token, req.Grant))
-	if f.keys == nil {
-		f.keys = map[int64][]byte{}
-	}
-	f.next++
-	exp := signTime.Add(time.Hour).Unix() + f.next
-	f.keys[exp] = bytes.Repeat([]byte{byte(f.next)}, SessionKeyLen)
-	return AnnounceResponse{IntervalS: 3600, Session: &Session{Exp: exp, Key: f.keys[exp], Grant: []byte("g:" + req.Token)}}, nil
-}
-
-func (f *grantTracker) entries() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.log...)
-}
 
 // TestAnnouncerSendsGrantInsteadOfToken: while a ticket with a grant lives
 // the peer's announces carry the grant and no token; a new token drops the
@@ -67,7 +17,7 @@ func (f *grantTracker) entries() []string {
 // carries the token again.
 func TestAnnouncerSendsGrantInsteadOfToken(t *testing.T) {
 	k, id := testKey(t, 6)
-	f := &grantTracker{}
+	f := &ticketTracker{grants: true}
 	var tok atomic.Value
 	tok.Store("first")
 	cfg := fastConfig(f)

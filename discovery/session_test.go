@@ -103,38 +103,60 @@ func TestIsSessionRefusal(t *testing.T) {
 
 // ticketTracker hands out a ticket on every signed announce and checks MACs
 // against the keys it issued, until forget (a restart with a new secret).
+// With grants it is a tracker that checks tokens: announces are validated,
+// a signed announce's ticket carries a grant naming the token it saw, and
+// every accepted announce is logged with the token and grant it carried.
 type ticketTracker struct {
-	mu   sync.Mutex // guards the fields below
-	keys map[int64][]byte
-	next int64
-	log  []string // "sig 200", "mac 401", …
+	grants bool
+	mu     sync.Mutex // guards the fields below
+	keys   map[int64][]byte
+	next   int64
+	log    []string // "sig 200", "mac 401", …; with grants "sig token=… grant=…"
 }
 
 func (f *ticketTracker) forget() { f.mu.Lock(); f.keys = nil; f.mu.Unlock() }
 
+// accepted is the log entry of an accepted announce of kind "sig" or "mac".
+func (f *ticketTracker) accepted(kind string, req AnnounceRequest) string {
+	if !f.grants {
+		return kind + " 200"
+	}
+	return fmt.Sprintf("%s token=%q grant=%q", kind, req.Token, req.Grant)
+}
+
 func (f *ticketTracker) Announce(ctx context.Context, req AnnounceRequest) (AnnounceResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.grants {
+		if err := req.Validate(); err != nil {
+			f.log = append(f.log, "invalid: "+err.Error())
+			return AnnounceResponse{}, err
+		}
+	}
 	if len(req.MAC) > 0 {
 		if err := req.VerifyMAC(f.keys[req.SessExp], signTime, 2*time.Hour); err != nil {
 			f.log = append(f.log, "mac 401")
 			return AnnounceResponse{}, fmt.Errorf("%w: HTTP 401: %v", ErrTrackerStatus, err)
 		}
-		f.log = append(f.log, "mac 200")
+		f.log = append(f.log, f.accepted("mac", req))
 		return AnnounceResponse{IntervalS: 3600}, nil
 	}
 	if err := req.VerifySignature(signTime, 2*time.Hour); err != nil {
 		f.log = append(f.log, "bad")
 		return AnnounceResponse{}, err
 	}
-	f.log = append(f.log, "sig 200")
+	f.log = append(f.log, f.accepted("sig", req))
 	if f.keys == nil {
 		f.keys = map[int64][]byte{}
 	}
 	f.next++
 	exp := signTime.Add(time.Hour).Unix() + f.next
 	f.keys[exp] = bytes.Repeat([]byte{byte(f.next)}, SessionKeyLen)
-	return AnnounceResponse{IntervalS: 3600, Session: &Session{Exp: exp, Key: f.keys[exp]}}, nil
+	sess := &Session{Exp: exp, Key: f.keys[exp]}
+	if f.grants {
+		sess.Grant = []byte("g:" + req.Token)
+	}
+	return AnnounceResponse{IntervalS: 3600, Session: sess}, nil
 }
 
 func (f *ticketTracker) entries() []string {
