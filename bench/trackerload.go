@@ -54,7 +54,8 @@ const (
 type TrackerLoadConfig struct {
 	// Targets are run one after the other, each with a workload of its own
 	// (fresh peer identities and swarms, so one target's announces are no
-	// replays at the next): TargetMemory, TargetMemoryChecks, SpawnTarget
+	// replays at the next): TargetMemory, TargetMemoryChecks, TargetFloor
+	// (no tracker: the machine's and the generator's own cost), SpawnTarget
 	// (child `shoal tracker` processes, say on one Redis), or the base URLs
 	// of running trackers on this machine's loopback, several joined by '|'
 	// for replicas the connections are spread over.
@@ -138,6 +139,7 @@ type loadTarget struct {
 	name    string
 	inProc  bool
 	checks  bool     // in-process: signatures, tokens and rate limits on
+	floor   bool     // in-process: TargetFloor, no tracker
 	hosts   []string // host:port of each replica (external)
 	spawn   int      // child `shoal tracker` processes to start
 	args    []string // their extra flags
@@ -158,6 +160,8 @@ func parseTarget(t string) (loadTarget, error) {
 		return loadTarget{name: t, inProc: true}, nil
 	case TargetMemoryChecks:
 		return loadTarget{name: t, inProc: true, checks: true, signed: true, tokened: true}, nil
+	case TargetFloor:
+		return loadTarget{name: t, floor: true, signed: true}, nil
 	}
 	if rest, ok := strings.CutPrefix(t, "shoal:"); ok {
 		ns, args, _ := strings.Cut(rest, ":")
@@ -171,7 +175,7 @@ func parseTarget(t string) (loadTarget, error) {
 	for _, u := range strings.Split(t, "|") {
 		pu, err := url.Parse(u)
 		if err != nil || pu.Scheme != "http" || pu.Host == "" || (pu.Path != "" && pu.Path != "/") {
-			return lt, fmt.Errorf("%w: target %q: want %s, %s or tracker base URLs (http://127.0.0.1:7070, replicas joined by '|')", ErrConfig, t, TargetMemory, TargetMemoryChecks)
+			return lt, fmt.Errorf("%w: target %q: want %s, %s, %s or tracker base URLs (http://127.0.0.1:7070, replicas joined by '|')", ErrConfig, t, TargetMemory, TargetMemoryChecks, TargetFloor)
 		}
 		host, _, err := net.SplitHostPort(pu.Host)
 		if err != nil {
@@ -285,6 +289,18 @@ func runTarget(ctx context.Context, cfg TrackerLoadConfig, lt loadTarget, seed u
 		sctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- tracker.New(tcfg).Serve(sctx, ln) }()
+		defer func() { stop(); <-done }()
+		hosts = []string{ln.Addr().String()}
+	}
+
+	if lt.floor {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return res, err
+		}
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- serveFloor(sctx, ln) }()
 		defer func() { stop(); <-done }()
 		hosts = []string{ln.Addr().String()}
 	}

@@ -114,3 +114,21 @@ func TestSessionOfReadsTheTicketOnly(t *testing.T) {
 		t.Fatalf("sessionOf(%s) = %+v, want none", without, tk)
 	}
 }
+
+// TestTrackerLoadFloorTicketsLikeATracker: the floor target answers every
+// announce, and its ticket makes the generator MAC the later announces of
+// each session (the first ones stay signed), as against a checking tracker.
+func TestTrackerLoadFloorTicketsLikeATracker(t *testing.T) {
+	cfg := TrackerLoadConfig{Targets: []string{TargetFloor}, Peers: 50, Swarms: 10, Session: 4, Conns: 4, Announces: 400, Duration: time.Minute, Seed: 5}
+	rs, err := RunTrackerLoad(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs[0]
+	if r.Warm != 50 || r.WarmOK != 50 || r.OK != 400 || r.Failed != 0 || r.Refused != 0 {
+		t.Errorf("floor: warm-up %d/%d ok, timed ok %d refused %d failed %d (first failure %q); want 50/50 and 400 ok", r.WarmOK, r.Warm, r.OK, r.Refused, r.Failed, r.FirstFail)
+	}
+	if r.MACed == 0 || r.MACed >= r.OK {
+		t.Errorf("floor: %d of %d announces MACed; want some but not all (each session's first is signed)", r.MACed, r.OK)
+	}
+}

@@ -15,7 +15,8 @@ func runBenchTracker(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := newFlagSet("bench tracker", "[flags]", stderr)
 	targets := fs.String("targets", bench.TargetMemory+","+bench.TargetMemoryChecks,
 		"comma-separated, run in turn: "+bench.TargetMemory+" (in-process tracker, checks off), "+bench.TargetMemoryChecks+
-			" (in-process, signatures, tokens and rate limits on), shoal:N:FLAGS (N child `shoal tracker FLAGS` processes, checks on), or a running tracker's loopback URL (replicas joined by '|'; run it with --trust-forwarded so each simulated peer has its own address)")
+			" (in-process, signatures, tokens and rate limits on), "+bench.TargetFloor+
+			" (no tracker: a minimal fasthttp handler answering a fixed body with a session ticket, the floor this machine and generator allow), shoal:N:FLAGS (N child `shoal tracker FLAGS` processes, checks on), or a running tracker's loopback URL (replicas joined by '|'; run it with --trust-forwarded so each simulated peer has its own address)")
 	peers := fs.Int("peers", bench.DefaultLoadPeers, "simulated peers announcing concurrently (real Ed25519 identities)")
 	swarms := fs.Int("swarms", bench.DefaultLoadSwarms, "swarms the peers spread over")
 	zipf := fs.Float64("zipf", 1.1, "exponent of the swarms' Zipf popularity (above 1)")
