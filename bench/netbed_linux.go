@@ -567,11 +567,44 @@ func (rs *receivers) result(r *NetbedRun) {
 	r.Receivers = len(rs.done)
 }
 
-// await waits for every receiver, the run's timeout or ctx.
-func (rs *receivers) await(ctx context.Context, timeout time.Duration, progress func(string)) {
+// utilisation returns a function that says, each time it is called, how
+// busy the origin's and the receivers' shaped uploads were since the last
+// call (wire Mbit/s, and the share of their rates).
+func (nb *netbedNet) utilisation(cfg NetbedConfig) func() string {
+	last, lastAt := NetbedWire{}, time.Time{}
+	return func() string {
+		w, err := nb.wireCounters()
+		if err != nil {
+			return ""
+		}
+		now := time.Now()
+		defer func() { last, lastAt = w, now }()
+		if lastAt.IsZero() {
+			return ""
+		}
+		el := now.Sub(lastAt).Seconds()
+		var up int64
+		for i := range w.PeerUp {
+			up += w.PeerUp[i] - last.PeerUp[i]
+		}
+		o := float64(w.OriginUp-last.OriginUp) / el
+		u := float64(up) / el
+		share := func(rate, capacity float64) string {
+			if capacity <= 0 {
+				return ""
+			}
+			return fmt.Sprintf(" (%.0f%%)", 100*rate/capacity)
+		}
+		return fmt.Sprintf("; origin up %s%s, receivers up %s%s", Mbit(o), share(o, cfg.OriginUp), Mbit(u), share(u, cfg.PeerUp*float64(len(nb.recv))))
+	}
+}
+
+// await waits for every receiver, the run's timeout or ctx; sample (if
+// not nil) adds to each progress line.
+func (rs *receivers) await(ctx context.Context, timeout time.Duration, progress func(string), sample func() string) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	tick := time.NewTicker(5 * time.Second)
+	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
@@ -582,8 +615,12 @@ func (rs *receivers) await(ctx context.Context, timeout time.Duration, progress 
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			extra := ""
+			if sample != nil {
+				extra = sample()
+			}
 			rs.mu.Lock()
-			progress(fmt.Sprintf("  %s: %d/%d done", secs(time.Since(rs.start)), len(rs.done)-rs.remaining, len(rs.done)))
+			progress(fmt.Sprintf("  %s: %d/%d done%s", secs(time.Since(rs.start)), len(rs.done)-rs.remaining, len(rs.done), extra))
 			rs.mu.Unlock()
 		}
 	}
@@ -681,7 +718,9 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		}
 		procs = append(procs, p)
 	}
-	rs.await(ctx, cfg.Timeout, cfg.Progress)
+	sample := nb.utilisation(cfg)
+	sample()
+	rs.await(ctx, cfg.Timeout, cfg.Progress, sample)
 	r := &NetbedRun{Client: ClientShoal}
 	rs.result(r)
 	tx1, err := txBytes(nb.origin, "eth0")
