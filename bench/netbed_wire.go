@@ -87,6 +87,10 @@ func (w NetbedWire) Overhead(originServed int64) (WireOverhead, error) {
 	if served <= 0 {
 		return WireOverhead{}, fmt.Errorf("%w: the receivers served no payload", ErrNoWire)
 	}
+	if up <= 0 || down <= 0 {
+		// An unshaped link (rate 0) has no tbf to count its bytes.
+		return WireOverhead{}, fmt.Errorf("%w: the receivers' links counted %d bytes up, %d down (unshaped?)", ErrNoWire, up, down)
+	}
 	o := WireOverhead{Ack: float64(w.OriginIn) / float64(w.OriginUp), Origin: float64(w.OriginUp) / float64(originServed)}
 	o.Peer = (float64(up) - o.Ack*float64(down)) / float64(served)
 	return o, nil

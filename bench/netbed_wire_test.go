@@ -87,6 +87,7 @@ func TestWireOverhead(t *testing.T) {
 		"unreported":      {PeerUp: w.PeerUp, PeerDown: w.PeerDown, PeerServed: []int64{100, -1}, OriginUp: 1},
 		"lengths":         {PeerUp: w.PeerUp, PeerDown: w.PeerDown[:1], PeerServed: w.PeerServed, OriginUp: 1},
 		"nothing served":  {PeerUp: w.PeerUp, PeerDown: w.PeerDown, PeerServed: []int64{0, 0}, OriginUp: 1},
+		"unshaped":        {PeerUp: []int64{0, 0}, PeerDown: []int64{0, 0}, PeerServed: w.PeerServed, OriginUp: 1},
 	} {
 		if _, err := bad.Overhead(1000); !errors.Is(err, ErrNoWire) {
 			t.Errorf("%s: err = %v, want ErrNoWire", name, err)
