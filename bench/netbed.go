@@ -74,6 +74,9 @@ type NetbedRun struct {
 	// or `shoal origin`'s metrics), where it does.
 	OriginEgress int64
 	OriginServed int64
+	// Wire is what the shaped links carried (nil where the client does
+	// not report what each receiver served).
+	Wire *NetbedWire
 }
 
 // TLast is the last receiver's completion time (0 if one did not finish).
@@ -135,6 +138,7 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 	fmt.Fprintf(w, "%-7s %4s %9s %9s %10s %11s %10s %11s %10s\n", "client", "run", "T_first", "T_last", "T*/T_last", "egress×F", "E-bound", "bound/T_last", "TTFB p50")
 	type agg struct {
 		first, last, bound, ttfb []time.Duration
+		wbound, wstar            []time.Duration
 		egress                   []int64
 	}
 	by := map[string]*agg{}
@@ -167,6 +171,11 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 		a.egress = append(a.egress, run.OriginEgress)
 		fmt.Fprintf(w, "%-7s %4d %9s %9s %10s %11.2f %10s %11s %10s  (%d/%d done)\n", run.Client, n, secs(run.TFirst()), lastS, eff,
 			float64(run.OriginEgress)/f, secs(eb), beff, ttfb, run.Completed, c.Receivers)
+		if wl := r.wireLine(run); wl.text != "" {
+			fmt.Fprintln(w, wl.text)
+			a.wbound = append(a.wbound, wl.bound)
+			a.wstar = append(a.wstar, wl.tstar)
+		}
 	}
 	fmt.Fprintln(w, "\nmedians:")
 	for _, name := range order {
@@ -183,5 +192,51 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-7s T_first %s  T_last %s  efficiency %s  origin egress %.2f×F  egress bound %s (bound/T_last %s)  TTFB p50 %s\n",
 			name, secs(median(a.first)), secs(last), eff, float64(median(a.egress))/f, secs(median(a.bound)), beff, ttfb)
+		if len(a.wbound) > 0 && last > 0 {
+			wb, ws := median(a.wbound), median(a.wstar)
+			fmt.Fprintf(w, "%-7s on the wire: T*_wire %s (T*_wire/T_last %.3f)  egress bound %s (bound/T_last %.3f)\n",
+				"", secs(ws), ws.Seconds()/last.Seconds(), secs(wb), wb.Seconds()/last.Seconds())
+		}
 	}
+	fmt.Fprintln(w, "\nwire: h = receivers' shaped upload less a × their shaped download, per payload byte they served;"+
+		" h_o = the origin's shaped upload per payload byte it served; a = bytes the origin's link received per byte it sent (ACKs, requests);"+
+		" wire bound = max(T*_wire, [(1+a)·h·(N·F−E) + a·h_o·E]/Σu_i, h_o·E/u_s) with E the origin's payload")
+}
+
+// wireSummary is one run's wire overhead and the bounds it gives.
+type wireSummary struct {
+	text         string
+	bound, tstar time.Duration
+}
+
+// wireLine is the line under a run that says what the wire cost (empty
+// when the run has no wire counters).
+func (r *NetbedResult) wireLine(run NetbedRun) wireSummary {
+	c := r.Config
+	if run.Wire == nil {
+		return wireSummary{}
+	}
+	o, err := run.Wire.Overhead(run.OriginServed)
+	if err != nil {
+		return wireSummary{text: "        wire: " + err.Error()}
+	}
+	var up, down, served int64
+	for i := range run.Wire.PeerUp {
+		up += run.Wire.PeerUp[i]
+		down += run.Wire.PeerDown[i]
+		served += run.Wire.PeerServed[i]
+	}
+	ws := wireSummary{
+		bound: WireEgressBound(c.Receivers, c.Size, run.OriginServed, c.OriginUp, c.PeerUp, c.PeerDown, o),
+		tstar: WireLowerBound(c.Receivers, c.Size, c.OriginUp, c.PeerUp, c.PeerDown, o),
+	}
+	eff := "-"
+	if last := run.TLast(); last > 0 {
+		eff = fmt.Sprintf("%.3f", ws.bound.Seconds()/last.Seconds())
+	}
+	ws.text = fmt.Sprintf("        wire: h=%.4f h_o=%.4f a=%.4f  receivers up %s for %s served, down %s; origin up %s for %s served, in %s;"+
+		" T*_wire %s, wire bound %s (bound/T_last %s)",
+		o.Peer, o.Origin, o.Ack, MiB(up), MiB(served), MiB(down), MiB(run.Wire.OriginUp), MiB(run.OriginServed), MiB(run.Wire.OriginIn),
+		secs(ws.tstar), secs(ws.bound), eff)
+	return ws
 }

@@ -121,7 +121,9 @@ func (a *aria2Side) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 			}
 		}
 	}()
-	rs.await(ctx, cfg.Timeout, cfg.Progress)
+	sample := nb.utilisation(cfg)
+	sample()
+	rs.await(ctx, cfg.Timeout, cfg.Progress, sample)
 	stopPoll()
 	r := &NetbedRun{Client: ClientAria2}
 	rs.result(r)

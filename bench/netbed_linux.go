@@ -182,21 +182,62 @@ func (nb *netbedNet) close() {
 
 // txBytes is what dev in ns has sent.
 func txBytes(ns, dev string) (int64, error) {
+	tx, _, err := linkBytes(ns, dev)
+	return tx, err
+}
+
+// linkBytes is what dev in ns has sent and received, by the interface's
+// own counters (a GSO super-packet's headers counted once).
+func linkBytes(ns, dev string) (tx, rx int64, err error) {
 	out, err := exec.Command("ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev).Output()
 	if err != nil {
-		return 0, fmt.Errorf("ip -n %s -s link show %s: %w", ns, dev, err)
+		return 0, 0, fmt.Errorf("ip -n %s -s link show %s: %w", ns, dev, err)
 	}
 	var links []struct {
 		Stats64 struct {
 			Tx struct {
 				Bytes int64 `json:"bytes"`
 			} `json:"tx"`
+			Rx struct {
+				Bytes int64 `json:"bytes"`
+			} `json:"rx"`
 		} `json:"stats64"`
 	}
 	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
-		return 0, fmt.Errorf("ip -s -j link show %s in %s: unexpected output %q", dev, ns, out)
+		return 0, 0, fmt.Errorf("ip -s -j link show %s in %s: unexpected output %q", dev, ns, out)
 	}
-	return links[0].Stats64.Tx.Bytes, nil
+	return links[0].Stats64.Tx.Bytes, links[0].Stats64.Rx.Bytes, nil
+}
+
+// qdiscBytes is what the root qdisc of dev in ns has sent: the wire bytes
+// tbf shaped (every segment of a GSO packet with its own headers).
+func qdiscBytes(ns, dev string) (int64, error) {
+	out, err := exec.Command("ip", "netns", "exec", ns, "tc", "-s", "-j", "qdisc", "show", "dev", dev, "root").Output()
+	if err != nil {
+		return 0, fmt.Errorf("tc -s qdisc show dev %s in %s: %w", dev, ns, err)
+	}
+	return parseQdiscBytes(out)
+}
+
+// wireCounters reads every counter a NetbedWire is made of (PeerServed
+// excepted): each receiver's shaped upload (its eth0) and download (its
+// port on the hub), the origin's shaped upload and what its link received.
+func (nb *netbedNet) wireCounters() (NetbedWire, error) {
+	w := NetbedWire{PeerUp: make([]int64, len(nb.recv)), PeerDown: make([]int64, len(nb.recv))}
+	var err error
+	for i, ns := range nb.recv {
+		if w.PeerUp[i], err = qdiscBytes(ns, "eth0"); err != nil {
+			return w, err
+		}
+		if w.PeerDown[i], err = qdiscBytes(nb.hub, fmt.Sprintf("v%d", i)); err != nil {
+			return w, err
+		}
+	}
+	if w.OriginUp, err = qdiscBytes(nb.origin, "eth0"); err != nil {
+		return w, err
+	}
+	_, w.OriginIn, err = linkBytes(nb.origin, "eth0")
+	return w, err
 }
 
 // inNetns runs fn on an OS thread that has entered namespace ns: sockets
@@ -274,6 +315,7 @@ func startIn(ns, name string, lines func(string), args ...string) (*proc, error)
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
 	p := &proc{name: name + " in " + ns, cmd: cmd, done: make(chan struct{}), log: &tailLog{}}
 	pr, pw := io.Pipe()
+	scanned := make(chan struct{})
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -289,10 +331,12 @@ func startIn(ns, name string, lines func(string), args ...string) (*proc, error)
 			}
 		}
 		io.Copy(io.Discard, pr)
+		close(scanned)
 	}()
 	go func() {
 		cmd.Wait()
 		pw.Close()
+		<-scanned // done means every line was seen
 		close(p.done)
 	}()
 	return p, nil
@@ -523,11 +567,44 @@ func (rs *receivers) result(r *NetbedRun) {
 	r.Receivers = len(rs.done)
 }
 
-// await waits for every receiver, the run's timeout or ctx.
-func (rs *receivers) await(ctx context.Context, timeout time.Duration, progress func(string)) {
+// utilisation returns a function that says, each time it is called, how
+// busy the origin's and the receivers' shaped uploads were since the last
+// call (wire Mbit/s, and the share of their rates).
+func (nb *netbedNet) utilisation(cfg NetbedConfig) func() string {
+	last, lastAt := NetbedWire{}, time.Time{}
+	return func() string {
+		w, err := nb.wireCounters()
+		if err != nil {
+			return ""
+		}
+		now := time.Now()
+		defer func() { last, lastAt = w, now }()
+		if lastAt.IsZero() {
+			return ""
+		}
+		el := now.Sub(lastAt).Seconds()
+		var up int64
+		for i := range w.PeerUp {
+			up += w.PeerUp[i] - last.PeerUp[i]
+		}
+		o := float64(w.OriginUp-last.OriginUp) / el
+		u := float64(up) / el
+		share := func(rate, capacity float64) string {
+			if capacity <= 0 {
+				return ""
+			}
+			return fmt.Sprintf(" (%.0f%%)", 100*rate/capacity)
+		}
+		return fmt.Sprintf("; origin up %s%s, receivers up %s%s", Mbit(o), share(o, cfg.OriginUp), Mbit(u), share(u, cfg.PeerUp*float64(len(nb.recv))))
+	}
+}
+
+// await waits for every receiver, the run's timeout or ctx; sample (if
+// not nil) adds to each progress line.
+func (rs *receivers) await(ctx context.Context, timeout time.Duration, progress func(string), sample func() string) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	tick := time.NewTicker(5 * time.Second)
+	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
@@ -538,8 +615,12 @@ func (rs *receivers) await(ctx context.Context, timeout time.Duration, progress 
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			extra := ""
+			if sample != nil {
+				extra = sample()
+			}
 			rs.mu.Lock()
-			progress(fmt.Sprintf("  %s: %d/%d done", secs(time.Since(rs.start)), len(rs.done)-rs.remaining, len(rs.done)))
+			progress(fmt.Sprintf("  %s: %d/%d done%s", secs(time.Since(rs.start)), len(rs.done)-rs.remaining, len(rs.done), extra))
 			rs.mu.Unlock()
 		}
 	}
@@ -578,7 +659,7 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 	defer os.RemoveAll(dir)
 	originURL := "http://" + netbedOriginAddr + ":8080"
 	trackerURL := "http://" + netbedOriginAddr + ":7070"
-	origin, served, err := s.startOrigin(ctx, cfg, nb, dir, originURL)
+	origin, originServed, err := s.startOrigin(ctx, cfg, nb, dir, originURL)
 	if err != nil {
 		return nil, err
 	}
@@ -593,10 +674,19 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 	if err := waitHTTP(ctx, nb.origin, trackerURL+"/metrics", tracker); err != nil {
 		return nil, err
 	}
-	served0, _ := served()
+	served0, _ := originServed()
 	tx0, err := txBytes(nb.origin, "eth0")
 	if err != nil {
 		return nil, err
+	}
+	w0, err := nb.wireCounters()
+	if err != nil {
+		return nil, err
+	}
+	served := make([]int64, len(nb.recv))
+	var servedMu sync.Mutex // guards served
+	for i := range served {
+		served[i] = -1
 	}
 	rs := newReceivers(len(nb.recv))
 	rs.start = time.Now()
@@ -609,6 +699,12 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		args = append(args, cfg.GetArgs...)
 		args = append(args, s.id)
 		p, err := startIn(ns, cfg.Shoal, func(line string) {
+			if n, ok := parseUploaded(line); ok {
+				servedMu.Lock()
+				served[i] = n
+				servedMu.Unlock()
+				return
+			}
 			if !strings.HasPrefix(line, "progress ") {
 				return
 			}
@@ -622,7 +718,9 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		}
 		procs = append(procs, p)
 	}
-	rs.await(ctx, cfg.Timeout, cfg.Progress)
+	sample := nb.utilisation(cfg)
+	sample()
+	rs.await(ctx, cfg.Timeout, cfg.Progress, sample)
 	r := &NetbedRun{Client: ClientShoal}
 	rs.result(r)
 	tx1, err := txBytes(nb.origin, "eth0")
@@ -630,7 +728,11 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 		return nil, err
 	}
 	r.OriginEgress = tx1 - tx0
-	if served1, err := served(); err == nil {
+	w1, err := nb.wireCounters()
+	if err != nil {
+		return nil, err
+	}
+	if served1, err := originServed(); err == nil {
 		r.OriginServed = served1 - served0
 	}
 	if r.Completed < len(nb.recv) {
@@ -642,6 +744,11 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 			}
 		}
 	}
+	// Every receiver prints what it uploaded when it stops.
+	stopAll(procs)
+	servedMu.Lock()
+	r.Wire = w1.since(w0, served)
+	servedMu.Unlock()
 	return r, nil
 }
 

@@ -55,7 +55,20 @@ func TestNetbedSmall(t *testing.T) {
 		if len(r.FirstByte) != 3 {
 			t.Fatalf("origin %s: first-byte times of %d receivers, want 3", origin, len(r.FirstByte))
 		}
-		t.Logf("origin %s: last done %v, egress %d B, served %d B", origin, r.TLast(), r.OriginEgress, r.OriginServed)
+		// The wire counters: every receiver said what it served, and the
+		// overhead they give is what TCP/IP alone makes it at least (1514
+		// bytes on the wire per 1448 of payload) and not absurdly more.
+		if r.Wire == nil {
+			t.Fatalf("origin %s: no wire counters", origin)
+		}
+		o, err := r.Wire.Overhead(r.OriginServed)
+		if err != nil {
+			t.Fatalf("origin %s: %v", origin, err)
+		}
+		if o.Origin < 1514.0/1448*0.99 || o.Origin > 1.5 || o.Peer < 1514.0/1448*0.99 || o.Peer > 1.5 || o.Ack <= 0 || o.Ack > 0.1 {
+			t.Fatalf("origin %s: implausible wire overhead %+v", origin, o)
+		}
+		t.Logf("origin %s: last done %v, egress %d B, served %d B, wire %+v", origin, r.TLast(), r.OriginEgress, r.OriginServed, o)
 	}
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {

@@ -66,7 +66,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "%s: %d files, %s verified (%s from cache)\n", res.Out, res.Files, agent.HumanBytes(res.Bytes), agent.HumanBytes(res.FromCache))
 	if pc.Tracker != "" {
-		fmt.Fprintf(stdout, "swarm: %s from peers, %s from origin, %s uploaded\n", agent.HumanBytes(res.FromPeers), agent.HumanBytes(res.FromOrigin), agent.HumanBytes(res.Uploaded))
+		fmt.Fprintf(stdout, "swarm: %s from peers, %s from origin, %s uploaded (bytes: peers=%d origin=%d uploaded=%d)\n",
+			agent.HumanBytes(res.FromPeers), agent.HumanBytes(res.FromOrigin), agent.HumanBytes(res.Uploaded), res.FromPeers, res.FromOrigin, res.Uploaded)
 	}
 	return nil
 }
