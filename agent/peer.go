@@ -290,6 +290,11 @@ func (j *joined) dialsReleased(ctx context.Context) bool {
 	select {
 	case <-j.dialHold:
 		return true
+	default:
+	}
+	select {
+	case <-j.dialHold:
+		return true
 	case <-ctx.Done():
 		return false
 	}
