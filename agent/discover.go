@@ -117,11 +117,15 @@ func (p *Peer) discover(sctx context.Context, sess *swarm.Session, id core.Conte
 	}
 }
 
-// connectFound dials a peer that src named into sess, counting it.
+// connectFound dials a peer that src named into sess, counting it, once
+// the session's dial hold (a playback's start-up) is over.
 func (p *Peer) connectFound(ctx context.Context, sess *swarm.Session, src Source, pi discovery.PeerInfo) {
 	c := p.found[src]
 	c.learned.Add(1)
 	id := netx.PeerID(pi.Peer)
+	if j := p.joinedOf(sess.Content().ID); j != nil && j.sess == sess && !j.dialsReleased(ctx) {
+		return // left during a playback's start-up
+	}
 	if slices.Contains(sess.Peers(), id) {
 		return
 	}

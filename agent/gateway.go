@@ -58,8 +58,11 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	join := p.Join
-	if pf == PrefetchAll {
+	switch {
+	case pf == PrefetchAll:
 		join = p.JoinAll
+	case isPlaylistPath(r.PathValue("path")):
+		join = p.joinPlayback // a player starting
 	}
 	sess, err := join(r.Context(), id)
 	if err != nil {

@@ -226,6 +226,9 @@ func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.
 	if plan.aheadAfter {
 		p.prefetch(pb, sess, ix, rend, plan.ahead)
 	}
+	if plan.aheadAfter || !plan.Direct {
+		p.releaseDials(c.ID) // start-up is over: the swarm may come in
+	}
 	dur := time.Duration(0)
 	seg := ref.seg
 	if seg >= 0 {

@@ -97,11 +97,19 @@ func (ix *mediaIndex) lookup(p string) (ref mediaRef, ok bool) {
 	if ref, ok = ix.files[p]; ok {
 		return ref, true
 	}
-	switch strings.ToLower(path.Ext(p)) {
-	case ".m3u8", ".m3u", ".mpd":
+	if isPlaylistPath(p) {
 		return mediaRef{rend: -1}, true
 	}
 	return mediaRef{}, false
+}
+
+// isPlaylistPath says whether p names a playlist or MPD (by its extension).
+func isPlaylistPath(p string) bool {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".m3u8", ".m3u", ".mpd":
+		return true
+	}
+	return false
 }
 
 // playKey identifies a playback session.

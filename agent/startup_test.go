@@ -237,3 +237,46 @@ func TestStartupOriginRequests(t *testing.T) {
 	}
 	t.Logf("start-up: %d origin requests", vw.requests)
 }
+
+// TestStartupHoldsPeerDials: a session joined for a player's playlist holds
+// its dials to the peers discovery finds until the playback's start-up
+// segments are sent; one joined for a plain file does not.
+func TestStartupHoldsPeerDials(t *testing.T) {
+	sf := newStartupFixture(t)
+	m := sf.f.m
+	sf.v.get(m.Media.Entry)
+	j := sf.p.joinedOf(sf.f.id)
+	if j == nil || j.dialHold == nil {
+		t.Fatal("a join for the master playlist holds no dials")
+	}
+	held := func() bool {
+		select {
+		case <-j.dialHold:
+			return false
+		default:
+			return true
+		}
+	}
+	sf.v.get(sf.A.Playlist)
+	sf.v.get(sf.A.Segments[0].Path)
+	if !held() {
+		t.Fatal("dials released before the last start-up segment was sent")
+	}
+	sf.v.get(sf.A.Segments[1].Path)
+	if held() {
+		t.Fatal("dials still held after the start-up segments were sent")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if !j.dialsReleased(ctx) {
+		t.Fatal("dialsReleased = false once released")
+	}
+
+	// A plain file's join (the init of the content by a non-playlist
+	// path) holds nothing.
+	g := newStartupFixture(t)
+	g.v.get(g.A.Segments[0].Path)
+	if j := g.p.joinedOf(g.f.id); j == nil || j.dialHold != nil {
+		t.Fatalf("a join for a segment holds dials: %v", j)
+	}
+}

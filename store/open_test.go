@@ -10,11 +10,13 @@ import (
 
 // TestOpenReadsInSlicesVerified: Open returns a chunk readable in slices
 // through a scratch buffer much smaller than the chunk, byte-identical;
-// with VerifyOnRead a damaged file is caught before any slice is read.
+// with VerifyOnRead a damaged file (one this store did not write) is caught
+// before any slice is read.
 func TestOpenReadsInSlicesVerified(t *testing.T) {
-	s := open(t, Config{VerifyOnRead: true})
+	dir := t.TempDir()
 	data, h := gen("open slices", 1<<20+123)
-	mustPut(t, s, data, h)
+	putBefore(t, dir, data, h)
+	s := open(t, Config{Dir: dir, VerifyOnRead: true})
 	scratch := make([]byte, 4096)
 	c, err := s.Open(h, scratch)
 	if err != nil {

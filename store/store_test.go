@@ -206,3 +206,42 @@ func TestClosed(t *testing.T) {
 		t.Errorf("second Close = %v", err)
 	}
 }
+
+// TestBothWaysOfNamingAChunk: chunks written as unnamed files (O_TMPFILE,
+// where the system has it) and under temp names (elsewhere, and the
+// fallback) read back byte for byte, in this store and after a reopen,
+// leave no temp file behind, and replace a stray file under their name.
+func TestBothWaysOfNamingAChunk(t *testing.T) {
+	for _, named := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unnamed where supported", true: "temp names"}[named], func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, Config{Dir: dir, NoSync: named})
+			s.named.Store(named)
+			var chunks [][]byte
+			var hashes []core.Hash
+			for i := range 5 {
+				data, h := gen(strings.Repeat("n", i+1), 1000*(i+1))
+				chunks, hashes = append(chunks, data), append(hashes, h)
+			}
+			// A stray file under a chunk's name (an unlink that failed).
+			if err := os.MkdirAll(filepath.Dir(s.path(hashes[0])), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(s.path(hashes[0]), []byte("stray"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for i, data := range chunks {
+				mustPut(t, s, data, hashes[i])
+			}
+			checkDiskMatchesIndex(t, s)
+			s.Close()
+			s2 := open(t, Config{Dir: dir, VerifyOnRead: true})
+			for i, data := range chunks {
+				if got, err := s2.Get(hashes[i]); err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("chunk %d after reopen: %v", i, err)
+				}
+			}
+			checkDiskMatchesIndex(t, s2)
+		})
+	}
+}
