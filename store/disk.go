@@ -22,31 +22,17 @@ func (s *Store) path(h core.Hash) string {
 	return filepath.Join(s.cfg.Dir, x[:2], x)
 }
 
-// writeChunk writes data under h's name atomically: a new file, written,
-// fsynced, then given its name. The data is durable before the name exists,
-// so a crash can lose a chunk but never leave part of one under its name.
-// On Linux the new file is unnamed (O_TMPFILE) until it is linked under
-// its name, which spares a temp name's creation and removal per chunk;
-// elsewhere, or where the file system refuses, it is a temp file renamed
-// into place. Making the name itself durable is left to the background
-// dirSyncer: a chunk lost that way is only fetched again, and waiting for a
-// directory fsync on every Put would cost more than the write.
+// writeChunk writes data under h's name atomically: temp file, write, fsync,
+// rename. The data is durable before the name exists, so a crash can lose a
+// chunk but never leave part of one under its name. Making the rename itself
+// durable is left to the background dirSyncer: a chunk lost that way is only
+// fetched again, and waiting for a directory fsync on every Put would cost more
+// than the write.
 func (s *Store) writeChunk(h core.Hash, data []byte) (err error) {
 	if s.inject != nil {
 		if err := s.inject(); err != nil {
 			return fmt.Errorf("chunk %s: %w", h.Short(), err)
 		}
-	}
-	if !s.named.Load() {
-		done, err := s.writeUnnamed(h, data)
-		if done {
-			if err != nil {
-				err = fmt.Errorf("chunk %s: %w", h.Short(), err)
-			}
-			return err
-		}
-		s.named.Store(true)
-		s.log.Info("chunk store: unnamed files unsupported here; writing chunks under temp names", "dir", s.cfg.Dir)
 	}
 	f, err := os.CreateTemp(s.cfg.Dir, tempPrefix+"*")
 	if err != nil {
@@ -60,72 +46,27 @@ func (s *Store) writeChunk(h core.Hash, data []byte) (err error) {
 			err = fmt.Errorf("chunk %s: %w", h.Short(), err)
 		}
 	}()
-	if err = s.fill(f, data); err != nil {
+	if _, err = f.Write(data); err != nil {
 		return err
+	}
+	if !s.cfg.NoSync {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
-	return s.name(h, func(dst string) error { return os.Rename(tmp, dst) })
-}
-
-// writeUnnamed is writeChunk through an unnamed file. done is false, having
-// written nothing, where unnamed files cannot be made or linked.
-func (s *Store) writeUnnamed(h core.Hash, data []byte) (done bool, err error) {
-	f, ok, err := openUnnamed(s.cfg.Dir)
-	if !ok || err != nil {
-		return ok, err
-	}
-	defer f.Close() // an unnamed file that is never linked vanishes with it
-	if err := s.fill(f, data); err != nil {
-		return true, err
-	}
-	linked := true
-	err = s.name(h, func(dst string) error {
-		ok, err := linkUnnamed(f, dst)
-		if errors.Is(err, fs.ErrExist) {
-			// A file left under the name (an unlink that failed): a
-			// rename would replace it, so the link does too.
-			if rerr := os.Remove(dst); rerr == nil || errors.Is(rerr, fs.ErrNotExist) {
-				ok, err = linkUnnamed(f, dst)
-			}
-		}
-		linked = ok
-		return err
-	})
-	if !linked {
-		return false, nil
-	}
-	if err != nil {
-		return true, err
-	}
-	return true, f.Close()
-}
-
-// fill writes data to a new chunk file and, unless NoSync, fsyncs it.
-func (s *Store) fill(f *os.File, data []byte) error {
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if s.cfg.NoSync {
-		return nil
-	}
-	return f.Sync()
-}
-
-// name gives a complete chunk file h's name with place (a rename or a link),
-// making h's shard directory on first use.
-func (s *Store) name(h core.Hash, place func(dst string) error) error {
 	dst := s.path(h)
 	shard := filepath.Dir(dst)
-	err := place(dst)
+	err = os.Rename(tmp, dst)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Shard directories are made on first use so an empty cache is empty.
 		if err = os.Mkdir(shard, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
 		s.dirs.mark(s.cfg.Dir)
-		err = place(dst)
+		err = os.Rename(tmp, dst)
 	}
 	if err != nil {
 		return err

@@ -36,8 +36,8 @@ func (s *Store) ReadInto(h core.Hash, buf []byte) (int, error) {
 }
 
 // read finds h under mu, then reads its file without it. Files are immutable
-// and only appear whole under their name, so whatever file the open finds is
-// complete; an eviction that unlinks it afterwards does not disturb the read.
+// and only appear by rename, so whatever file the open finds is complete; an
+// eviction that unlinks it afterwards does not disturb the read.
 func (s *Store) read(h core.Hash, alloc func(size int64) ([]byte, error)) (int, error) {
 	f, e, size, check, err := s.openChunk(h)
 	if err != nil {
@@ -66,12 +66,10 @@ func (s *Store) read(h core.Hash, alloc func(size int64) ([]byte, error)) (int, 
 
 // openChunk finds h under mu (marking it recently used) and opens its file
 // without it, checking the file's size against the index (size). check says the
-// bytes must be hashed before use: on the first read since the store was
-// opened (opening indexes chunks without reading them), and with
-// VerifyOnRead on every read of a chunk this store did not write itself
-// since it was opened; markVerified records that first check. Files are
-// immutable and only appear complete under their name, so the file found
-// is complete.
+// bytes must be hashed before use: with VerifyOnRead, and on the first
+// read since the store was opened (opening indexes chunks without reading
+// them); markVerified records that first check. Files are immutable and
+// only appear by rename, so the file found is complete.
 func (s *Store) openChunk(h core.Hash) (f *os.File, e *entry, size int64, check bool, err error) {
 	s.mu.Lock()
 	if s.closed {
@@ -86,7 +84,7 @@ func (s *Store) openChunk(h core.Hash) (f *os.File, e *entry, size int64, check 
 	}
 	s.touchLocked(e)
 	size = e.size
-	verified, written := e.verified, e.written
+	verified := e.verified
 	s.mu.Unlock()
 
 	f, err = os.Open(s.path(h))
@@ -108,7 +106,7 @@ func (s *Store) openChunk(h core.Hash) (f *os.File, e *entry, size int64, check 
 		f.Close()
 		return nil, nil, 0, false, s.corrupt(e, fmt.Sprintf("size %d, indexed %d", fi.Size(), size))
 	}
-	return f, e, size, !verified || (s.cfg.VerifyOnRead && !written), nil
+	return f, e, size, s.cfg.VerifyOnRead || !verified, nil
 }
 
 // markVerified records that e's file was hashed since the store was opened.

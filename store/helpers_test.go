@@ -41,18 +41,6 @@ func mustPut(t testing.TB, s *Store, data []byte, h core.Hash) {
 	}
 }
 
-// putBefore stores data as h in dir through a store opened and closed
-// before the one under test, which then holds a chunk it did not write:
-// what VerifyOnRead re-hashes on every read.
-func putBefore(t testing.TB, dir string, data []byte, h core.Hash) {
-	t.Helper()
-	s := open(t, Config{Dir: dir})
-	mustPut(t, s, data, h)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // onDisk returns every file below dir except the lock file, by path relative to
 // dir, with its size.
 func onDisk(t testing.TB, dir string) map[string]int64 {

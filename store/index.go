@@ -31,10 +31,6 @@ type entry struct {
 	// the Put that wrote it, a read or Scrub. Entries Open indexed from
 	// the directory listing start out false.
 	verified bool
-	// written (guarded by Store.mu): a Put of this process wrote the file
-	// from bytes it hashed, so VerifyOnRead does not hash it again (see
-	// Config.VerifyOnRead).
-	written bool
 }
 
 // Pin protects h from eviction until a matching Unpin. Pins are counted, and h

@@ -27,11 +27,11 @@ func (c *Chunk) Close() error { return c.f.Close() }
 
 // Open is ReadInto for a reader that takes the chunk in slices: it opens
 // chunk h (ErrNotFound if absent) and marks it recently used. With
-// VerifyOnRead (for a chunk this store did not write since it was opened)
-// and on the first read since the store was opened, the whole file is
-// hashed first, through scratch (any length), so what the slices return has
-// been verified: chunk files are immutable and only appear whole under
-// their name, so the open file cannot change between the hash and the reads.
+// VerifyOnRead (and on the first read since the store was opened) the
+// whole file is hashed first, through scratch (any
+// length), so what the slices return has been verified: chunk files are
+// immutable and only appear by rename, so the open file cannot change
+// between the hash and the reads.
 func (s *Store) Open(h core.Hash, scratch []byte) (*Chunk, error) {
 	if len(scratch) == 0 {
 		return nil, fmt.Errorf("chunk %s: empty scratch buffer: %w", h.Short(), ErrShortBuffer)

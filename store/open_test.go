@@ -10,13 +10,11 @@ import (
 
 // TestOpenReadsInSlicesVerified: Open returns a chunk readable in slices
 // through a scratch buffer much smaller than the chunk, byte-identical;
-// with VerifyOnRead a damaged file (one this store did not write) is caught
-// before any slice is read.
+// with VerifyOnRead a damaged file is caught before any slice is read.
 func TestOpenReadsInSlicesVerified(t *testing.T) {
-	dir := t.TempDir()
+	s := open(t, Config{VerifyOnRead: true})
 	data, h := gen("open slices", 1<<20+123)
-	putBefore(t, dir, data, h)
-	s := open(t, Config{Dir: dir, VerifyOnRead: true})
+	mustPut(t, s, data, h)
 	scratch := make([]byte, 4096)
 	c, err := s.Open(h, scratch)
 	if err != nil {

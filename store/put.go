@@ -33,7 +33,7 @@ func (s *Store) Put(h core.Hash, data []byte) error {
 	}
 	s.n.puts.Add(1)
 	s.mu.Lock()
-	e.verified, e.written = true, true // hashed above, written by us
+	e.verified = true // hashed above
 	s.writableLocked()
 	s.addPresentLocked(e, int64(len(data)))
 	victims := s.selectVictimsLocked()

@@ -2,8 +2,7 @@
 // verified chunks with an LRU byte quota, pins, and crash-safe writes.
 //
 // A chunk lives at Dir/<hh>/<hex>, where hex is its SHA-256 and hh the first two
-// digits. A name only ever appears by linking (Linux: O_TMPFILE) or renaming a
-// fully written, fsynced file.
+// digits. A name only ever appears by renaming a fully written, fsynced temp file.
 // Open lists the directory without reading the chunks (a stat each, however big
 // the cache); a chunk is hashed before its bytes are first served after Open, and
 // Scrub re-verifies held chunks in the background at a bounded rate, so a chunk a
@@ -46,17 +45,11 @@ var (
 
 // Config says where the cache lives and how big it may grow.
 type Config struct {
-	Dir       string  // created if missing
-	Quota     int64   // bytes; 0 = unlimited
-	HighWater float64 // evict when usage > HighWater*Quota (0 = DefaultHighWater)
-	LowWater  float64 // ... down to LowWater*Quota (0 = DefaultLowWater)
-	// VerifyOnRead re-hashes a chunk on every read, unless a Put of this
-	// store wrote it since Open: those bytes were hashed on their way in
-	// and the file is ours, so hashing them again on every read (the
-	// gateway's, every peer's) costs CPU and proves nothing new; Scrub
-	// still re-verifies them in the background. A mismatch deletes the
-	// chunk and returns ErrCorrupt.
-	VerifyOnRead bool
+	Dir          string  // created if missing
+	Quota        int64   // bytes; 0 = unlimited
+	HighWater    float64 // evict when usage > HighWater*Quota (0 = DefaultHighWater)
+	LowWater     float64 // ... down to LowWater*Quota (0 = DefaultLowWater)
+	VerifyOnRead bool    // re-hash on every read; a mismatch deletes the chunk and returns ErrCorrupt
 	// NoSync skips the fsync before a chunk's rename. A power loss may
 	// then leave a chunk with bad bytes under its name: the first read
 	// after Open hashes it and deletes it (as Scrub does in the
@@ -125,7 +118,6 @@ type Store struct {
 	n         counters
 	clock     core.Clock
 	failing   atomic.Bool  // full != nil, readable without mu
-	named     atomic.Bool  // unnamed files (writeUnnamed) are unsupported here: chunks go under temp names
 	inject    func() error // tests: fails chunk and probe writes when it returns an error
 
 	mu sync.Mutex // guards the fields below
