@@ -595,7 +595,8 @@ func (nb *netbedNet) utilisation(cfg NetbedConfig) func() string {
 			}
 			return fmt.Sprintf(" (%.0f%%)", 100*rate/capacity)
 		}
-		return fmt.Sprintf("; origin up %s%s, receivers up %s%s", Mbit(o), share(o, cfg.OriginUp), Mbit(u), share(u, cfg.PeerUp*float64(len(nb.recv))))
+		// Measured rates are printed as they are: Mbit reads 0 as "unlimited".
+		return fmt.Sprintf("; origin up %.1fMbit/s%s, receivers up %.1fMbit/s%s", o*8/1e6, share(o, cfg.OriginUp), u*8/1e6, share(u, cfg.PeerUp*float64(len(nb.recv))))
 	}
 }
 
