@@ -193,23 +193,26 @@ type PeerConfig struct {
 // Peer runs swarms for the contents it is asked for and keeps seeding what
 // it holds.
 type Peer struct {
-	cfg     PeerConfig
-	log     *slog.Logger
-	cache   *cache
-	origin  *cdn.Client
-	gate    *swarm.OriginGate // the origin's share of the peer: cap and back-off
-	tracker *discovery.Trackers
-	host    netx.Host
-	node    *swarm.Node
-	trust   *swarm.Trust // reputation and bans across every swarm
-	upload  *swarm.Bucket
-	ctx     context.Context
-	wg      sync.WaitGroup
-	plays   *playbacks    // the gateway's playback sessions (playback.go)
-	live    *liveChannels // the gateway's followed live channels (live.go)
-	gw      *gatewayBounds
-	revs    *revocations    // revocation lists held (revoke.go)
-	pol     *operatorPolicy // the operator policy and this peer's facts (policy.go)
+	cfg PeerConfig
+	// startupHold bounds a playback join's dial hold (startupDialHold;
+	// tests lengthen it so that no pass depends on the machine's speed).
+	startupHold time.Duration
+	log         *slog.Logger
+	cache       *cache
+	origin      *cdn.Client
+	gate        *swarm.OriginGate // the origin's share of the peer: cap and back-off
+	tracker     *discovery.Trackers
+	host        netx.Host
+	node        *swarm.Node
+	trust       *swarm.Trust // reputation and bans across every swarm
+	upload      *swarm.Bucket
+	ctx         context.Context
+	wg          sync.WaitGroup
+	plays       *playbacks    // the gateway's playback sessions (playback.go)
+	live        *liveChannels // the gateway's followed live channels (live.go)
+	gw          *gatewayBounds
+	revs        *revocations    // revocation lists held (revoke.go)
+	pol         *operatorPolicy // the operator policy and this peer's facts (policy.go)
 	// stopBg ends the peer's own background loops (revocation polls, the
 	// trust file watch), which Close ends even if NewPeer's ctx goes on.
 	bg     context.Context
@@ -269,10 +272,10 @@ type joined struct {
 // left) from keeping the swarm away.
 const startupDialHold = 2 * time.Second
 
-// holdDials makes j hold its dials until releaseDials or startupDialHold.
-func (j *joined) holdDials() {
+// holdDials makes j hold its dials until releaseDials or for at most d.
+func (j *joined) holdDials(d time.Duration) {
 	j.dialHold = make(chan struct{})
-	time.AfterFunc(startupDialHold, j.releaseDials)
+	time.AfterFunc(d, j.releaseDials)
 }
 
 // releaseDials lets j's session dial the peers it finds (again).
@@ -373,7 +376,7 @@ func NewPeer(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{}),
+	p := &Peer{cfg: cfg, startupHold: startupDialHold, log: cfg.Logger, joined: map[core.ContentID]*joined{}, ctx: ctx, plays: newPlaybacks(core.RealClock{}),
 		gw: newGatewayBounds(cfg.Gateway), audit: audit.OrDiscard(cfg.Audit)}
 	p.revs = newRevocations(p)
 	telemetryOn, err := p.checkTelemetry()
@@ -630,7 +633,7 @@ func (p *Peer) join(ctx context.Context, id core.ContentID, playback bool) (*joi
 	if j == nil {
 		j = &joined{ready: make(chan struct{}), startedAt: time.Now()}
 		if playback {
-			j.holdDials()
+			j.holdDials(p.startupHold)
 		}
 		p.joined[id] = j
 		p.starting.Add(1)

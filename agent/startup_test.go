@@ -243,6 +243,7 @@ func TestStartupOriginRequests(t *testing.T) {
 // segments are sent; one joined for a plain file does not.
 func TestStartupHoldsPeerDials(t *testing.T) {
 	sf := newStartupFixture(t)
+	sf.p.startupHold = time.Hour // released by the segments, never by the bound
 	m := sf.f.m
 	sf.v.get(m.Media.Entry)
 	j := sf.p.joinedOf(sf.f.id)
