@@ -522,14 +522,7 @@ func (p *Peer) SeedCached(ctx context.Context) int {
 // Hash layers and chunks are fetched as readers ask for them (or, with
 // PrefetchAll, all at once in the background).
 func (p *Peer) Join(ctx context.Context, id core.ContentID) (*swarm.Session, error) {
-	j, err := p.join(ctx, id, false)
-	if err != nil {
-		return nil, err
-	}
-	if p.cfg.Prefetch == PrefetchAll {
-		p.wantAll(j)
-	}
-	return j.sess, nil
+	return p.joinFor(ctx, id, false)
 }
 
 // joinPlayback is Join for a player's playlist request: a session it
@@ -537,7 +530,12 @@ func (p *Peer) Join(ctx context.Context, id core.ContentID) (*swarm.Session, err
 // (releaseDials), so peers' bitfields do not share the viewer's download
 // with them.
 func (p *Peer) joinPlayback(ctx context.Context, id core.ContentID) (*swarm.Session, error) {
-	j, err := p.join(ctx, id, true)
+	return p.joinFor(ctx, id, true)
+}
+
+// joinFor is Join; playback says a session it starts holds its dials.
+func (p *Peer) joinFor(ctx context.Context, id core.ContentID, playback bool) (*swarm.Session, error) {
+	j, err := p.join(ctx, id, playback)
 	if err != nil {
 		return nil, err
 	}
