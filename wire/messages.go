@@ -24,6 +24,9 @@ const (
 	// handshake's bitfield is withheld (empty) until tokens are checked;
 	// see the package documentation.
 	FlagToken Flags = 1 << 2
+	// FlagHaveBatch says the sender understands Haves frames: it may be
+	// sent batched HAVEs instead of one Have frame per chunk.
+	FlagHaveBatch Flags = 1 << 3
 )
 
 // handshakeFixedLen is magic + version + flags + content ID + client length.
@@ -150,6 +153,84 @@ func (*Have) Type() Type                   { return TypeHave }
 func (*Have) bodyLen() int                 { return 4 }
 func (h *Have) appendBody(b []byte) []byte { return binary.BigEndian.AppendUint32(b, h.Index) }
 func (*Have) validate() error              { return nil }
+
+// Haves announces, in one frame, that the sender now has (and has verified)
+// every chunk in Indexes, as len(Indexes) Have frames would. Indexes holds
+// 1..MaxHaves distinct chunk indexes in ascending order, each below
+// MaxBitfield (the receiver checks them against the content's chunk count).
+// Send it only to a peer whose handshake set FlagHaveBatch.
+type Haves struct{ Indexes []uint32 }
+
+// Type implements Message.
+func (*Haves) Type() Type     { return TypeHaves }
+func (h *Haves) bodyLen() int { return 4 * len(h.Indexes) }
+func (h *Haves) appendBody(b []byte) []byte {
+	for _, i := range h.Indexes {
+		b = binary.BigEndian.AppendUint32(b, i)
+	}
+	return b
+}
+func (h *Haves) validate() error {
+	if n := len(h.Indexes); n == 0 || n > MaxHaves {
+		return fmt.Errorf("%w: haves of %d indexes, want 1..%d", ErrMalformed, n, MaxHaves)
+	}
+	for k, i := range h.Indexes {
+		if i >= MaxBitfield {
+			return fmt.Errorf("%w: haves index %d is beyond the largest content (%d chunks)", ErrMalformed, i, MaxBitfield)
+		}
+		if k > 0 && i <= h.Indexes[k-1] {
+			return fmt.Errorf("%w: haves index %d follows %d: not strictly ascending", ErrMalformed, i, h.Indexes[k-1])
+		}
+	}
+	return nil
+}
+
+// decodeHaves decodes a body whose size passed checkBodyLen; decodeBody
+// validates the result.
+func decodeHaves(body []byte) (*Haves, error) {
+	if len(body)%4 != 0 {
+		return nil, fmt.Errorf("%w: haves body of %d bytes is not whole indexes", ErrMalformed, len(body))
+	}
+	h := &Haves{Indexes: make([]uint32, len(body)/4)}
+	for k := range h.Indexes {
+		h.Indexes[k] = binary.BigEndian.Uint32(body[4*k:])
+	}
+	return h, nil
+}
+
+// AppendHaves appends to b the frames that announce indexes (strictly
+// ascending, each below MaxBitfield): Haves frames of up to MaxHaves indexes
+// each when batch is set, else one Have frame per index, for a peer that
+// did not set FlagHaveBatch. It returns the extended buffer and the number
+// of frames appended, so the caller can send them all in one Write; on an
+// error it appends nothing.
+func AppendHaves(b []byte, indexes []uint32, batch bool) ([]byte, int, error) {
+	for k := 0; k < len(indexes); k += MaxHaves {
+		part := indexes[k:min(k+MaxHaves, len(indexes))]
+		if err := (&Haves{Indexes: part}).validate(); err != nil {
+			return b, 0, err
+		}
+		if k > 0 && part[0] <= indexes[k-1] {
+			return b, 0, fmt.Errorf("%w: haves index %d follows %d: not strictly ascending", ErrMalformed, part[0], indexes[k-1])
+		}
+	}
+	frames := 0
+	for len(indexes) > 0 {
+		if batch {
+			n := min(len(indexes), MaxHaves)
+			h := Haves{Indexes: indexes[:n]}
+			b = binary.BigEndian.AppendUint32(b, uint32(1+h.bodyLen()))
+			b = h.appendBody(append(b, byte(TypeHaves)))
+			indexes = indexes[n:]
+		} else {
+			b = binary.BigEndian.AppendUint32(b, 5)
+			b = binary.BigEndian.AppendUint32(append(b, byte(TypeHave)), indexes[0])
+			indexes = indexes[1:]
+		}
+		frames++
+	}
+	return b, frames, nil
+}
 
 // DontHave withdraws an earlier Have or bitfield bit (in the spirit of
 // BitTorrent's BEP 54 lt_donthave): the sender no longer holds chunk Index
@@ -329,4 +410,5 @@ var (
 	_ Message = (*Data)(nil)
 	_ Message = (*DontHave)(nil)
 	_ Message = (*Token)(nil)
+	_ Message = (*Haves)(nil)
 )

@@ -30,6 +30,8 @@
 //	Data          (12)  index uint32 | offset uint32 | payload (the rest, >= 1 byte)
 //	DontHave      (13)  index uint32
 //	Token         (14)  access token (printed form, URL-safe base64; 0..MaxToken bytes)
+//	Haves         (15)  index uint32 × n, 1 <= n <= MaxHaves, strictly ascending,
+//	                    each < MaxBitfield (n is the body length / 4)
 //
 // A bitfield is: bit count uint32 (<= MaxBitfield) | ceil(count/8) bytes, bit
 // i in byte i/8 under mask 0x80>>(i%8); the spare bits of the last byte are
@@ -54,6 +56,13 @@
 // its bitfield as a BitfieldUpdate, the first frame after its Token. A Token
 // frame later on an open stream is a refresh: it replaces the sender's token
 // once it verifies.
+//
+// Batched HAVEs. A Haves frame says what n Have frames would, in one frame,
+// so a burst of chunks (a segment arriving) costs each neighbour one frame to
+// read instead of one per chunk. It is sent only to a peer whose handshake
+// set FlagHaveBatch; a peer without it gets single Have frames, as a peer of
+// this version that predates Haves would reject the type and close the
+// stream.
 //
 // Decoding is strict and canonical: a frame is accepted only if re-encoding
 // the decoded message yields the same bytes, so every byte on the wire means
@@ -97,6 +106,9 @@ const (
 	// MaxToken is the longest access token in a Token frame, in bytes
 	// (a printed token of package token is at most 1366).
 	MaxToken = 2048
+	// MaxHaves is the most chunk indexes one Haves frame carries (a 2 KiB
+	// body); a sender splits a longer batch into several frames.
+	MaxHaves = 512
 )
 
 // Sentinel errors; decoders wrap them with detail, so test with errors.Is.
@@ -130,6 +142,7 @@ const (
 	TypeData
 	TypeDontHave
 	TypeToken
+	TypeHaves
 	typeEnd // first undefined type
 )
 
@@ -148,6 +161,7 @@ var typeNames = [...]string{
 	TypeData:          "data",
 	TypeDontHave:      "dont-have",
 	TypeToken:         "token",
+	TypeHaves:         "haves",
 }
 
 // String names the type for logs and errors.
@@ -179,13 +193,22 @@ func Marshal(m Message) ([]byte, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w: nil message", ErrMalformed)
 	}
+	return AppendFrame(make([]byte, 0, headerLen+m.bodyLen()), m)
+}
+
+// AppendFrame appends m to b as one complete frame, length prefix included,
+// so a writer can gather several frames into one Write. It refuses (and
+// appends nothing for) a message that a decoder would reject.
+func AppendFrame(b []byte, m Message) ([]byte, error) {
+	if m == nil {
+		return b, fmt.Errorf("%w: nil message", ErrMalformed)
+	}
 	if err := m.validate(); err != nil {
-		return nil, err
+		return b, err
 	}
 	n := m.bodyLen()
-	b := make([]byte, headerLen, headerLen+n)
-	binary.BigEndian.PutUint32(b, uint32(1+n))
-	b[4] = byte(m.Type())
+	b = binary.BigEndian.AppendUint32(b, uint32(1+n))
+	b = append(b, byte(m.Type()))
 	return m.appendBody(b), nil
 }
 
@@ -229,6 +252,8 @@ func bodyBounds(t Type) (lo, hi int, ok bool) {
 		return 4, 4 + MaxBitfield/8, true
 	case TypeToken:
 		return 0, MaxToken, true
+	case TypeHaves:
+		return 4, 4 * MaxHaves, true
 	case TypeHandshake:
 		return handshakeFixedLen + 4, handshakeFixedLen + MaxClient + 4 + MaxBitfield/8, true
 	}
@@ -293,6 +318,8 @@ func decodeBody(t Type, body []byte) (Message, error) {
 		m, err = decodeHandshake(body)
 	case TypeToken:
 		m = &Token{Token: string(body)}
+	case TypeHaves:
+		m, err = decodeHaves(body)
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(t))
 	}

@@ -30,6 +30,15 @@ func u32(v ...uint32) []byte {
 	return b
 }
 
+// seq returns the n indexes from, from+1, ...
+func seq(from, n int) []uint32 {
+	out := make([]uint32, n)
+	for k := range out {
+		out[k] = uint32(from + k)
+	}
+	return out
+}
+
 // payload returns n deterministic bytes derived from seed, so a failure reproduces.
 func payload(seed uint64, n int) []byte {
 	r := rand.New(rand.NewPCG(seed, 0))
@@ -72,6 +81,10 @@ func roundTripCases() []struct {
 		{"dont-have", &DontHave{Index: 41}},
 		{"dont-have zero", &DontHave{Index: 0}},
 		{"dont-have max index", &DontHave{Index: 1<<32 - 1}},
+		{"haves one", &Haves{Indexes: []uint32{0}}},
+		{"haves burst", &Haves{Indexes: []uint32{16, 17, 18, 19, 31, 900}}},
+		{"haves max", &Haves{Indexes: seq(MaxBitfield-MaxHaves, MaxHaves)}},
+		{"handshake have-batch flag", &Handshake{Content: testContent(), Flags: FlagHaveBatch | FlagFetchAll, Client: "shoal/1", Bits: bitsOf(4, 2)}},
 		{"token", &Token{Token: "AQRrZXk"}},
 		{"token empty", &Token{}},
 		{"token max", &Token{Token: strings.Repeat("A", MaxToken)}},
@@ -140,11 +153,14 @@ func TestGoldenEncoding(t *testing.T) {
 		{&Reject{Index: 1, Offset: 2, Length: 3, Reason: ReasonBusy}, "0000000e 0b 00000001 00000002 00000003 03"},
 		{&Data{Index: 5, Offset: 6, Payload: []byte{0xaa, 0xbb}}, "0000000b 0c 00000005 00000006 aabb"},
 		{&DontHave{Index: 0x01020304}, "00000005 0d 01020304"},
+		{&Haves{Indexes: []uint32{3, 0x010203}}, "00000009 0f 00000003 00010203"},
 		{&BitfieldUpdate{Bits: bitsOf(10, 0, 9)}, "00000007 08 0000000a 8040"},
 		{&Handshake{Flags: FlagSeeder, Client: "x", Bits: bitsOf(3, 1)},
 			"0000002f 01 53484f4c 0001 01" + strings.Repeat("00", 32) + " 01 78 00000003 40"},
 		{&Handshake{Flags: FlagSeeder | FlagFetchAll, Bits: bitsOf(0)},
 			"0000002d 01 53484f4c 0001 03" + strings.Repeat("00", 32) + " 00 00000000"},
+		{&Handshake{Flags: FlagHaveBatch, Bits: bitsOf(0)},
+			"0000002d 01 53484f4c 0001 08" + strings.Repeat("00", 32) + " 00 00000000"},
 	} {
 		b, err := Marshal(tc.m)
 		if err != nil {
@@ -200,6 +216,13 @@ var malformedCases = []struct {
 	{"dont-have empty", frame(TypeDontHave), ErrMalformed, nil},
 	{"dont-have short", frame(TypeDontHave, []byte{0, 0, 1}), ErrMalformed, nil},
 	{"dont-have trailing byte", frame(TypeDontHave, u32(1), []byte{0}), ErrMalformed, nil},
+	{"haves empty", frame(TypeHaves), ErrMalformed, nil},
+	{"haves short", frame(TypeHaves, []byte{0, 0, 1}), ErrMalformed, nil},
+	{"haves trailing byte", frame(TypeHaves, u32(1, 2), []byte{0}), ErrMalformed, nil},
+	{"haves descending", frame(TypeHaves, u32(5, 4)), ErrMalformed, nil},
+	{"haves duplicate", frame(TypeHaves, u32(1, 7, 7)), ErrMalformed, nil},
+	{"haves index beyond any content", frame(TypeHaves, u32(2, MaxBitfield)), ErrMalformed, nil},
+	{"haves too many", frame(TypeHaves, u32(seq(0, MaxHaves+1)...)), ErrMalformed, nil},
 	{"token too long", frame(TypeToken, []byte(strings.Repeat("A", MaxToken+1))), ErrMalformed, nil},
 	{"token with a space", frame(TypeToken, []byte("AB CD")), ErrMalformed, nil},
 	{"token with a newline", frame(TypeToken, []byte("ABCD\n")), ErrMalformed, nil},
@@ -283,6 +306,11 @@ func TestMarshalRefusesInvalid(t *testing.T) {
 		{"cancel past chunk", &Cancel{Offset: MaxPayload, Length: 1}},
 		{"reject overflow", &Reject{Offset: 0xffffffff, Length: 0xffffffff}},
 		{"data empty", &Data{}},
+		{"haves empty", &Haves{}},
+		{"haves too many", &Haves{Indexes: seq(0, MaxHaves+1)}},
+		{"haves unsorted", &Haves{Indexes: []uint32{2, 1}}},
+		{"haves duplicate", &Haves{Indexes: []uint32{2, 2}}},
+		{"haves index beyond any content", &Haves{Indexes: []uint32{MaxBitfield}}},
 		{"data past chunk", &Data{Offset: 1, Payload: make([]byte, MaxPayload)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,8 +340,11 @@ func TestTypeAndReasonStrings(t *testing.T) {
 	if got := TypeToken; got != 14 {
 		t.Errorf("TypeToken = %d, want 14", got)
 	}
-	if got := typeEnd.String(); got != "type(15)" {
-		t.Errorf("typeEnd = %q, want type(15): existing type numbers must not move", got)
+	if got := TypeHaves; got != 15 {
+		t.Errorf("TypeHaves = %d, want 15", got)
+	}
+	if got := typeEnd.String(); got != "type(16)" {
+		t.Errorf("typeEnd = %q, want type(16): existing type numbers must not move", got)
 	}
 	if got := Type(99).String(); got != "type(99)" {
 		t.Errorf("Type(99) = %q", got)
