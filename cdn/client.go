@@ -91,6 +91,12 @@ func (c *Client) HashLayer(ctx context.Context, root core.Hash, size int64) ([]b
 	return c.get(ctx, layout.HashLayerPath(root), size, size)
 }
 
+// RootPage fetches the root page whose SHA-256 is h, which must be exactly
+// size bytes.
+func (c *Client) RootPage(ctx context.Context, h core.Hash, size int64) ([]byte, error) {
+	return c.get(ctx, layout.RootPagePath(h), size, size)
+}
+
 // Chunk fetches chunk h, which must be exactly size bytes.
 func (c *Client) Chunk(ctx context.Context, h core.Hash, size int64) ([]byte, error) {
 	return c.get(ctx, layout.ChunkPath(h), size, size)

@@ -5,11 +5,12 @@
 //
 //	manifests/<content ID>      signed manifest (JSON); its SHA-256 is the content ID
 //	hashes/<root hex>           a file's hash layer: its chunk hashes, 32 bytes each
+//	roots/<sha256 hex>          a paged manifest's root page: file roots, 32 bytes each
 //	chunks/<hh>/<hash hex>      one chunk; <hh> is the first two hex digits of its hash
 //	revocations/<publisher>     a publisher key's signed revocation list (JSON; changes)
 //
-// Every path above names its bytes by their hash (or, for a hash layer, by the
-// Merkle root it must reproduce), so all of it is immutable and may be cached
+// Every path above but revocations names its bytes by their hash (or, for a
+// hash layer, by the Merkle root it must reproduce), so all of it is immutable and may be cached
 // forever.
 package layout
 
@@ -23,6 +24,7 @@ import (
 const (
 	ManifestDir  = "manifests"
 	HashLayerDir = "hashes"
+	RootPageDir  = "roots"
 	ChunkDir     = "chunks"
 	// ChannelDir holds live channels' signed updates, which change:
 	// <ChannelDir>/<channel ID>/<ChannelLatest> is a channel's newest, and
@@ -45,6 +47,9 @@ func ManifestPath(id core.ContentID) string { return ManifestDir + "/" + id.Stri
 // HashLayerPath is the path of the hash layer whose Merkle root is root.
 func HashLayerPath(root core.Hash) string { return HashLayerDir + "/" + root.String() }
 
+// RootPagePath is the path of the root page whose SHA-256 is h.
+func RootPagePath(h core.Hash) string { return RootPageDir + "/" + h.String() }
+
 // ChunkPath is the path of the chunk whose SHA-256 is h.
 func ChunkPath(h core.Hash) string {
 	s := h.String()
@@ -63,7 +68,7 @@ func IsImmutable(p string) bool {
 	case ManifestDir:
 		_, err := core.ParseContentID(name)
 		return err == nil
-	case HashLayerDir:
+	case HashLayerDir, RootPageDir:
 		_, err := core.ParseHash(name)
 		return err == nil
 	case ChunkDir:

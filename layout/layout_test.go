@@ -16,6 +16,8 @@ func TestIsImmutable(t *testing.T) {
 		{ManifestPath(id), true},
 		{"/" + ManifestPath(id), true},
 		{HashLayerPath(h), true},
+		{RootPagePath(h), true},
+		{"roots/nope", false},
 		{ChunkPath(h), true},
 		{"chunks/00/" + h.String(), h.String()[:2] == "00"},
 		{"chunks/" + h.String(), false},

@@ -17,7 +17,7 @@ import (
 // json.Marshal writes for its value, and so proves canonical form as it
 // goes. It gives up (ok false) on anything else, including valid canonical
 // documents it does not handle (a string that json.Marshal escapes, a null
-// or empty list, a version other than Version): the caller then takes the
+// or empty list, a version it does not know): the caller then takes the
 // general path, which accepts or rejects with a precise error. Whatever it
 // accepts, the general path accepts too, with an equal Manifest
 // (FuzzDecodeCanonical checks both).
@@ -27,7 +27,7 @@ func decodeCanonical(b []byte) (m *Manifest, ok bool) {
 	d := canonDecoder{b: b, ok: true}
 	m = new(Manifest)
 	d.lit(`{"version":`)
-	if m.Version = int(d.int()); m.Version != Version {
+	if m.Version = int(d.int()); m.Version != Version && m.Version != VersionPaged {
 		return nil, false
 	}
 	d.lit(`,"name":`)
@@ -42,8 +42,8 @@ func decodeCanonical(b []byte) (m *Manifest, ok bool) {
 	m.Hash = d.str()
 	d.lit(`,"files":[`)
 	if d.ok {
-		// Every file has one root: size the list once.
-		m.Files = make([]File, 0, bytes.Count(b[d.i:], []byte(`,"root":"`)))
+		// Every file has one size: size the list once.
+		m.Files = make([]File, 0, bytes.Count(b[d.i:], []byte(`,"size":`)))
 	}
 	for d.ok {
 		var f File
@@ -56,8 +56,13 @@ func decodeCanonical(b []byte) (m *Manifest, ok bool) {
 		if d.opt(`,"type":`) {
 			f.MediaType = d.nonEmptyStr()
 		}
-		d.lit(`,"root":`)
-		f.Root = d.hash()
+		// A root is omitted only when zero (a paged file's): an explicit
+		// zero root is not canonical.
+		if d.opt(`,"root":`) {
+			if f.Root = d.hash(); f.Root.IsZero() {
+				d.ok = false
+			}
+		}
 		d.lit(`}`)
 		m.Files = append(m.Files, f)
 		if !d.opt(`,`) {
@@ -65,6 +70,15 @@ func decodeCanonical(b []byte) (m *Manifest, ok bool) {
 		}
 	}
 	d.lit(`]`)
+	if d.opt(`,"root_pages":[`) {
+		for d.ok {
+			m.RootPages = append(m.RootPages, d.hash())
+			if !d.opt(`,`) {
+				break
+			}
+		}
+		d.lit(`]`)
+	}
 	if d.opt(`,"policy":`) {
 		m.Policy = d.policy()
 	}

@@ -12,7 +12,7 @@ import (
 // re-encoding compared with b.
 func decodeGeneral(b []byte) (*Manifest, bool) {
 	m := new(Manifest)
-	if decodeStrict(b, "manifest", Version, m) != nil {
+	if decodeStrict(b, "manifest", m, Version, VersionPaged) != nil {
 		return nil, false
 	}
 	enc, err := json.Marshal(m)
@@ -41,7 +41,9 @@ func canonicalSamples(tb testing.TB) map[string][]byte {
 			md.Kind, md.Entry = MediaDASH, "index.m3u8"
 			md.Renditions[0].ID, md.Renditions[0].Playlist = "video-1", ""
 		})),
-		"vod 2700": encode(tb, vodManifest(tb, 3, 900)),
+		"vod 2700":       encode(tb, vodManifest(tb, 3, 900)),
+		"vod 2700 paged": encode(tb, pagedVOD(tb, 3, 900)),
+		"paged":          encode(tb, pagedSample(tb, 300)),
 	}
 }
 
@@ -82,7 +84,7 @@ func TestDecodeCanonicalGivesUp(t *testing.T) {
 		"escaped path":      bytes.Replace(good, []byte(`"dir/a.bin"`), []byte(`"dir\/a.bin"`), 1),
 		"empty type":        bytes.Replace(good, []byte(`"chunks":0,"root"`), []byte(`"chunks":0,"type":"","root"`), 1),
 		"trailing bytes":    append(bytes.Clone(good), ' '),
-		"version 2":         bytes.Replace(good, []byte(`"version":1`), []byte(`"version":2`), 1),
+		"version 3":         bytes.Replace(good, []byte(`"version":1`), []byte(`"version":3`), 1),
 		"zero bandwidth":    bytes.Replace(good, []byte(`"bandwidth":100`), []byte(`"bandwidth":0`), 1),
 		"null files":        bytes.Replace(good, []byte(`"files":[`), []byte(`"files":null,"x":[`), 1),
 		"unpadded sig":      bytes.Replace(good, []byte(`=="}`), []byte(`"}`), 1),

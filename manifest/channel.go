@@ -178,7 +178,7 @@ func DecodeChannelUpdate(b []byte, trust Trust) (*ChannelUpdate, error) {
 		return nil, fmt.Errorf("%w: channel update of %d bytes, at most %d", ErrTooLarge, len(b), MaxChannelUpdateSize)
 	}
 	u := new(ChannelUpdate)
-	if err := decodeStrict(b, "channel update", ChannelUpdateVersion, u); err != nil {
+	if err := decodeStrict(b, "channel update", u, ChannelUpdateVersion); err != nil {
 		return nil, err
 	}
 	if err := u.validate(); err != nil {

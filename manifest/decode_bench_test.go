@@ -70,7 +70,7 @@ func BenchmarkDecodeVOD2700(b *testing.B) {
 			if !ok || m.validate() != nil {
 				b.Fatal("general path refused the manifest")
 			}
-			msg, _ := signedFromCanonical(enc, m.Signature)
+			msg, _ := signedFromCanonical(enc, m.Signature, signingDomain(m.Version))
 			if !ed25519.Verify(m.Publisher[:], msg, m.Signature) {
 				b.Fatal("bad signature")
 			}

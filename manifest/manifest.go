@@ -6,8 +6,18 @@
 // Encoding. A manifest travels as compact JSON in exactly the form Go's
 // encoding/json writes for the Manifest struct (fields in declaration order,
 // no whitespace). Decode accepts only that canonical form, so one manifest
-// has one byte string and one content ID. The Ed25519 signature covers
-// SigningDomain followed by the same encoding with the signature omitted.
+// has one byte string and one content ID. The Ed25519 signature covers the
+// version's signing domain (SigningDomain, SigningDomainPaged) followed by
+// the same encoding with the signature omitted.
+//
+// Versions. A version 1 manifest carries every file's Merkle root. A paged
+// manifest (VersionPaged) carries inline only the roots of files of at most
+// one chunk; the roots of the others, in file order, are cut into root pages
+// of RootsPerPage roots, published beside the manifest, and the manifest
+// lists each page's SHA-256 (RootPages). A page is then as self-verifying as
+// a hash layer, and a receiver fetches only the pages of the files it reads,
+// so the manifest a viewer waits for no longer grows by 32 bytes of entropy
+// per segment.
 package manifest
 
 import (
@@ -25,15 +35,33 @@ import (
 	"github.com/shoal-cdn/shoal/core"
 )
 
-// Version is the manifest format version this package reads and writes.
-const Version = 1
+// Manifest format versions this package reads and writes.
+const (
+	// Version is the original format: every file's root inline.
+	Version = 1
+	// VersionPaged moves multi-chunk files' roots into root pages.
+	VersionPaged = 2
+)
 
-// HashSHA256 is the only hash algorithm of format version 1.
+// HashSHA256 is the only hash algorithm of both format versions.
 const HashSHA256 = "sha256"
 
-// SigningDomain prefixes the signed bytes so a manifest signature can never be
-// replayed as a signature over anything else.
-const SigningDomain = "shoal manifest v1\x00"
+// SigningDomain prefixes a version 1 manifest's signed bytes so a manifest
+// signature can never be replayed as a signature over anything else;
+// SigningDomainPaged does the same for VersionPaged, so neither version's
+// signature passes for the other's.
+const (
+	SigningDomain      = "shoal manifest v1\x00"
+	SigningDomainPaged = "shoal manifest v2\x00"
+)
+
+// signingDomain is the domain of format version v.
+func signingDomain(v int) string {
+	if v == VersionPaged {
+		return SigningDomainPaged
+	}
+	return SigningDomain
+}
 
 // Limits on what Decode accepts.
 const (
@@ -68,18 +96,24 @@ type Manifest struct {
 	ChunkSize int64     `json:"chunk_size"`
 	Hash      string    `json:"hash"`
 	Files     []File    `json:"files"`
-	Policy    *Policy   `json:"policy,omitempty"`
-	Media     *Media    `json:"media,omitempty"` // set when the content is an HLS or DASH output
-	Signature []byte    `json:"signature,omitempty"`
+	// RootPages lists, in a paged manifest only, the SHA-256 of each root
+	// page (see RootsPerPage).
+	RootPages []core.Hash `json:"root_pages,omitempty"`
+	Policy    *Policy     `json:"policy,omitempty"`
+	Media     *Media      `json:"media,omitempty"` // set when the content is an HLS or DASH output
+	Signature []byte      `json:"signature,omitempty"`
 }
 
 // File is one file of a content.
 type File struct {
-	Path      string    `json:"path"` // slash-separated, relative, clean
-	Size      int64     `json:"size"`
-	Chunks    int64     `json:"chunks"` // ceil(Size / ChunkSize)
-	MediaType string    `json:"type,omitempty"`
-	Root      core.Hash `json:"root"` // Merkle root of the chunk hashes
+	Path      string `json:"path"` // slash-separated, relative, clean
+	Size      int64  `json:"size"`
+	Chunks    int64  `json:"chunks"` // ceil(Size / ChunkSize)
+	MediaType string `json:"type,omitempty"`
+	// Root is the Merkle root of the chunk hashes. A paged manifest leaves
+	// it zero (and out of the encoding) for files of more than one chunk:
+	// their roots are in root pages.
+	Root core.Hash `json:"root,omitzero"`
 }
 
 // Policy is the publisher's delivery policy for a content.
@@ -137,7 +171,7 @@ func (m *Manifest) signedBytes() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte(SigningDomain), b...), nil
+	return append([]byte(signingDomain(m.Version)), b...), nil
 }
 
 // signedFromCanonical derives the signed bytes from a manifest's canonical
@@ -145,14 +179,14 @@ func (m *Manifest) signedBytes() ([]byte, error) {
 // so b is the unsigned encoding with `,"signature":"<base64>"` before its
 // closing brace. It reports false if b does not end that way (then the
 // caller encodes).
-func signedFromCanonical(b, sig []byte) ([]byte, bool) {
+func signedFromCanonical(b, sig []byte, domain string) ([]byte, bool) {
 	tail := `,"signature":"` + base64.StdEncoding.EncodeToString(sig) + `"}`
 	if !bytes.HasSuffix(b, []byte(tail)) {
 		return nil, false
 	}
 	body := b[:len(b)-len(tail)]
-	msg := make([]byte, 0, len(SigningDomain)+len(body)+1)
-	msg = append(msg, SigningDomain...)
+	msg := make([]byte, 0, len(domain)+len(body)+1)
+	msg = append(msg, domain...)
 	msg = append(msg, body...)
 	return append(msg, '}'), true
 }
@@ -186,7 +220,7 @@ func Decode(b []byte) (*Manifest, error) {
 	m, canonical := decodeCanonical(b)
 	if !canonical {
 		m = new(Manifest)
-		if err := decodeStrict(b, "manifest", Version, m); err != nil {
+		if err := decodeStrict(b, "manifest", m, Version, VersionPaged); err != nil {
 			return nil, err
 		}
 	}
@@ -205,7 +239,7 @@ func Decode(b []byte) (*Manifest, error) {
 			return nil, fmt.Errorf("%w: re-encoding differs (whitespace, field order, escapes or number form)", ErrNonCanonical)
 		}
 	}
-	msg, ok := signedFromCanonical(b, m.Signature)
+	msg, ok := signedFromCanonical(b, m.Signature, signingDomain(m.Version))
 	if !ok {
 		var err error
 		if msg, err = m.signedBytes(); err != nil {
@@ -265,9 +299,18 @@ func (m *Manifest) validate() error {
 		if f.Chunks == 0 && f.Root != emptyRoot {
 			return fmt.Errorf("%w: %s: empty file with a non-empty root", ErrMalformed, f.Path)
 		}
+		if inline := !m.Paged() || f.Chunks < 2; inline == f.Root.IsZero() {
+			if inline {
+				return fmt.Errorf("%w: %s: no root", ErrMalformed, f.Path)
+			}
+			return fmt.Errorf("%w: %s: a paged manifest's file of %d chunks has its root inline", ErrMalformed, f.Path, f.Chunks)
+		}
 		if len(f.MediaType) > MaxMediaTypeLen || !printableASCII(f.MediaType) {
 			return fmt.Errorf("%w: %s: media type is not printable ASCII of at most %d bytes", ErrMalformed, f.Path, MaxMediaTypeLen)
 		}
+	}
+	if err := m.validatePages(); err != nil {
+		return err
 	}
 	// A path may not be both a file and a directory of another file.
 	for p := range seen {

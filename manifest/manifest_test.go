@@ -90,7 +90,7 @@ func TestDecodeRejects(t *testing.T) {
 			m.Signature = ed25519.Sign(testKey(2), []byte("x"))
 			return encode(t, m)
 		}(), ErrBadSignature},
-		{"unknown version", bytes.Replace(good, []byte(`"version":1`), []byte(`"version":2`), 1), ErrVersion},
+		{"unknown version", bytes.Replace(good, []byte(`"version":1`), []byte(`"version":3`), 1), ErrVersion},
 		{"no version", []byte(`{"name":"x"}`), ErrMalformed},
 		{"not json", []byte("hello"), ErrMalformed},
 		{"trailing data", append(append([]byte{}, good...), []byte(" {}")...), ErrMalformed},
@@ -156,7 +156,7 @@ func TestSignedBytesFromCanonical(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, ok := signedFromCanonical(encode(t, m), m.Signature)
+			got, ok := signedFromCanonical(encode(t, m), m.Signature, signingDomain(m.Version))
 			if !ok || !bytes.Equal(got, want) {
 				t.Fatalf("signed bytes from the encoding (ok %v):\n%s\nwant\n%s", ok, got, want)
 			}
@@ -167,7 +167,7 @@ func TestSignedBytesFromCanonical(t *testing.T) {
 	}
 	// An encoding that does not end in the signature is left to the slow
 	// path.
-	if _, ok := signedFromCanonical([]byte(`{"version":1}`), make([]byte, ed25519.SignatureSize)); ok {
+	if _, ok := signedFromCanonical([]byte(`{"version":1}`), make([]byte, ed25519.SignatureSize), SigningDomain); ok {
 		t.Fatal("a document without the signature field passed")
 	}
 }
@@ -225,7 +225,8 @@ func FuzzDecode(f *testing.F) {
 	good := encode(f, sampleManifest(f))
 	f.Add(good)
 	f.Add([]byte(`{"version":1}`))
-	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{"version":3}`))
+	f.Add(encode(f, pagedSample(f, RootsPerPage+1)))
 	f.Add(bytes.Replace(good, []byte("dir/a.bin"), []byte("../a.bin"), 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
@@ -244,7 +245,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-decode: %v", err)
 		}
 		want, err := m.signedBytes()
-		if got, ok := signedFromCanonical(b, m.Signature); err != nil || ok && !bytes.Equal(got, want) {
+		if got, ok := signedFromCanonical(b, m.Signature, signingDomain(m.Version)); err != nil || ok && !bytes.Equal(got, want) {
 			t.Fatalf("signed bytes cut from the encoding differ from the encoded ones (%v)", err)
 		}
 		if fmt.Sprint(m2) != fmt.Sprint(m) {

@@ -155,7 +155,7 @@ func DecodeRevocation(b []byte, trust Trust) (*Revocation, error) {
 		return nil, fmt.Errorf("%w: revocation list of %d bytes, at most %d", ErrTooLarge, len(b), MaxRevocationSize)
 	}
 	r := new(Revocation)
-	if err := decodeStrict(b, "revocation list", RevocationVersion, r); err != nil {
+	if err := decodeStrict(b, "revocation list", r, RevocationVersion); err != nil {
 		return nil, err
 	}
 	if err := r.validate(); err != nil {

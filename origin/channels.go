@@ -31,6 +31,7 @@ const maxUpdateMaxAge = 30
 const (
 	kindManifest       = "manifest"
 	kindHashLayer      = "hash_layer"
+	kindRootPage       = "root_page"
 	kindChunk          = "chunk"
 	kindChannelUpdate  = "channel_update"  // a channel's latest update: what followers poll
 	kindChannelHistory = "channel_history" // a numbered update
@@ -46,6 +47,8 @@ func pathKind(p string) string {
 		return kindManifest
 	case layout.HashLayerDir:
 		return kindHashLayer
+	case layout.RootPageDir:
+		return kindRootPage
 	case layout.ChunkDir:
 		return kindChunk
 	case layout.ChannelDir:

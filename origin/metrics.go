@@ -31,7 +31,7 @@ func newMetrics() *metrics {
 		}, []string{"method", "code"}),
 		kinds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shoal_origin_requests_by_kind_total",
-			Help: "File requests handled, by kind of layout path: manifest, hash_layer, chunk, channel_update (a live channel's latest update, what followers poll), channel_history (a numbered update) or other.",
+			Help: "File requests handled, by kind of layout path: manifest, hash_layer, root_page (a paged manifest's page of file roots), chunk, channel_update (a live channel's latest update, what followers poll), channel_history (a numbered update) or other.",
 		}, []string{"kind"}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_origin_response_bytes_total",

@@ -41,7 +41,13 @@ type Config struct {
 	Created   time.Time          // creation time; zero means now
 	Workers   int                // hashing and writing goroutines; 0 means 4 × GOMAXPROCS
 	Regions   []string           // manifest.Policy.Regions: where the content may be served; empty: anywhere
-	Logger    *slog.Logger
+	// ManifestVersion is the manifest format to write: manifest.Version,
+	// or manifest.VersionPaged to move the roots of multi-chunk files into
+	// root pages (written under layout.RootPageDir), so that a receiver's
+	// first request does not wait for every file's root. 0 means
+	// manifest.Version.
+	ManifestVersion int
+	Logger          *slog.Logger
 }
 
 // Result describes a finished publish.
@@ -53,8 +59,8 @@ type Result struct {
 	NewChunks int64 // chunks written (the rest were already in Out)
 }
 
-// Publish reads cfg.Paths, writes their chunks, hash layers and the signed
-// manifest into cfg.Out, and returns the content ID. The manifest is written
+// Publish reads cfg.Paths, writes their chunks, hash layers, root pages (of
+// a paged manifest) and the signed manifest into cfg.Out, and returns the content ID. The manifest is written
 // last, after the chunks and hash layers are synced to disk, so an origin
 // never serves a manifest whose chunks are missing.
 func Publish(ctx context.Context, cfg Config) (Result, error) {
@@ -89,7 +95,14 @@ func Publish(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Created.IsZero() {
 		cfg.Created = time.Now()
 	}
-	for _, d := range []string{layout.ManifestDir, layout.HashLayerDir, layout.ChunkDir} {
+	switch cfg.ManifestVersion {
+	case 0:
+		cfg.ManifestVersion = manifest.Version
+	case manifest.Version, manifest.VersionPaged:
+	default:
+		return Result{}, fmt.Errorf("%w: manifest version %d, want %d or %d", ErrInput, cfg.ManifestVersion, manifest.Version, manifest.VersionPaged)
+	}
+	for _, d := range []string{layout.ManifestDir, layout.HashLayerDir, layout.RootPageDir, layout.ChunkDir} {
 		if err := os.MkdirAll(filepath.Join(cfg.Out, d), 0o755); err != nil {
 			return Result{}, fmt.Errorf("publish: %w", err)
 		}
@@ -120,6 +133,14 @@ func Publish(ctx context.Context, cfg Config) (Result, error) {
 		res.Chunks += f.Chunks
 	}
 	res.NewChunks = p.written
+	if cfg.ManifestVersion == manifest.VersionPaged {
+		for i, page := range m.PageRoots() {
+			dst := filepath.Join(cfg.Out, filepath.FromSlash(layout.RootPagePath(m.RootPages[i])))
+			if err := writeAtomic(dst, page, false); err != nil { // synced below with the chunks
+				return Result{}, err
+			}
+		}
+	}
 	if err := syncDir(cfg.Out); err != nil {
 		return Result{}, err
 	}

@@ -15,11 +15,12 @@ func init() {
 }
 
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("publish", "--key FILE --out DIR [--chunk-size N] [--name NAME] PATH...", stderr)
+	fs := newFlagSet("publish", "--key FILE --out DIR [--chunk-size N] [--name NAME] [--manifest-version 1|2] PATH...", stderr)
 	pf := addPublisherFlags(fs)
 	name := fs.String("name", "", "content name (default: base name of the first PATH)")
 	var regions regionList
 	fs.Var(&regions, "region", "restrict the content to peers whose access token names this region (repeatable or a comma list; signed in the manifest policy; default: anywhere)")
+	version := fs.Int("manifest-version", manifest.Version, "manifest format: 1 carries every file's Merkle root; 2 (paged) moves the roots of files of more than one chunk into 4 KiB root pages beside it, so a viewer's first request waits for a smaller manifest and fetches only the pages of what it plays (readers before this format cannot join a version 2 content)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -37,7 +38,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	res, err := publish.Publish(ctx, publish.Config{
 		Key: priv, Out: *pf.out, ChunkSize: cs, Name: *name, Paths: fs.Args(), Regions: regions,
-		Logger: log,
+		ManifestVersion: *version, Logger: log,
 	})
 	if err != nil {
 		return err
