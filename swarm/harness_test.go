@@ -44,6 +44,9 @@ type harness struct {
 	onDemand bool
 	// configure, when set, adjusts each new peer's session Config.
 	configure func(id string, c *Config)
+	// wrapHost, when set, wraps each new peer's host (to hold its writes,
+	// say) before its node and session use it.
+	wrapHost func(id string, h netx.Host) netx.Host
 }
 
 type hpeer struct {
@@ -155,6 +158,9 @@ func (h *harness) addPeerWith(id string, withOrigin bool, trust *Trust, dir stri
 	host, err := h.net.NewHost(netx.PeerID(id))
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.wrapHost != nil {
+		host = h.wrapHost(id, host)
 	}
 	st, err := store.Open(store.Config{Dir: dir})
 	if err != nil {

@@ -221,6 +221,9 @@ func (s *Session) handshake(bits *wire.Bitfield, fetchAll bool) *wire.Handshake 
 	if fetchAll {
 		hs.Flags |= wire.FlagFetchAll
 	}
+	if !s.cfg.SingleHaves {
+		hs.Flags |= wire.FlagHaveBatch
+	}
 	return hs
 }
 
@@ -286,6 +289,7 @@ func (s *Session) attach(st netx.Stream, hs *wire.Handshake, dialer netx.PeerID,
 	}
 	p := newPeer(s, st, dialer, hs.Bits, now)
 	p.fetchAll = hs.Flags&wire.FlagFetchAll != 0
+	p.batch = hs.Flags&wire.FlagHaveBatch != 0 && !s.cfg.SingleHaves
 	s.peers[id] = p
 	s.picker.Availability().AddBitfield(p.bits)
 	p.useful = s.usefulLocked(p.bits)

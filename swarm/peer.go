@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,9 +19,18 @@ import (
 // we answer REJECT(busy) instead of growing without bound.
 const maxServeQueue = 256
 
+// maxWriteBatch is about the most bytes of control frames the writer
+// gathers into one Write; more queued than that goes out in several.
+const maxWriteBatch = 64 << 10
+
 // peer is one connection in a session. A reader goroutine handles what the
 // peer sends; a writer goroutine sends control messages first, then serves
 // the peer's requests one chunk at a time under the upload cap.
+//
+// HAVEs are not queued as messages: each wake of the writer sends every
+// chunk announced since the last one in one Write, as Haves frames when
+// the peer set FlagHaveBatch, so a burst of received chunks does not wake
+// the peer's reader once per chunk.
 type peer struct {
 	s      *Session
 	id     netx.PeerID
@@ -49,9 +59,19 @@ type peer struct {
 
 	lastIngest chan struct{} // owned by the read loop: closed once the last chunk it passed on is recorded
 
+	// batch says the peer takes Haves frames (its handshake set
+	// FlagHaveBatch and Config.SingleHaves is off); set before the
+	// writer starts, read-only after.
+	batch bool
+
 	qmu    sync.Mutex
 	ctrl   []wire.Message // guarded by qmu
 	serves []wire.Request // guarded by qmu
+	// haves are the chunks to announce on the writer's next round, each
+	// once (queued marks them): at most one entry per chunk of the content.
+	haves  []uint32       // guarded by qmu
+	queued *policy.Bitset // guarded by qmu; allocated on the first HAVE
+	wbuf   []byte         // owned by the writer: frames gathered for one Write
 	wake   chan struct{}
 	quit   chan struct{}
 	once   sync.Once
@@ -73,12 +93,51 @@ func newPeer(s *Session, st netx.Stream, dialer netx.PeerID, bits *wire.Bitfield
 	}
 }
 
-// send queues a control message.
+// send queues a control message. A HAVE joins the next batch of
+// announcements; a DONT_HAVE withdraws a HAVE of the same chunk still
+// queued, and a bitfield (the whole truth when queued) every queued HAVE,
+// so what the peer ends up believing is what it would have if each message
+// went out on its own, in order.
 func (p *peer) send(m wire.Message) {
 	p.qmu.Lock()
+	switch m := m.(type) {
+	case *wire.Have:
+		p.queueHaveLocked(m.Index)
+		p.qmu.Unlock()
+		p.signal()
+		return
+	case *wire.DontHave:
+		p.unqueueHaveLocked(m.Index)
+	case *wire.BitfieldUpdate:
+		for _, i := range p.haves {
+			p.queued.Clear(int(i))
+		}
+		p.haves = p.haves[:0]
+	}
 	p.ctrl = append(p.ctrl, m)
 	p.qmu.Unlock()
 	p.signal()
+}
+
+func (p *peer) queueHaveLocked(i uint32) {
+	if p.queued == nil {
+		p.queued = policy.NewBitset(p.s.c.Len())
+	}
+	if p.queued.Has(int(i)) {
+		return
+	}
+	p.queued.Set(int(i))
+	p.haves = append(p.haves, i)
+}
+
+func (p *peer) unqueueHaveLocked(i uint32) {
+	if !p.queued.Has(int(i)) {
+		return
+	}
+	p.queued.Clear(int(i))
+	if k := slices.Index(p.haves, i); k >= 0 {
+		p.haves = slices.Delete(p.haves, k, k+1)
+	}
 }
 
 func (p *peer) signal() {
@@ -119,16 +178,25 @@ func (p *peer) dropServes() {
 	p.qmu.Unlock()
 }
 
-func (p *peer) pop() (ctrl []wire.Message, serve *wire.Request) {
+// pop takes everything queued for the writer: control messages, the HAVEs
+// to announce (ascending, into haves' array), and when neither is pending
+// one request to serve.
+func (p *peer) pop(haves []uint32) (ctrl []wire.Message, _ []uint32, serve *wire.Request) {
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	ctrl, p.ctrl = p.ctrl, nil
-	if len(ctrl) == 0 && len(p.serves) > 0 {
+	haves = append(haves[:0], p.haves...)
+	for _, i := range p.haves {
+		p.queued.Clear(int(i))
+	}
+	p.haves = p.haves[:0]
+	if len(ctrl) == 0 && len(haves) == 0 && len(p.serves) > 0 {
 		r := p.serves[0]
 		p.serves = p.serves[1:]
 		serve = &r
 	}
-	return ctrl, serve
+	slices.Sort(haves)
+	return ctrl, haves, serve
 }
 
 // close ends the connection once, with a reason for the log (nil: normal).
@@ -170,16 +238,17 @@ func (p *peer) writeLoop() {
 		case <-p.quit:
 			return
 		}
+		var haves []uint32
 		for {
-			ctrl, serve := p.pop()
-			if len(ctrl) == 0 && serve == nil {
+			var ctrl []wire.Message
+			var serve *wire.Request
+			ctrl, haves, serve = p.pop(haves)
+			if len(ctrl) == 0 && len(haves) == 0 && serve == nil {
 				break
 			}
-			for _, m := range ctrl {
-				if err := wire.WriteMessage(p.st, m); err != nil {
-					p.close(fmt.Errorf("write: %w", err))
-					return
-				}
+			if err := p.writeControl(ctrl, haves); err != nil {
+				p.close(fmt.Errorf("write: %w", err))
+				return
 			}
 			if serve != nil {
 				if err := p.serve(*serve); err != nil {
@@ -189,6 +258,56 @@ func (p *peer) writeLoop() {
 			}
 		}
 	}
+}
+
+// writeControl sends control messages, then the frames announcing haves,
+// gathered into one Write (several only past maxWriteBatch bytes): control
+// messages first, so a HAVE queued after a DONT_HAVE of its chunk still
+// arrives after it.
+func (p *peer) writeControl(ctrl []wire.Message, haves []uint32) error {
+	b := p.wbuf[:0]
+	for _, m := range ctrl {
+		var err error
+		if b, err = wire.AppendFrame(b, m); err != nil {
+			return err
+		}
+		if len(b) >= maxWriteBatch {
+			if _, err := p.st.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	frames, announced := 0, len(haves)
+	for len(haves) > 0 {
+		n := min(len(haves), wire.MaxHaves)
+		var k int
+		var err error
+		if b, k, err = wire.AppendHaves(b, haves[:n], p.batch); err != nil {
+			return err
+		}
+		frames += k
+		haves = haves[n:]
+		if len(b) >= maxWriteBatch {
+			if _, err := p.st.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	if len(b) > 0 {
+		if _, err := p.st.Write(b); err != nil {
+			return err
+		}
+	}
+	p.s.haveFrames.Add(int64(frames))
+	p.s.havesSent.Add(int64(announced))
+	if cap(b) <= maxWriteBatch*2 {
+		p.wbuf = b[:0] // keep a buffer of the usual size, not a rare burst's
+	} else {
+		p.wbuf = nil
+	}
+	return nil
 }
 
 // serve sends one requested range, read (and re-verified) from the store.
@@ -283,13 +402,21 @@ func (p *peer) handle(m wire.Message) error {
 		if i >= n {
 			return p.violation("HAVE %d of %d chunks", i, n)
 		}
-		if p.bits.Set(i) {
-			s.picker.Availability().AddHave(i)
-			if !s.picker.Has(i) && s.picker.Wanted(i) {
-				p.useful++
-				s.updateInterestLocked(p)
-				s.topUpLocked(p, now)
-			}
+		if p.haveLocked(i) {
+			s.updateInterestLocked(p)
+			s.topUpLocked(p, now)
+		}
+	case *wire.Haves:
+		if last := int(m.Indexes[len(m.Indexes)-1]); last >= n { // ascending: the last is the largest
+			return p.violation("HAVES up to %d of %d chunks", last, n)
+		}
+		useful := false
+		for _, i := range m.Indexes {
+			useful = p.haveLocked(int(i)) || useful
+		}
+		if useful {
+			s.updateInterestLocked(p)
+			s.topUpLocked(p, now)
 		}
 	case *wire.DontHave:
 		i := int(m.Index)
@@ -297,6 +424,7 @@ func (p *peer) handle(m wire.Message) error {
 			return p.violation("DONT_HAVE %d of %d chunks", i, n)
 		}
 		if p.bits.Clear(i) {
+			s.reannounceLocked(p, i)
 			s.picker.Availability().RemoveHave(i)
 			if !s.picker.Has(i) && s.picker.Wanted(i) {
 				p.useful--
@@ -313,6 +441,11 @@ func (p *peer) handle(m wire.Message) error {
 			return p.violation("bitfield of %d bits for %d chunks", m.Bits.Len(), n)
 		}
 		s.picker.Availability().RemoveBitfield(p.bits)
+		for i := range n {
+			if p.bits.Has(i) && !m.Bits.Has(i) {
+				s.reannounceLocked(p, i)
+			}
+		}
 		p.bits = m.Bits
 		s.picker.Availability().AddBitfield(p.bits)
 		p.useful = s.usefulLocked(p.bits)
@@ -352,6 +485,21 @@ func (p *peer) handle(m wire.Message) error {
 		return p.violation("unexpected %v", m.Type())
 	}
 	return nil
+}
+
+// haveLocked records that the peer has chunk i (< the chunk count) and
+// reports whether that made it useful to us for one more chunk.
+func (p *peer) haveLocked(i int) bool {
+	s := p.s
+	if !p.bits.Set(i) {
+		return false
+	}
+	s.picker.Availability().AddHave(i)
+	if !s.picker.Has(i) && s.picker.Wanted(i) {
+		p.useful++
+		return true
+	}
+	return false
 }
 
 // data verifies and stores a chunk the peer sent. A chunk that does not hash

@@ -120,6 +120,7 @@ func TestProtocolViolationsDisconnect(t *testing.T) {
 		msg  wire.Message
 	}{
 		{"HAVE out of range", &wire.Have{Index: uint32(n)}},
+		{"HAVES reaching past the last chunk", &wire.Haves{Indexes: []uint32{0, uint32(n)}}},
 		// Correct bytes: what is wrong is that nobody asked for them.
 		{"DATA never requested", &wire.Data{Index: 0, Payload: chunk0}},
 		{"second handshake", &wire.Handshake{Content: h.content.ID, Bits: wire.NewBitfield(n)}},

@@ -89,6 +89,11 @@ type Config struct {
 	// Mode is the session's P2P mode when it starts (default ModeOn);
 	// SetMode changes it live.
 	Mode Mode
+	// SingleHaves makes the session announce each chunk in a HAVE frame of
+	// its own and not offer FlagHaveBatch, as a peer predating batched
+	// HAVEs does (compatibility tests). Off: peers that set FlagHaveBatch
+	// get every wake's announcements as Haves frames.
+	SingleHaves bool
 }
 
 // ingestParallel bounds the peer chunks a session verifies and stores at
@@ -117,7 +122,12 @@ type Stats struct {
 	RareChunks       int   // chunks we lack that no connected peer has
 	OriginRequests   int64
 	OriginErrors     int64
-	Complete         bool
+	// HaveFrames is the frames announcing chunks sent to peers (Have and
+	// Haves); Haves is the chunk announcements they carried. Haves per
+	// frame is how well a burst of received chunks was batched.
+	HaveFrames int64
+	Haves      int64
+	Complete   bool
 }
 
 // Session is one content's swarm on one peer.
@@ -171,6 +181,7 @@ type Session struct {
 	peerDataIn                      atomic.Int64
 	badChunks, bans, lost           atomic.Int64
 	originReqs, originErrs          atomic.Int64
+	haveFrames, havesSent           atomic.Int64
 	wg                              sync.WaitGroup
 }
 
@@ -346,6 +357,7 @@ func (s *Session) Stats() Stats {
 		BadChunks: s.badChunks.Load(), Bans: s.bans.Load(),
 		OriginRequests: s.originReqs.Load(), OriginErrors: s.originErrs.Load(),
 		Complete: s.complete, MinAvailability: -1, Lost: s.lost.Load(),
+		HaveFrames: s.haveFrames.Load(), Haves: s.havesSent.Load(),
 		Wanted: s.c.Len(),
 	}
 	if s.cfg.OnDemand {
@@ -700,7 +712,11 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 				p.useful--
 				s.updateInterestLocked(p)
 			}
-			if announce { // a chunk we would not serve is not advertised
+			// A chunk we would not serve is not advertised, and one the
+			// peer says it holds need not be: it will not ask us for it
+			// (BitTorrent's have-suppression). If it withdraws the chunk,
+			// reannounceLocked tells it.
+			if announce && !p.bits.Has(j) {
 				p.send(&wire.Have{Index: uint32(j)})
 			}
 		}
@@ -709,6 +725,15 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 		s.checkCompleteLocked()
 		s.log.Info("complete", "from_peers", s.fromPeers.Load(), "from_origin", s.fromOrigin.Load())
 		s.rechokeLocked(now)
+	}
+}
+
+// reannounceLocked is called when p withdraws chunk i (DONT_HAVE, or a
+// bitfield without it): a HAVE of ours suppressed because p held i may
+// now be news to p, so it is sent if we hold and advertise i.
+func (s *Session) reannounceLocked(p *peer, i int) {
+	if s.mode.UploadToPeers() && s.picker.Has(i) {
+		p.send(&wire.Have{Index: uint32(i)})
 	}
 }
 
