@@ -50,7 +50,8 @@ func interested(c *conn) bool { return !c.otherDone && c.offer > 0 }
 // chokeNeeded reports whether n's choker could answer differently from its
 // last Tick: a round is due (Choker.NextRound), n started or stopped
 // seeding, a neighbour left, a peer it unchokes lost interest, or a slot is
-// free and a choked peer is interested. Otherwise Tick would return the same
+// free and a choked peer is interested, or the sprint's leader
+// (policy.PlanSprint) is choked and interested. Otherwise Tick would return the same
 // peers (at most re-shuffling candidates that are all unchoked already), so
 // the call is skipped.
 func (w *world) chokeNeeded(n *node) bool {
@@ -66,6 +67,16 @@ func (w *world) chokeNeeded(n *node) bool {
 			unchoked++
 			if !interested(c) {
 				return true
+			}
+		}
+	}
+	if w.sc.Swarm.OriginAssist != 0 {
+		// An interested sprint leader takes a slot at once (Choker.Tick).
+		if sp := w.sprint(n); sp.On && !sp.Lead {
+			for _, c := range n.conns {
+				if c.amChoking && interested(c) && !c.other.isSeed && c.other.seed == sp.Leader {
+					return true
+				}
 			}
 		}
 	}
@@ -87,9 +98,11 @@ func (w *world) rechoke(n *node) {
 	}
 	now := w.t()
 	seeding := n.complete()
+	sp := w.sprint(n)
 	states := w.states[:0]
 	for _, c := range n.conns {
 		st := policy.PeerState{Key: c.otherKey, Interested: interested(c)}
+		st.Sprint = sp.On && !sp.Lead && !c.other.isSeed && c.other.seed == sp.Leader
 		// The choker ranks by DownRate, and only interested peers while
 		// leeching; it never reads UpRate. Measuring just those saves two
 		// exponentials per neighbour per call.
@@ -208,18 +221,38 @@ func (w *world) originLane(n *node) {
 		Start: start,
 	})
 	// Origin assist, as swarm's originAssistLocked: the same pick, within
-	// the same budget.
-	if x := w.sc.Swarm.OriginAssist; x != 0 {
-		budget := policy.AssistBudget(x, w.total)
-		for ; free > 0; free-- {
+	// the same share of the budget (policy.PlanSprint).
+	if w.sc.Swarm.OriginAssist != 0 {
+		sp := w.sprint(n)
+		for free = sp.AssistSlots(free, n.originActive); free > 0; free-- {
 			i := n.picker.AssistPick(now, n.seed, nil)
-			if i < 0 || budget > 0 && n.assisted+w.size(i) > budget {
+			if i < 0 || sp.Budget > 0 && n.assisted+w.size(i) > sp.Budget {
 				return
 			}
 			start(i)
 			n.assisted += w.size(i)
 		}
 	}
+}
+
+// sprint is policy.PlanSprint for n, as swarm's sprintLocked: over its
+// neighbours that fetch the whole content (file peers, not seeds).
+func (w *world) sprint(n *node) policy.Sprint {
+	if w.sc.Swarm.OriginAssist == 0 || w.sc.Kind != KindFile {
+		return policy.Sprint{Leader: n.seed, Lead: true}
+	}
+	return policy.PlanSprint(policy.SprintInputs{
+		Self:   n.seed,
+		Budget: policy.AssistBudget(w.sc.Swarm.OriginAssist, w.total),
+		Size:   w.total,
+		Peers: func(yield func(policy.SprintPeer) bool) {
+			for _, c := range n.conns {
+				if o := c.other; !o.isSeed && !yield(policy.SprintPeer{Seed: o.seed, Done: o.complete()}) {
+					return
+				}
+			}
+		},
+	})
 }
 
 // startOrigin starts n's origin fetch of chunk i.
@@ -317,10 +350,10 @@ func (w *world) deliver(n *node, i int, src policy.PeerKey) {
 			c.back.offer--
 		} else {
 			c.offer++
-			// The choker fills free slots at every tick: a choked
-			// neighbour lacking i may just have become interested, so
-			// give n that tick.
-			if free && c.amChoking {
+			// The choker fills free slots at every tick, and gives an
+			// interested sprint leader one: a choked neighbour lacking i
+			// may just have become interested, so give n that tick.
+			if (free || w.sc.Swarm.OriginAssist != 0) && c.amChoking {
 				n.chokeDirty = true
 			}
 		}

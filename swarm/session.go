@@ -62,6 +62,9 @@ type Config struct {
 	OriginAssist bool
 	// AssistBudget caps, in bytes, what OriginAssist fetches (beyond what
 	// the origin lane fetches as designated or as a takeover); 0: no cap.
+	// With a cap, the swarm's peers reshape their budgets around a sprint
+	// leader (policy.PlanSprint): one peer may fetch up to twice it, the
+	// others a little less.
 	// It is how a user trades origin egress for completion time: about
 	// one copy for the whole swarm with OriginAssist off, up to one copy
 	// plus the sum of the peers' budgets with it on.
@@ -586,11 +589,13 @@ func (s *Session) tick() {
 // rechokeLocked asks the choker whom to unchoke and tells the peers.
 func (s *Session) rechokeLocked(now time.Time) {
 	states := make([]policy.PeerState, 0, len(s.peers))
+	sp := s.sprintLocked()
 	for _, p := range s.peers {
 		states = append(states, policy.PeerState{
 			Key: p.key, Interested: p.peerInterested,
 			DownRate: p.down.At(now), UpRate: p.up.At(now),
-			Score: s.trust.Score(p.id),
+			Score:  s.trust.Score(p.id),
+			Sprint: sp.On && !sp.Lead && p.fetchAll && p.seed == sp.Leader,
 		})
 	}
 	unchoke := map[policy.PeerKey]bool{}

@@ -41,6 +41,10 @@ type PeerState struct {
 	// between equally ranked peers, and a peer below DistrustScore is never
 	// drawn for the optimistic unchoke.
 	Score float64
+	// Sprint marks the origin-assist sprint's leader (PlanSprint): while
+	// interested it holds a regular slot whatever its rate, so that the
+	// swarm's uploads help one receiver finish early.
+	Sprint bool
 }
 
 // Choker decides which peers we upload to. The caller may call Tick as often
@@ -69,6 +73,11 @@ type PeerState struct {
 // re-serve them; fastest-upload keeps feeding the same well-connected peers
 // and can starve slow ones indefinitely, while round robin bounds everyone's
 // wait by (interested/slots)·Interval.
+//
+// An interested origin-assist sprint leader (PeerState.Sprint, see
+// PlanSprint) holds a regular slot whatever its rate, from the Tick that
+// first sees it interested: the swarm's uploads help one receiver finish
+// early, and it seeds at full upload for the rest.
 //
 // Between recomputations a slot vacated by a peer that left or lost
 // interest is refilled at once from the same ranking, so upload capacity is
@@ -228,6 +237,8 @@ func (c *Choker) Tick(now time.Time, seeding bool, peers []PeerState) []PeerKey 
 		}
 	}
 
+	c.reserveSprint(peers, slots)
+
 	if !c.seeding {
 		promoted := c.hasOptimistic && slices.Contains(c.regular, c.optimistic)
 		if promoted || !now.Before(c.nextOptimistic) {
@@ -243,6 +254,24 @@ func (c *Choker) Tick(now time.Time, seeding bool, peers []PeerState) []PeerKey 
 		c.known[k].lastUnchoked = now
 	}
 	return out
+}
+
+// reserveSprint gives an interested sprint leader (PeerState.Sprint) a
+// regular slot if it has none, at once rather than at the next round: the
+// last regular peer makes room. A leader unchoked optimistically moves to
+// a regular slot, and Tick draws the optimistic one anew.
+func (c *Choker) reserveSprint(peers []PeerState, slots int) {
+	for k := range peers {
+		ps := &peers[k]
+		if !ps.Sprint || !ps.Interested || slices.Contains(c.regular, ps.Key) {
+			continue
+		}
+		if len(c.regular) >= slots {
+			c.regular = c.regular[:slots-1]
+		}
+		c.regular = append([]PeerKey{ps.Key}, c.regular...)
+		return
+	}
 }
 
 // ranked orders the interested peers for the regular slots: by download
