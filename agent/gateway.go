@@ -473,6 +473,11 @@ type SwarmStatus struct {
 	Bans            int64   `json:"bans"`
 	MinAvailability int     `json:"min_availability"`
 	RareChunks      int     `json:"rare_chunks"`
+	// HaveFrames is the frames announcing chunks sent to peers and Haves
+	// the announcements they carried: one frame carries every chunk
+	// received since the writer to that peer last ran.
+	HaveFrames int64 `json:"have_frames"`
+	Haves      int64 `json:"haves"`
 	// Mode is the swarm's P2P mode (on, leech-only, off) and ModeWhy the
 	// policy rules or local flags that made it stricter than on.
 	Mode    string   `json:"mode"`
@@ -512,7 +517,7 @@ func (p *Peer) Status() Status {
 			Peers: x.Peers, BytesFromPeers: x.BytesFromPeers, BytesFromOrigin: x.BytesFromOrigin,
 			BytesUploaded: x.BytesUploaded, OffloadRatio: offload(x.BytesFromPeers, x.BytesFromOrigin),
 			BadChunks: x.BadChunks, Bans: x.Bans, MinAvailability: x.MinAvailability, RareChunks: x.RareChunks,
-			Mode: s.Mode().String(),
+			HaveFrames: x.HaveFrames, Haves: x.Haves, Mode: s.Mode().String(),
 		})
 		if d, ok := p.pol.sessionDecision(c.ID); ok {
 			st.Swarms[len(st.Swarms)-1].ModeWhy = d.Why

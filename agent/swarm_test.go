@@ -247,7 +247,7 @@ func TestGatewayServesContent(t *testing.T) {
 	r3, _ := http.Get(gw.URL + "/metrics")
 	m, _ := io.ReadAll(r3.Body)
 	r3.Body.Close()
-	for _, name := range []string{"shoal_peer_bytes_from_origin_total", "shoal_peer_offload_ratio", "shoal_peer_min_availability", "shoal_peer_bans_total"} {
+	for _, name := range []string{"shoal_peer_bytes_from_origin_total", "shoal_peer_offload_ratio", "shoal_peer_min_availability", "shoal_peer_bans_total", "shoal_peer_have_frames_total", "shoal_peer_haves_total"} {
 		if !strings.Contains(string(m), name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

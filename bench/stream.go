@@ -194,6 +194,10 @@ type Session struct {
 	// /api/status counts them), or the player's own downloads (CDN-only).
 	Downloaded            int64
 	FromPeers, FromOrigin int64
+	// Chunks is the chunks the viewer's peer held at the end (P2P), and
+	// HaveFrames and Haves the frames announcing chunks it sent to its
+	// neighbours and the announcements they carried.
+	Chunks, HaveFrames, Haves int64
 	// Cohort is the viewer's peer's cohort in the operator policy's
 	// experiments (the A/B run), "" otherwise.
 	Cohort string
@@ -238,6 +242,8 @@ type StreamRun struct {
 	// FromPeers and FromOrigin are what the viewers' peers received (P2P
 	// VOD).
 	FromPeers, FromOrigin int64
+	// Chunks, HaveFrames and Haves are Σ Session's (P2P).
+	Chunks, HaveFrames, Haves int64
 	// Downloaded is Σ Session.Downloaded (VOD). DownloadRatioP50 and
 	// DownloadRatioMax are the median and largest, across viewers who
 	// played something, of downloaded ÷ media bytes played.
@@ -311,6 +317,9 @@ func (r *StreamRun) summarize(originBytes, originRequests int64) {
 		r.Downloaded += s.Downloaded
 		r.FromPeers += s.FromPeers
 		r.FromOrigin += s.FromOrigin
+		r.Chunks += s.Chunks
+		r.HaveFrames += s.HaveFrames
+		r.Haves += s.Haves
 		played += s.Played
 		vb := perViewer[s.Viewer]
 		if vb == nil {

@@ -122,9 +122,15 @@ func (vp *viewerPeers) open(ctx context.Context, k, gen int, path string) (viewe
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	return viewerEnv{
 		playlist: gw + path, client: hc,
-		downloaded: func() (int64, int64) {
+		counts: func() peerCounts {
 			st := p.Status()
-			return st.BytesFromPeers, st.BytesFromOrigin
+			c := peerCounts{fromPeers: st.BytesFromPeers, fromOrigin: st.BytesFromOrigin}
+			for _, sw := range st.Swarms {
+				c.chunks += int64(sw.Have)
+				c.haveFrames += sw.HaveFrames
+				c.haves += sw.Haves
+			}
+			return c
 		},
 		cohort: p.Cohort,
 		stop: func() {

@@ -79,6 +79,10 @@ func (r *StreamResult) WriteReport(w io.Writer) {
 		row("downloaded ÷ played P50", func(run *StreamRun) string { return fmt.Sprintf("%.2f", run.DownloadRatioP50) })
 		row("downloaded ÷ played max", func(run *StreamRun) string { return fmt.Sprintf("%.2f", run.DownloadRatioMax) })
 	}
+	// How well HAVEs are batched: frames a peer sent its neighbours per
+	// chunk it got, and chunks announced per frame.
+	row("HAVE frames / chunk held", p2pOnly(func(run *StreamRun) string { return per(run.HaveFrames, run.Chunks, "%.2f") }))
+	row("  chunks / HAVE frame", p2pOnly(func(run *StreamRun) string { return per(run.Haves, run.HaveFrames, "%.1f") }))
 	row("wall time", func(run *StreamRun) string { return secs(run.Wall) })
 	row("CPU while watching", func(run *StreamRun) string {
 		return fmt.Sprintf("%s = %.2f cores", secs(run.CPU), run.CPUCores())
@@ -213,6 +217,9 @@ func (r *StreamResult) Summary() string {
 				kv{"update_requests_per_peer_segment", fmt.Sprintf("%.4f", run.UpdateRequestsPerPeerSegment())},
 			)
 		}
+		if run.Name == "p2p" {
+			kvs = append(kvs, kv{"have_frames", run.HaveFrames}, kv{"haves", run.Haves}, kv{"chunks_held", run.Chunks})
+		}
 		if vod {
 			kvs = append(kvs,
 				kv{"media_bytes", run.MediaBytes},
@@ -230,4 +237,12 @@ func (r *StreamResult) Summary() string {
 			r.LowerBound, r.BoundOverCDN(), r.OriginPerViewerMinuteRatio())
 	}
 	return s
+}
+
+// per formats a ÷ b, or "-" when b is zero.
+func per(a, b int64, format string) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf(format, float64(a)/float64(b))
 }

@@ -54,14 +54,21 @@ func plans(cfg *StreamConfig) []viewerPlan {
 
 // viewerEnv is what a session plays through: a playlist URL (media or
 // master), the player's HTTP client, and how to tear the viewer's side down
-// (its peer, for P2P). downloaded, if set, tells what the viewer's peer
-// received from peers and from the origin; it is called before stop.
+// (its peer, for P2P). counts, if set, tells what the viewer's peer
+// received and announced; it is called before stop.
 type viewerEnv struct {
-	playlist   string
-	client     *http.Client
-	downloaded func() (fromPeers, fromOrigin int64)
-	cohort     func() string // the peer's cohort (A/B run); nil: none
-	stop       func()
+	playlist string
+	client   *http.Client
+	counts   func() peerCounts
+	cohort   func() string // the peer's cohort (A/B run); nil: none
+	stop     func()
+}
+
+// peerCounts is what a viewer's peer did, from its /api/status figures.
+type peerCounts struct {
+	fromPeers, fromOrigin int64 // bytes received, first copies
+	chunks                int64 // chunks held
+	haveFrames, haves     int64 // frames announcing chunks to peers, and the announcements
 }
 
 // runViewers plays every viewer's sessions, each through an environment
@@ -89,12 +96,14 @@ func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(c
 		playing.Add(1)
 		s, got, err := watch(ctx, cfg, env.client, env.playlist, from, want)
 		playing.Add(-1)
-		if env.downloaded != nil {
-			s.FromPeers, s.FromOrigin = env.downloaded()
+		if env.counts != nil {
+			c := env.counts()
+			s.FromPeers, s.FromOrigin = c.fromPeers, c.fromOrigin
+			s.Chunks, s.HaveFrames, s.Haves = c.chunks, c.haveFrames, c.haves
 		}
 		if cfg.Mode == ModeVOD {
 			s.Downloaded = s.Bytes // the player fetched everything itself
-			if env.downloaded != nil {
+			if env.counts != nil {
 				s.Downloaded = s.FromPeers + s.FromOrigin
 			}
 		}

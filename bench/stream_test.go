@@ -207,6 +207,9 @@ func TestStreamVODReportsEveryViewerWindow(t *testing.T) {
 			t.Errorf("%s: %d origin requests, %v viewer-minutes, download ratio P50 %v max %v", run.Name, run.OriginRequests, run.ViewerMinutes, run.DownloadRatioP50, run.DownloadRatioMax)
 		}
 	}
+	if p := res.P2P; p.Chunks <= 0 || p.HaveFrames > p.Haves {
+		t.Errorf("p2p: peers held %d chunks and sent %d HAVE frames carrying %d announcements; want chunks, and no more frames than announcements", p.Chunks, p.HaveFrames, p.Haves)
+	}
 	// The player downloads only what it plays, plus playlists.
 	if res.CDN.DownloadRatioP50 < 1 || res.CDN.Downloaded != res.CDN.PlayerBytes {
 		t.Errorf("cdn: download ratio %v, downloaded %d, players %d", res.CDN.DownloadRatioP50, res.CDN.Downloaded, res.CDN.PlayerBytes)
@@ -218,7 +221,7 @@ func TestStreamVODReportsEveryViewerWindow(t *testing.T) {
 	res.WriteReport(&out)
 	for _, want := range []string{"P2P (Shoal)", "CDN only", "origin / viewer-minute", "downloaded ÷ played max",
 		"lower bound on P2P origin egress", "result stream mode=vod viewers=3 p2p_startup_p50=", " lower_bound_over_cdn=",
-		"CPU while watching", " p2p_cpu_cores=", " cdn_cpu_seconds=",
+		"CPU while watching", " p2p_cpu_cores=", " cdn_cpu_seconds=", "HAVE frames / chunk held", " p2p_have_frames=",
 		"start-up, request by request", "  master playlist", "  media playlist", "  segment 2", "    P95 session"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
