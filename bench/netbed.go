@@ -116,7 +116,7 @@ func EgressBound(n int, size, egress int64, originUp, peerUp, peerDown float64) 
 
 // median of a list (0 for none): the middle value, or the mean of the two
 // middle values.
-func median[T time.Duration | int64](v []T) T {
+func median[T time.Duration | int64 | float64](v []T) T {
 	if len(v) == 0 {
 		return 0
 	}
@@ -139,6 +139,7 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 	type agg struct {
 		first, last, bound, ttfb []time.Duration
 		wbound, wstar            []time.Duration
+		wire                     []WireOverhead
 		egress                   []int64
 	}
 	by := map[string]*agg{}
@@ -173,8 +174,11 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 			float64(run.OriginEgress)/f, secs(eb), beff, ttfb, run.Completed, c.Receivers)
 		if wl := r.wireLine(run); wl.text != "" {
 			fmt.Fprintln(w, wl.text)
-			a.wbound = append(a.wbound, wl.bound)
-			a.wstar = append(a.wstar, wl.tstar)
+			if wl.measured { // a run without counters says so, and stays out of the medians
+				a.wbound = append(a.wbound, wl.bound)
+				a.wstar = append(a.wstar, wl.tstar)
+				a.wire = append(a.wire, wl.cost)
+			}
 		}
 	}
 	fmt.Fprintln(w, "\nmedians:")
@@ -193,9 +197,9 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 		fmt.Fprintf(w, "%-7s T_first %s  T_last %s  efficiency %s  origin egress %.2f×F  egress bound %s (bound/T_last %s)  TTFB p50 %s\n",
 			name, secs(median(a.first)), secs(last), eff, float64(median(a.egress))/f, secs(median(a.bound)), beff, ttfb)
 		if len(a.wbound) > 0 && last > 0 {
-			wb, ws := median(a.wbound), median(a.wstar)
-			fmt.Fprintf(w, "%-7s on the wire: T*_wire %s (T*_wire/T_last %.3f)  egress bound %s (bound/T_last %.3f)\n",
-				"", secs(ws), ws.Seconds()/last.Seconds(), secs(wb), wb.Seconds()/last.Seconds())
+			wb, ws, o := median(a.wbound), median(a.wstar), medianWire(a.wire)
+			fmt.Fprintf(w, "%-7s on the wire (%d of %d runs measured): h=%.4f h_o=%.4f a=%.4f  T*_wire %s (T*_wire/T_last %.3f)  egress bound %s (bound/T_last %.3f)\n",
+				"", len(a.wbound), len(a.first), o.Peer, o.Origin, o.Ack, secs(ws), ws.Seconds()/last.Seconds(), secs(wb), wb.Seconds()/last.Seconds())
 		}
 	}
 	fmt.Fprintln(w, "\nwire: h = receivers' shaped upload less a × their shaped download, per payload byte they served;"+
@@ -203,10 +207,22 @@ func (r *NetbedResult) WriteReport(w io.Writer) {
 		" wire bound = max(T*_wire, [(1+a)·h·(N·F−E) + a·h_o·E]/Σu_i, h_o·E/u_s) with E the origin's payload")
 }
 
-// wireSummary is one run's wire overhead and the bounds it gives.
+// wireSummary is one run's wire overhead and the bounds it gives;
+// measured is false when the run's counters gave none (text says why).
 type wireSummary struct {
 	text         string
+	measured     bool
+	cost         WireOverhead
 	bound, tstar time.Duration
+}
+
+// medianWire is the median of each overhead on its own.
+func medianWire(ws []WireOverhead) WireOverhead {
+	var h, ho, a []float64
+	for _, o := range ws {
+		h, ho, a = append(h, o.Peer), append(ho, o.Origin), append(a, o.Ack)
+	}
+	return WireOverhead{Peer: median(h), Origin: median(ho), Ack: median(a)}
 }
 
 // wireLine is the line under a run that says what the wire cost (empty
@@ -227,8 +243,10 @@ func (r *NetbedResult) wireLine(run NetbedRun) wireSummary {
 		served += run.Wire.PeerServed[i]
 	}
 	ws := wireSummary{
-		bound: WireEgressBound(c.Receivers, c.Size, run.OriginServed, c.OriginUp, c.PeerUp, c.PeerDown, o),
-		tstar: WireLowerBound(c.Receivers, c.Size, c.OriginUp, c.PeerUp, c.PeerDown, o),
+		measured: true,
+		cost:     o,
+		bound:    WireEgressBound(c.Receivers, c.Size, run.OriginServed, c.OriginUp, c.PeerUp, c.PeerDown, o),
+		tstar:    WireLowerBound(c.Receivers, c.Size, c.OriginUp, c.PeerUp, c.PeerDown, o),
 	}
 	eff := "-"
 	if last := run.TLast(); last > 0 {

@@ -72,3 +72,26 @@ func TestBTTracker(t *testing.T) {
 		t.Fatalf("report lacks the median T_last:\n%s", b.String())
 	}
 }
+
+// TestNetbedReportLeavesUnmeasuredRunsOutOfWireMedians guards the wire
+// medians: a run whose counters gave no overhead says so on its own line
+// and does not drag the medians towards zero.
+func TestNetbedReportLeavesUnmeasuredRunsOutOfWireMedians(t *testing.T) {
+	const f = 1 << 20
+	measured := &NetbedWire{PeerUp: []int64{1060 * f / 1000, 1060 * f / 1000}, PeerDown: []int64{f, f}, PeerServed: []int64{f, f}, OriginUp: 1048 * f / 1000, OriginIn: 0}
+	run := func(w *NetbedWire) NetbedRun {
+		return NetbedRun{Client: ClientShoal, Done: []time.Duration{time.Second, 2 * time.Second}, Completed: 2, Receivers: 2,
+			OriginEgress: f, OriginServed: f, Wire: w}
+	}
+	var b bytes.Buffer
+	(&NetbedResult{Config: NetbedConfig{Receivers: 2, Size: f, OriginUp: 1e6, PeerUp: 1e6, PeerDown: 1e7}, Runs: []NetbedRun{
+		run(measured), run(&NetbedWire{}), run(measured),
+	}}).WriteReport(&b)
+	out := b.String()
+	if !strings.Contains(out, "(2 of 3 runs measured): h=1.0600 h_o=1.0480 a=0.0000") {
+		t.Fatalf("wire medians not over the 2 measured runs:\n%s", out)
+	}
+	if !strings.Contains(out, "wire: netbed: no wire counters") {
+		t.Fatalf("the unmeasured run does not say so:\n%s", out)
+	}
+}

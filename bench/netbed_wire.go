@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shoal-cdn/shoal/core"
 )
 
 // The links of the netbed are shaped by tc tbf, and tbf shapes wire bytes:
@@ -36,22 +38,13 @@ type NetbedWire struct {
 	OriginUp, OriginIn int64
 }
 
-// WireOverhead is the cost of the wire, measured.
-type WireOverhead struct {
-	// Peer (h) is the wire bytes on a receiver's upload per payload byte it
-	// serves: headers, libp2p framing and encryption, and the requests
-	// it sends.
-	Peer float64
-	// Origin (h_o) is the wire bytes on the origin's upload per payload
-	// byte it serves (headers, HTTP response headers).
-	Origin float64
-	// Ack (a) is the bytes a receiver sends back per wire byte it
-	// receives: ACKs, and the requests that asked for the bytes.
-	Ack float64
-}
+// WireOverhead is the cost of the wire, measured: core.WireCost, the
+// type the simulator's wire model takes, so a measurement can be given to
+// it as it is.
+type WireOverhead = core.WireCost
 
 // PayloadOnly is the overhead the payload bounds assume: none.
-var PayloadOnly = WireOverhead{Peer: 1, Origin: 1, Ack: 0}
+var PayloadOnly = core.PayloadOnly
 
 // ErrNoWire means a run's wire counters cannot give an overhead.
 var ErrNoWire = errors.New("netbed: no wire counters")

@@ -36,8 +36,11 @@ type Scenario struct {
 	Content  Content `yaml:"content"`
 	Origin   Origin  `yaml:"origin"`
 	Swarm    Swarm   `yaml:"swarm"`
-	Media    Media   `yaml:"media"`
-	Classes  []Class `yaml:"classes"`
+	// Wire is what the links carry beyond the payload (default: what
+	// `shoal bench netbed` measured, core.MeasuredWire).
+	Wire    Wire    `yaml:"wire"`
+	Media   Media   `yaml:"media"`
+	Classes []Class `yaml:"classes"`
 	// Seeds are peers holding the whole content from t=0.
 	Seeds  Seeds   `yaml:"seeds"`
 	Joins  Joins   `yaml:"joins"`
@@ -94,6 +97,35 @@ type Swarm struct {
 	// the content per peer (policy.AssistBudget), negative for no cap, 0
 	// (the default) off.
 	OriginAssist float64 `yaml:"origin_assist"`
+}
+
+// Wire is the cost of the wire, as core.WireCost: h (peer), h_o (origin)
+// and a (ack). A zero field takes core.MeasuredWire's value, what `shoal
+// bench netbed` measured on shaped Linux links; payload_only charges
+// nothing (the model before it had a wire).
+type Wire struct {
+	Peer        float64 `yaml:"peer"`
+	Origin      float64 `yaml:"origin"`
+	Ack         float64 `yaml:"ack"`
+	PayloadOnly bool    `yaml:"payload_only"`
+}
+
+// Cost is the wire cost the links charge.
+func (w Wire) Cost() core.WireCost {
+	if w.PayloadOnly {
+		return core.PayloadOnly
+	}
+	c := core.MeasuredWire
+	if w.Peer != 0 {
+		c.Peer = w.Peer
+	}
+	if w.Origin != 0 {
+		c.Origin = w.Origin
+	}
+	if w.Ack != 0 {
+		c.Ack = w.Ack
+	}
+	return c
 }
 
 // Media describes the stream for vod and live scenarios.
@@ -269,6 +301,9 @@ func (s *Scenario) fill() error {
 	}
 	if s.Name == "" {
 		s.Name = "scenario"
+	}
+	if c := s.Wire.Cost(); c.Peer < 1 || c.Origin < 1 || c.Ack < 0 || c.Ack >= 1 {
+		return bad("wire: peer and origin are wire bytes per payload byte (at least 1), ack a fraction of what is received (0 to 1): got %+v", c)
 	}
 	switch s.Kind {
 	case "":

@@ -122,7 +122,11 @@ type flow struct {
 
 // The network model: a flow's rate is the smaller of its sender's equal
 // share (upload capacity / active uploads) and its receiver's (download
-// capacity / active downloads). It is not max-min fair — capacity one flow
+// capacity / active downloads), both in payload after the wire's cost
+// (Scenario.Wire, a core.WireCost): a peer's upload carries h wire bytes
+// per payload byte and the ACKs of what it downloads (a per wire byte
+// received), the origin's h_o per payload byte, and a download carries
+// the sender's h or h_o per payload byte. It is not max-min fair — capacity one flow
 // cannot use is not handed to the others — which is pessimistic when a
 // node's flows have different bottlenecks and exact when they share one.
 // Rates are recomputed for the flows of both ends whenever a flow starts
@@ -142,7 +146,46 @@ func (w *world) upShare(f *flow) float64 {
 	if f.from == nil {
 		return w.originShare
 	}
-	return share(f.from.up, len(f.from.upFlows))
+	return share(f.from.upPayload, len(f.from.upFlows))
+}
+
+// downShare is f's receiver's share of its download, in payload: the
+// link carries f's wire bytes, h (or h_o from the origin) per payload byte.
+func (w *world) downShare(f *flow) float64 {
+	return share(f.to.down, len(f.to.downFlows)) / w.flowCost(f)
+}
+
+// flowCost is the wire bytes per payload byte of f.
+func (w *world) flowCost(f *flow) float64 {
+	if f.from == nil {
+		return w.wire.Origin
+	}
+	return w.wire.Peer
+}
+
+// originCapacity is the origin's egress in payload (0: unlimited).
+func (w *world) originCapacity() float64 { return w.sc.Origin.Capacity.f() / w.wire.Origin }
+
+// setUpPayload brings n's upload capacity for payload up to date: its
+// link less the ACKs of what it downloads now, a per wire byte received,
+// over h. The ACKs follow the download rates of n's last reshare, not
+// every change of them: a second-order term (a is under 1 %), and
+// following them exactly would cascade a rate change through the swarm.
+func (w *world) setUpPayload(n *node) {
+	if n.up <= 0 {
+		n.upPayload = 0 // unlimited
+		return
+	}
+	ack := 0.0
+	if w.wire.Ack > 0 {
+		for _, f := range n.downFlows {
+			if !math.IsInf(f.rate, 1) {
+				ack += f.rate * w.flowCost(f)
+			}
+		}
+		ack *= w.wire.Ack
+	}
+	n.upPayload = max(n.up-ack, n.up/2) / w.wire.Peer
 }
 
 // setRate brings f's progress up to now and reschedules its completion at
@@ -151,7 +194,7 @@ func (w *world) setRate(f *flow) {
 	if f.done {
 		return
 	}
-	r := min(w.upShare(f), share(f.to.down, len(f.to.downFlows)))
+	r := min(w.upShare(f), w.downShare(f))
 	if f.rate > 0 {
 		f.remaining -= f.rate * (w.now - f.last).Seconds()
 		if f.remaining < 0 {
@@ -172,6 +215,7 @@ func (w *world) setRate(f *flow) {
 }
 
 func (w *world) reshare(n *node) {
+	w.setUpPayload(n)
 	for _, f := range n.upFlows {
 		w.setRate(f)
 	}
@@ -189,7 +233,7 @@ func (w *world) startFlow(f *flow) {
 		w.originFlows = append(w.originFlows, f)
 		// A new flow gets at most the current fair share; the others pick
 		// it up at the next origin epoch.
-		if s := share(w.sc.Origin.Capacity.f(), len(w.originFlows)); s < w.originShare || len(w.originFlows) == 1 {
+		if s := share(w.originCapacity(), len(w.originFlows)); s < w.originShare || len(w.originFlows) == 1 {
 			w.originShare = s
 		}
 		w.originDirty()
@@ -244,7 +288,7 @@ func (w *world) originDirty() {
 
 func (w *world) originEpoch() {
 	w.epochPending = false
-	s := share(w.sc.Origin.Capacity.f(), len(w.originFlows))
+	s := share(w.originCapacity(), len(w.originFlows))
 	if w.originShare == w.originApplied && math.Abs(s-w.originApplied) <= 0.01*w.originApplied {
 		return
 	}

@@ -24,7 +24,8 @@ const playbackTrace = "testdata/playback-vod.trace"
 // traceScenario: a short video in 2 s segments, a player with a 6 s buffer
 // goal (so it pauses its requests and its deadlines move with its buffer),
 // and a second viewer joining later, so the first one's look-ahead and
-// requests meet a swarm.
+// requests meet a swarm. Payload-only links: the trace holds the rules'
+// decisions, which the wire's cost would only shift in time.
 const traceScenario = `
 name: playback-trace
 seed: 5
@@ -34,6 +35,7 @@ media: {bitrate: 4Mbit, segment: 2s, buffer: 6s}
 content: {size: 10MB}
 origin: {capacity: 40Mbit, latency: 10ms}
 swarm: {tick: 100ms}
+wire: {payload_only: true}
 classes:
   - {name: a, share: 1, up: 20Mbit, down: 50Mbit, latency: 5ms}
 joins: {count: 2, over: 10s}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/shoal-cdn/shoal/core"
 	"github.com/shoal-cdn/shoal/swarm/policy"
 )
 
@@ -27,8 +28,9 @@ type world struct {
 	edge      int     // live: segments published
 
 	originFlows   []*flow
-	originShare   float64 // the share new origin flows get
-	originApplied float64 // the share every origin flow was last given
+	originShare   float64       // the share new origin flows get
+	wire          core.WireCost // Scenario.Wire, resolved
+	originApplied float64       // the share every origin flow was last given
 	epochPending  bool
 
 	originBytes, peerBytes    int64
@@ -64,7 +66,8 @@ func run(ctx context.Context, sc *Scenario, h *hooks) (*Result, error) {
 	w.rnd = rand.New(rand.NewPCG(sc.Seed, 0x5eed))
 	w.chunks = int((w.total + w.chunkSize - 1) / w.chunkSize)
 	w.copies = make([]int32, w.chunks)
-	w.originShare = share(sc.Origin.Capacity.f(), 1)
+	w.wire = sc.Wire.Cost()
+	w.originShare = share(w.originCapacity(), 1)
 	w.edge = w.chunks
 	if sc.Kind == KindLive {
 		w.edge = 0

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -344,5 +345,62 @@ sample: 1s
 		if checked == 0 {
 			t.Fatalf("%s: nothing checked", sc.Name)
 		}
+	}
+}
+
+// TestWireCostSlowsTheLinks guards the wire model (Scenario.Wire): a link
+// that carries h wire bytes per payload byte moves payload h times slower,
+// the origin's h_o, and payload_only charges nothing.
+func TestWireCostSlowsTheLinks(t *testing.T) {
+	last := func(y string) float64 {
+		t.Helper()
+		r, err := Run(context.Background(), mustParse(t, y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done, incomplete := r.Completion()
+		if incomplete > 0 || len(done) == 0 {
+			t.Fatalf("%d incomplete", incomplete)
+		}
+		return done[len(done)-1].Seconds()
+	}
+	for _, tc := range []struct {
+		name, base string
+		want       float64 // wire time / payload-only time
+	}{
+		// One peer, CDN only: the origin's link is the bottleneck.
+		{"origin", `
+name: wire-origin
+duration: 1h
+content: {size: 8MiB, chunk: 256KiB}
+origin: {capacity: 10Mbit, latency: 1ns}
+swarm: {p2p: false}
+classes: [{name: a, share: 1, up: 20Mbit, down: 100Mbit, latency: 1ns}]
+joins: {count: 1}
+`, 1.05},
+		// One seed, no origin: the seed's upload is the bottleneck; the
+		// seed downloads nothing, so it sends no ACKs.
+		{"peer", `
+name: wire-peer
+duration: 1h
+content: {size: 8MiB, chunk: 256KiB}
+origin: {off: true}
+classes:
+  - {name: a, share: 1, up: 20Mbit, down: 100Mbit, latency: 1ns}
+  - {name: seed, share: 0, up: 10Mbit, down: 100Mbit, latency: 1ns}
+seeds: {count: 1, class: seed}
+joins: {count: 1}
+`, 1.10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pay := last(tc.base + "wire: {payload_only: true}\n")
+			wire := last(tc.base + "wire: {peer: 1.10, origin: 1.05}\n")
+			if r := wire / pay; math.Abs(r-tc.want) > 0.01 {
+				t.Fatalf("with the wire %.3fs, payload only %.3fs: ratio %.3f, want %.2f", wire, pay, r, tc.want)
+			}
+		})
+	}
+	if _, err := Parse([]byte("duration: 1m\ncontent: {size: 1MiB}\nclasses: [{name: a}]\nwire: {peer: 0.9}")); !errors.Is(err, ErrScenario) {
+		t.Fatalf("wire peer 0.9 accepted: %v", err)
 	}
 }

@@ -72,20 +72,23 @@ type req struct {
 
 // node is one simulated peer.
 type node struct {
-	id      int32
-	key     policy.PeerKey
-	seed    uint64 // policy.PeerSeed(key)
-	class   int
-	region  string
-	up      float64
-	down    float64
-	lat     time.Duration
-	upload  bool // serves peers
-	nat     bool
-	isSeed  bool
-	alive   bool
-	cutOff  bool
-	aliveAt int // index in world.alive
+	id     int32
+	key    policy.PeerKey
+	seed   uint64 // policy.PeerSeed(key)
+	class  int
+	region string
+	up     float64
+	down   float64
+	// upPayload is up in payload after the wire's cost (setUpPayload),
+	// as of n's last reshare; 0: unlimited.
+	upPayload float64
+	lat       time.Duration
+	upload    bool // serves peers
+	nat       bool
+	isSeed    bool
+	alive     bool
+	cutOff    bool
+	aliveAt   int // index in world.alive
 
 	joinAt, doneAt, leftAt time.Duration
 	have                   bitset
