@@ -16,7 +16,7 @@ import (
 )
 
 // cache is a receiver's cache directory: verified chunks in a store, plus the
-// manifests and hash layers they belong to, kept in the origin's own layout
+// manifests, root pages and hash layers they belong to, kept in the origin's own layout
 // so a cache can be served as an origin.
 type cache struct {
 	dir    string
@@ -41,7 +41,7 @@ func openCacheWith(dir string, quota int64, verify bool, log *slog.Logger) (*cac
 	if dir == "" {
 		dir = DefaultCacheDir()
 	}
-	for _, d := range []string{layout.ManifestDir, layout.HashLayerDir, layout.RevocationDir} {
+	for _, d := range []string{layout.ManifestDir, layout.HashLayerDir, layout.RootPageDir, layout.RevocationDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
@@ -82,7 +82,8 @@ func (c *cache) manifest(ctx context.Context, origin *cdn.Client, id core.Conten
 }
 
 // hashLayer returns the verified hash layer of f, from the cache or the
-// origin; a file of at most one chunk needs neither.
+// origin; a file of at most one chunk needs neither. f carries its root
+// (of a paged manifest: the one its root page gives).
 func (c *cache) hashLayer(ctx context.Context, origin *cdn.Client, f manifest.File) (manifest.HashLayer, error) {
 	size := f.Chunks * core.HashSize
 	p := c.file(layout.HashLayerPath(f.Root))

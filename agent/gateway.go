@@ -35,6 +35,7 @@ func (p *Peer) Gateway() http.Handler {
 	mux.HandleFunc("HEAD /c/{id}/{path...}", p.gw.bounded(p.serveContent))
 	mux.HandleFunc("GET /api/status", p.serveStatus)
 	mux.HandleFunc("GET /api/manifest/{id}", p.serveManifest)
+	mux.HandleFunc("GET /api/roots/{id}/{page}", p.serveRootPage)
 	mux.Handle("GET /metrics", p.metricsHandler())
 	return p.cfg.AccessLog.Wrap("gateway", withCORS(mux, p.cfg.StatusOrigins))
 }
@@ -99,7 +100,13 @@ func (p *Peer) serveContent(w http.ResponseWriter, r *http.Request) {
 // as ctype, streamed with ahead chunks of read-ahead.
 func (p *Peer) serveFile(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int, ctype string, ahead int) {
 	c := sess.Content()
-	f := c.Manifest.Files[fi]
+	f, err := p.File(r.Context(), sess, fi) // its root is its ETag
+	if err != nil {
+		if r.Context().Err() == nil {
+			httpError(w, fmt.Errorf("%s of content %s: %w", c.Manifest.Files[fi].Path, c.ID, err), http.StatusBadGateway)
+		}
+		return
+	}
 	start, end, partial, ok := parseRange(rangeHeader(r, fileETag(f)), f.Size)
 	if !ok {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", f.Size))
@@ -113,7 +120,7 @@ func (p *Peer) serveFile(w http.ResponseWriter, r *http.Request, sess *swarm.Ses
 	// The hash layer and the first chunk before the headers: failing here
 	// (the origin down, the cache disk full) is still a clean error
 	// status, not a cut body.
-	err := p.Layer(r.Context(), sess, fi)
+	err = p.Layer(r.Context(), sess, fi)
 	if err == nil {
 		err = p.awaitFirst(r.Context(), sess, fi, start, end, ahead)
 	}

@@ -313,6 +313,14 @@ func Get(ctx context.Context, cfg GetConfig) (GetResult, error) {
 	if err != nil {
 		return GetResult{}, err
 	}
+	if swarmLayers == nil {
+		files, err = withRoots(m, files, func(roots *manifest.RootTable, page int) error {
+			return c.rootPage(ctx, origin, m, roots, page)
+		})
+		if err != nil {
+			return GetResult{}, err
+		}
+	}
 	layers := make([]manifest.HashLayer, len(files))
 	for i, f := range files {
 		if swarmLayers != nil {

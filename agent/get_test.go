@@ -56,11 +56,17 @@ type fixture struct {
 }
 
 func publishTree(t testing.TB, name string, seed uint64, files map[string]int) *fixture {
+	return publishTreeVersion(t, name, seed, files, 0)
+}
+
+// publishTreeVersion is publishTree with the manifest format version
+// (publish.Config.ManifestVersion).
+func publishTreeVersion(t testing.TB, name string, seed uint64, files map[string]int, version int) *fixture {
 	t.Helper()
 	fx := &fixture{src: filepath.Join(t.TempDir(), name), layoutDir: t.TempDir()}
 	genTree(t, fx.src, name, seed, files)
 	fx.key = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{byte(seed)}, 32))
-	res, err := publish.Publish(context.Background(), publish.Config{Key: fx.key, Out: fx.layoutDir, ChunkSize: testChunk, Paths: []string{fx.src}})
+	res, err := publish.Publish(context.Background(), publish.Config{Key: fx.key, Out: fx.layoutDir, ChunkSize: testChunk, Paths: []string{fx.src}, ManifestVersion: version})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ func (p *Peer) serveMedia(w http.ResponseWriter, r *http.Request, sess *swarm.Se
 		return false
 	}
 	if ref.rend < 0 {
+		p.prefetchStartRoots(sess, ix, f.Path)
 		p.servePlaylist(w, r, sess, fi)
 	} else {
 		p.serveSegment(w, r, sess, fi, ix, ref)
@@ -92,9 +93,48 @@ func (p *Peer) servePlaylist(w http.ResponseWriter, r *http.Request, sess *swarm
 	}
 	h := w.Header()
 	h.Set("Content-Type", fileType(f))
-	h.Set("ETag", `"`+f.Root.String()+`"`)
+	f, _ = c.Roots.File(fi) // known: its layer is loaded
+	h.Set("ETag", fileETag(f))
 	h.Set("Cache-Control", "public, max-age=31536000, immutable") // VOD: the content never changes
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body.Bytes()))
+}
+
+// startSegments is how many segments of a rendition a player asks for
+// first: the root pages of these are loaded along with its playlist.
+const startSegments = 2
+
+// prefetchStartRoots loads, in the background, the root pages (of a paged
+// manifest) of the files a player asks for after playlist name: the first
+// segments of the renditions it lists (an HLS media playlist: its own; a
+// DASH MPD: every representation's), so that their root pages travel while
+// the playlist does, not before the segments' hash layers. An HLS master
+// playlist needs none: the player picks one rendition, whose playlist comes
+// next.
+func (p *Peer) prefetchStartRoots(sess *swarm.Session, ix *mediaIndex, name string) {
+	c := sess.Content()
+	if !c.Manifest.Paged() {
+		return
+	}
+	j := p.joinedOf(c.ID)
+	if j == nil || j.sess != sess {
+		return
+	}
+	var fis []int
+	for _, r := range ix.m.Renditions {
+		if r.Playlist != name && (ix.m.Kind != manifest.MediaDASH || name != ix.m.Entry) {
+			continue
+		}
+		paths := []string{r.Init}
+		for _, s := range r.Segments[:min(startSegments, len(r.Segments))] {
+			paths = append(paths, s.Path)
+		}
+		for _, path := range paths {
+			if fi, ok := ix.fileIdx[path]; ok {
+				fis = append(fis, fi)
+			}
+		}
+	}
+	p.prefetchRootPages(j, fis)
 }
 
 // vetPlaylist parses a playlist or MPD and checks that every URI in it is
@@ -159,7 +199,13 @@ func vetPlaylist(kind, name string, b []byte) error {
 // need it. What is decided when is policy.Playback's (playbacks.plan).
 func (p *Peer) serveSegment(w http.ResponseWriter, r *http.Request, sess *swarm.Session, fi int, ix *mediaIndex, ref mediaRef) {
 	c := sess.Content()
-	f := c.Manifest.Files[fi]
+	f, err := p.File(r.Context(), sess, fi) // its root is its ETag
+	if err != nil {
+		if r.Context().Err() == nil {
+			httpError(w, fmt.Errorf("%s of content %s: %w", c.Manifest.Files[fi].Path, c.ID, err), http.StatusBadGateway)
+		}
+		return
+	}
 	rend := ix.m.Renditions[ref.rend]
 	start, end, partial, ok := parseRange(rangeHeader(r, fileETag(f)), f.Size)
 	if !ok {

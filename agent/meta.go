@@ -26,11 +26,12 @@ const metaPeers = 4
 // against the content ID, but must not exhaust memory first).
 const maxManifestBytes = 64 << 20
 
-// serveMeta answers peers' requests for manifests and hash layers from the
-// cache. Both are self-verifying, so serving them lets a newcomer join and
+// serveMeta answers peers' requests for manifests, hash layers and root
+// pages from the cache. All are self-verifying, so serving them lets a newcomer join and
 // complete from peers while the origin is down. A peer that may not upload
 // (the operator's policy or its own --p2p: off or leech-only for the
-// content, or peer-wide for a hash layer, whose content it cannot name)
+// content, or peer-wide for a hash layer or root page, whose content it
+// cannot name)
 // serves none.
 func (p *Peer) serveMeta(kind wire.MetaKind, key core.Hash) ([]byte, bool) {
 	var rel string
@@ -41,11 +42,14 @@ func (p *Peer) serveMeta(kind wire.MetaKind, key core.Hash) ([]byte, bool) {
 			return nil, false
 		}
 		rel = layout.ManifestPath(id)
-	case wire.MetaHashLayer:
+	case wire.MetaHashLayer, wire.MetaRootPage:
 		if !modeOf(p.pol.peerWideDecision().P2P).UploadToPeers() {
 			return nil, false
 		}
 		rel = layout.HashLayerPath(key)
+		if kind == wire.MetaRootPage {
+			rel = layout.RootPagePath(key)
+		}
 	default:
 		return nil, false
 	}
@@ -183,7 +187,7 @@ func (p *Peer) layer(ctx context.Context, j *joined, fi int) error {
 		call = &layerCall{done: make(chan struct{})}
 		j.loading[fi] = call
 		started := p.goOwned(func() {
-			call.err = p.fetchLayer(j.ctx, sess, fi)
+			call.err = p.fetchLayer(j.ctx, j, fi)
 			j.lmu.Lock()
 			delete(j.loading, fi)
 			j.lmu.Unlock()
@@ -209,18 +213,31 @@ type layerCall struct {
 	err  error
 }
 
-func (p *Peer) fetchLayer(ctx context.Context, sess *swarm.Session, fi int) error {
-	f := sess.Content().Manifest.Files[fi]
+// metaPeers lists the peers to ask for sess's metadata: those connected,
+// else (not connected yet) those the tracker lists, with the tracker's
+// error if it failed.
+func (p *Peer) metaPeers(ctx context.Context, sess *swarm.Session) ([]discovery.PeerInfo, error) {
+	var peers []discovery.PeerInfo
+	for _, id := range sess.Peers() {
+		peers = append(peers, discovery.PeerInfo{Peer: string(id)})
+	}
+	if len(peers) > 0 || p.tracker == nil {
+		return peers, nil
+	}
+	return p.lookupPeers(ctx, sess.Content().ID)
+}
+
+// fetchLayer loads file fi's hash layer, its root first when that is in a
+// root page not loaded yet.
+func (p *Peer) fetchLayer(ctx context.Context, j *joined, fi int) error {
+	sess := j.sess
+	f, err := p.fileOf(ctx, j, fi)
+	if err != nil {
+		return err
+	}
 	l, err := p.cache.hashLayer(ctx, p.origin, f)
 	if err != nil && originDown(err) && sess.Mode().FetchFromPeers() {
-		var peers []discovery.PeerInfo
-		for _, id := range sess.Peers() {
-			peers = append(peers, discovery.PeerInfo{Peer: string(id)})
-		}
-		var lerr error
-		if len(peers) == 0 && p.tracker != nil {
-			peers, lerr = p.lookupPeers(ctx, sess.Content().ID) // not connected yet
-		}
+		peers, lerr := p.metaPeers(ctx, sess)
 		var b []byte
 		var perr error
 		b, l, perr = fromPeers(ctx, p, peers, wire.MetaHashLayer, f.Root, int(f.Chunks)*core.HashSize, func(b []byte) (manifest.HashLayer, error) {
@@ -268,12 +285,20 @@ func (p *Peer) layers(ctx context.Context, j *joined, files []int) error {
 // readers to load on demand.
 func (p *Peer) loadCachedLayers(j *joined) {
 	c := j.sess.Content()
-	for fi, f := range c.Manifest.Files {
+	for fi := range c.Manifest.Files {
 		if j.ctx.Err() != nil {
 			return
 		}
 		if c.HasLayer(fi) {
 			continue
+		}
+		f, ok := c.Roots.File(fi)
+		if !ok { // in a root page: the cache's copy, if any
+			page, _ := c.Roots.Page(fi)
+			if !p.cache.cachedRootPage(c.Manifest, c.Roots, page) {
+				continue
+			}
+			f, _ = c.Roots.File(fi)
 		}
 		if l, ok := p.cache.cachedLayer(f); ok {
 			j.sess.SetLayer(fi, l)

@@ -253,6 +253,7 @@ type joined struct {
 
 	lmu     sync.Mutex
 	loading map[int]*layerCall // guarded by lmu: hash layers being fetched, by file
+	pages   map[int]*layerCall // guarded by lmu: root pages being fetched, by page
 	all     *swarm.Interest    // guarded by lmu: the whole content, once asked for (JoinAll)
 
 	// dialHold (nil: none) is closed when the session may dial the peers
@@ -261,6 +262,16 @@ type joined struct {
 	// startupDialHold (see holdDials).
 	dialHold    chan struct{}
 	releaseOnce sync.Once
+}
+
+// isReady reports whether j's start has ended with a session.
+func (j *joined) isReady() bool {
+	select {
+	case <-j.ready:
+		return j.err == nil
+	default:
+		return false
+	}
 }
 
 // startupDialHold bounds how long a join for a playback holds its dials.
@@ -686,6 +697,7 @@ func (p *Peer) start(id core.ContentID, j *joined) error {
 	j.ctx, j.cancel = sctx, cancel
 	j.sess = sess
 	j.loading = map[int]*layerCall{}
+	j.pages = map[int]*layerCall{}
 	sess.Begin(sctx)
 	p.node.Add(sess)
 	p.pol.applySession(sess) // a policy taken since modeFor

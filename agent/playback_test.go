@@ -30,13 +30,20 @@ import (
 // entry playlist's path) behind an origin and a real tracker.
 func newMediaFixture(t *testing.T, gen func(dir string) string) (sf *swarmFixture, entry string) {
 	t.Helper()
+	return newMediaFixtureVersion(t, gen, 0)
+}
+
+// newMediaFixtureVersion is newMediaFixture with the manifest format
+// version (publish.Config.ManifestVersion).
+func newMediaFixtureVersion(t *testing.T, gen func(dir string) string, version int) (sf *swarmFixture, entry string) {
+	t.Helper()
 	fx := &fixture{src: filepath.Join(t.TempDir(), "media"), layoutDir: t.TempDir()}
 	entry, err := filepath.Rel(fx.src, gen(fx.src))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fx.key = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
-	res, err := publish.Publish(context.Background(), publish.Config{Key: fx.key, Out: fx.layoutDir, ChunkSize: testChunk, Paths: []string{fx.src}})
+	res, err := publish.Publish(context.Background(), publish.Config{Key: fx.key, Out: fx.layoutDir, ChunkSize: testChunk, Paths: []string{fx.src}, ManifestVersion: version})
 	if err != nil {
 		t.Fatal(err)
 	}

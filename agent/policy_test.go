@@ -296,9 +296,9 @@ func TestMeteredAndBatteryFacts(t *testing.T) {
 
 // TestNoMetadataUploadWithP2POff: with P2P off (or leech-only) for a
 // content, the peer serves peers neither its manifest nor (peer-wide) hash
-// layers: they are uploads too.
+// layers and root pages: they are uploads too.
 func TestNoMetadataUploadWithP2POff(t *testing.T) {
-	fx := publishTree(t, "polmeta", 63, map[string]int{"a.bin": 3 * testChunk})
+	fx := publishTreeVersion(t, "polmeta", 63, map[string]int{"a.bin": 3 * testChunk}, manifest.VersionPaged)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := memPolicyPeer(t, ctx, fx, t.TempDir(), PeerConfig{OperatorKeys: operatorKeys()})
@@ -306,13 +306,20 @@ func TestNoMetadataUploadWithP2POff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := sess.Content().Manifest.Files[0].Root
-	if _, err := p.cache.hashLayer(ctx, p.origin, sess.Content().Manifest.Files[0]); err != nil {
+	f, err := p.File(ctx, sess, 0) // its root from the content's root page
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.cache.hashLayer(ctx, p.origin, f); err != nil {
 		t.Fatal(err)
 	}
 	serves := func() (manifest, layer bool) {
 		_, manifest = p.serveMeta(wire.MetaManifest, core.Hash(fx.id))
-		_, layer = p.serveMeta(wire.MetaHashLayer, root)
+		_, layer = p.serveMeta(wire.MetaHashLayer, f.Root)
+		_, page := p.serveMeta(wire.MetaRootPage, fx.m.RootPages[0])
+		if page != layer {
+			t.Errorf("serves the hash layer %v but the root page %v", layer, page)
+		}
 		return
 	}
 	if m, l := serves(); !m || !l {

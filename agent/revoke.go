@@ -284,13 +284,18 @@ func (p *Peer) leaveWait(ctx context.Context, id core.ContentID) {
 	}
 }
 
-// purge removes a content's chunks, hash layers and manifest from the
-// cache and reports how many chunks went. A chunk is stored once for every
+// purge removes a content's chunks, hash layers, root pages and manifest
+// from the cache and reports how many chunks went. A chunk is stored once for every
 // content that holds it, so one shared with another content goes too (it
 // is fetched again if that one is read).
 func (p *Peer) purge(id core.ContentID, m *manifest.Manifest) int {
 	n := 0
-	for _, f := range m.Files {
+	roots := manifest.NewRootTable(m) // a paged manifest's roots: from the pages cached
+	for fi := range m.Files {
+		if page, ok := roots.Page(fi); ok && !p.cache.cachedRootPage(m, roots, page) {
+			continue
+		}
+		f, _ := roots.File(fi)
 		l, ok := p.cache.cachedLayer(f)
 		if !ok {
 			continue
@@ -303,6 +308,9 @@ func (p *Peer) purge(id core.ContentID, m *manifest.Manifest) int {
 			}
 		}
 		os.Remove(p.cache.file(layout.HashLayerPath(f.Root)))
+	}
+	for _, h := range m.RootPages {
+		os.Remove(p.cache.file(layout.RootPagePath(h)))
 	}
 	os.Remove(p.cache.file(layout.ManifestPath(id)))
 	return n

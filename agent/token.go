@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -155,7 +156,8 @@ func (p *Peer) setMetaAccess() {
 }
 
 // metaGate admits a meta request when the asker's token admits it to the
-// content the manifest or hash layer belongs to, as the handshake would.
+// content the manifest, hash layer or root page belongs to, as the
+// handshake would.
 func (p *Peer) metaGate(req wire.MetaRequest, from netx.PeerID) error {
 	if req.Kind == wire.MetaManifest {
 		if s := p.node.Session(core.ContentID(req.Key)); s != nil {
@@ -164,11 +166,18 @@ func (p *Peer) metaGate(req wire.MetaRequest, from netx.PeerID) error {
 		return fmt.Errorf("manifest %s: no swarm of it here", core.ContentID(req.Key).Short())
 	}
 	for _, s := range p.node.Sessions() {
-		for _, f := range s.Content().Manifest.Files {
-			if f.Root == req.Key {
+		c := s.Content()
+		if req.Kind == wire.MetaRootPage {
+			if slices.Contains(c.Manifest.RootPages, req.Key) {
+				return s.CheckMeta(req.Token, from)
+			}
+			continue
+		}
+		for fi := range c.Manifest.Files {
+			if r, ok := c.Roots.Root(fi); ok && r == req.Key {
 				return s.CheckMeta(req.Token, from)
 			}
 		}
 	}
-	return fmt.Errorf("hash layer %s: in no swarm here", req.Key.Short())
+	return fmt.Errorf("%v %s: in no swarm here", req.Kind, req.Key.Short())
 }

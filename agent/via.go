@@ -199,6 +199,24 @@ func viaDaemon(ctx context.Context, cfg GetConfig, t Target, gw string) (GetResu
 	if err != nil {
 		return GetResult{}, err
 	}
+	files, err = withRoots(m, files, func(roots *manifest.RootTable, page int) error {
+		body, err := daemonGet(ctx, client, fmt.Sprintf("%s/api/roots/%s/%d", gw, t.ID, page))
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(io.LimitReader(body, manifest.RootPageSize+1))
+		body.Close()
+		if err != nil {
+			return fmt.Errorf("root page %d of %s: %w", page, t.ID, err)
+		}
+		if err := roots.AddPage(page, b); err != nil {
+			return fmt.Errorf("%w: root page %d of %s: %v", ErrVerify, page, t.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
 	res := GetResult{ID: t.ID, Files: len(files), Via: gw}
 	for _, f := range files {
 		res.Bytes += f.Size

@@ -52,6 +52,22 @@ func BenchmarkDecodeVOD2700(b *testing.B) {
 	zw.Write(enc)
 	zw.Close()
 	b.Logf("manifest of %d files: %d bytes, %d gzip-encoded", len(vodManifest(b, 3, 900).Files), len(enc), gz.Len())
+	paged := encode(b, pagedVOD(b, 3, 900))
+	pagedID := core.ContentID(core.SumSHA256(paged))
+	gz.Reset()
+	zw.Reset(&gz)
+	zw.Write(paged)
+	zw.Close()
+	b.Logf("paged: %d bytes, %d gzip-encoded, and %d root pages of at most %d bytes", len(paged), gz.Len(), len(pagedVOD(b, 3, 900).RootPages), RootPageSize)
+	b.Run("decode paged", func(b *testing.B) {
+		b.SetBytes(int64(len(paged)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeTrusted(paged, pagedID, PublicOf(testKey(1))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("decode", func(b *testing.B) {
 		b.SetBytes(int64(len(enc)))
 		b.ReportAllocs()

@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/shoal-cdn/shoal/core"
 )
@@ -10,6 +11,9 @@ import (
 // RootsPerPage is how many roots a full root page holds (4 KiB of them);
 // the last page of a content holds the rest.
 const RootsPerPage = 128
+
+// RootPageSize is the size of a full root page.
+const RootPageSize = RootsPerPage * core.HashSize
 
 // ErrBadRootPage is returned when a root page has the wrong length or does
 // not hash to the page hash the signed manifest lists.
@@ -78,16 +82,21 @@ func RootPageBytes(roots []core.Hash) []byte { return HashLayer(roots).Bytes() }
 // page's number of roots and hash to the page hash m signs. It returns the
 // roots in slot order.
 func (m *Manifest) ParseRootPage(page int, b []byte) ([]core.Hash, error) {
-	if page < 0 || page >= len(m.RootPages) {
-		return nil, fmt.Errorf("%w: page %d of %d", ErrBadRootPage, page, len(m.RootPages))
-	}
 	n := 0
 	for _, f := range m.Files {
 		if f.InPage(m.Version) {
 			n++
 		}
 	}
-	want := rootPageLen(n, page)
+	return parseRootPage(m, n, page, b)
+}
+
+// parseRootPage is ParseRootPage for a manifest of paged paged files.
+func parseRootPage(m *Manifest, paged, page int, b []byte) ([]core.Hash, error) {
+	if page < 0 || page >= len(m.RootPages) {
+		return nil, fmt.Errorf("%w: page %d of %d", ErrBadRootPage, page, len(m.RootPages))
+	}
+	want := rootPageLen(paged, page)
 	if len(b) != want*core.HashSize {
 		return nil, fmt.Errorf("%w: page %d: %d bytes, want %d for %d roots", ErrBadRootPage, page, len(b), want*core.HashSize, want)
 	}
@@ -124,4 +133,84 @@ func (m *Manifest) PageRoots() [][]byte {
 		m.RootPages = append(m.RootPages, core.SumSHA256(b))
 	}
 	return pages
+}
+
+// RootTable gives every file's root of a manifest: inline roots at once,
+// paged ones once their verified root page is added. Receivers keep one per
+// content and add pages as readers need them. Safe for concurrent use.
+type RootTable struct {
+	m      *Manifest
+	paged  int     // files whose roots are in pages
+	pageOf []int32 // per file: its index among the paged files, or -1
+	pages  []atomic.Pointer[[]core.Hash]
+}
+
+// NewRootTable returns the root table of a verified manifest.
+func NewRootTable(m *Manifest) *RootTable {
+	t := &RootTable{m: m, pages: make([]atomic.Pointer[[]core.Hash], len(m.RootPages))}
+	if m.Paged() {
+		t.pageOf = make([]int32, len(m.Files))
+		for i, f := range m.Files {
+			t.pageOf[i] = -1
+			if f.InPage(m.Version) {
+				t.pageOf[i] = int32(t.paged)
+				t.paged++
+			}
+		}
+	}
+	return t
+}
+
+// Page says which root page holds file fi's root; ok is false when the
+// root is inline.
+func (t *RootTable) Page(fi int) (page int, ok bool) {
+	if t.pageOf == nil || t.pageOf[fi] < 0 {
+		return 0, false
+	}
+	page, _ = RootPageSlot(int(t.pageOf[fi]))
+	return page, true
+}
+
+// PageSize is the length in bytes of root page page.
+func (t *RootTable) PageSize(page int) int64 {
+	return int64(rootPageLen(t.paged, page)) * core.HashSize
+}
+
+// HasPage reports whether root page page has been added.
+func (t *RootTable) HasPage(page int) bool { return t.pages[page].Load() != nil }
+
+// AddPage verifies b as root page page (ParseRootPage) and records its
+// roots. Adding a page again is a no-op.
+func (t *RootTable) AddPage(page int, b []byte) error {
+	if page >= 0 && page < len(t.pages) && t.HasPage(page) {
+		return nil
+	}
+	roots, err := parseRootPage(t.m, t.paged, page, b)
+	if err != nil {
+		return err
+	}
+	t.pages[page].CompareAndSwap(nil, &roots)
+	return nil
+}
+
+// Root is file fi's root; ok is false while it is in a page not yet added.
+func (t *RootTable) Root(fi int) (core.Hash, bool) {
+	if t.pageOf == nil || t.pageOf[fi] < 0 {
+		return t.m.Files[fi].Root, true
+	}
+	page, slot := RootPageSlot(int(t.pageOf[fi]))
+	roots := t.pages[page].Load()
+	if roots == nil {
+		return core.Hash{}, false
+	}
+	return (*roots)[slot], true
+}
+
+// File is file fi with its root filled in; ok is false while the root is
+// in a page not yet added (then Root is zero).
+func (t *RootTable) File(fi int) (File, bool) {
+	f := t.m.Files[fi]
+	r, ok := t.Root(fi)
+	f.Root = r
+	return f, ok
 }

@@ -195,3 +195,38 @@ func FuzzParseRootPage(f *testing.F) {
 		}
 	})
 }
+
+func TestRootTable(t *testing.T) {
+	orig := unpagedSample(RootsPerPage + 9)
+	m := unpagedSample(RootsPerPage + 9)
+	pages := m.PageRoots()
+	tab := NewRootTable(m)
+	for fi, f := range m.Files {
+		page, paged := tab.Page(fi)
+		r, ok := tab.Root(fi)
+		if paged != f.InPage(m.Version) || ok == paged || ok && r != orig.Files[fi].Root {
+			t.Fatalf("file %s before any page: page %d (%v), root %s (%v)", f.Path, page, paged, r.Short(), ok)
+		}
+	}
+	if tab.PageSize(0) != RootPageSize || tab.PageSize(1) != 9*core.HashSize {
+		t.Fatalf("page sizes %d, %d", tab.PageSize(0), tab.PageSize(1))
+	}
+	if err := tab.AddPage(1, pages[0]); !errors.Is(err, ErrBadRootPage) {
+		t.Fatalf("page 0's bytes as page 1: %v", err)
+	}
+	for p, b := range pages {
+		if err := tab.AddPage(p, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for fi := range m.Files {
+		f, ok := tab.File(fi)
+		if !ok || f.Root != orig.Files[fi].Root {
+			t.Fatalf("file %s: root %s (%v), want %s", f.Path, f.Root.Short(), ok, orig.Files[fi].Root.Short())
+		}
+	}
+	v1 := NewRootTable(orig)
+	if f, ok := v1.File(3); !ok || f.Root != orig.Files[3].Root {
+		t.Fatal("a version 1 table does not give inline roots")
+	}
+}

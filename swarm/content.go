@@ -24,10 +24,13 @@ var ErrNoLayer = errors.New("hash layer not loaded")
 // space, file by file in manifest order. A file's chunk hashes (its hash
 // layer) are loaded lazily, only for files someone reads, so joining costs
 // one manifest whatever the number of files. A file of at most one chunk
-// needs no layer: its Merkle root is its only chunk hash.
+// needs no layer: its Merkle root is its only chunk hash. Of a paged
+// manifest, the roots of multi-chunk files are learnt the same way, page by
+// page (Roots), before their layers.
 type Content struct {
 	ID       core.ContentID
 	Manifest *manifest.Manifest
+	Roots    *manifest.RootTable // every file's root, paged ones once their page is added
 	chunks   []chunkRef
 	fileBase []int                                // global index of each file's first chunk
 	layers   []atomic.Pointer[manifest.HashLayer] // per file; nil until loaded
@@ -47,7 +50,7 @@ func NewContent(id core.ContentID, m *manifest.Manifest, layers []manifest.HashL
 	if layers != nil && len(layers) != len(m.Files) {
 		return nil, fmt.Errorf("swarm: %d hash layers for %d files", len(layers), len(m.Files))
 	}
-	c := &Content{ID: id, Manifest: m, byHash: map[core.Hash][]int{},
+	c := &Content{ID: id, Manifest: m, Roots: manifest.NewRootTable(m), byHash: map[core.Hash][]int{},
 		layers: make([]atomic.Pointer[manifest.HashLayer], len(m.Files))}
 	for fi, f := range m.Files {
 		c.fileBase = append(c.fileBase, len(c.chunks))
@@ -71,7 +74,8 @@ func NewContent(id core.ContentID, m *manifest.Manifest, layers []manifest.HashL
 }
 
 // SetLayer records file fi's hash layer, which the caller has verified
-// against the file's signed root. Setting it again is a no-op.
+// against the file's signed root (of a paged manifest: the root its
+// verified page gives). Setting it again is a no-op.
 func (c *Content) SetLayer(fi int, l manifest.HashLayer) error {
 	f := c.Manifest.Files[fi]
 	if int64(len(l)) != f.Chunks {

@@ -36,8 +36,9 @@ var (
 )
 
 // MetaSource looks up what a meta request asks for: the signed manifest
-// whose SHA-256 is key (wire.MetaManifest), or the hash layer whose Merkle
-// root is key (wire.MetaHashLayer). It returns false when it has none. It
+// whose SHA-256 is key (wire.MetaManifest), the hash layer whose Merkle
+// root is key (wire.MetaHashLayer), or the root page whose SHA-256 is key
+// (wire.MetaRootPage). It returns false when it has none. It
 // is called from stream handlers, concurrently, and must not block for long.
 type MetaSource func(kind wire.MetaKind, key core.Hash) ([]byte, bool)
 
@@ -101,8 +102,8 @@ func (n *Node) serveMeta(st netx.Stream, src MetaSource, slots chan struct{}) {
 }
 
 // FetchMeta asks peer for a manifest (kind wire.MetaManifest, key the
-// content ID's bytes) or a hash layer (wire.MetaHashLayer, key its Merkle
-// root), dialing addrs if not yet connected, and returns the body. A body
+// content ID's bytes), a hash layer (wire.MetaHashLayer, key its Merkle
+// root) or a root page (wire.MetaRootPage, key its SHA-256), dialing addrs if not yet connected, and returns the body. A body
 // longer than maxSize is refused (wire.ErrFrameTooLarge) before it is read.
 // The body is unverified: the caller checks it against key. When ctx ends
 // the stream is reset and the error matches ctx.Err(). Errors name the peer

@@ -1,16 +1,19 @@
 package wire
 
-// The meta protocol lets a peer ask another for a content's signed manifest
-// or one file's hash layer, so a newcomer can join a swarm while the origin
-// is down. It runs on its own libp2p stream, one request and one response
-// per stream. Both bodies are self-verifying (a content ID is the SHA-256 of
-// the manifest bytes; a hash layer must reproduce a Merkle root the manifest
-// signs), so the codec only frames them and the caller verifies.
+// The meta protocol lets a peer ask another for a content's signed manifest,
+// one file's hash layer or a paged manifest's root page, so a newcomer can
+// join a swarm while the origin is down. It runs on its own libp2p stream,
+// one request and one response per stream. Every body is self-verifying (a
+// content ID is the SHA-256 of the manifest bytes; a hash layer must
+// reproduce a Merkle root the manifest signs; a root page must hash to a
+// page hash the manifest signs), so the codec only frames them and the
+// caller verifies.
 //
 // Request (MetaRequestLen bytes, then the token if any):
 //
-//	kind    uint8     MetaManifest or MetaHashLayer, | MetaTokenFlag when a token follows
-//	key     [32]byte  the content ID (manifest) or the file's Merkle root (hash layer)
+//	kind    uint8     MetaManifest, MetaHashLayer or MetaRootPage, | MetaTokenFlag when a token follows
+//	key     [32]byte  the content ID (manifest), the file's Merkle root (hash layer)
+//	                  or the page's SHA-256 (root page)
 //	token   with MetaTokenFlag only: length uint16 (1..MaxToken) | the access
 //	        token (printable ASCII), for peers that serve only token holders
 //
@@ -64,6 +67,9 @@ const (
 	// MetaHashLayer asks for the hash layer (the file's chunk hashes) whose
 	// Merkle root is the key.
 	MetaHashLayer MetaKind = 2
+	// MetaRootPage asks for the root page (of a paged manifest) whose
+	// SHA-256 is the key.
+	MetaRootPage MetaKind = 3
 )
 
 // String names the kind for logs and errors.
@@ -73,11 +79,13 @@ func (k MetaKind) String() string {
 		return "manifest"
 	case MetaHashLayer:
 		return "hash layer"
+	case MetaRootPage:
+		return "root page"
 	}
 	return fmt.Sprintf("meta kind(%d)", uint8(k))
 }
 
-func (k MetaKind) valid() bool { return k == MetaManifest || k == MetaHashLayer }
+func (k MetaKind) valid() bool { return k >= MetaManifest && k <= MetaRootPage }
 
 // MetaStatus is a meta response's status byte. Zero is unused.
 type MetaStatus uint8

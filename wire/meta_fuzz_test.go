@@ -12,7 +12,7 @@ import (
 // re-encodes to exactly them and decodes again to the same request; every
 // rejection is one of the package's sentinels.
 func FuzzReadMetaRequest(f *testing.F) {
-	for _, req := range []MetaRequest{{Kind: MetaManifest, Key: metaKey(1)}, {Kind: MetaHashLayer}, {Kind: MetaManifest, Token: "AQRrZXk"}} {
+	for _, req := range []MetaRequest{{Kind: MetaManifest, Key: metaKey(1)}, {Kind: MetaHashLayer}, {Kind: MetaRootPage, Key: metaKey(3)}, {Kind: MetaManifest, Token: "AQRrZXk"}} {
 		var buf bytes.Buffer
 		if err := WriteMetaRequest(&buf, req); err != nil {
 			f.Fatal(err)

@@ -33,6 +33,7 @@ func TestMetaRequestRoundTrip(t *testing.T) {
 		{Kind: MetaHashLayer},
 		{Kind: MetaManifest, Key: metaKey(4), Token: "AQRrZXk"},
 		{Kind: MetaHashLayer, Key: metaKey(5), Token: strings.Repeat("A", MaxToken)},
+		{Kind: MetaRootPage, Key: metaKey(6)},
 	} {
 		var buf bytes.Buffer
 		if err := WriteMetaRequest(&buf, req); err != nil {
@@ -118,7 +119,7 @@ func TestReadMetaRequestRejects(t *testing.T) {
 		{"empty", nil, []error{ErrMalformed, io.ErrUnexpectedEOF}},
 		{"short", append([]byte{1}, key[:31]...), []error{ErrMalformed, io.ErrUnexpectedEOF}},
 		{"kind-zero", make([]byte, MetaRequestLen), []error{ErrMalformed}},
-		{"kind-unknown", append([]byte{3}, key[:]...), []error{ErrMalformed}},
+		{"kind-unknown", append([]byte{4}, key[:]...), []error{ErrMalformed}},
 		{"token-flag-without-token", append([]byte{1 | MetaTokenFlag}, key[:]...), []error{ErrMalformed, io.ErrUnexpectedEOF}},
 		{"token-empty", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0, 0), []error{ErrMalformed}},
 		{"token-too-long", append(append([]byte{1 | MetaTokenFlag}, key[:]...), 0x08, 0x01), []error{ErrMalformed}},
@@ -247,9 +248,9 @@ func TestMetaTransportErrorIsNotMalformed(t *testing.T) {
 }
 
 func TestMetaStrings(t *testing.T) {
-	got := []string{MetaManifest.String(), MetaHashLayer.String(), MetaKind(7).String(),
+	got := []string{MetaManifest.String(), MetaHashLayer.String(), MetaRootPage.String(), MetaKind(7).String(),
 		MetaOK.String(), MetaNotFound.String(), MetaBusy.String(), MetaStatus(0).String()}
-	want := []string{"manifest", "hash layer", "meta kind(7)", "ok", "not found", "busy", "meta status(0)"}
+	want := []string{"manifest", "hash layer", "root page", "meta kind(7)", "ok", "not found", "busy", "meta status(0)"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
