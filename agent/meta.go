@@ -285,6 +285,7 @@ func (p *Peer) layers(ctx context.Context, j *joined, files []int) error {
 // readers to load on demand.
 func (p *Peer) loadCachedLayers(j *joined) {
 	c := j.sess.Content()
+	missing := map[int]bool{} // root pages not in the cache
 	for fi := range c.Manifest.Files {
 		if j.ctx.Err() != nil {
 			return
@@ -295,7 +296,8 @@ func (p *Peer) loadCachedLayers(j *joined) {
 		f, ok := c.Roots.File(fi)
 		if !ok { // in a root page: the cache's copy, if any
 			page, _ := c.Roots.Page(fi)
-			if !p.cache.cachedRootPage(c.Manifest, c.Roots, page) {
+			if missing[page] || !p.cache.cachedRootPage(c.Manifest, c.Roots, page) {
+				missing[page] = true
 				continue
 			}
 			f, _ = c.Roots.File(fi)

@@ -207,6 +207,9 @@ func makeVOD(ctx context.Context, cfg *StreamConfig, dir string) (*vodContent, e
 	res, err := publish.Publish(ctx, publish.Config{
 		Key: streamKey(cfg.Seed), Out: v.layout, ChunkSize: cfg.ChunkSize, Name: "bench-vod",
 		Paths: []string{v.dir}, Created: time.Unix(1_700_000_000, 0).UTC(), Logger: cfg.Logger,
+		// Paged: a viewer's join waits for the file table without the
+		// segments' roots, and fetches the 4 KiB root page of what it plays.
+		ManifestVersion: manifest.VersionPaged,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench: publish VOD: %w", err)
