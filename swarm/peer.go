@@ -424,7 +424,6 @@ func (p *peer) handle(m wire.Message) error {
 			return p.violation("DONT_HAVE %d of %d chunks", i, n)
 		}
 		if p.bits.Clear(i) {
-			s.reannounceLocked(p, i)
 			s.picker.Availability().RemoveHave(i)
 			if !s.picker.Has(i) && s.picker.Wanted(i) {
 				p.useful--
@@ -441,11 +440,6 @@ func (p *peer) handle(m wire.Message) error {
 			return p.violation("bitfield of %d bits for %d chunks", m.Bits.Len(), n)
 		}
 		s.picker.Availability().RemoveBitfield(p.bits)
-		for i := range n {
-			if p.bits.Has(i) && !m.Bits.Has(i) {
-				s.reannounceLocked(p, i)
-			}
-		}
 		p.bits = m.Bits
 		s.picker.Availability().AddBitfield(p.bits)
 		p.useful = s.usefulLocked(p.bits)

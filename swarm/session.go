@@ -717,11 +717,11 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 				p.useful--
 				s.updateInterestLocked(p)
 			}
-			// A chunk we would not serve is not advertised, and one the
-			// peer says it holds need not be: it will not ask us for it
-			// (BitTorrent's have-suppression). If it withdraws the chunk,
-			// reannounceLocked tells it.
-			if announce && !p.bits.Has(j) {
+			// A chunk we would not serve is not advertised. One the peer
+			// holds is (no have-suppression): what we offer is how it
+			// tells a peer that shares from a leech (policy.Shares), and
+			// its origin lane waits on sharers only.
+			if announce {
 				p.send(&wire.Have{Index: uint32(j)})
 			}
 		}
@@ -730,15 +730,6 @@ func (s *Session) receivedLocked(i int, src policy.PeerKey, now time.Time) {
 		s.checkCompleteLocked()
 		s.log.Info("complete", "from_peers", s.fromPeers.Load(), "from_origin", s.fromOrigin.Load())
 		s.rechokeLocked(now)
-	}
-}
-
-// reannounceLocked is called when p withdraws chunk i (DONT_HAVE, or a
-// bitfield without it): a HAVE of ours suppressed because p held i may
-// now be news to p, so it is sent if we hold and advertise i.
-func (s *Session) reannounceLocked(p *peer, i int) {
-	if s.mode.UploadToPeers() && s.picker.Has(i) {
-		p.send(&wire.Have{Index: uint32(i)})
 	}
 }
 
