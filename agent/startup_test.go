@@ -131,8 +131,11 @@ func TestStartupSegmentStreamsAsChunksArrive(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("no byte of %s reached the player in a minute while its last chunk was held at the origin (%d requests waiting)", sf.seg0, sf.o.waitingAtGate())
 	}
-	if n := sf.o.waitingAtGate(); n != 1 {
-		t.Fatalf("%d origin requests held at the gate when the first bytes arrived, want the last chunk's 1", n)
+	// The last chunk's request is held at the gate, or not sent yet (the
+	// lane may ask for it after the first chunk is served): either way the
+	// first bytes came before the segment was whole.
+	if n := sf.o.waitingAtGate(); n > 1 {
+		t.Fatalf("%d origin requests held at the gate when the first bytes arrived, want at most the last chunk's 1", n)
 	}
 	if string(first) != string(want[:testChunk]) {
 		t.Fatal("the first chunk's bytes differ from the published segment")
