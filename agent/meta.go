@@ -176,26 +176,31 @@ func fromPeers[T any](ctx context.Context, p *Peer, peers []discovery.PeerInfo, 
 // layer loads file fi's hash layer into sess: from the cache, the origin,
 // or connected peers. Concurrent callers for the same file share one fetch.
 func (p *Peer) layer(ctx context.Context, j *joined, fi int) error {
-	sess := j.sess
-	c := sess.Content()
-	if c.HasLayer(fi) {
+	if j.sess.Content().HasLayer(fi) {
 		return nil
 	}
+	return p.shareFetch(ctx, j, j.loading, fi, func() error { return p.fetchLayer(j.ctx, j, fi) })
+}
+
+// shareFetch runs fetch once for every concurrent caller asking for key of
+// calls (one of j's maps, guarded by j.lmu), on a goroutine the peer owns,
+// and waits for its outcome or ctx.
+func (p *Peer) shareFetch(ctx context.Context, j *joined, calls map[int]*layerCall, key int, fetch func() error) error {
 	j.lmu.Lock()
-	call := j.loading[fi]
+	call := calls[key]
 	if call == nil {
 		call = &layerCall{done: make(chan struct{})}
-		j.loading[fi] = call
+		calls[key] = call
 		started := p.goOwned(func() {
-			call.err = p.fetchLayer(j.ctx, j, fi)
+			call.err = fetch()
 			j.lmu.Lock()
-			delete(j.loading, fi)
+			delete(calls, key)
 			j.lmu.Unlock()
 			close(call.done)
 		})
 		if !started { // the peer is closing
-			delete(j.loading, fi)
-			call.err = fmt.Errorf("content %s: %w", c.ID, swarm.ErrClosed)
+			delete(calls, key)
+			call.err = fmt.Errorf("content %s: %w", j.sess.Content().ID, swarm.ErrClosed)
 			close(call.done)
 		}
 	}

@@ -118,31 +118,7 @@ func (p *Peer) rootPageOf(ctx context.Context, j *joined, page int) error {
 	if c.Roots.HasPage(page) {
 		return nil
 	}
-	j.lmu.Lock()
-	call := j.pages[page]
-	if call == nil {
-		call = &layerCall{done: make(chan struct{})}
-		j.pages[page] = call
-		started := p.goOwned(func() {
-			call.err = p.fetchRootPage(j.ctx, j.sess, page)
-			j.lmu.Lock()
-			delete(j.pages, page)
-			j.lmu.Unlock()
-			close(call.done)
-		})
-		if !started { // the peer is closing
-			delete(j.pages, page)
-			call.err = fmt.Errorf("content %s: %w", c.ID, swarm.ErrClosed)
-			close(call.done)
-		}
-	}
-	j.lmu.Unlock()
-	select {
-	case <-call.done:
-		return call.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return p.shareFetch(ctx, j, j.pages, page, func() error { return p.fetchRootPage(j.ctx, j.sess, page) })
 }
 
 func (p *Peer) fetchRootPage(ctx context.Context, sess *swarm.Session, page int) error {
