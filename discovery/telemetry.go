@@ -323,6 +323,17 @@ func DecodeTelemetry(rd io.Reader) (TelemetryReport, error) {
 	if d.More() {
 		return TelemetryReport{}, fieldErr("body", "data after the report")
 	}
+	// An empty list and an absent one mean the same, and the encoder omits
+	// both: keep one form so a report re-encodes to what was decoded.
+	if len(r.Sig) == 0 {
+		r.Sig = nil
+	}
+	if len(r.MAC) == 0 {
+		r.MAC = nil
+	}
+	if len(r.Startups) == 0 {
+		r.Startups = nil
+	}
 	if err := r.Validate(); err != nil {
 		return TelemetryReport{}, err
 	}

@@ -194,6 +194,7 @@ func FuzzDecodeTelemetry(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"peer":"a","seq":1,"interval_s":1,"startups":[0,0,0,0,0,0,1e30]}`))
 	f.Add([]byte(`{"peer":"a","seq":1,"interval_s":1,"watch_s":1e-400,"sig":"!!"}`))
+	f.Add([]byte(`{"peer":"0","seq":1,"interval_s":1,"sig":"","mac":"","startups":[]}`)) // empty lists re-encode as absent
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeTelemetry(bytes.NewReader(data))
 		if err != nil {
