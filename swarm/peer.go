@@ -19,6 +19,14 @@ import (
 // we answer REJECT(busy) instead of growing without bound.
 const maxServeQueue = 256
 
+// maxCtrlQueue bounds the control messages queued for one peer. What we
+// queue of our own accord is bounded by the pipelining depth and the
+// choking rounds; what a peer makes us queue is a REJECT per request it
+// sends, so one that keeps requesting while it reads nothing would grow the
+// queue without end. A peer whose requests would queue a REJECT past this
+// is disconnected.
+const maxCtrlQueue = 1024
+
 // maxWriteBatch is about the most bytes of control frames the writer
 // gathers into one Write; more queued than that goes out in several.
 const maxWriteBatch = 64 << 10
@@ -372,6 +380,19 @@ func (p *peer) violation(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, a...))
 }
 
+// reject queues a REJECT of m; an error when the peer has so many
+// control messages waiting that it is not reading what we send.
+func (p *peer) reject(m *wire.Request, why wire.Reason) error {
+	p.qmu.Lock()
+	queued := len(p.ctrl)
+	p.qmu.Unlock()
+	if queued >= maxCtrlQueue {
+		return fmt.Errorf("%w: %d control messages queued unread, the peer keeps requesting without reading", ErrProtocol, queued)
+	}
+	p.send(&wire.Reject{Index: m.Index, Offset: m.Offset, Length: m.Length, Reason: why})
+	return nil
+}
+
 func (p *peer) handle(m wire.Message) error {
 	s := p.s
 	n := s.c.Len()
@@ -452,11 +473,11 @@ func (p *peer) handle(m wire.Message) error {
 		}
 		switch {
 		case p.amChoking || !s.mode.UploadToPeers():
-			p.send(&wire.Reject{Index: m.Index, Offset: m.Offset, Length: m.Length, Reason: wire.ReasonChoked})
+			return p.reject(m, wire.ReasonChoked)
 		case !s.picker.Has(i):
-			p.send(&wire.Reject{Index: m.Index, Offset: m.Offset, Length: m.Length, Reason: wire.ReasonNotHave})
+			return p.reject(m, wire.ReasonNotHave)
 		case !p.enqueueServe(*m):
-			p.send(&wire.Reject{Index: m.Index, Offset: m.Offset, Length: m.Length, Reason: wire.ReasonBusy})
+			return p.reject(m, wire.ReasonBusy)
 		}
 	case *wire.Cancel:
 		p.cancelServe(*m)

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -147,4 +148,36 @@ func TestProtocolViolationsDisconnect(t *testing.T) {
 	if st := seed.sess.Stats(); st.BytesUploaded != size {
 		t.Errorf("seed uploaded %d bytes, want %d", st.BytesUploaded, size)
 	}
+}
+
+// A peer that keeps requesting while it reads nothing makes the session
+// queue a REJECT per request; past maxCtrlQueue it is dropped instead of
+// growing the queue without end.
+func TestRequestFloodWithoutReadingDisconnects(t *testing.T) {
+	const size = 1 << 20
+	h := newHarness(t, "flood", 5, 256<<10, size)
+	seed := h.addPeer("seed", true)
+	h.waitAll([]*hpeer{seed}, time.Minute)
+	rp := h.dialRaw("flooder", seed)
+	req, err := wire.AppendFrame(nil, &wire.Request{Index: 0, Length: uint32(h.content.Size(0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := bytes.Repeat(req, 256)
+	sent := 0
+	for ; sent < 64*maxCtrlQueue; sent += 256 {
+		if _, err := rp.st.Write(batch); err != nil {
+			break // dropped: the reset reached our end
+		}
+	}
+	waitFor(t, 30*time.Second, "flooder dropped", func() bool {
+		return !slices.Contains(seed.sess.Peers(), rp.id)
+	})
+	if err := rp.drain(); !errors.Is(err, netx.ErrStreamReset) {
+		t.Errorf("stream ended with %v, want a reset", err)
+	}
+	// The seed still serves: a newcomer gets everything from it.
+	after := h.addPeer("after", false)
+	h.waitAll([]*hpeer{after}, time.Minute)
+	h.checkBytes(after)
 }
