@@ -140,6 +140,7 @@ func NewLibp2pHost(ctx context.Context, cfg Libp2pConfig) (Host, error) {
 		libp2p.DisableMetrics(),
 		libp2p.ConnectionManager(cm),
 		libp2p.UserAgent("shoal"),
+		libp2p.SwarmOpts(swarm.WithDialRanker(bulkRanker)),
 	}
 	if key != nil {
 		opts = append(opts, libp2p.Identity(key))
