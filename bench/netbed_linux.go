@@ -240,6 +240,27 @@ func (nb *netbedNet) wireCounters() (NetbedWire, error) {
 	return w, err
 }
 
+// uploads reads the origin's and each receiver's shaped upload, the
+// counters wireCounters reads as OriginUp and PeerUp, by one netlink dump
+// per namespace instead of a tc process per device: cheap enough for the
+// progress lines to sample every few seconds without taking CPU from the
+// receivers they measure.
+func (nb *netbedNet) uploads() (origin int64, peers []int64, err error) {
+	peers = make([]int64, len(nb.recv))
+	for i, ns := range nb.recv {
+		b, err := rootQdiscBytes(ns, "eth0")
+		if err != nil {
+			return 0, nil, err
+		}
+		peers[i] = b[0]
+	}
+	b, err := rootQdiscBytes(nb.origin, "eth0")
+	if err != nil {
+		return 0, nil, err
+	}
+	return b[0], peers, nil
+}
+
 // inNetns runs fn on an OS thread that has entered namespace ns: sockets
 // fn creates belong to ns (their later I/O may run on any thread).
 func inNetns(ns string, fn func() error) error {
@@ -571,23 +592,25 @@ func (rs *receivers) result(r *NetbedRun) {
 // busy the origin's and the receivers' shaped uploads were since the last
 // call (wire Mbit/s, and the share of their rates).
 func (nb *netbedNet) utilisation(cfg NetbedConfig) func() string {
-	last, lastAt := NetbedWire{}, time.Time{}
+	var lastOrigin int64
+	var lastPeers []int64
+	var lastAt time.Time
 	return func() string {
-		w, err := nb.wireCounters()
+		origin, peers, err := nb.uploads()
 		if err != nil {
 			return ""
 		}
 		now := time.Now()
-		defer func() { last, lastAt = w, now }()
+		defer func() { lastOrigin, lastPeers, lastAt = origin, peers, now }()
 		if lastAt.IsZero() {
 			return ""
 		}
 		el := now.Sub(lastAt).Seconds()
 		var up int64
-		for i := range w.PeerUp {
-			up += w.PeerUp[i] - last.PeerUp[i]
+		for i := range peers {
+			up += peers[i] - lastPeers[i]
 		}
-		o := float64(w.OriginUp-last.OriginUp) / el
+		o := float64(origin-lastOrigin) / el
 		u := float64(up) / el
 		share := func(rate, capacity float64) string {
 			if capacity <= 0 {
