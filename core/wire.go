@@ -20,7 +20,9 @@ type WireCost struct {
 var PayloadOnly = WireCost{Peer: 1, Origin: 1, Ack: 0}
 
 // MeasuredWire is the overhead `shoal bench netbed` measured on Linux
-// veth links shaped by tc tbf (docs/sim.md): h ≈ 1.06 (TCP/IP's 1514/1448
-// = 1.046 plus libp2p's framing, encryption and requests), h_o ≈ 1.048
-// (TCP/IP plus HTTP headers), a ≈ 0.008. The simulator's default.
-var MeasuredWire = WireCost{Peer: 1.06, Origin: 1.048, Ack: 0.008}
+// veth links shaped by tc tbf (docs/sim.md), peers talking over TCP (as
+// they dial it first): h ≈ 1.05 (TCP/IP's 1514/1448 = 1.046 plus libp2p's
+// framing, encryption and requests; 1.055–1.06 when they talked QUIC),
+// h_o ≈ 1.048 (TCP/IP plus HTTP headers), a ≈ 0.006. The simulator's
+// default.
+var MeasuredWire = WireCost{Peer: 1.05, Origin: 1.048, Ack: 0.006}
