@@ -20,6 +20,8 @@ require (
 	github.com/quic-go/quic-go v0.64.1
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/valyala/fasthttp v1.78.0
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
 	go.uber.org/fx v1.24.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sync v0.24.0
