@@ -1,8 +1,8 @@
 package netx
 
 import (
+	"cmp"
 	"slices"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
@@ -51,18 +51,8 @@ func bulkRanker(addrs []ma.Multiaddr) []network.AddrDelay {
 		d.Delay += lead
 		out = append(out, d)
 	}
-	slices.SortStableFunc(out, func(a, b network.AddrDelay) int { return compareDelay(a.Delay, b.Delay) })
+	slices.SortStableFunc(out, func(a, b network.AddrDelay) int { return cmp.Compare(a.Delay, b.Delay) })
 	return out
-}
-
-func compareDelay(a, b time.Duration) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // isDirectTCP reports a TCP address that is not a relay circuit (and not
