@@ -241,8 +241,8 @@ func (nb *netbedNet) wireCounters() (NetbedWire, error) {
 }
 
 // uploads reads the origin's and each receiver's shaped upload, the
-// counters wireCounters reads as OriginUp and PeerUp, by one netlink dump
-// per namespace instead of a tc process per device: cheap enough for the
+// counters wireCounters reads as OriginUp and PeerUp, over netlink in
+// process instead of a tc process per device: cheap enough for the
 // progress lines to sample every few seconds without taking CPU from the
 // receivers they measure.
 func (nb *netbedNet) uploads() (origin int64, peers []int64, err error) {

@@ -36,14 +36,14 @@ func rootQdiscBytes(ns string, devs ...string) ([]int64, error) {
 		if err != nil {
 			return nil, fmt.Errorf("device %s in %s: %w", dev, ns, err)
 		}
-		qs, err := h.QdiscList(link)
+		qs, err := h.QdiscList(link) // link's qdiscs only
 		if err != nil {
 			return nil, fmt.Errorf("qdiscs of %s in %s: %w", dev, ns, err)
 		}
 		found := false
 		for _, q := range qs {
 			a := q.Attrs()
-			if a.LinkIndex != link.Attrs().Index || a.Parent != netlink.HANDLE_ROOT {
+			if a.Parent != netlink.HANDLE_ROOT {
 				continue
 			}
 			if a.Statistics == nil || a.Statistics.Basic == nil {
