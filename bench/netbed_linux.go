@@ -680,6 +680,10 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 	if err != nil {
 		return nil, err
 	}
+	logs := dir + ".logs"
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return nil, fmt.Errorf("receivers' logs: %w", err)
+	}
 	defer os.RemoveAll(dir)
 	originURL := "http://" + netbedOriginAddr + ":8080"
 	trackerURL := "http://" + netbedOriginAddr + ":7070"
@@ -722,7 +726,16 @@ func (s *shoalSide) run(ctx context.Context, cfg NetbedConfig, nb *netbedNet, k 
 			"--seed-for", "1h"}
 		args = append(args, cfg.GetArgs...)
 		args = append(args, s.id)
+		// Each receiver's output, every line stamped with the time since
+		// the run started, is kept next to the run's directory (which is
+		// removed): shoal-run<k>.logs/get<i>.log under --dir.
+		lf, err := os.Create(filepath.Join(logs, fmt.Sprintf("get%d.log", i)))
+		if err != nil {
+			return nil, fmt.Errorf("receiver %d log: %w", i, err)
+		}
+		defer lf.Close()
 		p, err := startIn(ns, cfg.Shoal, func(line string) {
+			fmt.Fprintf(lf, "%8.3f %s\n", time.Since(rs.start).Seconds(), line)
 			if n, ok := parseUploaded(line); ok {
 				servedMu.Lock()
 				served[i] = n

@@ -29,9 +29,10 @@ func TestNetbedSmall(t *testing.T) {
 	const size = 8 << 20
 	// Both origins: a stock nginx (the default) and shoal origin.
 	for _, origin := range []string{OriginNginx, OriginShoal} {
+		dir := t.TempDir()
 		res, err := RunNetbed(context.Background(), NetbedConfig{
 			Receivers: 3, Size: size, ChunkSize: 256 << 10, OriginUp: 100e6 / 8, PeerUp: 20e6 / 8, PeerDown: 100e6 / 8,
-			Runs: 1, Shoal: bin, Dir: t.TempDir(), Timeout: 3 * time.Minute, Progress: func(s string) { t.Log(s) },
+			Runs: 1, Shoal: bin, Dir: dir, Timeout: 3 * time.Minute, Progress: func(s string) { t.Log(s) },
 			OriginServer: origin,
 		})
 		if err != nil {
@@ -67,6 +68,17 @@ func TestNetbedSmall(t *testing.T) {
 		}
 		if o.Origin < 1514.0/1448*0.99 || o.Origin > 1.5 || o.Peer < 1514.0/1448*0.99 || o.Peer > 1.5 || o.Ack <= 0 || o.Ack > 0.1 {
 			t.Fatalf("origin %s: implausible wire overhead %+v", origin, o)
+		}
+		// Each receiver's output is kept, time-stamped, next to the run's
+		// (removed) directory.
+		for i := range 3 {
+			b, err := os.ReadFile(filepath.Join(dir, "shoal-run0.logs", "get"+strconv.Itoa(i)+".log"))
+			if err != nil {
+				t.Fatalf("origin %s: receiver %d's log: %v", origin, i, err)
+			}
+			if !strings.Contains(string(b), " progress 100.0%") {
+				t.Fatalf("origin %s: receiver %d's log has no completion line:\n%s", origin, i, b)
+			}
 		}
 		t.Logf("origin %s: last done %v, egress %d B, served %d B, wire %+v", origin, r.TLast(), r.OriginEgress, r.OriginServed, o)
 	}

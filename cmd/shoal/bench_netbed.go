@@ -28,7 +28,7 @@ func runBenchNetbed(ctx context.Context, args []string, stdout, stderr io.Writer
 	originServer := fs.String("origin-server", bench.OriginNginx, "what serves the published layout to shoal's receivers: nginx (a stock nginx with deploy/nginx/shoal-origin.conf; apt-get install nginx-light) or shoal (shoal origin)")
 	seed := fs.Uint64("seed", 1, "seed of the content")
 	timeout := fs.Duration("timeout", 0, "bound on one run (default 10m)")
-	dir := fs.String("dir", "", "where the layout, caches and outputs go (default: a temp dir, removed after)")
+	dir := fs.String("dir", "", "where the layout, caches and outputs go, and each run's receiver logs (shoal-run<k>.logs/get<i>.log, lines stamped with seconds since the run began); caches and outputs are removed after each run (default: a temp dir, removed after)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := parseFlags(fs, args); err != nil {
 		return err
