@@ -45,9 +45,14 @@ func (w without) Has(i int) bool { return w.a.Has(i) && !w.b.Has(i) }
 //     in src.Better are left to the better source.
 //  3. End-game: only when every wanted missing chunk is in flight, duplicate
 //     requests for in-flight chunks src has and was not asked for (and not
-//     already fetched from the origin) that are overdue (see late) and have
-//     fewer than EndGameMaxRequests requests out, fewest outstanding
-//     requests first, then oldest. Received then reports the duplicates to cancel.
+//     already fetched from the origin) that have fewer than
+//     EndGameMaxRequests requests out and are either overdue (see late) or
+//     expected from src sooner, by more than one of src's chunk times, than
+//     from any source they are requested from (see races): a request
+//     queued at a slow uploader is raced by an idle fast one instead of
+//     holding the download's last chunks for seconds. Fewest outstanding
+//     requests first, then oldest. Received then reports the duplicates to
+//     cancel.
 //
 // In a mode that does not fetch from peers (SetMode(ModeOff)) it picks
 // nothing.
@@ -101,7 +106,7 @@ func (p *Picker) Next(now time.Time, src Source, max int) []int {
 		}
 	}
 	if len(out) < max && p.EndGame() {
-		out = p.endGame(now, src, max, out)
+		out = p.endGame(now, src, ps, max, out)
 	}
 	return out
 }
@@ -120,7 +125,15 @@ func (p *Picker) sequential(h Haver, max int, out []int) []int {
 	return out
 }
 
-func (p *Picker) endGame(now time.Time, src Source, max int, out []int) []int {
+// endGame appends end-game duplicates for src (ps: its state, nil if it
+// has none) to out, up to max (see Next).
+func (p *Picker) endGame(now time.Time, src Source, ps *peerState, max int, out []int) []int {
+	// A duplicate from src would queue behind its outstanding requests and
+	// those picked for it above.
+	ahead := len(out)
+	if ps != nil {
+		ahead += len(ps.chunks)
+	}
 	type cand struct {
 		chunk, reqs int
 		first       time.Time
@@ -137,7 +150,7 @@ func (p *Picker) endGame(now time.Time, src Source, max int, out []int) []int {
 		// Duplicate only what is overdue, and at most EndGameMaxRequests
 		// ways: with deep pipelines every missing chunk is in flight early,
 		// and duplicating all of them would waste upload on copies.
-		if len(f.reqs) >= p.cfg.EndGameMaxRequests || !p.late(i, f, now) {
+		if len(f.reqs) >= p.cfg.EndGameMaxRequests || !p.late(i, f, now) && !p.races(i, ps, ahead, now) {
 			continue
 		}
 		cands = append(cands, cand{chunk: i, reqs: len(f.reqs), first: f.reqs[0].at})
@@ -224,6 +237,46 @@ func (p *Picker) late(i int, f *flight, now time.Time) bool {
 		}
 	}
 	return true
+}
+
+// races reports whether a request for in-flight chunk i sent now to a
+// source with state ps and ahead requests queued before it would arrive,
+// by the model of eta, before any source i is requested from starts
+// sending it, with one of ps's chunk times to spare. A source sends one
+// chunk to us at a time, in the order asked, so a request behind others
+// at a slow source has not started: the race costs nothing when Received
+// cancels it, while the head of a queue, being sent, is raced only once it
+// is overdue (late). The margin keeps sources of about the same speed from
+// racing each other on noise in their measured rates; an unmeasured
+// source (AssumedRate) does not race on a guess, and a chunk requested
+// from the origin is never raced (its requests are not modelled).
+func (p *Picker) races(i int, ps *peerState, ahead int, now time.Time) bool {
+	if ps == nil || ps.rate <= 0 {
+		return false
+	}
+	arrive := p.eta(ps, ahead, now).Add(p.chunkTime(ps))
+	f := p.flights[i]
+	if f == nil {
+		return false
+	}
+	raced := false
+	for _, r := range f.reqs {
+		h := p.peers[r.peer]
+		if r.peer == Origin || h == nil {
+			return false
+		}
+		k := slices.Index(h.chunks, i)
+		if k < 0 {
+			continue
+		}
+		// The holder starts sending it one of its chunk times before it
+		// is expected to arrive.
+		if start := p.eta(h, k, now).Add(-p.chunkTime(h)); !arrive.Before(start) {
+			return false
+		}
+		raced = true
+	}
+	return raced
 }
 
 // onTime reports whether some outstanding request for chunk i is expected

@@ -162,6 +162,54 @@ func TestEndGameDuplicatesOnlyWhenAllInFlight(t *testing.T) {
 	}
 }
 
+// TestEndGameRacesASlowSource: in end-game, a measured source duplicates
+// a request queued at another as soon as it would deliver the chunk before
+// the holder starts sending it (with one of its own chunk times to spare),
+// not only once it is overdue; the head of the holder's queue, being sent,
+// only once it is overdue.
+func TestEndGameRacesASlowSource(t *testing.T) {
+	const n = 4
+	p := newTestPicker(n, 1)
+	all := allBits(n)
+	for range 3 {
+		p.Availability().AddBitfield(all)
+	}
+	const slowRate = testChunk / 2 // 2 s a chunk
+	slow := Source{Key: "slow", Has: all, Rate: slowRate}
+	queued := p.Next(t0, slow, n)
+	if len(queued) != n {
+		t.Fatalf("Next(slow) = %v, want all %d chunks", queued, n)
+	}
+	for _, i := range queued {
+		p.Requested(i, "slow", t0)
+	}
+	if !p.EndGame() {
+		t.Fatal("every chunk in flight but not end-game")
+	}
+	// The holder sends its queue from t0 + 0, 2, 4 and 6 s. An idle source
+	// of its speed asked now delivers at now + 2 s, + 2 s to spare: only
+	// the last is raced.
+	now := at(100 * time.Millisecond) // nothing is overdue yet
+	if got := p.Next(now, Source{Key: "peer", Has: all, Rate: slowRate}, n); !slices.Equal(got, queued[3:]) {
+		t.Fatalf("a source as slow as the holder duplicated %v, want the back of its queue %v", got, queued[3:])
+	}
+	// A fast one (50 ms a chunk) races everything but the head.
+	fast := Source{Key: "fast", Has: all, Rate: 20 * testChunk}
+	got := p.Next(now, fast, n)
+	if !slices.Equal(sortedCopy(got), sortedCopy(queued[1:])) {
+		t.Fatalf("end-game Next(fast) = %v, want duplicates of the slow source's queue behind its head %v", got, queued[1:])
+	}
+	for _, i := range got {
+		p.Requested(i, "fast", now)
+	}
+	if cancel := p.Received(queued[n-1], "fast", at(300*time.Millisecond)); !slices.Equal(cancel, []PeerKey{"slow"}) {
+		t.Fatalf("Received from fast cancels %v, want [slow]", cancel)
+	}
+	if got := p.Next(at(5*time.Second), fast, n); !slices.Equal(got, queued[:1]) {
+		t.Fatalf("Next(fast) once the head is overdue = %v, want %v", got, queued[:1])
+	}
+}
+
 func TestFailedMakesChunkPickableAgain(t *testing.T) {
 	p := newTestPicker(3, 1)
 	withCounts(p, []int{1, 2, 2})
