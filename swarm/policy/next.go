@@ -47,10 +47,10 @@ func (w without) Has(i int) bool { return w.a.Has(i) && !w.b.Has(i) }
 //     requests for in-flight chunks src has and was not asked for (and not
 //     already fetched from the origin) that have fewer than
 //     EndGameMaxRequests requests out and are either overdue (see late) or
-//     expected from src sooner, by more than one of src's chunk times, than
-//     from any source they are requested from (see races): a request
-//     queued at a slow uploader is raced by an idle fast one instead of
-//     holding the download's last chunks for seconds. Fewest outstanding
+//     expected from src, with one of src's chunk times to spare, before
+//     any source they are requested from starts sending them (see races):
+//     a request queued at a slow uploader is raced by a faster one instead
+//     of holding the download's last chunks for seconds. Fewest outstanding
 //     requests first, then oldest. Received then reports the duplicates to
 //     cancel.
 //
@@ -147,9 +147,10 @@ func (p *Picker) endGame(now time.Time, src Source, ps *peerState, max int, out 
 		if !src.Has.Has(i) || f.requestedFrom(src.Key) || f.requestedFrom(Origin) || slices.Contains(out, i) {
 			continue
 		}
-		// Duplicate only what is overdue, and at most EndGameMaxRequests
-		// ways: with deep pipelines every missing chunk is in flight early,
-		// and duplicating all of them would waste upload on copies.
+		// Duplicate only what is overdue or not started yet at a slower
+		// source, and at most EndGameMaxRequests ways: with deep pipelines
+		// every missing chunk is in flight early, and duplicating all of
+		// them would waste upload on copies.
 		if len(f.reqs) >= p.cfg.EndGameMaxRequests || !p.late(i, f, now) && !p.races(i, ps, ahead, now) {
 			continue
 		}
