@@ -128,11 +128,14 @@ func (p *Picker) sequential(h Haver, max int, out []int) []int {
 // endGame appends end-game duplicates for src (ps: its state, nil if it
 // has none) to out, up to max (see Next).
 func (p *Picker) endGame(now time.Time, src Source, ps *peerState, max int, out []int) []int {
-	// A duplicate from src would queue behind its outstanding requests and
-	// those picked for it above.
-	ahead := len(out)
-	if ps != nil {
-		ahead += len(ps.chunks)
+	// When a duplicate from src would arrive, queued behind its outstanding
+	// requests and those picked for it above, with one of its chunk times
+	// to spare; an unmeasured source (AssumedRate) does not race on a
+	// guess.
+	var arrive time.Time
+	measured := ps != nil && ps.rate > 0
+	if measured {
+		arrive = p.eta(ps, len(ps.chunks)+len(out), now).Add(p.chunkTime(ps))
 	}
 	type cand struct {
 		chunk, reqs int
@@ -151,7 +154,7 @@ func (p *Picker) endGame(now time.Time, src Source, ps *peerState, max int, out 
 		// source, and at most EndGameMaxRequests ways: with deep pipelines
 		// every missing chunk is in flight early, and duplicating all of
 		// them would waste upload on copies.
-		if len(f.reqs) >= p.cfg.EndGameMaxRequests || !p.late(i, f, now) && !p.races(i, ps, ahead, now) {
+		if len(f.reqs) >= p.cfg.EndGameMaxRequests || !p.late(i, f, now) && !(measured && p.races(i, f, arrive, now)) {
 			continue
 		}
 		cands = append(cands, cand{chunk: i, reqs: len(f.reqs), first: f.reqs[0].at})
@@ -240,26 +243,17 @@ func (p *Picker) late(i int, f *flight, now time.Time) bool {
 	return true
 }
 
-// races reports whether a request for in-flight chunk i sent now to a
-// source with state ps and ahead requests queued before it would arrive,
-// by the model of eta, before any source i is requested from starts
-// sending it, with one of ps's chunk times to spare. A source sends one
-// chunk to us at a time, in the order asked, so a request behind others
-// at a slow source has not started: the race costs nothing when Received
-// cancels it, while the head of a queue, being sent, is raced only once it
-// is overdue (late). The margin keeps sources of about the same speed from
-// racing each other on noise in their measured rates; an unmeasured
-// source (AssumedRate) does not race on a guess, and a chunk requested
-// from the origin is never raced (its requests are not modelled).
-func (p *Picker) races(i int, ps *peerState, ahead int, now time.Time) bool {
-	if ps == nil || ps.rate <= 0 {
-		return false
-	}
-	arrive := p.eta(ps, ahead, now).Add(p.chunkTime(ps))
-	f := p.flights[i]
-	if f == nil {
-		return false
-	}
+// races reports whether a duplicate request for in-flight chunk i (flight
+// f) arriving at arrive would beat every source i is requested from to the
+// start of its sending. A source sends one chunk to us at a time, in the
+// order asked, so a request behind others at a slow source has not
+// started: the race costs nothing when Received cancels it, while the head
+// of a queue, being sent, is raced only once it is overdue (late). The
+// margin endGame puts into arrive keeps sources of about the same speed
+// from racing each other on noise in their measured rates. A chunk
+// requested from the origin is never raced (its requests are not
+// modelled).
+func (p *Picker) races(i int, f *flight, arrive, now time.Time) bool {
 	raced := false
 	for _, r := range f.reqs {
 		h := p.peers[r.peer]
