@@ -47,12 +47,14 @@ func (w without) Has(i int) bool { return w.a.Has(i) && !w.b.Has(i) }
 //     requests for in-flight chunks src has and was not asked for (and not
 //     already fetched from the origin) that have fewer than
 //     EndGameMaxRequests requests out and are either overdue (see late) or
-//     expected from src, with one of src's chunk times to spare, before
-//     any source they are requested from starts sending them (see races):
-//     a request queued at a slow uploader is raced by a faster one instead
-//     of holding the download's last chunks for seconds. Fewest outstanding
-//     requests first, then oldest. Received then reports the duplicates to
-//     cancel.
+//     (chunks without a deadline) expected from src, with one of src's
+//     chunk times to spare, before any source they are requested from
+//     starts sending them (see races): a request queued at a slow uploader
+//     is raced by a faster one instead of holding the download's last
+//     chunks for seconds. A chunk with a deadline has the deadline lane for
+//     that, which duplicates it once its flight would miss it. Fewest
+//     outstanding requests first, then oldest. Received then reports the
+//     duplicates to cancel.
 //
 // In a mode that does not fetch from peers (SetMode(ModeOff)) it picks
 // nothing.
@@ -154,7 +156,14 @@ func (p *Picker) endGame(now time.Time, src Source, ps *peerState, max int, out 
 		// source, and at most EndGameMaxRequests ways: with deep pipelines
 		// every missing chunk is in flight early, and duplicating all of
 		// them would waste upload on copies.
-		if len(f.reqs) >= p.cfg.EndGameMaxRequests || !p.late(i, f, now) && !(measured && p.races(i, f, arrive, now)) {
+		if len(f.reqs) >= p.cfg.EndGameMaxRequests {
+			continue
+		}
+		// A chunk with a deadline is raced only once overdue: the deadline
+		// lane already duplicates it when its flight would miss the
+		// deadline, and finishing it sooner than that buys nothing.
+		_, due := p.dueAt[i]
+		if !p.late(i, f, now) && (due || !measured || !p.races(i, f, arrive, now)) {
 			continue
 		}
 		cands = append(cands, cand{chunk: i, reqs: len(f.reqs), first: f.reqs[0].at})

@@ -210,6 +210,38 @@ func TestEndGameRacesASlowSource(t *testing.T) {
 	}
 }
 
+// A chunk with a deadline the holder will make is not raced: the deadline
+// lane duplicates it if its flight would miss the deadline, and sooner
+// than that buys nothing. One it would miss is duplicated by that lane.
+func TestEndGameLeavesDueChunksToTheDeadlineLane(t *testing.T) {
+	const n = 4
+	p := newTestPicker(n, 1)
+	all := allBits(n)
+	p.Availability().AddBitfield(all)
+	p.Availability().AddBitfield(all)
+	const slowRate = testChunk / 2 // 2 s a chunk: delivers at 2, 4, 6 and 8 s
+	for i := range n {
+		p.SetDeadline(i, at(time.Duration(2*i+3)*time.Second)) // due at 3, 5, 7, 9 s
+	}
+	queued := p.Next(t0, Source{Key: "slow", Has: all, Rate: slowRate}, n)
+	if len(queued) != n {
+		t.Fatalf("Next(slow) = %v, want all %d chunks", queued, n)
+	}
+	for _, i := range queued {
+		p.Requested(i, "slow", t0)
+	}
+	fast := Source{Key: "fast", Has: all, Rate: 20 * testChunk}
+	if got := p.Next(at(100*time.Millisecond), fast, n); len(got) != 0 {
+		t.Fatalf("a fast source duplicated %v of chunks the holder delivers by their deadlines", got)
+	}
+	// Chunk 3 now falls due at 5 s, before the holder would send it:
+	// the deadline lane gives it to the fast source.
+	p.SetDeadline(3, at(5*time.Second))
+	if got := p.Next(at(100*time.Millisecond), fast, n); !slices.Equal(got, []int{3}) {
+		t.Fatalf("Next(fast) with chunk 3 due before the holder sends it = %v, want [3]", got)
+	}
+}
+
 func TestFailedMakesChunkPickableAgain(t *testing.T) {
 	p := newTestPicker(3, 1)
 	withCounts(p, []int{1, 2, 2})
