@@ -476,10 +476,15 @@ type SwarmStatus struct {
 	BytesFromOrigin int64   `json:"bytes_from_origin"`
 	BytesUploaded   int64   `json:"bytes_uploaded"`
 	OffloadRatio    float64 `json:"offload_ratio"`
-	BadChunks       int64   `json:"bad_chunks"`
-	Bans            int64   `json:"bans"`
-	MinAvailability int     `json:"min_availability"`
-	RareChunks      int     `json:"rare_chunks"`
+	// PeerDataReceived and OriginDataReceived are the chunk bytes peers
+	// and the origin sent, duplicates included: what the download carried,
+	// where BytesFromPeers and BytesFromOrigin count first copies.
+	PeerDataReceived   int64 `json:"peer_data_received"`
+	OriginDataReceived int64 `json:"origin_data_received"`
+	BadChunks          int64 `json:"bad_chunks"`
+	Bans               int64 `json:"bans"`
+	MinAvailability    int   `json:"min_availability"`
+	RareChunks         int   `json:"rare_chunks"`
 	// HaveFrames is the frames announcing chunks sent to peers and Haves
 	// the announcements they carried: one frame carries every chunk
 	// received since the writer to that peer last ran.
@@ -525,6 +530,7 @@ func (p *Peer) Status() Status {
 			BytesUploaded: x.BytesUploaded, OffloadRatio: offload(x.BytesFromPeers, x.BytesFromOrigin),
 			BadChunks: x.BadChunks, Bans: x.Bans, MinAvailability: x.MinAvailability, RareChunks: x.RareChunks,
 			HaveFrames: x.HaveFrames, Haves: x.Haves, Mode: s.Mode().String(),
+			PeerDataReceived: x.PeerDataReceived, OriginDataReceived: x.OriginDataReceived,
 		})
 		if d, ok := p.pol.sessionDecision(c.ID); ok {
 			st.Swarms[len(st.Swarms)-1].ModeWhy = d.Why

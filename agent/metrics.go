@@ -28,6 +28,7 @@ var (
 	descBans        = prometheus.NewDesc("shoal_peer_bans_total", "Peers banned from the swarm for sending bad chunks.", []string{"content"}, nil)
 	descHaveFrames  = prometheus.NewDesc("shoal_peer_have_frames_total", "Frames announcing chunks (HAVE, or batched HAVES) sent to other peers.", []string{"content"}, nil)
 	descHaves       = prometheus.NewDesc("shoal_peer_haves_total", "Chunk announcements sent to other peers, whether one per frame or batched.", []string{"content"}, nil)
+	descReceived    = prometheus.NewDesc("shoal_peer_data_received_bytes_total", "Chunk bytes received, duplicates included (what the download carried; from=peers or origin). Beyond shoal_peer_bytes_from_*_total: chunks that came twice.", []string{"content", "from"}, nil)
 	descLive        = prometheus.NewDesc("shoal_peer_live_channels", "Live channels the gateway follows (polls and holds segment swarms for).", nil, nil)
 	descLearned     = prometheus.NewDesc("shoal_peer_discovered_peers_total", "Peers a discovery source (tracker, dht, pex) named for a swarm.", []string{"source"}, nil)
 	descConnected   = prometheus.NewDesc("shoal_peer_discovered_connected_total", "Connections to swarm peers (dialled and handshaken) a discovery source brought.", []string{"source"}, nil)
@@ -42,7 +43,7 @@ var (
 )
 
 func (c peerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans, descHaveFrames, descHaves, descLive, descWritable, descLearned, descConnected, descDHTTable,
+	for _, d := range []*prometheus.Desc{descFromPeers, descFromOrigin, descUploaded, descOffload, descPeers, descHave, descChunks, descMinAvail, descRare, descBad, descBans, descHaveFrames, descHaves, descReceived, descLive, descWritable, descLearned, descConnected, descDHTTable,
 		descMode, descModeChanges, descPolicy, descUploadCap, descMetered, descBattery} {
 		ch <- d
 	}
@@ -85,6 +86,8 @@ func (c peerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descBans, prometheus.CounterValue, float64(x.Bans), id)
 		ch <- prometheus.MustNewConstMetric(descHaveFrames, prometheus.CounterValue, float64(x.HaveFrames), id)
 		ch <- prometheus.MustNewConstMetric(descHaves, prometheus.CounterValue, float64(x.Haves), id)
+		ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(x.PeerDataReceived), id, "peers")
+		ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(x.OriginDataReceived), id, "origin")
 		ch <- prometheus.MustNewConstMetric(descMode, prometheus.GaugeValue, float64(s.Mode()), id)
 	}
 }

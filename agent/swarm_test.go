@@ -241,13 +241,13 @@ func TestGatewayServesContent(t *testing.T) {
 	json.NewDecoder(r2.Body).Decode(&st)
 	r2.Body.Close()
 	// a.bin's six chunks were served, so they are held (b.txt may still be on its way).
-	if len(st.Swarms) != 1 || st.Swarms[0].Have < 6 || st.Swarms[0].BytesFromOrigin < int64(len(want)) {
+	if len(st.Swarms) != 1 || st.Swarms[0].Have < 6 || st.Swarms[0].BytesFromOrigin < int64(len(want)) || st.Swarms[0].OriginDataReceived < st.Swarms[0].BytesFromOrigin {
 		t.Fatalf("status after serving: %+v", st)
 	}
 	r3, _ := http.Get(gw.URL + "/metrics")
 	m, _ := io.ReadAll(r3.Body)
 	r3.Body.Close()
-	for _, name := range []string{"shoal_peer_bytes_from_origin_total", "shoal_peer_offload_ratio", "shoal_peer_min_availability", "shoal_peer_bans_total", "shoal_peer_have_frames_total", "shoal_peer_haves_total"} {
+	for _, name := range []string{"shoal_peer_bytes_from_origin_total", "shoal_peer_offload_ratio", "shoal_peer_min_availability", "shoal_peer_bans_total", "shoal_peer_have_frames_total", "shoal_peer_haves_total", `shoal_peer_data_received_bytes_total{content="`} {
 		if !strings.Contains(string(m), name) {
 			t.Errorf("/metrics lacks %s", name)
 		}

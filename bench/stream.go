@@ -189,9 +189,11 @@ type Session struct {
 	// it plays: what the viewer watched, in bytes.
 	Media int64
 	// Downloaded (VOD) is what reached the viewer's machine to play the
-	// session: its peer's bytes from peers and from the origin (P2P:
-	// FromPeers + FromOrigin, first copies of verified chunks, as
-	// /api/status counts them), or the player's own downloads (CDN-only).
+	// session: the chunk bytes peers and the origin sent its peer,
+	// duplicates included (P2P: /api/status's peer_data_received +
+	// origin_data_received), or the player's own downloads (CDN-only).
+	// FromPeers and FromOrigin are its first copies of verified chunks;
+	// the rest of Downloaded is duplicates.
 	Downloaded            int64
 	FromPeers, FromOrigin int64
 	// Chunks is the chunks the viewer's peer held at the end (P2P), and
@@ -244,7 +246,8 @@ type StreamRun struct {
 	FromPeers, FromOrigin int64
 	// Chunks, HaveFrames and Haves are Σ Session's (P2P).
 	Chunks, HaveFrames, Haves int64
-	// Downloaded is Σ Session.Downloaded (VOD). DownloadRatioP50 and
+	// Downloaded is Σ Session.Downloaded (VOD), duplicates included
+	// (Duplicates). DownloadRatioP50 and
 	// DownloadRatioMax are the median and largest, across viewers who
 	// played something, of downloaded ÷ media bytes played.
 	Downloaded                         int64
@@ -364,6 +367,16 @@ func (r *StreamRun) summarize(originBytes, originRequests int64) {
 		r.DownloadRatioP50 = ratios[(len(ratios)+1)/2-1] // nearest rank
 		r.DownloadRatioMax = ratios[len(ratios)-1]
 	}
+}
+
+// Duplicates is what the viewers' peers downloaded beyond their first
+// copies (P2P VOD): chunks that came twice, from two peers or from a peer
+// and the origin.
+func (r *StreamRun) Duplicates() int64 {
+	if r.FromPeers+r.FromOrigin == 0 {
+		return 0
+	}
+	return r.Downloaded - r.FromPeers - r.FromOrigin
 }
 
 // CPUCores is CPU ÷ ViewingWall: the cores the run kept busy while the

@@ -129,6 +129,7 @@ func (vp *viewerPeers) open(ctx context.Context, k, gen int, path string) (viewe
 				c.chunks += int64(sw.Have)
 				c.haveFrames += sw.HaveFrames
 				c.haves += sw.Haves
+				c.received += sw.PeerDataReceived + sw.OriginDataReceived
 			}
 			return c
 		},

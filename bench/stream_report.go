@@ -76,6 +76,7 @@ func (r *StreamResult) WriteReport(w io.Writer) {
 		row("viewers downloaded", func(run *StreamRun) string { return MiB(run.Downloaded) })
 		row("  from peers", p2pOnly(func(run *StreamRun) string { return MiB(run.FromPeers) }))
 		row("  from the origin", p2pOnly(func(run *StreamRun) string { return MiB(run.FromOrigin) }))
+		row("  duplicates", p2pOnly(func(run *StreamRun) string { return MiB(run.Duplicates()) }))
 		row("downloaded ÷ played P50", func(run *StreamRun) string { return fmt.Sprintf("%.2f", run.DownloadRatioP50) })
 		row("downloaded ÷ played max", func(run *StreamRun) string { return fmt.Sprintf("%.2f", run.DownloadRatioMax) })
 	}
@@ -224,6 +225,7 @@ func (r *StreamResult) Summary() string {
 			kvs = append(kvs,
 				kv{"media_bytes", run.MediaBytes},
 				kv{"downloaded_bytes", run.Downloaded},
+				kv{"duplicate_bytes", run.Duplicates()},
 				kv{"download_ratio_p50", fmt.Sprintf("%.3f", run.DownloadRatioP50)},
 				kv{"download_ratio_max", fmt.Sprintf("%.3f", run.DownloadRatioMax)},
 			)

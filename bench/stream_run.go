@@ -67,6 +67,7 @@ type viewerEnv struct {
 // peerCounts is what a viewer's peer did, from its /api/status figures.
 type peerCounts struct {
 	fromPeers, fromOrigin int64 // bytes received, first copies
+	received              int64 // chunk bytes peers and the origin sent, duplicates included
 	chunks                int64 // chunks held
 	haveFrames, haves     int64 // frames announcing chunks to peers, and the announcements
 }
@@ -96,15 +97,15 @@ func runViewers(ctx context.Context, cfg *StreamConfig, name string, open func(c
 		playing.Add(1)
 		s, got, err := watch(ctx, cfg, env.client, env.playlist, from, want)
 		playing.Add(-1)
+		if cfg.Mode == ModeVOD {
+			s.Downloaded = s.Bytes // the player fetched everything itself
+		}
 		if env.counts != nil {
 			c := env.counts()
 			s.FromPeers, s.FromOrigin = c.fromPeers, c.fromOrigin
 			s.Chunks, s.HaveFrames, s.Haves = c.chunks, c.haveFrames, c.haves
-		}
-		if cfg.Mode == ModeVOD {
-			s.Downloaded = s.Bytes // the player fetched everything itself
-			if env.counts != nil {
-				s.Downloaded = s.FromPeers + s.FromOrigin
+			if cfg.Mode == ModeVOD {
+				s.Downloaded = c.received // what the peer's download carried
 			}
 		}
 		if env.cohort != nil {

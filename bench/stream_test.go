@@ -210,6 +210,10 @@ func TestStreamVODReportsEveryViewerWindow(t *testing.T) {
 	if p := res.P2P; p.Chunks <= 0 || p.HaveFrames > p.Haves {
 		t.Errorf("p2p: peers held %d chunks and sent %d HAVE frames carrying %d announcements; want chunks, and no more frames than announcements", p.Chunks, p.HaveFrames, p.Haves)
 	}
+	// What the peers' downloads carried holds every first copy.
+	if p := res.P2P; p.FromPeers+p.FromOrigin <= 0 || p.Duplicates() < 0 {
+		t.Errorf("p2p: downloaded %d bytes, first copies %d from peers and %d from the origin", p.Downloaded, p.FromPeers, p.FromOrigin)
+	}
 	// The player downloads only what it plays, plus playlists.
 	if res.CDN.DownloadRatioP50 < 1 || res.CDN.Downloaded != res.CDN.PlayerBytes {
 		t.Errorf("cdn: download ratio %v, downloaded %d, players %d", res.CDN.DownloadRatioP50, res.CDN.Downloaded, res.CDN.PlayerBytes)
@@ -222,7 +226,7 @@ func TestStreamVODReportsEveryViewerWindow(t *testing.T) {
 	for _, want := range []string{"P2P (Shoal)", "CDN only", "origin / viewer-minute", "downloaded ÷ played max",
 		"lower bound on P2P origin egress", "result stream mode=vod viewers=3 p2p_startup_p50=", " lower_bound_over_cdn=",
 		"CPU while watching", " p2p_cpu_cores=", " cdn_cpu_seconds=", "HAVE frames / chunk held", " p2p_have_frames=",
-		"start-up, request by request", "  master playlist", "  media playlist", "  segment 2", "    P95 session"} {
+		"start-up, request by request", "  duplicates", " p2p_duplicate_bytes=", "  master playlist", "  media playlist", "  segment 2", "    P95 session"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

@@ -93,6 +93,10 @@ func testOriginAssist(t *testing.T, chunk int, budget int64) {
 	if got := st.BytesFromOrigin + st.BytesFromPeers; got != int64(32*chunk) {
 		t.Fatalf("first copies from origin and peers: %d bytes, want %d", got, 32*chunk)
 	}
+	// What the download carried holds every first copy (and any duplicate).
+	if st.OriginDataReceived < st.BytesFromOrigin || st.PeerDataReceived < st.BytesFromPeers {
+		t.Fatalf("received %d bytes from the origin and %d from peers, fewer than their first copies: %+v", st.OriginDataReceived, st.PeerDataReceived, st)
+	}
 	if !seeder.Stats().Complete {
 		t.Fatal("seeder lost its chunks")
 	}

@@ -44,7 +44,7 @@ func TestFetchFromOriginFetchesExactlyTheRange(t *testing.T) {
 		}
 	}
 	st := s.Stats()
-	if st.BytesFromOrigin != 3*chunk || st.OriginRequests != 3 {
+	if st.BytesFromOrigin != 3*chunk || st.OriginDataReceived != 3*chunk || st.OriginRequests != 3 {
 		t.Fatalf("after fetching 3 chunks: %+v", st)
 	}
 	// Held chunks are not fetched again; the range is clamped to the content.

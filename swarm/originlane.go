@@ -122,6 +122,7 @@ func (s *Session) originChunk(ctx context.Context, i int) (time.Time, error) {
 	data, err := s.cfg.Origin.Chunk(ctx, h, int64(size))
 	s.releaseGate(ctx, err)
 	if err == nil {
+		s.originDataIn.Add(int64(len(data)))
 		err = s.cfg.Store.Put(h, data)
 	}
 	now := s.cfg.Clock.Now()

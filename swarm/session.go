@@ -115,16 +115,20 @@ type Stats struct {
 	// requests included: what the network carried, where BytesFromPeers
 	// is what it delivered first.
 	PeerDataReceived int64
-	Mode             Mode // the session's P2P mode (SetMode)
-	Peers            int
-	BadChunks        int64
-	Bans             int64
-	Wanted           int   // chunks readers want (every chunk unless on demand)
-	Lost             int64 // held chunks that left the cache (evicted, corrupt, purged)
-	MinAvailability  int   // fewest connected peers holding any chunk we lack (rare-chunk scarcity)
-	RareChunks       int   // chunks we lack that no connected peer has
-	OriginRequests   int64
-	OriginErrors     int64
+	// OriginDataReceived is the payload bytes of every chunk the origin
+	// sent us, copies a peer had already delivered included: with
+	// PeerDataReceived, the payload this peer's download carried.
+	OriginDataReceived int64
+	Mode               Mode // the session's P2P mode (SetMode)
+	Peers              int
+	BadChunks          int64
+	Bans               int64
+	Wanted             int   // chunks readers want (every chunk unless on demand)
+	Lost               int64 // held chunks that left the cache (evicted, corrupt, purged)
+	MinAvailability    int   // fewest connected peers holding any chunk we lack (rare-chunk scarcity)
+	RareChunks         int   // chunks we lack that no connected peer has
+	OriginRequests     int64
+	OriginErrors       int64
 	// HaveFrames is the frames announcing chunks sent to peers (Have and
 	// Haves); Haves is the chunk announcements they carried. Haves per
 	// frame is how well a burst of received chunks was batched.
@@ -181,7 +185,7 @@ type Session struct {
 	bufs   *bufPool      // chunk-sized payload buffers
 
 	fromPeers, fromOrigin, uploaded atomic.Int64
-	peerDataIn                      atomic.Int64
+	peerDataIn, originDataIn        atomic.Int64
 	badChunks, bans, lost           atomic.Int64
 	originReqs, originErrs          atomic.Int64
 	haveFrames, havesSent           atomic.Int64
@@ -356,7 +360,7 @@ func (s *Session) Stats() Stats {
 		Chunks: s.c.Len(), Have: s.c.Len() - s.picker.Missing(),
 		BytesFromPeers: s.fromPeers.Load(), BytesFromOrigin: s.fromOrigin.Load(),
 		BytesUploaded: s.uploaded.Load(), Peers: len(s.peers),
-		PeerDataReceived: s.peerDataIn.Load(), Mode: s.mode,
+		PeerDataReceived: s.peerDataIn.Load(), OriginDataReceived: s.originDataIn.Load(), Mode: s.mode,
 		BadChunks: s.badChunks.Load(), Bans: s.bans.Load(),
 		OriginRequests: s.originReqs.Load(), OriginErrors: s.originErrs.Load(),
 		Complete: s.complete, MinAvailability: -1, Lost: s.lost.Load(),
