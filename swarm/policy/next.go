@@ -146,7 +146,8 @@ func (p *Picker) endGame(now time.Time, src Source, ps *peerState, max int, out 
 	var cands []cand
 	for _, i := range p.flightList {
 		f := p.flights[i]
-		if _, due := p.dueAt[i]; !due && !p.want.Has(i) {
+		_, due := p.dueAt[i]
+		if !due && !p.want.Has(i) {
 			continue // an unwanted chunk's request just finishes
 		}
 		if !src.Has.Has(i) || f.requestedFrom(src.Key) || f.requestedFrom(Origin) || slices.Contains(out, i) {
@@ -162,7 +163,6 @@ func (p *Picker) endGame(now time.Time, src Source, ps *peerState, max int, out 
 		// A chunk with a deadline is raced only once overdue: the deadline
 		// lane already duplicates it when its flight would miss the
 		// deadline, and finishing it sooner than that buys nothing.
-		_, due := p.dueAt[i]
 		if !p.late(i, f, now) && (due || !measured || !p.races(i, f, arrive, now)) {
 			continue
 		}
