@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/shoal-cdn/shoal/core"
@@ -54,7 +56,7 @@ func decodeCanonical(b []byte) (m *Manifest, ok bool) {
 		d.lit(`,"chunks":`)
 		f.Chunks = d.int()
 		if d.opt(`,"type":`) {
-			f.MediaType = d.nonEmptyStr()
+			f.MediaType = d.mediaType()
 		}
 		// A root is omitted only when zero (a paged file's): an explicit
 		// zero root is not canonical.
@@ -83,6 +85,8 @@ func decodeCanonical(b []byte) (m *Manifest, ok bool) {
 		m.Policy = d.policy()
 	}
 	if d.opt(`,"media":`) {
+		d.files = m.Files
+		d.sorted = slices.IsSortedFunc(m.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 		m.Media = d.media()
 	}
 	if d.opt(`,"signature":`) {
@@ -102,6 +106,13 @@ type canonDecoder struct {
 	b  []byte
 	i  int
 	ok bool
+	// types are the first distinct media types read (mediaType).
+	types []string
+	// files are the manifest's files, sorted by path or not, and next the
+	// one after the last a segment path was found at (segmentPath).
+	files  []File
+	sorted bool
+	next   int
 }
 
 // lit consumes s.
@@ -145,6 +156,56 @@ func (d *canonDecoder) raw() []byte {
 }
 
 func (d *canonDecoder) str() string { return string(d.raw()) }
+
+// segmentPath is a media segment's path. It names one of the files, so
+// it shares that file's string when found: next to the previous segment's
+// file, or by binary search when the files are sorted (as published).
+func (d *canonDecoder) segmentPath() string {
+	s := d.raw()
+	if !d.ok {
+		return ""
+	}
+	if d.next < len(d.files) && d.files[d.next].Path == string(s) {
+		d.next++
+		return d.files[d.next-1].Path
+	}
+	if d.sorted {
+		lo, hi := 0, len(d.files)
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			if d.files[mid].Path < string(s) {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		if lo < len(d.files) && d.files[lo].Path == string(s) {
+			d.next = lo + 1
+			return d.files[lo].Path
+		}
+	}
+	return string(s)
+}
+
+// mediaType is a file's non-empty media type. A content has few distinct
+// ones, so each is allocated once and shared by the files that have it.
+func (d *canonDecoder) mediaType() string {
+	s := d.raw()
+	if len(s) == 0 {
+		d.ok = false
+		return ""
+	}
+	for _, t := range d.types {
+		if t == string(s) {
+			return t
+		}
+	}
+	t := string(s)
+	if len(d.types) < 8 {
+		d.types = append(d.types, t)
+	}
+	return t
+}
 
 // nonEmptyStr is a string of an omitempty field, present only when not "".
 func (d *canonDecoder) nonEmptyStr() string {
@@ -340,7 +401,7 @@ func (d *canonDecoder) rendition() Rendition {
 	for d.ok {
 		var s MediaSegment
 		d.lit(`{"path":`)
-		s.Path = d.str()
+		s.Path = d.segmentPath()
 		d.lit(`,"duration_ms":`)
 		s.DurationMs = d.int()
 		d.lit(`,"seq":`)

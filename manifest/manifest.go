@@ -314,8 +314,14 @@ func (m *Manifest) validate() error {
 	}
 	// A path may not be both a file and a directory of another file.
 	for p := range seen {
-		for d := path.Dir(p); d != "."; d = path.Dir(d) {
-			if seen[d] {
+		// p is clean (CheckPath): its directories are its prefixes up to
+		// a slash.
+		for d := p; ; {
+			k := strings.LastIndexByte(d, '/')
+			if k < 0 {
+				break
+			}
+			if d = d[:k]; seen[d] {
 				return fmt.Errorf("%w: %q is a file and also the directory of %q", ErrDuplicate, d, p)
 			}
 		}
@@ -356,7 +362,7 @@ func CheckPath(p string) error {
 	case strings.HasPrefix(p, "/"):
 		return bad("absolute")
 	}
-	for _, el := range strings.Split(p, "/") {
+	for el := range strings.SplitSeq(p, "/") {
 		switch {
 		case el == "":
 			return bad("empty element")

@@ -54,13 +54,13 @@ func (m *Media) validate(files map[string]bool) error {
 		return fmt.Errorf("%w: media: %s", ErrMalformed, fmt.Sprintf(format, args...))
 	}
 	isFile := func(what, p string) error {
+		if files[p] {
+			return nil // a file's path: checked with the files
+		}
 		if err := CheckPath(p); err != nil {
 			return fmt.Errorf("media %s: %w", what, err)
 		}
-		if !files[p] {
-			return bad("%s %q is not a file of the content", what, p)
-		}
-		return nil
+		return bad("%s %q is not a file of the content", what, p)
 	}
 	if m.Kind != MediaHLS && m.Kind != MediaDASH {
 		return bad("kind %q, want %q or %q", m.Kind, MediaHLS, MediaDASH)
