@@ -157,24 +157,165 @@ func (f *Bitfield) Equal(g *Bitfield) bool {
 // String renders the bitfield as "count/len", for logs.
 func (f *Bitfield) String() string { return fmt.Sprintf("%d/%d", f.Count(), f.Len()) }
 
-func bitfieldLen(f *Bitfield) int { return 4 + (f.Len()+7)/8 }
+// Bitfield forms on the wire, the byte after the bit count.
+const (
+	// bitsRaw: ceil(count/8) bytes (Bitfield.Bytes).
+	bitsRaw = 0
+	// bitsRuns: the lengths of the bitfield's runs as uvarints, alternately
+	// clear and set bits, starting with clear; only the first may be 0.
+	bitsRuns = 1
+)
 
+// runsLen is the length of f's runs form, and whether it is shorter than
+// the raw form (the one sent then); it stops counting once it is not.
+func runsLen(f *Bitfield) (int, bool) {
+	raw := (f.Len() + 7) / 8
+	k := 0
+	for r := range f.runs() {
+		if k += uvarintLen(uint64(r)); k >= raw {
+			return k, false
+		}
+	}
+	return k, k < raw
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// runs yields the lengths of f's runs: clear bits first (possibly none),
+// then set, then clear, and so on to the end.
+func (f *Bitfield) runs() func(func(int) bool) {
+	return func(yield func(int) bool) {
+		set := false
+		for i := 0; i < f.Len(); set = !set {
+			j := f.nextChange(i, set)
+			if !yield(j - i) {
+				return
+			}
+			i = j
+		}
+	}
+}
+
+// nextChange returns the first index from i whose bit is not set (or Len):
+// the end of the run of set (or clear) bits at i. Whole bytes of the run are
+// skipped at once.
+func (f *Bitfield) nextChange(i int, set bool) int {
+	same := byte(0)
+	if set {
+		same = 0xff
+	}
+	for i < f.n {
+		if i&7 == 0 {
+			j := i >> 3
+			for j < len(f.b) && f.b[j] == same {
+				j++
+			}
+			if i = j << 3; i >= f.n {
+				return f.n
+			}
+		}
+		if f.Has(i) != set {
+			return i
+		}
+		i++
+	}
+	return f.n
+}
+
+// setRun sets bits [i, j), all clear before.
+func (f *Bitfield) setRun(i, j int) {
+	f.count += j - i
+	for ; i < j && i&7 != 0; i++ {
+		f.b[i>>3] |= 0x80 >> (i & 7)
+	}
+	for ; i+8 <= j; i += 8 {
+		f.b[i>>3] = 0xff
+	}
+	for ; i < j; i++ {
+		f.b[i>>3] |= 0x80 >> (i & 7)
+	}
+}
+
+func bitfieldLen(f *Bitfield) int {
+	if k, ok := runsLen(f); ok {
+		return 5 + k
+	}
+	return 5 + (f.Len()+7)/8
+}
+
+// appendBitfield appends f in the shorter of its two forms (raw when they
+// tie), so each bitfield has one encoding.
 func appendBitfield(b []byte, f *Bitfield) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(f.Len()))
+	if _, ok := runsLen(f); ok {
+		b = append(b, bitsRuns)
+		for r := range f.runs() {
+			b = binary.AppendUvarint(b, uint64(r))
+		}
+		return b
+	}
+	b = append(b, bitsRaw)
 	if f == nil {
 		return b
 	}
 	return append(b, f.b...)
 }
 
-// decodeBitfield decodes a bitfield that must fill p exactly.
+// decodeBitfield decodes a bitfield that must fill p exactly, in the form
+// appendBitfield would have chosen.
 func decodeBitfield(p []byte) (*Bitfield, error) {
-	if len(p) < 4 {
+	if len(p) < 5 {
 		return nil, fmt.Errorf("%w: bitfield truncated to %d bytes", ErrMalformed, len(p))
 	}
 	n := binary.BigEndian.Uint32(p)
 	if n > MaxBitfield {
 		return nil, fmt.Errorf("%w: bitfield of %d bits, max %d", ErrMalformed, n, MaxBitfield)
 	}
-	return BitfieldFromBytes(p[4:], int(n))
+	form, p := p[4], p[5:]
+	raw := (int(n) + 7) / 8
+	switch form {
+	case bitsRaw:
+		f, err := BitfieldFromBytes(p, int(n))
+		if err != nil {
+			return nil, err
+		}
+		if k, ok := runsLen(f); ok {
+			return nil, fmt.Errorf("%w: raw bitfield of %d bytes whose runs take %d: not canonical", ErrMalformed, raw, k)
+		}
+		return f, nil
+	case bitsRuns:
+		if len(p) >= raw {
+			return nil, fmt.Errorf("%w: bitfield runs of %d bytes, not shorter than the %d raw bytes: not canonical", ErrMalformed, len(p), raw)
+		}
+		f := NewBitfield(int(n))
+		i, set := 0, false
+		for k := 0; len(p) > 0; k++ {
+			r, m := binary.Uvarint(p)
+			switch {
+			case m <= 0 || m != uvarintLen(r):
+				return nil, fmt.Errorf("%w: bitfield run %d is not a minimal uvarint", ErrMalformed, k)
+			case r == 0 && k > 0:
+				return nil, fmt.Errorf("%w: bitfield run %d is empty", ErrMalformed, k)
+			case r > uint64(int(n)-i):
+				return nil, fmt.Errorf("%w: bitfield run %d of %d bits passes the end (%d of %d bits left)", ErrMalformed, k, r, int(n)-i, n)
+			}
+			if set {
+				f.setRun(i, i+int(r))
+			}
+			i += int(r)
+			set = !set
+			p = p[m:]
+		}
+		if i != int(n) {
+			return nil, fmt.Errorf("%w: bitfield runs cover %d of %d bits", ErrMalformed, i, n)
+		}
+		return f, nil
+	}
+	return nil, fmt.Errorf("%w: bitfield form %d", ErrMalformed, form)
 }

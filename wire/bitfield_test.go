@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 )
@@ -164,4 +165,64 @@ func TestBitfieldPanicsOutOfRange(t *testing.T) {
 			tc.fn()
 		}()
 	}
+}
+
+// FuzzBitfieldForms checks the wire form of bitfields against a plain
+// model: the encoding is the shorter of raw and runs (raw on a tie), with
+// the runs a plain loop finds, and it decodes to the same bits. The
+// pattern's bits, repeated, fill a bitfield of n bits; stretch repeats each
+// of them, so long runs are common.
+func FuzzBitfieldForms(f *testing.F) {
+	f.Add([]byte{}, uint32(0), uint8(0))
+	f.Add([]byte{0x00}, uint32(1000), uint8(7))
+	f.Add([]byte{0xff}, uint32(17), uint8(0))
+	f.Add([]byte{0x0f, 0xf0}, uint32(100_000), uint8(200))
+	f.Add([]byte{0xa5, 0x5a}, uint32(4096), uint8(0))
+	f.Fuzz(func(t *testing.T, pattern []byte, n32 uint32, stretch uint8) {
+		n := int(n32 % (1 << 20))
+		bit := func(i int) bool {
+			if len(pattern) == 0 {
+				return false
+			}
+			i /= int(stretch) + 1
+			return pattern[(i/8)%len(pattern)]&(0x80>>(i%8)) != 0
+		}
+		bf := NewBitfield(n)
+		var runs []int
+		for i := 0; i < n; i++ {
+			if bit(i) {
+				bf.Set(i)
+			}
+			switch {
+			case i == 0 && bit(0):
+				runs = append(runs, 0, 1)
+			case i == 0 || bit(i) != bit(i-1):
+				runs = append(runs, 1)
+			default:
+				runs[len(runs)-1]++
+			}
+		}
+		runsBytes := 0
+		for _, r := range runs {
+			runsBytes += len(binary.AppendUvarint(nil, uint64(r)))
+		}
+		raw := (n + 7) / 8
+		b, err := Marshal(&BitfieldUpdate{Bits: bf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body, want := len(b)-5, 5+min(raw, runsBytes); body != want {
+			t.Fatalf("%d bits in %d runs (%d bytes, %d raw): body of %d bytes, want %d", n, len(runs), runsBytes, raw, body, want)
+		}
+		if form := b[9]; n > 0 && (form == bitsRuns) != (runsBytes < raw) {
+			t.Fatalf("form %d for %d runs bytes and %d raw", form, runsBytes, raw)
+		}
+		m, err := Unmarshal(b)
+		if err != nil {
+			t.Fatalf("Unmarshal: %v", err)
+		}
+		if got := m.(*BitfieldUpdate).Bits; !got.Equal(bf) {
+			t.Fatalf("decoded %v, want %v", got, bf)
+		}
+	})
 }

@@ -33,9 +33,18 @@
 //	Haves         (15)  index uint32 × n, 1 <= n <= MaxHaves, strictly ascending,
 //	                    each < MaxBitfield (n is the body length / 4)
 //
-// A bitfield is: bit count uint32 (<= MaxBitfield) | ceil(count/8) bytes, bit
-// i in byte i/8 under mask 0x80>>(i%8); the spare bits of the last byte are
-// zero. Chunk indexes are global over the content's chunks, in manifest file
+// A bitfield is: bit count uint32 (<= MaxBitfield) | form uint8 | bits, in
+// one of two forms, whichever is shorter (raw when they tie):
+//
+//	raw  (0)  ceil(count/8) bytes, bit i in byte i/8 under mask 0x80>>(i%8);
+//	          the spare bits of the last byte are zero
+//	runs (1)  the lengths of the runs of equal bits, as minimal uvarints:
+//	          clear bits first (this run alone may be 0), then set, then
+//	          clear, ..., summing to count
+//
+// A peer holding a window of a content (a viewer's minutes of one
+// rendition), nothing, or everything sends a few bytes instead of one bit
+// per chunk (version 1 sent the raw form only). Chunk indexes are global over the content's chunks, in manifest file
 // order; the session maps them to (file, chunk).
 //
 // A request range is offset..offset+length within one chunk: length >= 1 and
@@ -82,10 +91,10 @@ import (
 // Version is the protocol version carried in the handshake. A peer speaking
 // another version is refused with ErrVersion; a new version gets a new
 // ProtocolID too, so libp2p can negotiate before any frame is sent.
-const Version = 1
+const Version = 2
 
 // ProtocolID is the libp2p protocol name for this version of the stream.
-const ProtocolID = "/shoal/wire/1"
+const ProtocolID = "/shoal/wire/2"
 
 // Magic opens every handshake body, so a stream that is not Shoal's fails
 // fast with ErrVersion instead of being misparsed.
@@ -249,13 +258,15 @@ func bodyBounds(t Type) (lo, hi int, ok bool) {
 	case TypeData:
 		return dataHeaderLen + 1, dataHeaderLen + MaxPayload, true
 	case TypeBitfield:
-		return 4, 4 + MaxBitfield/8, true
+		return 5, 5 + MaxBitfield/8, true
 	case TypeToken:
 		return 0, MaxToken, true
 	case TypeHaves:
 		return 4, 4 * MaxHaves, true
 	case TypeHandshake:
-		return handshakeFixedLen + 4, handshakeFixedLen + MaxClient + 4 + MaxBitfield/8, true
+		// At least a version 1 handshake with an empty bitfield, so a peer of
+		// that version is told ErrVersion.
+		return handshakeFixedLen + 4, handshakeFixedLen + MaxClient + 5 + MaxBitfield/8, true
 	}
 	return 0, 0, false
 }

@@ -57,6 +57,15 @@ func bitsOf(n int, set ...int) *Bitfield {
 	return f
 }
 
+// bitsRun is an n-bit bitfield with bits [from, to) set.
+func bitsRun(n, from, to int) *Bitfield {
+	f := NewBitfield(n)
+	for i := from; i < to; i++ {
+		f.Set(i)
+	}
+	return f
+}
+
 func testContent() core.ContentID { return core.ContentID(core.SumSHA256([]byte("content"))) }
 
 func roundTripCases() []struct {
@@ -91,6 +100,11 @@ func roundTripCases() []struct {
 		{"handshake token flag", &Handshake{Content: testContent(), Flags: FlagToken, Client: "shoal/1", Bits: NewBitfield(0)}},
 		{"bitfield", &BitfieldUpdate{Bits: bitsOf(1000, 0, 999, 512)}},
 		{"bitfield full", &BitfieldUpdate{Bits: func() *Bitfield { f := NewBitfield(17); f.SetAll(); return f }()}},
+		{"bitfield runs", &BitfieldUpdate{Bits: bitsRun(100_000, 4_000, 9_000)}},
+		{"bitfield runs from the start", &BitfieldUpdate{Bits: bitsRun(100_000, 0, 9_000)}},
+		{"bitfield runs to the end", &BitfieldUpdate{Bits: bitsRun(100_000, 9_000, 100_000)}},
+		{"bitfield empty of many", &BitfieldUpdate{Bits: bitsOf(MaxBitfield)}},
+		{"handshake runs", &Handshake{Content: testContent(), Client: "shoal/1", Bits: bitsRun(27_004, 300, 316)}},
 		{"request", &Request{Index: 3, Offset: 0, Length: core.DefaultChunkSize}},
 		{"request max", &Request{Index: 1<<32 - 1, Offset: MaxPayload - 1, Length: 1}},
 		{"cancel", &Cancel{Index: 9, Offset: 16 << 10, Length: 16 << 10}},
@@ -154,13 +168,20 @@ func TestGoldenEncoding(t *testing.T) {
 		{&Data{Index: 5, Offset: 6, Payload: []byte{0xaa, 0xbb}}, "0000000b 0c 00000005 00000006 aabb"},
 		{&DontHave{Index: 0x01020304}, "00000005 0d 01020304"},
 		{&Haves{Indexes: []uint32{3, 0x010203}}, "00000009 0f 00000003 00010203"},
-		{&BitfieldUpdate{Bits: bitsOf(10, 0, 9)}, "00000007 08 0000000a 8040"},
+		// Runs [0 1 8 1] take 4 bytes, raw 2: raw.
+		{&BitfieldUpdate{Bits: bitsOf(10, 0, 9)}, "00000008 08 0000000a 00 8040"},
+		// Runs [100 100 800]: 4 bytes against 125 raw.
+		{&BitfieldUpdate{Bits: bitsRun(1000, 100, 200)}, "0000000a 08 000003e8 01 64 64 a006"},
+		// Everything: runs [0 17], 2 bytes against 3.
+		{&BitfieldUpdate{Bits: bitsRun(17, 0, 17)}, "00000008 08 00000011 01 00 11"},
+		// Nothing: runs [20], 1 byte against 3.
+		{&BitfieldUpdate{Bits: bitsOf(20)}, "00000007 08 00000014 01 14"},
 		{&Handshake{Flags: FlagSeeder, Client: "x", Bits: bitsOf(3, 1)},
-			"0000002f 01 53484f4c 0001 01" + strings.Repeat("00", 32) + " 01 78 00000003 40"},
+			"00000030 01 53484f4c 0002 01" + strings.Repeat("00", 32) + " 01 78 00000003 00 40"},
 		{&Handshake{Flags: FlagSeeder | FlagFetchAll, Bits: bitsOf(0)},
-			"0000002d 01 53484f4c 0001 03" + strings.Repeat("00", 32) + " 00 00000000"},
+			"0000002e 01 53484f4c 0002 03" + strings.Repeat("00", 32) + " 00 00000000 00"},
 		{&Handshake{Flags: FlagHaveBatch, Bits: bitsOf(0)},
-			"0000002d 01 53484f4c 0001 08" + strings.Repeat("00", 32) + " 00 00000000"},
+			"0000002e 01 53484f4c 0002 08" + strings.Repeat("00", 32) + " 00 00000000 00"},
 	} {
 		b, err := Marshal(tc.m)
 		if err != nil {
@@ -237,19 +258,30 @@ var malformedCases = []struct {
 	{"data past chunk", frame(TypeData, u32(1, MaxPayload-1), []byte{1, 2}), ErrMalformed, nil},
 	{"bitfield without count", frame(TypeBitfield, []byte{0, 0}), ErrMalformed, nil},
 	{"bitfield oversize count", frame(TypeBitfield, u32(MaxBitfield+1), make([]byte, 8)), ErrMalformed, nil},
-	{"bitfield too few bytes", frame(TypeBitfield, u32(17), []byte{0, 0}), ErrMalformed, nil},
-	{"bitfield trailing byte", frame(TypeBitfield, u32(16), []byte{0, 0, 0}), ErrMalformed, nil},
-	{"bitfield spare bit set", frame(TypeBitfield, u32(10), []byte{0xff, 0x20}), ErrMalformed, nil},
+	{"bitfield without form", frame(TypeBitfield, u32(0)), ErrMalformed, nil},
+	{"bitfield too few bytes", frame(TypeBitfield, u32(17), []byte{bitsRaw, 0xaa, 0x55}), ErrMalformed, nil},
+	{"bitfield trailing byte", frame(TypeBitfield, u32(16), []byte{bitsRaw, 0xaa, 0x55, 0}), ErrMalformed, nil},
+	{"bitfield spare bit set", frame(TypeBitfield, u32(10), []byte{bitsRaw, 0xaa, 0x20}), ErrMalformed, nil},
+	{"bitfield unknown form", frame(TypeBitfield, u32(16), []byte{2, 0xaa, 0x55}), ErrMalformed, nil},
+	{"bitfield raw that runs shorten", frame(TypeBitfield, u32(64), []byte{bitsRaw}, make([]byte, 8)), ErrMalformed, nil},
+	{"bitfield runs not shorter than raw", frame(TypeBitfield, u32(16), []byte{bitsRuns, 0, 16}), ErrMalformed, nil},
+	{"bitfield runs past the end", frame(TypeBitfield, u32(100), []byte{bitsRuns, 50, 60}), ErrMalformed, nil},
+	{"bitfield runs short of the end", frame(TypeBitfield, u32(100), []byte{bitsRuns, 50, 20}), ErrMalformed, nil},
+	{"bitfield empty run", frame(TypeBitfield, u32(100), []byte{bitsRuns, 50, 0, 50}), ErrMalformed, nil},
+	{"bitfield run not minimal", frame(TypeBitfield, u32(1000), []byte{bitsRuns, 0x80, 0x00, 0xe8, 0x07}), ErrMalformed, nil},
+	{"bitfield run truncated", frame(TypeBitfield, u32(1000), []byte{bitsRuns, 0x80}), ErrMalformed, nil},
+	{"bitfield no runs", frame(TypeBitfield, u32(1000), []byte{bitsRuns}), ErrMalformed, nil},
 	{"bitfield body over max", frame(TypeBitfield, u32(MaxBitfield), make([]byte, MaxBitfield/8+1)), ErrMalformed, nil},
 	{"handshake bad magic", frame(TypeHandshake, []byte("XHOL"), hsFixed[4:], []byte{0}, u32(0)), ErrVersion, nil},
-	{"handshake version 2", frame(TypeHandshake, []byte(Magic), []byte{0, 2}, hsFixed[6:], []byte{0}, u32(0)), ErrVersion, nil},
+	{"handshake version 3", frame(TypeHandshake, []byte(Magic), []byte{0, 3}, hsFixed[6:], []byte{0}, u32(0), []byte{bitsRaw}), ErrVersion, nil},
 	{"handshake version 0", frame(TypeHandshake, []byte(Magic), []byte{0, 0}, hsFixed[6:], []byte{0}, u32(0)), ErrVersion, nil},
 	{"handshake short", frame(TypeHandshake, hsFixed, []byte{0}), ErrMalformed, nil},
 	{"handshake client too long", frame(TypeHandshake, hsFixed, []byte{65}, make([]byte, 65), u32(0)), ErrMalformed, nil},
 	{"handshake client past end", frame(TypeHandshake, hsFixed, []byte{9}, []byte("ab"), u32(0)), ErrMalformed, nil},
 	{"handshake client not utf-8", frame(TypeHandshake, hsFixed, []byte{2, 0xff, 0xfe}, u32(0)), ErrMalformed, nil},
-	{"handshake bitfield trailing", frame(TypeHandshake, hsFixed, []byte{0}, u32(8), []byte{1, 2}), ErrMalformed, nil},
-	{"handshake bitfield spare bits", frame(TypeHandshake, hsFixed, []byte{0}, u32(1), []byte{0x40}), ErrMalformed, nil},
+	{"handshake bitfield trailing", frame(TypeHandshake, hsFixed, []byte{0}, u32(8), []byte{bitsRaw, 0x55, 2}), ErrMalformed, nil},
+	{"handshake bitfield spare bits", frame(TypeHandshake, hsFixed, []byte{0}, u32(1), []byte{bitsRaw, 0x40}), ErrMalformed, nil},
+	{"handshake of version 1", frame(TypeHandshake, []byte(Magic), []byte{0, 1}, hsFixed[6:], []byte{0}, u32(8), []byte{0x55}), ErrVersion, nil},
 }
 
 func TestUnmarshalRejects(t *testing.T) {
