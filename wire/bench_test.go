@@ -93,3 +93,38 @@ func BenchmarkControl(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBitfieldForms is the cost of choosing a bitfield's form and
+// encoding and decoding it, for a content of 2^20 chunks: a peer holding a
+// window of it (few runs), and one holding every other chunk (the worst
+// case: more runs than raw bytes, so raw is sent after counting them).
+func BenchmarkBitfieldForms(b *testing.B) {
+	const n = 1 << 20
+	window := NewBitfield(n)
+	for i := 300_000; i < 340_000; i++ {
+		window.Set(i)
+	}
+	alternate := NewBitfield(n)
+	for i := 0; i < n; i += 2 {
+		alternate.Set(i)
+	}
+	for _, tc := range []struct {
+		name string
+		bf   *Bitfield
+	}{{"window", window}, {"alternate", alternate}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				frame, err := Marshal(&BitfieldUpdate{Bits: tc.bf})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := Unmarshal(frame); err != nil {
+					b.Fatal(err)
+				}
+				size = len(frame)
+			}
+			b.ReportMetric(float64(size), "frame-bytes")
+		})
+	}
+}

@@ -203,27 +203,30 @@ func (f *Bitfield) runs() func(func(int) bool) {
 }
 
 // nextChange returns the first index from i whose bit is not set (or Len):
-// the end of the run of set (or clear) bits at i. Whole bytes of the run are
-// skipped at once.
+// the end of the run of set (or clear) bits at i. It looks at a byte at a
+// time, and skips the run's whole bytes.
 func (f *Bitfield) nextChange(i int, set bool) int {
-	same := byte(0)
+	run := byte(0)
 	if set {
-		same = 0xff
+		run = 0xff
 	}
 	for i < f.n {
-		if i&7 == 0 {
-			j := i >> 3
-			for j < len(f.b) && f.b[j] == same {
-				j++
-			}
-			if i = j << 3; i >= f.n {
-				return f.n
-			}
+		j := i >> 3
+		// The bits of byte j from i on that differ from the run. The
+		// last byte's spare bits are clear: they end a run of set bits
+		// at Len at the latest.
+		if x := (f.b[j] ^ run) & (0xff >> (i & 7)); x != 0 {
+			return min(j<<3+bits.LeadingZeros8(x), f.n)
 		}
-		if f.Has(i) != set {
-			return i
+		run64 := uint64(0)
+		if set {
+			run64 = ^run64
 		}
-		i++
+		for j++; j+8 <= len(f.b) && binary.LittleEndian.Uint64(f.b[j:]) == run64; j += 8 {
+		}
+		for ; j < len(f.b) && f.b[j] == run; j++ {
+		}
+		i = j << 3
 	}
 	return f.n
 }
